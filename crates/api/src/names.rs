@@ -1,0 +1,36 @@
+//! Well-known names shared by every component: API groups, labels, annotations, gates.
+
+/// API group of constraint policies, offers and bindings.
+pub const CONSTRAINT_GROUP: &str = "constraint.edgeplane.io";
+/// API group of the network model (topology, later network functions and chains).
+pub const NETWORK_GROUP: &str = "network.edgeplane.io";
+/// The one version every edgeplane group serves today.
+pub const VERSION: &str = "v1alpha1";
+
+/// `apiVersion` of constraint objects.
+pub const CONSTRAINT_API_VERSION: &str = "constraint.edgeplane.io/v1alpha1";
+/// `apiVersion` of network objects (and of `Site` targets).
+pub const NETWORK_API_VERSION: &str = "network.edgeplane.io/v1alpha1";
+
+/// Label on every binding naming the offer it was expanded from.
+pub const OFFER_LABEL: &str = "constraint.edgeplane.io/offer";
+/// Scheduling gate held by pods that wait for the planner.
+pub const PLANNER_GATE: &str = "constraint.edgeplane.io/planner";
+/// Annotation the planner writes on a pod it could not place, with the reason.
+pub const UNPLACED_ANNOTATION: &str = "constraint.edgeplane.io/unplaced-reason";
+/// Prefix of the Service label that registers an external rule provider:
+/// `constraint.edgeplane.io/provider-<rule>: enabled`.
+pub const PROVIDER_LABEL_PREFIX: &str = "constraint.edgeplane.io/provider-";
+/// Label on the network controller's Service.
+pub const NETWORK_CONTROLLER_LABEL: &str = "network.edgeplane.io/controller";
+/// Value of the registration labels above.
+pub const ENABLED: &str = "enabled";
+/// Name of the secondary scheduler (bind mode) and of the field manager of edgeplane writes.
+pub const SCHEDULER_NAME: &str = "edgeplane";
+/// Field manager used for server-side apply by edgeplane's controllers.
+pub const FIELD_MANAGER: &str = "edgeplane";
+
+/// The label key of the Service that registers an external provider for `rule`.
+pub fn provider_label(rule: &str) -> String {
+    format!("{PROVIDER_LABEL_PREFIX}{rule}")
+}
