@@ -1,1 +1,8 @@
-//! placeholder
+//! edgeplane's decisions, as pure functions of observed state.
+//!
+//! Nothing here performs I/O or depends on an async runtime: the runtime crate observes the
+//! cluster, calls these functions, and turns their answers into API calls. That keeps every
+//! decision unit-testable without a cluster and identical on a real cluster and on the
+//! embedded one.
+
+pub mod clock;
