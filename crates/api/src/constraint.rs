@@ -32,11 +32,6 @@ use crate::names;
     doc = "A named set of constraint rules (latency, bandwidth, node capabilities, ...).",
     printcolumn(name = "Rules", type_ = "integer", json_path = ".status.ruleCount"),
     printcolumn(
-        name = "Valid",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Valid\")].status"
-    ),
-    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
