@@ -2,6 +2,10 @@
 //! ConstraintPolicyBinding. Field names follow Turnbuckle's so that its manifests port by
 //! changing the API group.
 
+// Printer columns repeat `type_` and `priority` inside `#[kube(...)]`, which clippy's
+// duplicated-attributes lint misreads as repeated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};

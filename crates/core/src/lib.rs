@@ -6,3 +6,10 @@
 //! embedded one.
 
 pub mod clock;
+pub mod manifests;
+pub mod offers;
+pub mod rules;
+pub mod selector;
+pub mod status;
+pub mod validate;
+pub mod values;

@@ -1,0 +1,669 @@
+//! Offers to bindings: one binding per combination of matched objects across an offer's
+//! roles, with deterministic names so that a restart never duplicates or loses one.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use edgeplane_api::constraint::binding_selector;
+use edgeplane_api::names::OFFER_LABEL;
+use edgeplane_api::{
+    ConstraintPolicyBinding, ConstraintPolicyBindingSpec, ConstraintPolicyOffer, TargetKind,
+    TargetRef,
+};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use sha2::{Digest, Sha256};
+
+use crate::selector::Selector;
+
+/// Bindings an offer may produce before it is refused: combinations grow as the product
+/// of the roles' matches, and an unbounded offer could flood the API server.
+pub const MAX_BINDINGS_PER_OFFER: usize = 10_000;
+
+/// An object that can fill a role: its reference and its labels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub reference: TargetRef,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Candidate {
+    /// A pod that can be a target: not terminating and not finished. Pods that are
+    /// waiting to be placed count (the planner needs their bindings).
+    pub fn from_pod(pod: &Pod) -> Option<Candidate> {
+        if pod.metadata.deletion_timestamp.is_some() {
+            return None;
+        }
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) {
+            return None;
+        }
+        Some(Candidate {
+            reference: TargetRef {
+                cluster: None,
+                namespace: Some(
+                    pod.metadata
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| "default".into()),
+                ),
+                api_version: "v1".into(),
+                kind: TargetKind::Pod,
+                name: pod.metadata.name.clone()?,
+            },
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
+        })
+    }
+
+    /// A site of the network topology.
+    pub fn site(name: &str, labels: BTreeMap<String, String>) -> Candidate {
+        Candidate {
+            reference: TargetRef {
+                cluster: None,
+                namespace: None,
+                api_version: TargetKind::Site.default_api_version().into(),
+                kind: TargetKind::Site,
+                name: name.into(),
+            },
+            labels,
+        }
+    }
+}
+
+/// Everything an offer's targets can select from.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    /// Pods of every namespace; an offer selects only from its own.
+    pub pods: Vec<Candidate>,
+    /// Sites of the network topology.
+    pub sites: Vec<Candidate>,
+}
+
+/// A reason why an offer cannot be expanded, with the field at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct OfferError {
+    pub field: String,
+    pub message: String,
+}
+
+impl OfferError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        OfferError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A binding the offer should have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredBinding {
+    pub name: String,
+    pub targets: BTreeMap<String, TargetRef>,
+}
+
+/// The role name of target `index`: its `name`, or `target-<index>`.
+pub fn role_name(offer: &ConstraintPolicyOffer, index: usize) -> String {
+    offer
+        .spec
+        .targets
+        .get(index)
+        .and_then(|t| t.name.clone())
+        .unwrap_or_else(|| format!("target-{index}"))
+}
+
+/// Computes the bindings an offer should have given the objects that exist.
+pub fn expand(
+    offer: &ConstraintPolicyOffer,
+    inventory: &Inventory,
+) -> Result<Vec<DesiredBinding>, OfferError> {
+    let offer_name = offer.metadata.name.as_deref().unwrap_or_default();
+    let namespace = offer.metadata.namespace.as_deref().unwrap_or("default");
+    if offer_name.len() > 63 {
+        return Err(OfferError::new(
+            "metadata.name",
+            "an offer's name must be at most 63 characters (it labels its bindings)",
+        ));
+    }
+    let mut roles = Vec::new();
+    let mut seen_roles = BTreeSet::new();
+    for (i, target) in offer.spec.targets.iter().enumerate() {
+        let field = format!("spec.targets[{i}]");
+        let role = role_name(offer, i);
+        if !seen_roles.insert(role.clone()) {
+            return Err(OfferError::new(
+                format!("{field}.name"),
+                format!("role {role:?} is used twice"),
+            ));
+        }
+        let selector = match &target.label_selector {
+            Some(s) => Selector::compile(s).map_err(|e| {
+                OfferError::new(format!("{field}.labelSelector.{}", e.field), e.message)
+            })?,
+            None => Selector::default(),
+        };
+        if let Some(api_version) = &target.api_version
+            && api_version != target.kind.default_api_version()
+        {
+            return Err(OfferError::new(
+                format!("{field}.apiVersion"),
+                format!(
+                    "{api_version:?} does not serve {} (expected {})",
+                    target.kind,
+                    target.kind.default_api_version()
+                ),
+            ));
+        }
+        let matched: Vec<&TargetRef> = match target.kind {
+            TargetKind::Pod => {
+                if target.sites.is_some() {
+                    return Err(OfferError::new(
+                        format!("{field}.sites"),
+                        "only Site targets list sites",
+                    ));
+                }
+                inventory
+                    .pods
+                    .iter()
+                    .filter(|c| c.reference.namespace.as_deref() == Some(namespace))
+                    .filter(|c| selector.matches(&c.labels))
+                    .map(|c| &c.reference)
+                    .collect()
+            }
+            TargetKind::Site => {
+                let names = target.sites.as_ref();
+                // Listing sites narrows the selection; a bare list selects exactly those.
+                let by_selector = target.label_selector.is_some() || names.is_none();
+                inventory
+                    .sites
+                    .iter()
+                    .filter(|c| {
+                        names.is_some_and(|n| n.contains(&c.reference.name))
+                            || (by_selector && selector.matches(&c.labels))
+                    })
+                    .map(|c| &c.reference)
+                    .collect()
+            }
+            kind @ (TargetKind::NetworkFunction | TargetKind::Cluster) => {
+                return Err(OfferError::new(
+                    format!("{field}.kind"),
+                    format!("{kind} targets are not supported yet (supported: Pod, Site)"),
+                ));
+            }
+        };
+        roles.push((role, matched));
+    }
+
+    let mut bindings = Vec::new();
+    let mut chosen: Vec<(String, TargetRef)> = Vec::with_capacity(roles.len());
+    combine(&roles, &mut chosen, &mut |targets| {
+        if bindings.len() >= MAX_BINDINGS_PER_OFFER {
+            return Err(OfferError::new(
+                "spec.targets",
+                format!(
+                    "the targets match more than {MAX_BINDINGS_PER_OFFER} combinations; narrow the selectors"
+                ),
+            ));
+        }
+        let targets: BTreeMap<String, TargetRef> = targets.iter().cloned().collect();
+        bindings.push(DesiredBinding {
+            name: binding_name(offer_name, &targets),
+            targets,
+        });
+        Ok(())
+    })?;
+    bindings.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(bindings)
+}
+
+/// One role and the objects it matched.
+type Role<'a> = (String, Vec<&'a TargetRef>);
+/// A (partial) combination: role name and the object filling it.
+type Combination = [(String, TargetRef)];
+
+/// Depth-first cartesian product over roles, skipping combinations that reuse an object.
+fn combine(
+    roles: &[Role<'_>],
+    chosen: &mut Vec<(String, TargetRef)>,
+    emit: &mut dyn FnMut(&Combination) -> Result<(), OfferError>,
+) -> Result<(), OfferError> {
+    let Some(((role, matched), rest)) = roles.split_first() else {
+        return emit(chosen);
+    };
+    for reference in matched {
+        if chosen.iter().any(|(_, r)| r == *reference) {
+            continue;
+        }
+        chosen.push((role.clone(), (*reference).clone()));
+        combine(rest, chosen, emit)?;
+        chosen.pop();
+    }
+    Ok(())
+}
+
+/// `<offer>-<10 hex digits of sha256 over the sorted target references>`, at most 63
+/// characters and a valid DNS-1123 label.
+pub fn binding_name(offer: &str, targets: &BTreeMap<String, TargetRef>) -> String {
+    let mut hasher = Sha256::new();
+    for (role, r) in targets {
+        for part in [
+            role.as_str(),
+            r.cluster.as_deref().unwrap_or_default(),
+            r.namespace.as_deref().unwrap_or_default(),
+            r.api_version.as_str(),
+            r.kind.as_str(),
+            r.name.as_str(),
+        ] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        hasher.update([b'\n']);
+    }
+    let digest = hasher.finalize();
+    let hash: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    let mut prefix: String = offer
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(63 - 1 - hash.len())
+        .collect();
+    while prefix.ends_with('-') {
+        prefix.pop();
+    }
+    if prefix.is_empty() {
+        format!("b-{hash}")
+    } else {
+        format!("{prefix}-{hash}")
+    }
+}
+
+/// The binding object for a desired binding, labelled with and owned by its offer.
+pub fn binding_object(
+    offer: &ConstraintPolicyOffer,
+    desired: &DesiredBinding,
+) -> ConstraintPolicyBinding {
+    let offer_name = offer.metadata.name.clone().unwrap_or_default();
+    let owner = offer.metadata.uid.as_ref().map(|uid| OwnerReference {
+        api_version: edgeplane_api::names::CONSTRAINT_API_VERSION.into(),
+        kind: "ConstraintPolicyOffer".into(),
+        name: offer_name.clone(),
+        uid: uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    });
+    ConstraintPolicyBinding {
+        metadata: ObjectMeta {
+            name: Some(desired.name.clone()),
+            namespace: offer.metadata.namespace.clone(),
+            labels: Some(BTreeMap::from([(
+                OFFER_LABEL.to_string(),
+                offer_name.clone(),
+            )])),
+            owner_references: owner.map(|o| vec![o]),
+            ..ObjectMeta::default()
+        },
+        spec: ConstraintPolicyBindingSpec {
+            offer: offer_name,
+            targets: desired.targets.clone(),
+        },
+        status: None,
+    }
+}
+
+/// What must change so that an offer's bindings match the desired set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BindingChanges {
+    pub create: Vec<ConstraintPolicyBinding>,
+    /// Existing bindings whose spec differs from the desired one (edited by hand).
+    pub update: Vec<ConstraintPolicyBinding>,
+    /// Names of bindings to delete.
+    pub delete: Vec<String>,
+}
+
+impl BindingChanges {
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.update.is_empty() && self.delete.is_empty()
+    }
+}
+
+/// Compares the desired bindings of an offer with the existing ones (those labelled with
+/// the offer's name in its namespace).
+pub fn diff(
+    offer: &ConstraintPolicyOffer,
+    desired: &[DesiredBinding],
+    existing: &[ConstraintPolicyBinding],
+) -> BindingChanges {
+    let offer_name = offer.metadata.name.as_deref().unwrap_or_default();
+    let existing: BTreeMap<&str, &ConstraintPolicyBinding> = existing
+        .iter()
+        .filter(|b| b.spec.offer == offer_name || owned_by(b, offer_name))
+        .filter_map(|b| Some((b.metadata.name.as_deref()?, b)))
+        .collect();
+    let mut changes = BindingChanges::default();
+    for want in desired {
+        let object = binding_object(offer, want);
+        match existing.get(want.name.as_str()) {
+            None => changes.create.push(object),
+            Some(have) if have.spec != object.spec => changes.update.push(object),
+            Some(_) => {}
+        }
+    }
+    let wanted: BTreeSet<&str> = desired.iter().map(|d| d.name.as_str()).collect();
+    changes.delete = existing
+        .keys()
+        .filter(|name| !wanted.contains(*name))
+        .map(|n| n.to_string())
+        .collect();
+    changes
+}
+
+fn owned_by(binding: &ConstraintPolicyBinding, offer: &str) -> bool {
+    binding
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(OFFER_LABEL))
+        .is_some_and(|o| o == offer)
+}
+
+/// The label selector of an offer's bindings, for the offer's status.
+pub fn offer_binding_selector(offer: &ConstraintPolicyOffer) -> String {
+    binding_selector(offer.metadata.name.as_deref().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplane_api::{ConstraintPolicyOfferSpec, OfferTarget, ViolationPolicy};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+
+    fn offer(name: &str, targets: Vec<OfferTarget>) -> ConstraintPolicyOffer {
+        let mut offer = ConstraintPolicyOffer::new(
+            name,
+            ConstraintPolicyOfferSpec {
+                targets,
+                policies: vec!["low-latency".into()],
+                period: "30s".into(),
+                grace: "1m".into(),
+                violation_policy: ViolationPolicy::Ignore,
+                mitigation_grace: None,
+            },
+        );
+        offer.metadata.namespace = Some("default".into());
+        offer.metadata.uid = Some("offer-uid".into());
+        offer
+    }
+
+    fn target(role: &str, kind: TargetKind, app: Option<&str>) -> OfferTarget {
+        OfferTarget {
+            name: Some(role.into()),
+            api_version: None,
+            kind,
+            mode: None,
+            label_selector: app.map(|a| LabelSelector {
+                match_labels: Some(BTreeMap::from([("app".to_string(), a.to_string())])),
+                match_expressions: None,
+            }),
+            sites: None,
+        }
+    }
+
+    fn pod(ns: &str, name: &str, app: &str) -> Candidate {
+        Candidate {
+            reference: TargetRef {
+                cluster: None,
+                namespace: Some(ns.into()),
+                api_version: "v1".into(),
+                kind: TargetKind::Pod,
+                name: name.into(),
+            },
+            labels: BTreeMap::from([("app".to_string(), app.to_string())]),
+        }
+    }
+
+    fn inventory() -> Inventory {
+        Inventory {
+            pods: vec![
+                pod("default", "render-0", "render"),
+                pod("default", "render-1", "render"),
+                pod("default", "state-0", "state"),
+                pod("other", "render-9", "render"),
+            ],
+            sites: vec![
+                Candidate::site("stadium", BTreeMap::from([("kind".into(), "users".into())])),
+                Candidate::site("campus", BTreeMap::from([("kind".into(), "users".into())])),
+                Candidate::site("edge-1", BTreeMap::new()),
+            ],
+        }
+    }
+
+    fn names(bindings: &[DesiredBinding]) -> Vec<String> {
+        bindings
+            .iter()
+            .map(|b| {
+                b.targets
+                    .values()
+                    .map(|t| t.name.clone())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            })
+            .collect()
+    }
+
+    fn expand_ok(offer: &ConstraintPolicyOffer, inventory: &Inventory) -> Vec<DesiredBinding> {
+        match expand(offer, inventory) {
+            Ok(b) => b,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn one_binding_per_combination_in_the_offer_namespace() {
+        let o = offer(
+            "ar",
+            vec![
+                target("renderer", TargetKind::Pod, Some("render")),
+                target("state", TargetKind::Pod, Some("state")),
+            ],
+        );
+        let bindings = expand_ok(&o, &inventory());
+        let mut got = names(&bindings);
+        got.sort();
+        assert_eq!(got, vec!["render-0+state-0", "render-1+state-0"]);
+        for b in &bindings {
+            assert!(
+                b.name.starts_with("ar-") && b.name.len() == 13,
+                "{}",
+                b.name
+            );
+        }
+    }
+
+    #[test]
+    fn no_object_fills_two_roles() {
+        let o = offer(
+            "mesh",
+            vec![
+                target("a", TargetKind::Pod, Some("render")),
+                target("b", TargetKind::Pod, Some("render")),
+            ],
+        );
+        let mut got = names(&expand_ok(&o, &inventory()));
+        got.sort();
+        // (render-0, render-1) and (render-1, render-0); never (render-0, render-0).
+        assert_eq!(got, vec!["render-0+render-1", "render-1+render-0"]);
+    }
+
+    #[test]
+    fn selector_matching_nothing_gives_no_bindings() {
+        let o = offer(
+            "none",
+            vec![
+                target("x", TargetKind::Pod, Some("nothing")),
+                target("s", TargetKind::Site, None),
+            ],
+        );
+        assert!(expand_ok(&o, &inventory()).is_empty());
+    }
+
+    #[test]
+    fn site_targets_by_name_and_by_label() {
+        let mut by_name = target("users", TargetKind::Site, None);
+        by_name.sites = Some(vec!["stadium".into()]);
+        let o = offer(
+            "near",
+            vec![target("r", TargetKind::Pod, Some("state")), by_name],
+        );
+        assert_eq!(names(&expand_ok(&o, &inventory())), vec!["state-0+stadium"]);
+
+        let mut by_label = target("users", TargetKind::Site, None);
+        by_label.label_selector = Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([("kind".to_string(), "users".to_string())])),
+            match_expressions: None,
+        });
+        let o = offer(
+            "near",
+            vec![target("r", TargetKind::Pod, Some("state")), by_label],
+        );
+        let mut got = names(&expand_ok(&o, &inventory()));
+        got.sort();
+        assert_eq!(got, vec!["state-0+campus", "state-0+stadium"]);
+    }
+
+    #[test]
+    fn unsupported_kinds_and_bad_targets_are_errors_naming_the_field() {
+        let o = offer(
+            "nf",
+            vec![
+                target("a", TargetKind::Pod, None),
+                target("b", TargetKind::NetworkFunction, None),
+            ],
+        );
+        assert_eq!(
+            expand(&o, &inventory()).err().map(|e| e.to_string()),
+            Some("spec.targets[1].kind: NetworkFunction targets are not supported yet (supported: Pod, Site)".into())
+        );
+        let o = offer(
+            "dup",
+            vec![
+                target("a", TargetKind::Pod, None),
+                target("a", TargetKind::Pod, None),
+            ],
+        );
+        assert_eq!(
+            expand(&o, &inventory()).err().map(|e| e.field),
+            Some("spec.targets[1].name".into())
+        );
+        let mut bad = target("a", TargetKind::Pod, None);
+        bad.api_version = Some("apps/v1".into());
+        assert_eq!(
+            expand(&offer("v", vec![bad]), &inventory())
+                .err()
+                .map(|e| e.field),
+            Some("spec.targets[0].apiVersion".into())
+        );
+    }
+
+    #[test]
+    fn names_are_deterministic_bounded_and_dns_labels() {
+        let targets = BTreeMap::from([("r".to_string(), pod("default", "x", "y").reference)]);
+        let a = binding_name("ar-latency", &targets);
+        assert_eq!(a, binding_name("ar-latency", &targets));
+        let long = "a".repeat(80) + ".b";
+        let n = binding_name(&long, &targets);
+        assert!(n.len() <= 63);
+        assert!(
+            n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+        let other = BTreeMap::from([("r".to_string(), pod("default", "z", "y").reference)]);
+        assert_ne!(a, binding_name("ar-latency", &other));
+        // Role names take part: the same object in another role is another binding.
+        let renamed = BTreeMap::from([("s".to_string(), pod("default", "x", "y").reference)]);
+        assert_ne!(a, binding_name("ar-latency", &renamed));
+    }
+
+    #[test]
+    fn diff_creates_missing_deletes_gone_and_keeps_the_rest() {
+        let o = offer(
+            "ar",
+            vec![
+                target("renderer", TargetKind::Pod, Some("render")),
+                target("state", TargetKind::Pod, Some("state")),
+            ],
+        );
+        let mut inv = inventory();
+        let desired = expand_ok(&o, &inv);
+        let first = diff(&o, &desired, &[]);
+        assert_eq!(first.create.len(), 2);
+        assert!(first.delete.is_empty() && first.update.is_empty());
+        let created = first.create.clone();
+        let binding = &created[0];
+        assert_eq!(
+            binding
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(OFFER_LABEL))
+                .map(String::as_str),
+            Some("ar")
+        );
+        let owner = binding
+            .metadata
+            .owner_references
+            .as_ref()
+            .and_then(|o| o.first());
+        assert_eq!(
+            owner.map(|o| (o.kind.as_str(), o.uid.as_str())),
+            Some(("ConstraintPolicyOffer", "offer-uid"))
+        );
+
+        // Nothing changed: nothing to do (a restart duplicates nothing).
+        assert!(diff(&o, &desired, &created).is_empty());
+
+        // A pod disappears: its binding goes, the other stays.
+        inv.pods.retain(|p| p.reference.name != "render-1");
+        let desired = expand_ok(&o, &inv);
+        let changes = diff(&o, &desired, &created);
+        assert!(changes.create.is_empty());
+        assert_eq!(changes.delete.len(), 1);
+        let gone = created.iter().find(|b| {
+            b.spec
+                .targets
+                .get("renderer")
+                .is_some_and(|t| t.name == "render-1")
+        });
+        assert_eq!(
+            gone.and_then(|b| b.metadata.name.clone()),
+            changes.delete.first().cloned()
+        );
+
+        // A binding edited by hand is put back.
+        let mut edited = created.clone();
+        if let Some(t) = edited[0].spec.targets.get_mut("state") {
+            t.name = "other".into();
+        }
+        let desired = expand_ok(&o, &inventory());
+        assert_eq!(diff(&o, &desired, &edited).update.len(), 1);
+    }
+
+    #[test]
+    fn terminating_and_finished_pods_are_not_candidates() {
+        let mut p = Pod::default();
+        p.metadata.name = Some("p".into());
+        assert!(Candidate::from_pod(&p).is_some());
+        p.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
+        assert!(Candidate::from_pod(&p).is_none());
+        p.metadata.deletion_timestamp = None;
+        p.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            phase: Some("Failed".into()),
+            ..Default::default()
+        });
+        assert!(Candidate::from_pod(&p).is_none());
+    }
+}

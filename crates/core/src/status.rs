@@ -1,0 +1,371 @@
+//! The binding status state machine: from the previous status, this evaluation's results
+//! and the time, the next status.
+
+use std::time::Duration;
+
+use edgeplane_api::{Compliance, ConstraintPolicyBindingStatus, PolicyDetail, RuleDetail};
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::rules::worst;
+
+/// The result of evaluating one rule of one policy for a binding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleOutcome {
+    pub rule: String,
+    pub compliance: Compliance,
+    /// The measured value as printed (`3.2ms`); for pairwise rules the worst pair's.
+    pub value: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// The results of one policy. `error` is set when the policy itself could not be used
+/// (it does not exist, or a rule does not parse); its rules are then empty.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyOutcome {
+    pub policy: String,
+    pub rules: Vec<RuleOutcome>,
+    pub error: Option<String>,
+}
+
+impl PolicyOutcome {
+    pub fn compliance(&self) -> Compliance {
+        if self.error.is_some() {
+            Compliance::Error
+        } else {
+            worst(self.rules.iter().map(|r| r.compliance))
+        }
+    }
+}
+
+/// The next status, and what changed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub status: ConstraintPolicyBindingStatus,
+    /// `(from, to)` when the compliance changed.
+    pub transition: Option<(Compliance, Compliance)>,
+    /// The binding has been in Violation, continuously, for at least `grace`.
+    pub grace_elapsed: bool,
+}
+
+pub const CONDITION_COMPLIANT: &str = "Compliant";
+pub const CONDITION_GRACE_ELAPSED: &str = "GraceElapsed";
+
+/// Computes the next status of a binding.
+///
+/// - `compliance` is the worst over policies (a policy is the worst over its rules);
+/// - `firstReason` is the reason of the first policy, then rule, at that compliance;
+/// - `lastComplianceChangeTimestamp` moves only when the compliance changes (or is first set);
+/// - `violatingSince` is set on entering Violation, kept while in it, cleared on leaving;
+/// - `lastMitigatedTimestamp` is carried over (the descheduler owns it).
+pub fn next_status(
+    previous: Option<&ConstraintPolicyBindingStatus>,
+    outcomes: &[PolicyOutcome],
+    now: Timestamp,
+    grace: Duration,
+    generation: Option<i64>,
+) -> Evaluation {
+    let before = previous.map(|p| p.compliance).unwrap_or_default();
+    let compliance = worst(outcomes.iter().map(PolicyOutcome::compliance));
+
+    let details: Vec<PolicyDetail> = outcomes
+        .iter()
+        .map(|p| PolicyDetail {
+            policy: p.policy.clone(),
+            compliance: p.compliance(),
+            reason: p.error.clone().or_else(|| {
+                let c = p.compliance();
+                p.rules
+                    .iter()
+                    .find(|r| r.compliance == c)
+                    .and_then(|r| r.reason.clone())
+            }),
+            rule_details: p
+                .rules
+                .iter()
+                .map(|r| RuleDetail {
+                    rule: r.rule.clone(),
+                    compliance: r.compliance,
+                    value: r.value.clone(),
+                    reason: r.reason.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    let first_reason = details
+        .iter()
+        .find(|d| d.compliance == compliance && d.reason.is_some())
+        .and_then(|d| d.reason.clone());
+
+    let changed = previous.is_none_or(|p| p.compliance != compliance);
+    let last_change = match previous.and_then(|p| p.last_compliance_change_timestamp.clone()) {
+        Some(t) if !changed => Some(t),
+        _ => Some(Time(now)),
+    };
+    let violating_since = if compliance == Compliance::Violation {
+        previous
+            .filter(|p| p.compliance == Compliance::Violation)
+            .and_then(|p| p.violating_since.clone())
+            .or(Some(Time(now)))
+    } else {
+        None
+    };
+    let grace_elapsed = violating_since
+        .as_ref()
+        .is_some_and(|since| now.duration_since(since.0).as_secs_f64() >= grace.as_secs_f64());
+
+    let previous_conditions = previous
+        .map(|p| p.conditions.as_slice())
+        .unwrap_or_default();
+    let (compliant_status, grace_status) = (
+        match compliance {
+            Compliance::Compliant | Compliance::Limit => "True",
+            Compliance::Violation => "False",
+            Compliance::Pending | Compliance::Error => "Unknown",
+        },
+        if grace_elapsed { "True" } else { "False" },
+    );
+    let conditions = vec![
+        condition(
+            previous_conditions,
+            CONDITION_COMPLIANT,
+            compliant_status,
+            compliance.as_str(),
+            first_reason.as_deref().unwrap_or(match compliance {
+                Compliance::Compliant => "every rule meets its request",
+                Compliance::Pending => "not every target is placed or measured yet",
+                _ => "",
+            }),
+            now,
+            generation,
+        ),
+        condition(
+            previous_conditions,
+            CONDITION_GRACE_ELAPSED,
+            grace_status,
+            if grace_elapsed {
+                "ViolationPastGrace"
+            } else {
+                "WithinGrace"
+            },
+            &if grace_elapsed {
+                format!(
+                    "in Violation for longer than the grace of {}",
+                    crate::values::format_duration(grace)
+                )
+            } else {
+                format!("grace is {}", crate::values::format_duration(grace))
+            },
+            now,
+            generation,
+        ),
+    ];
+
+    let status = ConstraintPolicyBindingStatus {
+        compliance,
+        first_reason,
+        details,
+        last_compliance_change_timestamp: last_change,
+        violating_since,
+        last_mitigated_timestamp: previous.and_then(|p| p.last_mitigated_timestamp.clone()),
+        last_evaluated_timestamp: Some(Time(now)),
+        observed_generation: generation,
+        conditions,
+    };
+    Evaluation {
+        status,
+        transition: changed.then_some((before, compliance)),
+        grace_elapsed,
+    }
+}
+
+/// A condition whose lastTransitionTime moves only when its status changes.
+fn condition(
+    previous: &[Condition],
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+    generation: Option<i64>,
+) -> Condition {
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time,
+        observed_generation: generation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Compliance::*;
+
+    fn rule(name: &str, c: Compliance, reason: &str) -> RuleOutcome {
+        RuleOutcome {
+            rule: name.into(),
+            compliance: c,
+            value: Some("1ms".into()),
+            reason: Some(reason.into()),
+        }
+    }
+
+    fn policy(name: &str, rules: Vec<RuleOutcome>) -> PolicyOutcome {
+        PolicyOutcome {
+            policy: name.into(),
+            rules,
+            error: None,
+        }
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + seconds).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    const GRACE: Duration = Duration::from_secs(60);
+
+    fn step(prev: Option<&ConstraintPolicyBindingStatus>, c: Compliance, t: i64) -> Evaluation {
+        next_status(
+            prev,
+            &[policy(
+                "p",
+                vec![rule("latency", c, &format!("latency is {c}"))],
+            )],
+            at(t),
+            GRACE,
+            Some(1),
+        )
+    }
+
+    #[test]
+    fn aggregation_and_first_reason() {
+        let outcomes = vec![
+            policy(
+                "a",
+                vec![
+                    rule("latency", Compliant, "ok"),
+                    rule("jitter", Limit, "jitter high"),
+                ],
+            ),
+            policy(
+                "b",
+                vec![
+                    rule("bandwidth", Violation, "too slow"),
+                    rule("loss", Violation, "lossy"),
+                ],
+            ),
+        ];
+        let e = next_status(None, &outcomes, at(0), GRACE, None);
+        assert_eq!(e.status.compliance, Violation);
+        assert_eq!(e.status.first_reason.as_deref(), Some("too slow"));
+        assert_eq!(e.status.details[0].compliance, Limit);
+        assert_eq!(e.status.details[0].reason.as_deref(), Some("jitter high"));
+        assert_eq!(e.status.details[1].rule_details.len(), 2);
+        assert_eq!(e.transition, Some((Pending, Violation)));
+
+        let missing = PolicyOutcome {
+            policy: "gone".into(),
+            rules: vec![],
+            error: Some("policy gone not found".into()),
+        };
+        let e = next_status(
+            None,
+            &[
+                policy("a", vec![rule("latency", Violation, "bad")]),
+                missing,
+            ],
+            at(0),
+            GRACE,
+            None,
+        );
+        assert_eq!(e.status.compliance, Error);
+        assert_eq!(
+            e.status.first_reason.as_deref(),
+            Some("policy gone not found")
+        );
+        assert_eq!(
+            next_status(None, &[], at(0), GRACE, None).status.compliance,
+            Pending
+        );
+    }
+
+    #[test]
+    fn change_timestamp_moves_only_on_change() {
+        let first = step(None, Compliant, 0);
+        assert_eq!(
+            first.status.last_compliance_change_timestamp,
+            Some(Time(at(0)))
+        );
+        let same = step(Some(&first.status), Compliant, 30);
+        assert_eq!(same.transition, None);
+        assert_eq!(
+            same.status.last_compliance_change_timestamp,
+            Some(Time(at(0)))
+        );
+        assert_eq!(same.status.last_evaluated_timestamp, Some(Time(at(30))));
+        let changed = step(Some(&same.status), Limit, 60);
+        assert_eq!(changed.transition, Some((Compliant, Limit)));
+        assert_eq!(
+            changed.status.last_compliance_change_timestamp,
+            Some(Time(at(60)))
+        );
+    }
+
+    #[test]
+    fn violating_since_and_grace() {
+        let ok = step(None, Compliant, 0);
+        assert_eq!(ok.status.violating_since, None);
+        let v1 = step(Some(&ok.status), Violation, 10);
+        assert_eq!(v1.status.violating_since, Some(Time(at(10))));
+        assert!(!v1.grace_elapsed);
+        let v2 = step(Some(&v1.status), Violation, 69);
+        assert_eq!(v2.status.violating_since, Some(Time(at(10))));
+        assert!(!v2.grace_elapsed);
+        let v3 = step(Some(&v2.status), Violation, 70);
+        assert!(v3.grace_elapsed);
+        let grace = v3
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == CONDITION_GRACE_ELAPSED);
+        assert_eq!(
+            grace.map(|c| (c.status.as_str(), c.last_transition_time.clone())),
+            Some(("True", Time(at(70))))
+        );
+        // Leaving Violation clears it; flapping back restarts the clock.
+        let back = step(Some(&v3.status), Limit, 80);
+        assert_eq!(back.status.violating_since, None);
+        assert!(!back.grace_elapsed);
+        let again = step(Some(&back.status), Violation, 90);
+        assert_eq!(again.status.violating_since, Some(Time(at(90))));
+        // Error interrupts a violation: it never counts towards grace.
+        let err = step(Some(&again.status), Error, 200);
+        assert_eq!(err.status.violating_since, None);
+        assert!(!err.grace_elapsed);
+    }
+
+    #[test]
+    fn mitigation_timestamp_is_carried_and_conditions_keep_transition_times() {
+        let mut first = step(None, Compliant, 0).status;
+        first.last_mitigated_timestamp = Some(Time(at(-5)));
+        let next = step(Some(&first), Compliant, 30).status;
+        assert_eq!(next.last_mitigated_timestamp, Some(Time(at(-5))));
+        let compliant = next
+            .conditions
+            .iter()
+            .find(|c| c.type_ == CONDITION_COMPLIANT);
+        assert_eq!(
+            compliant.map(|c| c.last_transition_time.clone()),
+            Some(Time(at(0)))
+        );
+        assert_eq!(compliant.map(|c| c.status.as_str()), Some("True"));
+    }
+}
