@@ -200,6 +200,7 @@ pub struct OfferTarget {
     pub kind: TargetKind,
     /// For composite targets (service chains): which end of the chain is meant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_mode_schema")]
     pub mode: Option<TargetMode>,
     /// Selects objects by label (pods by their labels, sites by the labels given in the
     /// NetworkTopology). An absent selector selects every object of the kind in the
@@ -256,6 +257,16 @@ impl std::fmt::Display for TargetKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// `Option<TargetMode>` as a plain string enum: schemars would add `null` to the enum,
+/// which the API server does not accept in a structural schema.
+fn optional_mode_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["Start", "End"],
+        "description": "For composite targets (service chains): which end of the chain is meant."
+    })
 }
 
 /// Which end of a composite target is meant.

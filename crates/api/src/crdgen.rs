@@ -28,3 +28,188 @@ pub fn to_yaml(crds: &[CustomResourceDefinition]) -> Result<String, serde_saphyr
 pub fn file_name(crd: &CustomResourceDefinition) -> String {
     format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("unnamed"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn deploy_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds")
+    }
+
+    /// The checked-in CRDs are exactly what the types generate.
+    #[test]
+    fn checked_in_crds_match_the_types() {
+        for crd in all() {
+            let path = deploy_dir().join(file_name(&crd));
+            let generated = to_yaml(std::slice::from_ref(&crd)).unwrap_or_default();
+            let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                generated == checked_in,
+                "{} is out of date; regenerate it with `cargo run -p edgeplane -- crds -d deploy/crds`",
+                path.display()
+            );
+        }
+    }
+
+    /// Walks a schema and reports what the API server would reject: nodes without a type
+    /// (structural schemas need one), unsigned formats, mixed properties and
+    /// additionalProperties, enums whose values do not have the node's type.
+    fn structural_problems(schema: &Value, path: &str, problems: &mut Vec<String>) {
+        let Some(node) = schema.as_object() else {
+            problems.push(format!("{path}: not an object"));
+            return;
+        };
+        let escape = node.contains_key("x-kubernetes-int-or-string")
+            || node.contains_key("x-kubernetes-preserve-unknown-fields");
+        let ty = node.get("type").and_then(Value::as_str);
+        if ty.is_none() && !escape {
+            problems.push(format!("{path}: no type"));
+        }
+        if let Some(format) = node.get("format").and_then(Value::as_str)
+            && format.starts_with("uint")
+        {
+            problems.push(format!("{path}: format {format}"));
+        }
+        for forbidden in ["anyOf", "oneOf", "allOf", "$ref", "definitions", "$defs"] {
+            if node.contains_key(forbidden) && !path.is_empty() {
+                problems.push(format!("{path}: uses {forbidden}"));
+            }
+        }
+        if node.contains_key("properties") && node.contains_key("additionalProperties") {
+            problems.push(format!("{path}: both properties and additionalProperties"));
+        }
+        if let Some(values) = node.get("enum").and_then(Value::as_array) {
+            for v in values {
+                let ok = match ty {
+                    Some("string") => v.is_string(),
+                    Some("integer") => v.is_i64(),
+                    _ => false,
+                };
+                if !ok {
+                    problems.push(format!("{path}: enum value {v} does not match type {ty:?}"));
+                }
+            }
+        }
+        if let Some(props) = node.get("properties").and_then(Value::as_object) {
+            for (name, sub) in props {
+                structural_problems(sub, &format!("{path}.{name}"), problems);
+            }
+        }
+        if let Some(items) = node.get("items") {
+            structural_problems(items, &format!("{path}[]"), problems);
+        }
+        if let Some(extra) = node.get("additionalProperties").filter(|v| v.is_object()) {
+            structural_problems(extra, &format!("{path}{{}}"), problems);
+        }
+    }
+
+    #[test]
+    fn schemas_are_structural() {
+        for crd in all() {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            for version in &crd.spec.versions {
+                let schema = version
+                    .schema
+                    .as_ref()
+                    .and_then(|s| s.open_api_v3_schema.as_ref());
+                let json = serde_json::to_value(schema).unwrap_or(Value::Null);
+                let mut problems = Vec::new();
+                structural_problems(&json, "", &mut problems);
+                assert!(problems.is_empty(), "{name}: {problems:#?}");
+                assert!(
+                    version
+                        .subresources
+                        .as_ref()
+                        .is_some_and(|s| s.status.is_some()),
+                    "{name}: no status subresource"
+                );
+            }
+        }
+    }
+
+    /// The schemas carry the admission checks the issue asks for.
+    #[test]
+    fn schemas_reject_bad_input_at_admission() {
+        let find = |kind: &str, pointer: &str| {
+            let crd = all().into_iter().find(|c| c.spec.names.kind == kind);
+            let schema = crd
+                .and_then(|c| c.spec.versions[0].schema.clone())
+                .and_then(|s| s.open_api_v3_schema);
+            serde_json::to_value(schema)
+                .unwrap_or(Value::Null)
+                .pointer(pointer)
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        let offer_spec = "/properties/spec/properties";
+        assert_eq!(
+            find(
+                "ConstraintPolicyOffer",
+                &format!("{offer_spec}/violationPolicy/enum")
+            ),
+            serde_json::json!(["Ignore", "Mediate", "Evict"])
+        );
+        assert_eq!(
+            find(
+                "ConstraintPolicyOffer",
+                &format!("{offer_spec}/targets/items/properties/kind/enum")
+            ),
+            serde_json::json!(["Pod", "Site", "NetworkFunction", "Cluster"])
+        );
+        assert!(
+            find(
+                "ConstraintPolicyOffer",
+                &format!("{offer_spec}/grace/pattern")
+            )
+            .is_string()
+        );
+        assert_eq!(
+            find(
+                "ConstraintPolicyOffer",
+                &format!("{offer_spec}/targets/minItems")
+            ),
+            serde_json::json!(1)
+        );
+        assert_eq!(
+            find("ConstraintPolicyOffer", "/properties/spec/required"),
+            serde_json::json!(["policies", "targets"])
+        );
+        assert_eq!(
+            find(
+                "ConstraintPolicy",
+                "/properties/spec/properties/rules/minItems"
+            ),
+            serde_json::json!(1)
+        );
+        assert_eq!(
+            find(
+                "ConstraintPolicyBinding",
+                "/properties/status/properties/compliance/enum"
+            ),
+            serde_json::json!(["Pending", "Compliant", "Limit", "Violation", "Error"])
+        );
+        let columns = |kind: &str| {
+            let crd = all().into_iter().find(|c| c.spec.names.kind == kind);
+            crd.map(|c| {
+                c.spec.versions[0]
+                    .additional_printer_columns
+                    .iter()
+                    .flatten()
+                    .filter(|col| col.priority.unwrap_or(0) == 0)
+                    .map(|col| col.name.to_uppercase())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+        };
+        assert_eq!(
+            columns("ConstraintPolicyBinding"),
+            ["OFFER", "STATUS", "REASON", "AGE"]
+        );
+        assert_eq!(
+            columns("ConstraintPolicyOffer"),
+            ["COUNT", "COMPLIANT", "GRACE", "AGE"]
+        );
+    }
+}

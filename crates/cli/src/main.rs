@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod input;
+mod output;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -19,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Validate manifests and print the bindings each offer would create.
+    Check(cmd::check::Args),
     /// Print every edgeplane CustomResourceDefinition as YAML.
     Crds(cmd::crds::Args),
     /// Print the version.
@@ -28,6 +32,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Check(args) => cmd::check::run(args),
         Command::Crds(args) => cmd::crds::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));

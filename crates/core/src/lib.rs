@@ -10,6 +10,7 @@ pub mod manifests;
 pub mod offers;
 pub mod rules;
 pub mod selector;
+pub mod snapshot;
 pub mod status;
 pub mod validate;
 pub mod values;

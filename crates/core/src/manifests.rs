@@ -45,22 +45,42 @@ impl Document {
         self.str_at("/apiVersion").unwrap_or_default()
     }
 
-    /// `ConstraintPolicyOffer default/ar`, for messages.
+    /// `ConstraintPolicyOffer default/ar`, for messages. Namespaced objects without a
+    /// namespace are shown in `default`, where they would be created.
     pub fn describe(&self) -> String {
         let kind = if self.kind().is_empty() {
             "object"
         } else {
             self.kind()
         };
-        match (
-            self.str_at("/metadata/namespace"),
-            self.str_at("/metadata/name"),
-        ) {
+        let namespace = self
+            .str_at("/metadata/namespace")
+            .or((!is_cluster_scoped(kind) && kind != "object").then_some("default"));
+        match (namespace, self.str_at("/metadata/name")) {
             (Some(ns), Some(name)) => format!("{kind} {ns}/{name}"),
             (None, Some(name)) => format!("{kind} {name}"),
             _ => format!("{kind} (unnamed)"),
         }
     }
+}
+
+/// Kinds that live outside namespaces, among those found in manifests.
+pub fn is_cluster_scoped(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Node"
+            | "Namespace"
+            | "NetworkTopology"
+            | "NetworkPathCatalogue"
+            | "CustomResourceDefinition"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
+            | "PersistentVolume"
+            | "StorageClass"
+            | "PriorityClass"
+            | "MutatingWebhookConfiguration"
+            | "ValidatingWebhookConfiguration"
+    )
 }
 
 /// An input that is not valid.
@@ -341,7 +361,7 @@ spec:
             .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some("k.yaml[0] Pod p: apiVersion: is required")
+            Some("k.yaml[0] Pod default/p: apiVersion: is required")
         );
         let err = decode_all(
             "g.yaml",

@@ -1,12 +1,33 @@
 //! `edgeplane crds`: print the CRDs generated from the Rust types.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {}
+use anyhow::Context;
+use edgeplane_api::crdgen;
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    let yaml = edgeplane_api::crdgen::to_yaml(&edgeplane_api::crdgen::all())?;
-    print!("{yaml}");
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Write one file per CRD into this directory instead of printing them
+    /// (this is how deploy/crds/ is generated).
+    #[arg(short = 'd', long = "output-dir")]
+    pub output_dir: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let crds = crdgen::all();
+    match args.output_dir {
+        None => print!("{}", crdgen::to_yaml(&crds)?),
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for crd in &crds {
+                let path = dir.join(crdgen::file_name(crd));
+                let yaml = crdgen::to_yaml(std::slice::from_ref(crd))?;
+                std::fs::write(&path, yaml)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
