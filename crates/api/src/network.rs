@@ -130,6 +130,11 @@ pub struct TopologySite {
     /// Labels of the site, selected by the labelSelector of Site targets.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Whether paths between other sites may pass through this site. Defaults to true;
+    /// set it to false for sites of users, whose links reach the users and carry no
+    /// traffic onwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transit: Option<bool>,
 }
 
 /// A link between two sites. Bidirectional (the same metrics both ways) unless `oneWay`.

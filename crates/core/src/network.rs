@@ -17,6 +17,8 @@
 //!   [`NetworkGraph::build`]; older ones are ignored, as are measurements naming unknown
 //!   sites (those are reported by [`NetworkGraph::warnings`], since the status is written
 //!   by an agent and must not make the whole topology unusable).
+//! - **Transit.** A declared site with `transit: false` (a site of users) can be the end of
+//!   a path but is never passed through.
 //! - **Paths.** Between two sites traffic follows the path of least latency; among equal
 //!   latencies the one with fewer hops; among those, the one whose sequence of site names
 //!   is first in lexicographic order. Along the path latency and jitter add up, bandwidth
@@ -138,14 +140,16 @@ impl PathMetrics {
         loss: 1.0,
     };
 
-    /// The metric as a value in the rule's unit, rounded to the precision stored (so that
-    /// `0.01%` prints as `0.01%`, not as the nearest `f32`).
+    /// The metric as a value in the rule's unit, rounded to the precision stored (7
+    /// significant digits, so that `1.5ms` prints as `1.5ms`, not as the nearest `f32`);
+    /// loss to 4 significant digits (`1 - (1 - 0.005%)(1 - 0.001%)` is `0.006%`, not
+    /// `0.00599995%`), far finer than any loss measurement.
     pub fn value(&self, metric: PathMetric) -> Value {
         match metric {
-            PathMetric::Latency => Value::duration_ns(clean(self.latency_ns)),
-            PathMetric::Jitter => Value::duration_ns(clean(self.jitter_ns)),
-            PathMetric::Bandwidth => Value::bits_per_second(clean(self.bandwidth_bps)),
-            PathMetric::PacketLoss => Value::ratio(clean(self.loss)),
+            PathMetric::Latency => Value::duration_ns(significant(self.latency_ns, 7)),
+            PathMetric::Jitter => Value::duration_ns(significant(self.jitter_ns, 7)),
+            PathMetric::Bandwidth => Value::bits_per_second(significant(self.bandwidth_bps, 7)),
+            PathMetric::PacketLoss => Value::ratio(significant(self.loss, 4)),
         }
     }
 
@@ -165,14 +169,14 @@ impl PathMetrics {
     }
 }
 
-/// Rounds an `f32` to 7 significant digits as an `f64`: the decimal it most likely came
-/// from.
-fn clean(x: f32) -> f64 {
+/// Rounds an `f32` to `digits` significant digits as an `f64`: with 7, the decimal it most
+/// likely came from.
+fn significant(x: f32, digits: i32) -> f64 {
     let x = f64::from(x);
     if x == 0.0 || !x.is_finite() {
         return x;
     }
-    let digits = 6 - x.abs().log10().floor() as i32;
+    let digits = digits - 1 - x.abs().log10().floor() as i32;
     if !(-300..=300).contains(&digits) {
         return x;
     }
@@ -280,7 +284,8 @@ struct ParsedSpec {
     site_label: String,
     same_node: PathMetrics,
     intra_site: PathMetrics,
-    sites: Vec<(String, BTreeMap<String, String>)>,
+    /// `(name, labels, transit)`.
+    sites: Vec<(String, BTreeMap<String, String>, bool)>,
     /// `(from, to, metrics, one_way, index in spec.links)`.
     links: Vec<(String, String, EdgeMetrics, bool, usize)>,
     max_age_ns: f64,
@@ -420,7 +425,11 @@ fn parse_spec(topology: &NetworkTopology, errors: &mut Vec<TopologyError>) -> Pa
             ));
             continue;
         }
-        sites.push((site.name.clone(), site.labels.clone()));
+        sites.push((
+            site.name.clone(),
+            site.labels.clone(),
+            site.transit.unwrap_or(true),
+        ));
     }
     let mut links = Vec::new();
     let mut directions: BTreeMap<(&str, &str), usize> = BTreeMap::new();
@@ -523,6 +532,8 @@ pub struct NetworkGraph {
     site_index: HashMap<String, SiteId>,
     site_labels: Vec<BTreeMap<String, String>>,
     site_declared: Vec<bool>,
+    /// Whether paths may pass through the site.
+    site_transit: Vec<bool>,
     /// Nodes of site `s`: `site_nodes[site_node_start[s]..site_node_start[s + 1]]`.
     site_node_start: Vec<u32>,
     site_nodes: Vec<NodeId>,
@@ -573,10 +584,11 @@ impl NetworkGraph {
         }
 
         // Sites: declared ones and those of nodes, numbered in name order.
-        let mut labels_of: BTreeMap<String, (BTreeMap<String, String>, bool)> = parsed
+        // name -> (labels, declared, transit)
+        let mut labels_of: BTreeMap<String, (BTreeMap<String, String>, bool, bool)> = parsed
             .sites
             .iter()
-            .map(|(name, labels)| (name.clone(), (labels.clone(), true)))
+            .map(|(name, labels, transit)| (name.clone(), (labels.clone(), true, *transit)))
             .collect();
         let mut node_site_names = Vec::with_capacity(nodes.len());
         let mut node_index = HashMap::with_capacity(nodes.len());
@@ -598,7 +610,7 @@ impl NetworkGraph {
                 .unwrap_or(&node.name);
             labels_of
                 .entry(site.clone())
-                .or_insert_with(|| (BTreeMap::new(), false));
+                .or_insert_with(|| (BTreeMap::new(), false, true));
             node_site_names.push(site.clone());
         }
         let site_count = labels_of.len();
@@ -606,12 +618,14 @@ impl NetworkGraph {
         let mut site_names = Vec::with_capacity(site_count);
         let mut site_labels = Vec::with_capacity(site_count);
         let mut site_declared = Vec::with_capacity(site_count);
+        let mut site_transit = Vec::with_capacity(site_count);
         let mut site_index = HashMap::with_capacity(site_count);
-        for (i, (name, (labels, declared))) in labels_of.into_iter().enumerate() {
+        for (i, (name, (labels, declared, transit))) in labels_of.into_iter().enumerate() {
             site_index.insert(name.clone(), SiteId(i as u32));
             site_names.push(name);
             site_labels.push(labels);
             site_declared.push(declared);
+            site_transit.push(transit);
         }
         let node_site: Vec<SiteId> = node_site_names
             .iter()
@@ -682,6 +696,7 @@ impl NetworkGraph {
             site_index,
             site_labels,
             site_declared,
+            site_transit,
             site_node_start,
             site_nodes,
             node_names: nodes.iter().map(|n| n.name.clone()).collect(),
@@ -820,6 +835,11 @@ impl NetworkGraph {
             .get(site.index())
             .copied()
             .unwrap_or(false)
+    }
+
+    /// Whether paths between other sites may pass through the site.
+    pub fn is_transit(&self, site: SiteId) -> bool {
+        self.site_transit.get(site.index()).copied().unwrap_or(true)
     }
 
     /// The nodes of a site, in node id order (empty for a site of users only).
@@ -1050,6 +1070,10 @@ impl Search {
                     bandwidth_bps: before.bandwidth_bps.min(edge.bandwidth_bps),
                     loss: 1.0 - (1.0 - before.loss) * (1.0 - edge.loss),
                 };
+            }
+            // Paths end at a site that carries no transit; they do not pass through it.
+            if ui != s && !graph.site_transit[ui] {
+                continue;
             }
             let (start, end) = (
                 graph.edge_start[ui] as usize,
@@ -1334,6 +1358,55 @@ mod tests {
     }
 
     #[test]
+    fn paths_end_at_sites_without_transit_but_never_pass_through_them() {
+        let yaml = |transit: &str| {
+            format!(
+                "{HEADER}spec:
+  sites: [{{name: stadium{transit}}}]
+  links:
+  - {{from: stadium, to: edge-1, latency: 1ms}}
+  - {{from: stadium, to: edge-2, latency: 1ms}}
+  - {{from: edge-1, to: metro, latency: 3ms}}
+  - {{from: edge-2, to: metro, latency: 3ms}}
+"
+            )
+        };
+        let nodes = [
+            node("e1", Some("edge-1")),
+            node("e2", Some("edge-2")),
+            node("m", Some("metro")),
+        ];
+        let through = build(&topology(&yaml("")), &nodes);
+        assert_eq!(
+            through
+                .metrics(id(&through, "e1"), id(&through, "e2"))
+                .map(|m| m.latency_ns),
+            Some(2e6)
+        );
+        let users = build(&topology(&yaml(", transit: false")), &nodes);
+        assert!(!users.is_transit(users.site_id("stadium").unwrap_or(SiteId(0))));
+        assert_eq!(
+            users
+                .metrics(id(&users, "e1"), id(&users, "e2"))
+                .map(|m| m.latency_ns),
+            Some(6e6)
+        );
+        // The users are still reached, and reach out.
+        assert_eq!(
+            users
+                .metrics(id(&users, "m"), site(&users, "stadium"))
+                .map(|m| m.latency_ns),
+            Some(4e6)
+        );
+        assert_eq!(
+            users
+                .metrics(site(&users, "stadium"), id(&users, "m"))
+                .map(|m| m.latency_ns),
+            Some(4e6)
+        );
+    }
+
+    #[test]
     fn without_a_topology_only_same_node_and_intra_site_are_known() {
         let nodes = [
             node("n1", Some("a")),
@@ -1579,11 +1652,13 @@ mod brute_force {
     /// The best path by (latency, hops, names) among all simple paths from `s` to `t`.
     fn best(
         adjacency: &BTreeMap<usize, Vec<(usize, u64)>>,
+        transit: &[bool],
         s: usize,
         t: usize,
     ) -> Option<(u64, Vec<usize>)> {
         fn walk(
             adjacency: &BTreeMap<usize, Vec<(usize, u64)>>,
+            transit: &[bool],
             path: &mut Vec<usize>,
             latency: u64,
             t: usize,
@@ -1599,23 +1674,27 @@ mod brute_force {
                 }
                 return;
             }
+            if path.len() > 1 && !transit[at] {
+                return;
+            }
             for (next, l) in adjacency.get(&at).into_iter().flatten() {
                 if !path.contains(next) {
                     path.push(*next);
-                    walk(adjacency, path, latency + l, t, best);
+                    walk(adjacency, transit, path, latency + l, t, best);
                     path.pop();
                 }
             }
         }
         let mut result = None;
-        walk(adjacency, &mut vec![s], 0, t, &mut result);
+        walk(adjacency, transit, &mut vec![s], 0, t, &mut result);
         result
     }
 
     proptest! {
         #[test]
         fn shortest_paths_match_exhaustive_search(
-            links in prop::collection::vec((0usize..6, 0usize..6, 0u64..4, any::<bool>()), 0..14)
+            links in prop::collection::vec((0usize..6, 0usize..6, 0u64..4, any::<bool>()), 0..14),
+            transit in prop::collection::vec(prop::bool::weighted(0.8), 6),
         ) {
             let names: Vec<String> = (0..6).map(|i| format!("s{i}")).collect();
             let mut spec_links = Vec::new();
@@ -1645,7 +1724,7 @@ mod brute_force {
                 site_label: DEFAULT_SITE_LABEL.into(),
                 same_node: None,
                 intra_site: None,
-                sites: names.iter().map(|n| TopologySite { name: n.clone(), labels: BTreeMap::new() }).collect(),
+                sites: names.iter().zip(&transit).map(|(n, t)| TopologySite { name: n.clone(), labels: BTreeMap::new(), transit: Some(*t) }).collect(),
                 links: spec_links,
                 measurement_max_age: None,
             });
@@ -1654,7 +1733,7 @@ mod brute_force {
             for s in 0..6 {
                 for t in 0..6 {
                     if s == t { continue; }
-                    let expected = best(&adjacency, s, t);
+                    let expected = best(&adjacency, &transit, s, t);
                     let got = g.path(SiteId(s as u32), SiteId(t as u32))
                         .map(|p| p.iter().map(|id| id.index()).collect::<Vec<_>>());
                     prop_assert_eq!(got.clone(), expected.as_ref().map(|(_, p)| p.clone()), "{} -> {}", s, t);

@@ -70,6 +70,7 @@ mod tests {
                 sites: vec![TopologySite {
                     name: "stadium".into(),
                     labels: BTreeMap::from([("kind".to_string(), "users".to_string())]),
+                    transit: Some(false),
                 }],
                 links: vec![],
                 measurement_max_age: None,
