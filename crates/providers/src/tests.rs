@@ -294,7 +294,9 @@ impl RuleProvider for Fake {
             })),
             Fault::Fine => {
                 let request = request.into_inner();
-                let roles: Vec<String> = request.targets.keys().cloned().collect();
+                // A proto map has no order.
+                let mut roles: Vec<String> = request.targets.keys().cloned().collect();
+                roles.sort();
                 Ok(Response::new(proto::EvaluateResponse {
                     compliance: 2,
                     reason: format!(
