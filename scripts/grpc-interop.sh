@@ -20,7 +20,7 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import grpc_tools, gr
 fi
 PYTHON="$VENV/bin/python"
 
-cargo build --quiet -p edgeplane
+cargo build --quiet --locked -p edgeplane
 BINARY=target/debug/edgeplane
 
 WORK=$(mktemp -d)

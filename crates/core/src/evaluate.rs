@@ -1044,6 +1044,37 @@ metadata:
     }
 
     #[test]
+    fn a_view_from_parts_with_placements_set_by_hand() {
+        // What the planner does: one graph, then what-if placements.
+        let built = view();
+        let graph = built.graph().clone();
+        let facts: Vec<NodeFacts> = graph
+            .nodes()
+            .map(|n| built.facts(n).cloned().unwrap_or_default())
+            .collect();
+        let mut what_if = ClusterView::from_parts(graph, facts);
+        let latency = rule("latency", "3ms", Some("5ms"));
+        let pair = targets(&[("renderer", pod("x")), ("users", site("stadium"))]);
+        assert_eq!(
+            evaluate_rule(&what_if, &pair, &latency).compliance,
+            Compliance::Pending
+        );
+        what_if.place("ar", "x", Some("m1"));
+        assert_eq!(
+            evaluate_rule(&what_if, &pair, &latency).compliance,
+            Compliance::Limit
+        );
+        what_if.place("ar", "x", Some("e1b"));
+        assert_eq!(
+            evaluate_rule(&what_if, &pair, &latency).compliance,
+            Compliance::Compliant
+        );
+        assert_eq!(what_if.node_of("ar", "x"), what_if.graph().node_id("e1b"));
+        what_if.place("ar", "x", None);
+        assert_eq!(what_if.node_of("ar", "x"), None);
+    }
+
+    #[test]
     fn scoring_candidate_nodes() {
         let v = view();
         let g = v.graph();
