@@ -4,6 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use crate::constraint::{ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer};
+use crate::network::NetworkTopology;
 
 /// Every CRD edgeplane defines, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
@@ -11,6 +12,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         ConstraintPolicy::crd(),
         ConstraintPolicyOffer::crd(),
         ConstraintPolicyBinding::crd(),
+        NetworkTopology::crd(),
     ]
 }
 
@@ -210,6 +212,53 @@ mod tests {
         assert_eq!(
             columns("ConstraintPolicyOffer"),
             ["COUNT", "COMPLIANT", "GRACE", "AGE"]
+        );
+        assert_eq!(
+            columns("NetworkTopology"),
+            ["SITE-LABEL", "SITES", "LINKS", "AGE"]
+        );
+    }
+
+    #[test]
+    fn topology_schema_rejects_bad_links_and_duplicate_sites() {
+        let crd = all()
+            .into_iter()
+            .find(|c| c.spec.names.kind == "NetworkTopology");
+        let Some(crd) = crd else {
+            panic!("NetworkTopology is not generated")
+        };
+        assert_eq!(crd.spec.scope, "Cluster");
+        assert_eq!(crd.spec.names.short_names, Some(vec!["ntop".to_string()]));
+        let schema = serde_json::to_value(
+            crd.spec.versions[0]
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref()),
+        )
+        .unwrap_or(Value::Null);
+        let spec = "/properties/spec/properties";
+        assert_eq!(
+            schema.pointer(&format!(
+                "{spec}/links/items/x-kubernetes-validations/0/rule"
+            )),
+            Some(&serde_json::json!("self.from != self.to"))
+        );
+        assert_eq!(
+            schema.pointer(&format!("{spec}/links/items/required")),
+            Some(&serde_json::json!(["from", "latency", "to"]))
+        );
+        assert!(
+            schema
+                .pointer(&format!("{spec}/links/items/properties/latency/pattern"))
+                .is_some_and(Value::is_string)
+        );
+        assert_eq!(
+            schema.pointer(&format!("{spec}/sites/x-kubernetes-list-map-keys")),
+            Some(&serde_json::json!(["name"]))
+        );
+        assert_eq!(
+            schema.pointer(&format!("{spec}/siteLabel/default")),
+            Some(&serde_json::json!("topology.kubernetes.io/zone"))
         );
     }
 }

@@ -6,6 +6,7 @@
 pub mod constraint;
 pub mod crdgen;
 pub mod names;
+pub mod network;
 pub mod patterns;
 
 pub use constraint::{
@@ -14,4 +15,8 @@ pub use constraint::{
     ConstraintPolicyOfferStatus, ConstraintPolicyRule, ConstraintPolicySpec,
     ConstraintPolicyStatus, OfferTarget, PolicyDetail, RuleDetail, TargetKind, TargetMode,
     TargetRef, ViolationPolicy,
+};
+pub use network::{
+    Link, MeasuredLink, NetworkTopology, NetworkTopologySpec, NetworkTopologyStatus, PathSpec,
+    TopologySite,
 };

@@ -4,7 +4,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use edgeplane_core::manifests::{self, Document, ManifestError, Object};
-use edgeplane_core::snapshot::Snapshot;
 
 /// Every document of the given paths: files, directories (recursively, `*.yaml`, `*.yml`
 /// and `*.json` in name order) and `-` for standard input.
@@ -31,12 +30,6 @@ pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<Document>, ManifestError>
 /// Decodes and validates documents; the first invalid one is the error.
 pub fn decode_all(documents: &[Document]) -> Result<Vec<Object>, ManifestError> {
     documents.iter().map(manifests::decode).collect()
-}
-
-/// Reads, decodes and validates everything under `paths` into a snapshot.
-pub fn read_snapshot(paths: &[PathBuf]) -> Result<Snapshot, ManifestError> {
-    let documents = read_documents(paths)?;
-    Ok(Snapshot::from_objects(decode_all(&documents)?))
 }
 
 fn files_under(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {

@@ -21,8 +21,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Validate manifests and print the bindings each offer would create.
+    /// Validate manifests, print the bindings each offer would create and, for placed
+    /// pods, evaluate them through the providers.
     Check(cmd::check::Args),
+    /// Constraint providers: serve the built-in ones over gRPC.
+    Provider(cmd::provider::Args),
+    /// Benchmarks that print figures.
+    Bench(cmd::bench::Args),
     /// Print every edgeplane CustomResourceDefinition as YAML.
     Crds(cmd::crds::Args),
     /// Print the version.
@@ -34,6 +39,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args),
         Command::Crds(args) => cmd::crds::run(args),
+        Command::Provider(args) => cmd::provider::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -174,6 +174,7 @@ mod crds {
             "constraintpolicies.constraint.edgeplane.io",
             "constraintpolicyoffers.constraint.edgeplane.io",
             "constraintpolicybindings.constraint.edgeplane.io",
+            "networktopologies.network.edgeplane.io",
         ] {
             assert!(yaml.contains(&format!("name: {name}")), "{name} missing");
         }
@@ -186,5 +187,446 @@ mod crds {
     fn version() {
         let out = edgeplane(&["version"]);
         assert!(text(&out.stdout).starts_with("edgeplane "));
+    }
+}
+
+/// `check` evaluating placed pods on the metro example, with hand-computed answers.
+mod evaluate {
+    use super::*;
+    use serde_json::Value;
+
+    fn metro_json(extra: &[&str]) -> (Vec<Value>, String) {
+        let mut args = vec!["check", "-f", "examples/metro", "-o", "json"];
+        args.extend_from_slice(extra);
+        let out = edgeplane(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (list.as_array().cloned().unwrap_or_default(), stderr)
+    }
+
+    /// The binding of `offer` whose renderer is `renderer`.
+    fn binding<'a>(list: &'a [Value], offer: &str, renderer: &str) -> &'a Value {
+        let wanted = format!("Pod ar/{renderer}");
+        list.iter()
+            .find(|b| b["offer"] == offer && b["targets"]["renderer"] == wanted.as_str())
+            .unwrap_or_else(|| panic!("no binding of {offer} for {renderer}"))
+    }
+
+    /// (value, compliance) of a rule of a binding.
+    fn rule(binding: &Value, name: &str) -> (String, String) {
+        let rules = binding["rules"].as_array().cloned().unwrap_or_default();
+        let r = rules
+            .iter()
+            .find(|r| r["rule"] == name)
+            .unwrap_or_else(|| panic!("no rule {name} in {binding}"));
+        (
+            r["value"].as_str().unwrap_or("-").to_string(),
+            r["compliance"].as_str().unwrap_or("-").to_string(),
+        )
+    }
+
+    fn pair(value: &str, compliance: &str) -> (String, String) {
+        (value.to_string(), compliance.to_string())
+    }
+
+    #[test]
+    fn metro_example_evaluates_every_binding_with_measured_values() {
+        let (list, _) = metro_json(&[]);
+        assert_eq!(list.len(), 12);
+        let compliance = |offer: &str, r: &str| {
+            binding(&list, offer, r)["compliance"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        // Renderers on edge-1-a (next to the stadium), edge-2-a (300Mbps backhaul, no
+        // AVX-512) and edge-9-a (downtown, 4 cores).
+        let expected = [
+            ("ar/ar-game-state", ["Compliant", "Compliant", "Limit"]),
+            ("ar/ar-video", ["Compliant", "Violation", "Limit"]),
+            ("ar/ar-render-node", ["Compliant", "Violation", "Limit"]),
+            ("ar/ar-stadium", ["Compliant", "Limit", "Violation"]),
+        ];
+        for (offer, by_renderer) in expected {
+            for (i, want) in by_renderer.iter().enumerate() {
+                assert_eq!(
+                    compliance(offer, &format!("ar-render-{i}")),
+                    *want,
+                    "{offer} ar-render-{i}"
+                );
+            }
+        }
+        // edge-9 -> metro-3 -> metro-2 -> metro-1: 2.5 + 3 + 3 = 8.5ms (the other way round
+        // the ring is 10.5ms); jitter 400 + 200 + 200us.
+        let b = binding(&list, "ar/ar-game-state", "ar-render-2");
+        assert_eq!(rule(b, "latency"), pair("8.5ms", "Limit"));
+        assert_eq!(rule(b, "jitter"), pair("800us", "Compliant"));
+        // edge-2's backhaul is the bottleneck to the regional data centre.
+        let b = binding(&list, "ar/ar-video", "ar-render-1");
+        assert_eq!(rule(b, "bandwidth"), pair("300Mbps", "Violation"));
+        assert_eq!(
+            b["reason"],
+            "bandwidth 300Mbps between ingest (dc-a) and renderer (edge-2-a) is worse than the limit 400Mbps"
+        );
+        // edge-9 -> metro-3 -> regional-dc (2.5 + 8ms) ties with the way through metro-2
+        // (2.5 + 3 + 5ms); the path with fewer hops wins: loss 1 - (1 - 0.02%)(1 - 0.001%).
+        let b = binding(&list, "ar/ar-video", "ar-render-2");
+        assert_eq!(rule(b, "packet-loss"), pair("0.021%", "Limit"));
+        assert_eq!(rule(b, "bandwidth"), pair("10Gbps", "Compliant"));
+        let b = binding(&list, "ar/ar-render-node", "ar-render-1");
+        assert_eq!(
+            rule(b, "node-feature"),
+            pair("cpu-cpuid.AVX512F=false", "Violation")
+        );
+        assert_eq!(rule(b, "cpu"), pair("8", "Compliant"));
+        let b = binding(&list, "ar/ar-render-node", "ar-render-2");
+        assert_eq!(rule(b, "cpu"), pair("4", "Limit"));
+        assert_eq!(rule(b, "memory"), pair("16Gi", "Compliant"));
+        // The users at the stadium, a Site target: edge-1 is 1ms away, edge-2 3ms, and
+        // edge-9 11.5ms (to metro-1 as above, then edge-1 and the stadium).
+        let b = binding(&list, "ar/ar-stadium", "ar-render-0");
+        assert_eq!(b["targets"]["users"], "Site stadium");
+        assert_eq!(rule(b, "latency"), pair("1ms", "Compliant"));
+        let b = binding(&list, "ar/ar-stadium", "ar-render-1");
+        assert_eq!(rule(b, "latency"), pair("3ms", "Limit"));
+        let b = binding(&list, "ar/ar-stadium", "ar-render-2");
+        assert_eq!(rule(b, "latency"), pair("11.5ms", "Violation"));
+        assert_eq!(rule(b, "jitter"), pair("1.3ms", "Limit"));
+        assert_eq!(
+            b["reason"],
+            "latency 11.5ms between renderer (edge-9-a) and users (stadium) is worse than the limit 5ms"
+        );
+        let rules = b["rules"].as_array().cloned().unwrap_or_default();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0]["policy"], "near-users");
+    }
+
+    #[test]
+    fn metro_table_shows_bindings_rules_and_a_summary() {
+        let out = edgeplane(&["check", "-f", "examples/metro"]);
+        assert_eq!(out.status.code(), Some(0));
+        let stdout = text(&out.stdout);
+        let mut lines = stdout.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert_eq!(header, ["OFFER", "BINDING", "TARGETS", "COMPLIANCE"]);
+        let rules_header = ["BINDING", "POLICY", "RULE", "VALUE", "COMPLIANCE", "REASON"];
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == rules_header),
+            "{stdout}"
+        );
+        assert!(stdout.contains("users=Site stadium"), "{stdout}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("20 sites checked; 12 bindings: 5 Compliant, 4 Limit, 3 Violation"),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_external_provider_is_an_error_on_its_rules_only() {
+        // A port that was free a moment ago and has no listener now.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(1);
+        let url = format!("http://127.0.0.1:{port}");
+        let provider = format!("jitter={url}");
+        let (list, _) = metro_json(&["--provider", &provider, "--provider-timeout", "10s"]);
+        let b = binding(&list, "ar/ar-stadium", "ar-render-0");
+        assert_eq!(b["compliance"], "Error");
+        let rules = b["rules"].as_array().cloned().unwrap_or_default();
+        let jitter = rules
+            .iter()
+            .find(|r| r["rule"] == "jitter")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(jitter["compliance"], "Error");
+        let reason = jitter["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with(&format!("provider at {url} is unreachable: ")),
+            "{reason}"
+        );
+        // The built-in latency provider still answers.
+        assert_eq!(rule(b, "latency"), pair("1ms", "Compliant"));
+        // Node rules are untouched.
+        let b = binding(&list, "ar/ar-render-node", "ar-render-0");
+        assert_eq!(b["compliance"], "Compliant");
+    }
+
+    #[test]
+    fn bad_provider_flags_are_usage_errors() {
+        for (flags, message) in [
+            (
+                vec!["--provider", "latency"],
+                "error: --provider \"latency\": expected RULE=URL",
+            ),
+            (
+                vec!["--provider", "latency=not a url"],
+                "error: --provider latency=not a url: invalid request: \"not a url\" is not a URL",
+            ),
+            (
+                vec!["--provider-timeout", "soon"],
+                "error: --provider-timeout: \"soon\" is not a duration",
+            ),
+        ] {
+            let mut args = vec!["check", "-f", "examples/metro"];
+            args.extend(flags);
+            let out = edgeplane(&args);
+            assert_eq!(out.status.code(), Some(2));
+            let stderr = text(&out.stderr);
+            assert!(stderr.starts_with(message), "{stderr}");
+        }
+    }
+}
+
+/// An external provider implemented here, on loopback, answering `check` through
+/// `--provider`; and `edgeplane provider serve` answering edgeplane's own client.
+mod grpc {
+    use super::*;
+    use edgeplane_providers::proto;
+    use edgeplane_providers::proto::rule_provider_server::{RuleProvider, RuleProviderServer};
+    use std::io::{BufRead, BufReader};
+    use tonic::{Request, Response, Status};
+
+    /// Answers every latency question with Limit and a value of its own.
+    struct Probe;
+
+    #[tonic::async_trait]
+    impl RuleProvider for Probe {
+        async fn evaluate(
+            &self,
+            request: Request<proto::EvaluateRequest>,
+        ) -> Result<Response<proto::EvaluateResponse>, Status> {
+            let request = request.into_inner();
+            let mut targets: Vec<String> = request
+                .targets
+                .iter()
+                .map(|(role, t)| format!("{role}={} {}", t.kind, t.name))
+                .collect();
+            targets.sort();
+            Ok(Response::new(proto::EvaluateResponse {
+                compliance: proto::evaluate_response::ComplianceState::Limit as i32,
+                reason: format!(
+                    "probed {} for {}",
+                    request.rule.map(|r| r.name).unwrap_or_default(),
+                    targets.join(", ")
+                ),
+                value: "4.2ms".into(),
+            }))
+        }
+
+        async fn endpoint_cost(
+            &self,
+            _request: Request<proto::EndpointCostRequest>,
+        ) -> Result<Response<proto::EndpointCostResponse>, Status> {
+            Err(Status::unimplemented("not needed here"))
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn check_shows_the_answer_of_an_external_provider() {
+        let runtime = runtime();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let address = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("address: {e}"));
+        runtime.spawn(
+            tonic::transport::Server::builder()
+                .add_service(RuleProviderServer::new(Probe))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let provider = format!("latency=http://{address}");
+        let out = edgeplane(&[
+            "check",
+            "-f",
+            "examples/metro",
+            "-o",
+            "json",
+            "--provider",
+            &provider,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let stadium = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|b| {
+                b["offer"] == "ar/ar-stadium" && b["targets"]["renderer"] == "Pod ar/ar-render-2"
+            })
+            .cloned()
+            .unwrap_or_default();
+        let rules = stadium["rules"].as_array().cloned().unwrap_or_default();
+        let latency = rules
+            .iter()
+            .find(|r| r["rule"] == "latency")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(latency["value"], "4.2ms");
+        assert_eq!(latency["compliance"], "Limit");
+        assert_eq!(
+            latency["reason"],
+            "probed latency for renderer=Pod ar-render-2, users=Site stadium"
+        );
+        // jitter still comes from the built-in provider; the binding is the worst of both.
+        let jitter = rules
+            .iter()
+            .find(|r| r["rule"] == "jitter")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(jitter["value"], "1.3ms");
+        assert_eq!(stadium["compliance"], "Limit");
+
+        // The table shows the provider's answer too.
+        let out = edgeplane(&["check", "-f", "examples/metro", "--provider", &provider]);
+        assert!(text(&out.stdout).contains("probed latency for renderer=Pod ar-render-0"));
+    }
+
+    /// Kills the server when the test ends, however it ends.
+    struct Server(std::process::Child);
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn provider_serve_answers_edgeplanes_client() {
+        let child = Command::new(env!("CARGO_BIN_EXE_edgeplane"))
+            .args([
+                "provider",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "-f",
+                "examples/metro",
+            ])
+            .current_dir(repo())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        let mut server = Server(child);
+        // The server prints its address once it listens: that is the readiness signal.
+        let mut line = String::new();
+        if let Some(stdout) = server.0.stdout.take() {
+            let _ = BufReader::new(stdout).read_line(&mut line);
+        }
+        let address = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_default()
+            .to_string();
+        assert!(!address.is_empty(), "no address in {line:?}");
+
+        let runtime = runtime();
+        runtime.block_on(async {
+            use edgeplane_api::{Compliance, ConstraintPolicyRule, TargetKind, TargetRef};
+            use edgeplane_providers::{ClientOptions, CostRequest, GrpcProvider, Provider};
+            let client = GrpcProvider::new(&format!("http://{address}"), &ClientOptions::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let renderer = TargetRef {
+                cluster: None,
+                namespace: Some("ar".into()),
+                api_version: "v1".into(),
+                kind: TargetKind::Pod,
+                name: "ar-render-2".into(),
+            };
+            let stadium = TargetRef {
+                cluster: None,
+                namespace: None,
+                api_version: "network.edgeplane.io/v1alpha1".into(),
+                kind: TargetKind::Site,
+                name: "stadium".into(),
+            };
+            let targets = std::collections::BTreeMap::from([
+                ("renderer".to_string(), renderer.clone()),
+                ("users".to_string(), stadium),
+            ]);
+            let latency = ConstraintPolicyRule {
+                name: "latency".into(),
+                request: "2ms".into(),
+                limit: Some("5ms".into()),
+            };
+            let outcome = client.evaluate(&targets, &latency).await;
+            assert_eq!(outcome.compliance, Compliance::Violation);
+            assert_eq!(outcome.value.as_deref(), Some("11.5ms"));
+            // Where would a renderer near the stadium go? edge-1-a is 1ms away (cost 0),
+            // edge-2-a 3ms (a third of the way to the limit), edge-9-a is too far.
+            let costs = client
+                .endpoint_cost(&CostRequest {
+                    source: renderer,
+                    rule: latency,
+                    peer_nodes: vec!["stadium".into()],
+                    eligible_nodes: vec!["edge-1-a".into(), "edge-2-a".into(), "edge-9-a".into()],
+                })
+                .await
+                .unwrap_or_default();
+            let costs: Vec<(String, i64)> = costs.into_iter().map(|c| (c.node, c.cost)).collect();
+            assert_eq!(
+                costs,
+                [
+                    ("edge-1-a".to_string(), 0),
+                    ("edge-2-a".to_string(), 333),
+                    ("edge-9-a".to_string(), -1)
+                ]
+            );
+        });
+    }
+}
+
+mod bench {
+    use super::*;
+
+    /// The benchmark runs and prints its figures (they are read, never asserted).
+    #[test]
+    fn topology_bench_prints_build_time_lookups_and_peak_memory() {
+        let out = edgeplane(&[
+            "bench",
+            "topology",
+            "--sites",
+            "60",
+            "--nodes",
+            "300",
+            "--lookups",
+            "2000",
+            "--seed",
+            "7",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        for prefix in [
+            "topology: 60 sites",
+            "build: ",
+            "lookups: 2000 in ",
+            "peak RSS",
+        ] {
+            assert!(
+                stdout.lines().any(|l| l.starts_with(prefix)),
+                "{prefix}: {stdout}"
+            );
+        }
     }
 }

@@ -6,10 +6,13 @@
 //! embedded one.
 
 pub mod clock;
+pub mod evaluate;
 pub mod manifests;
+pub mod network;
 pub mod offers;
 pub mod rules;
 pub mod selector;
+pub mod sites;
 pub mod snapshot;
 pub mod status;
 pub mod validate;

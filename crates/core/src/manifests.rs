@@ -9,7 +9,9 @@
 
 use std::fmt;
 
-use edgeplane_api::{ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer};
+use edgeplane_api::{
+    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkTopology,
+};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
@@ -188,6 +190,7 @@ pub enum Object {
     Binding(ConstraintPolicyBinding),
     Pod(Box<Pod>),
     Node(Box<Node>),
+    Topology(Box<NetworkTopology>),
     /// A kind edgeplane does not read; skipped.
     Other {
         api_version: String,
@@ -221,10 +224,22 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
             ),
         ));
     }
+    let network = api_version == edgeplane_api::names::NETWORK_API_VERSION;
+    if kind == "NetworkTopology" && !network {
+        return Err(ManifestError::at(
+            doc,
+            Some("apiVersion".into()),
+            format!(
+                "{api_version:?} is not served (expected {})",
+                edgeplane_api::names::NETWORK_API_VERSION
+            ),
+        ));
+    }
     let object = match (api_version.as_str(), kind.as_str()) {
         (_, "ConstraintPolicy") if constraint => {
             let policy: ConstraintPolicy = typed(doc, true)?;
             check(doc, validate::policy(&policy))?;
+            check(doc, rule_syntax(&policy))?;
             Object::Policy(policy)
         }
         (_, "ConstraintPolicyOffer") if constraint => {
@@ -248,6 +263,16 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
             let pod: Pod = typed(doc, true)?;
             check(doc, validate::metadata(&pod.metadata, true))?;
             Object::Pod(Box::new(pod))
+        }
+        (_, "NetworkTopology") => {
+            let topology: NetworkTopology = typed(doc, false)?;
+            check(doc, validate::metadata(&topology.metadata, false))?;
+            let errors = crate::network::check_topology(&topology)
+                .into_iter()
+                .map(|e| FieldError::new(e.field, e.message))
+                .collect();
+            check(doc, errors)?;
+            Object::Topology(Box::new(topology))
         }
         ("v1", "Node") => {
             let node: Node = typed(doc, false)?;
@@ -273,6 +298,23 @@ pub fn typed<T: DeserializeOwned>(doc: &Document, namespaced: bool) -> Result<T,
         let field = (path != "." && !path.is_empty()).then_some(path);
         ManifestError::at(doc, field, e.into_inner().to_string())
     })
+}
+
+/// Built-in rules whose requests have a syntax of their own (`node-label: key=value`,
+/// `node-feature: cpu-cpuid.AVX512F`), checked beyond their unit.
+fn rule_syntax(policy: &ConstraintPolicy) -> Vec<FieldError> {
+    policy
+        .spec
+        .rules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, rule)| match crate::evaluate::check_rule(rule) {
+            Err(crate::evaluate::CompileError::Invalid { field, message }) => {
+                Some(FieldError::new(format!("spec.rules[{i}].{field}"), message))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn check(doc: &Document, errors: Vec<FieldError>) -> Result<(), ManifestError> {

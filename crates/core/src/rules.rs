@@ -66,7 +66,8 @@ pub fn builtin_metric(name: &str) -> Option<Metric> {
         builtin::CPU => (Unit::Cores, HigherIsBetter, Scope::Node),
         builtin::MEMORY => (Unit::Bytes, HigherIsBetter, Scope::Node),
         builtin::NODE_LABEL => (Unit::Text, HigherIsBetter, Scope::Node),
-        builtin::NODE_FEATURE => (Unit::Bool, HigherIsBetter, Scope::Node),
+        // `cpu-cpuid.AVX512F` or `cpu-cpuid.AVX512F=false`: see `crate::evaluate`.
+        builtin::NODE_FEATURE => (Unit::Text, HigherIsBetter, Scope::Node),
         _ => return None,
     };
     Some(Metric {
@@ -325,13 +326,13 @@ mod tests {
                 Compliance::Limit,
             ),
             (
-                rule("node-feature", "true", None),
-                Value::Bool(true),
+                rule("node-feature", "cpu-cpuid.AVX512F", None),
+                Value::Text("cpu-cpuid.AVX512F".into()),
                 Compliance::Compliant,
             ),
             (
-                rule("node-feature", "false", None),
-                Value::Bool(true),
+                rule("node-feature", "cpu-cpuid.AVX512F=false", None),
+                Value::Text("cpu-cpuid.AVX512F=true".into()),
                 Compliance::Violation,
             ),
             (

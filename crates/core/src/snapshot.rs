@@ -3,11 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use edgeplane_api::{ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer};
+use edgeplane_api::{
+    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkTopology,
+};
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::manifests::Object;
 use crate::offers::{Candidate, Inventory};
+
+/// The name of the topology edgeplane uses when there are several.
+pub const DEFAULT_TOPOLOGY: &str = "default";
 
 /// Objects by kind, in input order.
 #[derive(Clone, Debug, Default)]
@@ -17,6 +22,7 @@ pub struct Snapshot {
     pub bindings: Vec<ConstraintPolicyBinding>,
     pub pods: Vec<Pod>,
     pub nodes: Vec<Node>,
+    pub topologies: Vec<NetworkTopology>,
     /// Objects of other kinds, counted by `apiVersion kind`.
     pub skipped: BTreeMap<String, usize>,
 }
@@ -37,6 +43,7 @@ impl Snapshot {
             Object::Binding(b) => self.bindings.push(b),
             Object::Pod(p) => self.pods.push(*p),
             Object::Node(n) => self.nodes.push(*n),
+            Object::Topology(t) => self.topologies.push(*t),
             Object::Other { api_version, kind } => {
                 *self
                     .skipped
@@ -54,11 +61,25 @@ impl Snapshot {
         })
     }
 
-    /// What offers can select from.
+    /// The topology in force: the one named `default`, or the only one. `None` when there
+    /// is none, or several and none is named `default`.
+    pub fn topology(&self) -> Option<&NetworkTopology> {
+        let named_default = self
+            .topologies
+            .iter()
+            .find(|t| t.metadata.name.as_deref() == Some(DEFAULT_TOPOLOGY));
+        match (named_default, self.topologies.as_slice()) {
+            (Some(t), _) => Some(t),
+            (None, [only]) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// What offers can select from: pods, and the sites of the topology and of the nodes.
     pub fn inventory(&self) -> Inventory {
         Inventory {
             pods: self.pods.iter().filter_map(Candidate::from_pod).collect(),
-            sites: Vec::new(),
+            sites: crate::sites::site_candidates(self.topology(), &self.nodes),
         }
     }
 }

@@ -1,13 +1,19 @@
-//! `edgeplane check`: validate manifests and show the bindings each offer would create.
+//! `edgeplane check`: validate manifests, show the bindings each offer would create, and,
+//! when pods are placed (`spec.nodeName`), evaluate every binding through the providers.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use edgeplane_api::{Compliance, TargetRef};
 use edgeplane_core::offers;
+use edgeplane_core::status::{PolicyOutcome, next_status};
+use edgeplane_core::values::parse_duration_field;
+use edgeplane_providers::{BuiltinProvider, ClientOptions, GrpcProvider, PolicyInput, Providers};
 use serde::Serialize;
 
-use crate::input;
+use super::world::World;
 use crate::output::{Format, Table};
 
 #[derive(clap::Args, Debug)]
@@ -18,6 +24,18 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table)]
     pub output: Format,
+    /// An external provider for a rule, as RULE=URL (for example
+    /// gpu-temperature=http://127.0.0.1:50051); repeatable. It answers instead of the
+    /// built-in provider of that rule.
+    #[arg(long = "provider", value_name = "RULE=URL")]
+    pub providers: Vec<String>,
+    /// How long an external provider may take to answer one call.
+    #[arg(
+        long = "provider-timeout",
+        default_value = "5s",
+        value_name = "DURATION"
+    )]
+    pub provider_timeout: String,
 }
 
 /// One binding an offer would create (the JSON output).
@@ -28,20 +46,65 @@ pub struct BindingView {
     pub offer: String,
     /// Role -> `Kind namespace/name`.
     pub targets: BTreeMap<String, String>,
+    /// The binding's compliance, when placed pods were evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compliance: Option<Compliance>,
+    /// The reason of the first rule at the binding's compliance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Per policy, per rule results, when evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<RuleView>>,
+}
+
+/// One rule of one policy of a binding.
+#[derive(Serialize, Debug, PartialEq)]
+pub struct RuleView {
+    pub policy: String,
+    /// Absent when the policy itself could not be used.
+    pub rule: Option<String>,
+    pub value: Option<String>,
+    pub compliance: Compliance,
+    pub reason: Option<String>,
+}
+
+/// A binding with what evaluation needs.
+struct Found {
+    /// The offer's roles, to print targets in role order.
+    roles: Vec<String>,
+    view: BindingView,
+    targets: BTreeMap<String, TargetRef>,
+    namespace: String,
+    policies: Vec<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let snapshot = match input::read_snapshot(&args.files) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        Ok(ExitCode::from(2))
+    };
+    let world = match World::read(&args.files) {
+        Ok(w) => w,
+        Err(e) => return usage(e),
+    };
+    let external = match parse_providers(&args.providers) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    let timeout = match parse_duration_field(&args.provider_timeout) {
+        Ok(t) if !t.is_zero() => t,
+        Ok(_) => return usage("--provider-timeout: must be longer than 0".into()),
+        Err(e) => return usage(format!("--provider-timeout: {e}")),
+    };
+    let snapshot = &world.snapshot;
+    let (cluster, graph_warnings) = match world.view() {
+        Ok(v) => v,
+        Err(e) => return usage(e),
     };
     let inventory = snapshot.inventory();
-    // Each binding with its offer's roles, to print targets in role order.
-    let mut views: Vec<(Vec<String>, BindingView)> = Vec::new();
-    let mut problems = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
+    let mut problems = world.warnings();
+    problems.extend(graph_warnings);
     for offer in &snapshot.offers {
         let namespace = offer.metadata.namespace.as_deref().unwrap_or("default");
         let offer_key = format!(
@@ -55,72 +118,224 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ));
             }
         }
-        match offers::expand(offer, &inventory) {
-            Ok(bindings) => {
-                let roles: Vec<String> = (0..offer.spec.targets.len())
-                    .map(|i| offers::role_name(offer, i))
+        let bindings = match offers::expand(offer, &inventory) {
+            Ok(b) => b,
+            Err(e) => return usage(format!("offer {offer_key}: {e}")),
+        };
+        let roles: Vec<String> = (0..offer.spec.targets.len())
+            .map(|i| offers::role_name(offer, i))
+            .collect();
+        let mut these: Vec<(Vec<String>, Found)> = bindings
+            .into_iter()
+            .map(|b| {
+                // Sort by the targets in role order: renderer-0, renderer-1, ...
+                let key = roles
+                    .iter()
+                    .filter_map(|r| b.targets.get(r).map(|t| t.name.clone()))
                     .collect();
-                let mut found: Vec<(Vec<String>, BindingView)> = bindings
-                    .into_iter()
-                    .map(|b| {
-                        // Sort by the targets in role order: renderer-0, renderer-1, ...
-                        let key = roles
-                            .iter()
-                            .filter_map(|r| b.targets.get(r).map(|t| t.name.clone()))
-                            .collect();
-                        let view = BindingView {
-                            name: b.name,
-                            offer: offer_key.clone(),
-                            targets: b
-                                .targets
-                                .iter()
-                                .map(|(role, t)| (role.clone(), t.to_string()))
-                                .collect(),
-                        };
-                        (key, view)
+                let view = BindingView {
+                    name: b.name,
+                    offer: offer_key.clone(),
+                    targets: b
+                        .targets
+                        .iter()
+                        .map(|(role, t)| (role.clone(), t.to_string()))
+                        .collect(),
+                    compliance: None,
+                    reason: None,
+                    rules: None,
+                };
+                let found = Found {
+                    roles: roles.clone(),
+                    view,
+                    targets: b.targets,
+                    namespace: namespace.to_string(),
+                    policies: offer.spec.policies.clone(),
+                };
+                (key, found)
+            })
+            .collect();
+        these.sort_by(|a, b| a.0.cmp(&b.0));
+        found.extend(these.into_iter().map(|(_, f)| f));
+    }
+
+    // Evaluate when some pod is placed, or when asked to through an external provider.
+    let placed = snapshot
+        .pods
+        .iter()
+        .any(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some()));
+    let evaluate = placed || !external.is_empty();
+    if evaluate {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let builtin = Arc::new(BuiltinProvider::new(Arc::new(cluster)));
+        let options = ClientOptions {
+            timeout,
+            connect_timeout: timeout,
+            ..ClientOptions::default()
+        };
+        let result: Result<(), String> = runtime.block_on(async {
+            let mut providers = Providers::new(builtin);
+            for (rule, url) in &external {
+                let client = GrpcProvider::new(url, &options)
+                    .map_err(|e| format!("--provider {rule}={url}: {e}"))?;
+                providers.insert_external(rule.clone(), Arc::new(client));
+            }
+            let jobs = found.iter().map(|f| {
+                let inputs: Vec<PolicyInput<'_>> = f
+                    .policies
+                    .iter()
+                    .map(|name| PolicyInput {
+                        name,
+                        spec: snapshot.policy(&f.namespace, name).map(|p| &p.spec),
                     })
                     .collect();
-                found.sort_by(|a, b| a.0.cmp(&b.0));
-                views.extend(found.into_iter().map(|(_, v)| (roles.clone(), v)));
+                let providers = &providers;
+                async move { providers.evaluate_binding(&f.targets, &inputs).await }
+            });
+            let outcomes: Vec<Vec<PolicyOutcome>> = futures::future::join_all(jobs).await;
+            for (f, outcomes) in found.iter_mut().zip(outcomes) {
+                record(&mut f.view, &outcomes);
             }
-            Err(e) => {
-                eprintln!("error: offer {offer_key}: {e}");
-                return Ok(ExitCode::from(2));
-            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            return usage(e);
         }
     }
+
     for problem in &problems {
         eprintln!("warning: {problem}");
     }
-    let count = views.len();
+    let list: Vec<&BindingView> = found.iter().map(|f| &f.view).collect();
     match args.output {
-        Format::Json => {
-            let list: Vec<&BindingView> = views.iter().map(|(_, v)| v).collect();
-            println!("{}", serde_json::to_string_pretty(&list)?)
-        }
-        Format::Yaml => {
-            let list: Vec<&BindingView> = views.iter().map(|(_, v)| v).collect();
-            print!("{}", serde_saphyr::to_string(&list)?)
-        }
-        Format::Table => {
-            let mut table = Table::new(["OFFER", "BINDING", "TARGETS"]);
-            for (roles, v) in &views {
-                let targets: Vec<String> = roles
-                    .iter()
-                    .filter_map(|r| v.targets.get(r).map(|t| format!("{r}={t}")))
-                    .collect();
-                table.row([v.offer.clone(), v.name.clone(), targets.join(", ")]);
+        Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+        Format::Yaml => print!("{}", serde_saphyr::to_string(&list)?),
+        Format::Table => print_tables(&found, evaluate),
+    }
+    if args.output == Format::Table {
+        let mut summary = format!(
+            "{} policies, {} offers, {} pods, {} nodes, {} sites checked; {} bindings",
+            snapshot.policies.len(),
+            snapshot.offers.len(),
+            snapshot.pods.len(),
+            snapshot.nodes.len(),
+            inventory.sites.len(),
+            found.len()
+        );
+        if evaluate {
+            let counts: Vec<String> = Compliance::ALL
+                .iter()
+                .map(|c| (c, list.iter().filter(|v| v.compliance == Some(*c)).count()))
+                .filter(|(_, n)| *n > 0)
+                .map(|(c, n)| format!("{n} {c}"))
+                .collect();
+            if !counts.is_empty() {
+                summary.push_str(&format!(": {}", counts.join(", ")));
             }
-            print!("{table}");
-            eprintln!(
-                "{} policies, {} offers, {} pods, {} nodes checked; {} bindings",
-                snapshot.policies.len(),
-                snapshot.offers.len(),
-                snapshot.pods.len(),
-                snapshot.nodes.len(),
-                count
-            );
         }
+        eprintln!("{summary}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `RULE=URL` pairs, in order; a rule given twice keeps the last URL.
+fn parse_providers(specs: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut providers: Vec<(String, String)> = Vec::new();
+    for spec in specs {
+        let Some((rule, url)) = spec.split_once('=') else {
+            return Err(format!(
+                "--provider {spec:?}: expected RULE=URL, for example latency=http://127.0.0.1:50051"
+            ));
+        };
+        let (rule, url) = (rule.trim(), url.trim());
+        if rule.is_empty() || url.is_empty() {
+            return Err(format!("--provider {spec:?}: expected RULE=URL"));
+        }
+        providers.retain(|(r, _)| r != rule);
+        providers.push((rule.to_string(), url.to_string()));
+    }
+    Ok(providers)
+}
+
+/// Fills a binding's view from its evaluation: compliance and first reason as the binding
+/// controller would write them, and one row per rule.
+fn record(view: &mut BindingView, outcomes: &[PolicyOutcome]) {
+    let status = next_status(
+        None,
+        outcomes,
+        jiff::Timestamp::UNIX_EPOCH,
+        std::time::Duration::ZERO,
+        None,
+    )
+    .status;
+    view.compliance = Some(status.compliance);
+    view.reason = status.first_reason;
+    let mut rows = Vec::new();
+    for policy in outcomes {
+        if let Some(error) = &policy.error {
+            rows.push(RuleView {
+                policy: policy.policy.clone(),
+                rule: None,
+                value: None,
+                compliance: Compliance::Error,
+                reason: Some(error.clone()),
+            });
+        }
+        for rule in &policy.rules {
+            rows.push(RuleView {
+                policy: policy.policy.clone(),
+                rule: Some(rule.rule.clone()),
+                value: rule.value.clone(),
+                compliance: rule.compliance,
+                reason: rule.reason.clone(),
+            });
+        }
+    }
+    view.rules = Some(rows);
+}
+
+fn print_tables(found: &[Found], evaluated: bool) {
+    let targets = |f: &Found| {
+        f.roles
+            .iter()
+            .filter_map(|r| f.view.targets.get(r).map(|t| format!("{r}={t}")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !evaluated {
+        let mut table = Table::new(["OFFER", "BINDING", "TARGETS"]);
+        for f in found {
+            table.row([f.view.offer.clone(), f.view.name.clone(), targets(f)]);
+        }
+        print!("{table}");
+        return;
+    }
+    let text = |c: Option<Compliance>| c.map(|c| c.to_string()).unwrap_or_default();
+    let mut bindings = Table::new(["OFFER", "BINDING", "TARGETS", "COMPLIANCE"]);
+    for f in found {
+        bindings.row([
+            f.view.offer.clone(),
+            f.view.name.clone(),
+            targets(f),
+            text(f.view.compliance),
+        ]);
+    }
+    print!("{bindings}");
+    println!();
+    let mut rules = Table::new(["BINDING", "POLICY", "RULE", "VALUE", "COMPLIANCE", "REASON"]);
+    for f in found {
+        for r in f.view.rules.iter().flatten() {
+            rules.row([
+                f.view.name.clone(),
+                r.policy.clone(),
+                r.rule.clone().unwrap_or_else(|| "-".into()),
+                r.value.clone().unwrap_or_else(|| "-".into()),
+                r.compliance.to_string(),
+                r.reason.clone().unwrap_or_default(),
+            ]);
+        }
+    }
+    print!("{rules}");
 }

@@ -1,0 +1,113 @@
+//! `edgeplane provider serve`: the built-in providers over Turnbuckle's rule-provider
+//! protocol, answering from a snapshot of objects given as files.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use edgeplane_providers::BuiltinProvider;
+
+use super::world::World;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Serve the built-in providers (latency, jitter, bandwidth, packet-loss, cpu, memory,
+    /// node-label, node-feature) over gRPC.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed on standard output).
+    #[arg(
+        long = "listen",
+        default_value = "127.0.0.1:50051",
+        value_name = "ADDR"
+    )]
+    pub listen: SocketAddr,
+    /// Files, directories or `-` holding the snapshot to answer from: Nodes, Pods with
+    /// spec.nodeName, a NetworkTopology.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Serve(serve) => run_serve(serve),
+    }
+}
+
+fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let world = match World::read(&args.files) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let (view, mut warnings) = match world.view() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    warnings.extend(world.warnings());
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    let (nodes, sites) = (view.graph().node_count(), view.graph().site_count());
+    let provider = Arc::new(BuiltinProvider::new(Arc::new(view)));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        eprintln!(
+            "serving the built-in providers ({}) for {nodes} nodes and {sites} sites",
+            BuiltinProvider::rules().join(", ")
+        );
+        // The address on standard output, alone, so scripts can read the port.
+        println!("listening on {address}");
+        std::io::stdout().flush()?;
+        edgeplane_providers::server::serve(listener, provider, shutdown_signal()).await?;
+        eprintln!("stopped");
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
