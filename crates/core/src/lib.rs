@@ -10,6 +10,7 @@ pub mod evaluate;
 pub mod manifests;
 pub mod network;
 pub mod offers;
+pub mod planner;
 pub mod rules;
 pub mod selector;
 pub mod sites;
