@@ -24,6 +24,9 @@ use super::objective::{Budget, Score};
 use super::state::State;
 use crate::network::{Location, NodeId};
 
+/// Sites per pod in a restricted (neighbourhood) search.
+const HOOD_SITES: usize = 8;
+
 /// Solves the whole problem from an incumbent; returns the best assignment and whether it
 /// is proven optimal.
 pub(crate) fn solve(p: &Problem<'_>, incumbent: Vec<u32>, budget: &mut Budget) -> (Vec<u32>, bool) {
@@ -137,6 +140,10 @@ impl Search {
                     continue;
                 }
                 seen.push(x);
+            }
+            if !budget.spend(1) {
+                self.complete = false;
+                return;
             }
             let score = st.score_if(u, x);
             if score.violations > 0 {
@@ -352,7 +359,27 @@ fn candidates(
             }
         }
         Some(k) => {
-            for s in &class.sites {
+            // The sites that look best for the pod (peers where they are, look-ahead to
+            // the others), then up to `k` nodes of each that fit, least node-rule cost
+            // and tightest fit first. Symmetric nodes are collapsed during the search.
+            let mut ranked: Vec<(super::heuristic::Guided, u32)> = class
+                .sites
+                .iter()
+                .filter_map(|s| {
+                    let x = *class.by_site[*s as usize].first()?;
+                    Some((super::heuristic::guided(st, u, x, true), *s))
+                })
+                .collect();
+            ranked.sort_by(|a, b| {
+                if a.0.better(&b.0) {
+                    std::cmp::Ordering::Less
+                } else if b.0.better(&a.0) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    a.1.cmp(&b.1)
+                }
+            });
+            for (_, s) in ranked.iter().take(HOOD_SITES) {
                 let mut site: Vec<(f64, i64, u32)> = class.by_site[*s as usize]
                     .iter()
                     .filter(|x| p.fits(u, **x, &st.free))
@@ -371,21 +398,7 @@ fn candidates(
                     .filter(|(unary, _, _)| unary.is_finite())
                     .collect();
                 site.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-                let mut kept: Vec<u32> = Vec::new();
-                for (_, _, x) in site {
-                    if kept.len() >= k {
-                        break;
-                    }
-                    let dup = kept.iter().any(|y| {
-                        p.sym_class[*y as usize] == p.sym_class[x as usize]
-                            && st.free[*y as usize * d..*y as usize * d + d]
-                                == st.free[x as usize * d..x as usize * d + d]
-                    });
-                    if !dup {
-                        kept.push(x);
-                    }
-                }
-                out.extend(kept);
+                out.extend(site.iter().take(k).map(|(_, _, x)| *x));
             }
             // Where it was, and next to its peers (same node).
             if let Some(i) = free.iter().position(|q| *q == u)

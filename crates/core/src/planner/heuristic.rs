@@ -16,9 +16,7 @@ use super::state::State;
 use crate::network::{Location, NodeId};
 
 /// Pods per neighbourhood of the large-neighbourhood search.
-const HOOD: usize = 5;
-/// Candidate nodes per site in a neighbourhood search.
-const HOOD_PER_SITE: usize = 2;
+const HOOD: usize = 8;
 /// Steps one neighbourhood search may take.
 const HOOD_STEPS: u64 = 20_000;
 
@@ -63,6 +61,9 @@ pub(crate) fn improve(st: &mut State<'_, '_>, seed: u64, budget: &mut Budget) {
     let mut cands = Vec::new();
     let mut order: Vec<u32> = (0..p.pods.len() as u32).collect();
     let mut tried: HashSet<Vec<u32>> = HashSet::new();
+    // Neighbourhoods are drawn at random: small groups may try a few rounds in vain.
+    let patience = if p.pods.len() <= 64 { 6 } else { 1 };
+    let mut stalled = 0;
     loop {
         let mut improved = false;
         rng.shuffle(&mut order);
@@ -100,7 +101,7 @@ pub(crate) fn improve(st: &mut State<'_, '_>, seed: u64, budget: &mut Budget) {
             if !interesting(st, *u) {
                 continue;
             }
-            let hood = neighbourhood(st, *u);
+            let hood = neighbourhood(st, *u, &mut rng);
             if hood.len() < 2 && st.node_of[*u as usize] != NONE {
                 continue;
             }
@@ -110,15 +111,21 @@ pub(crate) fn improve(st: &mut State<'_, '_>, seed: u64, budget: &mut Budget) {
                 continue;
             }
             let mut slice = budget.slice(HOOD_STEPS);
-            let (better, _) = exact::reoptimize(st, &hood, Some(HOOD_PER_SITE), &mut slice);
+            let (better, _) = exact::reoptimize(st, &hood, Some(hood.len()), &mut slice);
             budget.absorb(&slice);
             if better {
                 improved = true;
                 tried.clear();
             }
         }
-        if !improved {
-            return;
+        if improved {
+            stalled = 0;
+        } else {
+            stalled += 1;
+            tried.clear();
+            if stalled >= patience {
+                return;
+            }
         }
     }
 }
@@ -131,42 +138,75 @@ fn interesting(st: &State<'_, '_>, u: u32) -> bool {
             .any(|c| st.values[*c as usize].is_some_and(|v| v > 0.0))
 }
 
-/// The pod, its peers breadth first, and the pods that hold the nodes the pod would like
-/// best (ignoring capacity): room for a swap.
-fn neighbourhood(st: &State<'_, '_>, seed: u32) -> Vec<u32> {
+/// The pod and its peers, then, as long as there is room, the pods (with their peers) that
+/// hold the nodes members of the neighbourhood would like best: nodes where they would fit
+/// if the node were empty, best sites first, chosen at random within a site so that
+/// different rounds try different swaps (an ejection chain).
+fn neighbourhood(st: &State<'_, '_>, seed: u32, rng: &mut Rng) -> Vec<u32> {
     let p = st.p;
     let mut hood = vec![seed];
     let mut queue = VecDeque::from([seed]);
-    'bfs: while let Some(u) = queue.pop_front() {
-        for c in &p.pods[u as usize].cons {
-            for q in &p.cons[*c as usize].pods {
-                if hood.len() >= HOOD {
-                    break 'bfs;
+    bfs(p, &mut hood, &mut queue, HOOD);
+    let mut wishers: VecDeque<u32> = hood.iter().copied().collect();
+    while let Some(w) = wishers.pop_front() {
+        if hood.len() >= HOOD {
+            break;
+        }
+        for x in wished(st, w, &hood, rng) {
+            for (q, node) in st.node_of.iter().enumerate() {
+                let q = q as u32;
+                if *node != x || hood.contains(&q) {
+                    continue;
                 }
-                if !hood.contains(q) {
-                    hood.push(*q);
-                    queue.push_back(*q);
+                let mut group = vec![q];
+                let mut queue = VecDeque::from([q]);
+                bfs(p, &mut group, &mut queue, HOOD);
+                group.retain(|g| !hood.contains(g));
+                if hood.len() + group.len() <= HOOD {
+                    hood.extend(&group);
+                    wishers.extend(group);
                 }
             }
         }
     }
-    let here = st.node_of[seed as usize];
-    let class = &p.classes[p.pods[seed as usize].class as usize];
-    let mut wished: Vec<(Guided, u32)> = Vec::new();
-    for s in &class.sites {
-        // One node per site: the one with the most cpu free.
-        let d = p.d();
-        let Some(x) = class.by_site[*s as usize]
-            .iter()
-            .copied()
-            .filter(|x| *x != here)
-            .max_by_key(|x| (st.free[*x as usize * d], std::cmp::Reverse(*x)))
-        else {
+    // Room left: unplaced pods might take what the others free.
+    let mut unplaced: Vec<u32> = (0..p.pods.len() as u32)
+        .filter(|q| st.node_of[*q as usize] == NONE && !hood.contains(q))
+        .collect();
+    rng.shuffle(&mut unplaced);
+    for q in unplaced {
+        if hood.len() >= HOOD {
+            break;
+        }
+        if hood.contains(&q) {
             continue;
-        };
-        wished.push((guided(st, seed, x, true), x));
+        }
+        let mut group = vec![q];
+        let mut queue = VecDeque::from([q]);
+        bfs(p, &mut group, &mut queue, HOOD);
+        group.retain(|g| !hood.contains(g));
+        if hood.len() + group.len() <= HOOD {
+            hood.extend(group);
+        }
     }
-    wished.sort_by(|a, b| {
+    hood
+}
+
+/// Up to three nodes a pod would like: it fits there if the node is emptied, the node
+/// holds pods outside the neighbourhood; best sites first, random order within a site.
+fn wished(st: &State<'_, '_>, w: u32, hood: &[u32], rng: &mut Rng) -> Vec<u32> {
+    let p = st.p;
+    let here = st.node_of[w as usize];
+    let class = &p.classes[p.pods[w as usize].class as usize];
+    let mut sites: Vec<(Guided, u32)> = class
+        .sites
+        .iter()
+        .filter_map(|s| {
+            let x = *class.by_site[*s as usize].first()?;
+            Some((guided(st, w, x, true), *s))
+        })
+        .collect();
+    sites.sort_by(|a, b| {
         if a.0.better(&b.0) {
             std::cmp::Ordering::Less
         } else if b.0.better(&a.0) {
@@ -175,17 +215,44 @@ fn neighbourhood(st: &State<'_, '_>, seed: u32) -> Vec<u32> {
             a.1.cmp(&b.1)
         }
     });
-    for (_, x) in wished.iter().take(2) {
-        for (q, node) in st.node_of.iter().enumerate() {
-            if hood.len() >= HOOD + 2 {
-                return hood;
-            }
-            if node == x && !hood.contains(&(q as u32)) {
-                hood.push(q as u32);
+    let mut wished: Vec<u32> = Vec::new();
+    for (_, s) in &sites {
+        let mut nodes: Vec<u32> = class.by_site[*s as usize]
+            .iter()
+            .copied()
+            .filter(|x| {
+                let in_hood = hood
+                    .iter()
+                    .filter(|q| st.node_of[**q as usize] == *x)
+                    .count() as u32;
+                *x != here && st.hosted[*x as usize] > in_hood && p.fits(w, *x, &p.free0)
+            })
+            .collect();
+        rng.shuffle(&mut nodes);
+        wished.extend(nodes);
+        if wished.len() >= 3 {
+            break;
+        }
+    }
+    wished.truncate(3);
+    wished
+}
+
+/// Adds peers of the queued pods, breadth first, until the hood holds `cap` pods.
+fn bfs(p: &Problem<'_>, hood: &mut Vec<u32>, queue: &mut VecDeque<u32>, cap: usize) {
+    while let Some(u) = queue.pop_front() {
+        for c in &p.pods[u as usize].cons {
+            for q in &p.cons[*c as usize].pods {
+                if hood.len() >= cap {
+                    return;
+                }
+                if !hood.contains(q) {
+                    hood.push(*q);
+                    queue.push_back(*q);
+                }
             }
         }
     }
-    hood
 }
 
 /// Breadth first over the rules' graph, starting each component at its most anchored pod
@@ -313,7 +380,7 @@ pub(crate) struct Guided {
 }
 
 impl Guided {
-    fn better(&self, o: &Guided) -> bool {
+    pub(crate) fn better(&self, o: &Guided) -> bool {
         (self.actual_violations, self.violations, self.limit)
             .cmp(&(o.actual_violations, o.violations, o.limit))
             .then(self.cost.total_cmp(&o.cost))
