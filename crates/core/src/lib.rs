@@ -18,3 +18,4 @@ pub mod snapshot;
 pub mod status;
 pub mod validate;
 pub mod values;
+pub mod workloads;
