@@ -25,6 +25,10 @@ enum Command {
     Check(cmd::check::Args),
     /// Print every edgeplane CustomResourceDefinition as YAML.
     Crds(cmd::crds::Args),
+    /// Plan workloads offline and write them with their placement as node affinity.
+    Plan(cmd::plan::Args),
+    /// Run a benchmark and print its figures.
+    Bench(cmd::bench::Args),
     /// Print the version.
     Version,
 }
@@ -34,6 +38,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args),
         Command::Crds(args) => cmd::crds::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -330,6 +330,13 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
         ("v1", "Node") => {
             let node: Node = typed(doc, false)?;
             check(doc, validate::metadata(&node.metadata, false))?;
+            check(
+                doc,
+                crate::planner::convert::plan_node(&node)
+                    .err()
+                    .into_iter()
+                    .collect(),
+            )?;
             Object::Node(Box::new(node))
         }
         _ => Object::Other { api_version, kind },
