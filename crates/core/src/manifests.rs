@@ -307,11 +307,25 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
             let errors = crate::workloads::check_spec(&spec, "spec.template.spec")
                 .err()
                 .map(|e| {
-                    // The launcher's requests come from the domain.
-                    let field = e.field.replace(
-                        "spec.template.spec.containers[0].resources.requests",
-                        "spec.template.spec.domain.resources.requests",
-                    );
+                    // The launcher's requests come from the domain: name the field the
+                    // user wrote.
+                    let requested = vm
+                        .spec
+                        .template
+                        .spec
+                        .domain
+                        .resources
+                        .as_ref()
+                        .and_then(|x| x.requests.as_ref())
+                        .is_some_and(|q| q.contains_key("memory"));
+                    let field = if e.field.ends_with("requests[\"memory\"]") && !requested {
+                        "spec.template.spec.domain.memory.guest".to_string()
+                    } else {
+                        e.field.replace(
+                            "spec.template.spec.containers[0].resources.requests",
+                            "spec.template.spec.domain.resources.requests",
+                        )
+                    };
                     FieldError::new(field, e.message)
                 });
             check(doc, errors.into_iter().collect())?;
