@@ -337,7 +337,7 @@ pub fn pod_key(pod: &Pod) -> PodKey {
 /// Validates what the planner reads from a pod spec; field paths relative to the spec.
 pub fn check_pod_spec(spec: &PodSpec) -> Result<(), FieldError> {
     pod_requests(spec)?;
-    required_affinity(spec.affinity.as_ref()).map_err(|e| e)?;
+    required_affinity(spec.affinity.as_ref())?;
     tolerations(spec.tolerations.as_ref())?;
     Ok(())
 }

@@ -14,6 +14,9 @@ use edgeplane_api::TargetKind;
 use super::feasibility::static_misfit;
 use super::{PlanInput, PodKey, RuleProvider};
 
+/// Node costs per pod.
+type CostTable = BTreeMap<PodKey, BTreeMap<String, f64>>;
+
 /// One `EndpointCost` question.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CostQuery {
@@ -89,11 +92,7 @@ pub fn fill_external_costs(input: &mut PlanInput<'_>, provider: &mut dyn Externa
         .iter()
         .map(|p| (&p.key, p.node.as_str()))
         .collect();
-    let mut fills: Vec<(
-        usize,
-        usize,
-        Result<BTreeMap<PodKey, BTreeMap<String, f64>>, String>,
-    )> = Vec::new();
+    let mut fills: Vec<(usize, usize, Result<CostTable, String>)> = Vec::new();
     for (b, binding) in input.bindings.iter().enumerate() {
         let keys: Vec<PodKey> = binding
             .targets

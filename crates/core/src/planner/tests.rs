@@ -446,3 +446,74 @@ fn debug_seed() {
         }
     }
 }
+
+/// A fake provider: costs by node name, counting the questions it gets.
+struct Fake {
+    calls: usize,
+}
+
+impl ExternalCosts for Fake {
+    fn endpoint_cost(&mut self, query: &CostQuery) -> Result<BTreeMap<String, f64>, String> {
+        self.calls += 1;
+        Ok(query
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    if n == "e1" {
+                        -1.0
+                    } else if n == "e2" {
+                        0.5
+                    } else {
+                        0.0
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn external_costs_are_asked_once_per_question_and_constrain_the_plan() {
+    let rule = |pod: &str| PlanBinding {
+        name: format!("{pod}-gpu"),
+        offer: "default/gpu".into(),
+        targets: BTreeMap::from([("p".to_string(), pod_ref(pod))]),
+        rules: vec![PlanRule {
+            policy: "gpu".into(),
+            spec: ConstraintPolicyRule {
+                name: "gpu-temperature".into(),
+                request: "60".into(),
+                limit: Some("80".into()),
+            },
+            provider: RuleProvider::External(ExternalRule::default()),
+        }],
+    };
+    let inst = instances::build(
+        topology(&[], vec![]),
+        vec![
+            node("e1", "edge-1", 8),
+            node("e2", "edge-1", 8),
+            node("e3", "edge-1", 1),
+        ],
+        vec![],
+        vec![pod("r-0", 1), pod("r-1", 1), pod("r-2", 1)],
+        vec![rule("r-0"), rule("r-1"), rule("r-2")],
+    );
+    let mut input = inst.input();
+    let mut cached = CachedCosts::new(Fake { calls: 0 });
+    fill_external_costs(&mut input, &mut cached);
+    // Three identical replicas: one question.
+    assert_eq!(cached.calls(), 1);
+    let plan = plan(&input, &PlanOptions::default());
+    // e1 is infeasible, e3 (cost 0) holds one pod, e2 (cost 0.5) the rest.
+    assert_eq!(plan.summary.placed, 3);
+    assert!(plan.assignments.iter().all(|a| a.node != "e1"));
+    assert_eq!(
+        plan.assignments.iter().filter(|a| a.node == "e3").count(),
+        1
+    );
+    assert_eq!(plan.summary.rules_limit, 2);
+    assert!((plan.summary.cost - 1.0).abs() < 1e-9);
+}
