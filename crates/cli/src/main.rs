@@ -30,6 +30,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Print every edgeplane CustomResourceDefinition as YAML.
     Crds(cmd::crds::Args),
+    /// Plan workloads offline and write them with their placement as node affinity.
+    Plan(cmd::plan::Args),
     /// Print the version.
     Version,
 }
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args),
         Command::Crds(args) => cmd::crds::run(args),
         Command::Provider(args) => cmd::provider::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));

@@ -597,6 +597,120 @@ mod grpc {
     }
 }
 
+/// `plan` asks an external provider's EndpointCost and follows its answer.
+mod plan_external {
+    use super::*;
+    use edgeplane_providers::proto;
+    use edgeplane_providers::proto::rule_provider_server::{RuleProvider, RuleProviderServer};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tonic::{Request, Response, Status};
+
+    /// A provider of the rule `gpu-free`: only metro-1-a has a free GPU.
+    struct GpuFree {
+        calls: Arc<AtomicUsize>,
+    }
+
+    #[tonic::async_trait]
+    impl RuleProvider for GpuFree {
+        async fn evaluate(
+            &self,
+            _request: Request<proto::EvaluateRequest>,
+        ) -> Result<Response<proto::EvaluateResponse>, Status> {
+            Err(Status::unimplemented("plan only asks EndpointCost here"))
+        }
+
+        async fn endpoint_cost(
+            &self,
+            request: Request<proto::EndpointCostRequest>,
+        ) -> Result<Response<proto::EndpointCostResponse>, Status> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let request = request.into_inner();
+            let node_and_cost = request
+                .eligible_nodes
+                .into_iter()
+                .map(|node| proto::NodeCost {
+                    cost: if node == "metro-1-a" { 0 } else { -1 },
+                    node,
+                })
+                .collect();
+            Ok(Response::new(proto::EndpointCostResponse { node_and_cost }))
+        }
+    }
+
+    const GPU_POLICY: &str = r#"
+apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicy
+metadata: {name: gpu, namespace: ar}
+spec:
+  rules: [{name: gpu-free, request: "1"}]
+---
+apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicyOffer
+metadata: {name: state-gpu, namespace: ar}
+spec:
+  targets: [{name: state, kind: Pod, labelSelector: {matchLabels: {app: game-state}}}]
+  policies: [gpu]
+"#;
+
+    #[test]
+    fn plan_places_by_the_costs_an_external_provider_gives() {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let address = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("address: {e}"));
+        let calls = Arc::new(AtomicUsize::new(0));
+        runtime.spawn(
+            tonic::transport::Server::builder()
+                .add_service(RuleProviderServer::new(GpuFree {
+                    calls: calls.clone(),
+                }))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let dir =
+            std::env::temp_dir().join(format!("edgeplane-plan-external-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let extra = dir.join("gpu.yaml");
+        std::fs::write(&extra, GPU_POLICY).unwrap_or_else(|e| panic!("{e}"));
+        let report = dir.join("report.json");
+        let provider = format!("gpu-free=http://{address}");
+        let out = edgeplane(&[
+            "plan",
+            "-f",
+            "examples/metro-plan",
+            "-f",
+            &extra.display().to_string(),
+            "--provider",
+            &provider,
+            "--report",
+            &report.display().to_string(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap_or_default()).unwrap_or_default();
+        let node = report["assignments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["name"] == "game-state-0")
+            .map(|a| a["node"].clone());
+        assert_eq!(node, Some(serde_json::json!("metro-1-a")), "{report}");
+        // One pod asked one question.
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 mod bench {
     use super::*;
 
@@ -628,5 +742,258 @@ mod bench {
                 "{prefix}: {stdout}"
             );
         }
+    }
+}
+
+mod plan {
+    use super::*;
+    use std::io::Write;
+    use std::process::Stdio;
+
+    fn plan_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_edgeplane"))
+            .args(args)
+            .current_dir(repo())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin)
+                .unwrap_or_else(|e| panic!("write: {e}"));
+        }
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("wait: {e}"))
+    }
+
+    fn report_path(name: &str) -> PathBuf {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        dir.join(format!("{name}-{}.json", std::process::id()))
+    }
+
+    fn read_report(path: &Path) -> serde_json::Value {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_default()
+    }
+
+    fn docs(yaml: &str) -> Vec<serde_json::Value> {
+        serde_saphyr::from_multiple(yaml).unwrap_or_default()
+    }
+
+    fn pinned(spec: &serde_json::Value) -> Vec<serde_json::Value> {
+        spec.pointer(
+            "/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
+        )
+        .and_then(|t| t.as_array())
+        .cloned()
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn example_gives_pinned_manifests_and_the_report() {
+        let report = report_path("metro-plan");
+        let out = edgeplane(&[
+            "plan",
+            "-f",
+            "examples/metro-plan",
+            "--report",
+            report.to_str().unwrap_or_default(),
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("planned 7 of 7 pods"), "{stderr}");
+        let items = docs(&text(&out.stdout));
+        let kinds: Vec<&str> = items.iter().filter_map(|d| d["kind"].as_str()).collect();
+        // Workloads only, in input order; nodes, policies and the topology are not echoed.
+        assert_eq!(
+            kinds,
+            ["Deployment", "StatefulSet", "VirtualMachine", "Pod", "Pod"]
+        );
+
+        let r = read_report(&report);
+        let _ = std::fs::remove_file(&report);
+        let summary = &r["summary"];
+        for field in [
+            "pods",
+            "placed",
+            "unplaced",
+            "rulesCompliant",
+            "rulesLimit",
+            "rulesViolation",
+            "rulesError",
+            "cost",
+            "optimal",
+            "strategy",
+            "planMillis",
+        ] {
+            assert!(
+                summary.get(field).is_some(),
+                "summary.{field} missing: {summary}"
+            );
+        }
+        assert_eq!(summary["pods"], 7);
+        assert_eq!(summary["placed"], 7);
+        assert_eq!(summary["rulesViolation"], 0);
+        assert_eq!(summary["optimal"], true);
+        assert_eq!(summary["strategy"], "optimal");
+        let assignments = r["assignments"].as_array().cloned().unwrap_or_default();
+        assert_eq!(assignments.len(), 7);
+        let node_of = |name: &str| {
+            assignments
+                .iter()
+                .find(|a| a["name"] == name)
+                .and_then(|a| a["node"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(assignments.iter().all(|a| a["namespace"] == "ar"));
+
+        // The Deployment is pinned to the set of its replicas' nodes.
+        let terms = pinned(&items[0]["spec"]["template"]["spec"]);
+        assert_eq!(terms.len(), 1);
+        let values: Vec<String> = terms[0]["matchFields"][0]["values"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        assert_eq!(terms[0]["matchFields"][0]["key"], "metadata.name");
+        assert_eq!(terms[0]["matchFields"][0]["operator"], "In");
+        for i in 0..4 {
+            let node = node_of(&format!("ar-render-{i}"));
+            assert!(values.contains(&node), "{node} not in {values:?}");
+        }
+        // The VM's affinity goes into its template.
+        let vm_terms = pinned(&items[2]["spec"]["template"]["spec"]);
+        assert_eq!(
+            vm_terms[0]["matchFields"][0]["values"][0],
+            node_of("vrouter").as_str()
+        );
+        // Existing required terms keep their expressions and get the node ANDed in.
+        let cache = pinned(&items[3]["spec"]);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache[0]["matchExpressions"][0]["operator"], "NotIn");
+        assert_eq!(
+            cache[0]["matchFields"][0]["values"][0],
+            node_of("video-cache").as_str()
+        );
+        // A running pod is echoed unchanged.
+        assert!(items[4]["spec"].get("affinity").is_none());
+        assert_eq!(items[4]["spec"]["nodeName"], "metro-1-a");
+
+        let bindings = r["bindings"].as_array().cloned().unwrap_or_default();
+        let latency = bindings
+            .iter()
+            .find(|b| b["offer"] == "ar/ar-latency")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(latency["targets"]["users"], "Site stadium");
+        assert!(
+            latency["targets"]["renderer"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Pod ar/ar-render-"))
+        );
+        let rule = &latency["rules"][0];
+        for field in ["policy", "rule", "value", "compliance", "cost"] {
+            assert!(rule.get(field).is_some(), "rule.{field} missing: {rule}");
+        }
+        assert_eq!(rule["policy"], "near-users");
+        assert_eq!(rule["rule"], "latency");
+    }
+
+    #[test]
+    fn json_output_is_a_list_and_greedy_runs() {
+        let report = report_path("greedy");
+        let out = edgeplane(&[
+            "plan",
+            "-f",
+            "examples/metro-plan",
+            "-o",
+            "json",
+            "--strategy",
+            "greedy",
+            "--report",
+            report.to_str().unwrap_or_default(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        assert_eq!(list["kind"], "List");
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(5));
+        let r = read_report(&report);
+        let _ = std::fs::remove_file(&report);
+        assert_eq!(r["summary"]["strategy"], "greedy");
+        assert_eq!(r["summary"]["optimal"], false);
+    }
+
+    /// `helm template ... | edgeplane plan -f - -f cluster/`: workloads on stdin.
+    #[test]
+    fn workloads_from_stdin_and_unplaced_pods_are_reported() {
+        let mut workloads =
+            std::fs::read(repo().join("examples/metro-plan/workloads.yaml")).unwrap_or_default();
+        workloads.extend_from_slice(
+            b"\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: huge, namespace: ar}\nspec:\n  containers: [{name: a, image: a, resources: {requests: {cpu: \"100\"}}}]\n",
+        );
+        let out = plan_with_stdin(
+            &[
+                "plan",
+                "-f",
+                "-",
+                "-f",
+                "examples/metro-plan/topology.yaml",
+                "-f",
+                "examples/metro-plan/nodes.yaml",
+                "-f",
+                "examples/metro-plan/policies.yaml",
+                "-f",
+                "examples/metro-plan/offers.yaml",
+            ],
+            &workloads,
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("planned 7 of 8 pods"), "{stderr}");
+        assert!(
+            stderr.contains("ar/huge: no node has 100 CPU free (largest free: 64 on region-1-a)"),
+            "{stderr}"
+        );
+        let items = docs(&text(&out.stdout));
+        let huge = items
+            .iter()
+            .find(|d| d["metadata"]["name"] == "huge")
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            huge["spec"].get("affinity").is_none(),
+            "an unplaced pod is not pinned"
+        );
+    }
+
+    #[test]
+    fn invalid_inputs_exit_2_with_located_messages() {
+        for (file, expected) in [
+            (
+                "tests/invalid/bad-replicas.yaml",
+                "error: tests/invalid/bad-replicas.yaml[0] Deployment default/web: spec.replicas: -1 is negative",
+            ),
+            (
+                "tests/invalid/bad-grace.yaml",
+                "error: tests/invalid/bad-grace.yaml[1] ConstraintPolicyOffer default/ar: spec.grace:",
+            ),
+        ] {
+            let out = edgeplane(&["plan", "-f", file]);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
+            assert!(stderr.starts_with(expected), "{file}: {stderr}");
+        }
+        let out = edgeplane(&["plan", "-f", "examples/metro-plan", "--provider", "gpu"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).starts_with("error: --provider \"gpu\": expected RULE=URL"));
+        let out = edgeplane(&["plan", "-f", "examples/metro-plan", "--time-budget", "soon"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).starts_with("error: --time-budget: \"soon\" is not a duration"));
     }
 }

@@ -12,6 +12,7 @@ use std::fmt;
 use edgeplane_api::{
     ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkTopology,
 };
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
@@ -191,6 +192,10 @@ pub enum Object {
     Pod(Box<Pod>),
     Node(Box<Node>),
     Topology(Box<NetworkTopology>),
+    Deployment(Box<Deployment>),
+    StatefulSet(Box<StatefulSet>),
+    ReplicaSet(Box<ReplicaSet>),
+    VirtualMachine(Box<crate::workloads::VirtualMachine>),
     /// A kind edgeplane does not read; skipped.
     Other {
         api_version: String,
@@ -262,7 +267,69 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
         ("v1", "Pod") => {
             let pod: Pod = typed(doc, true)?;
             check(doc, validate::metadata(&pod.metadata, true))?;
+            if let Some(spec) = &pod.spec {
+                check(
+                    doc,
+                    crate::workloads::check_spec(spec, "spec")
+                        .err()
+                        .into_iter()
+                        .collect(),
+                )?;
+            }
             Object::Pod(Box::new(pod))
+        }
+        ("apps/v1", "Deployment") => {
+            let d: Deployment = typed(doc, true)?;
+            check(doc, validate::metadata(&d.metadata, true))?;
+            let spec = d.spec.clone().unwrap_or_default();
+            check_workload(doc, spec.replicas, spec.template.spec.as_ref())?;
+            Object::Deployment(Box::new(d))
+        }
+        ("apps/v1", "StatefulSet") => {
+            let s: StatefulSet = typed(doc, true)?;
+            check(doc, validate::metadata(&s.metadata, true))?;
+            let spec = s.spec.clone().unwrap_or_default();
+            check_workload(doc, spec.replicas, spec.template.spec.as_ref())?;
+            Object::StatefulSet(Box::new(s))
+        }
+        ("apps/v1", "ReplicaSet") => {
+            let r: ReplicaSet = typed(doc, true)?;
+            check(doc, validate::metadata(&r.metadata, true))?;
+            let spec = r.spec.clone().unwrap_or_default();
+            let template = spec.template.and_then(|t| t.spec);
+            check_workload(doc, spec.replicas, template.as_ref())?;
+            Object::ReplicaSet(Box::new(r))
+        }
+        (crate::workloads::KUBEVIRT_API_VERSION, "VirtualMachine") => {
+            let vm: crate::workloads::VirtualMachine = typed(doc, true)?;
+            check(doc, validate::metadata(&vm.metadata, true))?;
+            let spec = vm.pod_spec();
+            let errors = crate::workloads::check_spec(&spec, "spec.template.spec")
+                .err()
+                .map(|e| {
+                    // The launcher's requests come from the domain: name the field the
+                    // user wrote.
+                    let requested = vm
+                        .spec
+                        .template
+                        .spec
+                        .domain
+                        .resources
+                        .as_ref()
+                        .and_then(|x| x.requests.as_ref())
+                        .is_some_and(|q| q.contains_key("memory"));
+                    let field = if e.field.ends_with("requests[\"memory\"]") && !requested {
+                        "spec.template.spec.domain.memory.guest".to_string()
+                    } else {
+                        e.field.replace(
+                            "spec.template.spec.containers[0].resources.requests",
+                            "spec.template.spec.domain.resources.requests",
+                        )
+                    };
+                    FieldError::new(field, e.message)
+                });
+            check(doc, errors.into_iter().collect())?;
+            Object::VirtualMachine(Box::new(vm))
         }
         (_, "NetworkTopology") => {
             let topology: NetworkTopology = typed(doc, false)?;
@@ -277,6 +344,13 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
         ("v1", "Node") => {
             let node: Node = typed(doc, false)?;
             check(doc, validate::metadata(&node.metadata, false))?;
+            check(
+                doc,
+                crate::planner::convert::plan_node(&node)
+                    .err()
+                    .into_iter()
+                    .collect(),
+            )?;
             Object::Node(Box::new(node))
         }
         _ => Object::Other { api_version, kind },
@@ -315,6 +389,31 @@ fn rule_syntax(policy: &ConstraintPolicy) -> Vec<FieldError> {
             _ => None,
         })
         .collect()
+}
+
+/// Replica count and pod template of a replicated workload.
+fn check_workload(
+    doc: &Document,
+    replicas: Option<i32>,
+    template: Option<&k8s_openapi::api::core::v1::PodSpec>,
+) -> Result<(), ManifestError> {
+    check(
+        doc,
+        crate::workloads::check_replicas(replicas)
+            .err()
+            .into_iter()
+            .collect(),
+    )?;
+    if let Some(spec) = template {
+        check(
+            doc,
+            crate::workloads::check_spec(spec, "spec.template.spec")
+                .err()
+                .into_iter()
+                .collect(),
+        )?;
+    }
+    Ok(())
 }
 
 fn check(doc: &Document, errors: Vec<FieldError>) -> Result<(), ManifestError> {

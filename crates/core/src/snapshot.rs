@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use edgeplane_api::{
     ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkTopology,
 };
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::manifests::Object;
@@ -23,6 +24,10 @@ pub struct Snapshot {
     pub pods: Vec<Pod>,
     pub nodes: Vec<Node>,
     pub topologies: Vec<NetworkTopology>,
+    pub deployments: Vec<Deployment>,
+    pub stateful_sets: Vec<StatefulSet>,
+    pub replica_sets: Vec<ReplicaSet>,
+    pub virtual_machines: Vec<crate::workloads::VirtualMachine>,
     /// Objects of other kinds, counted by `apiVersion kind`.
     pub skipped: BTreeMap<String, usize>,
 }
@@ -44,6 +49,10 @@ impl Snapshot {
             Object::Pod(p) => self.pods.push(*p),
             Object::Node(n) => self.nodes.push(*n),
             Object::Topology(t) => self.topologies.push(*t),
+            Object::Deployment(d) => self.deployments.push(*d),
+            Object::StatefulSet(s) => self.stateful_sets.push(*s),
+            Object::ReplicaSet(r) => self.replica_sets.push(*r),
+            Object::VirtualMachine(vm) => self.virtual_machines.push(*vm),
             Object::Other { api_version, kind } => {
                 *self
                     .skipped

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use edgeplane_api::{Compliance, TargetRef};
 use edgeplane_core::offers;
 use edgeplane_core::status::{PolicyOutcome, next_status};
-use edgeplane_core::values::parse_duration_field;
-use edgeplane_providers::{BuiltinProvider, ClientOptions, GrpcProvider, PolicyInput, Providers};
+use edgeplane_providers::{BuiltinProvider, GrpcProvider, PolicyInput, Providers};
 use serde::Serialize;
 
+use super::external::{External, ProviderArgs};
 use super::world::World;
 use crate::output::{Format, Table};
 
@@ -24,18 +24,8 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table)]
     pub output: Format,
-    /// An external provider for a rule, as RULE=URL (for example
-    /// gpu-temperature=http://127.0.0.1:50051); repeatable. It answers instead of the
-    /// built-in provider of that rule.
-    #[arg(long = "provider", value_name = "RULE=URL")]
-    pub providers: Vec<String>,
-    /// How long an external provider may take to answer one call.
-    #[arg(
-        long = "provider-timeout",
-        default_value = "5s",
-        value_name = "DURATION"
-    )]
-    pub provider_timeout: String,
+    #[command(flatten)]
+    pub external: ProviderArgs,
 }
 
 /// One binding an offer would create (the JSON output).
@@ -87,14 +77,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(w) => w,
         Err(e) => return usage(e),
     };
-    let external = match parse_providers(&args.providers) {
+    let External {
+        providers: external,
+        options,
+    } = match args.external.parse() {
         Ok(p) => p,
         Err(e) => return usage(e),
-    };
-    let timeout = match parse_duration_field(&args.provider_timeout) {
-        Ok(t) if !t.is_zero() => t,
-        Ok(_) => return usage("--provider-timeout: must be longer than 0".into()),
-        Err(e) => return usage(format!("--provider-timeout: {e}")),
     };
     let snapshot = &world.snapshot;
     let (cluster, graph_warnings) = match world.view() {
@@ -170,11 +158,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .enable_all()
             .build()?;
         let builtin = Arc::new(BuiltinProvider::new(Arc::new(cluster)));
-        let options = ClientOptions {
-            timeout,
-            connect_timeout: timeout,
-            ..ClientOptions::default()
-        };
         let result: Result<(), String> = runtime.block_on(async {
             let mut providers = Providers::new(builtin);
             for (rule, url) in &external {
@@ -238,25 +221,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("{summary}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `RULE=URL` pairs, in order; a rule given twice keeps the last URL.
-fn parse_providers(specs: &[String]) -> Result<Vec<(String, String)>, String> {
-    let mut providers: Vec<(String, String)> = Vec::new();
-    for spec in specs {
-        let Some((rule, url)) = spec.split_once('=') else {
-            return Err(format!(
-                "--provider {spec:?}: expected RULE=URL, for example latency=http://127.0.0.1:50051"
-            ));
-        };
-        let (rule, url) = (rule.trim(), url.trim());
-        if rule.is_empty() || url.is_empty() {
-            return Err(format!("--provider {spec:?}: expected RULE=URL"));
-        }
-        providers.retain(|(r, _)| r != rule);
-        providers.push((rule.to_string(), url.to_string()));
-    }
-    Ok(providers)
 }
 
 /// Fills a binding's view from its evaluation: compliance and first reason as the binding

@@ -1,7 +1,11 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_planner;
+pub mod bench_topology;
 pub mod check;
 pub mod crds;
+mod external;
+pub mod plan;
 pub mod provider;
 mod world;

@@ -1,0 +1,179 @@
+//! `edgeplane bench planner`: seeded random MEC instances (S, M, L), planned with the
+//! group planner and with the greedy baseline in the same run.
+//!
+//! Each (size, strategy) runs in a child process so that its peak memory (VmHWM, which is
+//! process-wide and only grows) is its own. Plan time is the `plan` call alone; generating
+//! the instance is not timed.
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use edgeplane_core::planner::instances::{self, Size};
+use edgeplane_core::planner::{self, PlanOptions, Strategy};
+use edgeplane_core::values::parse_duration_field;
+use serde::{Deserialize, Serialize};
+
+use crate::output::Table;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Sizes to run, in this order: S (12 pods / 30 nodes / 6 sites), M (200 / 500 / 20),
+    /// L (2000 / 5000 / 100).
+    #[arg(long, default_value = "S,M,L", value_delimiter = ',')]
+    pub sizes: Vec<String>,
+    /// Seed of the instances and of the search.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Time budget of each plan.
+    #[arg(long = "time-budget", default_value = "10s")]
+    pub time_budget: String,
+    /// Internal: run one `SIZE:STRATEGY` and print its figures as JSON.
+    #[arg(long, hide = true)]
+    pub child: Option<String>,
+}
+
+/// The figures of one run.
+#[derive(Serialize, Deserialize, Debug)]
+struct Row {
+    size: String,
+    strategy: String,
+    pods: usize,
+    nodes: usize,
+    sites: usize,
+    plan_ms: f64,
+    peak_mb: f64,
+    placed: usize,
+    limit: usize,
+    violation: usize,
+    cost: f64,
+    optimal: bool,
+    method: String,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let budget = match parse_duration_field(&args.time_budget) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: --time-budget: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Some(child) = &args.child {
+        return child_run(child, args.seed, budget);
+    }
+    for size in &args.sizes {
+        if Size::named(size).is_none() {
+            eprintln!("error: --sizes: unknown size {size:?} (expected S, M, L)");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let exe = std::env::current_exe()?;
+    let mut table = Table::new([
+        "SIZE",
+        "STRATEGY",
+        "PODS",
+        "NODES",
+        "SITES",
+        "PLAN-MS",
+        "PODS/S",
+        "PEAK-MB",
+        "PLACED",
+        "LIMIT",
+        "VIOLATION",
+        "COST",
+        "OPTIMAL",
+    ]);
+    for size in &args.sizes {
+        for strategy in ["optimal", "greedy"] {
+            let out = Command::new(&exe)
+                .args(["bench", "planner", "--seed", &args.seed.to_string()])
+                .args(["--time-budget", &args.time_budget])
+                .args(["--child", &format!("{size}:{strategy}")])
+                .output()?;
+            if !out.status.success() {
+                eprintln!(
+                    "error: {size}/{strategy} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            let row: Row = serde_json::from_slice(&out.stdout)?;
+            let rate = row.pods as f64 / (row.plan_ms / 1000.0).max(1e-9);
+            table.row([
+                row.size.clone(),
+                row.strategy.clone(),
+                row.pods.to_string(),
+                row.nodes.to_string(),
+                row.sites.to_string(),
+                format!("{:.1}", row.plan_ms),
+                format!("{rate:.0}"),
+                format!("{:.1}", row.peak_mb),
+                row.placed.to_string(),
+                row.limit.to_string(),
+                row.violation.to_string(),
+                format!("{:.2}", row.cost),
+                if row.optimal {
+                    "yes".to_string()
+                } else {
+                    format!("no ({})", row.method)
+                },
+            ]);
+        }
+    }
+    print!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn child_run(spec: &str, seed: u64, budget: std::time::Duration) -> anyhow::Result<ExitCode> {
+    let (size_name, strategy) = spec.split_once(':').unwrap_or((spec, "optimal"));
+    let Some(size) = Size::named(size_name) else {
+        anyhow::bail!("unknown size {size_name:?}");
+    };
+    let instance = instances::generate(size, seed);
+    let input = instance.input();
+    let options = PlanOptions {
+        strategy: if strategy == "greedy" {
+            Strategy::Greedy
+        } else {
+            Strategy::Optimal
+        },
+        seed,
+        ..PlanOptions::default()
+    }
+    .with_time_budget(budget);
+    let started = Instant::now();
+    let plan = planner::plan(&input, &options);
+    let plan_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let s = &plan.summary;
+    let row = Row {
+        size: size_name.to_uppercase(),
+        strategy: strategy.to_string(),
+        pods: size.pods,
+        nodes: size.nodes,
+        sites: size.sites,
+        plan_ms,
+        peak_mb: peak_rss_mb(),
+        placed: s.placed,
+        limit: s.rules_limit,
+        violation: s.rules_violation,
+        cost: s.cost,
+        optimal: s.optimal,
+        method: s.method.map(|m| m.as_str()).unwrap_or("none").to_string(),
+    };
+    println!("{}", serde_json::to_string(&row)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Peak resident memory of this process (VmHWM), in MB; 0 where /proc is not available.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,134 @@
+//! External providers named on the command line (`--provider RULE=URL`), shared by the
+//! commands that evaluate or plan.
+
+use std::collections::BTreeMap;
+
+use edgeplane_api::{ConstraintPolicyRule, TargetKind, TargetRef};
+use edgeplane_core::evaluate::Score;
+use edgeplane_core::planner::{CostQuery, ExternalCosts, PodKey};
+use edgeplane_core::values::parse_duration_field;
+use edgeplane_providers::{ClientOptions, CostRequest, GrpcProvider, Provider, cost_from_wire};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ProviderArgs {
+    /// An external provider for a rule, as RULE=URL (for example
+    /// gpu-temperature=http://127.0.0.1:50051); repeatable. It answers instead of the
+    /// built-in provider of that rule.
+    #[arg(long = "provider", value_name = "RULE=URL")]
+    pub providers: Vec<String>,
+    /// How long an external provider may take to answer one call.
+    #[arg(
+        long = "provider-timeout",
+        default_value = "5s",
+        value_name = "DURATION"
+    )]
+    pub provider_timeout: String,
+}
+
+/// The parsed `--provider` flags.
+#[derive(Clone, Debug, Default)]
+pub struct External {
+    /// `(rule, url)` in order; a rule given twice keeps the last URL.
+    pub providers: Vec<(String, String)>,
+    pub options: ClientOptions,
+}
+
+impl ProviderArgs {
+    /// Parses the flags; the error is the message to print.
+    pub fn parse(&self) -> Result<External, String> {
+        let mut providers: Vec<(String, String)> = Vec::new();
+        for spec in &self.providers {
+            let parsed = spec
+                .split_once('=')
+                .map(|(rule, url)| (rule.trim(), url.trim()))
+                .filter(|(rule, url)| !rule.is_empty() && !url.is_empty());
+            let Some((rule, url)) = parsed else {
+                return Err(format!(
+                    "--provider {spec:?}: expected RULE=URL, for example latency=http://127.0.0.1:50051"
+                ));
+            };
+            providers.retain(|(r, _)| r != rule);
+            providers.push((rule.to_string(), url.to_string()));
+        }
+        let timeout = match parse_duration_field(&self.provider_timeout) {
+            Ok(t) if !t.is_zero() => t,
+            Ok(_) => return Err("--provider-timeout: must be longer than 0".into()),
+            Err(e) => return Err(format!("--provider-timeout: {e}")),
+        };
+        // Connecting may take as long as a call: a slow network is not a broken provider.
+        let options = ClientOptions {
+            timeout,
+            connect_timeout: timeout,
+            ..ClientOptions::default()
+        };
+        Ok(External { providers, options })
+    }
+}
+
+/// Asks external providers' `EndpointCost` for the planner, one blocking call at a time
+/// (the planner's cache makes identical questions of replicas one call).
+pub struct GrpcCosts {
+    runtime: tokio::runtime::Runtime,
+    clients: BTreeMap<String, GrpcProvider>,
+}
+
+impl GrpcCosts {
+    pub fn new(external: &External) -> Result<GrpcCosts, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the provider client: {e}"))?;
+        let mut clients = BTreeMap::new();
+        for (rule, url) in &external.providers {
+            // GrpcProvider::new needs a runtime context.
+            let client = runtime
+                .block_on(async { GrpcProvider::new(url, &external.options) })
+                .map_err(|e| format!("--provider {rule}={url}: {e}"))?;
+            clients.insert(rule.clone(), client);
+        }
+        Ok(GrpcCosts { runtime, clients })
+    }
+}
+
+impl ExternalCosts for GrpcCosts {
+    fn endpoint_cost(
+        &mut self,
+        source: &PodKey,
+        query: &CostQuery,
+    ) -> Result<BTreeMap<String, f64>, String> {
+        let client = self
+            .clients
+            .get(&query.rule)
+            .ok_or_else(|| format!("no provider for rule {}", query.rule))?;
+        let request = CostRequest {
+            source: TargetRef {
+                cluster: None,
+                namespace: Some(source.namespace.clone()),
+                api_version: "v1".into(),
+                kind: TargetKind::Pod,
+                name: source.name.clone(),
+            },
+            rule: ConstraintPolicyRule {
+                name: query.rule.clone(),
+                request: query.request.clone(),
+                limit: query.limit.clone(),
+            },
+            peer_nodes: query.peers.clone(),
+            eligible_nodes: query.nodes.clone(),
+        };
+        let costs = self
+            .runtime
+            .block_on(client.endpoint_cost(&request))
+            .map_err(|e| e.to_string())?;
+        Ok(costs
+            .into_iter()
+            .map(|c| {
+                let cost = match cost_from_wire(c.cost) {
+                    Score::Feasible(cost) => cost,
+                    Score::Infeasible => -1.0,
+                };
+                (c.node, cost)
+            })
+            .collect())
+    }
+}

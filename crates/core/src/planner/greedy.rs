@@ -1,0 +1,32 @@
+//! The baseline: Turnbuckle's pod-by-pod placement. Pods are taken in input (arrival)
+//! order; each goes to the candidate with the least total rule cost given the peers
+//! placed before it, among those that put no rule with a placed peer in Violation. It
+//! knows nothing of the peers still to come, nor of Limit as such.
+
+use super::compile::Problem;
+use super::heuristic::{candidates, guided};
+use super::objective::Budget;
+use super::state::State;
+
+pub(crate) fn solve(p: &Problem<'_>, budget: &mut Budget) -> Vec<u32> {
+    let mut st = State::new(p);
+    let mut cands = Vec::new();
+    for u in 0..p.pods.len() as u32 {
+        candidates(&st, u, &mut cands);
+        budget.spend(cands.len() as u64 + 1);
+        let mut best: Option<(f64, u32)> = None;
+        for x in &cands {
+            let g = guided(&st, u, *x, false);
+            if g.actual_violations > 0 {
+                continue;
+            }
+            if best.is_none_or(|(c, _)| g.cost < c) {
+                best = Some((g.cost, *x));
+            }
+        }
+        if let Some((_, x)) = best {
+            st.place(u, x);
+        }
+    }
+    st.node_of
+}

@@ -1,0 +1,447 @@
+//! The heuristic for large groups: a group-aware greedy construction, then local search
+//! (insert, relocate) and large-neighbourhood search (small groups of connected pods
+//! re-optimized exactly), until a whole round finds nothing better or the budget ends.
+//!
+//! Candidates are sites, not nodes: a pod's network costs depend only on its site (and on
+//! sharing a node with a peer), so each site contributes its best node for the pod (least
+//! node-rule cost, then tightest fit), and the nodes of the pod's peers are added.
+
+use std::collections::{HashSet, VecDeque};
+
+use super::compile::{ConKind, NONE, Problem};
+use super::exact;
+use super::instances::Rng;
+use super::objective::Budget;
+use super::state::State;
+use crate::network::{Location, NodeId};
+
+/// Pods per neighbourhood of the large-neighbourhood search.
+const HOOD: usize = 8;
+/// Steps one neighbourhood search may take.
+const HOOD_STEPS: u64 = 20_000;
+
+pub(crate) fn solve(p: &Problem<'_>, seed: u64, budget: &mut Budget) -> Vec<u32> {
+    let mut st = State::new(p);
+    construct(&mut st, budget);
+    improve(&mut st, seed, budget);
+    st.node_of
+}
+
+/// Places pods component by component, breadth first from the most anchored pod, each on
+/// the candidate with the best score counting a look-ahead to its peers still to place.
+fn construct(st: &mut State<'_, '_>, budget: &mut Budget) {
+    let p = st.p;
+    let mut cands = Vec::new();
+    for u in construction_order(p) {
+        candidates(st, u, &mut cands);
+        budget.spend(cands.len() as u64 + 1);
+        let mut best: Option<(Guided, u32)> = None;
+        for x in &cands {
+            let g = guided(st, u, *x, true);
+            if best
+                .as_ref()
+                .is_none_or(|(b, bx)| g.better(b) || (!b.better(&g) && x < bx))
+            {
+                best = Some((g, *x));
+            }
+        }
+        if let Some((g, x)) = best
+            && g.actual_violations == 0
+        {
+            st.place(u, x);
+        }
+    }
+}
+
+/// Insert and relocate moves until none improves, then neighbourhood searches; repeated
+/// while either finds something.
+pub(crate) fn improve(st: &mut State<'_, '_>, seed: u64, budget: &mut Budget) {
+    let p = st.p;
+    let mut rng = Rng::new(seed);
+    let mut cands = Vec::new();
+    let mut order: Vec<u32> = (0..p.pods.len() as u32).collect();
+    let mut tried: HashSet<Vec<u32>> = HashSet::new();
+    // Neighbourhoods are drawn at random: small groups may try a few rounds in vain.
+    let patience = if p.pods.len() <= 64 { 6 } else { 1 };
+    let mut stalled = 0;
+    loop {
+        let mut improved = false;
+        rng.shuffle(&mut order);
+        for u in &order {
+            if budget.exhausted() {
+                return;
+            }
+            candidates(st, *u, &mut cands);
+            budget.spend(cands.len() as u64 + 1);
+            let here = st.node_of[*u as usize];
+            let mut best = (st.score, here);
+            for x in &cands {
+                if *x == here {
+                    continue;
+                }
+                let s = st.score_if(*u, *x);
+                if s.better(&best.0) {
+                    best = (s, *x);
+                }
+            }
+            if best.1 != here {
+                st.relocate(*u, best.1);
+                improved = true;
+            }
+        }
+        if improved {
+            continue;
+        }
+        // Large neighbourhoods around pods that are unplaced or in a rule at Limit.
+        rng.shuffle(&mut order);
+        for u in &order {
+            if budget.exhausted() {
+                return;
+            }
+            if !interesting(st, *u) {
+                continue;
+            }
+            let hood = neighbourhood(st, *u, &mut rng);
+            if hood.len() < 2 && st.node_of[*u as usize] != NONE {
+                continue;
+            }
+            let mut key = hood.clone();
+            key.sort_unstable();
+            if !tried.insert(key) {
+                continue;
+            }
+            let mut slice = budget.slice(HOOD_STEPS);
+            let (better, _) = exact::reoptimize(st, &hood, Some(hood.len()), &mut slice);
+            budget.absorb(&slice);
+            if better {
+                improved = true;
+                tried.clear();
+            }
+        }
+        if improved {
+            stalled = 0;
+        } else {
+            stalled += 1;
+            tried.clear();
+            if stalled >= patience {
+                return;
+            }
+        }
+    }
+}
+
+fn interesting(st: &State<'_, '_>, u: u32) -> bool {
+    st.node_of[u as usize] == NONE
+        || st.p.pods[u as usize]
+            .cons
+            .iter()
+            .any(|c| st.values[*c as usize].is_some_and(|v| v > 0.0))
+}
+
+/// The pod and its peers, then, as long as there is room, the pods (with their peers) that
+/// hold the nodes members of the neighbourhood would like best: nodes where they would fit
+/// if the node were empty, best sites first, chosen at random within a site so that
+/// different rounds try different swaps (an ejection chain).
+fn neighbourhood(st: &State<'_, '_>, seed: u32, rng: &mut Rng) -> Vec<u32> {
+    let p = st.p;
+    let mut hood = vec![seed];
+    let mut queue = VecDeque::from([seed]);
+    bfs(p, &mut hood, &mut queue, HOOD);
+    let mut wishers: VecDeque<u32> = hood.iter().copied().collect();
+    while let Some(w) = wishers.pop_front() {
+        if hood.len() >= HOOD {
+            break;
+        }
+        for x in wished(st, w, &hood, rng) {
+            for (q, node) in st.node_of.iter().enumerate() {
+                let q = q as u32;
+                if *node != x || hood.contains(&q) {
+                    continue;
+                }
+                let mut group = vec![q];
+                let mut queue = VecDeque::from([q]);
+                bfs(p, &mut group, &mut queue, HOOD);
+                group.retain(|g| !hood.contains(g));
+                if hood.len() + group.len() <= HOOD {
+                    hood.extend(&group);
+                    wishers.extend(group);
+                }
+            }
+        }
+    }
+    // Room left: unplaced pods might take what the others free.
+    let mut unplaced: Vec<u32> = (0..p.pods.len() as u32)
+        .filter(|q| st.node_of[*q as usize] == NONE && !hood.contains(q))
+        .collect();
+    rng.shuffle(&mut unplaced);
+    for q in unplaced {
+        if hood.len() >= HOOD {
+            break;
+        }
+        if hood.contains(&q) {
+            continue;
+        }
+        let mut group = vec![q];
+        let mut queue = VecDeque::from([q]);
+        bfs(p, &mut group, &mut queue, HOOD);
+        group.retain(|g| !hood.contains(g));
+        if hood.len() + group.len() <= HOOD {
+            hood.extend(group);
+        }
+    }
+    hood
+}
+
+/// Up to three nodes a pod would like: it fits there if the node is emptied, the node
+/// holds pods outside the neighbourhood; best sites first, random order within a site.
+fn wished(st: &State<'_, '_>, w: u32, hood: &[u32], rng: &mut Rng) -> Vec<u32> {
+    let p = st.p;
+    let here = st.node_of[w as usize];
+    let class = &p.classes[p.pods[w as usize].class as usize];
+    let mut sites: Vec<(Guided, u32)> = class
+        .sites
+        .iter()
+        .filter_map(|s| {
+            let x = *class.by_site[*s as usize].first()?;
+            Some((guided(st, w, x, true), *s))
+        })
+        .collect();
+    sites.sort_by(|a, b| {
+        if a.0.better(&b.0) {
+            std::cmp::Ordering::Less
+        } else if b.0.better(&a.0) {
+            std::cmp::Ordering::Greater
+        } else {
+            a.1.cmp(&b.1)
+        }
+    });
+    let mut wished: Vec<u32> = Vec::new();
+    for (_, s) in &sites {
+        let mut nodes: Vec<u32> = class.by_site[*s as usize]
+            .iter()
+            .copied()
+            .filter(|x| {
+                let in_hood = hood
+                    .iter()
+                    .filter(|q| st.node_of[**q as usize] == *x)
+                    .count() as u32;
+                *x != here && st.hosted[*x as usize] > in_hood && p.fits(w, *x, &p.free0)
+            })
+            .collect();
+        rng.shuffle(&mut nodes);
+        wished.extend(nodes);
+        if wished.len() >= 3 {
+            break;
+        }
+    }
+    wished.truncate(3);
+    wished
+}
+
+/// Adds peers of the queued pods, breadth first, until the hood holds `cap` pods.
+fn bfs(p: &Problem<'_>, hood: &mut Vec<u32>, queue: &mut VecDeque<u32>, cap: usize) {
+    while let Some(u) = queue.pop_front() {
+        for c in &p.pods[u as usize].cons {
+            for q in &p.cons[*c as usize].pods {
+                if hood.len() >= cap {
+                    return;
+                }
+                if !hood.contains(q) {
+                    hood.push(*q);
+                    queue.push_back(*q);
+                }
+            }
+        }
+    }
+}
+
+/// Breadth first over the rules' graph, starting each component at its most anchored pod
+/// (rules with sites or running pods), then fewest eligible sites.
+fn construction_order(p: &Problem<'_>) -> Vec<u32> {
+    let n = p.pods.len();
+    let mut seeds: Vec<u32> = (0..n as u32).collect();
+    let key = |u: &u32| {
+        let pod = &p.pods[*u as usize];
+        let anchored = pod
+            .cons
+            .iter()
+            .filter(|c| !p.cons[**c as usize].fixed.is_empty())
+            .count();
+        (
+            std::cmp::Reverse(anchored.min(1)),
+            p.classes[pod.class as usize].sites.len(),
+            std::cmp::Reverse(pod.cons.len()),
+            *u,
+        )
+    };
+    seeds.sort_by_key(key);
+    let mut seen = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    for s in seeds {
+        if seen[s as usize] {
+            continue;
+        }
+        seen[s as usize] = true;
+        let mut queue = VecDeque::from([s]);
+        while let Some(u) = queue.pop_front() {
+            order.push(u);
+            for c in &p.pods[u as usize].cons {
+                for q in &p.cons[*c as usize].pods {
+                    if !seen[*q as usize] {
+                        seen[*q as usize] = true;
+                        queue.push_back(*q);
+                    }
+                }
+            }
+        }
+    }
+    order
+}
+
+/// For each site where the pod may run, the node it fits best (least node-rule cost, then
+/// least cpu left), plus the nodes of its peers and where it is now.
+pub(crate) fn candidates(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
+    let p = st.p;
+    out.clear();
+    let pod = &p.pods[u as usize];
+    let class = &p.classes[pod.class as usize];
+    let d = p.d();
+    let unary: Vec<(u32, usize)> = pod
+        .cons
+        .iter()
+        .filter(|c| !matches!(p.cons[**c as usize].kind, ConKind::Pair(_)))
+        .map(|c| {
+            let pos = p.cons[*c as usize]
+                .pods
+                .iter()
+                .position(|q| *q == u)
+                .unwrap_or(0);
+            (*c, pos)
+        })
+        .collect();
+    let here = st.node_of[u as usize];
+    for s in &class.sites {
+        let mut best: Option<(f64, i64, u32)> = None;
+        for x in &class.by_site[*s as usize] {
+            if !st.fits(u, *x) {
+                continue;
+            }
+            let cost: f64 = unary
+                .iter()
+                .map(|(c, pos)| p.unary(&p.cons[*c as usize], *pos, *x))
+                .sum();
+            if cost.is_infinite() {
+                continue;
+            }
+            let mut slack = st.free[*x as usize * d] - pod.req[0];
+            if *x == here {
+                slack += pod.req[0];
+            }
+            let key = (cost, slack, *x);
+            if best.is_none_or(|b| key.0 < b.0 || (key.0 == b.0 && key.1 < b.1)) {
+                best = Some(key);
+            }
+        }
+        if let Some((_, _, x)) = best {
+            out.push(x);
+        }
+    }
+    if here != NONE {
+        out.push(here);
+    }
+    for c in &pod.cons {
+        let con = &p.cons[*c as usize];
+        let peers =
+            con.pods
+                .iter()
+                .map(|q| st.node_of[*q as usize])
+                .chain(con.fixed.iter().filter_map(|f| match f {
+                    Location::Node(n) => Some(n.0),
+                    Location::Site(_) => None,
+                }));
+        for node in peers {
+            if node != NONE && class.eligible[node as usize] && st.fits(u, node) {
+                out.push(node);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+}
+
+/// The construction's score of a candidate: actual Violations with placed peers first,
+/// then Violations, Limits and cost counting the best reachable cost to unplaced peers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Guided {
+    pub actual_violations: u32,
+    pub violations: u32,
+    pub limit: u32,
+    pub cost: f64,
+}
+
+impl Guided {
+    pub(crate) fn better(&self, o: &Guided) -> bool {
+        (self.actual_violations, self.violations, self.limit)
+            .cmp(&(o.actual_violations, o.violations, o.limit))
+            .then(self.cost.total_cmp(&o.cost))
+            .is_lt()
+    }
+}
+
+pub(crate) fn guided(st: &State<'_, '_>, u: u32, x: u32, lookahead: bool) -> Guided {
+    let p = st.p;
+    let here = Location::Node(NodeId(x));
+    let site = p.node_site[x as usize] as usize;
+    let mut g = Guided {
+        actual_violations: 0,
+        violations: 0,
+        limit: 0,
+        cost: 0.0,
+    };
+    for c in &p.pods[u as usize].cons {
+        let con = &p.cons[*c as usize];
+        let mut actual = con.fixed_value;
+        let mut ahead: f64 = 0.0;
+        match &con.kind {
+            ConKind::Pair(t) => {
+                for f in &con.fixed {
+                    actual = actual.max(p.pair_cost(*t, here, *f));
+                }
+                for q in &con.pods {
+                    if *q == u {
+                        continue;
+                    }
+                    let node = st.node_of[*q as usize];
+                    if node != NONE {
+                        actual = actual.max(p.pair_cost(*t, here, Location::Node(NodeId(node))));
+                    } else if !lookahead {
+                    } else if let Some(reach) = p.reach.get(&(*t, p.pods[*q as usize].class)) {
+                        ahead = ahead.max(reach[site]);
+                    }
+                }
+            }
+            _ => {
+                for (pos, q) in con.pods.iter().enumerate() {
+                    if *q == u {
+                        actual = actual.max(p.unary(con, pos, x));
+                    } else if lookahead && st.node_of[*q as usize] == NONE {
+                        ahead = ahead.max(p.min_unary[*c as usize][pos]);
+                    }
+                }
+            }
+        }
+        if actual.is_infinite() {
+            g.actual_violations += 1;
+        }
+        let v = actual.max(ahead);
+        if v.is_infinite() {
+            g.violations += 1;
+        } else {
+            if v > 0.0 {
+                g.limit += 1;
+            }
+            g.cost += v;
+        }
+    }
+    g
+}

@@ -1,0 +1,486 @@
+//! The group planner: where every waiting pod should run, decided for the whole group at
+//! once (design.md section 5).
+//!
+//! [`plan`] is a pure function of a [`PlanInput`] (nodes, pods already running, pods to
+//! place, bindings with their rules, and the cluster view that holds the network graph)
+//! and [`PlanOptions`]. It returns a [`Plan`]: pod -> node, the pods left unplaced with a
+//! reason each, the predicted compliance of every binding and rule, and a summary.
+//!
+//! # Problem
+//!
+//! Hard constraints: a node's allocatable (cpu, memory, pods, extended resources) minus
+//! what is already requested on it; `nodeSelector` and required node affinity; taints
+//! (NoSchedule, NoExecute) against tolerations; unschedulable nodes; and no rule of a
+//! binding whose pod targets are all placed may end in Violation.
+//!
+//! A *rule* is one (binding, policy, rule) triple. Its value is the worst over the pairs of
+//! the binding's targets (pairwise rules), over the nodes of its pod targets (node rules),
+//! or the external provider's cost at the pods' nodes. Its normalized cost is 0 at or
+//! better than the request and 1 at the limit, linear in between.
+//!
+//! Objective, lexicographic: (1) most pods placed; (2) fewest rules in Limit; (3) least
+//! total normalized cost. Only rules of bindings whose pod targets are all placed count;
+//! the others are reported Pending.
+//!
+//! # Strategies
+//!
+//! - [`Strategy::Optimal`] (default): a group-aware greedy construction (sites as
+//!   candidates, with a look-ahead to the peers still to place), then local search
+//!   (insert, relocate) and large-neighbourhood search that re-optimizes small groups of
+//!   connected pods exactly. When the group has at most `exact_limit` pods, a branch and
+//!   bound search starts from that plan and, when it exhausts the search space, proves it
+//!   optimal ([`Summary::optimal`]).
+//! - [`Strategy::Greedy`]: Turnbuckle's behaviour, for comparison: pods in input order,
+//!   each on its cheapest node given the peers placed before it.
+//!
+//! Work is bounded by an iteration budget (deterministic under a seed) and an optional
+//! deadline; the best plan found so far is always returned.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use edgeplane_api::{Compliance, ConstraintPolicyRule, TargetRef};
+
+use crate::evaluate::{BuiltinRule, ClusterView};
+
+mod compile;
+pub mod convert;
+mod exact;
+pub mod external;
+pub mod feasibility;
+mod greedy;
+mod heuristic;
+pub mod instances;
+pub mod objective;
+mod report;
+mod state;
+
+pub use convert::{pending_pod, placed_pod, plan_node, pod_requests};
+pub use external::{CachedCosts, CostQuery, ExternalCosts, fill_external_costs};
+
+/// Resource quantities: CPU in millicores, memory in bytes, a pod count, and extended
+/// resources (`nvidia.com/gpu`, `hugepages-2Mi`) in their integer units.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub cpu_millis: i64,
+    pub memory_bytes: i64,
+    pub pods: i64,
+    pub extended: BTreeMap<String, i64>,
+}
+
+impl Resources {
+    /// What one pod asks for with these cpu and memory requests.
+    pub fn pod(cpu_millis: i64, memory_bytes: i64) -> Resources {
+        Resources {
+            cpu_millis,
+            memory_bytes,
+            pods: 1,
+            extended: BTreeMap::new(),
+        }
+    }
+}
+
+/// A taint's effect. `PreferNoSchedule` never keeps a pod off a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+impl TaintEffect {
+    pub fn parse(text: &str) -> Option<TaintEffect> {
+        match text {
+            "NoSchedule" => Some(TaintEffect::NoSchedule),
+            "PreferNoSchedule" => Some(TaintEffect::PreferNoSchedule),
+            "NoExecute" => Some(TaintEffect::NoExecute),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaintEffect::NoSchedule => "NoSchedule",
+            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+            TaintEffect::NoExecute => "NoExecute",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Taint {
+    pub key: String,
+    pub value: String,
+    pub effect: TaintEffect,
+}
+
+impl fmt::Display for Taint {
+    /// `dedicated=gpu:NoSchedule`, as kubectl prints taints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{}:{}", self.key, self.effect.as_str())
+        } else {
+            write!(f, "{}={}:{}", self.key, self.value, self.effect.as_str())
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TolerationOperator {
+    Equal,
+    Exists,
+}
+
+/// A toleration. An empty key with `Exists` tolerates every taint; no effect matches
+/// every effect.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Toleration {
+    pub key: String,
+    pub operator: TolerationOperator,
+    pub value: String,
+    pub effect: Option<TaintEffect>,
+}
+
+/// A node the planner may use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanNode {
+    pub name: String,
+    pub allocatable: Resources,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
+    /// False for cordoned nodes (`spec.unschedulable`).
+    pub schedulable: bool,
+}
+
+/// A pod's identity.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PodKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl PodKey {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> PodKey {
+        PodKey {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for PodKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A pod that runs already and stays where it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlacedPod {
+    pub key: PodKey,
+    pub node: String,
+    pub requests: Resources,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Operators of node selector requirements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeOperator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+    Gt,
+    Lt,
+}
+
+impl NodeOperator {
+    pub fn parse(text: &str) -> Option<NodeOperator> {
+        match text {
+            "In" => Some(NodeOperator::In),
+            "NotIn" => Some(NodeOperator::NotIn),
+            "Exists" => Some(NodeOperator::Exists),
+            "DoesNotExist" => Some(NodeOperator::DoesNotExist),
+            "Gt" => Some(NodeOperator::Gt),
+            "Lt" => Some(NodeOperator::Lt),
+            _ => None,
+        }
+    }
+}
+
+/// One requirement on a node label (or, in `match_fields`, on `metadata.name`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeRequirement {
+    pub key: String,
+    pub operator: NodeOperator,
+    pub values: Vec<String>,
+}
+
+/// A node selector term: every requirement must hold. The terms of a required node
+/// affinity are ORed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeSelectorTerm {
+    pub match_expressions: Vec<NodeRequirement>,
+    pub match_fields: Vec<NodeRequirement>,
+}
+
+/// A pod to place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingPod {
+    pub key: PodKey,
+    pub requests: Resources,
+    pub node_selector: BTreeMap<String, String>,
+    /// Required node affinity: at least one term must match. Empty: no requirement.
+    pub affinity: Vec<NodeSelectorTerm>,
+    pub tolerations: Vec<Toleration>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// How a rule is judged.
+#[derive(Clone, Debug)]
+pub enum RuleProvider {
+    /// A built-in provider.
+    Builtin(BuiltinRule),
+    /// An external provider's answers (see [`external`]).
+    External(ExternalRule),
+    /// The rule cannot be evaluated (no provider, bad value, missing policy): it is
+    /// reported in Error and does not constrain the plan.
+    Broken(String),
+}
+
+/// What an external provider said about a rule: for each pod target, the normalized cost
+/// of each node (0 at or better than the request, 1 at the limit; negative: the node is
+/// infeasible). Nodes it did not score are infeasible for that pod.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExternalRule {
+    pub costs: BTreeMap<PodKey, BTreeMap<String, f64>>,
+    /// Set when the provider could not be asked; the rule is then reported in Error.
+    pub error: Option<String>,
+}
+
+/// One rule of one policy of a binding.
+#[derive(Clone, Debug)]
+pub struct PlanRule {
+    pub policy: String,
+    pub spec: ConstraintPolicyRule,
+    pub provider: RuleProvider,
+}
+
+impl PlanRule {
+    /// A rule judged by its built-in provider, or Broken with the reason it cannot be.
+    pub fn builtin(policy: &str, spec: &ConstraintPolicyRule) -> PlanRule {
+        let provider = match BuiltinRule::compile(spec) {
+            Ok(rule) => RuleProvider::Builtin(rule),
+            Err(e) => RuleProvider::Broken(e.to_string()),
+        };
+        PlanRule {
+            policy: policy.to_string(),
+            spec: spec.clone(),
+            provider,
+        }
+    }
+}
+
+/// A binding: the objects filling its roles, and the rules of its policies.
+#[derive(Clone, Debug)]
+pub struct PlanBinding {
+    pub name: String,
+    /// `namespace/name` of the offer.
+    pub offer: String,
+    pub targets: BTreeMap<String, TargetRef>,
+    pub rules: Vec<PlanRule>,
+}
+
+/// Everything the planner looks at. The nodes of `view`'s graph are the nodes that exist;
+/// `nodes` says which of them may receive pods and what they offer (a graph node missing
+/// from `nodes` receives none).
+#[derive(Clone, Debug)]
+pub struct PlanInput<'a> {
+    pub view: &'a ClusterView,
+    pub nodes: Vec<PlanNode>,
+    pub placed: Vec<PlacedPod>,
+    pub pending: Vec<PendingPod>,
+    pub bindings: Vec<PlanBinding>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Strategy {
+    /// Group planning: exact on small groups, heuristic on large ones.
+    #[default]
+    Optimal,
+    /// Turnbuckle's pod-by-pod placement, for comparison.
+    Greedy,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Optimal => "optimal",
+            Strategy::Greedy => "greedy",
+        }
+    }
+}
+
+/// How hard to work.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    pub strategy: Strategy,
+    /// Stop improving at this instant and return the best plan found.
+    pub deadline: Option<Instant>,
+    /// Stop improving after this many search steps (deterministic).
+    pub max_iterations: u64,
+    /// Seeds the order in which the local search visits neighbourhoods.
+    pub seed: u64,
+    /// Groups of at most this many pods are solved exactly.
+    pub exact_limit: usize,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            strategy: Strategy::Optimal,
+            deadline: None,
+            max_iterations: 20_000_000,
+            seed: 0,
+            exact_limit: 16,
+        }
+    }
+}
+
+impl PlanOptions {
+    /// Options with a deadline `budget` from now.
+    pub fn with_time_budget(mut self, budget: Duration) -> Self {
+        self.deadline = Instant::now().checked_add(budget);
+        self
+    }
+}
+
+/// Which algorithm produced the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Exact,
+    Heuristic,
+    Greedy,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Exact => "exact",
+            Method::Heuristic => "heuristic",
+            Method::Greedy => "greedy",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    pub pod: PodKey,
+    pub node: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unplaced {
+    pub pod: PodKey,
+    pub reason: String,
+}
+
+/// The predicted outcome of one rule of a binding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RulePlan {
+    pub policy: String,
+    pub rule: String,
+    /// The worst pair's (or node's) value as printed (`3.2ms`).
+    pub value: Option<String>,
+    pub compliance: Compliance,
+    /// Normalized cost; 0 unless Limit (Violation has the cost of its value, Error and
+    /// Pending 0).
+    pub cost: f64,
+    pub reason: Option<String>,
+}
+
+/// The predicted outcome of one binding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BindingPlan {
+    pub name: String,
+    pub offer: String,
+    pub targets: BTreeMap<String, TargetRef>,
+    pub compliance: Compliance,
+    pub rules: Vec<RulePlan>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    /// Pods to place.
+    pub pods: usize,
+    pub placed: usize,
+    pub unplaced: usize,
+    pub rules_compliant: usize,
+    pub rules_limit: usize,
+    pub rules_violation: usize,
+    pub rules_error: usize,
+    pub rules_pending: usize,
+    /// Total normalized cost of the rules of bindings whose targets are all placed.
+    pub cost: f64,
+    /// The plan is proven optimal (the exact search exhausted the search space).
+    pub optimal: bool,
+    pub strategy: Option<Strategy>,
+    pub method: Option<Method>,
+    pub elapsed: Duration,
+    /// Search steps taken (candidate evaluations and branch-and-bound nodes).
+    pub iterations: u64,
+}
+
+/// The planner's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Pods to place that got a node, in input order.
+    pub assignments: Vec<Assignment>,
+    /// Pods to place that did not, in input order, each with the reason.
+    pub unplaced: Vec<Unplaced>,
+    /// Every binding, in input order, with its predicted compliance.
+    pub bindings: Vec<BindingPlan>,
+    pub summary: Summary,
+    /// Input problems that did not stop planning (unknown nodes of placed pods, ...).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The node planned for a pod.
+    pub fn node_of(&self, pod: &PodKey) -> Option<&str> {
+        self.assignments
+            .iter()
+            .find(|a| &a.pod == pod)
+            .map(|a| a.node.as_str())
+    }
+}
+
+/// Plans the pending pods of `input`.
+pub fn plan(input: &PlanInput<'_>, options: &PlanOptions) -> Plan {
+    let started = Instant::now();
+    let problem = compile::Problem::build(input);
+    let mut budget = objective::Budget::new(options.max_iterations, options.deadline);
+    let (assignment, method, optimal) = match options.strategy {
+        Strategy::Greedy => (greedy::solve(&problem, &mut budget), Method::Greedy, false),
+        Strategy::Optimal => {
+            let heuristic = heuristic::solve(&problem, options.seed, &mut budget);
+            if problem.pods.len() <= options.exact_limit {
+                let (best, proven) = exact::solve(&problem, heuristic, &mut budget);
+                (best, Method::Exact, proven)
+            } else {
+                (heuristic, Method::Heuristic, false)
+            }
+        }
+    };
+    let mut plan = report::build(input, &problem, &assignment);
+    plan.summary.optimal = optimal;
+    plan.summary.strategy = Some(options.strategy);
+    plan.summary.method = Some(method);
+    plan.summary.iterations = budget.used();
+    plan.summary.elapsed = started.elapsed();
+    plan
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! A (partial) assignment with incremental evaluation: moving a pod re-evaluates only the
+//! rules of the bindings it belongs to.
+
+use super::compile::{NONE, Problem};
+use super::objective::Score;
+
+pub(crate) struct State<'p, 'a> {
+    pub p: &'p Problem<'a>,
+    pub node_of: Vec<u32>,
+    pub free: Vec<i64>,
+    /// Current value of every constraint (`None`: a member is unplaced).
+    pub values: Vec<Option<f64>>,
+    /// Pods of the plan on each node.
+    pub hosted: Vec<u32>,
+    pub score: Score,
+}
+
+impl<'p, 'a> State<'p, 'a> {
+    /// Nothing placed.
+    pub fn new(p: &'p Problem<'a>) -> Self {
+        let mut st = State {
+            p,
+            node_of: vec![NONE; p.pods.len()],
+            free: p.free0.clone(),
+            values: vec![None; p.cons.len()],
+            hosted: vec![0; p.node_count()],
+            score: Score {
+                unplaced: p.pods.len() as u32,
+                ..Score::default()
+            },
+        };
+        // Rules of bindings with nothing to place are constants.
+        for (c, con) in p.cons.iter().enumerate() {
+            if con.pods.is_empty() {
+                st.values[c] = Some(con.fixed_value);
+                st.score.account(Some(con.fixed_value), 1);
+            }
+        }
+        st
+    }
+
+    /// The state of a complete assignment (`NONE` for unplaced pods). Placements that do
+    /// not fit are dropped.
+    pub fn from_assignment(p: &'p Problem<'a>, assignment: &[u32]) -> Self {
+        let mut st = State::new(p);
+        for (pod, node) in assignment.iter().enumerate() {
+            if *node != NONE && p.fits(pod as u32, *node, &st.free) {
+                st.place(pod as u32, *node);
+            }
+        }
+        st
+    }
+
+    pub fn place(&mut self, pod: u32, node: u32) {
+        debug_assert_eq!(self.node_of[pod as usize], NONE);
+        let d = self.p.d();
+        let req = &self.p.pods[pod as usize].req;
+        for (k, r) in req.iter().enumerate() {
+            self.free[node as usize * d + k] -= r;
+        }
+        self.node_of[pod as usize] = node;
+        self.hosted[node as usize] += 1;
+        self.score.unplaced -= 1;
+        self.refresh(pod);
+    }
+
+    pub fn remove(&mut self, pod: u32) {
+        let node = self.node_of[pod as usize];
+        if node == NONE {
+            return;
+        }
+        let d = self.p.d();
+        let req = &self.p.pods[pod as usize].req;
+        for (k, r) in req.iter().enumerate() {
+            self.free[node as usize * d + k] += r;
+        }
+        self.node_of[pod as usize] = NONE;
+        self.hosted[node as usize] -= 1;
+        self.score.unplaced += 1;
+        self.refresh(pod);
+    }
+
+    /// Moves a pod (to `NONE`: unplaces it).
+    pub fn relocate(&mut self, pod: u32, node: u32) {
+        self.remove(pod);
+        if node != NONE {
+            self.place(pod, node);
+        }
+    }
+
+    fn refresh(&mut self, pod: u32) {
+        for c in &self.p.pods[pod as usize].cons {
+            let old = self.values[*c as usize];
+            let new = self.p.value(*c, |q| self.node_of[q as usize]);
+            self.score.account(old, -1);
+            self.score.account(new, 1);
+            self.values[*c as usize] = new;
+        }
+    }
+
+    /// The score if `pod` moved to `node` (`NONE`: unplaced); resources are not checked.
+    pub fn score_if(&self, pod: u32, node: u32) -> Score {
+        let mut score = self.score;
+        let here = self.node_of[pod as usize];
+        if here == NONE && node != NONE {
+            score.unplaced -= 1;
+        } else if here != NONE && node == NONE {
+            score.unplaced += 1;
+        }
+        for c in &self.p.pods[pod as usize].cons {
+            let new = self.p.value(*c, |q| {
+                if q == pod {
+                    node
+                } else {
+                    self.node_of[q as usize]
+                }
+            });
+            score.account(self.values[*c as usize], -1);
+            score.account(new, 1);
+        }
+        score
+    }
+
+    /// Whether `pod` fits on `node`, counting what it uses where it is now.
+    pub fn fits(&self, pod: u32, node: u32) -> bool {
+        if self.node_of[pod as usize] == node {
+            return true;
+        }
+        self.p.fits(pod, node, &self.free)
+    }
+}
