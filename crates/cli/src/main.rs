@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Print every edgeplane CustomResourceDefinition as YAML.
     Crds(cmd::crds::Args),
+    /// Run the embedded cluster (an in-process Kubernetes API with simulated nodes).
+    Cluster(cmd::cluster::Args),
     /// Print the version.
     Version,
 }
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crds(args) => cmd::crds::run(args),
+        Command::Cluster(args) => cmd::cluster::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -360,6 +360,15 @@ impl Handler {
                 .api_resource_list(g, v)
                 .map(|d| json_response(200, &d))
                 .ok_or_else(ApiError::path_not_found),
+            ["openapi", "v3"] if get => Ok(json_response(200, &self.openapi_root())),
+            ["openapi", "v3", "api", v] if get => self
+                .openapi_group_version("", v)
+                .map(|d| json_response(200, &d))
+                .ok_or_else(ApiError::path_not_found),
+            ["openapi", "v3", "apis", g, v] if get => self
+                .openapi_group_version(g, v)
+                .map(|d| json_response(200, &d))
+                .ok_or_else(ApiError::path_not_found),
             ["api", v, rest @ ..] => {
                 let target = self.target("", v, rest)?;
                 self.resource(req, target).await
@@ -370,6 +379,78 @@ impl Handler {
             }
             _ => Err(ApiError::path_not_found()),
         }
+    }
+
+    /// `GET /openapi/v3`: one document per group version.
+    fn openapi_root(&self) -> Value {
+        let registry = &self.api.lock().registry;
+        let mut paths = serde_json::Map::new();
+        let mut gvs: Vec<(String, String)> = Vec::new();
+        for d in registry.all() {
+            let gv = (d.group.clone(), d.version.clone());
+            if !gvs.contains(&gv) {
+                gvs.push(gv);
+            }
+        }
+        for (g, v) in gvs {
+            let path = if g.is_empty() {
+                format!("api/{v}")
+            } else {
+                format!("apis/{g}/{v}")
+            };
+            let names: Vec<String> = registry
+                .resources_in(&g, &v)
+                .iter()
+                .map(|d| d.plural.clone())
+                .collect();
+            let hash = crate::workloads::template_hash(&json!(names));
+            paths.insert(
+                path.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}),
+            );
+        }
+        json!({"paths": paths})
+    }
+
+    /// A minimal OpenAPI v3 document for a group version: the PATCH operations and their
+    /// query parameters, which is what kubectl reads to decide on server-side field
+    /// validation. Schemas are not published (kubectl falls back to its built-in types).
+    fn openapi_group_version(&self, group: &str, version: &str) -> Option<Value> {
+        let defs = self.api.lock().registry.resources_in(group, version);
+        if defs.is_empty() {
+            return None;
+        }
+        let prefix = if group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let param = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+        let mut paths = serde_json::Map::new();
+        for d in defs {
+            let item = if d.namespaced {
+                format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", d.plural)
+            } else {
+                format!("{prefix}/{}/{{name}}", d.plural)
+            };
+            let gvk = json!({"group": d.group, "version": d.version, "kind": d.kind});
+            let op = |verb: &str| {
+                json!({
+                    "operationId": format!("{verb}{}", d.kind),
+                    "x-kubernetes-action": verb,
+                    "x-kubernetes-group-version-kind": gvk,
+                    "parameters": [param("dryRun"), param("fieldManager"), param("fieldValidation"), param("force")],
+                    "responses": {"200": {"description": "OK"}},
+                })
+            };
+            paths.insert(item, json!({"patch": op("patch"), "put": op("put")}));
+        }
+        Some(json!({
+            "openapi": "3.0.0",
+            "info": {"title": "Kubernetes", "version": "v1.33.0"},
+            "paths": paths,
+            "components": {"schemas": {}},
+        }))
     }
 
     fn target(&self, group: &str, version: &str, rest: &[&str]) -> Result<Target, ApiError> {

@@ -1,0 +1,6 @@
+//! End-to-end tests: kube-rs clients, watchers, reflectors and controllers against the
+//! embedded cluster, exactly as they would run against a real one.
+
+mod support;
+
+mod smoke;
