@@ -1256,8 +1256,10 @@ impl State {
         }
         Self::check_type_meta(def, config)?;
         Self::check_metadata_types(config)?;
+        // An apply configuration may leave the name to the URL (kube's controller-rs
+        // applies status without metadata).
         let cfg_name = object::name(config);
-        if cfg_name != name {
+        if !cfg_name.is_empty() && cfg_name != name {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({cfg_name}) does not match the name on the URL ({name})"
             )));
@@ -1266,6 +1268,7 @@ impl State {
         let mut cfg = config.clone();
         if let Some(m) = object::meta_mut(&mut cfg) {
             m.remove("managedFields");
+            m.insert("name".into(), json!(name));
         }
         match sub {
             Subresource::Main if def.status_subresource => {

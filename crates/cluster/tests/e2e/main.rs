@@ -3,4 +3,7 @@
 
 mod support;
 
+mod crud;
 mod smoke;
+mod subresources;
+mod watching;
