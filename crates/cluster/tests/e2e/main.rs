@@ -4,6 +4,7 @@
 mod support;
 
 mod crud;
+mod machinery;
 mod smoke;
 mod subresources;
 mod watching;
