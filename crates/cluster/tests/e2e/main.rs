@@ -4,7 +4,11 @@
 mod support;
 
 mod crud;
+mod errors;
+mod faithfulness;
+mod load;
 mod machinery;
+mod serving;
 mod smoke;
 mod subresources;
 mod watching;
