@@ -22,7 +22,7 @@ use crate::pdb;
 use crate::resources::{Builtin, Registry, Repr, ResourceDef, defs_from_crd};
 use crate::schema;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::{ObjKey, Store};
+use crate::store::{ObjKey, Store, Stored};
 
 /// Which part of an object a write addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,8 +160,9 @@ pub struct ListOptions {
 
 #[derive(Debug, Clone)]
 pub struct ListResult {
-    /// Items in their served shape.
-    pub items: Vec<Arc<Value>>,
+    /// Items as stored (serve them with `served_value`, or as text when
+    /// `served_natively`).
+    pub items: Vec<Arc<Stored>>,
     pub resource_version: u64,
     pub continue_token: Option<String>,
     pub remaining: Option<u64>,
@@ -241,6 +242,47 @@ pub fn field_value(obj: &Value, field: &str) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// Whether a stored object can be served as its stored text (no conversion).
+pub fn served_natively(def: &ResourceDef, s: &Stored) -> bool {
+    def.repr == Repr::Native && s.api_version == def.api_version()
+}
+
+/// A stored object in its served shape.
+pub fn served_value(def: &ResourceDef, s: &Stored) -> Arc<Value> {
+    to_served(def, &s.value_arc())
+}
+
+/// Whether a stored object passes selectors; parses it only for field selectors on fields
+/// the store does not index.
+pub fn stored_selected(
+    def: &ResourceDef,
+    s: &Stored,
+    labels: &LabelSelector,
+    fields: &FieldSelector,
+) -> bool {
+    if !labels.matches_pairs(&s.labels) {
+        return false;
+    }
+    if fields.is_empty() {
+        return true;
+    }
+    let indexed = |f: &str| match f {
+        "metadata.name" => Some(s.name().to_string()),
+        "metadata.namespace" => Some(s.namespace().to_string()),
+        "spec.nodeName" if def.builtin == Some(Builtin::Pod) => Some(s.node_name.clone()),
+        _ => None,
+    };
+    if fields
+        .requirements
+        .iter()
+        .all(|r| indexed(&r.field).is_some())
+    {
+        return fields.matches(indexed);
+    }
+    let v = served_value(def, s);
+    fields.matches(|f| field_value(&v, f))
 }
 
 fn labels_match(sel: &LabelSelector, obj: &Value) -> bool {
@@ -445,7 +487,6 @@ impl State {
     ) -> Result<Arc<Value>, ApiError> {
         self.store
             .get(&def.storage, &Self::key(def, ns, name))
-            .cloned()
             .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))
     }
 
@@ -491,8 +532,7 @@ impl State {
         let mut remaining = 0u64;
         let unfiltered = opts.labels.is_empty() && opts.fields.is_empty();
         for obj in self.store.range(&def.storage, ns, after.as_ref()) {
-            let served = to_served(def, obj);
-            if !selected(&served, &opts.labels, &opts.fields) {
+            if !stored_selected(def, obj, &opts.labels, &opts.fields) {
                 continue;
             }
             if limit.is_some_and(|l| items.len() >= l) {
@@ -503,8 +543,8 @@ impl State {
                 remaining += 1;
                 continue;
             }
-            last_key = Some(crate::store::key_of(obj));
-            items.push(served);
+            last_key = Some(obj.key.clone());
+            items.push(obj.clone());
         }
         let continue_token = match (more, last_key) {
             (true, Some(k)) => Some(encode_continue(list_rv, &k)),
@@ -899,7 +939,7 @@ impl State {
                 .get("namespaces", &(String::new(), req_ns.clone()))
             {
                 None => return Err(ApiError::not_found("", "namespaces", &req_ns)),
-                Some(n) if object::deletion_timestamp(n).is_some() => {
+                Some(n) if object::deletion_timestamp(&n).is_some() => {
                     return Err(ApiError::forbidden(
                         &def.group,
                         &def.plural,
@@ -952,8 +992,8 @@ impl State {
             return Ok(Arc::new(obj));
         }
         let change = self.store.put(&def.storage, obj);
-        self.after_write(def, &change.object);
-        Ok(change.object.clone())
+        self.after_write(def, &change);
+        Ok(change.clone())
     }
 
     fn after_write(&mut self, def: &ResourceDef, obj: &Value) {
@@ -1130,7 +1170,7 @@ impl State {
                 .unwrap_or(0)
                 == 0;
         let change = self.store.put(&def.storage, new);
-        let result = change.object.clone();
+        let result = change.clone();
         self.after_write(def, &result);
         if finished {
             self.remove_object(&def.storage, &key);
@@ -1413,7 +1453,7 @@ impl State {
                     add_finalizer(&mut new, "foregroundDeletion");
                 }
                 let change = self.store.put(&def.storage, new);
-                return Ok(Deleted::Pending(change.object.clone()));
+                return Ok(Deleted::Pending(change.clone()));
             }
         }
         if object::deletion_timestamp(&old).is_some() {
@@ -1429,7 +1469,7 @@ impl State {
                 return Ok(Deleted::Pending(old));
             }
             let change = self.store.put(&def.storage, new);
-            return Ok(Deleted::Pending(change.object.clone()));
+            return Ok(Deleted::Pending(change.clone()));
         }
         let uid = object::uid(&old).to_string();
         let has_dependents = !self.store.dependents_of(&uid).is_empty();
@@ -1443,7 +1483,7 @@ impl State {
             object::set_meta(&mut new, "deletionGracePeriodSeconds", json!(0));
             object::set_meta(&mut new, "finalizers", json!(finalizers));
             let change = self.store.put(&def.storage, new);
-            let pending = change.object.clone();
+            let pending = change.clone();
             if propagation == Propagation::Foreground && has_dependents {
                 for (storage, dep_key) in self.store.dependents_of(&uid) {
                     if let Some(dep_def) = self.def_by_storage(&storage) {
@@ -1477,10 +1517,7 @@ impl State {
         let items = self.list(def, ns, list)?.items;
         let mut out = Vec::new();
         for item in items {
-            let (ins, name) = (
-                object::namespace(&item).to_string(),
-                object::name(&item).to_string(),
-            );
+            let (ins, name) = item.key.clone();
             let ins = (!ins.is_empty()).then_some(ins);
             match self.delete(def, ins.as_deref(), &name, opts) {
                 Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => out.push(to_served(def, &o)),
@@ -1493,7 +1530,7 @@ impl State {
 
     fn orphan_dependents(&mut self, uid: &str) {
         for (storage, key) in self.store.dependents_of(uid) {
-            if let Some(dep) = self.store.get(&storage, &key).cloned() {
+            if let Some(dep) = self.store.get(&storage, &key) {
                 let mut new = (*dep).clone();
                 let refs: Vec<Value> = object::owner_refs(&dep)
                     .into_iter()
@@ -1517,7 +1554,7 @@ impl State {
     /// collection of dependents, foreground owners, CRD instances, namespace termination.
     fn remove_object(&mut self, storage: &str, key: &ObjKey) -> Option<Arc<Value>> {
         let change = self.store.remove(storage, key)?;
-        let removed = change.object.clone();
+        let removed = change.clone();
         if storage == "customresourcedefinitions.apiextensions.k8s.io" {
             self.remove_crd_instances(&removed);
         }
@@ -1547,7 +1584,7 @@ impl State {
             let keys: Vec<ObjKey> = self
                 .store
                 .range(&storage, None, None)
-                .map(|o| crate::store::key_of(o))
+                .map(|o| o.key.clone())
                 .collect();
             for k in keys {
                 self.remove_object(&storage, &k);
@@ -1558,7 +1595,7 @@ impl State {
     /// The garbage collector's decision for one dependent of a removed owner: delete it
     /// when no owner remains, else drop the dangling reference.
     fn collect_dependent(&mut self, storage: &str, key: &ObjKey, gone_uid: &str) {
-        let Some(dep) = self.store.get(storage, key).cloned() else {
+        let Some(dep) = self.store.get(storage, key) else {
             return;
         };
         let refs = object::owner_refs(&dep);
@@ -1586,7 +1623,7 @@ impl State {
         let Some((storage, key)) = self.store.locate_uid(owner_uid).cloned() else {
             return;
         };
-        let Some(owner) = self.store.get(&storage, &key).cloned() else {
+        let Some(owner) = self.store.get(&storage, &key) else {
             return;
         };
         if object::deletion_timestamp(&owner).is_none()
@@ -1598,7 +1635,7 @@ impl State {
         }
         let blocking = self.store.dependents_of(owner_uid).iter().any(|(s, k)| {
             self.store.get(s, k).is_some_and(|d| {
-                object::owner_refs(d).iter().any(|r| {
+                object::owner_refs(&d).iter().any(|r| {
                     r.get("uid").and_then(Value::as_str) == Some(owner_uid)
                         && r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true)
                 })
@@ -1664,8 +1701,8 @@ impl State {
                 let names: Vec<String> = self
                     .store
                     .range(&d.storage, Some(&name), None)
-                    .filter(|o| object::deletion_timestamp(o).is_none())
-                    .map(|o| object::name(o).to_string())
+                    .filter(|o| object::deletion_timestamp(&o.value()).is_none())
+                    .map(|o| o.name().to_string())
                     .collect();
                 for n in names {
                     let _ = self.delete(&d, Some(&name), &n, &DeleteOptions::default());
@@ -1685,7 +1722,7 @@ impl State {
         let terminating = self
             .store
             .get("namespaces", &key)
-            .is_some_and(|n| object::deletion_timestamp(n).is_some());
+            .is_some_and(|n| object::deletion_timestamp(&n).is_some());
         if !terminating {
             return;
         }
@@ -1804,8 +1841,8 @@ impl State {
             let pdbs: Vec<Arc<Value>> = self
                 .store
                 .range("poddisruptionbudgets.policy", Some(ns), None)
+                .map(|p| p.value_arc())
                 .filter(|p| pdb::selects(p, &pod))
-                .cloned()
                 .collect();
             if pdbs.len() > 1 {
                 return Err(ApiError::internal(
@@ -1844,10 +1881,19 @@ impl State {
     /// Pods a budget covers, in its namespace.
     pub fn budget_pods(&self, budget: &Value) -> Vec<Arc<Value>> {
         let ns = object::namespace(budget);
+        // Cheap label check first; parse only the pods the budget covers.
+        let Some(sel) = budget
+            .get("spec")
+            .and_then(|s| s.get("selector"))
+            .filter(|s| !s.is_null())
+            .and_then(|s| LabelSelector::from_api(s).ok())
+        else {
+            return Vec::new();
+        };
         self.store
             .range("pods", Some(ns), None)
-            .filter(|p| pdb::selects(budget, p))
-            .cloned()
+            .filter(|p| sel.matches_pairs(&p.labels))
+            .map(|p| p.value_arc())
             .collect()
     }
 
@@ -1887,7 +1933,7 @@ impl State {
 
     pub fn object_by_uid(&self, uid: &str) -> Option<Arc<Value>> {
         let (storage, key) = self.store.locate_uid(uid)?;
-        self.store.get(storage, key).cloned()
+        self.store.get(storage, key)
     }
 
     /// `GET .../scale`.

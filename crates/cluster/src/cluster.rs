@@ -348,7 +348,6 @@ impl EmbeddedCluster {
         let node = st
             .store
             .get("nodes", &key)
-            .cloned()
             .ok_or_else(|| ClusterError::NoSuchNode(name.to_string()))?;
         let now = st.now();
         let mut new = (*node).clone();
@@ -368,7 +367,7 @@ impl EmbeddedCluster {
         taints.extend(nodes::unreachable_taints(&now));
         self.write_node(&mut st, name, new, taints)?;
         kubelet::fail_pods_on(&mut st, name);
-        if let Some(n) = st.store.get("nodes", &key).cloned() {
+        if let Some(n) = st.store.get("nodes", &key) {
             record_event(
                 &mut st,
                 &n,
@@ -391,7 +390,6 @@ impl EmbeddedCluster {
         let node = st
             .store
             .get("nodes", &key)
-            .cloned()
             .ok_or_else(|| ClusterError::NoSuchNode(name.to_string()))?;
         let now = st.now();
         let mut new = (*node).clone();
@@ -399,7 +397,7 @@ impl EmbeddedCluster {
         new["status"]["conditions"] = healthy["conditions"].clone();
         let taints = nodes::without_lifecycle_taints(&node);
         self.write_node(&mut st, name, new, taints)?;
-        if let Some(n) = st.store.get("nodes", &key).cloned() {
+        if let Some(n) = st.store.get("nodes", &key) {
             record_event(
                 &mut st,
                 &n,

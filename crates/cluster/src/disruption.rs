@@ -16,7 +16,11 @@ use crate::object;
 const PDBS: &str = "poddisruptionbudgets.policy";
 
 fn refresh_namespace(st: &mut State, ns: &str) {
-    let budgets: Vec<Arc<Value>> = st.store.range(PDBS, Some(ns), None).cloned().collect();
+    let budgets: Vec<Arc<Value>> = st
+        .store
+        .range(PDBS, Some(ns), None)
+        .map(|p| p.value_arc())
+        .collect();
     let Some(def) = st.def_by_storage(PDBS) else {
         return;
     };
@@ -94,7 +98,7 @@ pub(crate) async fn run(api: Arc<ApiServer>, shutdown: CancellationToken) {
         .lock()
         .store
         .range(PDBS, None, None)
-        .map(|p| object::namespace(p).to_string())
+        .map(|p| p.namespace().to_string())
         .collect();
     loop {
         for ns in std::mem::take(&mut dirty) {
@@ -111,11 +115,11 @@ pub(crate) async fn run(api: Arc<ApiServer>, shutdown: CancellationToken) {
                 Batch::Resync => dirty.extend(
                     st.store
                         .range(PDBS, None, None)
-                        .map(|p| object::namespace(p).to_string()),
+                        .map(|p| p.namespace().to_string()),
                 ),
                 Batch::Changes(changes) => {
                     for c in changes {
-                        let ns = object::namespace(&c.object);
+                        let ns = c.object.namespace();
                         if !dirty.contains(ns) && st.store.any_in_namespace(PDBS, ns) {
                             dirty.insert(ns.to_string());
                         }
@@ -145,14 +149,15 @@ pub(crate) async fn expire_events(
             .store
             .range("events", None, None)
             .filter(|e| {
+                let e = e.value();
                 let t = ["lastTimestamp", "eventTime"]
                     .iter()
                     .find_map(|k| e.get(*k).and_then(Value::as_str))
-                    .or_else(|| object::meta_str(e, "creationTimestamp"))
+                    .or_else(|| object::meta_str(&e, "creationTimestamp"))
                     .and_then(object::parse_time);
                 t.is_some_and(|t| t.as_second() < cutoff)
             })
-            .map(|e| crate::store::key_of(e))
+            .map(|e| e.key.clone())
             .collect();
         if let Some(def) = st.registry.find("", "v1", "events") {
             for (ns, name) in old {

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{
     ApiServer, DeleteOptions, Deleted, ListOptions, PatchType, Subresource, WriteOptions,
-    parse_propagation, parse_rv, to_served,
+    parse_propagation, parse_rv, served_natively, served_value, to_served,
 };
 use crate::error::{ApiError, success_status};
 use crate::object;
@@ -287,6 +287,12 @@ fn list_meta(rv: u64, continue_token: &Option<String>, remaining: Option<u64>) -
     meta
 }
 
+/// Items of a list response: as stored, or already in their served shape.
+enum Items {
+    Stored(Vec<Arc<crate::store::Stored>>),
+    Values(Vec<Arc<Value>>),
+}
+
 /// A resource request, parsed from the path.
 #[derive(Debug)]
 struct Target {
@@ -537,7 +543,12 @@ impl Handler {
             (&Method::GET, None, None) => {
                 let opts = q.list_options()?;
                 let result = self.api.lock().list(&def, ns, &opts)?;
-                Ok(self.list_response(&def, result, format))
+                let meta = list_meta(
+                    result.resource_version,
+                    &result.continue_token,
+                    result.remaining,
+                );
+                Ok(self.list_response(&def, Items::Stored(result.items), meta, format))
             }
             (&Method::GET, Some(name), None | Some("status")) => {
                 let obj = self.api.lock().get(&def, ns, name)?;
@@ -661,13 +672,8 @@ impl Handler {
                 let opts = q.delete_options(&body)?;
                 let items = self.api.lock().delete_collection(&def, ns, &list, &opts)?;
                 let rv = self.api.lock().store.current_rv();
-                let result = crate::api::ListResult {
-                    items,
-                    resource_version: rv,
-                    continue_token: None,
-                    remaining: None,
-                };
-                Ok(self.list_response(&def, result, Format::Object))
+                let meta = list_meta(rv, &None, None);
+                Ok(self.list_response(&def, Items::Values(items), meta, Format::Object))
             }
             _ => Err(ApiError::method_not_allowed(
                 "the server does not allow this method on the requested resource",
@@ -699,25 +705,26 @@ impl Handler {
     fn list_response(
         &self,
         def: &ResourceDef,
-        result: crate::api::ListResult,
+        items: Items,
+        meta: Value,
         format: Format,
     ) -> Response<Body> {
-        let meta = list_meta(
-            result.resource_version,
-            &result.continue_token,
-            result.remaining,
-        );
+        let values = |items: Items| -> Vec<Arc<Value>> {
+            match items {
+                Items::Values(v) => v,
+                Items::Stored(s) => s.iter().map(|o| served_value(def, o)).collect(),
+            }
+        };
         match format {
             Format::Table(include) => {
                 let now = self.api.clock().now();
                 json_response(
                     200,
-                    &table::table(def, &result.items, now, include, meta, false),
+                    &table::table(def, &values(items), now, include, meta, false),
                 )
             }
             Format::Metadata => {
-                let items: Vec<Value> = result
-                    .items
+                let items: Vec<Value> = values(items)
                     .iter()
                     .map(|o| table::partial_metadata(o))
                     .collect();
@@ -727,24 +734,58 @@ impl Handler {
                 )
             }
             Format::Object => {
-                // Written piece by piece: big lists are not copied into one Value first.
-                let mut buf = Vec::with_capacity(256 + result.items.len() * 1024);
+                // Written piece by piece from the stored text: big lists are neither parsed
+                // nor copied into one document first.
+                let count = match &items {
+                    Items::Values(v) => v.len(),
+                    Items::Stored(s) => s.len(),
+                };
+                let mut buf: Vec<u8> = Vec::with_capacity(256 + count * 2048);
                 let head = json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": meta});
                 let head = serde_json::to_vec(&head).unwrap_or_default();
                 // `{"kind":..,"metadata":..}` -> drop the closing brace and append items.
                 buf.extend_from_slice(&head[..head.len().saturating_sub(1)]);
                 buf.extend_from_slice(b",\"items\":[");
-                for (i, item) in result.items.iter().enumerate() {
-                    if i > 0 {
+                let write_value = |buf: &mut Vec<u8>, v: &Value| {
+                    if def.is_custom() {
+                        serde_json::to_writer(buf, v)
+                    } else {
+                        serde_json::to_writer(buf, &WithoutTypeMeta(v))
+                    }
+                };
+                let mut first = true;
+                let mut sep = |buf: &mut Vec<u8>| {
+                    if !first {
                         buf.push(b',');
                     }
-                    let r = if def.is_custom() {
-                        serde_json::to_writer(&mut buf, &**item)
-                    } else {
-                        serde_json::to_writer(&mut buf, &WithoutTypeMeta(item))
-                    };
-                    if r.is_err() {
-                        return error_response(&ApiError::internal("failed to encode a list item"));
+                    first = false;
+                };
+                match items {
+                    Items::Values(vs) => {
+                        for v in vs {
+                            sep(&mut buf);
+                            if write_value(&mut buf, &v).is_err() {
+                                return error_response(&ApiError::internal(
+                                    "failed to encode a list item",
+                                ));
+                            }
+                        }
+                    }
+                    Items::Stored(ss) => {
+                        for s in ss {
+                            sep(&mut buf);
+                            if served_natively(def, &s) {
+                                if def.is_custom() {
+                                    buf.extend_from_slice(s.json().as_bytes());
+                                } else {
+                                    buf.extend_from_slice(s.json_without_type_meta().as_bytes());
+                                }
+                            } else if write_value(&mut buf, &served_value(def, &s)).is_err() {
+                                return error_response(&ApiError::internal(
+                                    "failed to encode a list item",
+                                ));
+                            }
+                        }
                     }
                 }
                 buf.extend_from_slice(b"]}");

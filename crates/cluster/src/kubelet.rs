@@ -154,7 +154,7 @@ impl Kubelet {
     }
 
     fn handle_pod(&mut self, st: &mut State, key: &ObjKey) {
-        let Some(pod) = st.store.get("pods", key).cloned() else {
+        let Some(pod) = st.store.get("pods", key) else {
             self.forget(key);
             return;
         };
@@ -162,11 +162,7 @@ impl Kubelet {
         if node.is_empty() || self.is_failed(&node) {
             return;
         }
-        let Some(node_obj) = st
-            .store
-            .get("nodes", &(String::new(), node.clone()))
-            .cloned()
-        else {
+        let Some(node_obj) = st.store.get("nodes", &(String::new(), node.clone())) else {
             return;
         };
         if !nodes::is_ready(&node_obj) {
@@ -294,7 +290,7 @@ impl Kubelet {
 
     fn start(&mut self, st: &mut State, key: &ObjKey, uid: &str) {
         self.starting.remove(uid);
-        let Some(pod) = st.store.get("pods", key).cloned() else {
+        let Some(pod) = st.store.get("pods", key) else {
             return;
         };
         if object::uid(&pod) != uid
@@ -307,7 +303,6 @@ impl Kubelet {
         let Some(node_obj) = st
             .store
             .get("nodes", &(String::new(), node_of(&pod).to_string()))
-            .cloned()
         else {
             return;
         };
@@ -343,7 +338,7 @@ impl Kubelet {
 
     fn stop(&mut self, st: &mut State, key: &ObjKey, uid: &str) {
         self.stopping.remove(uid);
-        let Some(pod) = st.store.get("pods", key).cloned() else {
+        let Some(pod) = st.store.get("pods", key) else {
             return;
         };
         if object::uid(&pod) != uid || self.is_failed(node_of(&pod)) {
@@ -361,13 +356,21 @@ impl Kubelet {
     }
 
     fn resync(&mut self, st: &mut State) {
-        let nodes: Vec<Arc<Value>> = st.store.range("nodes", None, None).cloned().collect();
+        let nodes: Vec<Arc<Value>> = st
+            .store
+            .range("nodes", None, None)
+            .map(|n| n.value_arc())
+            .collect();
         for n in nodes {
             self.index_of(object::name(&n));
             self.adopt_node(st, &n);
         }
         self.admitted.clear();
-        let pods: Vec<Arc<Value>> = st.store.range("pods", None, None).cloned().collect();
+        let pods: Vec<Arc<Value>> = st
+            .store
+            .range("pods", None, None)
+            .map(|p| p.value_arc())
+            .collect();
         for p in &pods {
             let node = node_of(p);
             if !node.is_empty()
@@ -390,8 +393,8 @@ impl Kubelet {
     fn pods_on(st: &State, node: &str) -> Vec<ObjKey> {
         st.store
             .range("pods", None, None)
-            .filter(|p| node_of(p) == node)
-            .map(|p| crate::store::key_of(p))
+            .filter(|p| p.node_name == node)
+            .map(|p| p.key.clone())
             .collect()
     }
 }
@@ -429,8 +432,9 @@ pub(crate) fn fail_pods_on(st: &mut State, node: &str) {
     let victims: Vec<Arc<Value>> = st
         .store
         .range("pods", None, None)
-        .filter(|p| node_of(p) == node && !matches!(phase(p), "Succeeded" | "Failed"))
-        .cloned()
+        .filter(|p| p.node_name == node)
+        .map(|p| p.value_arc())
+        .filter(|p| !matches!(phase(p), "Succeeded" | "Failed"))
         .collect();
     for pod in victims {
         let mut new = (*pod).clone();
@@ -525,15 +529,16 @@ pub(crate) async fn run(
                 Batch::Resync => resync = true,
                 Batch::Changes(changes) => {
                     for c in changes {
-                        let key = crate::store::key_of(&c.object);
+                        let key = c.object.key.clone();
                         if i == 0 {
                             if c.kind == ChangeKind::Deleted {
                                 continue;
                             }
                             k.index_of(&key.1);
-                            let became_ready = nodes::is_ready(&c.object)
-                                && !c.old.as_ref().is_some_and(|o| nodes::is_ready(o));
-                            k.adopt_node(&mut st, &c.object);
+                            let node = c.object.value();
+                            let became_ready = nodes::is_ready(&node)
+                                && !c.old.as_ref().is_some_and(|o| nodes::is_ready(&o.value()));
+                            k.adopt_node(&mut st, &node);
                             if became_ready {
                                 pods.extend(Kubelet::pods_on(&st, &key.1));
                             }

@@ -502,7 +502,7 @@ impl Scheduler {
         let nodes: Vec<(String, Arc<Value>)> = st
             .store
             .range("nodes", None, None)
-            .map(|n| (object::name(n).to_string(), n.clone()))
+            .map(|n| (n.name().to_string(), n.value_arc()))
             .collect();
         for (name, n) in nodes {
             self.observe_node(&name, Some(&n));
@@ -510,7 +510,7 @@ impl Scheduler {
         let pods: Vec<(ObjKey, Arc<Value>)> = st
             .store
             .range("pods", None, None)
-            .map(|p| (crate::store::key_of(p), p.clone()))
+            .map(|p| (p.key.clone(), p.value_arc()))
             .collect();
         for (k, p) in pods {
             self.observe_pod(st, k, Some(&p));
@@ -518,7 +518,7 @@ impl Scheduler {
     }
 
     fn schedule_one(&mut self, st: &mut State, key: ObjKey) {
-        let Some(pod) = st.store.get("pods", &key).cloned() else {
+        let Some(pod) = st.store.get("pods", &key) else {
             return;
         };
         if !object::get_str(&pod, &["spec", "nodeName"])
@@ -554,7 +554,7 @@ impl Scheduler {
                 ) {
                     Ok(()) => {
                         self.last_message.remove(&key);
-                        if let Some(bound) = st.store.get("pods", &key).cloned() {
+                        if let Some(bound) = st.store.get("pods", &key) {
                             self.account(&key, Some(&bound));
                             record_event(
                                 st,
@@ -653,13 +653,13 @@ pub(crate) async fn run(api: Arc<ApiServer>, shutdown: CancellationToken) {
                 Batch::Resync => resync = true,
                 Batch::Changes(changes) => {
                     for c in changes {
-                        let key = crate::store::key_of(&c.object);
-                        let obj = (c.kind != ChangeKind::Deleted).then_some(&c.object);
+                        let key = c.object.key.clone();
                         if i == 0 {
-                            s.observe_node(&key.1, obj);
+                            let obj = (c.kind != ChangeKind::Deleted).then(|| c.object.value_arc());
+                            s.observe_node(&key.1, obj.as_ref());
                         } else {
                             // Look at the current state: later changes may be in the batch.
-                            let current = st.store.get("pods", &key).cloned();
+                            let current = st.store.get("pods", &key);
                             s.observe_pod(&mut st, key, current.as_ref());
                         }
                     }

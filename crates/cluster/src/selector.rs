@@ -58,6 +58,15 @@ impl LabelSelector {
         self.requirements.iter().all(|r| r.matches(labels))
     }
 
+    /// Matches labels given as pairs (as the store keeps them).
+    pub fn matches_pairs(&self, labels: &[(String, String)]) -> bool {
+        if self.requirements.is_empty() {
+            return true;
+        }
+        let map: BTreeMap<String, String> = labels.iter().cloned().collect();
+        self.matches(&map)
+    }
+
     /// Parses the string form: `app=web,tier!=db,env in (a,b),!legacy,gpu`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let tokens = lex(s)?;

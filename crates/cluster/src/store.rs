@@ -1,4 +1,5 @@
-//! The object store: every object as JSON, keyed by storage resource, namespace and name;
+//! The object store: every object as compact JSON text, keyed by storage resource,
+//! namespace and name, with the metadata the store indexes (labels, owners) parsed out;
 //! one global resourceVersion counter; and, per resource, a bounded history of changes
 //! from which watches are served. A watch from a version older than the history answers
 //! 410 Gone, like a real API server after etcd compaction.
@@ -33,6 +34,112 @@ impl ChangeKind {
     }
 }
 
+/// A stored object: its JSON text (apiVersion and kind first) and the metadata that
+/// lists, selectors and indices need without parsing it. Objects are kept as text because
+/// a JSON tree costs ten times its text in memory; reads parse on demand.
+#[derive(Debug)]
+pub struct Stored {
+    json: Box<str>,
+    /// Where the fields after apiVersion and kind start (for list items, which omit them).
+    rest: usize,
+    pub key: ObjKey,
+    pub api_version: String,
+    pub uid: String,
+    pub labels: Vec<(String, String)>,
+    pub owners: Vec<String>,
+    /// The uid of the controller owner reference, if any.
+    pub controller: Option<String>,
+    /// `spec.nodeName`, for pods; empty otherwise.
+    pub node_name: String,
+}
+
+impl Stored {
+    fn encode(obj: &Value) -> Self {
+        let mut buf = String::with_capacity(1024);
+        buf.push('{');
+        let mut first = true;
+        let map = obj.as_object();
+        let push = |buf: &mut String, k: &str, v: &Value, first: &mut bool| {
+            if !*first {
+                buf.push(',');
+            }
+            *first = false;
+            buf.push_str(&Value::String(k.to_string()).to_string());
+            buf.push(':');
+            buf.push_str(&v.to_string());
+        };
+        for k in ["apiVersion", "kind"] {
+            if let Some(v) = map.and_then(|m| m.get(k)) {
+                push(&mut buf, k, v, &mut first);
+            }
+        }
+        let rest = buf.len();
+        for (k, v) in map.into_iter().flatten() {
+            if k != "apiVersion" && k != "kind" {
+                push(&mut buf, k, v, &mut first);
+            }
+        }
+        buf.push('}');
+        Stored {
+            json: buf.into_boxed_str(),
+            rest,
+            key: key_of(obj),
+            api_version: obj
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            uid: object::uid(obj).to_string(),
+            labels: object::labels(obj).into_iter().collect(),
+            owners: object::owner_uids(obj),
+            controller: object::owner_refs(obj)
+                .into_iter()
+                .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+                .and_then(|r| r.get("uid").and_then(Value::as_str).map(str::to_string)),
+            node_name: object::get_str(obj, &["spec", "nodeName"])
+                .unwrap_or("")
+                .to_string(),
+        }
+    }
+
+    /// The object as JSON text.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The object as JSON text without `apiVersion` and `kind` (as built-in list items).
+    pub fn json_without_type_meta(&self) -> String {
+        let rest = &self.json[self.rest..];
+        format!("{{{}", rest.strip_prefix(',').unwrap_or(rest))
+    }
+
+    /// The object, parsed.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.json).unwrap_or(Value::Null)
+    }
+
+    pub fn value_arc(&self) -> Arc<Value> {
+        Arc::new(self.value())
+    }
+
+    /// Parses the object straight into a type (cheaper than through a `Value`).
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.json)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.key.1
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.key.0
+    }
+
+    pub fn label_map(&self) -> BTreeMap<String, String> {
+        self.labels.iter().cloned().collect()
+    }
+}
+
 /// One write, as watchers see it.
 #[derive(Debug)]
 pub struct Change {
@@ -40,9 +147,9 @@ pub struct Change {
     pub kind: ChangeKind,
     /// The object after the change; for deletions the last state, with the deletion's
     /// resourceVersion.
-    pub object: Arc<Value>,
+    pub object: Arc<Stored>,
     /// The object before the change (absent for additions).
-    pub old: Option<Arc<Value>>,
+    pub old: Option<Arc<Stored>>,
 }
 
 /// Watching from a version whose changes are no longer retained.
@@ -52,7 +159,7 @@ pub struct Compacted {
 }
 
 struct Table {
-    objects: BTreeMap<ObjKey, Arc<Value>>,
+    objects: BTreeMap<ObjKey, Arc<Stored>>,
     history: VecDeque<Arc<Change>>,
     /// Highest resourceVersion whose change was dropped from `history`.
     compacted_through: u64,
@@ -120,8 +227,17 @@ impl Store {
             .or_insert_with(Table::new)
     }
 
-    pub fn get(&self, storage: &str, key: &ObjKey) -> Option<&Arc<Value>> {
+    /// The object, parsed.
+    pub fn get(&self, storage: &str, key: &ObjKey) -> Option<Arc<Value>> {
+        self.get_stored(storage, key).map(|s| s.value_arc())
+    }
+
+    pub fn get_stored(&self, storage: &str, key: &ObjKey) -> Option<&Arc<Stored>> {
         self.tables.get(storage)?.objects.get(key)
+    }
+
+    pub fn contains(&self, storage: &str, key: &ObjKey) -> bool {
+        self.get_stored(storage, key).is_some()
     }
 
     pub fn len(&self, storage: &str) -> usize {
@@ -134,7 +250,7 @@ impl Store {
         storage: &str,
         namespace: Option<&'a str>,
         after: Option<&ObjKey>,
-    ) -> Box<dyn Iterator<Item = &'a Arc<Value>> + 'a> {
+    ) -> Box<dyn Iterator<Item = &'a Arc<Stored>> + 'a> {
         use std::ops::Bound;
         let Some(table) = self.tables.get(storage) else {
             return Box::new(std::iter::empty());
@@ -195,30 +311,29 @@ impl Store {
         table.notify.send_replace(change.rv);
     }
 
-    fn index(&mut self, storage: &str, key: &ObjKey, old: Option<&Value>, new: Option<&Value>) {
-        let loc: Location = (storage.to_string(), key.clone());
+    fn index(&mut self, storage: &str, old: Option<&Stored>, new: Option<&Stored>) {
         if let Some(old) = old {
-            let uid = object::uid(old);
-            if !uid.is_empty() {
-                self.by_uid.remove(uid);
+            let loc: Location = (storage.to_string(), old.key.clone());
+            if !old.uid.is_empty() {
+                self.by_uid.remove(&old.uid);
             }
-            for owner in object::owner_uids(old) {
-                if let Some(set) = self.dependents.get_mut(&owner) {
+            for owner in &old.owners {
+                if let Some(set) = self.dependents.get_mut(owner) {
                     set.remove(&loc);
                     if set.is_empty() {
-                        self.dependents.remove(&owner);
+                        self.dependents.remove(owner);
                     }
                 }
             }
         }
         if let Some(new) = new {
-            let uid = object::uid(new);
-            if !uid.is_empty() {
-                self.by_uid.insert(uid.to_string(), loc.clone());
+            let loc: Location = (storage.to_string(), new.key.clone());
+            if !new.uid.is_empty() {
+                self.by_uid.insert(new.uid.clone(), loc.clone());
             }
-            for owner in object::owner_uids(new) {
+            for owner in &new.owners {
                 self.dependents
-                    .entry(owner)
+                    .entry(owner.clone())
                     .or_default()
                     .insert(loc.clone());
             }
@@ -226,16 +341,16 @@ impl Store {
     }
 
     /// Writes an object (adding or replacing it), assigning the next resourceVersion.
-    pub fn put(&mut self, storage: &str, mut obj: Value) -> Arc<Change> {
+    /// Returns the object as written.
+    pub fn put(&mut self, storage: &str, mut obj: Value) -> Arc<Value> {
         let rv = self.next_rv();
         object::set_meta(&mut obj, "resourceVersion", Value::String(rv.to_string()));
-        let key = key_of(&obj);
-        let obj = Arc::new(obj);
+        let stored = Arc::new(Stored::encode(&obj));
         let old = self
             .table_mut(storage)
             .objects
-            .insert(key.clone(), obj.clone());
-        self.index(storage, &key, old.as_deref(), Some(&obj));
+            .insert(stored.key.clone(), stored.clone());
+        self.index(storage, old.as_deref(), Some(&stored));
         let change = Arc::new(Change {
             rv,
             kind: if old.is_some() {
@@ -243,28 +358,29 @@ impl Store {
             } else {
                 ChangeKind::Added
             },
-            object: obj,
+            object: stored,
             old,
         });
-        self.record(storage, change.clone());
-        change
+        self.record(storage, change);
+        Arc::new(obj)
     }
 
     /// Removes an object; the DELETED change carries the deletion's resourceVersion.
-    pub fn remove(&mut self, storage: &str, key: &ObjKey) -> Option<Arc<Change>> {
+    /// Returns the object's last state.
+    pub fn remove(&mut self, storage: &str, key: &ObjKey) -> Option<Arc<Value>> {
         let old = self.tables.get_mut(storage)?.objects.remove(key)?;
         let rv = self.next_rv();
-        self.index(storage, key, Some(&old), None);
-        let mut last = (*old).clone();
+        self.index(storage, Some(&old), None);
+        let mut last = old.value();
         object::set_meta(&mut last, "resourceVersion", Value::String(rv.to_string()));
         let change = Arc::new(Change {
             rv,
             kind: ChangeKind::Deleted,
-            object: Arc::new(last),
+            object: Arc::new(Stored::encode(&last)),
             old: Some(old),
         });
-        self.record(storage, change.clone());
-        Some(change)
+        self.record(storage, change);
+        Some(Arc::new(last))
     }
 
     /// A receiver that is notified with the latest resourceVersion of each change to the
@@ -324,21 +440,41 @@ mod tests {
     fn versions_history_and_compaction() {
         let mut s = Store::new(2);
         let a = s.put("pods", obj("d", "a", "u1", None));
-        assert_eq!(a.kind, ChangeKind::Added);
-        assert_eq!(object::resource_version(&a.object), a.rv.to_string());
+        let a_rv: u64 = object::resource_version(&a).parse().unwrap();
         let b = s.put("pods", obj("d", "a", "u1", None));
-        assert_eq!(b.kind, ChangeKind::Modified);
-        assert!(b.rv > a.rv);
+        let b_rv: u64 = object::resource_version(&b).parse().unwrap();
+        assert!(b_rv > a_rv);
         let c = s.remove("pods", &("d".into(), "a".into())).unwrap();
-        assert_eq!(c.kind, ChangeKind::Deleted);
-        assert_eq!(object::resource_version(&c.object), c.rv.to_string());
+        assert!(object::resource_version(&c).parse::<u64>().unwrap() > b_rv);
         // history keeps 2: b and c
-        assert_eq!(s.changes_since("pods", b.rv - 1, 10).unwrap().len(), 2);
-        assert_eq!(s.changes_since("pods", a.rv, 10).unwrap().len(), 2);
-        assert!(s.changes_since("pods", a.rv - 1, 10).is_err());
-        assert!(s.is_compacted("pods", a.rv - 1));
+        let changes = s.changes_since("pods", b_rv - 1, 10).unwrap();
+        assert_eq!(
+            changes.iter().map(|c| c.kind).collect::<Vec<_>>(),
+            [ChangeKind::Modified, ChangeKind::Deleted]
+        );
+        assert_eq!(s.changes_since("pods", a_rv, 10).unwrap().len(), 2);
+        assert!(s.changes_since("pods", a_rv - 1, 10).is_err());
+        assert!(s.is_compacted("pods", a_rv - 1));
         // other resources are unaffected
         assert!(s.changes_since("nodes", 0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn stored_objects_round_trip() {
+        let v = json!({"metadata": {"name": "x", "labels": {"a": "b"}}, "kind": "Pod", "apiVersion": "v1", "data": {"k": 1}});
+        let s = Stored::encode(&v);
+        assert!(s.json().starts_with(r#"{"apiVersion":"v1","kind":"Pod","#));
+        assert_eq!(s.value(), v);
+        let bare: Value = serde_json::from_str(&s.json_without_type_meta()).unwrap();
+        assert_eq!(
+            bare,
+            json!({"metadata": {"name": "x", "labels": {"a": "b"}}, "data": {"k": 1}})
+        );
+        assert_eq!(s.labels, vec![("a".to_string(), "b".to_string())]);
+        let only = Stored::encode(&json!({"apiVersion": "v1", "kind": "X"}));
+        assert_eq!(only.json_without_type_meta(), "{}");
+        let untyped = Stored::encode(&json!({"a": 1}));
+        assert_eq!(untyped.json_without_type_meta(), r#"{"a":1}"#);
     }
 
     #[test]
@@ -348,8 +484,8 @@ mod tests {
         s.put("pods", obj("b", "x", "u2", Some("owner")));
         s.put("pods", obj("b", "y", "u3", Some("owner")));
         s.put("pods", obj("c", "x", "u4", None));
-        let names = |it: Box<dyn Iterator<Item = &Arc<Value>> + '_>| {
-            it.map(|v| format!("{}/{}", object::namespace(v), object::name(v)))
+        let names = |it: Box<dyn Iterator<Item = &Arc<Stored>> + '_>| {
+            it.map(|v| format!("{}/{}", v.namespace(), v.name()))
                 .collect::<Vec<_>>()
         };
         assert_eq!(names(s.range("pods", Some("b"), None)), ["b/x", "b/y"]);

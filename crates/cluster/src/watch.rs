@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiServer, selected, to_served};
+use crate::api::{ApiServer, served_natively, served_value, stored_selected};
 use crate::error::ApiError;
 use crate::object;
 use crate::resources::ResourceDef;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::{Change, ChangeKind};
+use crate::store::{Change, ChangeKind, Stored};
 use crate::table::{self, IncludeObject};
 
 /// How watch event objects are rendered.
@@ -74,19 +74,19 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn wanted(&self, obj: &Value) -> bool {
+    fn wanted(&self, obj: &Stored) -> bool {
         if self.spec.def.namespaced
             && let Some(ns) = &self.spec.namespace
-            && object::namespace(obj) != ns
+            && obj.namespace() != ns
         {
             return false;
         }
         if let Some(name) = &self.spec.name
-            && object::name(obj) != name
+            && obj.name() != name
         {
             return false;
         }
-        selected(obj, &self.spec.labels, &self.spec.fields)
+        stored_selected(&self.spec.def, obj, &self.spec.labels, &self.spec.fields)
     }
 
     fn render(&self, obj: &Value, now: Timestamp) -> Value {
@@ -105,17 +105,13 @@ impl Watcher {
     }
 
     /// The watch event a change becomes for this watcher, if any.
-    fn event_for(&self, change: &Change) -> Option<(&'static str, Arc<Value>)> {
-        let def = &self.spec.def;
-        let new = to_served(def, &change.object);
+    fn event_for(&self, change: &Change) -> Option<(&'static str, Arc<Stored>)> {
+        let new = change.object.clone();
         match change.kind {
             ChangeKind::Added => self.wanted(&new).then_some(("ADDED", new)),
             ChangeKind::Deleted => self.wanted(&new).then_some(("DELETED", new)),
             ChangeKind::Modified => {
-                let was = change
-                    .old
-                    .as_ref()
-                    .is_some_and(|o| self.wanted(&to_served(def, o)));
+                let was = change.old.as_ref().is_some_and(|o| self.wanted(o));
                 match (was, self.wanted(&new)) {
                     (true, true) => Some(("MODIFIED", new)),
                     (false, true) => Some(("ADDED", new)),
@@ -126,10 +122,19 @@ impl Watcher {
         }
     }
 
-    async fn send(&self, kind: &str, obj: &Value) -> bool {
-        let now = self.api.clock().now();
-        let rendered = self.render(obj, now);
-        self.tx.send(encode(kind, &rendered)).await.is_ok()
+    async fn send(&self, kind: &str, obj: &Stored) -> bool {
+        let bytes = if self.spec.format == Format::Object && served_natively(&self.spec.def, obj) {
+            // The stored text is the served object: no parsing.
+            Bytes::from(format!(
+                "{{\"type\":\"{kind}\",\"object\":{}}}\n",
+                obj.json()
+            ))
+        } else {
+            let now = self.api.clock().now();
+            let rendered = self.render(&served_value(&self.spec.def, obj), now);
+            encode(kind, &rendered)
+        };
+        self.tx.send(bytes).await.is_ok()
     }
 
     async fn send_error(&self, err: ApiError) {
@@ -204,11 +209,11 @@ impl Watcher {
                     } else {
                         None
                     };
-                    let objs: Vec<Arc<Value>> = st
+                    let objs: Vec<Arc<Stored>> = st
                         .store
                         .range(&def.storage, ns, None)
-                        .map(|o| to_served(&def, o))
                         .filter(|o| self.wanted(o))
+                        .cloned()
                         .collect();
                     Ok((notify, current, objs))
                 }

@@ -312,7 +312,7 @@ fn owned_pods(st: &State, owner_uid: &str) -> Vec<Arc<Value>> {
         .dependents_of(owner_uid)
         .into_iter()
         .filter(|(s, _)| s == "pods")
-        .filter_map(|(s, k)| st.store.get(&s, &k).cloned())
+        .filter_map(|(s, k)| st.store.get(&s, &k))
         .filter(|p| controller_uid(p).as_deref() == Some(owner_uid))
         .collect()
 }
@@ -322,7 +322,7 @@ fn owned(st: &State, owner_uid: &str, storage: &str) -> Vec<Arc<Value>> {
         .dependents_of(owner_uid)
         .into_iter()
         .filter(|(s, _)| s == storage)
-        .filter_map(|(s, k)| st.store.get(&s, &k).cloned())
+        .filter_map(|(s, k)| st.store.get(&s, &k))
         .filter(|o| controller_uid(o).as_deref() == Some(owner_uid))
         .collect()
 }
@@ -396,7 +396,7 @@ fn set_replicas(st: &mut State, storage: &str, obj: &Value, replicas: i64) {
 }
 
 fn reconcile_replicaset(st: &mut State, key: &ObjKey) {
-    let Some(rs) = st.store.get("replicasets.apps", key).cloned() else {
+    let Some(rs) = st.store.get("replicasets.apps", key) else {
         return;
     };
     if object::deletion_timestamp(&rs).is_some() {
@@ -451,7 +451,7 @@ fn reconcile_replicaset(st: &mut State, key: &ObjKey) {
 }
 
 fn reconcile_deployment(st: &mut State, key: &ObjKey) {
-    let Some(d) = st.store.get("deployments.apps", key).cloned() else {
+    let Some(d) = st.store.get("deployments.apps", key) else {
         return;
     };
     if object::deletion_timestamp(&d).is_some() {
@@ -649,7 +649,7 @@ fn ordinal(sts_name: &str, pod_name: &str) -> Option<i64> {
 }
 
 fn reconcile_statefulset(st: &mut State, key: &ObjKey) {
-    let Some(sts) = st.store.get("statefulsets.apps", key).cloned() else {
+    let Some(sts) = st.store.get("statefulsets.apps", key) else {
         return;
     };
     if object::deletion_timestamp(&sts).is_some() {
@@ -764,7 +764,7 @@ fn daemon_fits(template: &Value, node: &Value) -> bool {
 }
 
 fn reconcile_daemonset(st: &mut State, key: &ObjKey) {
-    let Some(ds) = st.store.get("daemonsets.apps", key).cloned() else {
+    let Some(ds) = st.store.get("daemonsets.apps", key) else {
         return;
     };
     if object::deletion_timestamp(&ds).is_some() {
@@ -776,7 +776,11 @@ fn reconcile_daemonset(st: &mut State, key: &ObjKey) {
         .cloned()
         .unwrap_or(Value::Null);
     let revision = template_hash(&template);
-    let nodes: Vec<Arc<Value>> = st.store.range("nodes", None, None).cloned().collect();
+    let nodes: Vec<Arc<Value>> = st
+        .store
+        .range("nodes", None, None)
+        .map(|n| n.value_arc())
+        .collect();
     let eligible: BTreeSet<String> = nodes
         .iter()
         .filter(|n| daemon_fits(&template, n))
@@ -913,7 +917,7 @@ fn everything(st: &State) -> BTreeSet<Work> {
         ("deployments.apps", Work::Deployment),
     ] {
         for o in st.store.range(storage, None, None) {
-            out.insert(make(crate::store::key_of(o)));
+            out.insert(make(o.key.clone()));
         }
     }
     out
@@ -949,14 +953,14 @@ pub(crate) async fn run(api: Arc<ApiServer>, shutdown: CancellationToken) {
                 Batch::Changes(c) => c,
             };
             for c in changes {
-                let key = crate::store::key_of(&c.object);
+                let key = c.object.key.clone();
                 match *storage {
                     "deployments.apps" => {
                         work.insert(Work::Deployment(key));
                     }
                     "replicasets.apps" => {
                         work.insert(Work::ReplicaSet(key));
-                        if let Some(owner) = controller_uid(&c.object) {
+                        if let Some(owner) = c.object.controller.clone() {
                             work_for_owner(&st, &owner, &mut work);
                         }
                     }
@@ -967,16 +971,19 @@ pub(crate) async fn run(api: Arc<ApiServer>, shutdown: CancellationToken) {
                         work.insert(Work::DaemonSet(key));
                     }
                     "pods" => {
-                        let owners = controller_uid(&c.object)
+                        let owners = c
+                            .object
+                            .controller
+                            .clone()
                             .into_iter()
-                            .chain(c.old.as_ref().and_then(|o| controller_uid(o)));
+                            .chain(c.old.as_ref().and_then(|o| o.controller.clone()));
                         for owner in owners {
                             work_for_owner(&st, &owner, &mut work);
                         }
                     }
                     _ => {
                         for o in st.store.range("daemonsets.apps", None, None) {
-                            work.insert(Work::DaemonSet(crate::store::key_of(o)));
+                            work.insert(Work::DaemonSet(o.key.clone()));
                         }
                     }
                 }

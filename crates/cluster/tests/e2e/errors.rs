@@ -35,7 +35,7 @@ fn snapshot(c: &EmbeddedCluster) -> (u64, Vec<Value>) {
     let mut storages = st.store.storages();
     storages.sort();
     for s in storages {
-        all.extend(st.store.range(&s, None, None).map(|o| (**o).clone()));
+        all.extend(st.store.range(&s, None, None).map(|o| o.value()));
     }
     (st.store.current_rv(), all)
 }

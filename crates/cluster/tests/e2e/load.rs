@@ -20,7 +20,11 @@ fn peak_rss_mb() -> Option<f64> {
 
 async fn run(nodes: usize, pods: usize) {
     let c = EmbeddedCluster::start(ClusterConfig {
-        watch_history: 50_000,
+        watch_history: std::env::var("HIST")
+            .ok()
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(10_000),
+        event_ttl: None,
         ..ClusterConfig::default()
     })
     .await;
@@ -67,12 +71,22 @@ async fn run(nodes: usize, pods: usize) {
         let st = c.api().lock();
         st.store
             .range("pods", None, None)
-            .filter(|p| p["status"]["phase"] == "Running")
+            .filter(|p| p.json().contains("\"phase\":\"Running\""))
             .count()
             == pods
     })
     .await;
     assert!(settled, "all pods running");
+    println!(
+        "rss after load: {:?} (current {:?})",
+        peak_rss_mb(),
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s
+                .lines()
+                .find(|l| l.starts_with("VmRSS"))
+                .map(str::to_string))
+    );
     let loaded = load_start.elapsed();
 
     // The measurement: reflectors list (paged) and then watch.
@@ -97,6 +111,7 @@ async fn run(nodes: usize, pods: usize) {
     pod_reader.wait_until_ready().await.expect("pods listed");
     node_reader.wait_until_ready().await.expect("nodes listed");
     let listed = start.elapsed();
+    println!("rss after list: {:?}", peak_rss_mb());
     assert_eq!(pod_reader.state().len(), pods);
     assert_eq!(node_reader.state().len(), nodes);
 
