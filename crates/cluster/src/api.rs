@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::builtin;
 use crate::clock::VirtualClock;
@@ -177,10 +177,12 @@ enum ManagerOp {
 pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// How deep an update's field set is recorded in managedFields (deeper changes are owned
-/// as a subtree): enough for ownership of top-level spec and status fields, small enough
-/// to keep thousands of objects cheap.
-const UPDATE_FIELDS_DEPTH: usize = 3;
+/// How deep an update's field set is recorded in managedFields: top-level fields of
+/// `spec`, `status` and `metadata` (deeper changes are owned as a subtree). Apply entries
+/// are exact; updates are coarse, which keeps managedFields small on the thousands of pods
+/// a simulation writes (and in every client's cache) and can only make server-side apply
+/// keep a field, never drop one another manager set.
+const UPDATE_FIELDS_DEPTH: usize = 2;
 
 /// The shape of a resource for list merge semantics.
 pub fn shape_of(def: &ResourceDef) -> Shape<'_> {
@@ -335,32 +337,45 @@ pub fn parse_rv(rv: Option<&str>) -> Result<Option<u64>, ApiError> {
 }
 
 fn same_ignoring_bookkeeping(a: &Value, b: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("managedFields");
-            m.remove("resourceVersion");
-        }
-        v
+    let (Some(am), Some(bm)) = (a.as_object(), b.as_object()) else {
+        return a == b;
     };
-    strip(a) == strip(b)
+    let skip_meta = |k: &str| k == "managedFields" || k == "resourceVersion";
+    let meta_equal = |x: Option<&Value>, y: Option<&Value>| match (
+        x.and_then(Value::as_object),
+        y.and_then(Value::as_object),
+    ) {
+        (Some(xm), Some(ym)) => {
+            xm.iter().filter(|(k, _)| !skip_meta(k)).count()
+                == ym.iter().filter(|(k, _)| !skip_meta(k)).count()
+                && xm
+                    .iter()
+                    .filter(|(k, _)| !skip_meta(k))
+                    .all(|(k, v)| ym.get(k) == Some(v))
+        }
+        _ => x == y,
+    };
+    am.len() == bm.len()
+        && am.iter().all(|(k, v)| {
+            if k == "metadata" {
+                meta_equal(Some(v), bm.get(k))
+            } else {
+                bm.get(k) == Some(v)
+            }
+        })
 }
 
 /// Whether anything besides metadata and status differs (what bumps generation).
 fn spec_changed(old: &Value, new: &Value) -> bool {
-    let rest = |v: &Value| -> Map<String, Value> {
-        v.as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| {
-                        !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
-                    })
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
+    let is_spec = |k: &str| !matches!(k, "metadata" | "status" | "apiVersion" | "kind");
+    let (Some(om), Some(nm)) = (old.as_object(), new.as_object()) else {
+        return old != new;
     };
-    rest(old) != rest(new)
+    om.keys().filter(|k| is_spec(k)).count() != nm.keys().filter(|k| is_spec(k)).count()
+        || nm
+            .iter()
+            .filter(|(k, _)| is_spec(k))
+            .any(|(k, v)| om.get(k) != Some(v))
 }
 
 /// The mutable state of the API server.
@@ -721,6 +736,16 @@ impl State {
                 };
                 ("Update", set)
             }
+        };
+        // Main-resource writes do not own status where it is a subresource, and status
+        // writes own only status.
+        let is_status = |p: &patch::FieldPath| matches!(p.first(), Some(patch::PathElement::Field(f)) if f == "status");
+        let set: FieldSet = match sub {
+            Subresource::Main if def.status_subresource => {
+                set.into_iter().filter(|p| !is_status(p)).collect()
+            }
+            Subresource::Status => set.into_iter().filter(is_status).collect(),
+            Subresource::Main => set,
         };
         let sub_name = match sub {
             Subresource::Status => "status",

@@ -22,7 +22,7 @@ use crate::api::{ApiServer, State, WriteOptions, set_condition};
 use crate::controller::{Batch, Feed, any_changed, record_event};
 use crate::object;
 use crate::quantity::parse_milli;
-use crate::store::{ChangeKind, ObjKey};
+use crate::store::ObjKey;
 
 /// The scheduler name this stand-in answers to.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
@@ -360,25 +360,16 @@ fn gates(pod: &Value) -> bool {
         .is_some_and(|g| !g.is_empty())
 }
 
-fn is_terminal(pod: &Value) -> bool {
-    matches!(
-        object::get_str(pod, &["status", "phase"]),
-        Some("Succeeded") | Some("Failed")
-    )
-}
-
 fn ours(pod: &Value) -> bool {
     object::get_str(pod, &["spec", "schedulerName"]).unwrap_or(DEFAULT_SCHEDULER)
         == DEFAULT_SCHEDULER
 }
 
-fn pod_condition_reason<'a>(pod: &'a Value, ctype: &str) -> Option<&'a str> {
-    pod.get("status")?
-        .get("conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(ctype))
-        .and_then(|c| c.get("reason").and_then(Value::as_str))
+fn typed_terminal(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded") | Some("Failed")
+    )
 }
 
 /// The scheduler's in-memory view and queue.
@@ -397,7 +388,7 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    fn account(&mut self, key: &ObjKey, pod: Option<&Value>) {
+    fn account(&mut self, key: &ObjKey, pod: Option<&Pod>) {
         if let Some((node, res)) = self.contributions.remove(key)
             && let Some(u) = self.usage.get_mut(&node)
         {
@@ -408,14 +399,15 @@ impl Scheduler {
         let Some(pod) = pod else {
             return;
         };
-        let node = object::get_str(pod, &["spec", "nodeName"]).unwrap_or("");
-        if node.is_empty() || is_terminal(pod) {
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .unwrap_or("");
+        if node.is_empty() || typed_terminal(pod) {
             return;
         }
-        let Ok(typed) = Pod::deserialize(pod) else {
-            return;
-        };
-        let res = pod_requests(&typed);
+        let res = pod_requests(pod);
         let u = self.usage.entry(node.to_string()).or_default();
         for (k, v) in &res {
             *u.entry(k.clone()).or_default() += v;
@@ -424,9 +416,9 @@ impl Scheduler {
             .insert(key.clone(), (node.to_string(), res));
     }
 
-    fn observe_pod(&mut self, st: &mut State, key: ObjKey, pod: Option<&Arc<Value>>) {
+    fn observe_pod(&mut self, st: &mut State, key: ObjKey, pod: Option<&Pod>) {
         let freed = self.contributions.contains_key(&key);
-        self.account(&key, pod.map(|p| &**p));
+        self.account(&key, pod);
         let Some(pod) = pod else {
             self.queue.remove(&key);
             self.unschedulable.remove(&key);
@@ -439,22 +431,39 @@ impl Scheduler {
         if freed && !self.contributions.contains_key(&key) {
             self.retry_unschedulable();
         }
-        let pending = object::get_str(pod, &["spec", "nodeName"])
+        let spec = pod.spec.as_ref();
+        let pending = spec
+            .and_then(|s| s.node_name.as_deref())
             .unwrap_or("")
             .is_empty()
-            && object::deletion_timestamp(pod).is_none()
-            && !is_terminal(pod)
-            && ours(pod);
+            && pod.metadata.deletion_timestamp.is_none()
+            && !typed_terminal(pod)
+            && spec
+                .and_then(|s| s.scheduler_name.as_deref())
+                .unwrap_or(DEFAULT_SCHEDULER)
+                == DEFAULT_SCHEDULER;
         if !pending {
             self.queue.remove(&key);
             self.unschedulable.remove(&key);
             return;
         }
-        if gates(pod) {
+        if spec
+            .and_then(|s| s.scheduling_gates.as_ref())
+            .is_some_and(|g| !g.is_empty())
+        {
             self.queue.remove(&key);
             self.unschedulable.remove(&key);
-            if pod_condition_reason(pod, "PodScheduled") != Some("SchedulingGated") {
-                let mut new = (**pod).clone();
+            let gated_reported = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c.type_ == "PodScheduled" && c.reason.as_deref() == Some("SchedulingGated")
+                    })
+                });
+            if !gated_reported && let Some(current) = st.store.get("pods", &key) {
+                let mut new = (*current).clone();
                 let now = st.now();
                 set_condition(
                     &mut new,
@@ -507,13 +516,13 @@ impl Scheduler {
         for (name, n) in nodes {
             self.observe_node(&name, Some(&n));
         }
-        let pods: Vec<(ObjKey, Arc<Value>)> = st
+        let pods: Vec<(ObjKey, Option<Pod>)> = st
             .store
             .range("pods", None, None)
-            .map(|p| (p.key.clone(), p.value_arc()))
+            .map(|p| (p.key.clone(), p.decode::<Pod>().ok()))
             .collect();
         for (k, p) in pods {
-            self.observe_pod(st, k, Some(&p));
+            self.observe_pod(st, k, p.as_ref());
         }
     }
 
@@ -555,7 +564,9 @@ impl Scheduler {
                     Ok(()) => {
                         self.last_message.remove(&key);
                         if let Some(bound) = st.store.get("pods", &key) {
-                            self.account(&key, Some(&bound));
+                            if let Ok(typed) = Pod::deserialize(&*bound) {
+                                self.account(&key, Some(&typed));
+                            }
                             record_event(
                                 st,
                                 &bound,
@@ -646,28 +657,38 @@ pub(crate) async fn run(api: Arc<ApiServer>, shutdown: CancellationToken) {
         }
         let api = s.api.clone();
         let mut resync = false;
-        let batches: Vec<Batch> = feeds.iter_mut().map(|f| f.fetch(&api)).collect();
-        let mut st = api.lock();
-        for (i, batch) in batches.into_iter().enumerate() {
-            match batch {
+        // Only the latest state of each object matters: collect keys, drop the changes.
+        let mut node_keys: BTreeSet<String> = BTreeSet::new();
+        let mut pod_keys: BTreeSet<ObjKey> = BTreeSet::new();
+        for (i, f) in feeds.iter_mut().enumerate() {
+            match f.fetch(&api) {
                 Batch::Resync => resync = true,
                 Batch::Changes(changes) => {
                     for c in changes {
-                        let key = c.object.key.clone();
                         if i == 0 {
-                            let obj = (c.kind != ChangeKind::Deleted).then(|| c.object.value_arc());
-                            s.observe_node(&key.1, obj.as_ref());
+                            node_keys.insert(c.object.key.1.clone());
                         } else {
-                            // Look at the current state: later changes may be in the batch.
-                            let current = st.store.get("pods", &key);
-                            s.observe_pod(&mut st, key, current.as_ref());
+                            pod_keys.insert(c.object.key.clone());
                         }
                     }
                 }
             }
         }
+        let mut st = api.lock();
         if resync {
             s.resync(&mut st);
+            continue;
+        }
+        for name in node_keys {
+            let node = st.store.get("nodes", &(String::new(), name.clone()));
+            s.observe_node(&name, node.as_ref());
+        }
+        for key in pod_keys {
+            let pod = st
+                .store
+                .get_stored("pods", &key)
+                .and_then(|p| p.decode::<Pod>().ok());
+            s.observe_pod(&mut st, key, pod.as_ref());
         }
     }
 }

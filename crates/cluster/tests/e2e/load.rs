@@ -19,15 +19,7 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 async fn run(nodes: usize, pods: usize) {
-    let c = EmbeddedCluster::start(ClusterConfig {
-        watch_history: std::env::var("HIST")
-            .ok()
-            .and_then(|h| h.parse().ok())
-            .unwrap_or(10_000),
-        event_ttl: None,
-        ..ClusterConfig::default()
-    })
-    .await;
+    let c = EmbeddedCluster::start(ClusterConfig::default()).await;
     let load_start = Instant::now();
     {
         let mut st = c.api().lock();
@@ -77,16 +69,7 @@ async fn run(nodes: usize, pods: usize) {
     })
     .await;
     assert!(settled, "all pods running");
-    println!(
-        "rss after load: {:?} (current {:?})",
-        peak_rss_mb(),
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| s
-                .lines()
-                .find(|l| l.starts_with("VmRSS"))
-                .map(str::to_string))
-    );
+    let rss_loaded = peak_rss_mb();
     let loaded = load_start.elapsed();
 
     // The measurement: reflectors list (paged) and then watch.
@@ -111,7 +94,6 @@ async fn run(nodes: usize, pods: usize) {
     pod_reader.wait_until_ready().await.expect("pods listed");
     node_reader.wait_until_ready().await.expect("nodes listed");
     let listed = start.elapsed();
-    println!("rss after list: {:?}", peak_rss_mb());
     assert_eq!(pod_reader.state().len(), pods);
     assert_eq!(node_reader.state().len(), nodes);
 
@@ -143,8 +125,9 @@ async fn run(nodes: usize, pods: usize) {
     assert!(seen, "watch events reached the reflector");
     let total = start.elapsed();
     println!(
-        "load: {nodes} nodes + {pods} pods loaded and running in {:.2?}; reflector list {:.2?}, list + 100 watched updates {:.2?}; peak RSS {:.0} MB",
+        "load: {nodes} nodes + {pods} pods loaded and running in {:.2?} (peak RSS {:.0} MB); reflector list {:.2?}, list + 100 watched updates {:.2?}; peak RSS {:.0} MB",
         loaded,
+        rss_loaded.unwrap_or(f64::NAN),
         listed,
         total,
         peak_rss_mb().unwrap_or(f64::NAN)
