@@ -1981,10 +1981,7 @@ impl State {
         scale: &Value,
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let paths = def
-            .scale
-            .clone()
-            .ok_or_else(|| ApiError::path_not_found())?;
+        let paths = def.scale.clone().ok_or_else(ApiError::path_not_found)?;
         let old = self.get(def, ns, name)?;
         let replicas = scale
             .get("spec")

@@ -322,7 +322,7 @@ impl Handler {
             .path()
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(|s| percent_decode(s))
+            .map(percent_decode)
             .collect();
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         let get = req.method() == Method::GET;
@@ -627,9 +627,9 @@ impl Handler {
                     return Ok(json_response(200, &out));
                 }
                 if matches!(which, Some("binding") | Some("eviction") | Some("finalize")) {
-                    return Err(ApiError::method_not_allowed(format!(
-                        "the server does not allow this method on the requested resource"
-                    )));
+                    return Err(ApiError::method_not_allowed(
+                        "the server does not allow this method on the requested resource",
+                    ));
                 }
                 let which = if which == Some("status") {
                     Subresource::Status
@@ -843,7 +843,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && i + 2 < bytes.len() + 0
+            && i + 2 < bytes.len()
             && let Ok(b) = u8::from_str_radix(&s[i + 1..(i + 3).min(s.len())], 16)
         {
             out.push(b);

@@ -21,6 +21,8 @@
 //!
 //! See docs/embedded-cluster.md for a tour.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))] // tests may unwrap what they built
+
 pub mod api;
 pub mod builtin;
 pub mod clock;

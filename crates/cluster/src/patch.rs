@@ -608,10 +608,8 @@ fn parse_fields(v: &Value, path: &mut FieldPath, out: &mut FieldSet) {
     let Some(m) = v.as_object() else {
         return;
     };
-    if m.is_empty() || m.contains_key(".") {
-        if !path.is_empty() {
-            out.insert(path.clone());
-        }
+    if (m.is_empty() || m.contains_key(".")) && !path.is_empty() {
+        out.insert(path.clone());
     }
     for (k, child) in m {
         let el = if let Some(f) = k.strip_prefix("f:") {

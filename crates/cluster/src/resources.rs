@@ -539,7 +539,7 @@ impl Registry {
             .into_iter()
             .map(|g| {
                 let mut vs = versions.remove(&g).unwrap_or_default();
-                vs.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+                vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
                 (g, vs)
             })
             .collect()
@@ -834,7 +834,7 @@ mod tests {
     #[test]
     fn version_ordering() {
         let mut vs = vec!["v1alpha1", "v2", "v1beta1", "v1", "v1beta2"];
-        vs.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         assert_eq!(vs, ["v2", "v1", "v1beta2", "v1beta1", "v1alpha1"]);
     }
 

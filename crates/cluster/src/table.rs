@@ -154,7 +154,7 @@ pub fn jsonpath(obj: &Value, expr: &str) -> Option<Value> {
                         .filter(|item| {
                             jsonpath(item, field).is_some_and(|v| match v {
                                 Value::String(s) => s == want,
-                                other => other.to_string() == want,
+                                other => other == want,
                             })
                         })
                         .cloned()

@@ -41,21 +41,24 @@ async fn run(nodes: usize, pods: usize) {
         .find("", "v1", "pods")
         .expect("pods");
     for chunk in (0..pods).collect::<Vec<_>>().chunks(500) {
-        let mut st = c.api().lock();
-        for &i in chunk {
-            let obj = json!({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": format!("pod-{i:05}"), "labels": {"app": format!("app-{}", i % 50)}},
-                "spec": {
-                    "nodeName": format!("node-{:04}", i % nodes),
-                    "containers": [{"name": "app", "image": "registry.example/app:1.0",
-                                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]
-                }
-            });
-            st.create(&pod_def, Some("default"), obj, &Default::default())
-                .expect("pod");
-        }
-        drop(st);
+        // Each chunk under one lock, then let the controllers run.
+        let create_chunk = |chunk: &[usize]| {
+            let mut st = c.api().lock();
+            for &i in chunk {
+                let obj = json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": format!("pod-{i:05}"), "labels": {"app": format!("app-{}", i % 50)}},
+                    "spec": {
+                        "nodeName": format!("node-{:04}", i % nodes),
+                        "containers": [{"name": "app", "image": "registry.example/app:1.0",
+                                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]
+                    }
+                });
+                st.create(&pod_def, Some("default"), obj, &Default::default())
+                    .expect("pod");
+            }
+        };
+        create_chunk(chunk);
         tokio::task::yield_now().await;
     }
     // Let the kubelets start everything (virtual time).
