@@ -408,7 +408,7 @@ impl ApiServer {
             registry: Registry::builtin(),
             clock,
             rng: seed ^ 0x9e37_79b9_7f4a_7c15,
-            next_service_ip: 1,
+            next_service_ip: 0,
         };
         let opts = WriteOptions::manager("kube-apiserver");
         for ns in SYSTEM_NAMESPACES {
