@@ -32,6 +32,8 @@ enum Command {
     Crds(cmd::crds::Args),
     /// Plan workloads offline and write them with their placement as node affinity.
     Plan(cmd::plan::Args),
+    /// Run the embedded cluster (an in-process Kubernetes API with simulated nodes).
+    Cluster(cmd::cluster::Args),
     /// Print the version.
     Version,
 }
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Provider(args) => cmd::provider::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Cluster(args) => cmd::cluster::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

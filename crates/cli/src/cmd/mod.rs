@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_planner;
 pub mod bench_topology;
 pub mod check;
+pub mod cluster;
 pub mod crds;
 mod external;
 pub mod plan;

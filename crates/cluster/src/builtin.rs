@@ -1,0 +1,856 @@
+//! Defaulting and validation of the built-in kinds, as far as the API server's own rules
+//! matter to controllers: types must decode, pods are mostly immutable (scheduling gates
+//! may only be removed; a gated pod's nodeSelector and node affinity may only be
+//! narrowed), workload selectors must match their templates, a PodDisruptionBudget sets one
+//! of minAvailable or maxUnavailable, and so on.
+
+use serde_json::{Map, Value, json};
+
+use crate::error::FieldError;
+use crate::object;
+use crate::resources::Builtin;
+use crate::selector::LabelSelector;
+
+/// Checks that an object decodes as its Kubernetes type (a real API server decodes every
+/// request into a typed struct and answers 400 when it cannot).
+pub fn check_decodes(kind: Builtin, obj: &Value) -> Result<(), String> {
+    use k8s_openapi::api::policy::v1 as policy;
+    use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coord, core::v1 as core};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as ext;
+    fn try_as<T: serde::de::DeserializeOwned>(obj: &Value) -> Result<(), String> {
+        T::deserialize(obj).map(|_| ()).map_err(|e| e.to_string())
+    }
+    match kind {
+        Builtin::Namespace => try_as::<core::Namespace>(obj),
+        Builtin::Node => try_as::<core::Node>(obj),
+        Builtin::Pod => try_as::<core::Pod>(obj),
+        Builtin::Service => try_as::<core::Service>(obj),
+        Builtin::ConfigMap => try_as::<core::ConfigMap>(obj),
+        Builtin::Secret => try_as::<core::Secret>(obj),
+        Builtin::ServiceAccount => try_as::<core::ServiceAccount>(obj),
+        // Either shape of Event: checked after conversion to core.
+        Builtin::Event => try_as::<core::Event>(obj),
+        Builtin::Deployment => try_as::<apps::Deployment>(obj),
+        Builtin::ReplicaSet => try_as::<apps::ReplicaSet>(obj),
+        Builtin::StatefulSet => try_as::<apps::StatefulSet>(obj),
+        Builtin::DaemonSet => try_as::<apps::DaemonSet>(obj),
+        Builtin::Lease => try_as::<coord::Lease>(obj),
+        Builtin::PodDisruptionBudget => try_as::<policy::PodDisruptionBudget>(obj),
+        Builtin::CustomResourceDefinition => try_as::<ext::CustomResourceDefinition>(obj),
+    }
+}
+
+fn map_at<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Map<String, Value>> {
+    let mut cur = v;
+    for seg in path {
+        cur = cur.get_mut(*seg)?;
+    }
+    cur.as_object_mut()
+}
+
+fn set_default(m: &mut Map<String, Value>, key: &str, value: Value) {
+    if m.get(key).is_none_or(Value::is_null) {
+        m.insert(key.to_string(), value);
+    }
+}
+
+fn default_container(c: &mut Value) {
+    let Some(m) = c.as_object_mut() else {
+        return;
+    };
+    set_default(m, "terminationMessagePath", json!("/dev/termination-log"));
+    set_default(m, "terminationMessagePolicy", json!("File"));
+    let image = m.get("image").and_then(Value::as_str).unwrap_or("");
+    let last = image.rsplit('/').next().unwrap_or("");
+    let policy = if !last.contains(':') || image.ends_with(":latest") {
+        "Always"
+    } else {
+        "IfNotPresent"
+    };
+    set_default(m, "imagePullPolicy", json!(policy));
+    set_default(m, "resources", json!({}));
+    if let Some(res) = m.get_mut("resources").and_then(Value::as_object_mut)
+        && let Some(limits) = res.get("limits").and_then(Value::as_object).cloned()
+    {
+        let requests = res.entry("requests").or_insert_with(|| json!({}));
+        if let Some(req) = requests.as_object_mut() {
+            for (k, v) in limits {
+                req.entry(k).or_insert(v);
+            }
+        }
+    }
+    if let Some(ports) = m.get_mut("ports").and_then(Value::as_array_mut) {
+        for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+            set_default(p, "protocol", json!("TCP"));
+        }
+    }
+}
+
+/// Scheme defaults of a pod spec (also applied to workload templates).
+pub fn default_pod_spec(spec: &mut Value) {
+    let Some(m) = spec.as_object_mut() else {
+        return;
+    };
+    set_default(m, "restartPolicy", json!("Always"));
+    set_default(m, "terminationGracePeriodSeconds", json!(30));
+    set_default(m, "dnsPolicy", json!("ClusterFirst"));
+    set_default(m, "schedulerName", json!("default-scheduler"));
+    set_default(m, "securityContext", json!({}));
+    set_default(m, "enableServiceLinks", json!(true));
+    for list in ["containers", "initContainers"] {
+        if let Some(cs) = m.get_mut(list).and_then(Value::as_array_mut) {
+            cs.iter_mut().for_each(default_container);
+        }
+    }
+}
+
+/// The scheme defaults of a kind, applied to every write.
+pub fn default(kind: Builtin, obj: &mut Value) {
+    match kind {
+        Builtin::Pod => {
+            if let Some(spec) = obj.get_mut("spec") {
+                default_pod_spec(spec);
+            }
+        }
+        Builtin::Deployment | Builtin::ReplicaSet | Builtin::StatefulSet | Builtin::DaemonSet => {
+            if let Some(spec) = obj.get_mut("spec").and_then(|s| s.get_mut("template"))
+                && let Some(ps) = spec.get_mut("spec")
+            {
+                default_pod_spec(ps);
+            }
+            let Some(spec) = map_at(obj, &["spec"]) else {
+                return;
+            };
+            match kind {
+                Builtin::Deployment => {
+                    set_default(spec, "replicas", json!(1));
+                    set_default(
+                        spec,
+                        "strategy",
+                        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
+                    );
+                    set_default(spec, "revisionHistoryLimit", json!(10));
+                    set_default(spec, "progressDeadlineSeconds", json!(600));
+                }
+                Builtin::ReplicaSet => set_default(spec, "replicas", json!(1)),
+                Builtin::StatefulSet => {
+                    set_default(spec, "replicas", json!(1));
+                    set_default(spec, "podManagementPolicy", json!("OrderedReady"));
+                    set_default(
+                        spec,
+                        "updateStrategy",
+                        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                    );
+                    set_default(spec, "revisionHistoryLimit", json!(10));
+                    set_default(
+                        spec,
+                        "persistentVolumeClaimRetentionPolicy",
+                        json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+                    );
+                }
+                _ => {
+                    set_default(
+                        spec,
+                        "updateStrategy",
+                        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+                    );
+                    set_default(spec, "revisionHistoryLimit", json!(10));
+                }
+            }
+        }
+        Builtin::Service => {
+            let Some(spec) = map_at(obj, &["spec"]) else {
+                return;
+            };
+            set_default(spec, "type", json!("ClusterIP"));
+            set_default(spec, "sessionAffinity", json!("None"));
+            set_default(spec, "internalTrafficPolicy", json!("Cluster"));
+            if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+                for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+                    set_default(p, "protocol", json!("TCP"));
+                    if let Some(port) = p.get("port").cloned() {
+                        set_default(p, "targetPort", port);
+                    }
+                }
+            }
+        }
+        Builtin::Secret => {
+            // stringData is write-only: merged into data, base64-encoded.
+            use base64::Engine;
+            let Some(m) = obj.as_object_mut() else {
+                return;
+            };
+            if let Some(Value::Object(sd)) = m.remove("stringData") {
+                let data = m.entry("data").or_insert_with(|| json!({}));
+                if let Some(d) = data.as_object_mut() {
+                    for (k, v) in sd {
+                        if let Some(s) = v.as_str() {
+                            let enc = base64::engine::general_purpose::STANDARD.encode(s);
+                            d.insert(k, Value::String(enc));
+                        }
+                    }
+                }
+            }
+            set_default(m, "type", json!("Opaque"));
+        }
+        Builtin::CustomResourceDefinition => {
+            if let Some(spec) = map_at(obj, &["spec"]) {
+                set_default(spec, "conversion", json!({"strategy": "None"}));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// QoS class of a pod from its containers' requests and limits.
+pub fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|k| spec.get(*k).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let mut any = false;
+    let mut guaranteed = !containers.is_empty();
+    for c in containers {
+        let res = c.get("resources");
+        let req = res
+            .and_then(|r| r.get("requests"))
+            .and_then(Value::as_object);
+        let lim = res.and_then(|r| r.get("limits")).and_then(Value::as_object);
+        if req.is_some_and(|r| !r.is_empty()) || lim.is_some_and(|l| !l.is_empty()) {
+            any = true;
+        }
+        for r in ["cpu", "memory"] {
+            let l = lim.and_then(|l| l.get(r));
+            let q = req.and_then(|q| q.get(r));
+            if l.is_none() || l != q {
+                guaranteed = false;
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// What the API server does on create besides defaulting: reset status, add admission
+/// defaults.
+pub fn prepare_create(kind: Builtin, obj: &mut Value) {
+    let Some(m) = obj.as_object_mut() else {
+        return;
+    };
+    match kind {
+        Builtin::Pod => {
+            let qos = m.get("spec").map_or("BestEffort", qos_class);
+            m.insert(
+                "status".into(),
+                json!({"phase": "Pending", "qosClass": qos}),
+            );
+            if let Some(spec) = m.get_mut("spec").and_then(Value::as_object_mut) {
+                set_default(spec, "priority", json!(0));
+                set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+                // DefaultTolerationSeconds admission.
+                let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
+                if let Some(list) = tolerations.as_array_mut() {
+                    for key in [
+                        "node.kubernetes.io/not-ready",
+                        "node.kubernetes.io/unreachable",
+                    ] {
+                        let present = list.iter().any(|t| {
+                            t.get("key").and_then(Value::as_str) == Some(key)
+                                && t.get("effect").and_then(Value::as_str) == Some("NoExecute")
+                        });
+                        if !present {
+                            list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+                        }
+                    }
+                }
+            }
+        }
+        Builtin::Deployment
+        | Builtin::ReplicaSet
+        | Builtin::StatefulSet
+        | Builtin::DaemonSet
+        | Builtin::PodDisruptionBudget => {
+            m.remove("status");
+        }
+        Builtin::Namespace => {
+            m.insert("status".into(), json!({"phase": "Active"}));
+            let spec = m.entry("spec").or_insert_with(|| json!({}));
+            if let Some(s) = spec.as_object_mut() {
+                set_default(s, "finalizers", json!(["kubernetes"]));
+            }
+        }
+        Builtin::Service => {
+            m.insert("status".into(), json!({"loadBalancer": {}}));
+        }
+        _ => {}
+    }
+}
+
+/// Validation common to every object's metadata.
+pub fn validate_meta(obj: &Value, name_is_label: bool) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let name = object::name(obj);
+    let ok = if name_is_label {
+        object::is_dns_label(name)
+    } else {
+        object::is_dns_subdomain(name)
+    };
+    if !ok {
+        let what = if name_is_label {
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+        } else {
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+        };
+        errs.push(FieldError::invalid("metadata.name", &json!(name), what));
+    }
+    for (k, v) in object::labels(obj) {
+        if !object::is_qualified_name(&k) {
+            errs.push(FieldError::invalid(
+                "metadata.labels",
+                &json!(k),
+                "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            ));
+        }
+        if !object::is_label_value(&v) {
+            errs.push(FieldError::invalid(
+                "metadata.labels",
+                &json!(v),
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            ));
+        }
+    }
+    for k in object::annotations(obj).keys() {
+        if !object::is_qualified_name(k) {
+            errs.push(FieldError::invalid(
+                "metadata.annotations",
+                &json!(k),
+                "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            ));
+        }
+    }
+    for f in object::finalizers(obj) {
+        if !object::is_qualified_name(&f) {
+            errs.push(FieldError::invalid(
+                "metadata.finalizers",
+                &json!(f),
+                "name part must consist of alphanumeric characters, '-', '_' or '.'",
+            ));
+        }
+    }
+    for (i, r) in object::owner_refs(obj).iter().enumerate() {
+        for f in ["apiVersion", "kind", "name", "uid"] {
+            if r.get(f).and_then(Value::as_str).is_none_or(str::is_empty) {
+                errs.push(FieldError::required(
+                    format!("metadata.ownerReferences[{i}].{f}"),
+                    "",
+                ));
+            }
+        }
+    }
+    errs
+}
+
+fn gates(pod: &Value) -> Vec<String> {
+    pod.get("spec")
+        .and_then(|s| s.get("schedulingGates"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|g| g.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn validate_pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
+    let containers = spec.get("containers").and_then(Value::as_array);
+    match containers {
+        None => errs.push(FieldError::required(format!("{path}.containers"), "")),
+        Some(cs) if cs.is_empty() => {
+            errs.push(FieldError::required(format!("{path}.containers"), ""))
+        }
+        Some(cs) => {
+            let mut seen = Vec::new();
+            for (i, c) in cs.iter().enumerate() {
+                let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+                if name.is_empty() {
+                    errs.push(FieldError::required(
+                        format!("{path}.containers[{i}].name"),
+                        "",
+                    ));
+                } else if !object::is_dns_label(name) {
+                    errs.push(FieldError::invalid(
+                        format!("{path}.containers[{i}].name"),
+                        &json!(name),
+                        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'",
+                    ));
+                } else if seen.contains(&name) {
+                    errs.push(FieldError::new(
+                        crate::error::FieldErrorKind::Duplicate,
+                        format!("{path}.containers[{i}].name"),
+                        format!("{name:?}"),
+                    ));
+                }
+                seen.push(name);
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    errs.push(FieldError::required(
+                        format!("{path}.containers[{i}].image"),
+                        "",
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(rp) = spec.get("restartPolicy").and_then(Value::as_str)
+        && !matches!(rp, "Always" | "OnFailure" | "Never")
+    {
+        errs.push(FieldError::not_supported(
+            format!("{path}.restartPolicy"),
+            &json!(rp),
+            &["Always", "OnFailure", "Never"],
+        ));
+    }
+}
+
+fn validate_pod(new: &Value, old: Option<&Value>, status_only: bool) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let spec = new.get("spec").cloned().unwrap_or(Value::Null);
+    validate_pod_spec(&spec, "spec", &mut errs);
+    let new_gates = gates(new);
+    for (i, g) in new_gates.iter().enumerate() {
+        if !object::is_qualified_name(g) {
+            errs.push(FieldError::invalid(
+                format!("spec.schedulingGates[{i}].name"),
+                &json!(g),
+                "name part must consist of alphanumeric characters, '-', '_' or '.'",
+            ));
+        }
+        if new_gates[..i].contains(g) {
+            errs.push(FieldError::new(
+                crate::error::FieldErrorKind::Duplicate,
+                format!("spec.schedulingGates[{i}].name"),
+                format!("{g:?}"),
+            ));
+        }
+    }
+    let node_name = spec.get("nodeName").and_then(Value::as_str).unwrap_or("");
+    if old.is_none() && !node_name.is_empty() && !new_gates.is_empty() {
+        errs.push(FieldError::forbidden(
+            "spec.nodeName",
+            "cannot be set until all schedulingGates have been cleared",
+        ));
+    }
+    let Some(old) = old else {
+        return errs;
+    };
+    if status_only {
+        return Vec::new();
+    }
+    errs.extend(validate_pod_update(new, old));
+    errs
+}
+
+/// The rules of `ValidatePodUpdate` that matter here: the spec is immutable except for
+/// container images, activeDeadlineSeconds, added tolerations, removed scheduling gates,
+/// and, while the old pod is gated, added nodeSelector entries and narrower node affinity.
+fn validate_pod_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let old_spec = old.get("spec").cloned().unwrap_or(Value::Null);
+    let mut munged = new.get("spec").cloned().unwrap_or(Value::Null);
+    let (Some(m), Some(o)) = (munged.as_object_mut(), old_spec.as_object()) else {
+        return errs;
+    };
+    // Images of containers may change.
+    for list in ["containers", "initContainers"] {
+        if let (Some(Value::Array(nc)), Some(Value::Array(oc))) = (m.get_mut(list), o.get(list))
+            && nc.len() == oc.len()
+        {
+            for (n, o) in nc.iter_mut().zip(oc) {
+                if let (Some(nm), Some(img)) = (n.as_object_mut(), o.get("image")) {
+                    nm.insert("image".into(), img.clone());
+                }
+            }
+        }
+    }
+    for k in ["activeDeadlineSeconds", "terminationGracePeriodSeconds"] {
+        match o.get(k) {
+            Some(v) => {
+                m.insert(k.into(), v.clone());
+            }
+            None => {
+                m.remove(k);
+            }
+        }
+    }
+    // Tolerations: additions only.
+    let old_tol = o
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let new_tol = m
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if old_tol.iter().all(|t| new_tol.contains(t)) {
+        match o.get("tolerations") {
+            Some(v) => m.insert("tolerations".into(), v.clone()),
+            None => m.remove("tolerations"),
+        };
+    }
+    // Scheduling gates: removals only.
+    let old_gates = gates(old);
+    let new_gates = gates(new);
+    match new_gates.iter().find(|g| !old_gates.contains(g)) {
+        Some(added) => errs.push(FieldError::forbidden(
+            "spec.schedulingGates",
+            format!("only deletion is allowed, but found new scheduling gate '{added}'"),
+        )),
+        None => {
+            match o.get("schedulingGates") {
+                Some(v) => m.insert("schedulingGates".into(), v.clone()),
+                None => m.remove("schedulingGates"),
+            };
+        }
+    }
+    if !old_gates.is_empty() {
+        // nodeSelector: additions only.
+        let old_ns = object::string_map(o.get("nodeSelector"));
+        let new_ns = object::string_map(m.get("nodeSelector"));
+        if old_ns.iter().all(|(k, v)| new_ns.get(k) == Some(v)) {
+            match o.get("nodeSelector") {
+                Some(v) => m.insert("nodeSelector".into(), v.clone()),
+                None => m.remove("nodeSelector"),
+            };
+        } else {
+            errs.push(FieldError::invalid(
+                "spec.nodeSelector",
+                &json!(new_ns),
+                "only additions to spec.nodeSelector are allowed (no mutations or deletions)",
+            ));
+        }
+        // Node affinity: required terms may only gain expressions; preferred is free.
+        let old_na = old_spec
+            .get("affinity")
+            .and_then(|a| a.get("nodeAffinity"))
+            .cloned();
+        let new_na = m
+            .get("affinity")
+            .and_then(|a| a.get("nodeAffinity"))
+            .cloned();
+        match node_affinity_narrowed(old_na.as_ref(), new_na.as_ref()) {
+            Ok(()) => {
+                let aff = m.entry("affinity").or_insert_with(|| json!({}));
+                if let Some(a) = aff.as_object_mut() {
+                    match &old_na {
+                        Some(v) => a.insert("nodeAffinity".into(), v.clone()),
+                        None => a.remove("nodeAffinity"),
+                    };
+                    if a.is_empty() && o.get("affinity").is_none() {
+                        m.remove("affinity");
+                    }
+                }
+            }
+            Err(e) => errs.push(e),
+        }
+    }
+    if errs.is_empty() && Value::Object(m.clone()) != old_spec {
+        errs.push(FieldError::forbidden(
+            "spec",
+            "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+        ));
+    }
+    errs
+}
+
+fn node_affinity_narrowed(old: Option<&Value>, new: Option<&Value>) -> Result<(), FieldError> {
+    let path = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution";
+    let req = |v: Option<&Value>| {
+        v.and_then(|na| na.get("requiredDuringSchedulingIgnoredDuringExecution"))
+            .filter(|r| !r.is_null())
+            .cloned()
+    };
+    let (Some(old_req), new_req) = (req(old), req(new)) else {
+        return Ok(());
+    };
+    let terms = |r: &Value| {
+        r.get("nodeSelectorTerms")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let old_terms = terms(&old_req);
+    if old_terms.is_empty() {
+        return Ok(());
+    }
+    let new_terms = new_req.as_ref().map(terms).unwrap_or_default();
+    if new_terms.len() != old_terms.len() {
+        return Err(FieldError::invalid(
+            format!("{path}.nodeSelectorTerms"),
+            &json!(new_terms),
+            "no additions/deletions to non-empty NodeSelectorTerms list are allowed",
+        ));
+    }
+    for (i, (o, n)) in old_terms.iter().zip(&new_terms).enumerate() {
+        if o.get("matchFields") != n.get("matchFields") {
+            return Err(FieldError::invalid(
+                format!("{path}.nodeSelectorTerms[{i}].matchFields"),
+                n.get("matchFields").unwrap_or(&Value::Null),
+                "no updates are allowed",
+            ));
+        }
+        let list = |t: &Value| {
+            t.get("matchExpressions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (oe, ne) = (list(o), list(n));
+        if !oe.iter().all(|e| ne.contains(e)) {
+            return Err(FieldError::invalid(
+                format!("{path}.nodeSelectorTerms[{i}].matchExpressions"),
+                &json!(ne),
+                "only additions are allowed (no mutations or deletions)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_workload(kind: Builtin, new: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let spec = new.get("spec").cloned().unwrap_or(Value::Null);
+    let selector = spec.get("selector");
+    match selector.map(LabelSelector::from_api) {
+        None => errs.push(FieldError::required("spec.selector", "")),
+        Some(Err(e)) => errs.push(FieldError::invalid(
+            "spec.selector",
+            selector.unwrap_or(&Value::Null),
+            e,
+        )),
+        Some(Ok(sel)) if sel.is_empty() => errs.push(FieldError::invalid(
+            "spec.selector",
+            selector.unwrap_or(&Value::Null),
+            "empty selector is invalid for deployment",
+        )),
+        Some(Ok(sel)) => {
+            let labels = object::string_map(
+                spec.get("template")
+                    .and_then(|t| t.get("metadata"))
+                    .and_then(|m| m.get("labels")),
+            );
+            if !sel.matches(&labels) {
+                errs.push(FieldError::invalid(
+                    "spec.template.metadata.labels",
+                    &json!(labels),
+                    "`selector` does not match template `labels`",
+                ));
+            }
+        }
+    }
+    if let Some(r) = spec.get("replicas").and_then(Value::as_i64)
+        && r < 0
+    {
+        errs.push(FieldError::invalid(
+            "spec.replicas",
+            &json!(r),
+            "must be greater than or equal to 0",
+        ));
+    }
+    match spec.get("template").and_then(|t| t.get("spec")) {
+        Some(ps) => validate_pod_spec(ps, "spec.template.spec", &mut errs),
+        None => errs.push(FieldError::required("spec.template.spec", "")),
+    }
+    if let Some(old) = old
+        && old.get("spec").and_then(|s| s.get("selector")) != selector
+    {
+        errs.push(FieldError::invalid(
+            "spec.selector",
+            selector.unwrap_or(&Value::Null),
+            "field is immutable",
+        ));
+    }
+    let _ = kind;
+    errs
+}
+
+/// Kind-specific validation of a write. `old` is the stored object for updates;
+/// `status_only` is set for writes through the status subresource.
+pub fn validate(
+    kind: Builtin,
+    new: &Value,
+    old: Option<&Value>,
+    status_only: bool,
+) -> Vec<FieldError> {
+    match kind {
+        Builtin::Pod => validate_pod(new, old, status_only),
+        Builtin::Deployment | Builtin::ReplicaSet | Builtin::StatefulSet | Builtin::DaemonSet
+            if !status_only =>
+        {
+            validate_workload(kind, new, old)
+        }
+        Builtin::PodDisruptionBudget if !status_only => {
+            let spec = new.get("spec").cloned().unwrap_or(Value::Null);
+            let mut errs = Vec::new();
+            if spec.get("minAvailable").is_some_and(|v| !v.is_null())
+                && spec.get("maxUnavailable").is_some_and(|v| !v.is_null())
+            {
+                errs.push(FieldError::invalid(
+                    "spec",
+                    &spec,
+                    "minAvailable and maxUnavailable cannot be both set",
+                ));
+            }
+            if let Some(sel) = spec.get("selector").filter(|s| !s.is_null())
+                && let Err(e) = LabelSelector::from_api(sel)
+            {
+                errs.push(FieldError::invalid("spec.selector", sel, e));
+            }
+            errs
+        }
+        Builtin::Service if !status_only => {
+            let mut errs = Vec::new();
+            if let Some(ports) = new
+                .get("spec")
+                .and_then(|s| s.get("ports"))
+                .and_then(Value::as_array)
+            {
+                for (i, p) in ports.iter().enumerate() {
+                    let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+                    if !(1..=65535).contains(&port) {
+                        errs.push(FieldError::invalid(
+                            format!("spec.ports[{i}].port"),
+                            &json!(port),
+                            "must be between 1 and 65535, inclusive",
+                        ));
+                    }
+                }
+            }
+            errs
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Whether names of this kind are DNS labels (not subdomains).
+pub fn name_is_label(kind: Option<Builtin>) -> bool {
+    matches!(kind, Some(Builtin::Namespace) | Some(Builtin::Service))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gated_pod() -> Value {
+        json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [{"name": "c", "image": "i:1"}],
+                "schedulingGates": [{"name": "constraint.edgeplane.io/planner"}],
+                "nodeSelector": {"zone": "a"}
+            }
+        })
+    }
+
+    #[test]
+    fn decodes_types() {
+        assert!(check_decodes(Builtin::Pod, &gated_pod()).is_ok());
+        let bad = json!({"spec": {"containers": "nope"}});
+        assert!(check_decodes(Builtin::Pod, &bad).is_err());
+        let bad = json!({"spec": {"replicas": "three"}});
+        assert!(check_decodes(Builtin::Deployment, &bad).is_err());
+    }
+
+    #[test]
+    fn pod_defaults() {
+        let mut pod = gated_pod();
+        default(Builtin::Pod, &mut pod);
+        prepare_create(Builtin::Pod, &mut pod);
+        assert_eq!(pod["spec"]["schedulerName"], "default-scheduler");
+        assert_eq!(
+            pod["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
+        assert_eq!(pod["status"]["phase"], "Pending");
+        assert_eq!(pod["status"]["qosClass"], "BestEffort");
+        assert_eq!(pod["spec"]["tolerations"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn gated_pods_accept_narrower_placement_only() {
+        let old = gated_pod();
+        // Adding a nodeSelector entry and required affinity while gated: allowed.
+        let mut new = old.clone();
+        new["spec"]["nodeSelector"]["rack"] = json!("r1");
+        new["spec"]["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}]}}});
+        assert_eq!(validate(Builtin::Pod, &new, Some(&old), false), vec![]);
+        // Changing an existing selector entry: 422.
+        let mut bad = old.clone();
+        bad["spec"]["nodeSelector"]["zone"] = json!("b");
+        let errs = validate(Builtin::Pod, &bad, Some(&old), false);
+        assert_eq!(errs[0].field, "spec.nodeSelector");
+        // Removing the gate and setting affinity at once: allowed (old pod was gated).
+        let mut ungate = new.clone();
+        ungate["spec"]["schedulingGates"] = json!([]);
+        assert_eq!(validate(Builtin::Pod, &ungate, Some(&old), false), vec![]);
+        // Once ungated, placement is immutable.
+        let mut later = ungate.clone();
+        later["spec"]["nodeSelector"]["extra"] = json!("x");
+        let errs = validate(Builtin::Pod, &later, Some(&ungate), false);
+        assert_eq!(errs[0].field, "spec");
+        // Adding a gate is forbidden.
+        let mut regate = ungate.clone();
+        regate["spec"]["schedulingGates"] = json!([{"name": "again"}]);
+        let errs = validate(Builtin::Pod, &regate, Some(&ungate), false);
+        assert_eq!(errs[0].field, "spec.schedulingGates");
+        // Narrowing existing required terms: allowed; changing matchFields: 422.
+        let mut narrower = new.clone();
+        narrower["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchExpressions"] =
+            json!([{"key": "zone", "operator": "In", "values": ["a"]}]);
+        assert_eq!(validate(Builtin::Pod, &narrower, Some(&new), false), vec![]);
+        let mut other = new.clone();
+        other["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchFields"][0]["values"] = json!(["n2"]);
+        assert_eq!(validate(Builtin::Pod, &other, Some(&new), false).len(), 1);
+        // Images may change.
+        let mut img = ungate.clone();
+        img["spec"]["containers"][0]["image"] = json!("i:2");
+        assert_eq!(validate(Builtin::Pod, &img, Some(&ungate), false), vec![]);
+    }
+
+    #[test]
+    fn gated_pods_cannot_be_created_bound() {
+        let mut pod = gated_pod();
+        pod["spec"]["nodeName"] = json!("n1");
+        let errs = validate(Builtin::Pod, &pod, None, false);
+        assert_eq!(errs[0].field, "spec.nodeName");
+    }
+
+    #[test]
+    fn workloads_need_matching_selectors() {
+        let d = json!({"spec": {"selector": {"matchLabels": {"app": "a"}},
+            "template": {"metadata": {"labels": {"app": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+        let errs = validate(Builtin::Deployment, &d, None, false);
+        assert_eq!(errs[0].field, "spec.template.metadata.labels");
+    }
+
+    #[test]
+    fn meta_validation() {
+        let obj = json!({"metadata": {"name": "Bad_Name", "labels": {"ok": "bad value"}}});
+        let errs = validate_meta(&obj, false);
+        assert_eq!(errs.len(), 2);
+        assert!(validate_meta(&json!({"metadata": {"name": "a.b"}}), true).len() == 1);
+    }
+}

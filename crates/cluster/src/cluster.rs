@@ -1,0 +1,554 @@
+//! The handle: start an embedded cluster, get a `kube::Client` for it, load objects, fail
+//! and recover nodes, serve it over HTTP, shut it down.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ApiServer, PatchType, Subresource, WriteOptions, to_served};
+use crate::clock::VirtualClock;
+use crate::controller::record_event;
+use crate::error::ApiError;
+use crate::http::{ClusterService, Handler, HttpConfig};
+use crate::kubelet::{self, FailedNodes, KubeletConfig};
+use crate::nodes::{self, NodeSpec};
+use crate::object;
+
+/// How to start an embedded cluster. `ClusterConfig::default()` gives a cluster with no
+/// nodes, every controller running, and virtual time anchored at the wall clock.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// What the virtual clock reads at start; the wall clock when `None`.
+    pub start_time: Option<Timestamp>,
+    /// Seed of uids and generated names (a simulation with the same seed replays).
+    pub seed: u64,
+    /// Changes of each resource kept for watches; older versions answer 410 Gone.
+    pub watch_history: usize,
+    /// Interval between watch bookmarks.
+    pub bookmark_interval: Duration,
+    /// Timing of the simulated kubelets.
+    pub kubelet: KubeletConfig,
+    /// Run the default-scheduler stand-in.
+    pub scheduler: bool,
+    /// Run the workload and disruption controllers.
+    pub controllers: bool,
+    /// Delete events older than this (the API server's `--event-ttl`, 1h by default).
+    pub event_ttl: Option<Duration>,
+    /// Nodes to add at start.
+    pub nodes: Vec<NodeSpec>,
+    /// Namespace of the client and of loaded objects that name none.
+    pub default_namespace: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            start_time: None,
+            seed: 1,
+            watch_history: 10_000,
+            bookmark_interval: Duration::from_secs(60),
+            kubelet: KubeletConfig::default(),
+            scheduler: true,
+            controllers: true,
+            event_ttl: Some(Duration::from_secs(3600)),
+            nodes: Vec::new(),
+            default_namespace: "default".into(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Adds `count` default nodes named `<prefix>-0`, `<prefix>-1`, ...
+    pub fn with_nodes(mut self, prefix: &str, count: usize) -> Self {
+        self.nodes
+            .extend((0..count).map(|i| NodeSpec::new(format!("{prefix}-{i}"))));
+        self
+    }
+
+    pub fn with_node(mut self, node: NodeSpec) -> Self {
+        self.nodes.push(node);
+        self
+    }
+
+    pub fn start_time(mut self, t: Timestamp) -> Self {
+        self.start_time = Some(t);
+        self
+    }
+
+    pub fn pod_start_delay(mut self, d: Duration) -> Self {
+        self.kubelet.pod_start_delay = d;
+        self
+    }
+}
+
+/// Failures of the handle's own operations.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: ApiError,
+    },
+    #[error("YAML document {index}: {message}")]
+    Yaml { index: usize, message: String },
+    #[error("object {index} ({api_version} {kind}): {message}")]
+    Object {
+        index: usize,
+        api_version: String,
+        kind: String,
+        message: String,
+    },
+    #[error("no node named {0:?}")]
+    NoSuchNode(String),
+    #[error("cannot serve on {addr}: {source}")]
+    Serve {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running embedded cluster.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use edgeplane_cluster::{ClusterConfig, EmbeddedCluster};
+/// let cluster = EmbeddedCluster::start(ClusterConfig::default().with_nodes("node", 3)).await;
+/// let client = cluster.client();
+/// cluster.load_yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: nginx}]}").await?;
+/// cluster.fail_node("node-1").await?;
+/// tokio::time::sleep(std::time::Duration::from_secs(3600)).await; // an hour, instantly with paused time
+/// cluster.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct EmbeddedCluster {
+    api: Arc<ApiServer>,
+    handler: Handler,
+    client: kube::Client,
+    failed: FailedNodes,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    default_namespace: String,
+}
+
+impl EmbeddedCluster {
+    /// Starts the API server, the simulated kubelets, scheduler and controllers, and adds
+    /// the configured nodes. Call it inside the tokio runtime whose time the cluster should
+    /// follow (a paused one for simulations).
+    pub async fn start(config: ClusterConfig) -> Self {
+        let anchor = config.start_time.unwrap_or_else(Timestamp::now);
+        let clock = VirtualClock::new(anchor);
+        let api = Arc::new(ApiServer::new(clock, config.watch_history, config.seed));
+        let shutdown = CancellationToken::new();
+        let handler = Handler {
+            api: api.clone(),
+            config: HttpConfig {
+                bookmark_interval: config.bookmark_interval,
+                ..Default::default()
+            },
+            shutdown: shutdown.clone(),
+        };
+        let failed: FailedNodes = Arc::new(Mutex::new(BTreeSet::new()));
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(kubelet::run(
+            api.clone(),
+            config.kubelet.clone(),
+            failed.clone(),
+            shutdown.clone(),
+        )));
+        if config.scheduler {
+            tasks.push(tokio::spawn(crate::scheduler::run(
+                api.clone(),
+                shutdown.clone(),
+            )));
+        }
+        if config.controllers {
+            tasks.push(tokio::spawn(crate::workloads::run(
+                api.clone(),
+                shutdown.clone(),
+            )));
+            tasks.push(tokio::spawn(crate::disruption::run(
+                api.clone(),
+                shutdown.clone(),
+            )));
+        }
+        if let Some(ttl) = config.event_ttl {
+            tasks.push(tokio::spawn(crate::disruption::expire_events(
+                api.clone(),
+                ttl,
+                shutdown.clone(),
+            )));
+        }
+        let client = kube::Client::new(
+            ClusterService::new(handler.clone()),
+            config.default_namespace.clone(),
+        );
+        let cluster = EmbeddedCluster {
+            api,
+            handler,
+            client,
+            failed,
+            shutdown,
+            tasks,
+            default_namespace: config.default_namespace,
+        };
+        for node in &config.nodes {
+            if let Err(e) = cluster.add_node(node.clone()).await {
+                tracing::warn!(node = %node.name, error = %e, "adding a node failed");
+            }
+        }
+        cluster
+    }
+
+    /// A client for the cluster, as `kube::Client::try_default()` would give for a real one.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// The cluster as a `tower::Service` (to build more clients, e.g. with another default
+    /// namespace: `kube::Client::new(cluster.service(), "team-a")`).
+    pub fn service(&self) -> ClusterService {
+        ClusterService::new(self.handler.clone())
+    }
+
+    /// The virtual clock every timestamp in the cluster comes from.
+    pub fn clock(&self) -> VirtualClock {
+        self.api.clock()
+    }
+
+    /// The API server itself, for in-process tools that need more than the client.
+    pub fn api(&self) -> &Arc<ApiServer> {
+        &self.api
+    }
+
+    /// Adds a Ready node.
+    pub async fn add_node(&self, node: NodeSpec) -> Result<(), ClusterError> {
+        let mut st = self.api.lock();
+        let index = st.store.len("nodes");
+        let obj = node.to_object(index, &st.now());
+        let def = st
+            .registry
+            .find("", "v1", "nodes")
+            .ok_or_else(|| ClusterError::NoSuchNode(node.name.clone()))?;
+        st.create(&def, None, obj, &WriteOptions::manager("edgeplane-cluster"))
+            .map_err(|source| ClusterError::Api {
+                what: format!("adding node {}", node.name),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Creates or updates objects (server-side apply as `edgeplane-cluster`), including
+    /// their status where the object has one. CRDs and Namespaces go first; objects of
+    /// namespaced kinds without a namespace go to the default namespace.
+    pub async fn apply_objects(
+        &self,
+        objects: impl IntoIterator<Item = Value>,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let mut objects: Vec<(usize, Value)> = objects.into_iter().enumerate().collect();
+        let rank = |v: &Value| match v.get("kind").and_then(Value::as_str) {
+            Some("CustomResourceDefinition") => 0,
+            Some("Namespace") => 1,
+            _ => 2,
+        };
+        objects.sort_by_key(|(i, v)| (rank(v), *i));
+        let opts = WriteOptions::manager("edgeplane-cluster");
+        let mut out = Vec::new();
+        for (index, obj) in objects {
+            let api_version = obj
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let kind = obj
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let fail = |message: String| ClusterError::Object {
+                index,
+                api_version: api_version.clone(),
+                kind: kind.clone(),
+                message,
+            };
+            let mut st = self.api.lock();
+            let def = st.registry.find_kind(&api_version, &kind).ok_or_else(|| {
+                fail(format!(
+                    "the server has no resource for {api_version} {kind}"
+                ))
+            })?;
+            let name = object::name(&obj).to_string();
+            if name.is_empty() {
+                return Err(fail("metadata.name is required".into()));
+            }
+            let ns = if def.namespaced {
+                match object::namespace(&obj) {
+                    "" => Some(self.default_namespace.clone()),
+                    ns => Some(ns.to_string()),
+                }
+            } else {
+                None
+            };
+            let mut obj = obj.clone();
+            if let Some(ns) = &ns {
+                object::set_meta(&mut obj, "namespace", json!(ns));
+            }
+            let (result, _) = st
+                .patch(
+                    &def,
+                    ns.as_deref(),
+                    &name,
+                    PatchType::Apply { force: true },
+                    &obj,
+                    Subresource::Main,
+                    &opts,
+                )
+                .map_err(|e| fail(e.message))?;
+            let result = if def.status_subresource && obj.get("status").is_some() {
+                st.patch(
+                    &def,
+                    ns.as_deref(),
+                    &name,
+                    PatchType::Apply { force: true },
+                    &obj,
+                    Subresource::Status,
+                    &opts,
+                )
+                .map_err(|e| fail(e.message))?
+                .0
+            } else {
+                result
+            };
+            out.push((*to_served(&def, &result)).clone());
+        }
+        Ok(out)
+    }
+
+    /// Applies every document of a multi-document YAML string (see `apply_objects`).
+    pub async fn load_yaml(&self, yaml: &str) -> Result<Vec<Value>, ClusterError> {
+        let docs = parse_yaml_documents(yaml)?;
+        self.apply_objects(docs).await
+    }
+
+    /// Fails a node: its kubelet stops, its Ready condition turns Unknown, it gets the
+    /// `node.kubernetes.io/unreachable` taints, and its unfinished pods are marked Failed.
+    pub async fn fail_node(&self, name: &str) -> Result<(), ClusterError> {
+        if let Ok(mut f) = self.failed.lock() {
+            f.insert(name.to_string());
+        }
+        let mut st = self.api.lock();
+        let key = (String::new(), name.to_string());
+        let node = st
+            .store
+            .get("nodes", &key)
+            .ok_or_else(|| ClusterError::NoSuchNode(name.to_string()))?;
+        let now = st.now();
+        let mut new = (*node).clone();
+        if let Some(conds) = new
+            .get_mut("status")
+            .and_then(|s| s.get_mut("conditions"))
+            .and_then(Value::as_array_mut)
+        {
+            for c in conds.iter_mut() {
+                c["status"] = json!("Unknown");
+                c["reason"] = json!("NodeStatusUnknown");
+                c["message"] = json!("Kubelet stopped posting node status.");
+                c["lastTransitionTime"] = json!(now);
+            }
+        }
+        let mut taints = nodes::without_lifecycle_taints(&node);
+        taints.extend(nodes::unreachable_taints(&now));
+        self.write_node(&mut st, name, new, taints)?;
+        kubelet::fail_pods_on(&mut st, name);
+        if let Some(n) = st.store.get("nodes", &key) {
+            record_event(
+                &mut st,
+                &n,
+                "Normal",
+                "NodeNotReady",
+                &format!("Node {name} status is now: NodeNotReady"),
+                "node-controller",
+            );
+        }
+        Ok(())
+    }
+
+    /// Recovers a failed node: Ready again, taints lifted, its kubelet back at work.
+    pub async fn recover_node(&self, name: &str) -> Result<(), ClusterError> {
+        if let Ok(mut f) = self.failed.lock() {
+            f.remove(name);
+        }
+        let mut st = self.api.lock();
+        let key = (String::new(), name.to_string());
+        let node = st
+            .store
+            .get("nodes", &key)
+            .ok_or_else(|| ClusterError::NoSuchNode(name.to_string()))?;
+        let now = st.now();
+        let mut new = (*node).clone();
+        let healthy = nodes::ready_status(name, 0, &json!({}), &now);
+        new["status"]["conditions"] = healthy["conditions"].clone();
+        let taints = nodes::without_lifecycle_taints(&node);
+        self.write_node(&mut st, name, new, taints)?;
+        if let Some(n) = st.store.get("nodes", &key) {
+            record_event(
+                &mut st,
+                &n,
+                "Normal",
+                "NodeReady",
+                &format!("Node {name} status is now: NodeReady"),
+                "node-controller",
+            );
+        }
+        Ok(())
+    }
+
+    fn write_node(
+        &self,
+        st: &mut crate::api::State,
+        name: &str,
+        with_status: Value,
+        taints: Vec<Value>,
+    ) -> Result<(), ClusterError> {
+        let err = |source| ClusterError::Api {
+            what: format!("updating node {name}"),
+            source,
+        };
+        let def = st
+            .registry
+            .find("", "v1", "nodes")
+            .ok_or_else(|| ClusterError::NoSuchNode(name.to_string()))?;
+        let opts = WriteOptions::manager("node-controller");
+        let updated = st
+            .update(&def, None, name, with_status, Subresource::Status, &opts)
+            .map_err(err)?;
+        let mut new = (*updated).clone();
+        if taints.is_empty() {
+            if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove("taints");
+            }
+        } else {
+            new["spec"]["taints"] = json!(taints);
+        }
+        st.update(&def, None, name, new, Subresource::Main, &opts)
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// Serves the cluster over plain HTTP (for kubectl) until shutdown; returns the bound
+    /// address (use port 0 for any free port).
+    pub async fn serve(&self, addr: SocketAddr) -> Result<SocketAddr, ClusterError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ClusterError::Serve { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| ClusterError::Serve { addr, source })?;
+        tokio::spawn(crate::http::serve(self.handler.clone(), listener));
+        Ok(local)
+    }
+
+    /// Stops every controller and server task and ends open watches.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        for t in std::mem::take(&mut self.tasks) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl std::fmt::Debug for EmbeddedCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedCluster")
+            .field("api", &self.api)
+            .field("default_namespace", &self.default_namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for EmbeddedCluster {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A kubeconfig that points kubectl at a served cluster.
+pub fn kubeconfig(addr: SocketAddr, namespace: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: edgeplane\n  cluster:\n    server: http://{addr}\ncontexts:\n- name: edgeplane\n  context:\n    cluster: edgeplane\n    user: edgeplane\n    namespace: {namespace}\ncurrent-context: edgeplane\nusers:\n- name: edgeplane\n  user: {{}}\n"
+    )
+}
+
+/// Splits multi-document YAML into JSON values, skipping empty documents and expanding
+/// `kind: List`.
+pub fn parse_yaml_documents(yaml: &str) -> Result<Vec<Value>, ClusterError> {
+    let mut out = Vec::new();
+    let mut doc = String::new();
+    let mut index = 0;
+    let flush = |doc: &mut String,
+                 index: &mut usize,
+                 out: &mut Vec<Value>|
+     -> Result<(), ClusterError> {
+        let text = std::mem::take(doc);
+        let meaningful = text
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        if meaningful {
+            let v: Value = serde_saphyr::from_str(&text).map_err(|e| ClusterError::Yaml {
+                index: *index,
+                message: e.to_string(),
+            })?;
+            match v {
+                Value::Null => {}
+                Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => {
+                    if let Some(items) = m.get("items").and_then(Value::as_array) {
+                        out.extend(items.iter().cloned());
+                    }
+                }
+                Value::Object(_) => out.push(v),
+                _ => {
+                    return Err(ClusterError::Yaml {
+                        index: *index,
+                        message: "a document must be a mapping".into(),
+                    });
+                }
+            }
+        }
+        *index += 1;
+        Ok(())
+    };
+    for line in yaml.lines() {
+        if line.trim_end() == "---" || line.starts_with("--- ") {
+            flush(&mut doc, &mut index, &mut out)?;
+            continue;
+        }
+        doc.push_str(line);
+        doc.push('\n');
+    }
+    flush(&mut doc, &mut index, &mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_yaml() {
+        let docs = parse_yaml_documents(
+            "---\n# comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n",
+        )
+        .unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1]["metadata"]["name"], "b");
+        assert!(parse_yaml_documents("- just\n- a list\n").is_err());
+        assert!(parse_yaml_documents("a: [unclosed\n").is_err());
+    }
+}

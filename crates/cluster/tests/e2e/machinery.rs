@@ -1,0 +1,487 @@
+//! The simulated machinery: workload controllers, the default-scheduler stand-in, the
+//! kubelet's start-up delay on virtual time, node failure and recovery, garbage
+//! collection.
+
+use std::time::Duration;
+
+use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, NodeSpec};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use crate::subresources::DEPLOYMENT;
+use crate::support::*;
+
+fn phase(p: &Pod) -> &str {
+    p.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
+}
+
+async fn pods_with(api: &Api<Pod>, selector: &str) -> Vec<Pod> {
+    api.list(&ListParams::default().labels(selector))
+        .await
+        .expect("list")
+        .items
+}
+
+#[tokio::test(start_paused = true)]
+async fn kubelet_start_delay_runs_on_virtual_time() {
+    let c = EmbeddedCluster::start(
+        ClusterConfig::default()
+            .with_nodes("n", 1)
+            .pod_start_delay(Duration::from_secs(3600)),
+    )
+    .await;
+    let start = c.clock().now();
+    create_pod(&c.client(), "default", pod("slow")).await;
+    let pods: Api<Pod> = Api::default_namespaced(c.client());
+    tokio::time::sleep(Duration::from_secs(3500)).await;
+    let p = pods.get("slow").await.expect("get");
+    assert_eq!(phase(&p), "Pending");
+    let waiting = p
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs[0].state.as_ref())
+        .and_then(|s| s.waiting.as_ref())
+        .and_then(|w| w.reason.clone());
+    assert_eq!(waiting.as_deref(), Some("ContainerCreating"));
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let p = pods.get("slow").await.expect("get");
+    assert_eq!(phase(&p), "Running");
+    // Timestamps written into the object follow the virtual clock.
+    let started = p.status.and_then(|s| s.start_time).expect("startTime").0;
+    assert_eq!(
+        started,
+        jiff::Timestamp::from_second(start.as_second()).expect("ts")
+    );
+    assert!(c.clock().now().as_second() - start.as_second() >= 3700);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deployments_keep_their_replicas_and_are_garbage_collected() {
+    let c = cluster(3).await;
+    c.load_yaml(DEPLOYMENT).await.expect("load");
+    let client = c.client();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let running = |n: usize| {
+        let pods = pods.clone();
+        async move {
+            eventually(Duration::from_secs(60), || async {
+                pods_with(&pods, "app=web")
+                    .await
+                    .iter()
+                    .filter(|p| phase(p) == "Running" && p.metadata.deletion_timestamp.is_none())
+                    .count()
+                    == n
+            })
+            .await
+        }
+    };
+    assert!(running(2).await);
+    // Owner chain: pod -> ReplicaSet -> Deployment.
+    let rss: Api<ReplicaSet> = Api::default_namespaced(client.clone());
+    let rs = rss
+        .list(&ListParams::default())
+        .await
+        .expect("rs")
+        .items
+        .remove(0);
+    let rs_owner = rs.owner_references()[0].clone();
+    assert_eq!(
+        (
+            rs_owner.kind.as_str(),
+            rs_owner.name.as_str(),
+            rs_owner.controller
+        ),
+        ("Deployment", "web", Some(true))
+    );
+    let p = pods_with(&pods, "app=web").await.remove(0);
+    assert_eq!(p.owner_references()[0].uid, rs.uid().expect("uid"));
+    assert!(p.labels().contains_key("pod-template-hash"));
+
+    // A deleted pod is replaced.
+    pods.delete(&p.name_any(), &DeleteParams::default())
+        .await
+        .expect("delete");
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            pods.get(&p.name_any()).await.is_err()
+        })
+        .await
+    );
+    assert!(running(2).await);
+
+    // Deployment status follows.
+    let deploys: Api<Deployment> = Api::default_namespaced(client.clone());
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            deploys
+                .get("web")
+                .await
+                .ok()
+                .and_then(|d| d.status)
+                .is_some_and(|s| s.available_replicas == Some(2) && s.ready_replicas == Some(2))
+        })
+        .await
+    );
+
+    // A template change rolls out a new ReplicaSet; the old one scales to zero.
+    c.load_yaml(&DEPLOYMENT.replace("nginx:1.27", "nginx:1.28"))
+        .await
+        .expect("update");
+    assert!(
+        eventually(Duration::from_secs(120), || async {
+            let ps = pods_with(&pods, "app=web").await;
+            let live: Vec<&Pod> = ps
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none() && phase(p) == "Running")
+                .collect();
+            live.len() == 2
+                && live.iter().all(|p| {
+                    p.spec
+                        .as_ref()
+                        .is_some_and(|s| s.containers[0].image.as_deref() == Some("nginx:1.28"))
+                })
+        })
+        .await
+    );
+    assert_eq!(
+        rss.list(&ListParams::default())
+            .await
+            .expect("rs")
+            .items
+            .len(),
+        2
+    );
+
+    // Deleting the Deployment collects its ReplicaSets and pods.
+    deploys
+        .delete("web", &DeleteParams::default())
+        .await
+        .expect("delete deployment");
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            rss.list(&ListParams::default())
+                .await
+                .expect("rs")
+                .items
+                .is_empty()
+                && pods_with(&pods, "app=web").await.is_empty()
+        })
+        .await
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn statefulsets_create_in_order_and_replace_failed_pods() {
+    let c = cluster(3).await;
+    c.load_yaml(
+        r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 3
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: "postgres:16"}]}
+"#,
+    )
+    .await
+    .expect("load");
+    let client = c.client();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    // OrderedReady: db-1 does not exist before db-0 runs.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let names: Vec<String> = pods_with(&pods, "app=db")
+        .await
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    assert_eq!(names, ["db-0"]);
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            let ps = pods_with(&pods, "app=db").await;
+            ps.len() == 3 && ps.iter().all(|p| phase(p) == "Running")
+        })
+        .await
+    );
+    let sts: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            sts.get("db")
+                .await
+                .ok()
+                .and_then(|s| s.status)
+                .is_some_and(|s| s.ready_replicas == Some(3))
+        })
+        .await
+    );
+
+    // Fail db-1's node: the pod is marked Failed, then recreated under the same name on a
+    // healthy node.
+    let db1 = pods.get("db-1").await.expect("db-1");
+    let node = db1.spec.and_then(|s| s.node_name).expect("scheduled");
+    let old_uid = db1.metadata.uid.expect("uid");
+    c.fail_node(&node).await.expect("fail node");
+    let nodes: Api<Node> = Api::all(client.clone());
+    let n = nodes.get(&node).await.expect("node");
+    let ready = n
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(ready.status, "Unknown");
+    assert!(
+        n.spec
+            .and_then(|s| s.taints)
+            .unwrap_or_default()
+            .iter()
+            .any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == "NoSchedule")
+    );
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            pods.get("db-1").await.ok().is_some_and(|p| {
+                p.metadata.uid.as_deref() != Some(old_uid.as_str())
+                    && phase(&p) == "Running"
+                    && p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node.as_str())
+            })
+        })
+        .await
+    );
+    // Events tell what happened.
+    let events: Api<Event> = Api::default_namespaced(client.clone());
+    let evs = events
+        .list(&ListParams::default().fields(&format!("involvedObject.name={node}")))
+        .await
+        .expect("events");
+    assert!(
+        evs.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("NodeNotReady"))
+    );
+
+    c.recover_node(&node).await.expect("recover");
+    let n = nodes.get(&node).await.expect("node");
+    assert!(n.spec.and_then(|s| s.taints).unwrap_or_default().is_empty());
+
+    // Scale down removes the highest ordinal.
+    c.load_yaml(
+        r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: "postgres:16"}]}
+"#,
+    )
+    .await
+    .expect("scale down");
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            let names: Vec<String> = pods_with(&pods, "app=db")
+                .await
+                .iter()
+                .map(|p| p.name_any())
+                .collect();
+            names == ["db-0", "db-1"]
+        })
+        .await
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn scheduler_honours_selectors_affinity_resources_and_taints() {
+    let c = EmbeddedCluster::start(
+        ClusterConfig::default()
+            .with_node(NodeSpec::new("small").cpu("1").label("zone", "edge"))
+            .with_node(NodeSpec::new("big").cpu("8").label("zone", "core"))
+            .with_node(NodeSpec::new("gpu").cpu("8").label("zone", "core").taint(
+                "dedicated",
+                "gpu",
+                "NoSchedule",
+            )),
+    )
+    .await;
+    let client = c.client();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let node_of = |name: &'static str| {
+        let pods = pods.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let node = pods
+                    .get(name)
+                    .await
+                    .ok()
+                    .and_then(|p| p.spec)
+                    .and_then(|s| s.node_name);
+                if node.is_some() || tokio::time::Instant::now() >= deadline {
+                    return node;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let with = |name: &str, spec: serde_json::Value| -> Pod {
+        let mut v = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                           "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        if let (Some(s), Some(extra)) = (v["spec"].as_object_mut(), spec.as_object()) {
+            for (k, x) in extra {
+                s.insert(k.clone(), x.clone());
+            }
+        }
+        serde_json::from_value(v).expect("pod")
+    };
+    pods.create(
+        &PostParams::default(),
+        &with("sel", json!({"nodeSelector": {"zone": "edge"}})),
+    )
+    .await
+    .expect("create");
+    assert_eq!(node_of("sel").await.as_deref(), Some("small"));
+
+    let by_name = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["gpu"]}]}]}}},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]});
+    pods.create(&PostParams::default(), &with("aff", by_name))
+        .await
+        .expect("create");
+    assert_eq!(node_of("aff").await.as_deref(), Some("gpu"));
+
+    // Tainted node without toleration, big request: only "big" fits.
+    let heavy = json!({"containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "6"}}}]});
+    pods.create(&PostParams::default(), &with("heavy", heavy.clone()))
+        .await
+        .expect("create");
+    assert_eq!(node_of("heavy").await.as_deref(), Some("big"));
+
+    // No room left: Unschedulable with the reasons, then scheduled once a node is added.
+    pods.create(&PostParams::default(), &with("more", heavy))
+        .await
+        .expect("create");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let p = pods.get("more").await.expect("get");
+    assert!(p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none());
+    let cond = p
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .expect("condition");
+    assert_eq!(cond.reason.as_deref(), Some("Unschedulable"));
+    let msg = cond.message.unwrap_or_default();
+    assert!(
+        msg.starts_with("0/3 nodes are available:")
+            && msg.contains("Insufficient cpu")
+            && msg.contains("untolerated taint"),
+        "{msg}"
+    );
+    c.add_node(NodeSpec::new("new").cpu("16"))
+        .await
+        .expect("add node");
+    assert_eq!(node_of("more").await.as_deref(), Some("new"));
+
+    // A pod for another scheduler is left alone.
+    pods.create(
+        &PostParams::default(),
+        &with("mine", json!({"schedulerName": "edgeplane"})),
+    )
+    .await
+    .expect("create");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(
+        pods.get("mine")
+            .await
+            .expect("get")
+            .spec
+            .and_then(|s| s.node_name)
+            .is_none()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn finalizers_hold_deletion_and_namespaces_terminate() {
+    let c = cluster(1).await;
+    c.load_yaml(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: team, finalizers: [example.com/hold]}\n",
+    )
+    .await
+    .expect("load");
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(c.client(), "team");
+    cms.delete("held", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let held = cms.get("held").await.expect("still there");
+    assert!(held.metadata.deletion_timestamp.is_some());
+    // New finalizers cannot be added while deleting.
+    let err = cms
+        .patch(
+            "held",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"metadata": {"finalizers": ["example.com/hold", "x.io/more"]}}),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 422),
+        "{err:?}"
+    );
+    // The namespace goes Terminating and waits for its content.
+    let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.client());
+    nss.delete("team", &DeleteParams::default())
+        .await
+        .expect("delete ns");
+    let ns = nss.get("team").await.expect("terminating");
+    assert_eq!(
+        ns.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    let err = cms
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "new"}})).expect("cm"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 403),
+        "{err:?}"
+    );
+    // Removing the finalizer completes both deletions.
+    cms.patch(
+        "held",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("remove finalizer");
+    assert!(cms.get("held").await.is_err());
+    assert!(nss.get("team").await.is_err());
+    // System namespaces cannot be deleted.
+    let err = nss
+        .delete("default", &DeleteParams::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 403),
+        "{err:?}"
+    );
+}
