@@ -395,6 +395,30 @@ pub struct TargetRef {
     pub name: String,
 }
 
+impl TargetRef {
+    /// A v1 Pod in the local cluster.
+    pub fn pod(namespace: impl Into<String>, name: impl Into<String>) -> TargetRef {
+        TargetRef {
+            cluster: None,
+            namespace: Some(namespace.into()),
+            api_version: TargetKind::Pod.default_api_version().into(),
+            kind: TargetKind::Pod,
+            name: name.into(),
+        }
+    }
+
+    /// A site of the network topology.
+    pub fn site(name: impl Into<String>) -> TargetRef {
+        TargetRef {
+            cluster: None,
+            namespace: None,
+            api_version: TargetKind::Site.default_api_version().into(),
+            kind: TargetKind::Site,
+            name: name.into(),
+        }
+    }
+}
+
 impl std::fmt::Display for TargetRef {
     /// `Pod default/ar-render-0`, `Site stadium`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -747,23 +747,11 @@ metadata:
     }
 
     fn pod(name: &str) -> TargetRef {
-        TargetRef {
-            cluster: None,
-            namespace: Some("ar".into()),
-            api_version: "v1".into(),
-            kind: TargetKind::Pod,
-            name: name.into(),
-        }
+        TargetRef::pod("ar", name)
     }
 
     fn site(name: &str) -> TargetRef {
-        TargetRef {
-            cluster: None,
-            namespace: None,
-            api_version: TargetKind::Site.default_api_version().into(),
-            kind: TargetKind::Site,
-            name: name.into(),
-        }
+        TargetRef::site(name)
     }
 
     fn targets(list: &[(&str, TargetRef)]) -> BTreeMap<String, TargetRef> {

@@ -37,19 +37,9 @@ impl Candidate {
         if matches!(phase, Some("Succeeded" | "Failed")) {
             return None;
         }
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
         Some(Candidate {
-            reference: TargetRef {
-                cluster: None,
-                namespace: Some(
-                    pod.metadata
-                        .namespace
-                        .clone()
-                        .unwrap_or_else(|| "default".into()),
-                ),
-                api_version: "v1".into(),
-                kind: TargetKind::Pod,
-                name: pod.metadata.name.clone()?,
-            },
+            reference: TargetRef::pod(namespace, pod.metadata.name.clone()?),
             labels: pod.metadata.labels.clone().unwrap_or_default(),
         })
     }
@@ -57,13 +47,7 @@ impl Candidate {
     /// A site of the network topology.
     pub fn site(name: &str, labels: BTreeMap<String, String>) -> Candidate {
         Candidate {
-            reference: TargetRef {
-                cluster: None,
-                namespace: None,
-                api_version: TargetKind::Site.default_api_version().into(),
-                kind: TargetKind::Site,
-                name: name.into(),
-            },
+            reference: TargetRef::site(name),
             labels,
         }
     }
@@ -415,13 +399,7 @@ mod tests {
 
     fn pod(ns: &str, name: &str, app: &str) -> Candidate {
         Candidate {
-            reference: TargetRef {
-                cluster: None,
-                namespace: Some(ns.into()),
-                api_version: "v1".into(),
-                kind: TargetKind::Pod,
-                name: name.into(),
-            },
+            reference: TargetRef::pod(ns, name),
             labels: BTreeMap::from([("app".to_string(), app.to_string())]),
         }
     }

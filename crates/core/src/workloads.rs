@@ -342,13 +342,7 @@ pub fn inventory(snapshot: &Snapshot, workloads: &[Workload]) -> Inventory {
                 continue;
             }
             inventory.pods.push(Candidate {
-                reference: edgeplane_api::TargetRef {
-                    cluster: None,
-                    namespace: Some(pod.key.namespace.clone()),
-                    api_version: "v1".into(),
-                    kind: edgeplane_api::TargetKind::Pod,
-                    name: pod.key.name.clone(),
-                },
+                reference: edgeplane_api::TargetRef::pod(&pod.key.namespace, &pod.key.name),
                 labels: pod.labels.clone(),
             });
         }

@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeplane_api::{
-    Compliance, ConstraintPolicyRule, ConstraintPolicySpec, TargetKind, TargetRef,
-};
+use edgeplane_api::{Compliance, ConstraintPolicyRule, ConstraintPolicySpec, TargetRef};
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::manifests::{decode, parse_documents};
 use edgeplane_core::snapshot::Snapshot;
@@ -58,23 +56,11 @@ fn builtin() -> Arc<BuiltinProvider> {
 }
 
 fn pod(name: &str) -> TargetRef {
-    TargetRef {
-        cluster: None,
-        namespace: Some("ar".into()),
-        api_version: "v1".into(),
-        kind: TargetKind::Pod,
-        name: name.into(),
-    }
+    TargetRef::pod("ar", name)
 }
 
 fn site(name: &str) -> TargetRef {
-    TargetRef {
-        cluster: None,
-        namespace: None,
-        api_version: TargetKind::Site.default_api_version().into(),
-        kind: TargetKind::Site,
-        name: name.into(),
-    }
+    TargetRef::site(name)
 }
 
 fn rule(name: &str, request: &str, limit: Option<&str>) -> ConstraintPolicyRule {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use edgeplane_api::{ConstraintPolicyRule, TargetKind, TargetRef};
+use edgeplane_api::{ConstraintPolicyRule, TargetRef};
 use edgeplane_core::evaluate::Score;
 use edgeplane_core::planner::{CostQuery, ExternalCosts, PodKey};
 use edgeplane_core::values::parse_duration_field;
@@ -101,13 +101,7 @@ impl ExternalCosts for GrpcCosts {
             .get(&query.rule)
             .ok_or_else(|| format!("no provider for rule {}", query.rule))?;
         let request = CostRequest {
-            source: TargetRef {
-                cluster: None,
-                namespace: Some(source.namespace.clone()),
-                api_version: "v1".into(),
-                kind: TargetKind::Pod,
-                name: source.name.clone(),
-            },
+            source: TargetRef::pod(&source.namespace, &source.name),
             rule: ConstraintPolicyRule {
                 name: query.rule.clone(),
                 request: query.request.clone(),

@@ -11,8 +11,7 @@
 use std::collections::BTreeMap;
 
 use edgeplane_api::{
-    ConstraintPolicyRule, Link, NetworkTopology, NetworkTopologySpec, TargetKind, TargetRef,
-    TopologySite,
+    ConstraintPolicyRule, Link, NetworkTopology, NetworkTopologySpec, TargetRef, TopologySite,
 };
 
 use super::{
@@ -398,12 +397,8 @@ pub fn generate(size: Size, seed: u64) -> Instance {
                 labels: BTreeMap::from([("app".to_string(), format!("app{app}"))]),
             });
         }
-        let pod_ref = |i: usize, pending: &[PendingPod]| TargetRef {
-            cluster: None,
-            namespace: Some(pending[i].key.namespace.clone()),
-            api_version: "v1".into(),
-            kind: TargetKind::Pod,
-            name: pending[i].key.name.clone(),
+        let pod_ref = |i: usize, pending: &[PendingPod]| {
+            TargetRef::pod(&pending[i].key.namespace, &pending[i].key.name)
         };
         let (name, rules) = &ps[rng.below(ps.len())];
         let user = &user_names[rng.below(user_names.len())];
@@ -412,16 +407,7 @@ pub fn generate(size: Size, seed: u64) -> Instance {
             offer: format!("{namespace}/app{app}-users"),
             targets: BTreeMap::from([
                 ("front".to_string(), pod_ref(first, &pending)),
-                (
-                    "users".to_string(),
-                    TargetRef {
-                        cluster: None,
-                        namespace: None,
-                        api_version: TargetKind::Site.default_api_version().into(),
-                        kind: TargetKind::Site,
-                        name: user.clone(),
-                    },
-                ),
+                ("users".to_string(), TargetRef::site(user)),
             ]),
             rules: rules.iter().map(|r| PlanRule::builtin(name, r)).collect(),
         });
@@ -470,13 +456,7 @@ pub fn small(seed: u64) -> Instance {
         });
         let target = &inst.pending[rng.below(inst.pending.len())].key;
         let (name, rules) = &pod_pod_policies()[rng.below(3)];
-        let pod = |k: &PodKey| TargetRef {
-            cluster: None,
-            namespace: Some(k.namespace.clone()),
-            api_version: "v1".into(),
-            kind: TargetKind::Pod,
-            name: k.name.clone(),
-        };
+        let pod = |k: &PodKey| TargetRef::pod(&k.namespace, &k.name);
         inst.bindings.push(PlanBinding {
             name: "running-link".into(),
             offer: "app-0/running".into(),

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use edgeplane_api::{
-    Compliance, ConstraintPolicyRule, Link, NetworkTopology, NetworkTopologySpec, TargetKind,
-    TargetRef, TopologySite,
+    Compliance, ConstraintPolicyRule, Link, NetworkTopology, NetworkTopologySpec, TargetRef,
+    TopologySite,
 };
 use proptest::prelude::{
     ProptestConfig, TestCaseError, any, prop_assert, prop_assert_eq, proptest,
@@ -75,23 +75,11 @@ fn pod(name: &str, cpu: i64) -> PendingPod {
 }
 
 fn pod_ref(name: &str) -> TargetRef {
-    TargetRef {
-        cluster: None,
-        namespace: Some("default".into()),
-        api_version: "v1".into(),
-        kind: TargetKind::Pod,
-        name: name.into(),
-    }
+    TargetRef::pod("default", name)
 }
 
 fn site_ref(name: &str) -> TargetRef {
-    TargetRef {
-        cluster: None,
-        namespace: None,
-        api_version: TargetKind::Site.default_api_version().into(),
-        kind: TargetKind::Site,
-        name: name.into(),
-    }
+    TargetRef::site(name)
 }
 
 fn binding(name: &str, targets: &[(&str, TargetRef)], rules: &[(&str, &str, &str)]) -> PlanBinding {
