@@ -11,6 +11,7 @@ pub mod manifests;
 pub mod network;
 pub mod offers;
 pub mod planner;
+pub mod rng;
 pub mod rules;
 pub mod selector;
 pub mod sites;

@@ -152,7 +152,7 @@ fn child_run(spec: &str, seed: u64, budget: std::time::Duration) -> anyhow::Resu
         nodes: size.nodes,
         sites: size.sites,
         plan_ms,
-        peak_mb: peak_rss_mb(),
+        peak_mb: super::bench::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1024.0 * 1024.0)),
         placed: s.placed,
         limit: s.rules_limit,
         violation: s.rules_violation,
@@ -162,18 +162,4 @@ fn child_run(spec: &str, seed: u64, budget: std::time::Duration) -> anyhow::Resu
     };
     println!("{}", serde_json::to_string(&row)?);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Peak resident memory of this process (VmHWM), in MB; 0 where /proc is not available.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
 }

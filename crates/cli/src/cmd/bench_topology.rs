@@ -10,6 +10,7 @@ use std::time::Instant;
 use edgeplane_api::network::DEFAULT_SITE_LABEL;
 use edgeplane_api::{Link, NetworkTopology, NetworkTopologySpec, TopologySite};
 use edgeplane_core::network::{Location, NetworkGraph, NodeId, NodeInfo};
+use edgeplane_core::rng::Rng;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -27,35 +28,17 @@ pub struct Args {
     pub seed: u64,
 }
 
-/// SplitMix64: small, fast and good enough to scatter a synthetic topology.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    /// A latency between `low_us` and `high_us` microseconds, in steps of 10us.
-    fn latency(&mut self, low_us: usize, high_us: usize) -> String {
-        let steps = (high_us - low_us) / 10 + 1;
-        format!("{}us", low_us + 10 * self.below(steps))
-    }
+/// A latency between `low_us` and `high_us` microseconds, in steps of 10us.
+fn latency(random: &mut Rng, low_us: usize, high_us: usize) -> String {
+    let steps = (high_us - low_us) / 10 + 1;
+    format!("{}us", low_us + 10 * random.below(steps))
 }
 
 /// A metro-style topology: regional sites in a ring, each metro site linked to two
 /// regional ones, each edge site to a metro site (some to two), user sites to one or two
 /// edge sites, and a few one-way shortcuts between edge sites.
 fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
-    let mut random = Random(args.seed);
+    let mut random = Rng::new(args.seed);
     let total = args.sites.max(3);
     let users = (total / 10).max(1);
     let regional = (total / 100).max(1);
@@ -86,7 +69,7 @@ fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
             link(
                 name("regional", r),
                 name("regional", next),
-                random.latency(5_000, 20_000),
+                latency(&mut random, 5_000, 20_000),
                 false,
             );
         }
@@ -96,7 +79,7 @@ fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
         link(
             name("metro", m),
             name("regional", first),
-            random.latency(5_000, 10_000),
+            latency(&mut random, 5_000, 10_000),
             false,
         );
         if regional > 1 {
@@ -104,7 +87,7 @@ fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
             link(
                 name("metro", m),
                 name("regional", second),
-                random.latency(5_000, 10_000),
+                latency(&mut random, 5_000, 10_000),
                 false,
             );
         }
@@ -114,7 +97,7 @@ fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
         link(
             name("edge", e),
             name("metro", first),
-            random.latency(2_000, 4_000),
+            latency(&mut random, 2_000, 4_000),
             false,
         );
         if metro > 1 && random.below(10) == 0 {
@@ -122,7 +105,7 @@ fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
             link(
                 name("edge", e),
                 name("metro", second),
-                random.latency(2_000, 4_000),
+                latency(&mut random, 2_000, 4_000),
                 false,
             );
         }
@@ -133,7 +116,7 @@ fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
             link(
                 name("edge", e),
                 name("edge", to),
-                random.latency(1_000, 3_000),
+                latency(&mut random, 1_000, 3_000),
                 true,
             );
         }
@@ -148,7 +131,7 @@ fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
         link(
             name("users", u),
             name("edge", first),
-            random.latency(1_000, 3_000),
+            latency(&mut random, 1_000, 3_000),
             false,
         );
         if edge > 1 && random.below(2) == 0 {
@@ -156,7 +139,7 @@ fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
             link(
                 name("users", u),
                 name("edge", second),
-                random.latency(1_000, 3_000),
+                latency(&mut random, 1_000, 3_000),
                 false,
             );
         }
@@ -192,14 +175,6 @@ fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
     (topology, nodes, users)
 }
 
-/// Peak resident set size (VmHWM) in bytes, from /proc/self/status; `None` elsewhere.
-fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -225,7 +200,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
 
     // Pairs are drawn before timing so that only lookups are measured.
-    let mut random = Random(args.seed ^ 0x5eed);
+    let mut random = Rng::new(args.seed ^ 0x5eed);
     let n = graph.node_count().max(1);
     let pairs: Vec<(NodeId, NodeId)> = (0..args.lookups)
         .map(|_| {
@@ -255,7 +230,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         100.0 * reachable as f64 / args.lookups.max(1) as f64,
         total_latency / reachable.max(1) as f64 / 1e6
     );
-    match peak_rss() {
+    match super::bench::peak_rss_bytes() {
         Some(bytes) => println!("peak RSS (VmHWM): {}", mib(bytes)),
         None => println!("peak RSS: unknown (no /proc/self/status)"),
     }
