@@ -19,6 +19,7 @@
 //! topology status). docs/runtime.md describes all of it.
 
 pub mod cache;
+pub mod component;
 pub mod context;
 pub mod controllers;
 pub mod error;
@@ -30,6 +31,7 @@ pub mod providers;
 pub mod view;
 
 pub use cache::{Cache, Caches, Change};
+pub use component::{Base, BaseConfig};
 pub use context::Context;
 pub use error::Error;
 pub use leader::{Leadership, LeaseConfig, Role};
