@@ -489,7 +489,7 @@ fn new_errors(
     notes
 }
 
-/// `edgeplane_bindings{namespace,compliance}`, counted from the cache at each scrape.
+/// `edgeplane_bindings{namespace,compliance}` (the registry adds the prefix), counted from the cache at each scrape.
 #[derive(Debug)]
 struct BindingsByCompliance(Cache<ConstraintPolicyBinding>);
 
@@ -512,7 +512,7 @@ impl Collector for BindingsByCompliance {
                 .set(n);
         }
         let metric = encoder.encode_descriptor(
-            "edgeplane_bindings",
+            "bindings",
             "Bindings by namespace and compliance",
             None,
             family.metric_type(),

@@ -229,9 +229,11 @@ async fn nothing_changed_no_writes_and_a_restart_duplicates_and_loses_nothing() 
         ))
         .await
     );
-    // Let the offer counts settle, then watch for 10 minutes: every binding is evaluated
-    // 10 to 60 times, every offer resynced twice, and nothing is written.
-    tokio::time::sleep(Duration::from_secs(30)).await;
+    // Let the offer counts settle and the graces of the bindings in Violation (at most 5m,
+    // then up to a 1m period) elapse, which changes their GraceElapsed condition; then
+    // watch for 10 minutes: every binding is evaluated 10 to 60 times, every offer
+    // resynced twice, and nothing is written.
+    tokio::time::sleep(Duration::from_secs(420)).await;
     let settled = first.writes.count();
     assert!(
         settled > 12,
