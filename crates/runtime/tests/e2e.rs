@@ -4,8 +4,12 @@
 // Tests unwrap what they built and the errors they expect.
 #![allow(clippy::unwrap_used)]
 
+#[path = "e2e/harness.rs"]
 mod harness;
 
+#[path = "e2e/bindings.rs"]
 mod bindings;
+#[path = "e2e/leader.rs"]
 mod leader;
+#[path = "e2e/offers.rs"]
 mod offers;

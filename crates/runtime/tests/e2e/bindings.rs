@@ -50,7 +50,7 @@ async fn a_slower_link_turns_a_compliant_binding_into_violation() {
     );
     let after = near().await.unwrap();
     assert_eq!(after.uid(), before.uid());
-    let status = after.status.unwrap();
+    let status = after.status.clone().unwrap();
     let reason =
         "latency 8ms between renderer (edge-1-a) and users (stadium) is worse than the limit 5ms";
     assert_eq!(status.first_reason.as_deref(), Some(reason));

@@ -45,7 +45,7 @@ pub async fn cluster(nodes: Vec<NodeSpec>) -> EmbeddedCluster {
         config = config.with_node(node);
     }
     let cluster = EmbeddedCluster::start(config).await;
-    let crds = edgeplane_api::crdgen::all()
+    let crds: Vec<serde_json::Value> = edgeplane_api::crdgen::all()
         .into_iter()
         .map(|c| serde_json::to_value(c).unwrap())
         .collect();
