@@ -520,3 +520,99 @@ impl Collector for BindingsByCompliance {
         family.encode(metric)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplane_api::{ConstraintPolicyBindingSpec, TargetRef};
+
+    fn binding(name: &str, pods: &[&str]) -> ConstraintPolicyBinding {
+        let targets = pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                (
+                    format!("r{i}"),
+                    TargetRef {
+                        cluster: None,
+                        namespace: Some("ar".into()),
+                        api_version: "v1".into(),
+                        kind: TargetKind::Pod,
+                        name: (*p).into(),
+                    },
+                )
+            })
+            .collect();
+        let mut b = ConstraintPolicyBinding::new(
+            name,
+            ConstraintPolicyBindingSpec {
+                offer: "o".into(),
+                targets,
+            },
+        );
+        b.metadata.namespace = Some("ar".into());
+        b
+    }
+
+    fn names(refs: Vec<ObjectRef<ConstraintPolicyBinding>>) -> Vec<String> {
+        let mut n: Vec<String> = refs.into_iter().map(|r| r.name).collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn the_index_follows_bindings_targets() {
+        let mut index = TargetIndex::default();
+        index.apply(&binding("a", &["p1", "p2"]));
+        index.apply(&binding("b", &["p2"]));
+        assert_eq!(names(index.bindings_of("ar", "p2")), ["a", "b"]);
+        assert_eq!(names(index.bindings_of("ar", "p1")), ["a"]);
+        assert!(index.bindings_of("other", "p1").is_empty());
+        // A binding whose targets change is re-indexed.
+        index.apply(&binding("a", &["p3"]));
+        assert_eq!(names(index.bindings_of("ar", "p1")), Vec::<String>::new());
+        assert_eq!(names(index.bindings_of("ar", "p3")), ["a"]);
+        index.remove(&ObjectRef::from_obj(&binding("b", &[])));
+        assert!(index.bindings_of("ar", "p2").is_empty());
+        index.reset([&binding("c", &["p1"])]);
+        assert_eq!(names(index.bindings_of("ar", "p1")), ["c"]);
+        assert!(index.bindings_of("ar", "p3").is_empty());
+    }
+
+    #[test]
+    fn events_and_status_comparison() {
+        let e = compliance_event(
+            "b",
+            Compliance::Compliant,
+            Compliance::Violation,
+            Some("latency 8ms ..."),
+        );
+        assert_eq!(e.type_, EventType::Warning);
+        assert_eq!(e.note, "binding b: Compliant -> Violation: latency 8ms ...");
+        assert_eq!(
+            compliance_event("b", Compliance::Error, Compliance::Limit, None).type_,
+            EventType::Normal
+        );
+        let t = |s| {
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::from_second(s).unwrap_or_default(),
+            ))
+        };
+        let a = ConstraintPolicyBindingStatus {
+            compliance: Compliance::Limit,
+            last_evaluated_timestamp: t(10),
+            ..Default::default()
+        };
+        let b = ConstraintPolicyBindingStatus {
+            last_evaluated_timestamp: t(20),
+            last_mitigated_timestamp: t(5),
+            ..a.clone()
+        };
+        assert!(same_status(&a, &b));
+        let c = ConstraintPolicyBindingStatus {
+            compliance: Compliance::Violation,
+            ..a.clone()
+        };
+        assert!(!same_status(&a, &c));
+    }
+}

@@ -537,3 +537,126 @@ pub fn condition(
         observed_generation: generation,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplane_api::{
+        ConstraintPolicyBindingStatus, ConstraintPolicyOfferSpec, OfferTarget, ViolationPolicy,
+    };
+
+    fn offer() -> ConstraintPolicyOffer {
+        let mut o = ConstraintPolicyOffer::new(
+            "ar",
+            ConstraintPolicyOfferSpec {
+                targets: vec![OfferTarget {
+                    name: Some("r".into()),
+                    api_version: None,
+                    kind: TargetKind::Pod,
+                    mode: None,
+                    label_selector: None,
+                    sites: None,
+                }],
+                policies: vec!["p".into()],
+                period: "30s".into(),
+                grace: "1m".into(),
+                violation_policy: ViolationPolicy::Ignore,
+                mitigation_grace: None,
+            },
+        );
+        o.metadata.namespace = Some("ns".into());
+        o.metadata.generation = Some(3);
+        o
+    }
+
+    fn existing(name: &str, c: Compliance) -> ConstraintPolicyBinding {
+        let mut b = ConstraintPolicyBinding::new(
+            name,
+            edgeplane_api::ConstraintPolicyBindingSpec {
+                offer: "ar".into(),
+                targets: Default::default(),
+            },
+        );
+        b.status = Some(ConstraintPolicyBindingStatus {
+            compliance: c,
+            ..Default::default()
+        });
+        b
+    }
+
+    fn desired(name: &str) -> DesiredBinding {
+        DesiredBinding {
+            name: name.into(),
+            targets: Default::default(),
+        }
+    }
+
+    #[test]
+    fn status_counts_desired_bindings_and_keeps_transition_times() {
+        let now = Timestamp::from_second(1_000).unwrap_or_default();
+        let later = Timestamp::from_second(2_000).unwrap_or_default();
+        let o = offer();
+        let want = [desired("a"), desired("b")];
+        let have = [
+            existing("a", Compliance::Compliant),
+            existing("gone", Compliance::Compliant),
+        ];
+        let s = offer_status(&o, Ok(&want), &have, &[], &Default::default(), now);
+        assert_eq!((s.binding_count, s.compliant_binding_count), (2, 1));
+        assert_eq!(s.binding_selector, "constraint.edgeplane.io/offer=ar");
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(
+            (
+                s.conditions[0].status.as_str(),
+                s.conditions[0].reason.as_str(),
+                s.conditions[0].message.as_str()
+            ),
+            ("True", "Expanded", "2 bindings")
+        );
+        // The same again later: identical, so nothing is written.
+        assert_eq!(offer_status(&o, Ok(&want), &have, &[], &s, later), s);
+
+        let missing = offer_status(&o, Ok(&want), &have, &["p"], &s, later);
+        assert_eq!(missing.conditions[0].reason, "PolicyNotFound");
+        assert_eq!(
+            missing.conditions[0].message,
+            "policy p not found in namespace ns"
+        );
+        assert_eq!(missing.conditions[0].last_transition_time, Time(later));
+
+        let error = OfferError {
+            field: "spec.targets[0].kind".into(),
+            message: "NetworkFunction targets are not supported yet".into(),
+        };
+        let invalid = offer_status(&o, Err(error), &have, &[], &s, later);
+        // Invalid offers keep (and count) their existing bindings.
+        assert_eq!(
+            (invalid.binding_count, invalid.compliant_binding_count),
+            (2, 2)
+        );
+        assert_eq!(invalid.conditions[0].reason, "InvalidOffer");
+        assert_eq!(
+            invalid.conditions[0].message,
+            "spec.targets[0].kind: NetworkFunction targets are not supported yet"
+        );
+    }
+
+    #[test]
+    fn at_most_ten_events_per_reason_then_a_sum() {
+        let mut notes = Notes::default();
+        for i in 0..13 {
+            notes.push(reasons::BINDING_CREATED, format!("n{i}"));
+        }
+        notes.push(reasons::BINDING_DELETED, "d".into());
+        let out = notes.finish("ar");
+        assert_eq!(out.len(), 12);
+        assert_eq!(
+            out[10],
+            (
+                reasons::BINDING_CREATED,
+                "offer ar: 3 more like the above (BindingCreated)".to_string()
+            )
+        );
+        assert_eq!(out[11], (reasons::BINDING_DELETED, "d".to_string()));
+    }
+}

@@ -189,3 +189,76 @@ fn rule_index(problem: &str) -> i64 {
         .and_then(|i| i.parse().ok())
         .unwrap_or(-1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplane_api::{ConstraintPolicyRule, ConstraintPolicySpec};
+
+    fn policy(rules: &[(&str, &str)]) -> ConstraintPolicy {
+        let mut p = ConstraintPolicy::new(
+            "p",
+            ConstraintPolicySpec {
+                rules: rules
+                    .iter()
+                    .map(|(n, r)| ConstraintPolicyRule {
+                        name: (*n).into(),
+                        request: (*r).into(),
+                        limit: None,
+                    })
+                    .collect(),
+            },
+        );
+        p.metadata.namespace = Some("ns".into());
+        p
+    }
+
+    #[test]
+    fn valid_names_the_first_invalid_rule() {
+        let now = Timestamp::from_second(1_000).unwrap_or_default();
+        let none = |_: &str| false;
+        let ok = policy_status(
+            &policy(&[("latency", "5ms"), ("cpu", "4")]),
+            &none,
+            &Default::default(),
+            now,
+        );
+        assert_eq!(ok.rule_count, Some(2));
+        assert_eq!(
+            (
+                ok.conditions[0].status.as_str(),
+                ok.conditions[0].message.as_str()
+            ),
+            ("True", "2 rules with a provider")
+        );
+        let bad = policy_status(
+            &policy(&[("gpu-temp", "70"), ("latency", "fast")]),
+            &none,
+            &ok,
+            now,
+        );
+        assert_eq!(bad.conditions[0].status, "False");
+        assert!(
+            bad.conditions[0]
+                .message
+                .starts_with("spec.rules[0].name: no provider for rule gpu-temp"),
+            "{}",
+            bad.conditions[0].message
+        );
+        // Once a provider registers for it, the external rule is valid; the bad value is next.
+        let registered = |r: &str| r == "gpu-temp";
+        let next = policy_status(
+            &policy(&[("gpu-temp", "70"), ("latency", "fast")]),
+            &registered,
+            &bad,
+            now,
+        );
+        assert!(
+            next.conditions[0]
+                .message
+                .starts_with("spec.rules[1].request:"),
+            "{}",
+            next.conditions[0].message
+        );
+    }
+}
