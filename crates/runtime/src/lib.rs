@@ -1,1 +1,38 @@
-//! placeholder
+//! edgeplane on Kubernetes: the runtime pieces every component shares, and the controllers
+//! that keep offers, bindings, policies and the topology up to date.
+//!
+//! Infrastructure (reused by the scheduler, the descheduler and the simulator):
+//! - [`context::Context`]: client, clock, component and replica identity, leadership,
+//!   metrics, readiness, shutdown; every write goes through it ([`Context::apply`],
+//!   [`Context::apply_status`], [`Context::delete`], [`Context::events`]) and is refused
+//!   on a replica that does not hold the Lease.
+//! - [`leader`]: leader election over a `coordination.k8s.io/v1` Lease.
+//! - [`cache`]: reflector-backed caches of every kind, with change notifications.
+//! - [`view`]: the [`ClusterView`](edgeplane_core::evaluate::ClusterView) built from the
+//!   caches, rebuilt only when nodes, the topology or pod placement change.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`metrics`]: the Prometheus registry and shared metrics.
+//! - [`events`]: stable event reasons and a clock-stamped recorder.
+//! - [`error`]: the error type and the per-object exponential backoff.
+//!
+//! Controllers: [`controllers`] (offers -> bindings, binding evaluation, policy and
+//! topology status). docs/runtime.md describes all of it.
+
+pub mod cache;
+pub mod component;
+pub mod context;
+pub mod controllers;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod providers;
+pub mod view;
+
+pub use cache::{Cache, Caches, Change};
+pub use component::{Base, BaseConfig};
+pub use context::Context;
+pub use error::Error;
+pub use leader::{Leadership, LeaseConfig, Role};
+pub use view::{ViewCache, ViewChange};

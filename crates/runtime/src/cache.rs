@@ -1,0 +1,317 @@
+//! Reflector-backed caches shared by every controller of a process, with change
+//! notifications.
+//!
+//! One watch per kind feeds a kube-runtime [`Store`] (so `Controller`s can read from it)
+//! and broadcasts a [`Change`] per event, carrying the previous object, so that each
+//! subscriber decides what matters to it (a pod's node changed, a node's labels changed)
+//! without keeping copies. kube-runtime's own shared streams do not report deletions, so
+//! this module does the fan-out itself.
+//!
+//! A subscriber that falls more than [`CHANNEL_CAPACITY`] changes behind receives
+//! [`Change::Resynced`] instead of the changes it missed: it should then reconsider
+//! everything, as after a relist.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use edgeplane_api::{
+    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkTopology,
+};
+use edgeplane_core::snapshot::DEFAULT_TOPOLOGY;
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Changes a subscriber may fall behind before it gets [`Change::Resynced`] instead.
+pub const CHANNEL_CAPACITY: usize = 4096;
+
+/// What a cache can hold.
+pub trait Cached:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
+impl<T> Cached for T where
+    T: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
+
+/// One change to a cache.
+#[derive(Debug)]
+pub enum Change<K> {
+    /// Created (`old` is `None`) or modified.
+    Applied { old: Option<Arc<K>>, new: Arc<K> },
+    /// Deleted; the last known state.
+    Deleted(Arc<K>),
+    /// The cache was (re)listed, or this subscriber missed changes: reconsider everything.
+    Resynced,
+}
+
+impl<K> Clone for Change<K> {
+    fn clone(&self) -> Self {
+        match self {
+            Change::Applied { old, new } => Change::Applied {
+                old: old.clone(),
+                new: new.clone(),
+            },
+            Change::Deleted(o) => Change::Deleted(o.clone()),
+            Change::Resynced => Change::Resynced,
+        }
+    }
+}
+
+impl<K> Change<K> {
+    /// The object after the change (the last state for a deletion).
+    pub fn object(&self) -> Option<&Arc<K>> {
+        match self {
+            Change::Applied { new, .. } => Some(new),
+            Change::Deleted(o) => Some(o),
+            Change::Resynced => None,
+        }
+    }
+}
+
+/// A watched kind: a [`Store`] and its change notifications. Cheap to clone.
+pub struct Cache<K: Cached> {
+    store: Store<K>,
+    tx: broadcast::Sender<Change<K>>,
+    ready: watch::Receiver<bool>,
+}
+
+impl<K: Cached> Clone for Cache<K> {
+    fn clone(&self) -> Self {
+        Cache {
+            store: self.store.clone(),
+            tx: self.tx.clone(),
+            ready: self.ready.clone(),
+        }
+    }
+}
+
+impl<K: Cached> Debug for Cache<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("kind", &K::kind(&()))
+            .field("objects", &self.store.len())
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}
+
+impl<K: Cached> Cache<K> {
+    /// Starts watching `api` (with backoff on errors) until `shutdown` is cancelled.
+    pub fn spawn(api: Api<K>, config: watcher::Config, shutdown: CancellationToken) -> Cache<K> {
+        let writer: Writer<K> = Writer::default();
+        let store = writer.as_reader();
+        let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
+        let (ready_tx, ready) = watch::channel(false);
+        tokio::spawn(run(api, config, writer, tx.clone(), ready_tx, shutdown));
+        Cache { store, tx, ready }
+    }
+
+    /// The kube-runtime store (for `Controller::for_stream` and lookups).
+    pub fn store(&self) -> &Store<K> {
+        &self.store
+    }
+
+    /// The object `namespace/name` (`None` namespace for cluster-scoped kinds).
+    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
+        let key = ObjectRef::new(name);
+        let key = match namespace {
+            Some(ns) => key.within(ns),
+            None => key,
+        };
+        self.store.get(&key)
+    }
+
+    /// Every object.
+    pub fn list(&self) -> Vec<Arc<K>> {
+        self.store.state()
+    }
+
+    /// Every object of a namespace.
+    pub fn list_in(&self, namespace: &str) -> Vec<Arc<K>> {
+        self.store
+            .state_filter(|o| o.namespace().as_deref() == Some(namespace))
+    }
+
+    /// Whether the first list has completed.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits for the first list.
+    pub async fn wait_ready(&self) {
+        let mut ready = self.ready.clone();
+        if ready.wait_for(|r| *r).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// A receiver of the changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change<K>> {
+        self.tx.subscribe()
+    }
+
+    /// The changes from now on as a stream; missed changes come as [`Change::Resynced`].
+    pub fn changes(&self) -> impl Stream<Item = Change<K>> + Send + 'static {
+        changes_of(self.subscribe()).map(|r| r.unwrap_or(Change::Resynced))
+    }
+}
+
+/// A broadcast receiver as a stream: `Err(n)` when `n` messages were missed.
+pub fn changes_of<T: Clone + Send + 'static>(
+    rx: broadcast::Receiver<T>,
+) -> impl Stream<Item = Result<T, u64>> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Ok(change) => Some((Ok(change), rx)),
+            Err(broadcast::error::RecvError::Lagged(n)) => Some((Err(n), rx)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    })
+}
+
+async fn run<K: Cached>(
+    api: Api<K>,
+    config: watcher::Config,
+    mut writer: Writer<K>,
+    tx: broadcast::Sender<Change<K>>,
+    ready: watch::Sender<bool>,
+    shutdown: CancellationToken,
+) {
+    let reader = writer.as_reader();
+    let kind = K::kind(&());
+    let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
+    let mut before_relist: Option<HashMap<ObjectRef<K>, Arc<K>>> = None;
+    // Sending fails only when nobody listens, which is fine.
+    let send = |change: Change<K>| {
+        let _ = tx.send(change);
+    };
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            event = stream.next() => event,
+        };
+        let event = match event {
+            None => break,
+            Some(Err(error)) => {
+                tracing::warn!(%kind, %error, "watch failed; retrying with backoff");
+                continue;
+            }
+            Some(Ok(event)) => event,
+        };
+        match &event {
+            watcher::Event::Apply(obj) => {
+                let key = ObjectRef::from_obj(obj);
+                let old = reader.get(&key);
+                writer.apply_watcher_event(&event);
+                let Some(new) = reader.get(&key) else {
+                    continue;
+                };
+                let same = old.as_ref().is_some_and(|o| {
+                    o.resource_version().is_some() && o.resource_version() == new.resource_version()
+                });
+                if !same {
+                    send(Change::Applied { old, new });
+                }
+            }
+            watcher::Event::Delete(obj) => {
+                let key = ObjectRef::from_obj(obj);
+                let last = reader.get(&key).unwrap_or_else(|| Arc::new(obj.clone()));
+                writer.apply_watcher_event(&event);
+                send(Change::Deleted(last));
+            }
+            watcher::Event::Init => {
+                before_relist = Some(
+                    reader
+                        .state()
+                        .into_iter()
+                        .map(|o| (ObjectRef::from_obj(&*o), o))
+                        .collect(),
+                );
+                writer.apply_watcher_event(&event);
+            }
+            watcher::Event::InitApply(_) => writer.apply_watcher_event(&event),
+            watcher::Event::InitDone => {
+                writer.apply_watcher_event(&event);
+                let mut before = before_relist.take().unwrap_or_default();
+                for new in reader.state() {
+                    let old = before.remove(&ObjectRef::from_obj(&*new));
+                    let same = old
+                        .as_ref()
+                        .is_some_and(|o| o.resource_version() == new.resource_version());
+                    if !same {
+                        send(Change::Applied { old, new });
+                    }
+                }
+                for (_, gone) in before {
+                    send(Change::Deleted(gone));
+                }
+                ready.send_replace(true);
+                send(Change::Resynced);
+            }
+        }
+    }
+}
+
+/// The caches of every kind edgeplane's controllers read. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Caches {
+    pub nodes: Cache<Node>,
+    pub pods: Cache<Pod>,
+    /// All NetworkTopologies; edgeplane uses the one named `default` ([`Caches::topology`]).
+    pub topologies: Cache<NetworkTopology>,
+    pub policies: Cache<ConstraintPolicy>,
+    pub offers: Cache<ConstraintPolicyOffer>,
+    pub bindings: Cache<ConstraintPolicyBinding>,
+    /// Services, for providers registered by label.
+    pub services: Cache<Service>,
+}
+
+impl Caches {
+    /// Starts watching every kind, cluster-wide.
+    pub fn start(client: &Client, shutdown: &CancellationToken) -> Caches {
+        let cfg = watcher::Config::default;
+        Caches {
+            nodes: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+            pods: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+            topologies: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+            policies: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+            offers: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+            bindings: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+            services: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+        }
+    }
+
+    /// Whether every cache has listed once.
+    pub fn is_ready(&self) -> bool {
+        self.nodes.is_ready()
+            && self.pods.is_ready()
+            && self.topologies.is_ready()
+            && self.policies.is_ready()
+            && self.offers.is_ready()
+            && self.bindings.is_ready()
+            && self.services.is_ready()
+    }
+
+    pub async fn wait_ready(&self) {
+        self.nodes.wait_ready().await;
+        self.pods.wait_ready().await;
+        self.topologies.wait_ready().await;
+        self.policies.wait_ready().await;
+        self.offers.wait_ready().await;
+        self.bindings.wait_ready().await;
+        self.services.wait_ready().await;
+    }
+
+    /// The topology edgeplane uses: the NetworkTopology named `default`.
+    pub fn topology(&self) -> Option<Arc<NetworkTopology>> {
+        self.topologies.get(None, DEFAULT_TOPOLOGY)
+    }
+}

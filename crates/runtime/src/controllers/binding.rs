@@ -1,0 +1,618 @@
+//! The binding controller: evaluates each binding through its providers and writes its
+//! status with the pure state machine (`status::next_status`).
+//!
+//! Triggers: every `period` of the binding's offer; the binding is created or its spec
+//! changes; one of its target pods is created, deleted or bound to a node (through an
+//! index target -> bindings); nodes or the topology change (every binding; the queue
+//! folds repeated requests for one binding into one); a policy of its offer changes; the
+//! offer's spec changes; a provider Service appears, changes or goes (every binding); this
+//! replica becomes the leader.
+//!
+//! Writes: the status subresource by server-side apply (field manager `edgeplane`), only
+//! when something other than `lastEvaluatedTimestamp` changed, so `lastEvaluatedTimestamp`
+//! is the time of the evaluation that produced the current status (see docs/runtime.md for
+//! why). `lastMitigatedTimestamp` belongs to the descheduler and is never applied here.
+//! Events: `ComplianceChanged` on every change of compliance (Warning into Violation or
+//! Error, Normal otherwise), `ProviderError` when a rule newly ends in Error.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use edgeplane_api::names::{CONSTRAINT_API_VERSION, OFFER_LABEL};
+use edgeplane_api::{
+    Compliance, ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyBindingStatus,
+    ConstraintPolicyOffer, TargetKind,
+};
+use edgeplane_core::status::{Evaluation, PolicyOutcome, next_status};
+use edgeplane_core::values::parse_duration_field;
+use edgeplane_providers::PolicyInput;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Resource, ResourceExt};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use serde_json::json;
+
+use super::{Options, Shared, all_refs, drive, instrumented, reconcile_everything};
+use crate::cache::{Cache, Caches, Change};
+use crate::context::Context;
+use crate::error::Error;
+use crate::events::{EventSpec, EventType, reasons};
+use crate::metrics::{RuleLabels, TransitionLabels};
+use crate::providers::ProviderRegistry;
+use crate::view::{ViewCache, ViewChange};
+
+/// Period used when an offer's does not parse (the CRD schema normally prevents it).
+pub const DEFAULT_PERIOD: Duration = Duration::from_secs(30);
+/// Grace used when an offer's does not parse.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(60);
+/// The shortest period honoured: a typo like `1ms` must not spin the controller.
+pub const MIN_PERIOD: Duration = Duration::from_secs(1);
+/// `ProviderError` events per evaluation at most.
+const PROVIDER_EVENTS_PER_EVALUATION: usize = 3;
+
+pub struct BindingExtra {
+    pub providers: Arc<ProviderRegistry>,
+    pub index: Arc<Mutex<TargetIndex>>,
+}
+
+type BindingShared = Shared<ConstraintPolicyBinding, BindingExtra>;
+
+/// Runs the binding controller until the context's shutdown.
+pub async fn run(
+    ctx: Context,
+    caches: Caches,
+    views: ViewCache,
+    providers: Arc<ProviderRegistry>,
+    options: Options,
+) {
+    ctx.metrics
+        .register_collector(Box::new(BindingsByCompliance(caches.bindings.clone())));
+    let index = Arc::new(Mutex::new(TargetIndex::default()));
+    let triggers = triggers(&ctx, &caches, &views, index.clone());
+    let shared = Arc::new(Shared {
+        ctx,
+        caches: caches.clone(),
+        backoff: Default::default(),
+        name: "binding",
+        extra: BindingExtra { providers, index },
+    });
+    drive(
+        shared,
+        &caches.bindings,
+        triggers,
+        options.binding_concurrency,
+        |b, shared| {
+            let s = shared.clone();
+            instrumented(b.clone(), shared, async move { reconcile(b, s).await })
+        },
+    )
+    .await;
+}
+
+/// Bindings by the Pod targets they name: which bindings to re-evaluate when a pod moves.
+/// A pure index, fed from the bindings cache.
+#[derive(Debug, Default)]
+pub struct TargetIndex {
+    by_pod: HashMap<(String, String), HashSet<ObjectRef<ConstraintPolicyBinding>>>,
+    pods_of: HashMap<ObjectRef<ConstraintPolicyBinding>, Vec<(String, String)>>,
+}
+
+impl TargetIndex {
+    pub fn apply(&mut self, binding: &ConstraintPolicyBinding) {
+        let key = ObjectRef::from_obj(binding);
+        self.remove(&key);
+        let namespace = binding.namespace().unwrap_or_else(|| "default".into());
+        let pods: Vec<(String, String)> = binding
+            .spec
+            .targets
+            .values()
+            .filter(|t| t.kind == TargetKind::Pod)
+            .map(|t| {
+                (
+                    t.namespace.clone().unwrap_or_else(|| namespace.clone()),
+                    t.name.clone(),
+                )
+            })
+            .collect();
+        for pod in &pods {
+            self.by_pod
+                .entry(pod.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+        self.pods_of.insert(key, pods);
+    }
+
+    pub fn remove(&mut self, key: &ObjectRef<ConstraintPolicyBinding>) {
+        for pod in self.pods_of.remove(key).unwrap_or_default() {
+            if let Some(set) = self.by_pod.get_mut(&pod) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.by_pod.remove(&pod);
+                }
+            }
+        }
+    }
+
+    pub fn reset<'a>(&mut self, bindings: impl IntoIterator<Item = &'a ConstraintPolicyBinding>) {
+        *self = TargetIndex::default();
+        for b in bindings {
+            self.apply(b);
+        }
+    }
+
+    /// The bindings that name pod `namespace/name`.
+    pub fn bindings_of(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Vec<ObjectRef<ConstraintPolicyBinding>> {
+        self.by_pod
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn triggers(
+    ctx: &Context,
+    caches: &Caches,
+    views: &ViewCache,
+    index: Arc<Mutex<TargetIndex>>,
+) -> impl futures::Stream<Item = ObjectRef<ConstraintPolicyBinding>> + Send + 'static {
+    let c = caches.clone();
+    let idx = index.clone();
+    let bindings = caches.bindings.changes().map(move |change| {
+        let mut index = idx.lock().unwrap_or_else(|p| p.into_inner());
+        match change {
+            Change::Applied { old, new } => {
+                index.apply(&new);
+                let spec_changed = old.as_ref().is_none_or(|o| {
+                    o.metadata.generation != new.metadata.generation || o.spec != new.spec
+                });
+                if spec_changed {
+                    vec![ObjectRef::from_obj(&*new)]
+                } else {
+                    vec![]
+                }
+            }
+            Change::Deleted(b) => {
+                index.remove(&ObjectRef::from_obj(&*b));
+                vec![]
+            }
+            Change::Resynced => {
+                let all = c.bindings.list();
+                index.reset(all.iter().map(|b| &**b));
+                all_refs(&c.bindings)
+            }
+        }
+    });
+    let c = caches.clone();
+    let idx = index.clone();
+    let network = crate::cache::changes_of(views.subscribe()).map(move |change| match change {
+        Ok(ViewChange::PodMoved { namespace, name }) => idx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .bindings_of(&namespace, &name),
+        Ok(ViewChange::Network | ViewChange::Resynced) | Err(_) => all_refs(&c.bindings),
+    });
+    let c = caches.clone();
+    let offers = caches.offers.changes().map(move |change| match change {
+        Change::Applied {
+            old: Some(old),
+            new,
+        } if old.spec == new.spec => vec![],
+        Change::Applied { new: o, .. } => bindings_of_offer(&c, &o),
+        Change::Deleted(_) => vec![],
+        Change::Resynced => all_refs(&c.bindings),
+    });
+    let c = caches.clone();
+    let policies = caches.policies.changes().map(move |change| match change {
+        Change::Applied {
+            old: Some(old),
+            new,
+        } if old.spec == new.spec => vec![],
+        Change::Applied { new: p, .. } | Change::Deleted(p) => bindings_using(&c, &p),
+        Change::Resynced => all_refs(&c.bindings),
+    });
+    let c = caches.clone();
+    let services = caches.services.changes().map(move |change| match change {
+        Change::Applied { old, new } => {
+            let relevant =
+                registers_provider(&new) || old.as_ref().is_some_and(|o| registers_provider(o));
+            let changed = old
+                .as_ref()
+                .is_none_or(|o| o.metadata.labels != new.metadata.labels || o.spec != new.spec);
+            if relevant && changed {
+                all_refs(&c.bindings)
+            } else {
+                vec![]
+            }
+        }
+        Change::Deleted(s) if registers_provider(&s) => all_refs(&c.bindings),
+        Change::Deleted(_) => vec![],
+        Change::Resynced => all_refs(&c.bindings),
+    });
+    let c = caches.clone();
+    let idx = index;
+    let everything = reconcile_everything(ctx, caches).map(move |()| {
+        let all = c.bindings.list();
+        idx.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reset(all.iter().map(|b| &**b));
+        all_refs(&c.bindings)
+    });
+    futures::stream::select_all([
+        bindings.boxed(),
+        network.boxed(),
+        offers.boxed(),
+        policies.boxed(),
+        services.boxed(),
+        everything.boxed(),
+    ])
+    .flat_map(futures::stream::iter)
+}
+
+fn registers_provider(service: &Service) -> bool {
+    service
+        .metadata
+        .labels
+        .iter()
+        .flatten()
+        .any(|(k, _)| k.starts_with(edgeplane_api::names::PROVIDER_LABEL_PREFIX))
+}
+
+fn bindings_of_offer(
+    caches: &Caches,
+    offer: &ConstraintPolicyOffer,
+) -> Vec<ObjectRef<ConstraintPolicyBinding>> {
+    let name = offer.name_any();
+    caches
+        .bindings
+        .list_in(offer.namespace().as_deref().unwrap_or("default"))
+        .iter()
+        .filter(|b| b.spec.offer == name || b.labels().get(OFFER_LABEL) == Some(&name))
+        .map(|b| ObjectRef::from_obj(&**b))
+        .collect()
+}
+
+fn bindings_using(
+    caches: &Caches,
+    policy: &ConstraintPolicy,
+) -> Vec<ObjectRef<ConstraintPolicyBinding>> {
+    let namespace = policy.namespace().unwrap_or_else(|| "default".into());
+    let name = policy.name_any();
+    caches
+        .offers
+        .list_in(&namespace)
+        .iter()
+        .filter(|o| o.spec.policies.contains(&name))
+        .flat_map(|o| bindings_of_offer(caches, o))
+        .collect()
+}
+
+async fn reconcile(
+    binding: Arc<ConstraintPolicyBinding>,
+    shared: Arc<BindingShared>,
+) -> Result<Action, Error> {
+    let ctx = &shared.ctx;
+    if !ctx.leadership.is_leader() || binding.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let caches = &shared.caches;
+    let name = binding.name_any();
+    let namespace = binding
+        .namespace()
+        .ok_or_else(|| Error::Invalid(format!("binding {name} has no namespace")))?;
+    // A binding without its offer is about to be garbage-collected (or was made by hand);
+    // evaluating it would only make noise. The offer's creation triggers it again.
+    let Some(offer) = caches.offers.get(Some(&namespace), &binding.spec.offer) else {
+        return Ok(Action::await_change());
+    };
+    let period = parse_duration_field(&offer.spec.period)
+        .unwrap_or(DEFAULT_PERIOD)
+        .max(MIN_PERIOD);
+    let grace = parse_duration_field(&offer.spec.grace).unwrap_or(DEFAULT_GRACE);
+    let policies: Vec<(String, Option<Arc<ConstraintPolicy>>)> = offer
+        .spec
+        .policies
+        .iter()
+        .map(|p| (p.clone(), caches.policies.get(Some(&namespace), p)))
+        .collect();
+    let inputs: Vec<PolicyInput<'_>> = policies
+        .iter()
+        .map(|(name, policy)| PolicyInput {
+            name,
+            spec: policy.as_ref().map(|p| &p.spec),
+        })
+        .collect();
+    let providers = shared.extra.providers.providers(&caches.services.list());
+    let started = tokio::time::Instant::now();
+    let outcomes =
+        crate::providers::evaluate_binding(&providers, &binding.spec.targets, &inputs).await;
+    ctx.metrics
+        .evaluation_duration
+        .observe(started.elapsed().as_secs_f64());
+    ctx.metrics.evaluations.inc();
+    for rule in outcomes.iter().flat_map(|p| &p.rules) {
+        if rule.compliance == Compliance::Error {
+            ctx.metrics
+                .provider_errors
+                .get_or_create(&RuleLabels {
+                    rule: rule.rule.clone(),
+                })
+                .inc();
+        }
+    }
+    let previous = binding.status.as_ref();
+    let Evaluation {
+        mut status,
+        transition,
+        ..
+    } = next_status(
+        previous,
+        &outcomes,
+        ctx.clock.now(),
+        grace,
+        binding.metadata.generation,
+    );
+    // Not ours: the descheduler writes it with its own field manager.
+    status.last_mitigated_timestamp = None;
+    if previous.is_some_and(|p| same_status(p, &status)) {
+        return Ok(Action::requeue(period));
+    }
+    let api: Api<ConstraintPolicyBinding> = Api::namespaced(ctx.client.clone(), &namespace);
+    ctx.apply_status(
+        &api,
+        &name,
+        json!({
+            "apiVersion": CONSTRAINT_API_VERSION,
+            "kind": "ConstraintPolicyBinding",
+            "metadata": {"name": name, "namespace": namespace},
+            "status": status,
+        }),
+    )
+    .await?;
+    let events = ctx.events();
+    let regarding = binding.object_ref(&());
+    if let Some((from, to)) = transition.filter(|(from, to)| from != to) {
+        ctx.metrics
+            .compliance_changes
+            .get_or_create(&TransitionLabels {
+                from: from.to_string(),
+                to: to.to_string(),
+            })
+            .inc();
+        events
+            .publish_or_log(
+                &regarding,
+                compliance_event(&name, from, to, status.first_reason.as_deref()),
+            )
+            .await;
+    }
+    for note in new_errors(&name, previous, &outcomes)
+        .into_iter()
+        .take(PROVIDER_EVENTS_PER_EVALUATION)
+    {
+        events
+            .publish_or_log(
+                &regarding,
+                EventSpec {
+                    type_: EventType::Warning,
+                    reason: reasons::PROVIDER_ERROR,
+                    action: "Evaluate",
+                    note,
+                },
+            )
+            .await;
+    }
+    Ok(Action::requeue(period))
+}
+
+/// Equal but for `lastEvaluatedTimestamp` and `lastMitigatedTimestamp`.
+pub fn same_status(a: &ConstraintPolicyBindingStatus, b: &ConstraintPolicyBindingStatus) -> bool {
+    let strip = |s: &ConstraintPolicyBindingStatus| ConstraintPolicyBindingStatus {
+        last_evaluated_timestamp: None,
+        last_mitigated_timestamp: None,
+        ..s.clone()
+    };
+    strip(a) == strip(b)
+}
+
+/// `binding ar-stadium-1b5b: Compliant -> Violation: latency 12ms between ...`.
+pub fn compliance_event(
+    name: &str,
+    from: Compliance,
+    to: Compliance,
+    reason: Option<&str>,
+) -> EventSpec {
+    let type_ = match to {
+        Compliance::Violation | Compliance::Error => EventType::Warning,
+        _ => EventType::Normal,
+    };
+    let note = match reason {
+        Some(r) => format!("binding {name}: {from} -> {to}: {r}"),
+        None => format!("binding {name}: {from} -> {to}"),
+    };
+    EventSpec {
+        type_,
+        reason: reasons::COMPLIANCE_CHANGED,
+        action: "Evaluate",
+        note,
+    }
+}
+
+/// Notes for rules in Error now that were not before.
+fn new_errors(
+    name: &str,
+    previous: Option<&ConstraintPolicyBindingStatus>,
+    outcomes: &[PolicyOutcome],
+) -> Vec<String> {
+    let was_error = |policy: &str, rule: Option<&str>| {
+        previous.is_some_and(|p| {
+            p.details.iter().any(|d| {
+                d.policy == policy
+                    && match rule {
+                        None => d.compliance == Compliance::Error && d.rule_details.is_empty(),
+                        Some(rule) => d
+                            .rule_details
+                            .iter()
+                            .any(|r| r.rule == rule && r.compliance == Compliance::Error),
+                    }
+            })
+        })
+    };
+    let mut notes = Vec::new();
+    for p in outcomes {
+        if let Some(error) = &p.error
+            && !was_error(&p.policy, None)
+        {
+            notes.push(format!("binding {name}: policy {}: {error}", p.policy));
+        }
+        for r in &p.rules {
+            if r.compliance == Compliance::Error && !was_error(&p.policy, Some(&r.rule)) {
+                notes.push(format!(
+                    "binding {name}: rule {} of policy {}: {}",
+                    r.rule,
+                    p.policy,
+                    r.reason.as_deref().unwrap_or("error")
+                ));
+            }
+        }
+    }
+    notes
+}
+
+/// `edgeplane_bindings{namespace,compliance}` (the registry adds the prefix), counted from the cache at each scrape.
+#[derive(Debug)]
+struct BindingsByCompliance(Cache<ConstraintPolicyBinding>);
+
+impl Collector for BindingsByCompliance {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut counts: BTreeMap<(String, Compliance), i64> = BTreeMap::new();
+        for b in self.0.list() {
+            let compliance = b.status.as_ref().map(|s| s.compliance).unwrap_or_default();
+            *counts
+                .entry((b.namespace().unwrap_or_default(), compliance))
+                .or_default() += 1;
+        }
+        let family = Family::<Vec<(String, String)>, Gauge>::default();
+        for ((namespace, compliance), n) in counts {
+            family
+                .get_or_create(&vec![
+                    ("namespace".to_string(), namespace),
+                    ("compliance".to_string(), compliance.to_string()),
+                ])
+                .set(n);
+        }
+        let metric = encoder.encode_descriptor(
+            "bindings",
+            "Bindings by namespace and compliance",
+            None,
+            family.metric_type(),
+        )?;
+        family.encode(metric)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplane_api::{ConstraintPolicyBindingSpec, TargetRef};
+
+    fn binding(name: &str, pods: &[&str]) -> ConstraintPolicyBinding {
+        let targets = pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                (
+                    format!("r{i}"),
+                    TargetRef {
+                        cluster: None,
+                        namespace: Some("ar".into()),
+                        api_version: "v1".into(),
+                        kind: TargetKind::Pod,
+                        name: (*p).into(),
+                    },
+                )
+            })
+            .collect();
+        let mut b = ConstraintPolicyBinding::new(
+            name,
+            ConstraintPolicyBindingSpec {
+                offer: "o".into(),
+                targets,
+            },
+        );
+        b.metadata.namespace = Some("ar".into());
+        b
+    }
+
+    fn names(refs: Vec<ObjectRef<ConstraintPolicyBinding>>) -> Vec<String> {
+        let mut n: Vec<String> = refs.into_iter().map(|r| r.name).collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn the_index_follows_bindings_targets() {
+        let mut index = TargetIndex::default();
+        index.apply(&binding("a", &["p1", "p2"]));
+        index.apply(&binding("b", &["p2"]));
+        assert_eq!(names(index.bindings_of("ar", "p2")), ["a", "b"]);
+        assert_eq!(names(index.bindings_of("ar", "p1")), ["a"]);
+        assert!(index.bindings_of("other", "p1").is_empty());
+        // A binding whose targets change is re-indexed.
+        index.apply(&binding("a", &["p3"]));
+        assert_eq!(names(index.bindings_of("ar", "p1")), Vec::<String>::new());
+        assert_eq!(names(index.bindings_of("ar", "p3")), ["a"]);
+        index.remove(&ObjectRef::from_obj(&binding("b", &[])));
+        assert!(index.bindings_of("ar", "p2").is_empty());
+        index.reset([&binding("c", &["p1"])]);
+        assert_eq!(names(index.bindings_of("ar", "p1")), ["c"]);
+        assert!(index.bindings_of("ar", "p3").is_empty());
+    }
+
+    #[test]
+    fn events_and_status_comparison() {
+        let e = compliance_event(
+            "b",
+            Compliance::Compliant,
+            Compliance::Violation,
+            Some("latency 8ms ..."),
+        );
+        assert_eq!(e.type_, EventType::Warning);
+        assert_eq!(e.note, "binding b: Compliant -> Violation: latency 8ms ...");
+        assert_eq!(
+            compliance_event("b", Compliance::Error, Compliance::Limit, None).type_,
+            EventType::Normal
+        );
+        let t = |s| {
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::from_second(s).unwrap_or_default(),
+            ))
+        };
+        let a = ConstraintPolicyBindingStatus {
+            compliance: Compliance::Limit,
+            last_evaluated_timestamp: t(10),
+            ..Default::default()
+        };
+        let b = ConstraintPolicyBindingStatus {
+            last_evaluated_timestamp: t(20),
+            last_mitigated_timestamp: t(5),
+            ..a.clone()
+        };
+        assert!(same_status(&a, &b));
+        let c = ConstraintPolicyBindingStatus {
+            compliance: Compliance::Violation,
+            ..a.clone()
+        };
+        assert!(!same_status(&a, &c));
+    }
+}

@@ -1,0 +1,662 @@
+//! The offer controller: keeps each offer's bindings equal to the pure expansion
+//! (`offers::expand` + `offers::diff`) and its status current.
+//!
+//! Triggers (all mapped from the shared caches): the offer is created or its spec changes;
+//! a pod of its namespace appears, goes, changes labels or finishes; one of its bindings
+//! appears, goes, or changes compliance (for the counts); a policy it names changes; the
+//! sites change (topology or node labels) for offers with Site targets; this replica
+//! becomes the leader. And every `offer_resync` as a safety net.
+//!
+//! Writes: bindings by server-side apply (field manager `edgeplane`, owner reference to the
+//! offer, label `constraint.edgeplane.io/offer`), deletions of bindings whose objects are
+//! gone, and the offer's status on the status subresource, each only when something
+//! differs: a reconcile with nothing to do writes nothing.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use edgeplane_api::constraint::binding_selector;
+use edgeplane_api::names::{CONSTRAINT_API_VERSION, OFFER_LABEL};
+use edgeplane_api::{
+    Compliance, ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer,
+    ConstraintPolicyOfferStatus, TargetKind,
+};
+use edgeplane_core::offers::{self, Candidate, DesiredBinding, Inventory, OfferError};
+use edgeplane_core::sites::site_candidates;
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::{Options, Shared, all_refs, drive, instrumented, object_ref, reconcile_everything};
+use crate::cache::{Caches, Change};
+use crate::context::Context;
+use crate::error::Error;
+use crate::events::{EventSpec, EventType, reasons};
+use crate::view::{ViewCache, ViewChange};
+
+/// The condition the offer controller writes.
+pub const CONDITION_READY: &str = "Ready";
+
+/// Individual events per kind of change in one reconcile; more are summed up in one.
+const EVENTS_PER_RECONCILE: usize = 10;
+
+type OfferShared = Shared<ConstraintPolicyOffer, Options>;
+
+/// Runs the offer controller until the context's shutdown.
+pub async fn run(ctx: Context, caches: Caches, views: ViewCache, options: Options) {
+    let triggers = triggers(&ctx, &caches, &views);
+    let concurrency = options.offer_concurrency;
+    let shared = Arc::new(Shared {
+        ctx,
+        caches: caches.clone(),
+        backoff: Default::default(),
+        name: "offer",
+        extra: options,
+    });
+    drive(
+        shared,
+        &caches.offers,
+        triggers,
+        concurrency,
+        |offer, shared| {
+            let s = shared.clone();
+            instrumented(
+                offer.clone(),
+                shared,
+                async move { reconcile(offer, s).await },
+            )
+        },
+    )
+    .await;
+}
+
+fn triggers(
+    ctx: &Context,
+    caches: &Caches,
+    views: &ViewCache,
+) -> impl futures::Stream<Item = ObjectRef<ConstraintPolicyOffer>> + Send + 'static {
+    let c = caches.clone();
+    let offers = caches.offers.changes().map(move |change| match change {
+        Change::Applied { old, new } => {
+            let spec_changed = old.as_ref().is_none_or(|o| {
+                o.metadata.generation != new.metadata.generation
+                    || o.metadata.uid != new.metadata.uid
+            });
+            if spec_changed {
+                vec![ObjectRef::from_obj(&*new)]
+            } else {
+                vec![]
+            }
+        }
+        Change::Deleted(_) => vec![],
+        Change::Resynced => all_refs(&c.offers),
+    });
+    let c = caches.clone();
+    let pods = caches.pods.changes().map(move |change| match change {
+        Change::Applied {
+            old: Some(old),
+            new,
+        } if !pod_matters(&old, &new) => vec![],
+        Change::Applied { new: pod, .. } | Change::Deleted(pod) => {
+            offers_in(&c, pod.namespace().as_deref().unwrap_or("default"))
+        }
+        Change::Resynced => all_refs(&c.offers),
+    });
+    let c = caches.clone();
+    let bindings = caches.bindings.changes().map(move |change| match change {
+        Change::Applied {
+            old: Some(old),
+            new,
+        } => {
+            let compliance = |b: &ConstraintPolicyBinding| b.status.as_ref().map(|s| s.compliance);
+            if compliance(&old) != compliance(&new) || old.spec != new.spec {
+                owner_of(&new).into_iter().collect()
+            } else {
+                vec![]
+            }
+        }
+        Change::Applied { new: b, .. } | Change::Deleted(b) => owner_of(&b).into_iter().collect(),
+        Change::Resynced => all_refs(&c.offers),
+    });
+    let c = caches.clone();
+    let policies = caches.policies.changes().map(move |change| match change {
+        Change::Applied {
+            old: Some(old),
+            new,
+        } if old.spec == new.spec => vec![],
+        Change::Applied { new: p, .. } | Change::Deleted(p) => offers_using(&c, &p),
+        Change::Resynced => all_refs(&c.offers),
+    });
+    let c = caches.clone();
+    let sites = crate::cache::changes_of(views.subscribe()).map(move |change| match change {
+        Ok(ViewChange::PodMoved { .. }) => vec![],
+        Ok(ViewChange::Network | ViewChange::Resynced) | Err(_) => c
+            .offers
+            .list()
+            .iter()
+            .filter(|o| o.spec.targets.iter().any(|t| t.kind == TargetKind::Site))
+            .map(|o| ObjectRef::from_obj(&**o))
+            .collect(),
+    });
+    let c = caches.clone();
+    let everything = reconcile_everything(ctx, caches).map(move |()| all_refs(&c.offers));
+    futures::stream::select_all([
+        offers.boxed(),
+        pods.boxed(),
+        bindings.boxed(),
+        policies.boxed(),
+        sites.boxed(),
+        everything.boxed(),
+    ])
+    .flat_map(futures::stream::iter)
+}
+
+/// Whether a pod change can change what offers select: labels, finishing, deletion.
+fn pod_matters(old: &Pod, new: &Pod) -> bool {
+    old.metadata.labels != new.metadata.labels
+        || Candidate::from_pod(old).is_some() != Candidate::from_pod(new).is_some()
+}
+
+fn offers_in(caches: &Caches, namespace: &str) -> Vec<ObjectRef<ConstraintPolicyOffer>> {
+    caches
+        .offers
+        .list_in(namespace)
+        .iter()
+        .map(|o| ObjectRef::from_obj(&**o))
+        .collect()
+}
+
+fn offers_using(
+    caches: &Caches,
+    policy: &ConstraintPolicy,
+) -> Vec<ObjectRef<ConstraintPolicyOffer>> {
+    let name = policy.name_any();
+    caches
+        .offers
+        .list_in(policy.namespace().as_deref().unwrap_or("default"))
+        .iter()
+        .filter(|o| o.spec.policies.contains(&name))
+        .map(|o| ObjectRef::from_obj(&**o))
+        .collect()
+}
+
+/// The offer a binding belongs to: its label, else `spec.offer`.
+fn owner_of(binding: &ConstraintPolicyBinding) -> Option<ObjectRef<ConstraintPolicyOffer>> {
+    let namespace = binding.namespace()?;
+    let offer = binding
+        .labels()
+        .get(OFFER_LABEL)
+        .cloned()
+        .unwrap_or_else(|| binding.spec.offer.clone());
+    Some(object_ref(&namespace, &offer))
+}
+
+/// What an offer can select from, read from the caches: the pods of its namespace, and
+/// the sites when it has Site targets.
+pub fn inventory(caches: &Caches, offer: &ConstraintPolicyOffer) -> Inventory {
+    let namespace = offer.namespace().unwrap_or_else(|| "default".into());
+    let pods = caches
+        .pods
+        .list_in(&namespace)
+        .iter()
+        .filter_map(|p| Candidate::from_pod(p))
+        .collect();
+    let sites = if offer
+        .spec
+        .targets
+        .iter()
+        .any(|t| t.kind == TargetKind::Site)
+    {
+        let nodes: Vec<Node> = caches.nodes.list().iter().map(|n| (**n).clone()).collect();
+        site_candidates(caches.topology().as_deref(), &nodes)
+    } else {
+        Vec::new()
+    };
+    Inventory { pods, sites }
+}
+
+async fn reconcile(
+    offer: Arc<ConstraintPolicyOffer>,
+    shared: Arc<OfferShared>,
+) -> Result<Action, Error> {
+    let ctx = &shared.ctx;
+    let resync = Action::requeue(shared.extra.offer_resync);
+    if !ctx.leadership.is_leader() || offer.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let caches = &shared.caches;
+    let name = offer.name_any();
+    let namespace = offer
+        .namespace()
+        .ok_or_else(|| Error::Invalid(format!("offer {name} has no namespace")))?;
+    let existing: Vec<ConstraintPolicyBinding> = caches
+        .bindings
+        .list_in(&namespace)
+        .iter()
+        .filter(|b| owner_of(b).is_some_and(|o| o.name == name))
+        .map(|b| (**b).clone())
+        .collect();
+    let inventory = inventory(caches, &offer);
+    let expansion = offers::expand(&offer, &inventory);
+    let api: Api<ConstraintPolicyBinding> = Api::namespaced(ctx.client.clone(), &namespace);
+    let events = ctx.events();
+    let regarding = offer.object_ref(&());
+    if let Ok(desired) = &expansion {
+        let changes = offers::diff(&offer, desired, &existing);
+        let mut notes = Notes::default();
+        for binding in changes.create.iter().chain(&changes.update) {
+            let binding_name = binding.name_any();
+            ctx.apply(&api, &binding_name, binding_body(binding)?)
+                .await?;
+            let restored = changes.update.iter().any(|u| u.name_any() == binding_name);
+            let note = if restored {
+                format!(
+                    "offer {name}: restored binding {binding_name} to {}",
+                    describe_targets(binding)
+                )
+            } else {
+                format!(
+                    "offer {name}: created binding {binding_name} for {}",
+                    describe_targets(binding)
+                )
+            };
+            notes.push(
+                if restored {
+                    reasons::BINDING_RESTORED
+                } else {
+                    reasons::BINDING_CREATED
+                },
+                note,
+            );
+        }
+        for binding_name in &changes.delete {
+            ctx.delete(&api, binding_name).await?;
+            let why = existing
+                .iter()
+                .find(|b| b.metadata.name.as_deref() == Some(binding_name))
+                .map(|b| gone_targets(b, &inventory))
+                .unwrap_or_default();
+            notes.push(
+                reasons::BINDING_DELETED,
+                format!("offer {name}: deleted binding {binding_name}: {why}"),
+            );
+        }
+        for (reason, note) in notes.finish(&name) {
+            events
+                .publish_or_log(
+                    &regarding,
+                    EventSpec {
+                        type_: EventType::Normal,
+                        reason,
+                        action: "Reconcile",
+                        note,
+                    },
+                )
+                .await;
+        }
+    }
+    let missing_policies: Vec<&str> = offer
+        .spec
+        .policies
+        .iter()
+        .filter(|p| caches.policies.get(Some(&namespace), p).is_none())
+        .map(String::as_str)
+        .collect();
+    let previous = offer.status.clone().unwrap_or_default();
+    let status = offer_status(
+        &offer,
+        expansion.as_deref().map_err(Clone::clone),
+        &existing,
+        &missing_policies,
+        &previous,
+        ctx.clock.now(),
+    );
+    if offer.status.as_ref() != Some(&status) {
+        let was_invalid = ready_reason(&previous) == Some("InvalidOffer");
+        ctx.apply_status(
+            &Api::<ConstraintPolicyOffer>::namespaced(ctx.client.clone(), &namespace),
+            &name,
+            json!({
+                "apiVersion": CONSTRAINT_API_VERSION,
+                "kind": "ConstraintPolicyOffer",
+                "metadata": {"name": name, "namespace": namespace},
+                "status": status,
+            }),
+        )
+        .await?;
+        if let Err(e) = &expansion
+            && !was_invalid
+        {
+            events
+                .publish_or_log(
+                    &regarding,
+                    EventSpec {
+                        type_: EventType::Warning,
+                        reason: reasons::OFFER_INVALID,
+                        action: "Reconcile",
+                        note: format!("offer {namespace}/{name}: {e}"),
+                    },
+                )
+                .await;
+        }
+    }
+    Ok(resync)
+}
+
+fn ready_reason(status: &ConstraintPolicyOfferStatus) -> Option<&str> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == CONDITION_READY)
+        .map(|c| c.reason.as_str())
+}
+
+/// The binding as a server-side apply body (spec, labels, owner; never status).
+fn binding_body(binding: &ConstraintPolicyBinding) -> Result<serde_json::Value, Error> {
+    let mut body = serde_json::to_value(binding).map_err(|source| Error::Encode {
+        what: format!("binding {}", binding.name_any()),
+        source,
+    })?;
+    if let Some(map) = body.as_object_mut() {
+        map.insert("apiVersion".into(), json!(CONSTRAINT_API_VERSION));
+        map.insert("kind".into(), json!("ConstraintPolicyBinding"));
+        map.remove("status");
+    }
+    Ok(body)
+}
+
+/// `renderer=Pod default/ar-render-0, users=Site stadium`.
+fn describe_targets(binding: &ConstraintPolicyBinding) -> String {
+    binding
+        .spec
+        .targets
+        .iter()
+        .map(|(role, t)| format!("{role}={t}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a binding is no longer wanted: the targets that no longer exist or match.
+fn gone_targets(binding: &ConstraintPolicyBinding, inventory: &Inventory) -> String {
+    let present: BTreeSet<_> = inventory
+        .pods
+        .iter()
+        .chain(&inventory.sites)
+        .map(|c| &c.reference)
+        .collect();
+    let gone: Vec<String> = binding
+        .spec
+        .targets
+        .iter()
+        .filter(|(_, t)| !present.contains(t))
+        .map(|(role, t)| format!("{role} ({t})"))
+        .collect();
+    if gone.is_empty() {
+        "its targets no longer match the offer's selectors".into()
+    } else {
+        format!(
+            "{} no longer exists or no longer matches",
+            gone.join(" and ")
+        )
+    }
+}
+
+/// Event notes of one reconcile, at most [`EVENTS_PER_RECONCILE`] per reason plus a sum.
+#[derive(Default)]
+struct Notes {
+    by_reason: Vec<(&'static str, Vec<String>)>,
+}
+
+impl Notes {
+    fn push(&mut self, reason: &'static str, note: String) {
+        match self.by_reason.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, notes)) => notes.push(note),
+            None => self.by_reason.push((reason, vec![note])),
+        }
+    }
+
+    fn finish(self, offer: &str) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (reason, notes) in self.by_reason {
+            let extra = notes.len().saturating_sub(EVENTS_PER_RECONCILE);
+            out.extend(
+                notes
+                    .into_iter()
+                    .take(EVENTS_PER_RECONCILE)
+                    .map(|n| (reason, n)),
+            );
+            if extra > 0 {
+                out.push((
+                    reason,
+                    format!("offer {offer}: {extra} more like the above ({reason})"),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The offer's status from what the reconcile saw: binding counts (the desired set when
+/// the offer expands, the existing one when it does not), the bindings' selector, and the
+/// Ready condition (False with the expansion error, or naming missing policies).
+pub fn offer_status(
+    offer: &ConstraintPolicyOffer,
+    expansion: Result<&[DesiredBinding], OfferError>,
+    existing: &[ConstraintPolicyBinding],
+    missing_policies: &[&str],
+    previous: &ConstraintPolicyOfferStatus,
+    now: Timestamp,
+) -> ConstraintPolicyOfferStatus {
+    let names: BTreeSet<&str> = match &expansion {
+        Ok(desired) => desired.iter().map(|d| d.name.as_str()).collect(),
+        Err(_) => existing
+            .iter()
+            .filter_map(|b| b.metadata.name.as_deref())
+            .collect(),
+    };
+    let compliant = existing
+        .iter()
+        .filter(|b| {
+            b.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| names.contains(n))
+        })
+        .filter(|b| {
+            b.status
+                .as_ref()
+                .is_some_and(|s| s.compliance == Compliance::Compliant)
+        })
+        .count();
+    let (status, reason, message) = match (&expansion, missing_policies) {
+        (Err(e), _) => ("False", "InvalidOffer", e.to_string()),
+        (Ok(_), []) => (
+            "True",
+            "Expanded",
+            format!(
+                "{} binding{}",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" }
+            ),
+        ),
+        (Ok(_), missing) => (
+            "False",
+            "PolicyNotFound",
+            format!(
+                "polic{} {} not found in namespace {}",
+                if missing.len() == 1 { "y" } else { "ies" },
+                missing.join(", "),
+                offer.namespace().unwrap_or_default()
+            ),
+        ),
+    };
+    let generation = offer.metadata.generation;
+    ConstraintPolicyOfferStatus {
+        binding_count: i32::try_from(names.len()).unwrap_or(i32::MAX),
+        compliant_binding_count: i32::try_from(compliant).unwrap_or(i32::MAX),
+        binding_selector: binding_selector(&offer.name_any()),
+        observed_generation: generation,
+        conditions: vec![condition(
+            &previous.conditions,
+            CONDITION_READY,
+            status,
+            reason,
+            &message,
+            now,
+            generation,
+        )],
+    }
+}
+
+/// A condition whose lastTransitionTime moves only when its status changes.
+pub fn condition(
+    previous: &[Condition],
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+    generation: Option<i64>,
+) -> Condition {
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time,
+        observed_generation: generation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplane_api::{
+        ConstraintPolicyBindingStatus, ConstraintPolicyOfferSpec, OfferTarget, ViolationPolicy,
+    };
+
+    fn offer() -> ConstraintPolicyOffer {
+        let mut o = ConstraintPolicyOffer::new(
+            "ar",
+            ConstraintPolicyOfferSpec {
+                targets: vec![OfferTarget {
+                    name: Some("r".into()),
+                    api_version: None,
+                    kind: TargetKind::Pod,
+                    mode: None,
+                    label_selector: None,
+                    sites: None,
+                }],
+                policies: vec!["p".into()],
+                period: "30s".into(),
+                grace: "1m".into(),
+                violation_policy: ViolationPolicy::Ignore,
+                mitigation_grace: None,
+            },
+        );
+        o.metadata.namespace = Some("ns".into());
+        o.metadata.generation = Some(3);
+        o
+    }
+
+    fn existing(name: &str, c: Compliance) -> ConstraintPolicyBinding {
+        let mut b = ConstraintPolicyBinding::new(
+            name,
+            edgeplane_api::ConstraintPolicyBindingSpec {
+                offer: "ar".into(),
+                targets: Default::default(),
+            },
+        );
+        b.status = Some(ConstraintPolicyBindingStatus {
+            compliance: c,
+            ..Default::default()
+        });
+        b
+    }
+
+    fn desired(name: &str) -> DesiredBinding {
+        DesiredBinding {
+            name: name.into(),
+            targets: Default::default(),
+        }
+    }
+
+    #[test]
+    fn status_counts_desired_bindings_and_keeps_transition_times() {
+        let now = Timestamp::from_second(1_000).unwrap_or_default();
+        let later = Timestamp::from_second(2_000).unwrap_or_default();
+        let o = offer();
+        let want = [desired("a"), desired("b")];
+        let have = [
+            existing("a", Compliance::Compliant),
+            existing("gone", Compliance::Compliant),
+        ];
+        let s = offer_status(&o, Ok(&want), &have, &[], &Default::default(), now);
+        assert_eq!((s.binding_count, s.compliant_binding_count), (2, 1));
+        assert_eq!(s.binding_selector, "constraint.edgeplane.io/offer=ar");
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(
+            (
+                s.conditions[0].status.as_str(),
+                s.conditions[0].reason.as_str(),
+                s.conditions[0].message.as_str()
+            ),
+            ("True", "Expanded", "2 bindings")
+        );
+        // The same again later: identical, so nothing is written.
+        assert_eq!(offer_status(&o, Ok(&want), &have, &[], &s, later), s);
+
+        let missing = offer_status(&o, Ok(&want), &have, &["p"], &s, later);
+        assert_eq!(missing.conditions[0].reason, "PolicyNotFound");
+        assert_eq!(
+            missing.conditions[0].message,
+            "policy p not found in namespace ns"
+        );
+        assert_eq!(missing.conditions[0].last_transition_time, Time(later));
+
+        let error = OfferError {
+            field: "spec.targets[0].kind".into(),
+            message: "NetworkFunction targets are not supported yet".into(),
+        };
+        let invalid = offer_status(&o, Err(error), &have, &[], &s, later);
+        // Invalid offers keep (and count) their existing bindings.
+        assert_eq!(
+            (invalid.binding_count, invalid.compliant_binding_count),
+            (2, 2)
+        );
+        assert_eq!(invalid.conditions[0].reason, "InvalidOffer");
+        assert_eq!(
+            invalid.conditions[0].message,
+            "spec.targets[0].kind: NetworkFunction targets are not supported yet"
+        );
+    }
+
+    #[test]
+    fn at_most_ten_events_per_reason_then_a_sum() {
+        let mut notes = Notes::default();
+        for i in 0..13 {
+            notes.push(reasons::BINDING_CREATED, format!("n{i}"));
+        }
+        notes.push(reasons::BINDING_DELETED, "d".into());
+        let out = notes.finish("ar");
+        assert_eq!(out.len(), 12);
+        assert_eq!(
+            out[10],
+            (
+                reasons::BINDING_CREATED,
+                "offer ar: 3 more like the above (BindingCreated)".to_string()
+            )
+        );
+        assert_eq!(out[11], (reasons::BINDING_DELETED, "d".to_string()));
+    }
+}

@@ -1,0 +1,207 @@
+//! Topology status: `siteCount`, `linkCount`, `measuredLinkCount`, `observedGeneration`
+//! and a `Valid` condition with the first problem, so `kubectl get ntop` tells whether the
+//! network model is usable. `status.measured` belongs to the measurement agent and is never
+//! applied here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgeplane_api::names::NETWORK_API_VERSION;
+use edgeplane_api::{NetworkTopology, NetworkTopologyStatus};
+use edgeplane_core::evaluate::ClusterView;
+use edgeplane_core::network::check_topology;
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Node;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::offer::condition;
+use super::{Shared, all_refs, drive, instrumented, reconcile_everything};
+use crate::cache::{Caches, Change};
+use crate::context::Context;
+use crate::error::Error;
+use crate::events::{EventSpec, EventType, reasons};
+use crate::view::{MEASUREMENT_REFRESH, ViewCache, ViewChange};
+
+pub const CONDITION_VALID: &str = "Valid";
+
+type TopologyShared = Shared<NetworkTopology, ()>;
+
+pub async fn run(ctx: Context, caches: Caches, views: ViewCache) {
+    let c = caches.clone();
+    let topologies = caches.topologies.changes().map(move |change| match change {
+        Change::Applied { old, new } => {
+            let measured = |t: &NetworkTopology| t.status.as_ref().map(|s| s.measured.clone());
+            if old.is_none_or(|o| o.spec != new.spec || measured(&o) != measured(&new)) {
+                vec![ObjectRef::from_obj(&*new)]
+            } else {
+                vec![]
+            }
+        }
+        Change::Deleted(_) => vec![],
+        Change::Resynced => all_refs(&c.topologies),
+    });
+    let c = caches.clone();
+    let nodes = crate::cache::changes_of(views.subscribe()).map(move |change| match change {
+        Ok(ViewChange::PodMoved { .. }) => vec![],
+        _ => all_refs(&c.topologies),
+    });
+    let c = caches.clone();
+    let everything = reconcile_everything(&ctx, &caches).map(move |()| all_refs(&c.topologies));
+    let triggers =
+        futures::stream::select_all([topologies.boxed(), nodes.boxed(), everything.boxed()])
+            .flat_map(futures::stream::iter);
+    let shared = Arc::new(Shared {
+        ctx,
+        caches: caches.clone(),
+        backoff: Default::default(),
+        name: "topology-status",
+        extra: (),
+    });
+    drive(shared, &caches.topologies, triggers, 1, |t, shared| {
+        let s = shared.clone();
+        instrumented(t.clone(), shared, async move { reconcile(t, s).await })
+    })
+    .await;
+}
+
+async fn reconcile(
+    topology: Arc<NetworkTopology>,
+    shared: Arc<TopologyShared>,
+) -> Result<Action, Error> {
+    let ctx = &shared.ctx;
+    if !ctx.leadership.is_leader() || topology.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let nodes: Vec<Node> = shared
+        .caches
+        .nodes
+        .list()
+        .iter()
+        .map(|n| (**n).clone())
+        .collect();
+    let previous = topology.status.clone().unwrap_or_default();
+    let status = topology_status(&topology, &nodes, &previous, ctx.clock.now());
+    // Measurements age out: look again while there are some.
+    let next = if previous.measured.is_empty() {
+        Action::await_change()
+    } else {
+        Action::requeue(MEASUREMENT_REFRESH.max(Duration::from_secs(1)))
+    };
+    if same_summary(&previous, &status) {
+        return Ok(next);
+    }
+    let name = topology.name_any();
+    ctx.apply_status(
+        &Api::<NetworkTopology>::all(ctx.client.clone()),
+        &name,
+        json!({
+            "apiVersion": NETWORK_API_VERSION,
+            "kind": "NetworkTopology",
+            "metadata": {"name": name},
+            "status": {
+                "siteCount": status.site_count,
+                "linkCount": status.link_count,
+                "measuredLinkCount": status.measured_link_count,
+                "observedGeneration": status.observed_generation,
+                "conditions": status.conditions,
+            },
+        }),
+    )
+    .await?;
+    let invalid = |s: &NetworkTopologyStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == CONDITION_VALID && c.status == "False")
+            .map(|c| c.message.clone())
+    };
+    if let Some(message) = invalid(&status)
+        && invalid(&previous).as_ref() != Some(&message)
+    {
+        ctx.events()
+            .publish_or_log(
+                &topology.object_ref(&()),
+                EventSpec {
+                    type_: EventType::Warning,
+                    reason: reasons::TOPOLOGY_INVALID,
+                    action: "Validate",
+                    note: format!("network topology {name}: {message}"),
+                },
+            )
+            .await;
+    }
+    Ok(next)
+}
+
+/// Equal in the fields this controller writes.
+fn same_summary(a: &NetworkTopologyStatus, b: &NetworkTopologyStatus) -> bool {
+    a.site_count == b.site_count
+        && a.link_count == b.link_count
+        && a.measured_link_count == b.measured_link_count
+        && a.observed_generation == b.observed_generation
+        && a.conditions == b.conditions
+}
+
+/// The summary of a topology over the current nodes (`measured` is carried over).
+pub fn topology_status(
+    topology: &NetworkTopology,
+    nodes: &[Node],
+    previous: &NetworkTopologyStatus,
+    now: Timestamp,
+) -> NetworkTopologyStatus {
+    let generation = topology.metadata.generation;
+    let link_count = i32::try_from(topology.spec.links.len()).unwrap_or(i32::MAX);
+    let first_problem = check_topology(topology)
+        .into_iter()
+        .next()
+        .map(|e| e.to_string());
+    let built = match first_problem {
+        Some(problem) => Err(problem),
+        None => ClusterView::build(Some(topology), nodes, &[], now).map_err(|e| e.to_string()),
+    };
+    let (site_count, measured, cond) = match &built {
+        Ok(view) => {
+            let graph = view.graph();
+            let sites = graph.site_count();
+            (
+                Some(i32::try_from(sites).unwrap_or(i32::MAX)),
+                Some(i32::try_from(graph.measurements_used()).unwrap_or(i32::MAX)),
+                (
+                    "True",
+                    "Built",
+                    format!(
+                        "{sites} site{}, {link_count} link{}, {} node{}",
+                        if sites == 1 { "" } else { "s" },
+                        if link_count == 1 { "" } else { "s" },
+                        graph.node_count(),
+                        if graph.node_count() == 1 { "" } else { "s" }
+                    ),
+                ),
+            )
+        }
+        Err(problem) => (
+            previous.site_count,
+            previous.measured_link_count,
+            ("False", "InvalidTopology", problem.clone()),
+        ),
+    };
+    NetworkTopologyStatus {
+        measured: previous.measured.clone(),
+        site_count,
+        link_count: Some(link_count),
+        measured_link_count: measured,
+        observed_generation: generation,
+        conditions: vec![condition(
+            &previous.conditions,
+            CONDITION_VALID,
+            cond.0,
+            cond.1,
+            &cond.2,
+            now,
+            generation,
+        )],
+    }
+}

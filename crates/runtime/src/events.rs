@@ -1,0 +1,194 @@
+//! Kubernetes Events: stable reasons and a recorder stamped by the component's clock.
+//!
+//! The simulator builds its timeline from Events, so reasons are constants that do not
+//! change, and notes are whole sentences that name the object and say what happened and
+//! why: `binding ar-stadium-1b5b: Compliant -> Violation: latency 12ms between renderer
+//! (edge-3-a) and users (stadium) is worse than the limit 10ms`.
+//!
+//! Why not kube's `Recorder`: it stamps `eventTime` with the wall clock (the simulator and
+//! the embedded cluster run on virtual time), and it folds repeated events with the same
+//! reason on one object into a series that keeps the *first* note, so a binding's second
+//! `ComplianceChanged` would read like its first. [`EventRecorder`] writes the same
+//! `events.k8s.io/v1` objects (so `kubectl describe` lists them), one per occurrence, with
+//! times from the [`Clock`], and only when this replica is the leader.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use edgeplane_core::clock::Clock;
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client};
+
+use crate::error::Error;
+use crate::leader::Leadership;
+use crate::metrics::Metrics;
+
+/// Event reasons. Stable: tools match on them.
+pub mod reasons {
+    /// Offer controller: a binding was created for a new combination of objects.
+    pub const BINDING_CREATED: &str = "BindingCreated";
+    /// Offer controller: a binding was deleted because one of its objects is gone or no
+    /// longer matches.
+    pub const BINDING_DELETED: &str = "BindingDeleted";
+    /// Offer controller: a binding whose spec had been edited was put back.
+    pub const BINDING_RESTORED: &str = "BindingRestored";
+    /// Offer controller: the offer cannot be expanded (unsupported kind, bad selector,
+    /// too many combinations).
+    pub const OFFER_INVALID: &str = "OfferInvalid";
+    /// Binding controller: the binding's compliance changed (`from -> to: reason`).
+    pub const COMPLIANCE_CHANGED: &str = "ComplianceChanged";
+    /// Binding controller: a provider failed for a rule (unreachable, timeout, bad
+    /// answer); the rule is in Error, never in Violation.
+    pub const PROVIDER_ERROR: &str = "ProviderError";
+    /// Policy status: a rule does not parse for its provider, or has no provider.
+    pub const POLICY_INVALID: &str = "PolicyInvalid";
+    /// Topology status: the topology does not build into a graph.
+    pub const TOPOLOGY_INVALID: &str = "TopologyInvalid";
+}
+
+/// `Normal` or `Warning`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// One event to publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventSpec {
+    pub type_: EventType,
+    /// One of [`reasons`].
+    pub reason: &'static str,
+    /// What the component did: `Evaluate`, `Reconcile`, `Plan`, ...
+    pub action: &'static str,
+    /// A sentence, at most 1 kB (longer notes are cut).
+    pub note: String,
+}
+
+/// Publishes `events.k8s.io/v1` Events for one component. Cheap to clone.
+#[derive(Clone)]
+pub struct EventRecorder {
+    client: Client,
+    clock: Arc<dyn Clock>,
+    /// `reportingController`: the component (`edgeplane-controller`).
+    controller: Arc<str>,
+    /// `reportingInstance`: the replica.
+    instance: Arc<str>,
+    leadership: Leadership,
+    metrics: Arc<Metrics>,
+    sequence: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for EventRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventRecorder")
+            .field("controller", &self.controller)
+            .field("instance", &self.instance)
+            .finish()
+    }
+}
+
+/// The longest note events.k8s.io accepts.
+const MAX_NOTE: usize = 1024;
+
+impl EventRecorder {
+    pub fn new(
+        client: Client,
+        clock: Arc<dyn Clock>,
+        controller: Arc<str>,
+        instance: Arc<str>,
+        leadership: Leadership,
+        metrics: Arc<Metrics>,
+    ) -> EventRecorder {
+        EventRecorder {
+            client,
+            clock,
+            controller,
+            instance,
+            leadership,
+            metrics,
+            sequence: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Publishes `event` about `regarding`. Cluster-scoped objects get their events in
+    /// `default`, as kube's recorder does. Does nothing but return [`Error::NotLeader`]
+    /// on a follower.
+    pub async fn publish(
+        &self,
+        regarding: &ObjectReference,
+        event: EventSpec,
+    ) -> Result<(), Error> {
+        let what = format!("event {}", event.reason);
+        if !self.leadership.is_leader() {
+            return Err(Error::NotLeader(what));
+        }
+        let now = self.clock.now();
+        let namespace = regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let object = regarding.name.as_deref().unwrap_or(&self.controller);
+        let mut note = event.note;
+        if note.len() > MAX_NOTE {
+            let mut cut = MAX_NOTE - 3;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+            note.push_str("...");
+        }
+        let body = Event {
+            metadata: ObjectMeta {
+                // Unique across replicas and restarts: time, then a per-recorder sequence.
+                name: Some(format!(
+                    "{object}.{:x}{:04x}",
+                    now.as_nanosecond(),
+                    sequence & 0xffff
+                )),
+                namespace: Some(namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            action: Some(event.action.to_string()),
+            reason: Some(event.reason.to_string()),
+            note: Some(note),
+            type_: Some(event.type_.as_str().to_string()),
+            regarding: Some(regarding.clone()),
+            event_time: Some(MicroTime(now)),
+            reporting_controller: Some(self.controller.to_string()),
+            reporting_instance: Some(self.instance.to_string()),
+            ..Event::default()
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        self.metrics.count_write(&self.controller, "event", "Event");
+        api.create(&PostParams::default(), &body)
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::kube(format!("creating {what} in {namespace}"), e))
+    }
+
+    /// [`publish`](Self::publish), logging failures instead of returning them: events
+    /// are informative, and a failed one must not undo or repeat the write it reports.
+    pub async fn publish_or_log(&self, regarding: &ObjectReference, event: EventSpec) {
+        let reason = event.reason;
+        match self.publish(regarding, event).await {
+            Ok(()) | Err(Error::NotLeader(_)) => {}
+            Err(error) => {
+                tracing::warn!(%error, reason, object = ?regarding.name, "could not publish an event")
+            }
+        }
+    }
+}

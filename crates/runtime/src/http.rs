@@ -1,0 +1,123 @@
+//! The operational HTTP endpoints: `/healthz` (the process is alive), `/readyz` (every
+//! readiness check holds: caches synced, leader or standby known, ...) and `/metrics`
+//! (Prometheus text format).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+
+type Check = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Named readiness checks; `/readyz` answers 200 when all hold. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Arc<Mutex<Vec<(String, Check)>>>,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (ready, report) = self.report();
+        f.debug_struct("Readiness")
+            .field("ready", &ready)
+            .field("report", &report)
+            .finish()
+    }
+}
+
+impl Readiness {
+    /// Adds a check (`caches`, `leader-election`, ...).
+    pub fn add(&self, name: impl Into<String>, check: impl Fn() -> bool + Send + Sync + 'static) {
+        self.checks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((name.into(), Arc::new(check)));
+    }
+
+    /// Whether every check holds, and one line per check (`[+]caches ok`, `[-]caches not ready`),
+    /// in the API server's `/readyz?verbose` style.
+    pub fn report(&self) -> (bool, String) {
+        let checks = self
+            .checks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut ready = true;
+        let mut text = String::new();
+        for (name, check) in checks {
+            if check() {
+                text.push_str(&format!("[+]{name} ok\n"));
+            } else {
+                ready = false;
+                text.push_str(&format!("[-]{name} not ready\n"));
+            }
+        }
+        (ready, text)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.report().0
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+}
+
+/// The router, for embedding or testing without a socket.
+pub fn router(metrics: Arc<Metrics>, readiness: Readiness) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(AppState { metrics, readiness })
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let (ready, report) = state.readiness.report();
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, report)
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// Binds `addr` (port 0 picks one) and returns the bound address and the serving task,
+/// which ends when `shutdown` is cancelled.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = router(metrics, readiness);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+    });
+    Ok((bound, task))
+}

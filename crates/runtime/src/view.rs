@@ -1,0 +1,311 @@
+//! The [`ClusterView`] of the cluster as the caches see it, rebuilt only when it must be.
+//!
+//! The network graph (the expensive part: all-pairs paths between sites) is rebuilt when a
+//! node's labels or allocatable change, a node comes or goes, or the topology named
+//! `default` changes (spec or measurements), and every 30 seconds while the topology has
+//! measurements (they expire). Pod placement is re-read when a pod is created, deleted or
+//! bound to a node. Both happen lazily, at the next [`ViewCache::view`] after the change,
+//! so a burst of changes costs one rebuild.
+//!
+//! Subscribers get a [`ViewChange`] after the view is marked stale, so a controller that
+//! reacts to it always reads the new state: the binding controller re-evaluates all
+//! bindings on [`ViewChange::Network`] and the bindings of one pod on
+//! [`ViewChange::PodMoved`].
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use edgeplane_api::{ConstraintPolicyRule, NetworkTopology, TargetRef};
+use edgeplane_core::clock::Clock;
+use edgeplane_core::evaluate::{ClusterView, evaluate_rule};
+use edgeplane_core::snapshot::DEFAULT_TOPOLOGY;
+use edgeplane_core::status::RuleOutcome;
+use edgeplane_providers::{BuiltinProvider, CostRequest, NodeCost, Provider, ProviderError};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::ResourceExt;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::{Cache, Change};
+use crate::metrics::Metrics;
+
+/// How often the graph is rebuilt while the topology carries measurements, which stop
+/// counting once older than `measurementMaxAge`.
+pub const MEASUREMENT_REFRESH: Duration = Duration::from_secs(30);
+
+/// What changed in the view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ViewChange {
+    /// Nodes or the topology changed: every evaluation may differ.
+    Network,
+    /// A pod was created, deleted, or bound to a node.
+    PodMoved { namespace: String, name: String },
+    /// Changes were missed or relisted: reconsider everything.
+    Resynced,
+}
+
+/// The topology does not build into a graph; built-in network rules cannot be judged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("network topology {DEFAULT_TOPOLOGY} is invalid: {0}")]
+pub struct ViewError(pub String);
+
+#[derive(Default)]
+struct State {
+    graph_dirty: bool,
+    pods_dirty: bool,
+    built_at: Option<Instant>,
+    has_measurements: bool,
+    /// The graph and node facts, no pods.
+    base: Option<Result<Arc<ClusterView>, ViewError>>,
+    /// `base` with every pod placed.
+    current: Option<Arc<ClusterView>>,
+}
+
+struct Inner {
+    nodes: Cache<Node>,
+    pods: Cache<Pod>,
+    topologies: Cache<NetworkTopology>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    state: Mutex<State>,
+    tx: broadcast::Sender<ViewChange>,
+}
+
+/// A lazily rebuilt [`ClusterView`]. Cheap to clone.
+#[derive(Clone)]
+pub struct ViewCache {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ViewCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewCache").finish_non_exhaustive()
+    }
+}
+
+impl ViewCache {
+    /// Follows the caches' changes until `shutdown` is cancelled.
+    pub fn start(
+        nodes: &Cache<Node>,
+        pods: &Cache<Pod>,
+        topologies: &Cache<NetworkTopology>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> ViewCache {
+        let (tx, _) = broadcast::channel(crate::cache::CHANNEL_CAPACITY);
+        let inner = Arc::new(Inner {
+            nodes: nodes.clone(),
+            pods: pods.clone(),
+            topologies: topologies.clone(),
+            clock,
+            metrics,
+            state: Mutex::new(State {
+                graph_dirty: true,
+                pods_dirty: true,
+                ..State::default()
+            }),
+            tx,
+        });
+        // Subscribe now, so nothing between here and the task's start is missed.
+        let node_changes = nodes.changes();
+        let pod_changes = pods.changes();
+        let topology_changes = topologies.changes();
+        let task_inner = inner.clone();
+        tokio::spawn(async move {
+            let mut node_changes = std::pin::pin!(node_changes);
+            let mut pod_changes = std::pin::pin!(pod_changes);
+            let mut topology_changes = std::pin::pin!(topology_changes);
+            loop {
+                let notice = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    Some(c) = node_changes.next() => node_notice(&c),
+                    Some(c) = topology_changes.next() => topology_notice(&c),
+                    Some(c) = pod_changes.next() => pod_notice(&c),
+                    else => break,
+                };
+                if let Some(notice) = notice {
+                    task_inner.mark(&notice);
+                    let _ = task_inner.tx.send(notice);
+                }
+            }
+        });
+        ViewCache { inner }
+    }
+
+    /// The current view, rebuilt first if something relevant changed.
+    pub fn view(&self) -> Result<Arc<ClusterView>, ViewError> {
+        self.inner.view()
+    }
+
+    /// Notifications of changes, sent after the view is marked stale.
+    pub fn subscribe(&self) -> broadcast::Receiver<ViewChange> {
+        self.inner.tx.subscribe()
+    }
+
+    /// Whether the caches the view reads have listed once.
+    pub fn is_ready(&self) -> bool {
+        self.inner.nodes.is_ready()
+            && self.inner.pods.is_ready()
+            && self.inner.topologies.is_ready()
+    }
+
+    /// A provider of the built-in rules answering from this cache's current view.
+    pub fn builtin_provider(&self) -> Arc<dyn Provider> {
+        Arc::new(LiveBuiltinProvider {
+            views: self.clone(),
+        })
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn mark(&self, notice: &ViewChange) {
+        let mut state = self.lock();
+        match notice {
+            ViewChange::Network | ViewChange::Resynced => {
+                state.graph_dirty = true;
+                state.pods_dirty = true;
+            }
+            ViewChange::PodMoved { .. } => state.pods_dirty = true,
+        }
+    }
+
+    fn view(&self) -> Result<Arc<ClusterView>, ViewError> {
+        let mut state = self.lock();
+        let stale_measurements = state.has_measurements
+            && state
+                .built_at
+                .is_none_or(|t| t.elapsed() >= MEASUREMENT_REFRESH);
+        if state.graph_dirty || stale_measurements || state.base.is_none() {
+            let topology = self.topologies.get(None, DEFAULT_TOPOLOGY);
+            let nodes: Vec<Node> = self.nodes.list().iter().map(|n| (**n).clone()).collect();
+            let built = ClusterView::build(topology.as_deref(), &nodes, &[], self.clock.now());
+            self.metrics.view_builds.inc();
+            state.base = Some(built.map(Arc::new).map_err(|e| ViewError(e.to_string())));
+            state.has_measurements = topology
+                .as_ref()
+                .and_then(|t| t.status.as_ref())
+                .is_some_and(|s| !s.measured.is_empty());
+            state.built_at = Some(Instant::now());
+            state.graph_dirty = false;
+            state.pods_dirty = true;
+        }
+        let base = match &state.base {
+            Some(Ok(base)) => base.clone(),
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err(ViewError("not built".into())),
+        };
+        if state.pods_dirty || state.current.is_none() {
+            let mut view = (*base).clone();
+            for pod in self.pods.list() {
+                let namespace = pod.namespace().unwrap_or_else(|| "default".into());
+                let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+                view.place(&namespace, &pod.name_any(), node);
+            }
+            state.current = Some(Arc::new(view));
+            state.pods_dirty = false;
+        }
+        state
+            .current
+            .clone()
+            .ok_or_else(|| ViewError("not built".into()))
+    }
+}
+
+fn node_notice(change: &Change<Node>) -> Option<ViewChange> {
+    match change {
+        Change::Applied {
+            old: Some(old),
+            new,
+        } => {
+            let facts = |n: &Node| {
+                (
+                    n.metadata.labels.clone(),
+                    n.status.as_ref().and_then(|s| s.allocatable.clone()),
+                )
+            };
+            (facts(old) != facts(new)).then_some(ViewChange::Network)
+        }
+        Change::Applied { old: None, .. } | Change::Deleted(_) => Some(ViewChange::Network),
+        Change::Resynced => Some(ViewChange::Resynced),
+    }
+}
+
+fn topology_notice(change: &Change<NetworkTopology>) -> Option<ViewChange> {
+    let ours = |t: &NetworkTopology| t.name_any() == DEFAULT_TOPOLOGY;
+    match change {
+        Change::Applied {
+            old: Some(old),
+            new,
+        } if ours(new) => {
+            let measured = |t: &NetworkTopology| t.status.as_ref().map(|s| s.measured.clone());
+            (old.spec != new.spec || measured(old) != measured(new)).then_some(ViewChange::Network)
+        }
+        Change::Applied { old: None, new } if ours(new) => Some(ViewChange::Network),
+        Change::Deleted(t) if ours(t) => Some(ViewChange::Network),
+        Change::Resynced => Some(ViewChange::Resynced),
+        _ => None,
+    }
+}
+
+fn pod_notice(change: &Change<Pod>) -> Option<ViewChange> {
+    let node = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.clone());
+    let moved = |p: &Pod| ViewChange::PodMoved {
+        namespace: p.namespace().unwrap_or_else(|| "default".into()),
+        name: p.name_any(),
+    };
+    match change {
+        Change::Applied {
+            old: Some(old),
+            new,
+        } => (node(old) != node(new)).then(|| moved(new)),
+        Change::Applied { old: None, new } => Some(moved(new)),
+        Change::Deleted(p) => Some(moved(p)),
+        Change::Resynced => Some(ViewChange::Resynced),
+    }
+}
+
+/// The built-in providers over a [`ViewCache`]: each call reads the current view.
+pub struct LiveBuiltinProvider {
+    views: ViewCache,
+}
+
+impl LiveBuiltinProvider {
+    pub fn new(views: ViewCache) -> LiveBuiltinProvider {
+        LiveBuiltinProvider { views }
+    }
+}
+
+#[tonic::async_trait]
+impl Provider for LiveBuiltinProvider {
+    async fn evaluate(
+        &self,
+        targets: &BTreeMap<String, TargetRef>,
+        rule: &ConstraintPolicyRule,
+    ) -> RuleOutcome {
+        match self.views.view() {
+            Ok(view) => evaluate_rule(&view, targets, rule),
+            Err(e) => RuleOutcome {
+                rule: rule.name.clone(),
+                compliance: edgeplane_api::Compliance::Error,
+                value: None,
+                reason: Some(e.to_string()),
+            },
+        }
+    }
+
+    async fn endpoint_cost(&self, request: &CostRequest) -> Result<Vec<NodeCost>, ProviderError> {
+        let view = self
+            .views
+            .view()
+            .map_err(|e| ProviderError::Failed(e.to_string()))?;
+        BuiltinProvider::new(view).costs(request)
+    }
+}
