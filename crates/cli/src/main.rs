@@ -34,6 +34,8 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Run the embedded cluster (an in-process Kubernetes API with simulated nodes).
     Cluster(cmd::cluster::Args),
+    /// The reference network controller: serve it over gRPC.
+    Netctl(cmd::netctl::Args),
     /// Print the version.
     Version,
 }
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => cmd::plan::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
+        Command::Netctl(args) => cmd::netctl::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ pub mod check;
 pub mod cluster;
 pub mod crds;
 mod external;
+pub mod netctl;
 pub mod plan;
 pub mod provider;
 mod world;
