@@ -17,15 +17,18 @@
 //!
 //! # Mitigate
 //!
-//! Given the binding's two endpoints (a node or a site each) and its rules,
-//! [`decide_mitigation`]:
+//! Decisions are taken on the network without the catalogue's active paths: a binding
+//! relies only on the paths it holds, so an entry already active for another binding is
+//! joined (and its capacity counted) rather than used for free. Given the binding's two
+//! endpoints (a node or a site each) and its rules, [`decide_mitigation`]:
 //!
 //! 1. keeps the binding's Mitigate allocation when it has one and the rules hold with it
 //!    (at least Limit): Mitigate is idempotent;
-//! 2. answers that nothing is needed when the rules already hold without a new path;
-//! 3. otherwise tries every valid entry with room for the binding, alone, on top of the
-//!    paths already active: the route between the endpoints (both directions) must use the
-//!    entry, and every rule must end at least at Limit. Among those, the cheapest wins:
+//! 2. answers that nothing is needed when the rules already hold without any path of the
+//!    catalogue;
+//! 3. otherwise tries every valid entry with room for the binding, alone: the route
+//!    between the endpoints (both directions) must use the entry, and every rule must end
+//!    at least at Limit. Among those, the cheapest wins:
 //!    lowest entry `cost`, then fewest rules in Limit, then least total normalized rule
 //!    cost (0 at the request, 1 at the limit), then the entry's name;
 //! 4. refuses with a reason that names every entry tried and why it did not do.
@@ -523,7 +526,9 @@ pub fn judge(
 /// What Mitigate is asked, with the endpoints located on the graph.
 #[derive(Clone, Copy, Debug)]
 pub struct MitigationInput<'a> {
-    /// The graph with the paths already active.
+    /// The graph without the paths this catalogue activated: a binding relies only on the
+    /// paths it holds, so every binding that needs a path holds (and counts against) its
+    /// capacity, even when another binding activated it first.
     pub graph: &'a NetworkGraph,
     pub catalogue: &'a Catalogue,
     pub allocations: &'a [PathAllocation],
@@ -692,6 +697,7 @@ fn ignored_note(rules: &PathRules) -> String {
 /// What Discover is asked, with the source and the candidates located on the graph.
 #[derive(Clone, Copy, Debug)]
 pub struct DiscoverInput<'a> {
+    /// The graph without the paths this catalogue activated (see [`MitigationInput`]).
     pub graph: &'a NetworkGraph,
     pub catalogue: &'a Catalogue,
     pub allocations: &'a [PathAllocation],

@@ -99,6 +99,9 @@ pub struct ReferenceController {
 
 /// What the controller reads before deciding.
 struct State {
+    /// The network without the paths this controller's catalogue activated: a binding
+    /// relies only on the paths it holds an allocation of, so every binding that needs a
+    /// path counts against its capacity.
     graph: NetworkGraph,
     /// The catalogue object, when it exists.
     object: Option<NetworkPathCatalogue>,
@@ -155,7 +158,7 @@ impl ReferenceController {
     async fn load(&self) -> Result<State, NetctlError> {
         let name = &self.config.topology;
         let topologies: Api<NetworkTopology> = Api::all(self.client.clone());
-        let topology = topologies
+        let mut topology = topologies
             .get_opt(name)
             .await
             .map_err(|e| kube_error(&format!("reading NetworkTopology {name}"), e))?
@@ -168,6 +171,11 @@ impl ReferenceController {
             .await
             .map_err(|e| kube_error("listing nodes", e))?;
         let infos: Vec<NodeInfo> = nodes.items.iter().filter_map(NodeInfo::from_node).collect();
+        if let Some(status) = topology.status.as_mut() {
+            status
+                .activated_paths
+                .retain(|p| p.catalogue != self.config.catalogue);
+        }
         let now = self.clock.now();
         let graph = NetworkGraph::build(Some(&topology), &infos, now)
             .map_err(|e| NetctlError::FailedPrecondition(format!("NetworkTopology {name}: {e}")))?;

@@ -497,7 +497,7 @@ spec:
   entries:
   - {name: slice-a, from: metro-1, to: edge-3, latency: 4ms, capacity: {bindings: 2}}
   - {name: lost, from: metro-1, to: edge-99, latency: 4ms, capacity: {bindings: 1}}
-  - {name: slow, from: metro-1, to: dc, latency: fast, capacity: {bindings: 1}}
+  - {name: slow, from: metro-1, to: dc, latency: 1ms, bandwidth: plenty, capacity: {bindings: 1}}
 ",
         )
         .await
@@ -517,7 +517,7 @@ spec:
     assert_eq!(
         valid.message,
         "2 of 3 entries cannot be used: spec.entries[1].to: unknown site \"edge-99\" (not in the NetworkTopology: declare it in spec.sites or label a node with topology.kubernetes.io/zone=edge-99); \
-         spec.entries[2].latency: \"fast\" is not a duration (expected for example 250ns, 10us, 1.5ms, 2s, 1m, 1h)"
+         spec.entries[2].bandwidth: \"plenty\" is not a bit rate (expected for example 100Mbps, 1Gbps, 10MB/s, 1MiB)"
     );
     let o = netctl
         .mitigate(&mitigate_request("ar/b", &latency_rules()))
@@ -576,6 +576,20 @@ async fn without_a_catalogue_nothing_is_activated_and_orphans_are_released() {
             .activated_paths
             .is_empty()
     );
+    // Ten minutes on, the 30ms measurement is stale; a fresh one shows the path is gone.
+    let agent = json!({
+        "apiVersion": "network.edgeplane.io/v1alpha1", "kind": "NetworkTopology",
+        "metadata": {"name": "default"},
+        "status": {"measured": [{"from": "metro-1", "to": "edge-3", "latency": "30ms", "time": "2026-01-01T12:10:00Z"}]},
+    });
+    Api::<NetworkTopology>::all(cluster.client())
+        .patch_status(
+            "default",
+            &PatchParams::apply("edgeplane-agent"),
+            &Patch::Apply(&agent),
+        )
+        .await
+        .unwrap();
     assert_eq!(latency_m1_to_stadium(&cluster).await, "31ms");
     cluster.shutdown().await;
 }
