@@ -1048,6 +1048,9 @@ mod netctl {
             &kubeconfig,
             "--nodes",
             "0",
+            // cluster serve applies file by file: the Namespace (in workloads.yaml) first.
+            "-f",
+            "examples/metro/workloads.yaml",
             "-f",
             "examples/metro",
         ]);
