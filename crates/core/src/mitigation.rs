@@ -24,11 +24,11 @@
 //!
 //! 1. keeps the binding's Mitigate allocation when it has one and the rules hold with it
 //!    (at least Limit): Mitigate is idempotent;
-//! 2. answers that nothing is needed when the rules already hold without any path of the
-//!    catalogue;
-//! 3. otherwise tries every valid entry with room for the binding, alone: the route
-//!    between the endpoints (both directions) must use the entry, and every rule must end
-//!    at least at Limit. Among those, the cheapest wins:
+//! 2. answers that nothing is needed when the rules already hold with the paths the
+//!    binding holds (from Discover), or none;
+//! 3. otherwise tries every valid entry with room that the binding does not hold yet,
+//!    alone (beside the binding's Discover paths): the route between the endpoints (both
+//!    directions) must use the entry, and every rule must end at least at Limit. Among those, the cheapest wins:
 //!    lowest entry `cost`, then fewest rules in Limit, then least total normalized rule
 //!    cost (0 at the request, 1 at the limit), then the entry's name;
 //! 4. refuses with a reason that names every entry tried and why it did not do.
@@ -430,10 +430,11 @@ impl Judgement {
         self.compliance <= Compliance::Limit
     }
 
-    /// Whether either direction's route takes the extra link asked about.
-    pub fn uses_extra(&self) -> bool {
-        self.forward.as_ref().is_some_and(|r| r.uses_extra)
-            || self.backward.as_ref().is_some_and(|r| r.uses_extra)
+    /// Whether either direction's route takes the extra link `index` (into the `extra`
+    /// given to [`judge`]).
+    pub fn uses(&self, index: usize) -> bool {
+        self.forward.as_ref().is_some_and(|r| r.uses(index))
+            || self.backward.as_ref().is_some_and(|r| r.uses(index))
     }
 
     /// The metrics from the first endpoint to the second.
@@ -581,14 +582,29 @@ pub fn decide_mitigation(input: &MitigationInput<'_>) -> Mitigation {
             ),
         };
     }
+    // The binding relies on the paths it holds: its mitigation allocation (at most one)
+    // and those the planner allocated for it.
     let held = allocations
         .iter()
         .find(|a| a.binding == binding && a.purpose == AllocationPurpose::Mitigate);
     let held_entry = held.and_then(|a| catalogue.entry(&a.entry));
-    // The held entry is active already; adding it again makes sure of it even if the
-    // topology's activation has not been written yet.
-    let held_link: Vec<ExtraLink> = held_entry.map(|e| e.link).into_iter().collect();
-    let now = judge(graph, source, destination, rules, &held_link);
+    let own: BTreeSet<&str> = allocations
+        .iter()
+        .filter(|a| a.binding == binding)
+        .map(|a| a.entry.as_str())
+        .collect();
+    let kept: Vec<ExtraLink> = allocations
+        .iter()
+        .filter(|a| a.binding == binding && held.is_none_or(|h| h.id != a.id))
+        .filter_map(|a| catalogue.entry(&a.entry))
+        .map(|e| e.link)
+        .collect();
+    let with_held: Vec<ExtraLink> = kept
+        .iter()
+        .copied()
+        .chain(held_entry.map(|e| e.link))
+        .collect();
+    let now = judge(graph, source, destination, rules, &with_held);
     if let (Some(a), Some(_)) = (held, held_entry)
         && now.holds()
     {
@@ -607,8 +623,10 @@ pub fn decide_mitigation(input: &MitigationInput<'_>) -> Mitigation {
     let mut best: Option<(usize, Judgement)> = None;
     let mut tried = Vec::new();
     let mut all_full = true;
+    // The candidate goes last among the extra links.
+    let candidate = kept.len();
     for (i, entry) in catalogue.entries.iter().enumerate() {
-        if held.is_some_and(|a| a.entry == entry.name) {
+        if own.contains(entry.name.as_str()) {
             tried.push(format!(
                 "{}: held by this binding already",
                 entry.describe()
@@ -622,8 +640,10 @@ pub fn decide_mitigation(input: &MitigationInput<'_>) -> Mitigation {
             continue;
         }
         all_full = false;
-        let judgement = judge(graph, source, destination, rules, &[entry.link]);
-        if !judgement.uses_extra() {
+        let mut extra = kept.clone();
+        extra.push(entry.link);
+        let judgement = judge(graph, source, destination, rules, &extra);
+        if !judgement.uses(candidate) {
             tried.push(format!(
                 "{}: not on the path between {} and {}",
                 entry.describe(),
@@ -754,7 +774,7 @@ pub fn discover(input: &DiscoverInput<'_>) -> Vec<OfferPlan> {
                 rules,
                 &[catalogue.entries[e].link],
             );
-            if judgement.uses_extra() && judgement.holds() {
+            if judgement.uses(0) && judgement.holds() {
                 plans.push(OfferPlan {
                     candidate: c,
                     entry: e,

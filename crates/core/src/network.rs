@@ -622,12 +622,21 @@ pub struct ExtraLink {
 }
 
 /// A path between two locations: its metrics, the sites it passes (both ends included;
-/// one site for two locations in the same site), and whether it uses an extra link.
+/// one site for two locations in the same site), and which extra links it takes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
     pub metrics: PathMetrics,
     pub sites: Vec<SiteId>,
-    pub uses_extra: bool,
+    /// Indices (into the `extra` given to [`NetworkGraph::route_with`]) of the extra links
+    /// on the route, sorted.
+    pub extras: Vec<usize>,
+}
+
+impl Route {
+    /// Whether the route takes the extra link `index`.
+    pub fn uses(&self, index: usize) -> bool {
+        self.extras.binary_search(&index).is_ok()
+    }
 }
 
 /// The network graph with all-pairs site metrics. Immutable once built; rebuild it when
@@ -1227,7 +1236,7 @@ impl NetworkGraph {
             return Some(Route {
                 metrics: self.same_node,
                 sites: vec![site],
-                uses_extra: false,
+                extras: Vec::new(),
             });
         }
         let sa = self.site_of_location(a)?;
@@ -1236,13 +1245,14 @@ impl NetworkGraph {
             return Some(Route {
                 metrics: self.intra_site,
                 sites: vec![sa],
-                uses_extra: false,
+                extras: Vec::new(),
             });
         }
         let n = self.site_names.len();
         let mut directed = self.adjacency.directed();
-        let mut extra_dirs = BTreeSet::new();
-        for link in extra {
+        // Direction -> the extra link that carries it.
+        let mut extra_dirs: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+        for (index, link) in extra.iter().enumerate() {
             if link.from == link.to || link.from.index() >= n || link.to.index() >= n {
                 continue;
             }
@@ -1256,7 +1266,7 @@ impl NetworkGraph {
                     .is_none_or(|current| takes_over(&link.metrics, current));
                 if replace {
                     directed.insert(dir, link.metrics);
-                    extra_dirs.insert(dir);
+                    extra_dirs.insert(dir, index);
                 }
             }
         }
@@ -1269,21 +1279,23 @@ impl NetworkGraph {
         }
         let mut sites = vec![sb];
         let mut at = sb.0;
-        let mut uses_extra = false;
+        let mut extras = Vec::new();
         while at != sa.0 {
             let p = search.pred[at as usize];
             if p == u32::MAX || sites.len() > n {
                 return None;
             }
-            uses_extra |= extra_dirs.contains(&(p, at));
+            extras.extend(extra_dirs.get(&(p, at)).copied());
             at = p;
             sites.push(SiteId(p));
         }
         sites.reverse();
+        extras.sort_unstable();
+        extras.dedup();
         Some(Route {
             metrics: search.metrics[target].compact(),
             sites,
-            uses_extra,
+            extras,
         })
     }
 }
@@ -1797,7 +1809,8 @@ status:
         let Some(route) = route else {
             panic!("no route")
         };
-        assert!(route.uses_extra);
+        assert!(route.uses(0));
+        assert_eq!(route.extras, [0]);
         assert_eq!(route.metrics.latency_ns, 5e6);
         let names: Vec<&str> = route.sites.iter().map(|s| degraded.site_name(*s)).collect();
         assert_eq!(names, ["metro", "edge", "users"]);
@@ -1844,7 +1857,7 @@ status:
             r.as_ref().map(|r| r.metrics),
             g.site_metrics(s("a"), s("c"))
         );
-        assert_eq!(r.map(|r| r.uses_extra), Some(false));
+        assert_eq!(r.map(|r| r.extras), Some(vec![]));
     }
 
     #[test]

@@ -240,6 +240,46 @@ fn mitigating_again_keeps_the_allocation_held() {
 }
 
 #[test]
+fn paths_the_planner_allocated_for_the_binding_count_as_its_own() {
+    let g = graph();
+    let catalogue = Catalogue::parse(&yaml(CATALOGUE), &g);
+    let r = rules(&[rule("latency", "5ms", "10ms")]);
+    // Another binding's slice-a is not this binding's: it must hold one itself.
+    let others = [allocation(
+        "a1",
+        "slice-a",
+        "ar/other",
+        AllocationPurpose::Discover,
+    )];
+    assert_eq!(
+        chosen(&mitigate(&g, &catalogue, &others, &r), &catalogue),
+        "slice-a"
+    );
+    // Its own (from Discover) is enough: nothing more is allocated.
+    let own = [allocation(
+        "offer.slice-a.1.x",
+        "slice-a",
+        "ar/render-stadium",
+        AllocationPurpose::Discover,
+    )];
+    assert!(matches!(
+        mitigate(&g, &catalogue, &own, &r),
+        Mitigation::NotNeeded { .. }
+    ));
+    // Not enough any more: another entry is added beside it, slice-a is not taken twice.
+    let tight = rules(&[rule("latency", "2ms", "3ms")]);
+    match mitigate(&g, &catalogue, &own, &tight) {
+        Mitigation::Allocate {
+            entry, replaces, ..
+        } => {
+            assert_eq!(catalogue.entries[entry].name, "express");
+            assert_eq!(replaces, None);
+        }
+        other => panic!("expected an allocation, got {other:?}"),
+    }
+}
+
+#[test]
 fn nothing_is_allocated_when_the_rules_hold_already() {
     let g = graph();
     let catalogue = Catalogue::parse(&yaml(CATALOGUE), &g);
