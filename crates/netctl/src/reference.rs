@@ -98,7 +98,7 @@ pub struct ReferenceController {
 }
 
 /// What the controller reads before deciding.
-struct State {
+pub(crate) struct State {
     /// The network without the paths this controller's catalogue activated: a binding
     /// relies only on the paths it holds an allocation of, so every binding that needs a
     /// path counts against its capacity.
@@ -106,7 +106,7 @@ struct State {
     /// The catalogue object, when it exists.
     object: Option<NetworkPathCatalogue>,
     catalogue: Catalogue,
-    allocations: Vec<PathAllocation>,
+    pub(crate) allocations: Vec<PathAllocation>,
     now: Timestamp,
 }
 
@@ -119,7 +119,7 @@ enum Step<T> {
 }
 
 /// Why a write did not happen.
-enum WriteError {
+pub(crate) enum WriteError {
     /// Someone wrote the catalogue since it was read: read again.
     Conflict,
     Failed(NetctlError),
@@ -155,7 +155,7 @@ impl ReferenceController {
         &self.config
     }
 
-    async fn load(&self) -> Result<State, NetctlError> {
+    pub(crate) async fn load(&self) -> Result<State, NetctlError> {
         let name = &self.config.topology;
         let topologies: Api<NetworkTopology> = Api::all(self.client.clone());
         let mut topology = topologies
@@ -244,7 +244,7 @@ impl ReferenceController {
 
     /// Writes the catalogue's status with `allocations`, then the activated paths they
     /// imply.
-    async fn write(
+    pub(crate) async fn write(
         &self,
         state: &State,
         allocations: Vec<PathAllocation>,

@@ -633,3 +633,63 @@ async fn the_reference_controller_serves_over_grpc() {
     assert!(server.await.unwrap().is_ok());
     cluster.shutdown().await;
 }
+
+/// Two controllers (two replicas, or an old and a new instance) asked at once never both
+/// take the last unit of capacity. (The in-process client answers without yielding, so
+/// here one runs before the other; `a_write_from_a_stale_read_is_a_conflict` covers the
+/// interleaved case: the resourceVersion precondition refuses the stale write, and the
+/// operation decides again from a fresh read.)
+#[tokio::test(start_paused = true)]
+async fn concurrent_controllers_never_share_the_last_unit_of_capacity() {
+    let cluster = cluster().await;
+    cluster.load_yaml(CATALOGUE).await.unwrap();
+    let (a, b) = (controller(&cluster), controller(&cluster));
+    // Only express (1 binding) gets m1 within 3ms of the stadium.
+    let tight = [rule("latency", "2ms", "3ms")];
+    let (for_x, for_y) = (
+        mitigate_request("ar/x", &tight),
+        mitigate_request("ar/y", &tight),
+    );
+    let (x, y) = tokio::join!(a.mitigate(&for_x), b.mitigate(&for_y));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let accepted: Vec<bool> = vec![x.accepted, y.accepted];
+    assert_eq!(accepted.iter().filter(|a| **a).count(), 1, "{x:?}\n{y:?}");
+    let loser = if x.accepted { &y } else { &x };
+    assert!(
+        loser
+            .reason
+            .contains("express (edge-3 <-> metro-1) is at capacity 1/1 bindings"),
+        "{}",
+        loser.reason
+    );
+    let held = catalogue(&cluster).await.status.unwrap().allocations;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].entry, "express");
+    cluster.shutdown().await;
+}
+
+/// The write from a stale read is refused (and changes nothing): what makes the retry in
+/// `transact` decide again from a fresh read.
+#[tokio::test(start_paused = true)]
+async fn a_write_from_a_stale_read_is_a_conflict() {
+    let cluster = cluster().await;
+    cluster.load_yaml(CATALOGUE).await.unwrap();
+    let (a, b) = (controller(&cluster), controller(&cluster));
+    let stale = a.load().await.unwrap();
+    assert!(stale.allocations.is_empty());
+    let o = b
+        .mitigate(&mitigate_request("ar/y", &latency_rules()))
+        .await
+        .unwrap();
+    assert!(o.accepted);
+    let written = a.write(&stale, Vec::new()).await;
+    assert!(matches!(
+        written,
+        Err(crate::reference::WriteError::Conflict)
+    ));
+    assert_eq!(
+        catalogue(&cluster).await.status.unwrap().allocations.len(),
+        1
+    );
+    cluster.shutdown().await;
+}
