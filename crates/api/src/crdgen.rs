@@ -4,6 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use crate::constraint::{ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer};
+use crate::netctl::NetworkPathCatalogue;
 use crate::network::NetworkTopology;
 
 /// Every CRD edgeplane defines, in a stable order.
@@ -13,6 +14,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         ConstraintPolicyOffer::crd(),
         ConstraintPolicyBinding::crd(),
         NetworkTopology::crd(),
+        NetworkPathCatalogue::crd(),
     ]
 }
 
@@ -217,6 +219,10 @@ mod tests {
             columns("NetworkTopology"),
             ["SITE-LABEL", "SITES", "LINKS", "AGE"]
         );
+        assert_eq!(
+            columns("NetworkPathCatalogue"),
+            ["ENTRIES", "ALLOCATED", "AGE"]
+        );
     }
 
     #[test]
@@ -259,6 +265,55 @@ mod tests {
         assert_eq!(
             schema.pointer(&format!("{spec}/siteLabel/default")),
             Some(&serde_json::json!("topology.kubernetes.io/zone"))
+        );
+    }
+
+    #[test]
+    fn catalogue_schema_keys_entries_and_allocations_and_requires_a_capacity() {
+        let crd = all()
+            .into_iter()
+            .find(|c| c.spec.names.kind == "NetworkPathCatalogue");
+        let Some(crd) = crd else {
+            panic!("NetworkPathCatalogue is not generated")
+        };
+        assert_eq!(crd.spec.scope, "Cluster");
+        assert_eq!(crd.spec.names.short_names, Some(vec!["npc".to_string()]));
+        assert_eq!(crd.spec.group, "network.edgeplane.io");
+        let schema = serde_json::to_value(
+            crd.spec.versions[0]
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref()),
+        )
+        .unwrap_or(Value::Null);
+        let at = |pointer: &str| schema.pointer(pointer).cloned().unwrap_or(Value::Null);
+        let entries = "/properties/spec/properties/entries";
+        assert_eq!(
+            at(&format!("{entries}/x-kubernetes-list-map-keys")),
+            serde_json::json!(["name"])
+        );
+        assert_eq!(
+            at(&format!("{entries}/items/required")),
+            serde_json::json!(["capacity", "from", "latency", "name", "to"])
+        );
+        assert_eq!(
+            at(&format!("{entries}/items/x-kubernetes-validations/0/rule")),
+            serde_json::json!("self.from != self.to")
+        );
+        assert_eq!(
+            at(&format!(
+                "{entries}/items/properties/capacity/x-kubernetes-validations/0/rule"
+            )),
+            serde_json::json!("has(self.bindings) || has(self.bandwidth)")
+        );
+        assert!(at(&format!("{entries}/items/properties/latency/pattern")).is_string());
+        assert_eq!(
+            at("/properties/status/properties/allocations/x-kubernetes-list-map-keys"),
+            serde_json::json!(["id"])
+        );
+        assert_eq!(
+            at("/properties/status/properties/allocations/items/properties/purpose/enum"),
+            serde_json::json!(["Mitigate", "Discover"])
         );
     }
 }

@@ -6,6 +6,7 @@
 pub mod constraint;
 pub mod crdgen;
 pub mod names;
+pub mod netctl;
 pub mod network;
 pub mod patterns;
 
@@ -16,7 +17,11 @@ pub use constraint::{
     ConstraintPolicyStatus, OfferTarget, PolicyDetail, RuleDetail, TargetKind, TargetMode,
     TargetRef, ViolationPolicy,
 };
+pub use netctl::{
+    AllocationPurpose, CatalogueEntry, NetworkPathCatalogue, NetworkPathCatalogueSpec,
+    NetworkPathCatalogueStatus, PathAllocation, PathCapacity,
+};
 pub use network::{
-    Link, MeasuredLink, NetworkTopology, NetworkTopologySpec, NetworkTopologyStatus, PathSpec,
-    TopologySite,
+    ActivatedPath, Link, MeasuredLink, NetworkTopology, NetworkTopologySpec, NetworkTopologyStatus,
+    PathSpec, TopologySite,
 };

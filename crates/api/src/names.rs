@@ -23,6 +23,11 @@ pub const UNPLACED_ANNOTATION: &str = "constraint.edgeplane.io/unplaced-reason";
 pub const PROVIDER_LABEL_PREFIX: &str = "constraint.edgeplane.io/provider-";
 /// Label on the network controller's Service.
 pub const NETWORK_CONTROLLER_LABEL: &str = "network.edgeplane.io/controller";
+/// Field manager of the network controller's writes (catalogue status, the topology's
+/// `status.activatedPaths`), so that they never clobber other status writers.
+pub const NETCTL_FIELD_MANAGER: &str = "edgeplane-netctl";
+/// The NetworkPathCatalogue the reference network controller uses unless told otherwise.
+pub const DEFAULT_CATALOGUE: &str = "default";
 /// Value of the registration labels above.
 pub const ENABLED: &str = "enabled";
 /// Name of the secondary scheduler (bind mode) and of the field manager of edgeplane writes.

@@ -185,6 +185,13 @@ pub struct NetworkTopologyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50000))]
     pub measured: Vec<MeasuredLink>,
+    /// Paths activated by the network controller (field manager `edgeplane-netctl`): each
+    /// is a link between its sites beside the spec's links, and traffic between those
+    /// sites takes whichever has the lower latency. Removed when no allocation uses its
+    /// catalogue entry any more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000))]
+    pub activated_paths: Vec<ActivatedPath>,
     /// Number of sites (declared ones and those of nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site_count: Option<i32>,
@@ -224,4 +231,32 @@ pub struct MeasuredLink {
     pub loss: Option<String>,
     /// When the measurement was taken.
     pub time: Time,
+}
+
+/// A catalogue entry activated by the network controller: a link between two sites, with
+/// the metrics of the entry, for as long as some allocation uses it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivatedPath {
+    #[schemars(length(min = 1, max = 63))]
+    pub from: String,
+    #[schemars(length(min = 1, max = 63))]
+    pub to: String,
+    /// The path carries traffic only from `from` to `to`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub one_way: bool,
+    pub latency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<String>,
+    /// The NetworkPathCatalogue the entry belongs to.
+    pub catalogue: String,
+    /// The catalogue entry.
+    pub entry: String,
+    /// The bindings whose allocations keep the path active, `namespace/name`, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<String>,
 }

@@ -36,6 +36,8 @@ enum Command {
     Cluster(cmd::cluster::Args),
     /// Run the offer, binding, policy and topology controllers against a cluster.
     Controller(cmd::controller::Args),
+    /// The reference network controller: serve it over gRPC.
+    Netctl(cmd::netctl::Args),
     /// Print the version.
     Version,
 }
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Controller(args) => cmd::controller::run(args),
+        Command::Netctl(args) => cmd::netctl::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -997,3 +997,148 @@ mod plan {
         assert!(text(&out.stderr).starts_with("error: --time-budget: \"soon\" is not a duration"));
     }
 }
+
+/// `edgeplane netctl serve` against `edgeplane cluster serve` by kubeconfig: the reference
+/// network controller repairs examples/metro from examples/metro/catalogue.yaml.
+mod netctl {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+
+    /// Kills the process when the test ends, however it ends.
+    struct Process(std::process::Child);
+
+    impl Drop for Process {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// Starts `edgeplane ARGS` and returns it with the first line it prints (its readiness
+    /// signal).
+    fn start(args: &[&str]) -> (Process, String) {
+        let child = Command::new(env!("CARGO_BIN_EXE_edgeplane"))
+            .args(args)
+            .current_dir(repo())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        let mut process = Process(child);
+        let mut line = String::new();
+        if let Some(stdout) = process.0.stdout.take() {
+            let _ = BufReader::new(stdout).read_line(&mut line);
+        }
+        (process, line.trim().to_string())
+    }
+
+    #[test]
+    fn netctl_serve_mitigates_the_metro_through_a_served_cluster() {
+        let kubeconfig = std::env::temp_dir().join(format!(
+            "edgeplane-netctl-test-{}.kubeconfig",
+            std::process::id()
+        ));
+        let kubeconfig = kubeconfig.to_string_lossy().into_owned();
+        let (_cluster, ready) = start(&[
+            "cluster",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--kubeconfig",
+            &kubeconfig,
+            "--nodes",
+            "0",
+            // cluster serve applies file by file: the Namespace (in workloads.yaml) first.
+            "-f",
+            "examples/metro/workloads.yaml",
+            "-f",
+            "examples/metro",
+        ]);
+        assert!(
+            ready.starts_with("embedded cluster serving on http://"),
+            "{ready:?}"
+        );
+        let (_netctl, ready) = start(&[
+            "netctl",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--kubeconfig",
+            &kubeconfig,
+        ]);
+        let address = ready
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("no address in {ready:?}"))
+            .to_string();
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        runtime.block_on(async {
+            use edgeplane_api::{Compliance, ConstraintPolicyRule};
+            use edgeplane_netctl::{
+                ClientOptions, Endpoint, GrpcNetworkController, MitigateRequest, NetworkController,
+            };
+            let client =
+                GrpcNetworkController::new(&format!("http://{address}"), &ClientOptions::default())
+                    .unwrap_or_else(|e| panic!("{e}"));
+            let rule = |name: &str, request: &str, limit: &str| ConstraintPolicyRule {
+                name: name.into(),
+                request: request.into(),
+                limit: Some(limit.into()),
+            };
+            // ar-render-2 on edge-9-a is 11.5ms from the stadium's users (near-users:
+            // latency 2ms / 5ms): slice-a (cost 10) makes it 5ms, express-9 (cost 50) 2ms.
+            let question = MitigateRequest {
+                binding: "ar/ar-stadium-render-2".into(),
+                source: Endpoint::Node("edge-9-a".into()),
+                destination: Endpoint::Site("stadium".into()),
+                rules: vec![rule("latency", "2ms", "5ms"), rule("jitter", "1ms", "2ms")],
+            };
+            let outcome = client
+                .mitigate(&question)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(outcome.accepted, "{outcome:?}");
+            assert_eq!(outcome.entry.as_deref(), Some("slice-a"));
+            assert_eq!(outcome.compliance, Some(Compliance::Limit));
+            assert_eq!(outcome.path, ["edge-9", "metro-1", "edge-1", "stadium"]);
+            let expected = outcome.expected.unwrap_or_default();
+            assert_eq!(
+                (expected.latency.as_str(), expected.jitter.as_str()),
+                ("5ms", "600us")
+            );
+
+            // The served cluster's topology carries the activation.
+            let file =
+                kube::config::Kubeconfig::read_from(&kubeconfig).unwrap_or_else(|e| panic!("{e}"));
+            let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let kube_client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("{e}"));
+            let topology = kube::Api::<edgeplane_api::NetworkTopology>::all(kube_client)
+                .get("default")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let active: Vec<(String, Vec<String>)> = topology
+                .status
+                .map(|s| s.activated_paths)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (p.entry, p.bindings))
+                .collect();
+            assert_eq!(
+                active,
+                [(
+                    "slice-a".to_string(),
+                    vec!["ar/ar-stadium-render-2".to_string()]
+                )]
+            );
+        });
+        let _ = std::fs::remove_file(&kubeconfig);
+    }
+}

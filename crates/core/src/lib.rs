@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod evaluate;
 pub mod manifests;
+pub mod mitigation;
 pub mod network;
 pub mod offers;
 pub mod planner;

@@ -10,7 +10,8 @@
 use std::fmt;
 
 use edgeplane_api::{
-    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkTopology,
+    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkPathCatalogue,
+    NetworkTopology,
 };
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -192,6 +193,7 @@ pub enum Object {
     Pod(Box<Pod>),
     Node(Box<Node>),
     Topology(Box<NetworkTopology>),
+    Catalogue(Box<NetworkPathCatalogue>),
     Deployment(Box<Deployment>),
     StatefulSet(Box<StatefulSet>),
     ReplicaSet(Box<ReplicaSet>),
@@ -230,7 +232,7 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
         ));
     }
     let network = api_version == edgeplane_api::names::NETWORK_API_VERSION;
-    if kind == "NetworkTopology" && !network {
+    if matches!(kind.as_str(), "NetworkTopology" | "NetworkPathCatalogue") && !network {
         return Err(ManifestError::at(
             doc,
             Some("apiVersion".into()),
@@ -340,6 +342,16 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
                 .collect();
             check(doc, errors)?;
             Object::Topology(Box::new(topology))
+        }
+        (_, "NetworkPathCatalogue") => {
+            let catalogue: NetworkPathCatalogue = typed(doc, false)?;
+            check(doc, validate::metadata(&catalogue.metadata, false))?;
+            let errors = crate::mitigation::check_catalogue(&catalogue)
+                .into_iter()
+                .map(|e| FieldError::new(e.field, e.message))
+                .collect();
+            check(doc, errors)?;
+            Object::Catalogue(Box::new(catalogue))
         }
         ("v1", "Node") => {
             let node: Node = typed(doc, false)?;

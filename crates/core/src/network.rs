@@ -203,17 +203,40 @@ impl TopologyError {
     }
 }
 
-/// Metrics of one directed edge while building, in `f64`.
+/// Metrics of one link (one directed edge of the graph), in full precision: latency in
+/// whole nanoseconds, jitter in nanoseconds, bandwidth in bits per second (`INFINITY` when
+/// unlimited), loss as a fraction.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct EdgeMetrics {
-    latency_ns: u64,
-    jitter_ns: f64,
-    bandwidth_bps: f64,
-    loss: f64,
+pub struct LinkMetrics {
+    pub latency_ns: u64,
+    pub jitter_ns: f64,
+    pub bandwidth_bps: f64,
+    pub loss: f64,
 }
 
-impl EdgeMetrics {
-    fn compact(&self) -> PathMetrics {
+impl LinkMetrics {
+    /// Parses the values of a link as the topology's links are parsed: `latency` is
+    /// required; omitted `jitter` is 0, `bandwidth` unlimited, `loss` 0. Every problem is
+    /// reported, located under `field` (`spec.entries[2].latency: "fast" is not a
+    /// duration ...`).
+    pub fn parse(
+        field: &str,
+        latency: &str,
+        jitter: Option<&str>,
+        bandwidth: Option<&str>,
+        loss: Option<&str>,
+    ) -> Result<LinkMetrics, Vec<TopologyError>> {
+        let mut errors = Vec::new();
+        let partial = parse_partial(field, Some(latency), jitter, bandwidth, loss, &mut errors);
+        if errors.is_empty() {
+            Ok(partial.or(LINK_DEFAULTS))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The metrics as the graph stores them.
+    pub fn compact(&self) -> PathMetrics {
         PathMetrics {
             latency_ns: self.latency_ns as f32,
             jitter_ns: self.jitter_ns as f32,
@@ -233,8 +256,8 @@ struct PartialMetrics {
 }
 
 impl PartialMetrics {
-    fn or(self, defaults: EdgeMetrics) -> EdgeMetrics {
-        EdgeMetrics {
+    fn or(self, defaults: LinkMetrics) -> LinkMetrics {
+        LinkMetrics {
             latency_ns: self
                 .latency_ns
                 .map(|l| l.round() as u64)
@@ -262,8 +285,8 @@ pub const DEFAULT_INTRA_SITE: PathMetrics = PathMetrics {
     loss: 0.0,
 };
 
-fn edge_from(p: PathMetrics) -> EdgeMetrics {
-    EdgeMetrics {
+fn edge_from(p: PathMetrics) -> LinkMetrics {
+    LinkMetrics {
         latency_ns: p.latency_ns as u64,
         jitter_ns: f64::from(p.jitter_ns),
         bandwidth_bps: f64::from(p.bandwidth_bps),
@@ -272,7 +295,7 @@ fn edge_from(p: PathMetrics) -> EdgeMetrics {
 }
 
 /// Defaults of a link's omitted metrics (latency is required on links).
-const LINK_DEFAULTS: EdgeMetrics = EdgeMetrics {
+const LINK_DEFAULTS: LinkMetrics = LinkMetrics {
     latency_ns: 0,
     jitter_ns: 0.0,
     bandwidth_bps: f64::INFINITY,
@@ -287,7 +310,7 @@ struct ParsedSpec {
     /// `(name, labels, transit)`.
     sites: Vec<(String, BTreeMap<String, String>, bool)>,
     /// `(from, to, metrics, one_way, index in spec.links)`.
-    links: Vec<(String, String, EdgeMetrics, bool, usize)>,
+    links: Vec<(String, String, LinkMetrics, bool, usize)>,
     max_age_ns: f64,
 }
 
@@ -521,7 +544,99 @@ fn parse_spec(topology: &NetworkTopology, errors: &mut Vec<TopologyError>) -> Pa
 #[derive(Clone, Copy, Debug)]
 struct Edge {
     to: u32,
-    metrics: EdgeMetrics,
+    metrics: LinkMetrics,
+}
+
+/// The directed edges of every site, in compressed form: the edges of site `s` are
+/// `edges[start[s]..start[s + 1]]`, sorted by target.
+#[derive(Clone, Debug, Default)]
+struct Adjacency {
+    start: Vec<u32>,
+    edges: Vec<Edge>,
+}
+
+impl Adjacency {
+    /// From directed edges keyed `(from, to)`; BTreeMap order groups them by source and
+    /// sorts them by target.
+    fn from_directed(site_count: usize, directed: &BTreeMap<(u32, u32), LinkMetrics>) -> Self {
+        let mut start = vec![0u32; site_count + 1];
+        for (a, _) in directed.keys() {
+            start[*a as usize + 1] += 1;
+        }
+        for i in 0..site_count {
+            start[i + 1] += start[i];
+        }
+        let edges = directed
+            .iter()
+            .map(|((_, b), m)| Edge {
+                to: *b,
+                metrics: *m,
+            })
+            .collect();
+        Adjacency { start, edges }
+    }
+
+    fn directed(&self) -> BTreeMap<(u32, u32), LinkMetrics> {
+        let mut out = BTreeMap::new();
+        for a in 0..self.start.len().saturating_sub(1) {
+            for e in self.of(a) {
+                out.insert((a as u32, e.to), e.metrics);
+            }
+        }
+        out
+    }
+
+    fn of(&self, site: usize) -> &[Edge] {
+        match (self.start.get(site), self.start.get(site + 1)) {
+            (Some(a), Some(b)) => &self.edges[*a as usize..*b as usize],
+            _ => &[],
+        }
+    }
+
+    /// The metrics of the directed edge `a -> b`, which exists when called from the search.
+    fn edge(&self, a: u32, b: u32) -> LinkMetrics {
+        let edges = self.of(a as usize);
+        match edges.binary_search_by_key(&b, |e| e.to) {
+            Ok(i) => edges[i].metrics,
+            Err(_) => LINK_DEFAULTS,
+        }
+    }
+}
+
+/// Whether a parallel edge `candidate` carries the traffic instead of `current`: the one
+/// with the lower latency does; on a tie the activated (or what-if) one does, since it was
+/// set up for that traffic.
+fn takes_over(candidate: &LinkMetrics, current: &LinkMetrics) -> bool {
+    candidate.latency_ns <= current.latency_ns
+}
+
+/// A link added to the graph for a what-if question ([`NetworkGraph::route_with`]): the
+/// network controller asking what a catalogue entry would change once activated. It joins
+/// its sites beside their other links exactly as an activated path does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExtraLink {
+    pub from: SiteId,
+    pub to: SiteId,
+    pub metrics: LinkMetrics,
+    pub one_way: bool,
+}
+
+/// A path between two locations: its metrics, the sites it passes (both ends included;
+/// one site for two locations in the same site), and which extra links it takes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Route {
+    pub metrics: PathMetrics,
+    pub sites: Vec<SiteId>,
+    /// Indices (into the `extra` given to [`NetworkGraph::route_with`]) of the extra links
+    /// on the route, sorted.
+    pub extras: Vec<usize>,
+}
+
+impl Route {
+    /// Whether the route takes the extra link `index`.
+    pub fn uses(&self, index: usize) -> bool {
+        self.extras.binary_search(&index).is_ok()
+    }
 }
 
 /// The network graph with all-pairs site metrics. Immutable once built; rebuild it when
@@ -547,12 +662,12 @@ pub struct NetworkGraph {
     /// Row-major: the site before the column on the path from the row; `u32::MAX` when
     /// unreachable or on the diagonal.
     predecessor: Vec<u32>,
-    /// Directed edges of site `s`: `edges[edge_start[s]..edge_start[s + 1]]`.
-    edge_start: Vec<u32>,
-    edges: Vec<Edge>,
+    /// Directed edges: spec links, fresh measurements, activated paths.
+    adjacency: Adjacency,
     site_label: String,
     spec_link_count: usize,
     measurements_used: usize,
+    activated_used: usize,
     warnings: Vec<String>,
 }
 
@@ -648,7 +763,7 @@ impl NetworkGraph {
 
         // Directed edges from the spec, then fresh measurements on top.
         let lookup = |name: &str| site_index.get(name).copied();
-        let mut directed: BTreeMap<(u32, u32), EdgeMetrics> = BTreeMap::new();
+        let mut directed: BTreeMap<(u32, u32), LinkMetrics> = BTreeMap::new();
         for (from, to, metrics, one_way, i) in &parsed.links {
             let field = format!("spec.links[{i}]");
             let hint = |name: &str| {
@@ -668,28 +783,15 @@ impl NetworkGraph {
         }
         let mut warnings = Vec::new();
         let mut measurements_used = 0;
+        let mut activated_used = 0;
         if let Some(topology) = topology {
             let (used, warned) =
                 apply_measurements(topology, &parsed, &lookup, now, &mut directed)?;
             measurements_used = used;
             warnings = warned;
+            activated_used = apply_activated(topology, &lookup, &mut directed, &mut warnings);
         }
-
-        let mut edge_start = vec![0u32; site_count + 1];
-        for (a, _) in directed.keys() {
-            edge_start[*a as usize + 1] += 1;
-        }
-        for i in 0..site_count {
-            edge_start[i + 1] += edge_start[i];
-        }
-        // BTreeMap order is (from, to): edges come out grouped by source, sorted by target.
-        let edges: Vec<Edge> = directed
-            .iter()
-            .map(|((_, b), m)| Edge {
-                to: *b,
-                metrics: *m,
-            })
-            .collect();
+        let adjacency = Adjacency::from_directed(site_count, &directed);
 
         let mut graph = NetworkGraph {
             site_names,
@@ -706,11 +808,11 @@ impl NetworkGraph {
             intra_site: parsed.intra_site,
             matrix: Vec::new(),
             predecessor: Vec::new(),
-            edge_start,
-            edges,
+            adjacency,
             site_label: parsed.site_label,
             spec_link_count: topology.map(|t| t.spec.links.len()).unwrap_or(0),
             measurements_used,
+            activated_used,
             warnings,
         };
         graph.compute_all_pairs(s_u32);
@@ -724,7 +826,7 @@ impl NetworkGraph {
         self.predecessor = vec![u32::MAX; n * n];
         let mut search = Search::new(n);
         for source in 0..sites {
-            search.run(self, source);
+            search.run(&self.adjacency, &self.site_transit, source);
             let row = source as usize * n;
             for (i, v) in search.order.iter().enumerate() {
                 let v = *v as usize;
@@ -891,7 +993,12 @@ impl NetworkGraph {
 
     /// Number of directed edges after measurements (a bidirectional link counts twice).
     pub fn edge_count(&self) -> usize {
-        self.edges.len()
+        self.adjacency.edges.len()
+    }
+
+    /// Number of activated paths (`status.activatedPaths`) the graph uses.
+    pub fn activated_paths_used(&self) -> usize {
+        self.activated_used
     }
 
     /// Number of measurements fresh enough to have been applied.
@@ -915,7 +1022,7 @@ impl NetworkGraph {
             .sum();
         self.matrix.capacity() * size_of::<PathMetrics>()
             + self.predecessor.capacity() * 4
-            + self.edges.capacity() * size_of::<Edge>()
+            + self.adjacency.edges.capacity() * size_of::<Edge>()
             + self.node_site.capacity() * 4
             + self.site_nodes.capacity() * 4
             + strings
@@ -933,7 +1040,7 @@ fn apply_measurements(
     parsed: &ParsedSpec,
     lookup: &dyn Fn(&str) -> Option<SiteId>,
     now: Timestamp,
-    directed: &mut BTreeMap<(u32, u32), EdgeMetrics>,
+    directed: &mut BTreeMap<(u32, u32), LinkMetrics>,
 ) -> Result<(usize, Vec<String>), TopologyError> {
     let Some(status) = &topology.status else {
         return Ok((0, Vec::new()));
@@ -1015,7 +1122,7 @@ struct Search {
     /// (latency, hops) of the best path found so far.
     dist: Vec<(u64, u32)>,
     pred: Vec<u32>,
-    metrics: Vec<EdgeMetrics>,
+    metrics: Vec<LinkMetrics>,
     settled: Vec<bool>,
     /// Sites in the order they were settled; the source first.
     order: Vec<u32>,
@@ -1034,7 +1141,7 @@ impl Search {
         }
     }
 
-    fn run(&mut self, graph: &NetworkGraph, source: u32) {
+    fn run(&mut self, adjacency: &Adjacency, transit: &[bool], source: u32) {
         // Reset only what the previous run touched: every site that got a distance was
         // settled, since the heap is always drained.
         for v in self.order.drain(..) {
@@ -1046,7 +1153,7 @@ impl Search {
         self.heap.clear();
         let s = source as usize;
         self.dist[s] = (0, 0);
-        self.metrics[s] = EdgeMetrics {
+        self.metrics[s] = LinkMetrics {
             latency_ns: 0,
             jitter_ns: 0.0,
             bandwidth_bps: f64::INFINITY,
@@ -1062,9 +1169,9 @@ impl Search {
             self.order.push(u);
             if ui != s {
                 let p = self.pred[ui] as usize;
-                let edge = graph.edge(self.pred[ui], u);
+                let edge = adjacency.edge(self.pred[ui], u);
                 let before = self.metrics[p];
-                self.metrics[ui] = EdgeMetrics {
+                self.metrics[ui] = LinkMetrics {
                     latency_ns: latency,
                     jitter_ns: before.jitter_ns + edge.jitter_ns,
                     bandwidth_bps: before.bandwidth_bps.min(edge.bandwidth_bps),
@@ -1072,14 +1179,10 @@ impl Search {
                 };
             }
             // Paths end at a site that carries no transit; they do not pass through it.
-            if ui != s && !graph.site_transit[ui] {
+            if ui != s && !transit.get(ui).copied().unwrap_or(true) {
                 continue;
             }
-            let (start, end) = (
-                graph.edge_start[ui] as usize,
-                graph.edge_start[ui + 1] as usize,
-            );
-            for e in &graph.edges[start..end] {
+            for e in adjacency.of(ui) {
                 let v = e.to as usize;
                 if self.settled[v] {
                     continue;
@@ -1121,18 +1224,140 @@ impl Search {
 }
 
 impl NetworkGraph {
-    /// The metrics of the directed edge `a -> b`, which exists when called from the search.
-    fn edge(&self, a: u32, b: u32) -> EdgeMetrics {
-        let (start, end) = (
-            self.edge_start[a as usize] as usize,
-            self.edge_start[a as usize + 1] as usize,
-        );
-        let edges = &self.edges[start..end];
-        match edges.binary_search_by_key(&b, |e| e.to) {
-            Ok(i) => edges[i].metrics,
-            Err(_) => LINK_DEFAULTS,
+    /// The route from `a` to `b` if the `extra` links were added to the graph as activated
+    /// paths are (beside the existing links; the lower latency carries the traffic, an
+    /// extra link on a tie). With no extra links it is the route the graph already has.
+    /// One single-source search over a copy of the edges: O(E log S).
+    pub fn route_with(&self, a: Location, b: Location, extra: &[ExtraLink]) -> Option<Route> {
+        if let (Location::Node(x), Location::Node(y)) = (a, b)
+            && x == y
+        {
+            let site = self.node_site.get(x.index()).copied()?;
+            return Some(Route {
+                metrics: self.same_node,
+                sites: vec![site],
+                extras: Vec::new(),
+            });
         }
+        let sa = self.site_of_location(a)?;
+        let sb = self.site_of_location(b)?;
+        if sa == sb {
+            return Some(Route {
+                metrics: self.intra_site,
+                sites: vec![sa],
+                extras: Vec::new(),
+            });
+        }
+        let n = self.site_names.len();
+        let mut directed = self.adjacency.directed();
+        // Direction -> the extra link that carries it.
+        let mut extra_dirs: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+        for (index, link) in extra.iter().enumerate() {
+            if link.from == link.to || link.from.index() >= n || link.to.index() >= n {
+                continue;
+            }
+            let mut dirs = vec![(link.from.0, link.to.0)];
+            if !link.one_way {
+                dirs.push((link.to.0, link.from.0));
+            }
+            for dir in dirs {
+                let replace = directed
+                    .get(&dir)
+                    .is_none_or(|current| takes_over(&link.metrics, current));
+                if replace {
+                    directed.insert(dir, link.metrics);
+                    extra_dirs.insert(dir, index);
+                }
+            }
+        }
+        let adjacency = Adjacency::from_directed(n, &directed);
+        let mut search = Search::new(n);
+        search.run(&adjacency, &self.site_transit, sa.0);
+        let target = sb.index();
+        if !search.settled[target] {
+            return None;
+        }
+        let mut sites = vec![sb];
+        let mut at = sb.0;
+        let mut extras = Vec::new();
+        while at != sa.0 {
+            let p = search.pred[at as usize];
+            if p == u32::MAX || sites.len() > n {
+                return None;
+            }
+            extras.extend(extra_dirs.get(&(p, at)).copied());
+            at = p;
+            sites.push(SiteId(p));
+        }
+        sites.reverse();
+        extras.sort_unstable();
+        extras.dedup();
+        Some(Route {
+            metrics: search.metrics[target].compact(),
+            sites,
+            extras,
+        })
     }
+}
+
+/// Adds the paths the network controller activated (`status.activatedPaths`) as links
+/// beside the others: per direction, the lower latency carries the traffic, an activated
+/// path on a tie (see [`takes_over`]). Activated paths are written by a controller, so one
+/// that cannot be used (unknown site, bad value) is skipped with a warning rather than
+/// failing the topology. Returns how many were used.
+fn apply_activated(
+    topology: &NetworkTopology,
+    lookup: &dyn Fn(&str) -> Option<SiteId>,
+    directed: &mut BTreeMap<(u32, u32), LinkMetrics>,
+    warnings: &mut Vec<String>,
+) -> usize {
+    let Some(status) = &topology.status else {
+        return 0;
+    };
+    let mut used = 0;
+    for (i, path) in status.activated_paths.iter().enumerate() {
+        let field = format!("status.activatedPaths[{i}]");
+        let metrics = match LinkMetrics::parse(
+            &field,
+            &path.latency,
+            path.jitter.as_deref(),
+            path.bandwidth.as_deref(),
+            path.loss.as_deref(),
+        ) {
+            Ok(m) => m,
+            Err(errors) => {
+                for e in errors {
+                    warnings.push(format!("{e} (the activated path is ignored)"));
+                }
+                continue;
+            }
+        };
+        let (Some(a), Some(b)) = (lookup(&path.from), lookup(&path.to)) else {
+            warnings.push(format!(
+                "{field}: ignored: it names an unknown site ({:?} -> {:?})",
+                path.from, path.to
+            ));
+            continue;
+        };
+        if a == b {
+            warnings.push(format!("{field}: ignored: both ends are {:?}", path.from));
+            continue;
+        }
+        let mut dirs = vec![(a.0, b.0)];
+        if !path.one_way {
+            dirs.push((b.0, a.0));
+        }
+        for dir in dirs {
+            let replace = directed
+                .get(&dir)
+                .is_none_or(|current| takes_over(&metrics, current));
+            if replace {
+                directed.insert(dir, metrics);
+            }
+        }
+        used += 1;
+    }
+    used
 }
 
 #[cfg(test)]
@@ -1519,6 +1744,122 @@ status:
         );
     }
 
+    /// The degraded-link repair the network controller performs: metro - edge is measured
+    /// at 30ms; an activated 4ms path between the same sites carries the traffic instead,
+    /// and the metrics between the sites (and beyond them) are the activated path's.
+    #[test]
+    fn an_activated_path_replaces_a_degraded_link() {
+        let yaml = |activated: &str| {
+            format!(
+                "{HEADER}spec:
+  sites: [{{name: metro}}, {{name: edge}}, {{name: users, transit: false}}]
+  links:
+  - {{from: metro, to: edge, latency: 4ms, jitter: 300us, bandwidth: 10Gbps}}
+  - {{from: users, to: edge, latency: 1ms}}
+status:
+  measured:
+  - {{from: metro, to: edge, latency: 30ms, jitter: 5ms, time: '2026-01-01T11:59:00Z'}}
+{activated}"
+            )
+        };
+        let nodes = [node("m", Some("metro")), node("e", Some("edge"))];
+        let degraded = build(&topology(&yaml("")), &nodes);
+        let m = degraded.metrics(id(&degraded, "m"), site(&degraded, "users"));
+        assert_eq!(m.map(|m| m.latency_ns), Some(31e6));
+        assert_eq!(degraded.activated_paths_used(), 0);
+        let repaired = build(
+            &topology(&yaml(
+                "  activatedPaths:
+  - {from: edge, to: metro, latency: 4ms, jitter: 100us, bandwidth: 1Gbps, loss: '0.001%', catalogue: default, entry: slice-a, bindings: [ar/b1]}
+",
+            )),
+            &nodes,
+        );
+        assert_eq!(repaired.activated_paths_used(), 1);
+        let between = repaired.metrics(id(&repaired, "m"), id(&repaired, "e"));
+        let Some(between) = between else {
+            panic!("no path")
+        };
+        assert_eq!(between.value(PathMetric::Latency).to_string(), "4ms");
+        assert_eq!(between.value(PathMetric::Jitter).to_string(), "100us");
+        assert_eq!(between.value(PathMetric::Bandwidth).to_string(), "1Gbps");
+        assert_eq!(between.value(PathMetric::PacketLoss).to_string(), "0.001%");
+        // Both ways (the path is not one-way), and onwards to the users.
+        assert_eq!(
+            repaired
+                .metrics(id(&repaired, "e"), id(&repaired, "m"))
+                .map(|m| m.latency_ns),
+            Some(4e6)
+        );
+        assert_eq!(
+            repaired
+                .metrics(id(&repaired, "m"), site(&repaired, "users"))
+                .map(|m| m.latency_ns),
+            Some(5e6)
+        );
+        // What the controller asks before activating gives the same answer.
+        let extra = ExtraLink {
+            from: degraded.site_id("edge").unwrap_or(SiteId(0)),
+            to: degraded.site_id("metro").unwrap_or(SiteId(0)),
+            metrics: LinkMetrics::parse("", "4ms", Some("100us"), Some("1Gbps"), Some("0.001%"))
+                .unwrap_or(LINK_DEFAULTS),
+            one_way: false,
+        };
+        let route = degraded.route_with(id(&degraded, "m"), site(&degraded, "users"), &[extra]);
+        let Some(route) = route else {
+            panic!("no route")
+        };
+        assert!(route.uses(0));
+        assert_eq!(route.extras, [0]);
+        assert_eq!(route.metrics.latency_ns, 5e6);
+        let names: Vec<&str> = route.sites.iter().map(|s| degraded.site_name(*s)).collect();
+        assert_eq!(names, ["metro", "edge", "users"]);
+    }
+
+    #[test]
+    fn a_slower_activated_path_stays_beside_a_faster_link_and_bad_ones_are_ignored() {
+        let t = topology(&format!(
+            "{HEADER}spec:
+  sites: [{{name: a}}, {{name: b}}, {{name: c}}]
+  links: [{{from: a, to: b, latency: 2ms, bandwidth: 100Mbps}}]
+status:
+  activatedPaths:
+  - {{from: a, to: b, latency: 3ms, bandwidth: 10Gbps, catalogue: x, entry: slow}}
+  - {{from: b, to: c, latency: 1ms, oneWay: true, catalogue: x, entry: new-link}}
+  - {{from: a, to: nowhere, latency: 1ms, catalogue: x, entry: lost}}
+  - {{from: a, to: c, latency: fast, catalogue: x, entry: typo}}
+"
+        ));
+        let g = build(&t, &[]);
+        let s = |n: &str| g.site_id(n).unwrap_or(SiteId(0));
+        // Traffic keeps the 2ms link: the 3ms path is beside it, not instead of it.
+        assert_eq!(
+            g.site_metrics(s("a"), s("b")).map(|m| m.bandwidth_bps),
+            Some(1e8)
+        );
+        // An activated path where there was no link adds one, here one-way.
+        assert_eq!(
+            g.site_metrics(s("a"), s("c")).map(|m| m.latency_ns),
+            Some(3e6)
+        );
+        assert_eq!(g.site_metrics(s("c"), s("a")), None);
+        assert_eq!(g.activated_paths_used(), 2);
+        assert_eq!(
+            g.warnings(),
+            [
+                "status.activatedPaths[2]: ignored: it names an unknown site (\"a\" -> \"nowhere\")",
+                "status.activatedPaths[3].latency: \"fast\" is not a duration (expected for example 250ns, 10us, 1.5ms, 2s, 1m, 1h) (the activated path is ignored)",
+            ]
+        );
+        // With no extra links a route is the graph's own.
+        let r = g.route_with(Location::Site(s("a")), Location::Site(s("c")), &[]);
+        assert_eq!(
+            r.as_ref().map(|r| r.metrics),
+            g.site_metrics(s("a"), s("c"))
+        );
+        assert_eq!(r.map(|r| r.extras), Some(vec![]));
+    }
+
     #[test]
     fn the_newest_measurement_of_a_direction_wins() {
         let t = topology(&format!(
@@ -1691,6 +2032,86 @@ mod brute_force {
     }
 
     proptest! {
+        /// Asking what an extra link would change (`route_with`) gives what the graph says
+        /// once the link is activated in the topology's status, and nothing changes
+        /// without one.
+        #[test]
+        fn what_if_routes_match_the_graph_with_the_path_activated(
+            links in prop::collection::vec((0usize..5, 0usize..5, 1u64..6, 1u64..900), 0..10),
+            extra in (0usize..5, 0usize..5, 1u64..6, 1u64..900, any::<bool>()),
+        ) {
+            let names: Vec<String> = (0..5).map(|i| format!("s{i}")).collect();
+            let mut spec_links = Vec::new();
+            let mut seen = BTreeSet::new();
+            for (a, b, ms, mbps) in links {
+                if a == b || seen.contains(&(a, b)) || seen.contains(&(b, a)) {
+                    continue;
+                }
+                seen.insert((a, b));
+                spec_links.push(Link {
+                    from: names[a].clone(),
+                    to: names[b].clone(),
+                    latency: format!("{ms}ms"),
+                    jitter: Some(format!("{}us", mbps % 50)),
+                    bandwidth: Some(format!("{mbps}Mbps")),
+                    loss: None,
+                    one_way: false,
+                });
+            }
+            let (ea, eb, ems, embps, one_way) = extra;
+            prop_assume!(ea != eb);
+            let mut topology = NetworkTopology::new("t", NetworkTopologySpec {
+                site_label: DEFAULT_SITE_LABEL.into(),
+                same_node: None,
+                intra_site: None,
+                sites: names.iter().map(|n| TopologySite { name: n.clone(), labels: BTreeMap::new(), transit: None }).collect(),
+                links: spec_links,
+                measurement_max_age: None,
+            });
+            let before = NetworkGraph::build(Some(&topology), &[], Timestamp::UNIX_EPOCH)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let (latency, jitter, bandwidth) = (format!("{ems}ms"), format!("{}us", embps % 70), format!("{embps}Mbps"));
+            topology.status = Some(edgeplane_api::NetworkTopologyStatus {
+                activated_paths: vec![edgeplane_api::ActivatedPath {
+                    from: names[ea].clone(),
+                    to: names[eb].clone(),
+                    one_way,
+                    latency: latency.clone(),
+                    jitter: Some(jitter.clone()),
+                    bandwidth: Some(bandwidth.clone()),
+                    loss: None,
+                    catalogue: "c".into(),
+                    entry: "e".into(),
+                    bindings: vec![],
+                }],
+                ..Default::default()
+            });
+            let after = NetworkGraph::build(Some(&topology), &[], Timestamp::UNIX_EPOCH)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let link = ExtraLink {
+                from: SiteId(ea as u32),
+                to: SiteId(eb as u32),
+                metrics: LinkMetrics::parse("", &latency, Some(&jitter), Some(&bandwidth), None)
+                    .map_err(|_| TestCaseError::fail("extra link"))?,
+                one_way,
+            };
+            for s in 0..5u32 {
+                for t in 0..5u32 {
+                    let (a, b) = (Location::Site(SiteId(s)), Location::Site(SiteId(t)));
+                    let plain = before.route_with(a, b, &[]);
+                    prop_assert_eq!(plain.as_ref().map(|r| r.metrics), before.metrics(a, b));
+                    if s != t {
+                        prop_assert_eq!(plain.map(|r| r.sites), before.path(SiteId(s), SiteId(t)));
+                    }
+                    let what_if = before.route_with(a, b, &[link]);
+                    prop_assert_eq!(what_if.as_ref().map(|r| r.metrics), after.metrics(a, b), "{} -> {}", s, t);
+                    if s != t {
+                        prop_assert_eq!(what_if.map(|r| r.sites), after.path(SiteId(s), SiteId(t)));
+                    }
+                }
+            }
+        }
+
         #[test]
         fn shortest_paths_match_exhaustive_search(
             links in prop::collection::vec((0usize..6, 0usize..6, 0u64..4, any::<bool>()), 0..14),

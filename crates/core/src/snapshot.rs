@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use edgeplane_api::{
-    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkTopology,
+    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkPathCatalogue,
+    NetworkTopology,
 };
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -24,6 +25,7 @@ pub struct Snapshot {
     pub pods: Vec<Pod>,
     pub nodes: Vec<Node>,
     pub topologies: Vec<NetworkTopology>,
+    pub catalogues: Vec<NetworkPathCatalogue>,
     pub deployments: Vec<Deployment>,
     pub stateful_sets: Vec<StatefulSet>,
     pub replica_sets: Vec<ReplicaSet>,
@@ -49,6 +51,7 @@ impl Snapshot {
             Object::Pod(p) => self.pods.push(*p),
             Object::Node(n) => self.nodes.push(*n),
             Object::Topology(t) => self.topologies.push(*t),
+            Object::Catalogue(c) => self.catalogues.push(*c),
             Object::Deployment(d) => self.deployments.push(*d),
             Object::StatefulSet(s) => self.stateful_sets.push(*s),
             Object::ReplicaSet(r) => self.replica_sets.push(*r),

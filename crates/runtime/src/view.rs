@@ -245,8 +245,14 @@ fn topology_notice(change: &Change<NetworkTopology>) -> Option<ViewChange> {
             old: Some(old),
             new,
         } if ours(new) => {
-            let measured = |t: &NetworkTopology| t.status.as_ref().map(|s| s.measured.clone());
-            (old.spec != new.spec || measured(old) != measured(new)).then_some(ViewChange::Network)
+            // What the graph reads: the spec, the measurements and the paths a network
+            // controller activated (a repair must reach the binding controller at once).
+            let network = |t: &NetworkTopology| {
+                t.status
+                    .as_ref()
+                    .map(|s| (s.measured.clone(), s.activated_paths.clone()))
+            };
+            (old.spec != new.spec || network(old) != network(new)).then_some(ViewChange::Network)
         }
         Change::Applied { old: None, new } if ours(new) => Some(ViewChange::Network),
         Change::Deleted(t) if ours(t) => Some(ViewChange::Network),

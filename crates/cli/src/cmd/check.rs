@@ -89,6 +89,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(v) => v,
         Err(e) => return usage(e),
     };
+    if let Err(e) = world.check_catalogues(cluster.graph()) {
+        return usage(e);
+    }
     let inventory = snapshot.inventory();
     let mut found: Vec<Found> = Vec::new();
     let mut problems = world.warnings();

@@ -1,7 +1,7 @@
 //! `edgeplane cluster serve`: the embedded cluster over plain HTTP on loopback, for kubectl.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -27,7 +27,7 @@ struct ServeArgs {
     /// Where to write a kubeconfig that points at the server.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// Manifests to load at start (files, or directories of .yaml/.yml/.json files).
+    /// Manifests to load at start (files, directories of .yaml/.yml/.json files, or `-`).
     #[arg(short = 'f', long = "filename")]
     files: Vec<PathBuf>,
     /// Number of simulated nodes to start with (named node-0, node-1, ...).
@@ -50,25 +50,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn manifest_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("reading directory {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("yaml" | "yml" | "json")
-                )
-            })
-            .collect();
-        files.sort();
-        Ok(files)
-    } else {
-        Ok(vec![path.to_path_buf()])
-    }
-}
-
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = ClusterConfig::default();
     for i in 0..args.nodes {
@@ -86,16 +67,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("installing the edgeplane CRDs")?;
     }
-    for path in &args.files {
-        for file in manifest_files(path)? {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            cluster
-                .load_yaml(&text)
-                .await
-                .with_context(|| format!("loading {}", file.display()))?;
+    // All files in one batch, so that CRDs and Namespaces are created first whatever
+    // the file order.
+    let documents = match crate::input::read_documents(&args.files) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
         }
-    }
+    };
+    cluster
+        .apply_objects(documents.into_iter().map(|d| d.value))
+        .await
+        .context("loading the manifests")?;
     let addr = cluster
         .serve(args.listen)
         .await

@@ -9,6 +9,7 @@ pub mod controller;
 pub mod crds;
 mod external;
 pub mod live;
+pub mod netctl;
 pub mod plan;
 pub mod provider;
 mod world;

@@ -151,7 +151,7 @@ fn run_live(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

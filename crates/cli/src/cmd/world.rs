@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::manifests::{Document, Object};
+use edgeplane_core::mitigation::Catalogue;
+use edgeplane_core::network::NetworkGraph;
 use edgeplane_core::snapshot::{DEFAULT_TOPOLOGY, Snapshot};
 
 use crate::input;
@@ -14,6 +16,8 @@ pub struct World {
     pub snapshot: Snapshot,
     /// `file.yaml[3] NetworkTopology default` of each topology, in snapshot order.
     topology_locations: Vec<String>,
+    /// The same for each NetworkPathCatalogue.
+    catalogue_locations: Vec<String>,
 }
 
 impl World {
@@ -21,15 +25,20 @@ impl World {
     pub fn read(paths: &[PathBuf]) -> Result<World, String> {
         let documents: Vec<Document> = input::read_documents(paths).map_err(|e| e.to_string())?;
         let objects = input::decode_all(&documents).map_err(|e| e.to_string())?;
-        let topology_locations = documents
-            .iter()
-            .zip(&objects)
-            .filter(|(_, o)| matches!(o, Object::Topology(_)))
-            .map(|(d, _)| format!("{} {}", d.location(), d.describe()))
-            .collect();
+        let locations = |wanted: fn(&Object) -> bool| {
+            documents
+                .iter()
+                .zip(&objects)
+                .filter(|(_, o)| wanted(o))
+                .map(|(d, _)| format!("{} {}", d.location(), d.describe()))
+                .collect()
+        };
+        let topology_locations = locations(|o| matches!(o, Object::Topology(_)));
+        let catalogue_locations = locations(|o| matches!(o, Object::Catalogue(_)));
         Ok(World {
             snapshot: Snapshot::from_objects(objects),
             topology_locations,
+            catalogue_locations,
         })
     }
 
@@ -75,5 +84,21 @@ impl World {
             .map(|w| format!("{}: {w}", self.topology_location()))
             .collect();
         Ok((view, warnings))
+    }
+
+    /// Checks every NetworkPathCatalogue against the graph (entries must join its sites);
+    /// the error is the first problem, located in its file.
+    pub fn check_catalogues(&self, graph: &NetworkGraph) -> Result<(), String> {
+        for (catalogue, location) in self
+            .snapshot
+            .catalogues
+            .iter()
+            .zip(&self.catalogue_locations)
+        {
+            if let Some(problem) = Catalogue::parse(catalogue, graph).problems.first() {
+                return Err(format!("{location}: {problem}"));
+            }
+        }
+        Ok(())
     }
 }

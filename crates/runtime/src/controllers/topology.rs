@@ -190,6 +190,7 @@ pub fn topology_status(
     };
     NetworkTopologyStatus {
         measured: previous.measured.clone(),
+        activated_paths: previous.activated_paths.clone(),
         site_count,
         link_count: Some(link_count),
         measured_link_count: measured,

@@ -1,0 +1,138 @@
+//! `edgeplane netctl serve`: the reference network controller, serving the
+//! network-controller protocol from a NetworkPathCatalogue in a cluster.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use edgeplane_core::clock::SystemClock;
+use edgeplane_core::values::parse_duration_field;
+use edgeplane_netctl::{ReferenceConfig, ReferenceController};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Serve the reference network controller over gRPC: Mitigate activates the cheapest
+    /// path of a NetworkPathCatalogue that restores a binding's compliance; Discover,
+    /// Allocate and Release serve the planner.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed on standard output).
+    #[arg(long, default_value = "127.0.0.1:50052", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The kubeconfig of the cluster; without it, the in-cluster configuration or
+    /// $KUBECONFIG / ~/.kube/config (as kubectl finds them).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The NetworkPathCatalogue to manage.
+    #[arg(long, default_value = edgeplane_api::names::DEFAULT_CATALOGUE, value_name = "NAME")]
+    pub catalogue: String,
+    /// The NetworkTopology to activate paths in.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub topology: String,
+    /// How long an offer from Discover can be allocated.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub offer_ttl: String,
+    /// Release allocations whose binding has been gone this long (`0` never does).
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub orphan_grace: String,
+    /// Interval between reconciliations of the catalogue's status and the activations.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub resync: String,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Serve(serve) => run_serve(serve),
+    }
+}
+
+fn duration(flag: &str, text: &str) -> Result<Duration, String> {
+    parse_duration_field(text).map_err(|e| format!("--{flag}: {e}"))
+}
+
+fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let parsed = (|| {
+        Ok::<_, String>(ReferenceConfig {
+            catalogue: args.catalogue.clone(),
+            topology: args.topology.clone(),
+            offer_ttl: duration("offer-ttl", &args.offer_ttl)?,
+            orphan_grace: Some(duration("orphan-grace", &args.orphan_grace)?)
+                .filter(|d| !d.is_zero()),
+            resync: duration("resync", &args.resync)?.max(Duration::from_secs(1)),
+            ..ReferenceConfig::default()
+        })
+    })();
+    let config = match parsed {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let kube_config = match &args.kubeconfig {
+            Some(path) => {
+                let file = kube::config::Kubeconfig::read_from(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                kube::Config::from_custom_kubeconfig(file, &Default::default())
+                    .await
+                    .with_context(|| format!("using {}", path.display()))?
+            }
+            None => kube::Config::infer()
+                .await
+                .context("finding the cluster (in-cluster, $KUBECONFIG or ~/.kube/config)")?,
+        };
+        let cluster_url = kube_config.cluster_url.to_string();
+        let client = kube::Client::try_from(kube_config).context("connecting to the cluster")?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(
+            cluster = %cluster_url,
+            catalogue = %config.catalogue,
+            topology = %config.topology,
+            "serving the reference network controller"
+        );
+        let controller = Arc::new(ReferenceController::new(
+            client,
+            Arc::new(SystemClock),
+            config,
+        ));
+        // The address on standard output, alone, so scripts and tests can read the port.
+        println!("listening on {address}");
+        std::io::stdout().flush()?;
+        edgeplane_netctl::reference::serve(
+            listener,
+            controller,
+            super::provider::shutdown_signal(),
+        )
+        .await?;
+        tracing::info!("stopped");
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
