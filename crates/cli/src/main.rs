@@ -34,6 +34,9 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Run the embedded cluster (an in-process Kubernetes API with simulated nodes).
     Cluster(cmd::cluster::Args),
+    /// Run the planning scheduler against a cluster: gate mode (node affinity + scheduling
+    /// gate, kube-scheduler binds) or bind mode (a secondary scheduler).
+    Scheduler(cmd::scheduler::Args),
     /// Print the version.
     Version,
 }
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => cmd::plan::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
+        Command::Scheduler(args) => cmd::scheduler::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

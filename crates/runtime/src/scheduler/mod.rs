@@ -849,7 +849,7 @@ impl Scheduler {
             s.elapsed.as_millis(),
         );
         tracing::info!(run, trigger = due.as_str(), pods = s.pods, placed = written,
-            unplaced = unplaced.len(), arrivals = arrivals.len(), waited = ?now.elapsed(), "plan run");
+            unplaced = unplaced.len(), arrivals = arrivals.len(), took = ?now.elapsed(), "plan run");
         if !lost_lease {
             self.events
                 .publish_or_log(
