@@ -594,7 +594,7 @@ fn time_label(seconds: f64) -> String {
     let s = seconds.round() as u64;
     if s >= 3600 {
         format!("{}:{:02}h", s / 3600, (s / 60) % 60)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{}:{:02}", s / 60, s % 60)
