@@ -262,6 +262,28 @@ pub fn spawn(ctx: Context, config: SchedulerConfig) -> JoinHandle<()> {
     tokio::spawn(scheduler.run())
 }
 
+/// [`spawn`], with `gate` (the embedded cluster's pod admission hook, standing in for the
+/// webhook) reading offers from the scheduler's caches. For the simulator and tests,
+/// where no `edgeplane controller` serves the webhook.
+pub fn spawn_with_gate(
+    ctx: Context,
+    config: SchedulerConfig,
+    gate: &crate::webhook::GateAdmission,
+) -> JoinHandle<()> {
+    let caches = Caches::start(&ctx.client, &ctx.shutdown);
+    gate.attach(&caches.offers);
+    let views = ViewCache::start(
+        &caches.nodes,
+        &caches.pods,
+        &caches.topologies,
+        ctx.clock.clone(),
+        ctx.metrics.clone(),
+        ctx.shutdown.clone(),
+    );
+    let scheduler = Scheduler::new(ctx, caches, views, config);
+    tokio::spawn(scheduler.run())
+}
+
 /// What the loop remembers between runs.
 struct RunState {
     queue: Queue<Instant>,
