@@ -51,7 +51,7 @@ mod tests {
             let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
             assert!(
                 generated == checked_in,
-                "{} is out of date; regenerate it with `cargo run -p edgeplane -- crds -d deploy/crds`",
+                "{} is out of date; regenerate it with `cargo run -p edgeplane -- crds -d deploy/crds -d deploy/helm/edgeplane/crds`",
                 path.display()
             );
         }

@@ -38,6 +38,9 @@ enum Command {
     Controller(cmd::controller::Args),
     /// The reference network controller: serve it over gRPC.
     Netctl(cmd::netctl::Args),
+    /// Run the planning scheduler against a cluster: gate mode (node affinity + scheduling
+    /// gate, kube-scheduler binds) or bind mode (a secondary scheduler).
+    Scheduler(cmd::scheduler::Args),
     /// Print the version.
     Version,
 }
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Controller(args) => cmd::controller::run(args),
         Command::Netctl(args) => cmd::netctl::run(args),
+        Command::Scheduler(args) => cmd::scheduler::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -378,6 +378,30 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
             .any(|(k, v)| om.get(k) != Some(v))
 }
 
+/// A mutating admission step run on every pod create, after defaulting and before
+/// validation: the in-process stand-in for a mutating admission webhook (the embedded
+/// cluster calls no webhooks). edgeplane's gate-mode scheduler uses one to add its
+/// scheduling gate to the pods that offers target.
+#[derive(Clone)]
+pub struct PodAdmission(Arc<dyn Fn(&mut Value) + Send + Sync>);
+
+impl PodAdmission {
+    pub fn new(mutate: impl Fn(&mut Value) + Send + Sync + 'static) -> Self {
+        PodAdmission(Arc::new(mutate))
+    }
+
+    /// Mutates a pod about to be created (storage shape: `metadata`, `spec`, `status`).
+    pub fn apply(&self, pod: &mut Value) {
+        (self.0)(pod)
+    }
+}
+
+impl std::fmt::Debug for PodAdmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PodAdmission(..)")
+    }
+}
+
 /// The mutable state of the API server.
 pub struct State {
     pub store: Store,
@@ -385,6 +409,7 @@ pub struct State {
     clock: VirtualClock,
     rng: u64,
     next_service_ip: u32,
+    pod_admission: Vec<PodAdmission>,
 }
 
 impl std::fmt::Debug for State {
@@ -409,6 +434,7 @@ impl ApiServer {
             clock,
             rng: seed ^ 0x9e37_79b9_7f4a_7c15,
             next_service_ip: 0,
+            pod_admission: Vec::new(),
         };
         let opts = WriteOptions::manager("kube-apiserver");
         for ns in SYSTEM_NAMESPACES {
@@ -439,6 +465,11 @@ impl ApiServer {
 
     pub fn clock(&self) -> VirtualClock {
         self.clock
+    }
+
+    /// Adds a mutating admission step for pod creates (run in the order added).
+    pub fn add_pod_admission(&self, hook: PodAdmission) {
+        self.lock().pod_admission.push(hook);
     }
 }
 
@@ -985,6 +1016,11 @@ impl State {
         }
         if let Some(kind) = def.builtin {
             builtin::prepare_create(kind, &mut obj);
+        }
+        if def.builtin == Some(Builtin::Pod) {
+            for hook in &self.pod_admission {
+                hook.apply(&mut obj);
+            }
         }
         let uid = self.new_uid();
         object::set_meta(&mut obj, "uid", json!(uid));

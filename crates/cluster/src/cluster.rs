@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiServer, PatchType, Subresource, WriteOptions, to_served};
+use crate::api::{ApiServer, PatchType, PodAdmission, Subresource, WriteOptions, to_served};
 use crate::clock::VirtualClock;
 use crate::controller::record_event;
 use crate::error::ApiError;
@@ -44,6 +44,8 @@ pub struct ClusterConfig {
     pub nodes: Vec<NodeSpec>,
     /// Namespace of the client and of loaded objects that name none.
     pub default_namespace: String,
+    /// Mutating admission steps for pod creates (stand-ins for mutating webhooks).
+    pub pod_admission: Vec<PodAdmission>,
 }
 
 impl Default for ClusterConfig {
@@ -59,6 +61,7 @@ impl Default for ClusterConfig {
             event_ttl: Some(Duration::from_secs(3600)),
             nodes: Vec::new(),
             default_namespace: "default".into(),
+            pod_admission: Vec::new(),
         }
     }
 }
@@ -83,6 +86,13 @@ impl ClusterConfig {
 
     pub fn pod_start_delay(mut self, d: Duration) -> Self {
         self.kubelet.pod_start_delay = d;
+        self
+    }
+
+    /// Adds a mutating admission step run on every pod create, as a mutating webhook
+    /// would be (for example one that adds a scheduling gate).
+    pub fn admission(mut self, hook: PodAdmission) -> Self {
+        self.pod_admission.push(hook);
         self
     }
 }
@@ -146,6 +156,9 @@ impl EmbeddedCluster {
         let anchor = config.start_time.unwrap_or_else(Timestamp::now);
         let clock = VirtualClock::new(anchor);
         let api = Arc::new(ApiServer::new(clock, config.watch_history, config.seed));
+        for hook in &config.pod_admission {
+            api.add_pod_admission(hook.clone());
+        }
         let shutdown = CancellationToken::new();
         let handler = Handler {
             api: api.clone(),
@@ -550,5 +563,59 @@ mod tests {
         assert_eq!(docs[1]["metadata"]["name"], "b");
         assert!(parse_yaml_documents("- just\n- a list\n").is_err());
         assert!(parse_yaml_documents("a: [unclosed\n").is_err());
+    }
+
+    /// Pods created by anyone (a client, a ReplicaSet) pass through the admission steps;
+    /// other objects do not.
+    #[tokio::test(start_paused = true)]
+    async fn pod_admission_mutates_pod_creates() {
+        let gate = PodAdmission::new(|pod: &mut Value| {
+            if pod["metadata"]["labels"]["gated"] == "yes" {
+                pod["spec"]["schedulingGates"] = json!([{"name": "example.com/hold"}]);
+            }
+        });
+        let cluster = EmbeddedCluster::start(
+            ClusterConfig::default()
+                .with_nodes("node", 1)
+                .admission(gate),
+        )
+        .await;
+        cluster
+            .load_yaml(
+                "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: held}\nspec:\n  replicas: 1\n  selector: {matchLabels: {gated: \"yes\"}}\n  template:\n    metadata: {labels: {gated: \"yes\"}}\n    spec: {containers: [{name: c, image: i}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: free}\nspec: {containers: [{name: c, image: i}]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, labels: {gated: \"yes\"}}\n",
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let st = cluster.api().lock();
+        let pods: Vec<Value> = st
+            .store
+            .range("pods", Some("default"), None)
+            .map(|p| p.value())
+            .collect();
+        assert_eq!(pods.len(), 2);
+        let held = pods
+            .iter()
+            .find(|p| p["metadata"]["name"] != "free")
+            .unwrap();
+        assert_eq!(
+            held["spec"]["schedulingGates"][0]["name"],
+            "example.com/hold"
+        );
+        assert!(
+            held["spec"].get("nodeName").is_none(),
+            "a gated pod is not bound"
+        );
+        let free = pods
+            .iter()
+            .find(|p| p["metadata"]["name"] == "free")
+            .unwrap();
+        assert!(free["spec"].get("schedulingGates").is_none());
+        assert_eq!(free["spec"]["nodeName"], "node-0");
+        let cm = st
+            .store
+            .get("configmaps", &("default".into(), "cm".into()))
+            .unwrap();
+        assert!(cm.get("spec").is_none());
     }
 }

@@ -47,6 +47,7 @@ pub mod table;
 pub mod watch;
 pub mod workloads;
 
+pub use api::PodAdmission;
 pub use clock::VirtualClock;
 pub use cluster::{ClusterConfig, ClusterError, EmbeddedCluster, kubeconfig, parse_yaml_documents};
 pub use error::ApiError;

@@ -47,6 +47,19 @@ pub mod reasons {
     pub const POLICY_INVALID: &str = "PolicyInvalid";
     /// Topology status: the topology does not build into a graph.
     pub const TOPOLOGY_INVALID: &str = "TopologyInvalid";
+    /// Scheduler, on a pod: the plan placed it (`planned onto edge-2-a with 5 other pods:
+    /// ...`); gate mode then sets its node affinity and removes the gate, bind mode binds.
+    pub const PLANNED: &str = "Planned";
+    /// Scheduler, on a pod: the plan could not place it; the note is the planner's reason
+    /// (also in the pod's `constraint.edgeplane.io/unplaced-reason` annotation). Emitted
+    /// when the reason changes, not at every replan.
+    pub const UNPLACEABLE: &str = "Unplaceable";
+    /// Scheduler, on a pod: the plan placed it but the placement cannot be written (its
+    /// affinity cannot be narrowed to the node).
+    pub const FAILED_PLANNING: &str = "FailedPlanning";
+    /// Scheduler, on its Lease (`coordination.k8s.io/v1 Lease edgeplane-scheduler`): one
+    /// per plan run, with the run's summary; count them to count plan runs.
+    pub const PLAN_RUN: &str = "PlanRun";
 }
 
 /// `Normal` or `Warning`.

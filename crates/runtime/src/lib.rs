@@ -17,6 +17,10 @@
 //!
 //! Controllers: [`controllers`] (offers -> bindings, binding evaluation, policy and
 //! topology status). docs/runtime.md describes all of it.
+//!
+//! The planning scheduler: [`scheduler`] (gate and bind modes; docs/scheduler.md), and the
+//! mutating admission webhook that gates pods for it: [`webhook`]. [`rbac`] lists the API
+//! calls of each component, which the Helm chart's RBAC must grant.
 
 pub mod cache;
 pub mod component;
@@ -28,7 +32,10 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod providers;
+pub mod rbac;
+pub mod scheduler;
 pub mod view;
+pub mod webhook;
 
 pub use cache::{Cache, Caches, Change};
 pub use component::{Base, BaseConfig};

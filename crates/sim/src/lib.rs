@@ -1,1 +1,44 @@
-//! placeholder
+//! The simulator: runs a scenario (a MEC network, workloads, policies, and a script of
+//! events: link degradations, node failures, scaling, new objects) on the embedded cluster
+//! on virtual time, with edgeplane's controllers plugged in as [`Component`]s, and tells
+//! what happened: a timeline, a summary, a JSON report and an HTML report.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use edgeplane_sim::{RunOptions, scenario};
+//! let s = scenario::load(std::path::Path::new("examples/scenarios/stadium-ar/scenario.yaml"))?;
+//! let report = edgeplane_sim::run(&s, RunOptions::default())?;
+//! println!("{} pods placed", report.summary.pods_placed);
+//! std::fs::write("report.html", edgeplane_sim::html::render(&report))?;
+//! # Ok(()) }
+//! ```
+//!
+//! - [`scenario`]: the scenario format, loading and validation (errors name file and field).
+//! - [`component`]: the seam where controllers plug in.
+//! - [`run()`]: the run (virtual time, optional serving at a multiple of real time).
+//! - [`timeline`]: entry types and the table from Kubernetes Event reasons to them.
+//! - [`report`], [`html`], [`text`]: the outputs.
+//! - [`generate`]: scenarios of any size for benchmarks.
+//!
+//! See docs/simulator.md.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))] // tests may unwrap what they built
+
+pub mod component;
+pub mod driver;
+pub mod generate;
+pub mod html;
+pub mod journal;
+pub mod observer;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod text;
+pub mod timeline;
+
+pub use component::{Component, ComponentResult, SimContext, component};
+pub use journal::Listener;
+pub use report::{Report, Summary};
+pub use run::{RunOptions, ServeOptions, SimError, run, run_in_runtime};
+pub use scenario::{Scenario, ScenarioError};
+pub use timeline::{EVENT_REASONS, EntryType};

@@ -8,25 +8,25 @@ use edgeplane_api::crdgen;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Write one file per CRD into this directory instead of printing them
-    /// (this is how deploy/crds/ is generated).
+    /// Write one file per CRD into these directories instead of printing them (this is
+    /// how deploy/crds/ and the chart's crds/ are generated:
+    /// `edgeplane crds -d deploy/crds -d deploy/helm/edgeplane/crds`).
     #[arg(short = 'd', long = "output-dir")]
-    pub output_dir: Option<PathBuf>,
+    pub output_dirs: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let crds = crdgen::all();
-    match args.output_dir {
-        None => print!("{}", crdgen::to_yaml(&crds)?),
-        Some(dir) => {
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            for crd in &crds {
-                let path = dir.join(crdgen::file_name(crd));
-                let yaml = crdgen::to_yaml(std::slice::from_ref(crd))?;
-                std::fs::write(&path, yaml)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                eprintln!("wrote {}", path.display());
-            }
+    if args.output_dirs.is_empty() {
+        print!("{}", crdgen::to_yaml(&crds)?);
+    }
+    for dir in args.output_dirs {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for crd in &crds {
+            let path = dir.join(crdgen::file_name(crd));
+            let yaml = crdgen::to_yaml(std::slice::from_ref(crd))?;
+            std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -12,4 +12,5 @@ pub mod live;
 pub mod netctl;
 pub mod plan;
 pub mod provider;
+pub mod scheduler;
 mod world;

@@ -1,0 +1,305 @@
+//! The Kubernetes API calls each component makes, so that the Helm chart's RBAC can be
+//! checked against them (crates/runtime/tests/rbac.rs renders the chart and asserts that
+//! every call is granted to the component's ServiceAccount, and that no rule grants `*`).
+//!
+//! Each list sits next to a description of the code that makes the calls; when a
+//! component starts calling something new, add it here and to the chart.
+
+use k8s_openapi::api::rbac::v1::PolicyRule;
+
+use crate::scheduler::Mode;
+
+/// Where a call is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// In every namespace, or on cluster-scoped objects: a ClusterRole.
+    Cluster,
+    /// In the component's own namespace only (its Lease): a Role there, or a ClusterRole.
+    OwnNamespace,
+}
+
+/// Calls of some verbs on one resource (`pods`, or a subresource: `pods/binding`,
+/// `constraintpolicyoffers/status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiCall {
+    /// The API group (`""` for core).
+    pub group: &'static str,
+    pub resource: &'static str,
+    pub verbs: &'static [&'static str],
+    pub scope: Scope,
+    /// Which code makes the call.
+    pub why: &'static str,
+}
+
+const fn call(
+    group: &'static str,
+    resource: &'static str,
+    verbs: &'static [&'static str],
+    why: &'static str,
+) -> ApiCall {
+    ApiCall {
+        group,
+        resource,
+        verbs,
+        scope: Scope::Cluster,
+        why,
+    }
+}
+
+const WATCH: &[&str] = &["list", "watch"];
+
+/// [`crate::cache::Caches::start`]: one reflector (list + watch, cluster-wide) per kind.
+pub const CACHES: &[ApiCall] = &[
+    call("", "nodes", WATCH, "caches: nodes"),
+    call("", "pods", WATCH, "caches: pods"),
+    call("", "services", WATCH, "caches: provider Services"),
+    call(
+        "network.edgeplane.io",
+        "networktopologies",
+        WATCH,
+        "caches: topology",
+    ),
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicies",
+        WATCH,
+        "caches: policies",
+    ),
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicyoffers",
+        WATCH,
+        "caches: offers",
+    ),
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicybindings",
+        WATCH,
+        "caches: bindings",
+    ),
+];
+
+/// [`crate::leader`]: reads, creates and replaces the component's Lease.
+pub const LEADER_ELECTION: &[ApiCall] = &[ApiCall {
+    group: "coordination.k8s.io",
+    resource: "leases",
+    verbs: &["get", "create", "update"],
+    scope: Scope::OwnNamespace,
+    why: "leader election",
+}];
+
+/// [`crate::events::EventRecorder`]: creates `events.k8s.io/v1` Events in the namespace
+/// of the object they regard.
+pub const EVENTS: &[ApiCall] = &[call("events.k8s.io", "events", &["create"], "events")];
+
+/// [`crate::scheduler`] in gate mode: one JSON patch per planned pod (affinity + gate),
+/// a merge patch for the unplaced reason.
+pub const SCHEDULER_GATE: &[ApiCall] = &[call(
+    "",
+    "pods",
+    &["patch"],
+    "scheduler: placement patch, unplaced reason",
+)];
+
+/// [`crate::scheduler`] in bind mode: `pods/binding`, and a merge patch for the unplaced
+/// reason.
+pub const SCHEDULER_BIND: &[ApiCall] = &[
+    call("", "pods/binding", &["create"], "scheduler: binding"),
+    call("", "pods", &["patch"], "scheduler: unplaced reason"),
+];
+
+/// The controllers of `edgeplane controller` (offer, binding, policy and topology
+/// status): server-side apply of bindings (a PATCH that may create), their deletion, and
+/// server-side apply of the status of offers, bindings, policies and topologies
+/// ([`crate::context::Context::apply`], [`crate::context::Context::apply_status`],
+/// [`crate::context::Context::delete`]). The webhook reads offers from the caches.
+pub const CONTROLLERS: &[ApiCall] = &[
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicybindings",
+        &["create", "patch", "delete"],
+        "offer controller: bindings",
+    ),
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicybindings/status",
+        &["patch"],
+        "binding controller: compliance",
+    ),
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicyoffers/status",
+        &["patch"],
+        "offer controller: counts",
+    ),
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicies/status",
+        &["patch"],
+        "policy status",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networktopologies/status",
+        &["patch"],
+        "topology status",
+    ),
+];
+
+/// A component of the chart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Component {
+    /// `edgeplane controller`: offer, binding, policy and topology controllers, webhook.
+    Controller,
+    /// `edgeplane scheduler` in a mode.
+    Scheduler(Mode),
+}
+
+impl Component {
+    /// The chart's `app.kubernetes.io/component` label of the component.
+    pub fn label(self) -> &'static str {
+        match self {
+            Component::Controller => "controller",
+            Component::Scheduler(_) => "scheduler",
+        }
+    }
+}
+
+/// Every call the component makes.
+pub fn requirements(component: Component) -> Vec<ApiCall> {
+    let mut out: Vec<ApiCall> = Vec::new();
+    out.extend(CACHES);
+    out.extend(LEADER_ELECTION);
+    out.extend(EVENTS);
+    match component {
+        Component::Controller => out.extend(CONTROLLERS),
+        Component::Scheduler(Mode::Gate) => out.extend(SCHEDULER_GATE),
+        Component::Scheduler(Mode::Bind) => out.extend(SCHEDULER_BIND),
+    }
+    out
+}
+
+/// Whether `rule` grants `verb` on `group`/`resource` (no wildcards are honoured: the
+/// chart must not use them).
+pub fn grants(rule: &PolicyRule, group: &str, resource: &str, verb: &str) -> bool {
+    let groups = rule.api_groups.as_deref().unwrap_or_default();
+    let resources = rule.resources.as_deref().unwrap_or_default();
+    groups.iter().any(|g| g == group)
+        && resources.iter().any(|r| r == resource)
+        && rule.verbs.iter().any(|v| v == verb)
+        && rule.resource_names.as_ref().is_none_or(|n| n.is_empty())
+}
+
+/// Rules that grant a wildcard (`*` in groups, resources or verbs), described.
+pub fn wildcards(rules: &[PolicyRule]) -> Vec<String> {
+    rules
+        .iter()
+        .filter(|r| {
+            r.api_groups.iter().flatten().any(|g| g.contains('*'))
+                || r.resources.iter().flatten().any(|g| g.contains('*'))
+                || r.verbs.iter().any(|v| v.contains('*'))
+        })
+        .map(|r| format!("{r:?}"))
+        .collect()
+}
+
+/// The calls of `required` that neither `cluster_rules` (ClusterRoles bound cluster-wide)
+/// nor, for calls in the component's own namespace, `namespace_rules` (Roles there) grant,
+/// one line each: `"" pods/binding create (scheduler: binding)`.
+pub fn missing(
+    required: &[ApiCall],
+    cluster_rules: &[PolicyRule],
+    namespace_rules: &[PolicyRule],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for call in required {
+        for verb in call.verbs {
+            let granted = cluster_rules
+                .iter()
+                .any(|r| grants(r, call.group, call.resource, verb))
+                || (call.scope == Scope::OwnNamespace
+                    && namespace_rules
+                        .iter()
+                        .any(|r| grants(r, call.group, call.resource, verb)));
+            if !granted {
+                out.push(format!(
+                    "{:?} {} {verb} ({})",
+                    call.group, call.resource, call.why
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+        PolicyRule {
+            api_groups: Some(groups.iter().map(|s| s.to_string()).collect()),
+            resources: Some(resources.iter().map(|s| s.to_string()).collect()),
+            verbs: verbs.iter().map(|s| s.to_string()).collect(),
+            ..PolicyRule::default()
+        }
+    }
+
+    #[test]
+    fn finds_what_the_rules_do_not_grant() {
+        let required = requirements(Component::Scheduler(Mode::Bind));
+        let cluster = vec![
+            rule(
+                &[""],
+                &["pods", "nodes", "services"],
+                &["get", "list", "watch", "patch"],
+            ),
+            rule(
+                &["constraint.edgeplane.io"],
+                &[
+                    "constraintpolicies",
+                    "constraintpolicyoffers",
+                    "constraintpolicybindings",
+                ],
+                &["list", "watch"],
+            ),
+            rule(
+                &["network.edgeplane.io"],
+                &["networktopologies"],
+                &["list", "watch"],
+            ),
+            rule(&["events.k8s.io"], &["events"], &["create"]),
+        ];
+        let namespace = vec![rule(
+            &["coordination.k8s.io"],
+            &["leases"],
+            &["get", "create", "update"],
+        )];
+        assert_eq!(
+            missing(&required, &cluster, &namespace),
+            ["\"\" pods/binding create (scheduler: binding)"]
+        );
+        // Leases in a Role only count for calls in the component's own namespace.
+        assert!(missing(&LEADER_ELECTION[..1], &[], &namespace).is_empty());
+        assert_eq!(
+            missing(
+                EVENTS,
+                &[],
+                &[rule(&["events.k8s.io"], &["events"], &["create"])]
+            )
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn wildcards_are_reported() {
+        let rules = vec![
+            rule(&[""], &["pods"], &["get"]),
+            rule(&["*"], &["pods"], &["get"]),
+            rule(&[""], &["pods"], &["*"]),
+        ];
+        assert_eq!(wildcards(&rules).len(), 2);
+        assert!(!grants(&rule(&["*"], &["*"], &["*"]), "", "pods", "get"));
+    }
+}

