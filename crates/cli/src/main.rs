@@ -34,6 +34,10 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Run the embedded cluster (an in-process Kubernetes API with simulated nodes).
     Cluster(cmd::cluster::Args),
+    /// Run a scenario on the embedded cluster on virtual time and tell what happened
+    /// (`edgeplane sim examples/scenarios/stadium-ar/scenario.yaml`); `sim generate`
+    /// writes scenarios of any size.
+    Sim(cmd::sim::Args),
     /// Print the version.
     Version,
 }
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => cmd::plan::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
+        Command::Sim(args) => cmd::sim::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -9,4 +9,5 @@ pub mod crds;
 mod external;
 pub mod plan;
 pub mod provider;
+pub mod sim;
 mod world;
