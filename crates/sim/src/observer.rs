@@ -126,8 +126,6 @@ pub struct Observer {
     site_label: String,
     /// Controller uid -> pods of it that went away, oldest first.
     lost: HashMap<String, VecDeque<Lost>>,
-    /// Pods the planner reported a placement for (their binding is then a detail).
-    planned: HashSet<String>,
 }
 
 fn object_text(kind: &str, ns: &str, name: &str) -> String {
@@ -174,7 +172,6 @@ impl Observer {
             node_labels: HashMap::new(),
             site_label: edgeplane_api::network::DEFAULT_SITE_LABEL.to_string(),
             lost: HashMap::new(),
-            planned: HashSet::new(),
         }
     }
 
@@ -375,11 +372,9 @@ impl Observer {
                             message.push_str(&format!(" (replaces {}, {})", l.name, l.what));
                         }
                     }
-                    let detail = self.planned.contains(&object);
                     self.journal.push(
                         Entry::new(at, EntryType::Bound, object.clone(), message, Source::Watch)
-                            .node(now.node.clone())
-                            .detail(detail),
+                            .node(now.node.clone()),
                     );
                 }
                 if now.state() == PodState::Failed && was.state() != PodState::Failed {
@@ -438,7 +433,7 @@ impl Observer {
             }
             None => {
                 self.pods.remove(key);
-                self.planned.remove(&object);
+                self.journal.lock().forget(&object);
             }
         }
     }
@@ -482,9 +477,6 @@ impl Observer {
         .into_iter()
         .find(|c| !c.is_empty())
         .map(str::to_string);
-        if mapping.entry == EntryType::Planned {
-            self.planned.insert(object.clone());
-        }
         let mut entry =
             Entry::new(at, mapping.entry, object, message, Source::Event).detail(mapping.detail);
         entry.reason = Some(reason.to_string());
