@@ -102,8 +102,15 @@ fn minutes(d: Duration) -> String {
     }
 }
 
+/// YAML text of objects: one document each when they are few, else one `kind: List`
+/// (YAML readers bound the number of documents in a file; a List is one document).
 fn yaml(docs: &[Value]) -> Result<String, GenerateError> {
-    serde_saphyr::to_string_multiple(docs).map_err(|e| GenerateError::Yaml(e.to_string()))
+    let text = if docs.len() <= 100 {
+        serde_saphyr::to_string_multiple(docs)
+    } else {
+        serde_saphyr::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": docs}))
+    };
+    text.map_err(|e| GenerateError::Yaml(e.to_string()))
 }
 
 pub fn generate(o: &GenerateOptions) -> Result<Generated, GenerateError> {

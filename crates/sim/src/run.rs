@@ -35,7 +35,7 @@ use crate::timeline::{Entry, EntryType, Source};
 pub const PACER_TICK: Duration = Duration::from_millis(10);
 /// Changes of each resource the simulation's cluster keeps for watches (the observer
 /// reads them; it re-reads the state in the rare case it falls behind).
-pub const WATCH_HISTORY: usize = 100_000;
+pub const WATCH_HISTORY: usize = 10_000;
 
 /// Serve the cluster while the scenario runs, at `speed` times real time.
 pub struct ServeOptions {
