@@ -62,6 +62,7 @@ table { border-collapse: collapse; width:100%; background:var(--card); border:1p
 th, td { text-align:left; padding:5px 10px; border-bottom:1px solid #eef0f3; vertical-align: top; }
 th { background:#f0f2f5; font-size:12px; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); }
 td.t { font-variant-numeric: tabular-nums; color: var(--muted); white-space:nowrap; }
+td.o { white-space:nowrap; }
 tr.detail td { color:#97a0ab; }
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600; color:#fff; white-space:nowrap; }
 .note { color: var(--muted); font-size: 13px; }
@@ -611,7 +612,7 @@ fn time_label(seconds: f64) -> String {
     let s = seconds.round() as u64;
     if s >= 3600 {
         format!("{}:{:02}h", s / 3600, (s / 60) % 60)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{}:{:02}", s / 60, s % 60)
@@ -1109,7 +1110,7 @@ fn timeline(h: &mut String, r: &Report) {
     for e in shown.iter().take(TIMELINE_ROWS) {
         let _ = write!(
             h,
-            "<tr><td class=\"t\">{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"t\">{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td><td class=\"o\">{}</td><td>{}</td></tr>",
             esc(&e.at),
             badge_colour(e.kind),
             e.kind.as_str(),
