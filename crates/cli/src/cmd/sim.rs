@@ -140,7 +140,7 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("[sim] serving the cluster on http://{bound} at {speed}x real time");
                 if let Some(k) = kubeconfig {
                     eprintln!(
-                        "[sim] watch it: KUBECONFIG={} kubectl get pods,cpb -A -w",
+                        "[sim] watch it: export KUBECONFIG={}; kubectl get pods -A -o wide -w (and kubectl get cpb -A -w)",
                         k.display()
                     );
                 }
