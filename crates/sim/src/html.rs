@@ -46,10 +46,11 @@ header p { margin: 4px 0; max-width: 980px; }
 h2 { font-size: 17px; margin: 28px 0 10px; }
 h2 small { font-weight: 400; color: var(--muted); font-size: 13px; margin-left: 6px; }
 .cards { display:flex; flex-wrap:wrap; gap:12px; margin-top:18px; }
-.card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:12px 16px; min-width:128px; }
+.card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:12px 14px; min-width:112px; }
 .card .v { font-size:26px; font-weight:650; line-height:1.1; }
 .card .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
-.card.wide { min-width: 300px; }
+.card.wide { min-width: 250px; }
+.card .small { color:var(--muted); font-size:11.5px; margin-top:2px; }
 .bar { display:flex; height:10px; border-radius:5px; overflow:hidden; margin-top:8px; background:#eef0f3; }
 .bar span { display:block; height:100%; }
 .panel { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:10px 12px; }
@@ -171,7 +172,7 @@ fn cards(h: &mut String, r: &Report) {
     let total = b.total().max(1) as f64;
     let _ = write!(
         h,
-        "<div class=\"card wide\"><div class=\"v\">{}</div><div class=\"k\">bindings at the end: {} compliant · {} limit · {} violation · {} pending · {} error</div><div class=\"bar\">",
+        "<div class=\"card wide\"><div class=\"v\">{}</div><div class=\"k\">bindings at the end</div><div class=\"small\">{} compliant · {} limit · {} violation · {} pending · {} error</div><div class=\"bar\">",
         b.total(),
         b.compliant,
         b.limit,
@@ -763,7 +764,7 @@ fn bindings_chart(r: &Report) -> String {
         .max(1) as f64;
     let f = Frame {
         x_max,
-        y_max: y_max.max(nice_step(y_max, 4.0)),
+        y_max: y_max.max(nice_step(y_max, 4.0)).max(4.0),
         left: PAD_L,
     };
     let mut svg = chart_open(
@@ -837,7 +838,7 @@ fn pods_chart(r: &Report) -> String {
         .max(1) as f64;
     let f = Frame {
         x_max,
-        y_max: y_max.max(nice_step(y_max, 4.0)),
+        y_max: y_max.max(nice_step(y_max, 4.0)).max(4.0),
         left: PAD_L,
     };
     let mut svg = chart_open(

@@ -603,6 +603,11 @@ spec:
     assert!(evicted[0].starts_with("00:09:0"), "{evicted:?}");
     // The series saw the violation.
     assert!(r.series.bindings.iter().any(|s| s.value.violation == 4));
+    // To look at the charts with bindings: EDGEPLANE_SIM_HTML_DIR=/tmp cargo test ...
+    if let Some(dir) = std::env::var_os("EDGEPLANE_SIM_HTML_DIR") {
+        let path = Path::new(&dir).join("fake-controllers.html");
+        std::fs::write(&path, edgeplane_sim::html::render(&r)).unwrap();
+    }
 }
 
 // ---- the report -------------------------------------------------------------------------
