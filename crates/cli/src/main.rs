@@ -41,6 +41,10 @@ enum Command {
     /// Run the planning scheduler against a cluster: gate mode (node affinity + scheduling
     /// gate, kube-scheduler binds) or bind mode (a secondary scheduler).
     Scheduler(cmd::scheduler::Args),
+    /// Run a scenario on the embedded cluster on virtual time and tell what happened
+    /// (`edgeplane sim examples/scenarios/stadium-ar/scenario.yaml`); `sim generate`
+    /// writes scenarios of any size.
+    Sim(cmd::sim::Args),
     /// Print the version.
     Version,
 }
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Controller(args) => cmd::controller::run(args),
         Command::Netctl(args) => cmd::netctl::run(args),
         Command::Scheduler(args) => cmd::scheduler::run(args),
+        Command::Sim(args) => cmd::sim::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -30,9 +30,11 @@ mod check {
     #[test]
     fn invalid_manifests_are_rejected_with_located_messages() {
         let dir = repo().join("tests/invalid");
+        // Files only: tests/invalid/scenarios holds the simulator's (see mod sim).
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
+        entries.retain(|p| p.is_file());
         entries.sort();
         assert!(
             entries.len() >= 15,
@@ -1140,5 +1142,132 @@ mod netctl {
             );
         });
         let _ = std::fs::remove_file(&kubeconfig);
+    }
+}
+
+mod sim {
+    use super::*;
+
+    /// Every malformed scenario under tests/invalid/scenarios is rejected before anything
+    /// runs, with exit status 2 and the located message its first line expects.
+    #[test]
+    fn invalid_scenarios_exit_2_with_located_messages() {
+        let dir = repo().join("tests/invalid/scenarios");
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        entries.retain(|p| p.is_file());
+        entries.sort();
+        assert!(
+            entries.len() >= 15,
+            "expected the malformed scenarios in {}",
+            dir.display()
+        );
+        for path in entries {
+            let content = std::fs::read_to_string(&path).unwrap_or_default();
+            let Some(expected) = content
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# expect: "))
+            else {
+                panic!("{}: first line must be `# expect: ...`", path.display())
+            };
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let relative = format!("tests/invalid/scenarios/{name}");
+            let out = edgeplane(&["sim", &relative]);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{relative}: {stderr}");
+            assert!(
+                out.stdout.is_empty(),
+                "{relative}: nothing runs: {}",
+                text(&out.stdout)
+            );
+            let wanted = format!("error: tests/invalid/scenarios/{}", expected.trim());
+            assert!(
+                stderr.starts_with(&wanted),
+                "{relative}:\n  expected: {wanted}\n  got:      {stderr}"
+            );
+        }
+        let out = edgeplane(&["sim", "nowhere.yaml"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).starts_with("error: nowhere.yaml: cannot read:"));
+    }
+
+    /// The README's main command: the headline scenario tells its story and writes both
+    /// reports.
+    #[test]
+    fn the_headline_scenario_runs_and_writes_its_reports() {
+        let dir = std::env::temp_dir().join(format!("edgeplane-cli-sim-{}", std::process::id()));
+        let json = dir.join("stadium.json");
+        let html = dir.join("stadium.html");
+        let out = edgeplane(&[
+            "sim",
+            "examples/scenarios/stadium-ar/scenario.yaml",
+            "--report",
+            &json.display().to_string(),
+            "--html",
+            &html.display().to_string(),
+        ]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(
+            stdout.starts_with("Scenario stadium-ar: 45m of simulated time"),
+            "{stdout}"
+        );
+        for line in [
+            "00:12:00  LinkChanged       Link edge-1 - metro-1: latency 2ms -> 12ms",
+            "00:20:00  NodeFailed        Node edge-1-b: stopped responding",
+            "00:30:00  Scaled            Deployment ar/ar-render: replicas 5 -> 6",
+            "Summary: 45m simulated in ",
+            "  pods       8 placed, 0 unplaced, 0 failed, 0 lost",
+        ] {
+            assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+        }
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
+                .unwrap_or_default();
+        assert_eq!(report["scenario"], "stadium-ar");
+        assert_eq!(report["summary"]["podsPlaced"], 8);
+        let page = std::fs::read_to_string(&html).unwrap_or_default();
+        assert!(page.contains("id=\"site-map\""));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn generate_writes_a_scenario_that_runs() {
+        let dir = std::env::temp_dir().join(format!("edgeplane-cli-gen-{}", std::process::id()));
+        let d = dir.display().to_string();
+        let out = edgeplane(&[
+            "sim",
+            "generate",
+            "--sites",
+            "12",
+            "--nodes",
+            "30",
+            "--apps",
+            "3",
+            "--events",
+            "6",
+            "--duration",
+            "20m",
+            "-o",
+            &d,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).starts_with("wrote "));
+        let scenario = dir.join("scenario.yaml").display().to_string();
+        let out = edgeplane(&["sim", &scenario, "--quiet"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("0 lost"));
+        let out = edgeplane(&["sim", "generate", "--sites", "2", "-o", &d]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).starts_with("error: --sites must be at least 3"));
+        let out = edgeplane(&["sim", "generate", "--duration", "soon", "-o", &d]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).starts_with("error: --duration: \"soon\" is not a duration"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

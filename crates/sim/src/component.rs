@@ -7,10 +7,10 @@
 //!
 //! ```ignore
 //! let components: Vec<Box<dyn Component>> = vec![
-//!     component("offer-controller", |ctx| async move {
+//!     Box::new(component("offer-controller", |ctx| async move {
 //!         edgeplane_runtime::offers::run(ctx.client, ctx.clock, ctx.shutdown).await?;
 //!         Ok(())
-//!     }),
+//!     })),
 //! ];
 //! ```
 //!

@@ -102,8 +102,15 @@ fn minutes(d: Duration) -> String {
     }
 }
 
+/// YAML text of objects: one document each when they are few, else one `kind: List`
+/// (YAML readers bound the number of documents in a file; a List is one document).
 fn yaml(docs: &[Value]) -> Result<String, GenerateError> {
-    serde_saphyr::to_string_multiple(docs).map_err(|e| GenerateError::Yaml(e.to_string()))
+    let text = if docs.len() <= 100 {
+        serde_saphyr::to_string_multiple(docs)
+    } else {
+        serde_saphyr::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": docs}))
+    };
+    text.map_err(|e| GenerateError::Yaml(e.to_string()))
 }
 
 pub fn generate(o: &GenerateOptions) -> Result<Generated, GenerateError> {
@@ -253,7 +260,11 @@ pub fn generate(o: &GenerateOptions) -> Result<Generated, GenerateError> {
     // Nodes: a tenth in regional sites, a fifth in metro sites, the rest at the edge; at
     // least one per site.
     let infra_sites: Vec<&Site> = sites.iter().filter(|s| s.tier != "users").collect();
-    let mut per_site = vec![1usize; infra_sites.len()];
+    // One node per site while they last (regional and metro sites first), then the rest
+    // by weight.
+    let mut per_site: Vec<usize> = (0..infra_sites.len())
+        .map(|i| usize::from(i < o.nodes))
+        .collect();
     let mut left = o.nodes.saturating_sub(infra_sites.len());
     let weights: Vec<f64> = infra_sites
         .iter()
@@ -370,14 +381,15 @@ pub fn generate(o: &GenerateOptions) -> Result<Generated, GenerateError> {
                     let node = failed.remove(0);
                     json!({"at": at, "recoverNode": node})
                 } else {
-                    let node = loop {
-                        let n = edge_nodes[rng.random_range(0..edge_nodes.len())].clone();
-                        if !failed.contains(&n) {
-                            break n;
-                        }
-                    };
-                    failed.push(node.clone());
-                    json!({"at": at, "note": format!("power loss at {node}"), "failNode": node})
+                    let up: Vec<&String> =
+                        edge_nodes.iter().filter(|n| !failed.contains(n)).collect();
+                    if up.is_empty() {
+                        json!({"at": at, "scale": scale_event(&mut rng, &app_list, fronts / o.apps + 2)})
+                    } else {
+                        let node = up[rng.random_range(0..up.len())].clone();
+                        failed.push(node.clone());
+                        json!({"at": at, "note": format!("power loss at {node}"), "failNode": node})
+                    }
                 }
             }
             5 => {
@@ -524,6 +536,32 @@ mod tests {
             .sum();
         assert_eq!(replicas + 4, 20);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn small_and_lopsided_options_still_make_valid_scenarios() {
+        for (sites, nodes, apps, events) in [(3, 2, 1, 12), (5, 3, 2, 30), (40, 10, 3, 25)] {
+            let o = GenerateOptions {
+                sites,
+                nodes,
+                apps,
+                pods: apps * 3,
+                events,
+                duration: Duration::from_secs(600),
+                ..Default::default()
+            };
+            let g = generate(&o).unwrap_or_else(|e| panic!("{sites}/{nodes}: {e}"));
+            let dir = std::env::temp_dir()
+                .join(format!("edgeplane-sim-gen-{}-{sites}", std::process::id()));
+            let path = g.write(&dir).unwrap();
+            let s = crate::scenario::load(&path).unwrap_or_else(|e| panic!("{sites}/{nodes}: {e}"));
+            assert_eq!(
+                s.objects.iter().filter(|v| v["kind"] == "Node").count(),
+                nodes
+            );
+            assert_eq!(s.events.len(), events);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     #[test]

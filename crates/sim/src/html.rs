@@ -46,10 +46,11 @@ header p { margin: 4px 0; max-width: 980px; }
 h2 { font-size: 17px; margin: 28px 0 10px; }
 h2 small { font-weight: 400; color: var(--muted); font-size: 13px; margin-left: 6px; }
 .cards { display:flex; flex-wrap:wrap; gap:12px; margin-top:18px; }
-.card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:12px 16px; min-width:128px; }
+.card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:12px 14px; min-width:112px; }
 .card .v { font-size:26px; font-weight:650; line-height:1.1; }
 .card .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
-.card.wide { min-width: 300px; }
+.card.wide { min-width: 250px; }
+.card .small { color:var(--muted); font-size:11.5px; margin-top:2px; }
 .bar { display:flex; height:10px; border-radius:5px; overflow:hidden; margin-top:8px; background:#eef0f3; }
 .bar span { display:block; height:100%; }
 .panel { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:10px 12px; }
@@ -62,6 +63,7 @@ table { border-collapse: collapse; width:100%; background:var(--card); border:1p
 th, td { text-align:left; padding:5px 10px; border-bottom:1px solid #eef0f3; vertical-align: top; }
 th { background:#f0f2f5; font-size:12px; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); }
 td.t { font-variant-numeric: tabular-nums; color: var(--muted); white-space:nowrap; }
+td.o { white-space:nowrap; }
 tr.detail td { color:#97a0ab; }
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600; color:#fff; white-space:nowrap; }
 .note { color: var(--muted); font-size: 13px; }
@@ -170,7 +172,7 @@ fn cards(h: &mut String, r: &Report) {
     let total = b.total().max(1) as f64;
     let _ = write!(
         h,
-        "<div class=\"card wide\"><div class=\"v\">{}</div><div class=\"k\">bindings at the end: {} compliant · {} limit · {} violation · {} pending · {} error</div><div class=\"bar\">",
+        "<div class=\"card wide\"><div class=\"v\">{}</div><div class=\"k\">bindings at the end</div><div class=\"small\">{} compliant · {} limit · {} violation · {} pending · {} error</div><div class=\"bar\">",
         b.total(),
         b.compliant,
         b.limit,
@@ -239,9 +241,9 @@ fn site_size(site: &MapSite, compact: bool) -> (f64, f64) {
         return (60.0, 40.0);
     }
     if n == 0 || n > 6 {
-        (104.0, 50.0)
+        (96.0, 50.0)
     } else {
-        ((n as f64 * 30.0 + 12.0).max(96.0), 56.0)
+        ((n as f64 * 30.0 + 12.0).max(80.0), 56.0)
     }
 }
 
@@ -351,7 +353,15 @@ fn map_svg(r: &Report) -> String {
         let (Some(pa), Some(pb)) = (&pos[a], &pos[b]) else {
             continue;
         };
-        link_svg(&mut svg, l, pa, pb, label_links);
+        // Two sites of one row with none between them are joined straight; others by an
+        // arc over the row.
+        let (lo, hi) = (pa.x.min(pb.x), pa.x.max(pb.x));
+        let arc = (pa.y - pb.y).abs() < 1.0
+            && pos
+                .iter()
+                .flatten()
+                .any(|p| (p.y - pa.y).abs() < 1.0 && p.x > lo && p.x < hi);
+        link_svg(&mut svg, l, pa, pb, label_links, arc);
     }
     for (i, s) in sites.iter().enumerate() {
         if let Some(p) = &pos[i] {
@@ -362,7 +372,7 @@ fn map_svg(r: &Report) -> String {
     svg
 }
 
-fn link_svg(svg: &mut String, l: &MapLink, a: &Placed, b: &Placed, label: bool) {
+fn link_svg(svg: &mut String, l: &MapLink, a: &Placed, b: &Placed, label: bool, arc: bool) {
     let (ax, ay) = (a.x + a.w / 2.0, a.y + a.h / 2.0);
     let (bx, by) = (b.x + b.w / 2.0, b.y + b.h / 2.0);
     let colour = latency_colour(l.latency_ms);
@@ -388,18 +398,26 @@ fn link_svg(svg: &mut String, l: &MapLink, a: &Placed, b: &Placed, label: bool) 
             ""
         }
     );
-    let (path, mx, my) = if (ay - by).abs() < 1.0 {
-        // Same row: an arc above, so it does not run through the sites between.
-        let lift = ((bx - ax).abs() / 6.0).clamp(18.0, 60.0);
-        let (cx, cy) = ((ax + bx) / 2.0, ay - a.h / 2.0 - lift);
+    let (path, mx, my) = if arc {
+        // Same row with sites between: an arc above the row.
+        let lift = ((bx - ax).abs() / 5.0).clamp(24.0, 54.0);
+        let top = ay - a.h / 2.0;
+        let (cx, cy) = ((ax + bx) / 2.0, top - 2.0 * lift);
         (
             format!(
-                "M{ax:.1},{:.1} Q{cx:.1},{cy:.1} {bx:.1},{:.1}",
-                ay - a.h / 2.0,
+                "M{ax:.1},{top:.1} Q{cx:.1},{cy:.1} {bx:.1},{:.1}",
                 by - b.h / 2.0
             ),
             cx,
-            (ay - a.h / 2.0 + cy) / 2.0,
+            top - lift - 1.0,
+        )
+    } else if (ay - by).abs() < 1.0 {
+        let (l, r) = if a.x < b.x { (a, b) } else { (b, a) };
+        let (x1, x2) = (l.x + l.w, r.x);
+        (
+            format!("M{x1:.1},{ay:.1} L{x2:.1},{by:.1}"),
+            (x1 + x2) / 2.0,
+            ay - 5.0,
         )
     } else {
         (
@@ -560,11 +578,12 @@ const PAD_B: f64 = 30.0;
 struct Frame {
     x_max: f64,
     y_max: f64,
+    left: f64,
 }
 
 impl Frame {
     fn x(&self, t: f64) -> f64 {
-        PAD_L + (t / self.x_max.max(1e-9)).clamp(0.0, 1.0) * (CW - PAD_L - PAD_R)
+        self.left + (t / self.x_max.max(1e-9)).clamp(0.0, 1.0) * (CW - self.left - PAD_R)
     }
     fn y(&self, v: f64) -> f64 {
         CH - PAD_B - (v / self.y_max.max(1e-9)).clamp(0.0, 1.0) * (CH - PAD_T - PAD_B)
@@ -745,7 +764,8 @@ fn bindings_chart(r: &Report) -> String {
         .max(1) as f64;
     let f = Frame {
         x_max,
-        y_max: y_max.max(nice_step(y_max, 4.0)),
+        y_max: y_max.max(nice_step(y_max, 4.0)).max(4.0),
+        left: PAD_L,
     };
     let mut svg = chart_open(
         "chart-bindings",
@@ -818,7 +838,8 @@ fn pods_chart(r: &Report) -> String {
         .max(1) as f64;
     let f = Frame {
         x_max,
-        y_max: y_max.max(nice_step(y_max, 4.0)),
+        y_max: y_max.max(nice_step(y_max, 4.0)).max(4.0),
+        left: PAD_L,
     };
     let mut svg = chart_open(
         "chart-pods",
@@ -903,6 +924,7 @@ fn links_chart(r: &Report) -> String {
     let f = Frame {
         x_max,
         y_max: y_max.max(nice_step(y_max, 4.0)),
+        left: PAD_L,
     };
     let mut svg = chart_open(
         "chart-links",
@@ -933,7 +955,11 @@ fn links_chart(r: &Report) -> String {
 
 fn events_strip(r: &Report) -> String {
     let x_max = run_seconds(r);
-    let f = Frame { x_max, y_max: 1.0 };
+    let f = Frame {
+        x_max,
+        y_max: 1.0,
+        left: 82.0,
+    };
     let lanes: [(&str, &[EntryType], &str); 6] = [
         (
             "nodes",
@@ -988,9 +1014,10 @@ fn events_strip(r: &Report) -> String {
         let y = PAD_T + lane_h * k as f64 + lane_h / 2.0;
         let _ = write!(
             svg,
-            "<line x1=\"{PAD_L}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e3e7ec\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10.5\" text-anchor=\"end\" fill=\"#66717f\">{name}</text>",
+            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e3e7ec\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10.5\" text-anchor=\"end\" fill=\"#66717f\">{name}</text>",
+            f.left,
             CW - PAD_R,
-            PAD_L - 6.0,
+            f.left - 6.0,
             y + 3.5
         );
         let mut shown = 0;
@@ -1084,7 +1111,7 @@ fn timeline(h: &mut String, r: &Report) {
     for e in shown.iter().take(TIMELINE_ROWS) {
         let _ = write!(
             h,
-            "<tr><td class=\"t\">{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"t\">{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td><td class=\"o\">{}</td><td>{}</td></tr>",
             esc(&e.at),
             badge_colour(e.kind),
             e.kind.as_str(),

@@ -2,13 +2,13 @@
 //! The driver and the observer write it; a [`Listener`] hears every entry as it is added
 //! (the CLI prints them).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::timeline::{Entry, Timeline};
+use crate::timeline::{Entry, EntryType, Timeline};
 
 /// Hears what happens during a run.
 pub trait Listener: Send {
@@ -127,10 +127,17 @@ impl Series {
 }
 
 /// The record of a run, shared by the driver and the observer.
+///
+/// Entries of one instant of virtual time are held until time moves on (or `flush`), so
+/// that what happened at one instant can be told together: a pod the planner placed is
+/// told by its `Planned` entry, and its `Bound` entry becomes a detail whichever of the
+/// two the observer saw first.
 pub struct Journal {
     pub timeline: Timeline,
     pub series: Series,
     listener: Box<dyn Listener>,
+    pending: Vec<Entry>,
+    planned: HashSet<String>,
 }
 
 impl Journal {
@@ -139,18 +146,49 @@ impl Journal {
             timeline: Timeline::new(),
             series: Series::default(),
             listener,
+            pending: Vec::new(),
+            planned: HashSet::new(),
         }
     }
 
-    /// Adds an entry (see `Timeline::push`) and tells the listener.
-    pub fn push(&mut self, entry: Entry) {
-        let copy = entry.clone();
-        if self.timeline.push(entry) {
-            self.listener.entry(&copy);
+    /// Adds an entry; entries of an earlier instant go to the timeline (see
+    /// `Timeline::push`) and to the listener first.
+    pub fn push(&mut self, mut entry: Entry) {
+        if self.pending.first().is_some_and(|p| p.at != entry.at) {
+            self.flush();
+        }
+        match entry.kind {
+            EntryType::Planned => {
+                for p in &mut self.pending {
+                    if p.kind == EntryType::Bound && p.object == entry.object {
+                        p.detail = true;
+                    }
+                }
+                self.planned.insert(entry.object.clone());
+            }
+            EntryType::Bound if self.planned.contains(&entry.object) => entry.detail = true,
+            _ => {}
+        }
+        self.pending.push(entry);
+    }
+
+    /// The object is gone: a new object of the same name starts afresh.
+    pub fn forget(&mut self, object: &str) {
+        self.planned.remove(object);
+    }
+
+    /// Records the held entries.
+    pub fn flush(&mut self) {
+        for e in std::mem::take(&mut self.pending) {
+            let copy = e.clone();
+            if self.timeline.push(e) {
+                self.listener.entry(&copy);
+            }
         }
     }
 
     pub fn progress(&mut self, elapsed: Duration, total: Duration, pods: usize) {
+        self.flush();
         self.listener.progress(elapsed, total, pods);
     }
 }

@@ -29,6 +29,7 @@ pub mod driver;
 pub mod generate;
 pub mod html;
 pub mod journal;
+pub mod lite;
 pub mod observer;
 pub mod report;
 pub mod run;

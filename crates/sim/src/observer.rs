@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::{ComplianceCounts, PodCounts, SharedJournal};
+use crate::lite;
 use crate::timeline::{Entry, EntryType, Source, map_reason};
 
 pub const PODS: &str = "pods";
@@ -55,35 +56,14 @@ enum PodState {
 }
 
 impl PodFacts {
-    fn of(pod: &Value) -> Self {
-        let s = |path: &[&str]| {
-            let mut v = pod;
-            for p in path {
-                v = match v.get(p) {
-                    Some(x) => x,
-                    None => return String::new(),
-                };
-            }
-            v.as_str().unwrap_or_default().to_string()
-        };
-        let controller = pod
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .and_then(|refs| {
-                refs.iter()
-                    .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-            })
-            .and_then(|r| r.get("uid").and_then(Value::as_str))
-            .map(str::to_string);
+    fn of(pod: &lite::Pod) -> Self {
         PodFacts {
-            node: s(&["spec", "nodeName"]),
-            phase: s(&["status", "phase"]),
-            reason: s(&["status", "reason"]),
-            message: s(&["status", "message"]),
-            deleting: pod
-                .pointer("/metadata/deletionTimestamp")
-                .is_some_and(|v| !v.is_null()),
-            controller,
+            node: pod.spec.node_name.clone(),
+            phase: pod.status.phase.clone(),
+            reason: pod.status.reason.clone(),
+            message: pod.status.message.clone(),
+            deleting: pod.metadata.deleting(),
+            controller: pod.metadata.controller(),
         }
     }
 
@@ -126,8 +106,6 @@ pub struct Observer {
     site_label: String,
     /// Controller uid -> pods of it that went away, oldest first.
     lost: HashMap<String, VecDeque<Lost>>,
-    /// Pods the planner reported a placement for (their binding is then a detail).
-    planned: HashSet<String>,
 }
 
 fn object_text(kind: &str, ns: &str, name: &str) -> String {
@@ -174,7 +152,6 @@ impl Observer {
             node_labels: HashMap::new(),
             site_label: edgeplane_api::network::DEFAULT_SITE_LABEL.to_string(),
             lost: HashMap::new(),
-            planned: HashSet::new(),
         }
     }
 
@@ -238,19 +215,19 @@ impl Observer {
     }
 
     fn take(&mut self, storage: &str, change: &Change, at: Duration) {
-        let new = change.object.value();
         let gone = change.kind == ChangeKind::Deleted;
-        let old = change.old.as_ref().map(|o| o.value());
+        let json = change.object.json();
         match storage {
-            PODS => self.pod(
-                &change.object.key,
-                old.as_ref(),
-                (!gone).then_some(&new),
-                at,
-            ),
-            EVENTS if !gone => self.event(&change.object, &new, at),
-            BINDINGS => self.binding(&change.object.key, (!gone).then_some(&new), at),
-            TOPOLOGIES if !gone => self.topology(&new, at),
+            PODS => {
+                let pod: Option<lite::Pod> = (!gone).then(|| lite::decode(json));
+                self.pod(&change.object.key, pod.as_ref(), at)
+            }
+            EVENTS if !gone => self.event(&change.object, &lite::decode(json), at),
+            BINDINGS => {
+                let b: Option<lite::Binding> = (!gone).then(|| lite::decode(json));
+                self.binding(&change.object.key, b.as_ref(), at)
+            }
+            TOPOLOGIES if !gone => self.topology(&change.object.value(), at),
             NODES => {
                 let name = change.object.key.1.clone();
                 if gone {
@@ -282,10 +259,10 @@ impl Observer {
                     .cloned()
                     .collect();
                 for k in gone {
-                    self.pod(&k, None, None, at);
+                    self.pod(&k, None, at);
                 }
                 for (k, s) in current {
-                    self.pod(&k, None, Some(&s.value()), at);
+                    self.pod(&k, Some(&lite::decode(s.json())), at);
                 }
             }
             BINDINGS => {
@@ -299,12 +276,12 @@ impl Observer {
                     self.binding(&k, None, at);
                 }
                 for (k, s) in current {
-                    self.binding(&k, Some(&s.value()), at);
+                    self.binding(&k, Some(&lite::decode(s.json())), at);
                 }
             }
             EVENTS => {
                 for (_, s) in current {
-                    self.event(&s, &s.value(), at);
+                    self.event(&s, &lite::decode(s.json()), at);
                 }
             }
             TOPOLOGIES => {
@@ -330,7 +307,7 @@ impl Observer {
             .cloned()
     }
 
-    fn pod(&mut self, key: &ObjKey, _old: Option<&Value>, new: Option<&Value>, at: Duration) {
+    fn pod(&mut self, key: &ObjKey, new: Option<&lite::Pod>, at: Duration) {
         let before = self.pods.get(key).cloned();
         let after = new.map(PodFacts::of);
         let object = object_text("Pod", &key.0, &key.1);
@@ -375,11 +352,9 @@ impl Observer {
                             message.push_str(&format!(" (replaces {}, {})", l.name, l.what));
                         }
                     }
-                    let detail = self.planned.contains(&object);
                     self.journal.push(
                         Entry::new(at, EntryType::Bound, object.clone(), message, Source::Watch)
-                            .node(now.node.clone())
-                            .detail(detail),
+                            .node(now.node.clone()),
                     );
                 }
                 if now.state() == PodState::Failed && was.state() != PodState::Failed {
@@ -438,7 +413,7 @@ impl Observer {
             }
             None => {
                 self.pods.remove(key);
-                self.planned.remove(&object);
+                self.journal.lock().forget(&object);
             }
         }
     }
@@ -452,56 +427,42 @@ impl Observer {
         }
     }
 
-    fn event(&mut self, stored: &Stored, ev: &Value, at: Duration) {
-        let occurrences = ev
-            .pointer("/series/count")
-            .and_then(Value::as_u64)
-            .or_else(|| ev.get("count").and_then(Value::as_u64))
-            .unwrap_or(1)
-            .max(1);
+    fn event(&mut self, stored: &Stored, ev: &lite::Event, at: Duration) {
+        let occurrences = ev.occurrences();
         let seen = self.events.get(&stored.uid).copied().unwrap_or(0);
         if occurrences <= seen {
             return;
         }
         self.events.insert(stored.uid.clone(), occurrences);
-        let reason = str_at(ev, "/reason");
-        let mapping = map_reason(reason);
-        let object = object_text(
-            str_at(ev, "/involvedObject/kind"),
-            str_at(ev, "/involvedObject/namespace"),
-            str_at(ev, "/involvedObject/name"),
-        );
-        let message = match str_at(ev, "/message") {
-            "" => reason.to_string(),
-            m => m.to_string(),
+        let mapping = map_reason(&ev.reason);
+        let who = &ev.involved_object;
+        let object = object_text(&who.kind, &who.namespace, &who.name);
+        let message = if ev.message.is_empty() {
+            ev.reason.clone()
+        } else {
+            ev.message.clone()
         };
         let component = [
-            str_at(ev, "/reportingComponent"),
-            str_at(ev, "/source/component"),
+            ev.reporting_component.as_str(),
+            ev.source.component.as_str(),
         ]
         .into_iter()
         .find(|c| !c.is_empty())
         .map(str::to_string);
-        if mapping.entry == EntryType::Planned {
-            self.planned.insert(object.clone());
-        }
         let mut entry =
             Entry::new(at, mapping.entry, object, message, Source::Event).detail(mapping.detail);
-        entry.reason = Some(reason.to_string());
+        entry.reason = Some(ev.reason.clone());
         entry.component = component;
         entry.plan_run = mapping.plan_run;
         self.journal.push(entry);
     }
 
-    fn binding(&mut self, key: &ObjKey, new: Option<&Value>, at: Duration) {
+    fn binding(&mut self, key: &ObjKey, new: Option<&lite::Binding>, at: Duration) {
         let before = self.bindings.get(key).cloned();
         let object = object_text("ConstraintPolicyBinding", &key.0, &key.1);
         match new {
             Some(b) => {
-                let now = match str_at(b, "/status/compliance") {
-                    "" => "Pending".to_string(),
-                    c => c.to_string(),
-                };
+                let now = b.compliance().to_string();
                 if before.as_deref() == Some(now.as_str()) {
                     return;
                 }
@@ -515,7 +476,7 @@ impl Observer {
                 // A new binding waiting for its first evaluation is not news yet.
                 if !(before.is_none() && now == "Pending") {
                     let mut message = format!("{from} -> {now}");
-                    let reason = str_at(b, "/status/firstReason");
+                    let reason = &b.status.first_reason;
                     if !reason.is_empty() {
                         message.push_str(&format!(": {reason}"));
                     }

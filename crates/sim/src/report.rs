@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::journal::{ComplianceCounts, Series};
+use crate::lite;
 use crate::observer::{self, BINDINGS, NODES, PODS, TOPOLOGIES};
 use crate::timeline::{Entry, EntryType, Source, clock_text};
 
@@ -176,45 +177,23 @@ fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-fn controller_uid(v: &Value) -> Option<String> {
-    v.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-        .and_then(|r| r.get("uid").and_then(Value::as_str))
-        .map(str::to_string)
-}
-
-/// Reads the end state from the API server.
+/// Reads the end state from the API server, one object at a time (a large run holds
+/// thousands of pods; none is kept parsed longer than needed).
 pub fn final_state(api: &ApiServer) -> FinalState {
     let st = api.lock();
-    let all = |storage: &str| -> Vec<Value> {
-        st.store
-            .range(storage, None, None)
-            .map(|o| o.value())
-            .collect()
-    };
-    let pods = all(PODS);
-    let nodes = all(NODES);
-    let bindings = all(BINDINGS);
-    let topology = all(TOPOLOGIES)
-        .into_iter()
-        .find(|t| s(t, "/metadata/name") == edgeplane_core::snapshot::DEFAULT_TOPOLOGY);
+    let each = |storage: &str| st.store.range(storage, None, None);
     let mut out = FinalState::default();
-    for b in &bindings {
-        out.bindings.add(s(b, "/status/compliance"));
+    for b in each(BINDINGS) {
+        out.bindings
+            .add(lite::decode::<lite::Binding>(b.json()).compliance());
     }
     // Pods by state; pods per node; live pods per controller.
     let mut on_node: HashMap<String, Vec<String>> = HashMap::new();
     let mut live_by_owner: HashMap<String, (usize, usize)> = HashMap::new();
-    for p in &pods {
-        let phase = s(p, "/status/phase");
-        let node = s(p, "/spec/nodeName");
-        let deleting = p
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|v| !v.is_null());
-        let owner = controller_uid(p);
-        match phase {
+    for stored in each(PODS) {
+        let p: lite::Pod = lite::decode(stored.json());
+        let owner = p.metadata.controller();
+        match p.status.phase.as_str() {
             "Failed" => {
                 out.pods_failed += 1;
                 if owner.is_none() {
@@ -225,34 +204,34 @@ pub fn final_state(api: &ApiServer) -> FinalState {
             "Succeeded" => continue,
             _ => {}
         }
-        if node.is_empty() {
+        let deleting = p.metadata.deleting();
+        if p.spec.node_name.is_empty() {
             if !deleting {
                 out.pods_unplaced += 1;
             }
         } else {
             out.pods_placed += 1;
-            on_node.entry(node.to_string()).or_default().push(format!(
-                "{}/{}",
-                s(p, "/metadata/namespace"),
-                s(p, "/metadata/name")
-            ));
+            on_node
+                .entry(p.spec.node_name.clone())
+                .or_default()
+                .push(format!("{}/{}", p.metadata.namespace, p.metadata.name));
         }
         if let Some(o) = owner
             && !deleting
         {
             let e = live_by_owner.entry(o).or_default();
             e.0 += 1;
-            if phase == "Running" {
+            if p.status.phase == "Running" {
                 e.1 += 1;
             }
         }
     }
     // Workloads: Deployments count the pods of their ReplicaSets.
-    let replicasets = all("replicasets.apps");
     let mut rs_to_deployment: HashMap<String, String> = HashMap::new();
-    for rs in &replicasets {
-        if let Some(d) = controller_uid(rs) {
-            rs_to_deployment.insert(s(rs, "/metadata/uid").to_string(), d);
+    for rs in each("replicasets.apps") {
+        let rs: lite::Workload = lite::decode(rs.json());
+        if let Some(d) = rs.metadata.controller() {
+            rs_to_deployment.insert(rs.metadata.uid.clone(), d);
         }
     }
     let mut by_workload: HashMap<String, (usize, usize)> = HashMap::new();
@@ -269,32 +248,26 @@ pub fn final_state(api: &ApiServer) -> FinalState {
         ("replicasets.apps", "ReplicaSet"),
         ("daemonsets.apps", "DaemonSet"),
     ] {
-        for w in all(storage) {
-            if kind == "ReplicaSet" && controller_uid(&w).is_some() {
-                continue;
-            }
-            if w.pointer("/metadata/deletionTimestamp")
-                .is_some_and(|v| !v.is_null())
+        for stored in each(storage) {
+            let w: lite::Workload = lite::decode(stored.json());
+            if (kind == "ReplicaSet" && w.metadata.controller().is_some()) || w.metadata.deleting()
             {
                 continue;
             }
             let replicas = if kind == "DaemonSet" {
-                w.pointer("/status/desiredNumberScheduled")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0)
+                w.status.desired_number_scheduled.unwrap_or(0)
             } else {
-                w.pointer("/spec/replicas")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(1)
-            } as usize;
+                w.spec.replicas.unwrap_or(1)
+            }
+            .max(0) as usize;
             let (live, running) = by_workload
-                .get(s(&w, "/metadata/uid"))
+                .get(&w.metadata.uid)
                 .copied()
                 .unwrap_or_default();
             workloads.push(WorkloadState {
                 kind: kind.to_string(),
-                namespace: s(&w, "/metadata/namespace").to_string(),
-                name: s(&w, "/metadata/name").to_string(),
+                namespace: w.metadata.namespace,
+                name: w.metadata.name,
                 replicas,
                 pods: live,
                 running,
@@ -304,13 +277,17 @@ pub fn final_state(api: &ApiServer) -> FinalState {
     workloads
         .sort_by(|a, b| (&a.namespace, &a.name, &a.kind).cmp(&(&b.namespace, &b.name, &b.kind)));
     out.workloads = workloads;
+    let topology = each(TOPOLOGIES)
+        .find(|t| t.key.1 == edgeplane_core::snapshot::DEFAULT_TOPOLOGY)
+        .map(|t| t.value());
+    let nodes: Vec<lite::Node> = each(NODES).map(|n| lite::decode(n.json())).collect();
     out.map = site_map(topology.as_ref(), &nodes, &on_node);
     out
 }
 
 fn site_map(
     topology: Option<&Value>,
-    nodes: &[Value],
+    nodes: &[lite::Node],
     on_node: &HashMap<String, Vec<String>>,
 ) -> SiteMap {
     let site_label = topology
@@ -355,21 +332,14 @@ fn site_map(
         );
     }
     for n in nodes {
-        let name = s(n, "/metadata/name").to_string();
+        let name = n.metadata.name.clone();
         let site = n
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(&site_label))
-            .and_then(Value::as_str)
+            .metadata
+            .labels
+            .get(&site_label)
             .filter(|v| !v.is_empty())
-            .unwrap_or(&name)
-            .to_string();
-        let ready = n
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| s(c, "/type") == "Ready" && s(c, "/status") == "True")
-            });
+            .cloned()
+            .unwrap_or_else(|| name.clone());
         let mut pods = on_node.get(&name).cloned().unwrap_or_default();
         pods.sort();
         let entry = sites.entry(site.clone()).or_insert_with(|| MapSite {
@@ -378,7 +348,11 @@ fn site_map(
             labels: BTreeMap::new(),
             nodes: Vec::new(),
         });
-        entry.nodes.push(MapNode { name, ready, pods });
+        entry.nodes.push(MapNode {
+            name,
+            ready: n.ready(),
+            pods,
+        });
     }
     for site in sites.values_mut() {
         site.nodes.sort_by(|a, b| natural_cmp(&a.name, &b.name));
@@ -386,7 +360,7 @@ fn site_map(
     let links = topology
         .and_then(|t| t.pointer("/spec/links"))
         .and_then(Value::as_array)
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
         .map(|l| {

@@ -35,7 +35,7 @@ use crate::timeline::{Entry, EntryType, Source};
 pub const PACER_TICK: Duration = Duration::from_millis(10);
 /// Changes of each resource the simulation's cluster keeps for watches (the observer
 /// reads them; it re-reads the state in the rare case it falls behind).
-pub const WATCH_HISTORY: usize = 100_000;
+pub const WATCH_HISTORY: usize = 10_000;
 
 /// Serve the cluster while the scenario runs, at `speed` times real time.
 pub struct ServeOptions {
@@ -208,7 +208,11 @@ pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<
         } else {
             1.0
         };
-        pacer = Some(tokio::spawn(pace(speed, pacer_stop.clone())));
+        pacer = Some(tokio::spawn(pace(
+            speed,
+            journal.clone(),
+            pacer_stop.clone(),
+        )));
     }
 
     // Progress, about every 5% of the run.
@@ -270,6 +274,7 @@ pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<
     drop(observer);
     let (entries, series) = {
         let mut j = journal.lock();
+        j.flush();
         let entries = std::mem::take(&mut j.timeline).into_entries();
         let series = std::mem::take(&mut j.series);
         (entries, series)
@@ -326,7 +331,7 @@ pub fn plural(kind: &str, n: usize) -> String {
 
 /// Moves virtual time at `speed` times real time until stopped. Always ready to run, so
 /// the paused clock never jumps on its own.
-async fn pace(speed: f64, stop: CancellationToken) {
+async fn pace(speed: f64, journal: SharedJournal, stop: CancellationToken) {
     let mut last = std::time::Instant::now();
     while !stop.is_cancelled() {
         // A short real sleep on the runtime's thread: nothing else runs meanwhile, and
@@ -336,6 +341,8 @@ async fn pace(speed: f64, stop: CancellationToken) {
         let real = now.duration_since(last);
         last = now;
         tokio::time::advance(real.mul_f64(speed)).await;
+        // Tell what happened without waiting for the next entry.
+        journal.lock().flush();
         tokio::task::yield_now().await;
     }
 }

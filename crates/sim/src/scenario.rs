@@ -409,9 +409,7 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
         documents.push(inline_document(source, "spec.resources", i, value)?);
     }
     let mut world = World::new();
-    for doc in &documents {
-        world.admit(doc)?;
-    }
+    world.admit_batch(&documents)?;
     world.check_topology()?;
     let objects: Vec<Value> = documents.into_iter().map(|d| d.value).collect();
 
@@ -613,14 +611,14 @@ fn event_action(
             return Err(file.at(Some(&format!("{base}.apply")), "is empty"));
         }
         let list = format!("{base}.apply");
-        let mut out = Vec::new();
-        for (i, value) in objects.into_iter().enumerate() {
-            let doc = inline_document(source, &list, i, value)?;
-            world.admit(&doc)?;
-            out.push(doc.value);
-        }
+        let docs = objects
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| inline_document(source, &list, i, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        world.admit_batch(&docs)?;
         world.check_topology()?;
-        return Ok(Action::Apply(out));
+        return Ok(Action::Apply(docs.into_iter().map(|d| d.value).collect()));
     }
     if let Some(refs) = delete {
         if refs.is_empty() {
@@ -865,6 +863,19 @@ impl World {
             topology_location: String::new(),
             failed: BTreeSet::new(),
         }
+    }
+
+    /// Validates objects applied together and records them. As the cluster applies them,
+    /// CustomResourceDefinitions and Namespaces go first.
+    fn admit_batch(&mut self, docs: &[Document]) -> Result<(), ScenarioError> {
+        let first = |d: &&Document| matches!(d.kind(), "CustomResourceDefinition" | "Namespace");
+        for doc in docs.iter().filter(first) {
+            self.admit(doc)?;
+        }
+        for doc in docs.iter().filter(|d| !first(d)) {
+            self.admit(doc)?;
+        }
+        Ok(())
     }
 
     /// Validates one object and records it.

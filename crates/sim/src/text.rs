@@ -31,6 +31,15 @@ fn short_object(object: &str) -> String {
 
 /// One timeline line.
 pub fn line(e: &Entry) -> String {
+    if e.kind == EntryType::Note {
+        return format!(
+            "{}  {:<width$} {}",
+            clock_text(e.at),
+            e.kind.as_str(),
+            e.message,
+            width = TYPE_WIDTH
+        );
+    }
     let object = short_object(&e.object);
     let sep = if e.message.starts_with("->") {
         " "
@@ -96,31 +105,65 @@ pub fn header(scenario: &Scenario, components: &[String]) -> String {
         out.push_str(&wrap(&scenario.description, 88, "  "));
     }
     let nodes = count_kind(scenario, "Node");
-    let workloads = [
-        "Deployment",
-        "StatefulSet",
-        "ReplicaSet",
-        "DaemonSet",
-        "Pod",
-    ]
-    .iter()
-    .map(|k| count_kind(scenario, k))
-    .sum::<usize>();
-    let offers = count_kind(scenario, "ConstraintPolicyOffer");
-    out.push_str(&format!(
-        "  start: {nodes} node{}, {workloads} workload{} and pod{}, {offers} offer{}\n",
-        if nodes == 1 { "" } else { "s" },
-        if workloads == 1 { "" } else { "s" },
-        if workloads == 1 { "" } else { "s" },
-        if offers == 1 { "" } else { "s" },
+    let workloads = ["Deployment", "StatefulSet", "ReplicaSet", "DaemonSet"]
+        .iter()
+        .map(|k| count_kind(scenario, k))
+        .sum::<usize>();
+    let mut parts = vec![
+        plural(nodes, "node", "nodes"),
+        plural(workloads, "workload", "workloads"),
+    ];
+    let pods = count_kind(scenario, "Pod");
+    if pods > 0 {
+        parts.push(plural(pods, "pod", "pods"));
+    }
+    parts.push(plural(
+        count_kind(scenario, "ConstraintPolicy"),
+        "policy",
+        "policies",
     ));
+    parts.push(plural(
+        count_kind(scenario, "ConstraintPolicyOffer"),
+        "offer",
+        "offers",
+    ));
+    out.push_str(&format!("  at the start: {}\n", parts.join(", ")));
     if !scenario.events.is_empty() {
         out.push_str("  then:\n");
-        for e in &scenario.events {
+        let events = &scenario.events;
+        let mut k = 0;
+        while k < events.len() {
+            let e = &events[k];
+            // Runs of three or more applies of one object each read as one line.
+            let run = events[k..]
+                .iter()
+                .take_while(|x| matches!(&x.action, Action::Apply(o) if o.len() == 1))
+                .count();
+            if run >= 3 {
+                let last = &events[k + run - 1];
+                let name = |x: &crate::scenario::Event| match &x.action {
+                    Action::Apply(o) => o[0]
+                        .pointer("/metadata/name")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    _ => String::new(),
+                };
+                out.push_str(&format!(
+                    "    {}-{}  apply {run} objects one at a time ({} ... {})\n",
+                    short_clock(e.at),
+                    short_clock(last.at),
+                    name(e),
+                    name(last)
+                ));
+                k += run;
+                continue;
+            }
+            k += 1;
             let what = match &e.action {
-                Action::Apply(objs) => format!(
-                    "apply {}",
-                    objs.iter()
+                Action::Apply(objs) => {
+                    let names: Vec<String> = objs
+                        .iter()
                         .map(|o| {
                             format!(
                                 "{} {}",
@@ -132,9 +175,14 @@ pub fn header(scenario: &Scenario, components: &[String]) -> String {
                                     .unwrap_or("")
                             )
                         })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                        .collect();
+                    match names.as_slice() {
+                        [first, .., last] if names.len() > 3 => {
+                            format!("apply {} objects ({first} ... {last})", names.len())
+                        }
+                        _ => format!("apply {}", names.join(", ")),
+                    }
+                }
                 Action::Delete(refs) => format!(
                     "delete {}",
                     refs.iter()
@@ -161,12 +209,7 @@ pub fn header(scenario: &Scenario, components: &[String]) -> String {
                     s.kind, s.namespace, s.name, s.replicas
                 ),
             };
-            let note = e
-                .note
-                .as_ref()
-                .map(|n| format!("  ({n})"))
-                .unwrap_or_default();
-            out.push_str(&format!("    {}  {what}{note}\n", short_clock(e.at)));
+            out.push_str(&format!("    {}  {what}\n", short_clock(e.at)));
         }
     }
     if components.is_empty() {

@@ -16,12 +16,16 @@ pub enum What {
     /// Plan seeded random MEC instances with both strategies and print time, memory and
     /// plan quality.
     Planner(super::bench_planner::Args),
+    /// Generate a scenario (100 sites, 2,000 nodes, 5,000 pods, 1 h, 20 events by
+    /// default), run it in the simulator and print wall time and peak memory.
+    Sim(super::sim::BenchArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Topology(a) => super::bench_topology::run(a),
         What::Planner(a) => super::bench_planner::run(a),
+        What::Sim(a) => super::sim::bench(a),
     }
 }
 

@@ -13,4 +13,5 @@ pub mod netctl;
 pub mod plan;
 pub mod provider;
 pub mod scheduler;
+pub mod sim;
 mod world;
