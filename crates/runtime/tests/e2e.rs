@@ -7,6 +7,8 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
+#[path = "e2e/application.rs"]
+mod application;
 #[path = "e2e/bindings.rs"]
 mod bindings;
 #[path = "e2e/leader.rs"]
