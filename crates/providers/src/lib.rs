@@ -34,7 +34,7 @@ pub use builtin::BuiltinProvider;
 pub use client::{ClientOptions, GrpcProvider};
 pub use provider::{
     COST_SCALE, CostRequest, INFEASIBLE_COST, NodeCost, Provider, ProviderError, cost_from_wire,
-    cost_to_wire,
+    cost_to_wire, planner_costs,
 };
 pub use registry::{PolicyInput, Providers};
 

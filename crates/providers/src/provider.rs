@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use edgeplane_api::{ConstraintPolicyRule, TargetRef};
 use edgeplane_core::evaluate::Score;
+use edgeplane_core::planner::{CostQuery, PodKey};
 use edgeplane_core::status::RuleOutcome;
 
 /// Evaluates rules for bindings and scores nodes, like a Turnbuckle rule provider.
@@ -34,6 +35,46 @@ pub struct CostRequest {
     /// users at a site (a name that is no node is looked up as a site).
     pub peer_nodes: Vec<String>,
     pub eligible_nodes: Vec<String>,
+}
+
+impl CostRequest {
+    /// The `EndpointCost` request for one of the planner's questions, asked by `source`.
+    pub fn for_query(source: &PodKey, query: &CostQuery) -> CostRequest {
+        CostRequest {
+            source: TargetRef::pod(&source.namespace, &source.name),
+            rule: ConstraintPolicyRule {
+                name: query.rule.clone(),
+                request: query.request.clone(),
+                limit: query.limit.clone(),
+            },
+            peer_nodes: query.peers.clone(),
+            eligible_nodes: query.nodes.clone(),
+        }
+    }
+}
+
+/// Asks a provider one of the planner's questions and answers as the planner's
+/// `ExternalCosts` does: normalized cost per node, negative for infeasible nodes; the
+/// error text when the provider cannot answer.
+pub async fn planner_costs(
+    provider: &dyn Provider,
+    source: &PodKey,
+    query: &CostQuery,
+) -> Result<BTreeMap<String, f64>, String> {
+    let costs = provider
+        .endpoint_cost(&CostRequest::for_query(source, query))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(costs
+        .into_iter()
+        .map(|c| {
+            let cost = match cost_from_wire(c.cost) {
+                Score::Feasible(cost) => cost,
+                Score::Infeasible => -1.0,
+            };
+            (c.node, cost)
+        })
+        .collect())
 }
 
 /// The cost of one node, on the wire's integer scale.

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use edgeplane_runtime::component::{Base, BaseConfig};
+use edgeplane_runtime::component::Base;
 use edgeplane_runtime::controllers::{self, Options};
 use edgeplane_runtime::providers::ProviderRegistry;
 
 use super::external::ProviderArgs;
-use super::live::{self, LiveArgs};
+use super::live::{self, ElectionArgs, LiveArgs};
+use super::scheduler::WebhookArgs;
 
 /// The component's name: the Lease's name and the events' reporting controller.
 pub const COMPONENT: &str = "edgeplane-controller";
@@ -28,18 +29,13 @@ pub struct Args {
         value_name = "ADDR"
     )]
     pub metrics_addr: SocketAddr,
-    /// Namespace of the leader-election Lease (default: $POD_NAMESPACE, else
-    /// edgeplane-system).
-    #[arg(long = "lease-namespace", value_name = "NAMESPACE")]
-    pub lease_namespace: Option<String>,
-    /// This replica's identity in the Lease (default: $POD_NAME, else the host name).
-    #[arg(long, value_name = "NAME")]
-    pub identity: Option<String>,
-    /// Run without leader election (a single replica; development).
-    #[arg(long = "no-leader-election")]
-    pub no_leader_election: bool,
+    #[command(flatten)]
+    pub election: ElectionArgs,
     #[command(flatten)]
     pub providers: ProviderArgs,
+    /// The gate webhook (gate mode of the scheduler): served here in the chart.
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -57,20 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("starting the tokio runtime")?;
     runtime.block_on(async move {
         let client = args.live.client().await?;
-        let identity = args
-            .identity
-            .clone()
-            .unwrap_or_else(|| live::default_identity(COMPONENT));
-        let mut config = BaseConfig::new(COMPONENT)
-            .identity(identity.clone())
-            .http(args.metrics_addr);
-        if !args.no_leader_election {
-            let namespace = args
-                .lease_namespace
-                .clone()
-                .unwrap_or_else(live::default_lease_namespace);
-            config = config.leader_election(namespace);
-        }
+        let config = args.election.base_config(COMPONENT).http(args.metrics_addr);
         let mut base = Base::start(client, config).await.with_context(|| {
             format!(
                 "serving /healthz, /readyz and /metrics on {}",
@@ -89,10 +72,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Arc::new(registry),
             Options::default(),
         ));
+        if let Some(task) = args
+            .webhook
+            .spawn(
+                &base.caches.offers,
+                &base.ctx.metrics,
+                base.ctx.shutdown.clone(),
+            )
+            .await?
+        {
+            base.spawn(async move {
+                let _ = task.await;
+            });
+        }
         tracing::info!(
-            %identity,
+            identity = %base.ctx.identity,
             http = ?base.http_addr,
-            leader_election = !args.no_leader_election,
+            leader_election = !args.election.no_leader_election,
             "edgeplane controller started"
         );
         live::shutdown_signal().await;

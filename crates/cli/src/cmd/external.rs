@@ -3,11 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use edgeplane_api::{ConstraintPolicyRule, TargetRef};
-use edgeplane_core::evaluate::Score;
 use edgeplane_core::planner::{CostQuery, ExternalCosts, PodKey};
 use edgeplane_core::values::parse_duration_field;
-use edgeplane_providers::{ClientOptions, CostRequest, GrpcProvider, Provider, cost_from_wire};
+use edgeplane_providers::{ClientOptions, GrpcProvider, planner_costs};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ProviderArgs {
@@ -100,29 +98,6 @@ impl ExternalCosts for GrpcCosts {
             .clients
             .get(&query.rule)
             .ok_or_else(|| format!("no provider for rule {}", query.rule))?;
-        let request = CostRequest {
-            source: TargetRef::pod(&source.namespace, &source.name),
-            rule: ConstraintPolicyRule {
-                name: query.rule.clone(),
-                request: query.request.clone(),
-                limit: query.limit.clone(),
-            },
-            peer_nodes: query.peers.clone(),
-            eligible_nodes: query.nodes.clone(),
-        };
-        let costs = self
-            .runtime
-            .block_on(client.endpoint_cost(&request))
-            .map_err(|e| e.to_string())?;
-        Ok(costs
-            .into_iter()
-            .map(|c| {
-                let cost = match cost_from_wire(c.cost) {
-                    Score::Feasible(cost) => cost,
-                    Score::Infeasible => -1.0,
-                };
-                (c.node, cost)
-            })
-            .collect())
+        self.runtime.block_on(planner_costs(client, source, query))
     }
 }

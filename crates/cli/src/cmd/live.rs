@@ -1,9 +1,14 @@
 //! What the commands that talk to a live cluster share: the client (a kubeconfig, or the
-//! in-cluster / default configuration), logging, and the shutdown signal.
+//! in-cluster / default configuration), logging, leader-election flags, duration flags and
+//! the shutdown signal. Every long-running command (controller, scheduler, descheduler,
+//! netctl serve, provider serve, cluster serve) uses these, so they behave alike.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
+use edgeplane_core::values::parse_duration_field;
+use edgeplane_runtime::component::BaseConfig;
 
 /// Flags of every command that runs against a cluster.
 #[derive(clap::Args, Debug, Clone)]
@@ -13,6 +18,9 @@ pub struct LiveArgs {
     /// ~/.kube/config.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (its current context by default).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
     /// Log format.
     #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -27,22 +35,21 @@ pub enum LogFormat {
 impl LiveArgs {
     /// Starts logging (RUST_LOG filters; `info` by default) on standard error.
     pub fn init_logging(&self) {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let builder = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr);
-        // A second initialisation (tests) is not an error worth failing for.
-        let _ = match self.log_format {
-            LogFormat::Text => builder.try_init(),
-            LogFormat::Json => builder.json().try_init(),
-        };
+        init_logging(self.log_format);
     }
 
-    /// The client, from `--kubeconfig` or inferred (in-cluster, then kubeconfig).
+    /// The client, from `--kubeconfig`/`--context` or inferred (in-cluster, then the
+    /// default kubeconfig).
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        let options = kube::config::KubeConfigOptions {
+            context: self.context.clone(),
+            ..Default::default()
+        };
         let config = match &self.kubeconfig {
-            Some(path) => from_kubeconfig(path).await?,
+            Some(path) => from_kubeconfig(path, &options).await?,
+            None if self.context.is_some() => kube::Config::from_kubeconfig(&options)
+                .await
+                .context("reading the kubeconfig")?,
             None => kube::Config::infer().await.context(
                 "no cluster configuration (not in a cluster, and no kubeconfig); pass --kubeconfig",
             )?,
@@ -51,31 +58,93 @@ impl LiveArgs {
     }
 }
 
-async fn from_kubeconfig(path: &Path) -> anyhow::Result<kube::Config> {
+/// Structured logs on standard error; `RUST_LOG` filters (default `info`). A second
+/// initialisation (tests) is harmless.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+async fn from_kubeconfig(
+    path: &Path,
+    options: &kube::config::KubeConfigOptions,
+) -> anyhow::Result<kube::Config> {
     let kubeconfig = kube::config::Kubeconfig::read_from(path)
         .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-    kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+    kube::Config::from_custom_kubeconfig(kubeconfig, options)
         .await
         .with_context(|| format!("using kubeconfig {}", path.display()))
 }
 
-/// This replica's identity: $POD_NAME, else $HOSTNAME, else /etc/hostname, else `fallback`.
-pub fn default_identity(fallback: &str) -> String {
-    std::env::var("POD_NAME")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| fallback.to_string())
+/// Leader-election flags of a component that writes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ElectionArgs {
+    /// Namespace of the leader-election Lease (default: $POD_NAMESPACE, else
+    /// edgeplane-system).
+    #[arg(long = "lease-namespace", value_name = "NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// This replica's identity in the Lease (default: $POD_NAME, else the host name).
+    #[arg(long, value_name = "NAME")]
+    pub identity: Option<String>,
+    /// Run without leader election (a single replica; never run two like this).
+    #[arg(long = "no-leader-election")]
+    pub no_leader_election: bool,
 }
 
-/// The namespace of the Leases: $POD_NAMESPACE, else `edgeplane-system`.
-pub fn default_lease_namespace() -> String {
-    std::env::var("POD_NAMESPACE")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "edgeplane-system".to_string())
+impl ElectionArgs {
+    /// This replica's identity: `--identity`, $POD_NAME, $HOSTNAME, /etc/hostname, else
+    /// the component's name.
+    pub fn identity(&self, component: &str) -> String {
+        self.identity
+            .clone()
+            .or_else(|| std::env::var("POD_NAME").ok())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| component.to_string())
+    }
+
+    /// The namespace of the Lease: `--lease-namespace`, $POD_NAMESPACE, else
+    /// `edgeplane-system`.
+    pub fn lease_namespace(&self) -> String {
+        self.lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "edgeplane-system".to_string())
+    }
+
+    /// The component's base configuration: identity and, unless disabled, the Lease.
+    pub fn base_config(&self, component: &str) -> BaseConfig {
+        let config = BaseConfig::new(component).identity(self.identity(component));
+        if self.no_leader_election {
+            config
+        } else {
+            config.leader_election(self.lease_namespace())
+        }
+    }
+}
+
+/// A duration flag (`--quiet-period 2s`); the error names the flag.
+pub fn duration_flag(flag: &str, text: &str) -> Result<Duration, String> {
+    parse_duration_field(text).map_err(|e| format!("--{flag}: {e}"))
+}
+
+/// A duration flag that must be longer than zero.
+pub fn positive_duration_flag(flag: &str, text: &str) -> Result<Duration, String> {
+    match duration_flag(flag, text)? {
+        d if d.is_zero() => Err(format!("--{flag}: must be longer than 0")),
+        d => Ok(d),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -92,4 +161,34 @@ pub async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_flags_name_the_flag() {
+        assert_eq!(duration_flag("x", "2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(duration_flag("x", "0s"), Ok(Duration::ZERO));
+        assert_eq!(
+            positive_duration_flag("max-wait", "0s"),
+            Err("--max-wait: must be longer than 0".to_string())
+        );
+        assert!(
+            positive_duration_flag("quiet-period", "soon")
+                .is_err_and(|e| e.starts_with("--quiet-period: \"soon\" is not a duration"))
+        );
+    }
+
+    #[test]
+    fn identity_and_lease_namespace_prefer_the_flags() {
+        let args = ElectionArgs {
+            lease_namespace: Some("ops".into()),
+            identity: Some("replica-1".into()),
+            no_leader_election: false,
+        };
+        assert_eq!(args.identity("edgeplane-scheduler"), "replica-1");
+        assert_eq!(args.lease_namespace(), "ops");
+    }
 }

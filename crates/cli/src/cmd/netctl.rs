@@ -3,15 +3,15 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use edgeplane_core::clock::SystemClock;
-use edgeplane_core::values::parse_duration_field;
 use edgeplane_netctl::{ReferenceConfig, ReferenceController};
+
+use super::live::{self, LiveArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -32,10 +32,8 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed on standard output).
     #[arg(long, default_value = "127.0.0.1:50052", value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// The kubeconfig of the cluster; without it, the in-cluster configuration or
-    /// $KUBECONFIG / ~/.kube/config (as kubectl finds them).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub live: LiveArgs,
     /// The NetworkPathCatalogue to manage.
     #[arg(long, default_value = edgeplane_api::names::DEFAULT_CATALOGUE, value_name = "NAME")]
     pub catalogue: String,
@@ -59,19 +57,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn duration(flag: &str, text: &str) -> Result<Duration, String> {
-    parse_duration_field(text).map_err(|e| format!("--{flag}: {e}"))
-}
-
 fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let parsed = (|| {
         Ok::<_, String>(ReferenceConfig {
             catalogue: args.catalogue.clone(),
             topology: args.topology.clone(),
-            offer_ttl: duration("offer-ttl", &args.offer_ttl)?,
-            orphan_grace: Some(duration("orphan-grace", &args.orphan_grace)?)
+            offer_ttl: live::duration_flag("offer-ttl", &args.offer_ttl)?,
+            orphan_grace: Some(live::duration_flag("orphan-grace", &args.orphan_grace)?)
                 .filter(|d| !d.is_zero()),
-            resync: duration("resync", &args.resync)?.max(Duration::from_secs(1)),
+            resync: live::duration_flag("resync", &args.resync)?.max(Duration::from_secs(1)),
             ..ReferenceConfig::default()
         })
     })();
@@ -82,38 +76,18 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    args.live.init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let kube_config = match &args.kubeconfig {
-            Some(path) => {
-                let file = kube::config::Kubeconfig::read_from(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(file, &Default::default())
-                    .await
-                    .with_context(|| format!("using {}", path.display()))?
-            }
-            None => kube::Config::infer()
-                .await
-                .context("finding the cluster (in-cluster, $KUBECONFIG or ~/.kube/config)")?,
-        };
-        let cluster_url = kube_config.cluster_url.to_string();
-        let client = kube::Client::try_from(kube_config).context("connecting to the cluster")?;
+        let client = args.live.client().await?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let address = listener.local_addr()?;
         tracing::info!(
-            cluster = %cluster_url,
             catalogue = %config.catalogue,
             topology = %config.topology,
             "serving the reference network controller"
@@ -126,12 +100,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // The address on standard output, alone, so scripts and tests can read the port.
         println!("listening on {address}");
         std::io::stdout().flush()?;
-        edgeplane_netctl::reference::serve(
-            listener,
-            controller,
-            super::provider::shutdown_signal(),
-        )
-        .await?;
+        edgeplane_netctl::reference::serve(listener, controller, live::shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })

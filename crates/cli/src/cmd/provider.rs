@@ -90,7 +90,8 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // The address on standard output, alone, so scripts can read the port.
         println!("listening on {address}");
         std::io::stdout().flush()?;
-        edgeplane_providers::server::serve(listener, provider, shutdown_signal()).await?;
+        edgeplane_providers::server::serve(listener, provider, super::live::shutdown_signal())
+            .await?;
         eprintln!("stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })
@@ -130,7 +131,7 @@ fn run_live(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let address = listener.local_addr()?;
         tokio::select! {
             _ = async { nodes.wait_ready().await; pods.wait_ready().await; topologies.wait_ready().await } => {}
-            _ = shutdown_signal() => return anyhow::Ok(ExitCode::SUCCESS),
+            _ = super::live::shutdown_signal() => return anyhow::Ok(ExitCode::SUCCESS),
         }
         match views.view() {
             Ok(view) => eprintln!(
@@ -143,32 +144,9 @@ fn run_live(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         println!("listening on {address}");
         std::io::stdout().flush()?;
-        edgeplane_providers::server::serve(listener, views.builtin_provider(), shutdown_signal()).await?;
+        edgeplane_providers::server::serve(listener, views.builtin_provider(), super::live::shutdown_signal()).await?;
         shutdown.cancel();
         eprintln!("stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -1,151 +1,22 @@
-//! `edgeplane scheduler`: the planning scheduler against a cluster (in-cluster
-//! configuration, or a kubeconfig: a real cluster or `edgeplane cluster serve`).
-//!
-//! Also the operational pieces every long-running component shares (cluster connection,
-//! logs, signals) and the webhook's flags, for `edgeplane controller` to reuse:
-//! [`ClusterArgs`], [`LogFormat`], [`init_logging`], [`shutdown_on_signal`],
-//! [`WebhookArgs`].
+//! `edgeplane scheduler`: the planning scheduler against a cluster (kubeconfig or
+//! in-cluster), with leader election, `/healthz`, `/readyz` and `/metrics`. Also the gate
+//! webhook's flags ([`WebhookArgs`]), which `edgeplane controller` serves.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use edgeplane_core::values::parse_duration_field;
 use edgeplane_providers::GrpcProvider;
-use edgeplane_runtime::leader::{self, LeaseConfig};
+use edgeplane_runtime::component::Base;
 use edgeplane_runtime::scheduler::queue::Triggers;
 use edgeplane_runtime::scheduler::{self, Mode, Scheduler, SchedulerConfig};
 use edgeplane_runtime::webhook::{self, GateOptions, WebhookConfig};
-use edgeplane_runtime::{Caches, Context, Leadership, ViewCache};
 use tokio_util::sync::CancellationToken;
 
 use super::external::ProviderArgs;
-
-/// How to reach the cluster.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct ClusterArgs {
-    /// A kubeconfig file; without it, $KUBECONFIG, ~/.kube/config or the in-cluster
-    /// service account, in that order.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use (its current context by default).
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-}
-
-impl ClusterArgs {
-    /// A client as the flags say.
-    pub async fn client(&self) -> anyhow::Result<kube::Client> {
-        let options = kube::config::KubeConfigOptions {
-            context: self.context.clone(),
-            ..Default::default()
-        };
-        let config = match &self.kubeconfig {
-            Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-                    .await
-                    .with_context(|| format!("using {}", path.display()))?
-            }
-            None if self.context.is_some() => kube::Config::from_kubeconfig(&options)
-                .await
-                .context("reading the kubeconfig")?,
-            None => kube::Config::infer()
-                .await
-                .context("no kubeconfig and not in a cluster")?,
-        };
-        kube::Client::try_from(config).context("creating the Kubernetes client")
-    }
-}
-
-/// The format of log lines (on standard error).
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
-
-/// Structured logs on standard error; `RUST_LOG` filters (default `info`).
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    // A second initialisation (tests) is harmless.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
-}
-
-/// Cancels `token` on SIGTERM or Ctrl-C.
-pub fn shutdown_on_signal(token: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot listen for SIGTERM");
-                        let _ = ctrl_c.await;
-                        token.cancel();
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = ctrl_c.await;
-        }
-        tracing::info!("shutting down");
-        token.cancel();
-    });
-}
-
-/// This replica's name: `--identity`, `$POD_NAME`, `$HOSTNAME`, or the component and the
-/// process id.
-pub fn identity(flag: Option<&str>, component: &str) -> String {
-    flag.map(String::from)
-        .or_else(|| std::env::var("POD_NAME").ok())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| format!("{component}-{}", std::process::id()))
-}
-
-/// The namespace of the Lease: `--lease-namespace`, `$POD_NAMESPACE`, the service
-/// account's namespace in a pod, or the client's default namespace.
-pub fn lease_namespace(flag: Option<&str>, client: &kube::Client) -> String {
-    flag.map(String::from)
-        .or_else(|| std::env::var("POD_NAMESPACE").ok())
-        .or_else(|| {
-            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| client.default_namespace().to_string())
-}
-
-fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
-    match parse_duration_field(text) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => anyhow::bail!("--{flag}: must be longer than 0"),
-        Err(e) => anyhow::bail!("--{flag}: {e}"),
-    }
-}
+use super::live::{self, ElectionArgs, LiveArgs};
 
 /// The mutating webhook's flags (gate mode), for the component that serves it
 /// (`edgeplane controller`): flatten into its arguments and call [`WebhookArgs::spawn`]
@@ -216,20 +87,10 @@ pub struct Args {
     /// /healthz, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8081", value_name = "ADDR")]
     pub metrics_addr: SocketAddr,
-    /// The namespace of the `edgeplane-scheduler` Lease (default: $POD_NAMESPACE, the
-    /// pod's namespace, or the kubeconfig's).
-    #[arg(long, value_name = "NAMESPACE")]
-    pub lease_namespace: Option<String>,
-    /// This replica's identity in the Lease (default: $POD_NAME or the host name).
-    #[arg(long, value_name = "NAME")]
-    pub identity: Option<String>,
-    /// Run as the only replica, without a Lease (never run two like this).
-    #[arg(long)]
-    pub no_leader_election: bool,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
-    #[arg(long, value_enum, default_value = "text")]
-    pub log_format: LogFormat,
+    pub election: ElectionArgs,
+    #[command(flatten)]
+    pub live: LiveArgs,
     #[command(flatten)]
     pub providers: ProviderArgs,
     /// The gate webhook is served by `edgeplane controller` in the chart; the scheduler
@@ -239,102 +100,82 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_logging(args.log_format);
+    args.live.init_logging();
+    let flags = (|| {
+        Ok::<_, String>((
+            Triggers {
+                quiet_period: live::positive_duration_flag("quiet-period", &args.quiet_period)?,
+                max_wait: live::positive_duration_flag("max-wait", &args.max_wait)?,
+            },
+            live::positive_duration_flag("time-budget", &args.time_budget)?,
+            args.providers.parse()?,
+        ))
+    })();
+    let (triggers, time_budget, external) = match flags {
+        Ok(f) => f,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(serve(args))
-}
-
-async fn serve(args: Args) -> anyhow::Result<ExitCode> {
-    let triggers = Triggers {
-        quiet_period: duration("quiet-period", &args.quiet_period)?,
-        max_wait: duration("max-wait", &args.max_wait)?,
-    };
-    let time_budget = duration("time-budget", &args.time_budget)?;
-    let external = args.providers.parse().map_err(anyhow::Error::msg)?;
-    let client = args.cluster.client().await?;
-    let shutdown = CancellationToken::new();
-    shutdown_on_signal(shutdown.clone());
-    let identity = identity(args.identity.as_deref(), scheduler::COMPONENT);
-    let namespace = lease_namespace(args.lease_namespace.as_deref(), &client);
-    let mut ctx = Context::new(client.clone(), scheduler::COMPONENT)
-        .with_identity(identity.clone())
-        .with_shutdown(shutdown.clone());
-    let elector = if args.no_leader_election {
-        ctx = ctx.with_leadership(Leadership::always());
-        None
-    } else {
-        let lease = LeaseConfig::new(&namespace, scheduler::LEASE_NAME, &identity);
-        let (leadership, task) =
-            leader::spawn(client.clone(), ctx.clock.clone(), lease, shutdown.clone());
-        ctx = ctx.with_leadership(leadership.clone());
-        ctx.readiness
-            .add("leader-election", move || leadership.is_known());
-        Some(task)
-    };
-    let caches = Caches::start(&client, &shutdown);
-    let views = ViewCache::start(
-        &caches.nodes,
-        &caches.pods,
-        &caches.topologies,
-        ctx.clock.clone(),
-        ctx.metrics.clone(),
-        shutdown.clone(),
-    );
-    let (bound, http) = edgeplane_runtime::http::serve(
-        args.metrics_addr,
-        ctx.metrics.clone(),
-        ctx.readiness.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .with_context(|| format!("listening on {}", args.metrics_addr))?;
-    let mode = match args.mode {
-        ModeArg::Gate => Mode::Gate,
-        ModeArg::Bind => Mode::Bind,
-    };
-    let config = SchedulerConfig {
-        mode,
-        triggers,
-        time_budget,
-        lease_namespace: namespace.clone(),
-        provider_options: external.options.clone(),
-        ..SchedulerConfig::default()
-    };
-    let webhook = args
-        .webhook
-        .spawn(&caches.offers, &ctx.metrics, shutdown.clone())
-        .await?;
-    let mut scheduler = Scheduler::new(ctx, caches, views, config);
-    for (rule, url) in &external.providers {
-        let client = GrpcProvider::new(url, &external.options)
-            .map_err(|e| anyhow::anyhow!("--provider {rule}={url}: {e}"))?;
-        scheduler = scheduler.with_provider(rule.clone(), Arc::new(client));
-    }
-    tracing::info!(%mode, %identity, lease_namespace = %namespace, metrics = %bound,
-        leader_election = !args.no_leader_election, "edgeplane scheduler starting");
-    let task = tokio::spawn(scheduler.run());
-    shutdown.cancelled().await;
-    // Stop writing, release the Lease, close the endpoints; give up after a while.
-    let drain = async {
-        let _ = task.await;
-        if let Some(elector) = elector {
-            let _ = elector.await;
+    rt.block_on(async move {
+        let client = args.live.client().await?;
+        let config = args
+            .election
+            .base_config(scheduler::COMPONENT)
+            .http(args.metrics_addr);
+        let mut base = Base::start(client, config)
+            .await
+            .with_context(|| format!("listening on {}", args.metrics_addr))?;
+        let mode = match args.mode {
+            ModeArg::Gate => Mode::Gate,
+            ModeArg::Bind => Mode::Bind,
+        };
+        let config = SchedulerConfig {
+            mode,
+            triggers,
+            time_budget,
+            lease_namespace: args.election.lease_namespace(),
+            provider_options: external.options.clone(),
+            ..SchedulerConfig::default()
+        };
+        if let Some(task) = args
+            .webhook
+            .spawn(
+                &base.caches.offers,
+                &base.ctx.metrics,
+                base.ctx.shutdown.clone(),
+            )
+            .await?
+        {
+            base.spawn(async move {
+                let _ = task.await;
+            });
         }
-        let _ = http.await;
-        if let Some(webhook) = webhook {
-            let _ = webhook.await;
+        let mut scheduler = Scheduler::new(
+            base.ctx.clone(),
+            base.caches.clone(),
+            base.views.clone(),
+            config,
+        );
+        for (rule, url) in &external.providers {
+            let client = GrpcProvider::new(url, &external.options)
+                .map_err(|e| anyhow::anyhow!("--provider {rule}={url}: {e}"))?;
+            scheduler = scheduler.with_provider(rule.clone(), Arc::new(client));
         }
-    };
-    if tokio::time::timeout(Duration::from_secs(15), drain)
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown took too long; exiting");
-    }
-    Ok(ExitCode::SUCCESS)
+        base.spawn(scheduler.run());
+        tracing::info!(%mode, identity = %base.ctx.identity, http = ?base.http_addr,
+            leader_election = !args.election.no_leader_election, "edgeplane scheduler started");
+        live::shutdown_signal().await;
+        tracing::info!("shutting down");
+        base.stop().await;
+        tracing::info!("stopped");
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }
 
 #[cfg(test)]
@@ -369,14 +210,12 @@ mod tests {
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cli.args.mode, ModeArg::Bind);
-        assert!(cli.args.no_leader_election);
-        assert_eq!(cli.args.log_format, LogFormat::Json);
+        assert!(cli.args.election.no_leader_election);
+        assert_eq!(cli.args.live.log_format, live::LogFormat::Json);
         assert_eq!(
-            duration("quiet-period", &cli.args.quiet_period).ok(),
-            Some(Duration::from_millis(500))
+            live::positive_duration_flag("quiet-period", &cli.args.quiet_period).ok(),
+            Some(std::time::Duration::from_millis(500))
         );
-        assert!(duration("max-wait", "0s").is_err());
-        assert!(duration("max-wait", "soon").is_err());
         assert!(Cli::try_parse_from(["x", "--mode", "later"]).is_err());
     }
 

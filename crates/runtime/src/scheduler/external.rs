@@ -13,13 +13,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use edgeplane_api::{ConstraintPolicyRule, TargetKind, TargetRef};
-use edgeplane_core::evaluate::Score;
 use edgeplane_core::planner::{
     CostQuery, ExternalCosts, PlanInput, PodKey, RuleProvider, fill_external_costs,
 };
 use edgeplane_providers::discovery::providers_from_services;
-use edgeplane_providers::{ClientOptions, CostRequest, GrpcProvider, Provider, cost_from_wire};
+use edgeplane_providers::{ClientOptions, GrpcProvider, Provider, planner_costs};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 
@@ -171,22 +169,7 @@ pub async fn ask(
         .map(|(source, query)| async move {
             let answer = match providers.get(&query.rule) {
                 None => Err(format!("no provider for rule {}", query.rule)),
-                Some(provider) => provider
-                    .endpoint_cost(&cost_request(&source, &query))
-                    .await
-                    .map(|costs| {
-                        costs
-                            .into_iter()
-                            .map(|c| {
-                                let cost = match cost_from_wire(c.cost) {
-                                    Score::Feasible(cost) => cost,
-                                    Score::Infeasible => -1.0,
-                                };
-                                (c.node, cost)
-                            })
-                            .collect()
-                    })
-                    .map_err(|e| e.to_string()),
+                Some(provider) => planner_costs(provider.as_ref(), &source, &query).await,
             };
             (query, answer)
         })
@@ -194,23 +177,4 @@ pub async fn ask(
         .collect::<HashMap<_, _>>()
         .await;
     Answers { answers }
-}
-
-fn cost_request(source: &PodKey, query: &CostQuery) -> CostRequest {
-    CostRequest {
-        source: TargetRef {
-            cluster: None,
-            namespace: Some(source.namespace.clone()),
-            api_version: "v1".into(),
-            kind: TargetKind::Pod,
-            name: source.name.clone(),
-        },
-        rule: ConstraintPolicyRule {
-            name: query.rule.clone(),
-            request: query.request.clone(),
-            limit: query.limit.clone(),
-        },
-        peer_nodes: query.peers.clone(),
-        eligible_nodes: query.nodes.clone(),
-    }
 }
