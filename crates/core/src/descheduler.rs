@@ -1346,7 +1346,7 @@ apiVersion: network.edgeplane.io/v1alpha1
 kind: NetworkTopology
 metadata: {name: default}
 spec:
-  sites: [{name: stadium}]
+  sites: [{name: stadium}, {name: metro}]
   links:
   - {from: stadium, to: edge-1, latency: 12ms}
   - {from: stadium, to: edge-2, latency: 1ms}
