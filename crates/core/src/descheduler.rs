@@ -43,8 +43,8 @@ use jiff::Timestamp;
 
 use crate::evaluate::ClusterView;
 use crate::planner::{
-    NodeOperator, NodeRequirement, NodeSelectorTerm, PendingPod, PlacedPod, PlanBinding,
-    PlanInput, PlanNode, PlanOptions, PodKey,
+    NodeOperator, NodeRequirement, NodeSelectorTerm, PendingPod, PlacedPod, PlanBinding, PlanInput,
+    PlanNode, PlanOptions, PodKey,
 };
 
 /// `namespace/name` of a binding.
@@ -482,8 +482,8 @@ pub fn decide(
             (Some(a), Some(b)) => Some(a.max(*b)),
             (a, b) => a.or(b.copied()),
         };
-        let may_mitigate = last_mitigated
-            .is_none_or(|t| elapsed(t, now) >= input.mitigation_period);
+        let may_mitigate =
+            last_mitigated.is_none_or(|t| elapsed(t, now) >= input.mitigation_period);
         let mitigate = || {
             if input.dry_run {
                 skip(SkipReason::DryRunMitigation)
@@ -592,7 +592,9 @@ fn evict(
             continue;
         }
         if let Owner::Unmovable(kind) = &facts.owner {
-            unmovable.push(format!("{pod} belongs to a {kind}, which recreates it in place"));
+            unmovable.push(format!(
+                "{pod} belongs to a {kind}, which recreates it in place"
+            ));
             continue;
         }
         let age = facts
@@ -1070,7 +1072,10 @@ mod tests {
             .pod(pod("c", -600, owned()))
             .pod(pod("d", -600, Owner::Bare))
             .binding(binding("x", "o", Some(0), &["a", "b", "c", "d"]))
-            .fails("a", "every feasible node puts binding x rule latency in Violation")
+            .fails(
+                "a",
+                "every feasible node puts binding x rule latency in Violation",
+            )
             .restores("b", "n2", 1, 0.2)
             .restores("c", "n3", 1, 0.1)
             .restores("d", "n4", 0, 0.0);
@@ -1098,7 +1103,10 @@ mod tests {
         let mut w = World::new(ViolationPolicy::Evict)
             .pod(pod("a", -600, owned()))
             .binding(binding("x", "o", Some(0), &["a"]))
-            .fails("a", "every feasible node puts binding x rule latency in Violation");
+            .fails(
+                "a",
+                "every feasible node puts binding x rule latency in Violation",
+            );
         let actions = w.cycle(60);
         assert_eq!(skips(&actions), [("x".to_string(), "no-candidate")]);
         let Action::Skip { reason, .. } = &actions[0] else {
@@ -1167,9 +1175,12 @@ mod tests {
     #[test]
     fn limits_per_cycle_namespace_and_offer() {
         let mut w = World::new(ViolationPolicy::Evict);
-        w.offers.insert("ar/o2".into(), offer(ViolationPolicy::Evict));
-        w.offers.insert("ar/o3".into(), offer(ViolationPolicy::Evict));
-        w.offers.insert("web/o".into(), offer(ViolationPolicy::Evict));
+        w.offers
+            .insert("ar/o2".into(), offer(ViolationPolicy::Evict));
+        w.offers
+            .insert("ar/o3".into(), offer(ViolationPolicy::Evict));
+        w.offers
+            .insert("web/o".into(), offer(ViolationPolicy::Evict));
         for (i, (ns, offer)) in [
             ("ar", "o"),
             ("ar", "o"),
@@ -1289,7 +1300,10 @@ mod tests {
         w.controller = true;
         w.dry_run = true;
         // The mitigation is reported, not asked for; its grace is counted from then.
-        assert_eq!(skips(&w.cycle(60)), [("b".to_string(), "dry-run-mitigation")]);
+        assert_eq!(
+            skips(&w.cycle(60)),
+            [("b".to_string(), "dry-run-mitigation")]
+        );
         assert_eq!(w.cycle(70), vec![]);
         let actions = w.cycle(90);
         assert_eq!(skips(&actions), [("b".to_string(), "dry-run")]);
@@ -1307,7 +1321,10 @@ mod tests {
             .binding(binding("b", "o", Some(0), &["p"]));
         w.controller = true;
         w.dry_run = true;
-        assert_eq!(skips(&w.cycle(60)), [("b".to_string(), "dry-run-mitigation")]);
+        assert_eq!(
+            skips(&w.cycle(60)),
+            [("b".to_string(), "dry-run-mitigation")]
+        );
         assert_eq!(w.cycle(200), vec![]);
     }
 
@@ -1375,7 +1392,9 @@ status: {allocatable: {cpu: "4", memory: 8Gi, pods: "10"}}
                     _ => {}
                 }
             }
-            let now = "2025-06-01T00:00:00Z".parse().unwrap_or_else(|e| panic!("{e}"));
+            let now = "2025-06-01T00:00:00Z"
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}"));
             let view = ClusterView::build(topology.as_ref(), &nodes, &[], now)
                 .unwrap_or_else(|e| panic!("{e}"));
             let plan_nodes = nodes
@@ -1404,7 +1423,11 @@ status: {allocatable: {cpu: "4", memory: 8Gi, pods: "10"}}
             }
         }
 
-        fn question<'a>(view: &'a ClusterView, nodes: &[PlanNode], limit: &str) -> ReplacementQuestion<'a> {
+        fn question<'a>(
+            view: &'a ClusterView,
+            nodes: &[PlanNode],
+            limit: &str,
+        ) -> ReplacementQuestion<'a> {
             let spec = serde_json::from_value(serde_json::json!({
                 "containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "1"}}}],
                 "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
@@ -1428,7 +1451,8 @@ status: {allocatable: {cpu: "4", memory: 8Gi, pods: "10"}}
         #[test]
         fn the_replacement_goes_where_the_binding_holds() {
             let (view, nodes) = world();
-            let predicted = predict_replacement(question(&view, &nodes, "5ms"), &PlanOptions::default());
+            let predicted =
+                predict_replacement(question(&view, &nodes, "5ms"), &PlanOptions::default());
             let Predicted::Restores(p) = predicted else {
                 panic!("{predicted:?}")
             };

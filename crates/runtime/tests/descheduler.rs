@@ -16,9 +16,7 @@ mod harness;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeplane_api::{
-    Compliance, ConstraintPolicyBinding, NetworkPathCatalogue, NetworkTopology,
-};
+use edgeplane_api::{Compliance, ConstraintPolicyBinding, NetworkPathCatalogue, NetworkTopology};
 use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, NodeSpec, PodAdmission};
 use edgeplane_netctl::{NetworkController, ReferenceConfig, ReferenceController};
 use edgeplane_runtime::descheduler::{self, Descheduler, DeschedulerConfig, Limits};
@@ -150,7 +148,10 @@ impl Options {
 }
 
 fn node(name: &str, site: &str) -> NodeSpec {
-    NodeSpec::new(name).cpu("8").memory("32Gi").label(ZONE, site)
+    NodeSpec::new(name)
+        .cpu("8")
+        .memory("32Gi")
+        .label(ZONE, site)
 }
 
 impl Env {
@@ -204,11 +205,13 @@ impl Env {
         gate.attach(&caches.offers);
         caches.wait_ready().await;
         let offers = caches.offers.clone();
-        assert!(harness::eventually(Duration::from_secs(10), || {
-            let offers = offers.clone();
-            async move { offers.list().len() == 1 }
-        })
-        .await);
+        assert!(
+            harness::eventually(Duration::from_secs(10), || {
+                let offers = offers.clone();
+                async move { offers.list().len() == 1 }
+            })
+            .await
+        );
 
         let metrics = Arc::new(Metrics::new());
         let views = ViewCache::start(
@@ -338,14 +341,30 @@ impl Env {
             .unwrap_or(0.0)
     }
 
-    /// Creates the renderer and waits until it runs (planned onto edge-1, the closest)
-    /// with its binding Compliant.
+    /// Cordons (or uncordons) a node: the planner places nothing there.
+    async fn cordon(&self, node: &str, unschedulable: bool) {
+        Api::<k8s_openapi::api::core::v1::Node>::all(self.client.clone())
+            .patch(
+                node,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"unschedulable": unschedulable}})),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Creates the renderer and waits until it runs on edge-1 with its binding Compliant.
+    /// edge-2 (1.5ms from the users, as Compliant as edge-1's 1ms) is cordoned meanwhile,
+    /// so that the placement does not depend on how the planner breaks the tie.
     async fn place_renderer(&self) -> (Pod, String) {
+        self.cordon("edge-2-a", true).await;
         self.cluster.load_yaml(RENDERER).await.unwrap();
         assert!(
             harness::eventually(Duration::from_secs(60), || async {
                 match self.running().await {
-                    Some((p, _)) => self.compliance_of(&p.name_any()).await == Some(Compliance::Compliant),
+                    Some((p, _)) => {
+                        self.compliance_of(&p.name_any()).await == Some(Compliance::Compliant)
+                    }
                     None => false,
                 }
             })
@@ -355,6 +374,7 @@ impl Env {
         );
         let (pod, node) = self.running().await.unwrap();
         assert_eq!(node, "edge-1-a");
+        self.cordon("edge-2-a", false).await;
         (pod, node)
     }
 
@@ -411,9 +431,15 @@ async fn mediate_activates_an_alternate_path_and_evicts_nothing() {
     );
     let binding = env.binding_of(&name).await.unwrap();
     let status = binding.status.clone().unwrap();
-    let mitigated = status.last_mitigated_timestamp.expect("lastMitigatedTimestamp").0;
+    let mitigated = status
+        .last_mitigated_timestamp
+        .expect("lastMitigatedTimestamp")
+        .0;
     let waited = mitigated.duration_since(degraded_at).as_secs();
-    assert!((30..=32).contains(&waited), "mitigated {waited}s after the violation");
+    assert!(
+        (30..=32).contains(&waited),
+        "mitigated {waited}s after the violation"
+    );
     let mitigated_events = env.events("Mitigated").await;
     assert_eq!(mitigated_events.len(), 1, "{mitigated_events:?}");
     assert_eq!(mitigated_events[0].0, binding.name_any());
@@ -488,7 +514,10 @@ async fn evict_moves_one_pod_when_the_catalogue_is_exhausted() {
             .0
     };
     let waited = evicted_at.duration_since(degraded_at).as_secs();
-    assert!((50..=53).contains(&waited), "evicted {waited}s after the violation");
+    assert!(
+        (50..=53).contains(&waited),
+        "evicted {waited}s after the violation"
+    );
 
     // Exactly one eviction, however long we wait.
     tokio::time::sleep(Duration::from_secs(180)).await;
@@ -527,7 +556,9 @@ spec:
     );
     let blocked = env.events("EvictionBlocked").await;
     assert!(
-        blocked[0].1.contains("disruption budget ar-render needs 1 healthy pods"),
+        blocked[0]
+            .1
+            .contains("disruption budget ar-render needs 1 healthy pods"),
         "{}",
         blocked[0].1
     );
@@ -585,13 +616,20 @@ async fn nothing_is_done_while_the_provider_is_down() {
     assert!(status.last_mitigated_timestamp.is_none());
     let (still, _) = env.running().await.unwrap();
     assert_eq!(still.uid(), pod.uid());
-    for reason in ["Mitigated", "MitigationFailed", "Evicted", "EvictionSkipped"] {
+    for reason in [
+        "Mitigated",
+        "MitigationFailed",
+        "Evicted",
+        "EvictionSkipped",
+    ] {
         assert!(env.events(reason).await.is_empty(), "{reason}");
     }
     assert_eq!(
         env.metric("edgeplane_descheduler_mitigations_attempted_total"),
         0.0
     );
+    // The descheduler was running all along.
+    assert!(env.metric("edgeplane_descheduler_cycles_total") > 300.0);
     env.stop().await;
 }
 
@@ -624,7 +662,12 @@ async fn a_flapping_link_shorter_than_the_grace_changes_nothing() {
     assert_eq!((still.uid(), node.as_str()), (pod.uid(), "edge-1-a"));
     let binding = env.binding_of(&name).await.unwrap();
     assert!(binding.status.unwrap().last_mitigated_timestamp.is_none());
-    for reason in ["Mitigated", "MitigationFailed", "Evicted", "EvictionSkipped"] {
+    for reason in [
+        "Mitigated",
+        "MitigationFailed",
+        "Evicted",
+        "EvictionSkipped",
+    ] {
         assert!(env.events(reason).await.is_empty(), "{reason}");
     }
     assert!(env.metric("edgeplane_descheduler_cycles_total") > 100.0);
@@ -641,14 +684,7 @@ async fn a_path_allocated_for_a_pod_is_released_when_the_pod_goes() {
     options.extra.push(degraded_topology());
     let env = Env::start(options).await;
     for node in ["edge-2-a", "metro-1-a"] {
-        Api::<k8s_openapi::api::core::v1::Node>::all(env.client.clone())
-            .patch(
-                node,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"unschedulable": true}})),
-            )
-            .await
-            .unwrap();
+        env.cordon(node, true).await;
     }
     env.cluster.load_yaml(RENDERER).await.unwrap();
     // Discover, Allocate, annotation and finalizer; the activation replans the pod onto
@@ -681,7 +717,13 @@ async fn a_path_allocated_for_a_pod_is_released_when_the_pod_goes() {
     );
     assert_eq!(env.events("PathAllocated").await.len(), 1);
     let catalogue: Api<NetworkPathCatalogue> = Api::all(env.client.clone());
-    let held = catalogue.get("default").await.unwrap().status.unwrap().allocations;
+    let held = catalogue
+        .get("default")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .allocations;
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].id, allocation);
 
@@ -705,7 +747,13 @@ async fn a_path_allocated_for_a_pod_is_released_when_the_pod_goes() {
             .any(|(object, note)| *object == name && note.contains(&allocation)),
         "{released:?}"
     );
-    let held = catalogue.get("default").await.unwrap().status.unwrap().allocations;
+    let held = catalogue
+        .get("default")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .allocations;
     assert!(held.iter().all(|a| a.id != allocation), "{held:?}");
     env.stop().await;
 }

@@ -217,8 +217,13 @@ mod tests {
     #[test]
     fn bad_flags_are_named() {
         let err = |flags: &[&str]| parse(flags).config().err().unwrap_or_default();
-        assert_eq!(err(&["--interval", "0s"]), "--interval: must be longer than 0");
-        assert!(err(&["--min-pod-age", "old"]).starts_with("--min-pod-age: \"old\" is not a duration"));
+        assert_eq!(
+            err(&["--interval", "0s"]),
+            "--interval: must be longer than 0"
+        );
+        assert!(
+            err(&["--min-pod-age", "old"]).starts_with("--min-pod-age: \"old\" is not a duration")
+        );
         assert!(
             err(&["--max-evictions-per-offer", "0"])
                 .starts_with("--max-evictions-per-offer: must be at least 1")

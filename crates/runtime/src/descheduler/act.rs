@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use edgeplane_api::{ConstraintPolicyBinding, ConstraintPolicyOffer, ConstraintPolicy};
-use edgeplane_core::descheduler::{Action, BindingKey, Candidate, SkipReason, IGNORED};
+use edgeplane_api::{ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer};
 use edgeplane_core::descheduler::Memory;
+use edgeplane_core::descheduler::{Action, BindingKey, Candidate, IGNORED, SkipReason};
 use edgeplane_core::planner::PodKey;
 use edgeplane_core::planner::convert::pod_key;
 use edgeplane_netctl::MitigateOutcome;
@@ -199,7 +199,10 @@ async fn mitigate(
     if !problems.is_empty() {
         tracing::warn!(binding = %key, problems = ?problems, "mitigating with the rules that exist");
     }
-    if ctx.ensure_leader(|| format!("mitigation of binding {key}")).is_err() {
+    if ctx
+        .ensure_leader(|| format!("mitigation of binding {key}"))
+        .is_err()
+    {
         return;
     }
     metrics.mitigations_attempted.inc();
@@ -303,7 +306,12 @@ pub async fn record_mitigation(
     )
     .await
     .map(|_| ())
-    .map_err(|e| Error::kube(format!("recording the mitigation of binding {namespace}/{name}"), e))
+    .map_err(|e| {
+        Error::kube(
+            format!("recording the mitigation of binding {namespace}/{name}"),
+            e,
+        )
+    })
 }
 
 /// Why the API server refused an eviction: the budget's own message when it gives one.

@@ -28,8 +28,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeplane_core::descheduler::{self as decide, Input, Memory, PodFacts, Predicted};
 pub use edgeplane_core::descheduler::Limits;
+use edgeplane_core::descheduler::{self as decide, Input, Memory, PodFacts, Predicted};
 use edgeplane_core::planner::{PlanOptions, PodKey};
 use edgeplane_netctl::NetworkController;
 use tokio::task::JoinHandle;
@@ -342,6 +342,9 @@ mod tests {
         );
         let mut bad = c;
         bad.interval = Duration::ZERO;
-        assert_eq!(bad.validate(), Err("interval: must be longer than 0".into()));
+        assert_eq!(
+            bad.validate(),
+            Err("interval: must be longer than 0".into())
+        );
     }
 }

@@ -60,7 +60,12 @@ pub fn offer_facts(offer: &ConstraintPolicyOffer) -> Result<OfferFacts, String> 
 
 fn pod_target(target: &TargetRef) -> Option<PodKey> {
     (target.kind == TargetKind::Pod && target.cluster.as_deref().unwrap_or_default().is_empty())
-        .then(|| PodKey::new(target.namespace.as_deref().unwrap_or("default"), &target.name))
+        .then(|| {
+            PodKey::new(
+                target.namespace.as_deref().unwrap_or("default"),
+                &target.name,
+            )
+        })
 }
 
 /// What the descheduler reads from a binding. A binding without a status has not been
@@ -80,7 +85,12 @@ pub fn binding_facts(binding: &ConstraintPolicyBinding) -> BindingFacts {
         },
         violating_since: status.violating_since.map(|t| t.0),
         last_mitigated: status.last_mitigated_timestamp.map(|t| t.0),
-        pods: binding.spec.targets.values().filter_map(pod_target).collect(),
+        pods: binding
+            .spec
+            .targets
+            .values()
+            .filter_map(pod_target)
+            .collect(),
     }
 }
 
@@ -130,9 +140,9 @@ pub fn offer_rules(
     let mut rules = Vec::new();
     let mut problems = Vec::new();
     for (i, name) in offer.spec.policies.iter().enumerate() {
-        let policy = policies
-            .iter()
-            .find(|p| namespace_of(&p.metadata) == namespace && p.metadata.name.as_ref() == Some(name));
+        let policy = policies.iter().find(|p| {
+            namespace_of(&p.metadata) == namespace && p.metadata.name.as_ref() == Some(name)
+        });
         match policy {
             Some(p) => rules.extend(p.spec.rules.iter().map(|r| (name.clone(), r.clone()))),
             None => problems.push(format!(
@@ -150,7 +160,10 @@ fn endpoint(target: &TargetRef, pods: &HashMap<PodKey, Arc<Pod>>) -> Result<Endp
     match target.kind {
         TargetKind::Site => Ok(Endpoint::Site(target.name.clone())),
         TargetKind::Pod => {
-            let key = PodKey::new(target.namespace.as_deref().unwrap_or("default"), &target.name);
+            let key = PodKey::new(
+                target.namespace.as_deref().unwrap_or("default"),
+                &target.name,
+            );
             let pod = pods
                 .get(&key)
                 .ok_or_else(|| format!("pod {key} does not exist"))?;
@@ -179,9 +192,10 @@ pub fn mitigate_request(
             facts.key
         ));
     };
-    let source = endpoint(a, pods).map_err(|e| format!("binding {}: spec.targets.{role_a}: {e}", facts.key))?;
-    let destination =
-        endpoint(b, pods).map_err(|e| format!("binding {}: spec.targets.{role_b}: {e}", facts.key))?;
+    let source = endpoint(a, pods)
+        .map_err(|e| format!("binding {}: spec.targets.{role_a}: {e}", facts.key))?;
+    let destination = endpoint(b, pods)
+        .map_err(|e| format!("binding {}: spec.targets.{role_b}: {e}", facts.key))?;
     Ok(MitigateRequest {
         binding: facts.key.to_string(),
         source,
@@ -314,8 +328,14 @@ mod tests {
             pod(json!({"metadata": {"name": "p", "ownerReferences": [
                 {"apiVersion": "apps/v1", "kind": kind, "name": "x", "uid": "u", "controller": true}]}}))
         };
-        assert_eq!(owner(&owned("ReplicaSet")), Owner::Controller("ReplicaSet".into()));
-        assert_eq!(owner(&owned("DaemonSet")), Owner::Unmovable("DaemonSet".into()));
+        assert_eq!(
+            owner(&owned("ReplicaSet")),
+            Owner::Controller("ReplicaSet".into())
+        );
+        assert_eq!(
+            owner(&owned("DaemonSet")),
+            Owner::Unmovable("DaemonSet".into())
+        );
         assert_eq!(owner(&pod(json!({"metadata": {"name": "p"}}))), Owner::Bare);
         let mirror = pod(json!({"metadata": {"name": "p",
             "annotations": {"kubernetes.io/config.mirror": "x"}}}));

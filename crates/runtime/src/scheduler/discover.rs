@@ -67,7 +67,10 @@ pub struct Question {
 
 /// The binding's namespace: the offer's (`namespace/offer`).
 fn binding_key(binding: &PlanBinding) -> String {
-    let namespace = binding.offer.split_once('/').map_or("default", |(ns, _)| ns);
+    let namespace = binding
+        .offer
+        .split_once('/')
+        .map_or("default", |(ns, _)| ns);
     format!("{namespace}/{}", binding.name)
 }
 
@@ -286,7 +289,13 @@ mod tests {
         );
         // Other reasons: no question.
         assert_eq!(
-            request_for(&pending("r"), "no node has 16 CPU free", &b, &nodes, &placed),
+            request_for(
+                &pending("r"),
+                "no node has 16 CPU free",
+                &b,
+                &nodes,
+                &placed
+            ),
             None
         );
     }
@@ -311,7 +320,9 @@ mod tests {
 
     #[test]
     fn takes_the_best_offer_that_has_not_expired() {
-        let now: Timestamp = "2025-06-01T00:01:00Z".parse().unwrap_or_else(|e| panic!("{e}"));
+        let now: Timestamp = "2025-06-01T00:01:00Z"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
         let offers = [
             offer("old", "2025-06-01T00:00:59Z"),
             offer("best", "2025-06-01T00:02:00Z"),

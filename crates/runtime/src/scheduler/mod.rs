@@ -681,7 +681,13 @@ impl Scheduler {
                 };
                 planner::fill_external_costs(&mut input, &mut answers);
                 let plan = planner::plan(&input, &options);
-                (plan, input.nodes, input.placed, input.pending, input.bindings)
+                (
+                    plan,
+                    input.nodes,
+                    input.placed,
+                    input.pending,
+                    input.bindings,
+                )
             })
             .await
         };
@@ -1008,7 +1014,12 @@ impl Scheduler {
 
     /// Discover, Allocate the best offer, and record the allocation on the pod. The pod stays
     /// unplaced: the activation of the path changes the topology, which replans it.
-    async fn allocate_path(&self, net: &crate::netctl::Resolved, pod: &Pod, question: discover::Question) {
+    async fn allocate_path(
+        &self,
+        net: &crate::netctl::Resolved,
+        pod: &Pod,
+        question: discover::Question,
+    ) {
         let key = planner::convert::pod_key(pod);
         let count = |family: &Family<OutcomeLabels, Counter>, outcome: &str| {
             family
@@ -1017,7 +1028,11 @@ impl Scheduler {
                 })
                 .inc();
         };
-        if self.ctx.ensure_leader(|| format!("path for pod {key}")).is_err() {
+        if self
+            .ctx
+            .ensure_leader(|| format!("path for pod {key}"))
+            .is_err()
+        {
             return;
         }
         let offers = match net.controller.discover(&question.request).await {
@@ -1048,7 +1063,10 @@ impl Scheduler {
             }
         };
         let api = self.pods_api(pod);
-        let recorded = match self.ctx.ensure_leader(|| format!("allocation of pod {key}")) {
+        let recorded = match self
+            .ctx
+            .ensure_leader(|| format!("allocation of pod {key}"))
+        {
             Err(e) => Err(e),
             Ok(()) => {
                 self.ctx

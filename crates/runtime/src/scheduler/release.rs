@@ -139,7 +139,10 @@ pub(crate) async fn run(
     let backoff: Backoff<PodKey> = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     let mut retry_at: Option<Instant> = None;
     loop {
-        if ctx.leadership.is_leader() && !pending.is_empty() && retry_at.is_none_or(|t| Instant::now() >= t) {
+        if ctx.leadership.is_leader()
+            && !pending.is_empty()
+            && retry_at.is_none_or(|t| Instant::now() >= t)
+        {
             retry_at = None;
             let keys: Vec<PodKey> = pending.iter().cloned().collect();
             for key in keys {
@@ -339,9 +342,12 @@ mod tests {
         let running = pod(json!({"metadata": meta, "status": {"phase": "Running"}}));
         assert_eq!(need(&running), Need::Nothing);
         let mut deleting = running.clone();
-        deleting.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            "2025-06-01T00:00:00Z".parse().unwrap_or_else(|e| panic!("{e}")),
-        ));
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2025-06-01T00:00:00Z"
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ));
         assert_eq!(
             need(&deleting),
             Need::Deleted {
