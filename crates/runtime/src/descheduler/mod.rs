@@ -227,7 +227,8 @@ impl Descheduler {
             .collect();
         self.memory.prune(&binding_facts, &pod_facts);
         let controller = self.controllers.resolve(&services);
-        let view = self.views.view();
+        // Built only when the planner is asked (a binding reached the eviction stage).
+        let mut view = None;
         let options = PlanOptions {
             // One pod over the nodes: small; the budget only guards against a huge cluster.
             max_iterations: 200_000,
@@ -247,8 +248,8 @@ impl Descheduler {
                 memory: &self.memory,
             };
             let mut predict = |binding: &decide::BindingFacts, pod: &PodKey| -> Predicted {
-                let view = match &view {
-                    Ok(v) => v,
+                let view = match view.get_or_insert_with(|| self.views.view()) {
+                    Ok(v) => &**v,
                     Err(e) => {
                         return Predicted::Fails(format!(
                             "the cluster view cannot be built: {}",
