@@ -319,7 +319,8 @@ async fn publish(
 }
 
 /// Behaves like edgeplane's controllers in the small: an admission step gates the `web`
-/// pods; every second it "plans" the gated pods (removes the gate, emits Planned), keeps
+/// pods; every second it "plans" the gated pods (removes the gate, emits Planned, and one
+/// PlanRun per plan), keeps
 /// one binding per placed pod (Compliant), and when the topology changes puts the
 /// bindings in Violation, mitigates the first (Mitigated), fails to mitigate the second
 /// (MitigationFailed) and evicts its pod (Evicted), whose binding goes to Limit.
@@ -352,6 +353,7 @@ async fn fake_run(ctx: SimContext) -> ComponentResult {
             _ = ctx.shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+        let mut planned = 0;
         for pod in pods.list(&ListParams::default()).await?.items {
             let name = pod.metadata.name.clone().unwrap_or_default();
             let spec = pod.spec.clone().unwrap_or_default();
@@ -373,6 +375,7 @@ async fn fake_run(ctx: SimContext) -> ComponentResult {
                     &pod.object_ref(&()),
                 )
                 .await;
+                planned += 1;
             }
             let placed = spec.node_name.is_some()
                 && pod.metadata.deletion_timestamp.is_none()
@@ -392,6 +395,23 @@ async fn fake_run(ctx: SimContext) -> ComponentResult {
                     .await?;
                 status(&bindings, &name, "Compliant", "latency 1ms").await?;
             }
+        }
+        if planned > 0 {
+            // One PlanRun per plan, on the planner's Lease, as the scheduler reports them.
+            let lease = k8s_openapi::api::core::v1::ObjectReference {
+                api_version: Some("coordination.k8s.io/v1".into()),
+                kind: Some("Lease".into()),
+                namespace: Some("default".into()),
+                name: Some("fake-controllers".into()),
+                ..Default::default()
+            };
+            publish(
+                &recorder,
+                "PlanRun",
+                format!("fake plan: {planned} pods"),
+                &lease,
+            )
+            .await;
         }
         // Bindings of pods that are gone go away.
         let live: Vec<String> = pods
