@@ -167,7 +167,25 @@ impl Journal {
                 self.planned.insert(entry.object.clone());
             }
             EntryType::Bound if self.planned.contains(&entry.object) => entry.detail = true,
+            // A new binding whose first evaluation meets its policies (or stays within
+            // their limits) is part of a placement the Planned entries tell; a first
+            // evaluation in Violation is news.
+            EntryType::ComplianceChanged if first_evaluation_within_limits(&entry.message) => {
+                entry.detail = true
+            }
             _ => {}
+        }
+        if entry.kind == EntryType::PlanRun {
+            // The run's summary reads best before the placements it made at that instant
+            // (the scheduler reports the run after writing them).
+            if let Some(i) = self
+                .pending
+                .iter()
+                .position(|p| matches!(p.kind, EntryType::Planned | EntryType::Unplaceable))
+            {
+                self.pending.insert(i, entry);
+                return;
+            }
         }
         self.pending.push(entry);
     }
@@ -193,6 +211,18 @@ impl Journal {
     }
 }
 
+/// `Pending -> Compliant: ...` (the binding watch) or `binding x: Pending -> Limit: ...`
+/// (the binding controller's Event).
+fn first_evaluation_within_limits(message: &str) -> bool {
+    let transition = message
+        .strip_prefix("binding ")
+        .and_then(|m| m.split_once(": ").map(|(_, rest)| rest))
+        .unwrap_or(message);
+    ["Pending -> Compliant", "Pending -> Limit", "new -> Compliant", "new -> Limit"]
+        .iter()
+        .any(|t| transition.starts_with(t))
+}
+
 /// A journal behind a lock (never held across an await).
 #[derive(Clone)]
 pub struct SharedJournal(Arc<Mutex<Journal>>);
@@ -208,5 +238,43 @@ impl SharedJournal {
 
     pub fn push(&self, entry: Entry) {
         self.lock().push(entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::Source;
+
+    #[test]
+    fn first_evaluations_within_limits_are_details() {
+        assert!(first_evaluation_within_limits("Pending -> Compliant: latency 1ms"));
+        assert!(first_evaluation_within_limits(
+            "binding ar-1: Pending -> Limit: latency 3ms"
+        ));
+        assert!(!first_evaluation_within_limits("Pending -> Violation: latency 9ms"));
+        assert!(!first_evaluation_within_limits("Compliant -> Limit: latency 3ms"));
+    }
+
+    #[test]
+    fn a_plan_run_is_told_before_its_placements() {
+        let mut j = Journal::new(Box::new(Silent));
+        let at = Duration::from_secs(2);
+        let e = |kind, object: &str| Entry::new(at, kind, object, "m", Source::Event);
+        j.push(e(EntryType::Note, "Note"));
+        j.push(e(EntryType::Planned, "Pod a"));
+        j.push(e(EntryType::Planned, "Pod b"));
+        j.push(e(EntryType::PlanRun, "Lease l"));
+        j.flush();
+        let kinds: Vec<EntryType> = j.timeline.entries().iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EntryType::Note,
+                EntryType::PlanRun,
+                EntryType::Planned,
+                EntryType::Planned
+            ]
+        );
     }
 }

@@ -105,3 +105,137 @@ fn counts(compliant: usize, limit: usize, violation: usize) -> ComplianceCounts 
         error: 0,
     }
 }
+
+#[test]
+fn burst_is_planned_in_groups_by_the_quiet_period_and_max_wait() {
+    let r = run("burst");
+    assert_whole("burst", &r);
+    let runs = of(&r, EntryType::PlanRun);
+    let timeline = story(&r);
+    // The stream from 10s to 53.5s never pauses for 2s: planned once at maxWait (30s
+    // after the first arrival), then after the quiet period that follows the last one;
+    // the burst at 2m and the stragglers at 3m-3m2s after their quiet periods.
+    let when: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|l| {
+            let at = l.split(' ').next().unwrap();
+            let why = if l.contains("(max wait)") {
+                "max wait"
+            } else if l.contains("(quiet period)") {
+                "quiet period"
+            } else {
+                "other"
+            };
+            (at, why)
+        })
+        .collect();
+    assert_eq!(
+        when,
+        [
+            ("00:00:40", "max wait"),
+            ("00:00:55", "quiet period"),
+            ("00:02:02", "quiet period"),
+            ("00:03:04", "quiet period"),
+        ],
+        "{timeline}"
+    );
+    assert_eq!(r.summary.plan_runs, 4);
+    assert!(runs[0].contains("20 pods, 20 placed"), "{timeline}");
+    assert!(runs[2].contains("8 pods, 8 placed"), "{timeline}");
+    assert_eq!(of(&r, EntryType::Planned).len(), 41, "{timeline}");
+    assert_eq!(r.summary.pods_placed, 41);
+    assert_eq!(r.summary.bindings, counts(41, 0, 0), "{timeline}");
+    assert_eq!((r.summary.mitigations, r.summary.evictions), (0, 0));
+    // Cameras fill edge-1, next to the festival grounds (32 fit), then edge-2; none goes
+    // to the large metro node, which is too far.
+    let nodes = nodes_of(&r, "camera-");
+    assert_eq!(nodes.len(), 41);
+    assert_eq!(nodes.iter().filter(|n| n.starts_with("edge-1-")).count(), 32);
+    assert!(nodes.iter().all(|n| n.starts_with("edge-")), "{nodes:?}");
+}
+
+#[test]
+fn node_failure_re_places_the_lost_pods_as_a_group() {
+    let r = run("node-failure");
+    assert_whole("node-failure", &r);
+    let timeline = story(&r);
+    let runs = of(&r, EntryType::PlanRun);
+    assert_eq!(runs.len(), 2, "{timeline}");
+    assert!(runs[0].starts_with("00:00:02"), "{timeline}");
+    // The five pods lost with edge-1-a are planned again together, 2s after the failure.
+    assert!(
+        runs[1].starts_with("00:10:02") && runs[1].contains("5 pods, 5 placed"),
+        "{timeline}"
+    );
+    assert_eq!(of(&r, EntryType::PodFailed).len(), 5, "{timeline}");
+    let after: Vec<String> = of(&r, EntryType::Planned)
+        .into_iter()
+        .filter(|l| l.starts_with("00:10:02"))
+        .collect();
+    assert_eq!(after.len(), 5, "{timeline}");
+    assert!(after.iter().all(|l| !l.contains("onto edge-1-a")), "{after:#?}");
+    assert_eq!(r.summary.pods_placed, 5);
+    assert_eq!(r.summary.bindings, counts(8, 0, 0), "{timeline}");
+    assert_eq!((r.summary.mitigations, r.summary.evictions), (0, 0));
+}
+
+#[test]
+fn stadium_ar_places_renderers_next_to_the_stadium_and_rides_out_the_degradation() {
+    let r = run("stadium-ar");
+    assert_whole("stadium-ar", &r);
+    let timeline = story(&r);
+    // The first plan places the whole application at once, renderers at edge-1.
+    let first: Vec<String> = of(&r, EntryType::Planned)
+        .into_iter()
+        .filter(|l| l.starts_with("00:00:02"))
+        .collect();
+    assert_eq!(first.len(), 5, "{timeline}");
+    assert_eq!(
+        first
+            .iter()
+            .filter(|l| l.contains("Pod ar/ar-render") && l.contains("onto edge-1-a"))
+            .count(),
+        3,
+        "{timeline}"
+    );
+    // The degraded fibre puts bindings in Violation, with the measured value as reason.
+    let violations: Vec<String> = of(&r, EntryType::ComplianceChanged)
+        .into_iter()
+        .filter(|l| l.starts_with("00:12:00") && l.contains("-> Violation"))
+        .collect();
+    assert!(violations.len() >= 5, "{timeline}");
+    assert!(
+        violations.iter().any(|l| l.contains("bandwidth 200Mbps")),
+        "{violations:#?}"
+    );
+    // Renderers that cannot be placed within the stadium's limit wait, and are planned.
+    assert!(!of(&r, EntryType::Unplaceable).is_empty(), "{timeline}");
+    assert_eq!(r.summary.pods_placed, 8);
+    assert_eq!(r.summary.bindings.violation, 0, "{timeline}");
+    assert_eq!(
+        r.summary.bindings.compliant + r.summary.bindings.limit,
+        24,
+        "{timeline}"
+    );
+    // Without the descheduler nothing repairs the network: the fibre's repair at 38m
+    // does.
+    assert_eq!((r.summary.mitigations, r.summary.evictions), (0, 0));
+}
+
+#[test]
+fn eviction_places_both_services_next_to_the_campus_and_reports_the_violations() {
+    let r = run("eviction");
+    assert_whole("eviction", &r);
+    let timeline = story(&r);
+    assert_eq!(nodes_of(&r, "analytics-north"), ["edge-a-1"], "{timeline}");
+    assert_eq!(nodes_of(&r, "analytics-south"), ["edge-c-1"], "{timeline}");
+    let violations: Vec<String> = of(&r, EntryType::ComplianceChanged)
+        .into_iter()
+        .filter(|l| l.contains("Compliant -> Violation"))
+        .collect();
+    assert_eq!(violations.len(), 2, "{timeline}");
+    assert!(violations.iter().all(|l| l.starts_with("00:10:00")));
+    // Without the descheduler both stay in Violation.
+    assert_eq!(r.summary.bindings, counts(0, 0, 2), "{timeline}");
+    assert_eq!((r.summary.mitigations, r.summary.evictions), (0, 0));
+}
