@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::timeline::{Entry, EntryType, Timeline};
+use crate::timeline::{Entry, EntryType, Source, Timeline};
 
 /// Hears what happens during a run.
 pub trait Listener: Send {
@@ -197,7 +197,31 @@ impl Journal {
 
     /// Records the held entries.
     pub fn flush(&mut self) {
-        for e in std::mem::take(&mut self.pending) {
+        let pending = std::mem::take(&mut self.pending);
+        // Controllers work on many objects at once, so the entries of one instant arrive
+        // in no fixed order. Each kind keeps the place of its first entry (the order in
+        // which kinds of happenings followed each other) and its entries go by object, so
+        // a run reads (and replays) the same every time.
+        let mut first: Vec<EntryType> = Vec::new();
+        for e in &pending {
+            if !first.contains(&e.kind) {
+                first.push(e.kind);
+            }
+        }
+        // The scenario's own actions keep their order (the file's).
+        let rank = |k: EntryType| first.iter().position(|f| *f == k).unwrap_or(usize::MAX);
+        let mut keyed: Vec<(usize, usize, Entry)> = pending
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (rank(e.kind), if e.source == Source::Driver { i } else { 0 }, e))
+            .collect();
+        keyed.sort_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| a.2.object.cmp(&b.2.object))
+        });
+        let pending: Vec<Entry> = keyed.into_iter().map(|(_, _, e)| e).collect();
+        for e in pending {
             let copy = e.clone();
             if self.timeline.push(e) {
                 self.listener.entry(&copy);

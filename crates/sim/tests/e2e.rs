@@ -200,10 +200,10 @@ fn node_failures_are_followed_by_re_placements() {
     );
     let replaced: Vec<String> = of(&r, EntryType::Bound)
         .into_iter()
-        .filter(|b| b.contains("lost with edge-1-a"))
+        .filter(|b| b.contains("lost with edge-1-b"))
         .collect();
     assert_eq!(replaced.len(), failed.len(), "{replaced:#?}");
-    assert!(replaced.iter().all(|b| !b.contains("-> edge-1-a")));
+    assert!(replaced.iter().all(|b| !b.contains("-> edge-1-b")));
 }
 
 #[test]

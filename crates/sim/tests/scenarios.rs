@@ -162,18 +162,20 @@ fn node_failure_re_places_the_lost_pods_as_a_group() {
     let runs = of(&r, EntryType::PlanRun);
     assert_eq!(runs.len(), 2, "{timeline}");
     assert!(runs[0].starts_with("00:00:02"), "{timeline}");
-    // The five pods lost with edge-1-a are planned again together, 2s after the failure.
+    // The four pods lost with edge-1-b are planned again together, 2s after the failure,
+    // onto the other node next to the mall.
     assert!(
-        runs[1].starts_with("00:10:02") && runs[1].contains("5 pods, 5 placed"),
+        runs[1].starts_with("00:10:02") && runs[1].contains("4 pods, 4 placed"),
         "{timeline}"
     );
-    assert_eq!(of(&r, EntryType::PodFailed).len(), 5, "{timeline}");
+    assert_eq!(of(&r, EntryType::PodFailed).len(), 4, "{timeline}");
     let after: Vec<String> = of(&r, EntryType::Planned)
         .into_iter()
         .filter(|l| l.starts_with("00:10:02"))
         .collect();
-    assert_eq!(after.len(), 5, "{timeline}");
-    assert!(after.iter().all(|l| !l.contains("onto edge-1-a")), "{after:#?}");
+    assert_eq!(after.len(), 4, "{timeline}");
+    assert!(after.iter().all(|l| l.contains("onto edge-1-a")), "{after:#?}");
+    assert_eq!(nodes_of(&r, "cart-"), ["edge-1-a"]);
     assert_eq!(r.summary.pods_placed, 5);
     assert_eq!(r.summary.bindings, counts(8, 0, 0), "{timeline}");
     assert_eq!((r.summary.mitigations, r.summary.evictions), (0, 0));
@@ -184,7 +186,8 @@ fn stadium_ar_places_renderers_next_to_the_stadium_and_rides_out_the_degradation
     let r = run("stadium-ar");
     assert_whole("stadium-ar", &r);
     let timeline = story(&r);
-    // The first plan places the whole application at once, renderers at edge-1.
+    // The first plan places the whole application at once, the renderers next to the
+    // stadium.
     let first: Vec<String> = of(&r, EntryType::Planned)
         .into_iter()
         .filter(|l| l.starts_with("00:00:02"))
