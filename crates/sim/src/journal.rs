@@ -213,7 +213,13 @@ impl Journal {
         let mut keyed: Vec<(usize, usize, Entry)> = pending
             .into_iter()
             .enumerate()
-            .map(|(i, e)| (rank(e.kind), if e.source == Source::Driver { i } else { 0 }, e))
+            .map(|(i, e)| {
+                (
+                    rank(e.kind),
+                    if e.source == Source::Driver { i } else { 0 },
+                    e,
+                )
+            })
             .collect();
         keyed.sort_by(|a, b| {
             (a.0, a.1)
@@ -242,9 +248,14 @@ fn first_evaluation_within_limits(message: &str) -> bool {
         .strip_prefix("binding ")
         .and_then(|m| m.split_once(": ").map(|(_, rest)| rest))
         .unwrap_or(message);
-    ["Pending -> Compliant", "Pending -> Limit", "new -> Compliant", "new -> Limit"]
-        .iter()
-        .any(|t| transition.starts_with(t))
+    [
+        "Pending -> Compliant",
+        "Pending -> Limit",
+        "new -> Compliant",
+        "new -> Limit",
+    ]
+    .iter()
+    .any(|t| transition.starts_with(t))
 }
 
 /// A journal behind a lock (never held across an await).
@@ -268,16 +279,21 @@ impl SharedJournal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::Source;
 
     #[test]
     fn first_evaluations_within_limits_are_details() {
-        assert!(first_evaluation_within_limits("Pending -> Compliant: latency 1ms"));
+        assert!(first_evaluation_within_limits(
+            "Pending -> Compliant: latency 1ms"
+        ));
         assert!(first_evaluation_within_limits(
             "binding ar-1: Pending -> Limit: latency 3ms"
         ));
-        assert!(!first_evaluation_within_limits("Pending -> Violation: latency 9ms"));
-        assert!(!first_evaluation_within_limits("Compliant -> Limit: latency 3ms"));
+        assert!(!first_evaluation_within_limits(
+            "Pending -> Violation: latency 9ms"
+        ));
+        assert!(!first_evaluation_within_limits(
+            "Compliant -> Limit: latency 3ms"
+        ));
     }
 
     #[test]

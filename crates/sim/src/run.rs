@@ -315,10 +315,21 @@ pub const SETTLE: Duration = Duration::from_millis(1);
 
 /// Pods and the workloads whose controllers create pods.
 fn makes_pods(object: &Value) -> bool {
-    object.get("apiVersion").and_then(Value::as_str).is_some_and(|v| v == "v1" || v.starts_with("apps/") || v.starts_with("batch/"))
+    object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v == "v1" || v.starts_with("apps/") || v.starts_with("batch/"))
         && matches!(
             object.get("kind").and_then(Value::as_str),
-            Some("Pod" | "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" | "CronJob")
+            Some(
+                "Pod"
+                    | "Deployment"
+                    | "ReplicaSet"
+                    | "StatefulSet"
+                    | "DaemonSet"
+                    | "Job"
+                    | "CronJob"
+            )
         )
 }
 

@@ -40,7 +40,15 @@ fn story(r: &Report) -> String {
     r.timeline
         .iter()
         .filter(|e| !e.detail)
-        .map(|e| format!("{} {:<18} {} {}", e.at, e.kind.as_str(), e.object, e.message))
+        .map(|e| {
+            format!(
+                "{} {:<18} {} {}",
+                e.at,
+                e.kind.as_str(),
+                e.object,
+                e.message
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -91,7 +99,10 @@ fn assert_whole(name: &str, r: &Report) {
         "{name}: nothing planned\n{timeline}"
     );
     assert_eq!(s.bindings.error, 0, "{name}: bindings in Error\n{timeline}");
-    assert_eq!(s.bindings.pending, 0, "{name}: bindings Pending\n{timeline}");
+    assert_eq!(
+        s.bindings.pending, 0,
+        "{name}: bindings Pending\n{timeline}"
+    );
     let times: Vec<f64> = r.timeline.iter().map(|e| e.at_seconds).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{name}");
 }
@@ -150,7 +161,10 @@ fn burst_is_planned_in_groups_by_the_quiet_period_and_max_wait() {
     // to the large metro node, which is too far.
     let nodes = nodes_of(&r, "camera-");
     assert_eq!(nodes.len(), 41);
-    assert_eq!(nodes.iter().filter(|n| n.starts_with("edge-1-")).count(), 32);
+    assert_eq!(
+        nodes.iter().filter(|n| n.starts_with("edge-1-")).count(),
+        32
+    );
     assert!(nodes.iter().all(|n| n.starts_with("edge-")), "{nodes:?}");
 }
 
@@ -174,7 +188,10 @@ fn node_failure_re_places_the_lost_pods_as_a_group() {
         .filter(|l| l.starts_with("00:10:02"))
         .collect();
     assert_eq!(after.len(), 4, "{timeline}");
-    assert!(after.iter().all(|l| l.contains("onto edge-1-a")), "{after:#?}");
+    assert!(
+        after.iter().all(|l| l.contains("onto edge-1-a")),
+        "{after:#?}"
+    );
     assert_eq!(nodes_of(&r, "cart-"), ["edge-1-a"]);
     assert_eq!(r.summary.pods_placed, 5);
     assert_eq!(r.summary.bindings, counts(8, 0, 0), "{timeline}");

@@ -245,8 +245,7 @@ pub fn build(
     }
     let node_objects: Vec<Node> = nodes.iter().map(|n| (***n).clone()).collect();
     let inventory = Inventory {
-        pods: pods.iter().filter_map(|p| Candidate::from_pod(p))
-            .collect(),
+        pods: pods.iter().filter_map(|p| Candidate::from_pod(p)).collect(),
         sites: edgeplane_core::sites::site_candidates(observed.topology, &node_objects),
     };
     let policies: HashMap<(&str, &str), &ConstraintPolicy> = observed
