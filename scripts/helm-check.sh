@@ -29,12 +29,22 @@ fi
 
 "$helm" lint --strict "$chart"
 "$helm" lint --strict "$chart" --set scheduler.mode=bind
+"$helm" lint --strict "$chart" --set descheduler.dryRun=true \
+  --set descheduler.networkController=http://netctl.edgeplane-system.svc:50052
 "$helm" template edgeplane "$chart" --namespace edgeplane-system --include-crds >"$out/gate.yaml"
 "$helm" template edgeplane "$chart" --namespace edgeplane-system --include-crds \
   --set scheduler.mode=bind >"$out/bind.yaml"
 # Invalid values are refused.
 if "$helm" template edgeplane "$chart" --set scheduler.mode=later >/dev/null 2>&1; then
   echo "helm-check: scheduler.mode=later was accepted" >&2
+  exit 1
+fi
+if "$helm" template edgeplane "$chart" --set descheduler.maxEvictionsPerCycle=0 >/dev/null 2>&1; then
+  echo "helm-check: descheduler.maxEvictionsPerCycle=0 was accepted" >&2
+  exit 1
+fi
+if ! "$helm" template edgeplane "$chart" --set descheduler.enabled=false | grep -q "kind: Deployment"; then
+  echo "helm-check: the chart without the descheduler renders no Deployment" >&2
   exit 1
 fi
 
@@ -85,9 +95,9 @@ def arg(deployment, flag):
 gate = load(sys.argv[1])
 bind = load(sys.argv[2])
 crds = len([f for f in os.listdir("deploy/crds") if f.endswith(".yaml")])
-expected = {"CustomResourceDefinition": crds, "ServiceAccount": 2, "ClusterRole": 2,
-            "ClusterRoleBinding": 2, "Role": 2, "RoleBinding": 2, "Deployment": 2,
-            "Service": 3, "Secret": 1, "MutatingWebhookConfiguration": 1}
+expected = {"CustomResourceDefinition": crds, "ServiceAccount": 3, "ClusterRole": 3,
+            "ClusterRoleBinding": 3, "Role": 3, "RoleBinding": 3, "Deployment": 3,
+            "Service": 4, "Secret": 1, "MutatingWebhookConfiguration": 1}
 assert kinds(gate) == expected, f"gate mode renders {dict(kinds(gate))}, expected {expected}"
 check_common("gate", gate)
 check_common("bind", bind)
@@ -108,6 +118,12 @@ assert arg(deployments["scheduler"], "--mode") == ["gate"]
 assert arg(deployments["scheduler"], "--quiet-period") == ["2s"]
 assert arg(deployments["scheduler"], "--max-wait") == ["30s"]
 assert arg(deployments["controller"], "--webhook-addr") == ["0.0.0.0:9443"]
+assert arg(deployments["descheduler"], "--interval") == ["10s"]
+assert arg(deployments["descheduler"], "--max-evictions-per-offer") == ["1"]
+assert "--dry-run" not in deployments["descheduler"]["spec"]["template"]["spec"]["containers"][0]["args"]
+descheduler_role = next(d for d in gate if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-descheduler"))
+assert any("pods/eviction" in rule["resources"] for rule in descheduler_role["rules"]), "the descheduler cannot evict"
+assert not any("delete" in rule["verbs"] for rule in descheduler_role["rules"]), "the descheduler may delete"
 
 bind_kinds = kinds(bind)
 assert "MutatingWebhookConfiguration" not in bind_kinds and "Secret" not in bind_kinds, \

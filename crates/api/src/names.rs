@@ -26,6 +26,14 @@ pub const NETWORK_CONTROLLER_LABEL: &str = "network.edgeplane.io/controller";
 /// Field manager of the network controller's writes (catalogue status, the topology's
 /// `status.activatedPaths`), so that they never clobber other status writers.
 pub const NETCTL_FIELD_MANAGER: &str = "edgeplane-netctl";
+/// Field manager of the descheduler's one status field, `lastMitigatedTimestamp` of a
+/// binding (the binding controller, as `edgeplane`, owns the rest of the status).
+pub const DESCHEDULER_FIELD_MANAGER: &str = "edgeplane-descheduler";
+/// Annotation the planning scheduler puts on a pod for which it allocated a network path
+/// (Discover, then Allocate): the allocation's id, released when the pod goes away.
+pub const ALLOCATION_ANNOTATION: &str = "network.edgeplane.io/allocation";
+/// Finalizer that holds a pod with an allocated path until the path is released.
+pub const PATH_RELEASE_FINALIZER: &str = "network.edgeplane.io/path-release";
 /// The NetworkPathCatalogue the reference network controller uses unless told otherwise.
 pub const DEFAULT_CATALOGUE: &str = "default";
 /// Value of the registration labels above.

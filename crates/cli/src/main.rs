@@ -41,6 +41,10 @@ enum Command {
     /// Run the planning scheduler against a cluster: gate mode (node affinity + scheduling
     /// gate, kube-scheduler binds) or bind mode (a secondary scheduler).
     Scheduler(cmd::scheduler::Args),
+    /// Run the descheduler against a cluster: bindings in Violation past their grace are
+    /// ignored, mitigated through the network controller, or repaired by evicting the one
+    /// pod the planner can move (Eviction API, within limits).
+    Descheduler(cmd::descheduler::Args),
     /// Run a scenario on the embedded cluster on virtual time and tell what happened
     /// (`edgeplane sim examples/scenarios/stadium-ar/scenario.yaml`); `sim generate`
     /// writes scenarios of any size.
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::Controller(args) => cmd::controller::run(args),
         Command::Netctl(args) => cmd::netctl::run(args),
         Command::Scheduler(args) => cmd::scheduler::run(args),
+        Command::Descheduler(args) => cmd::descheduler::run(args),
         Command::Sim(args) => cmd::sim::run(args),
         Command::Version => {
             println!("edgeplane {}", env!("CARGO_PKG_VERSION"));

@@ -6,6 +6,7 @@
 //! embedded one.
 
 pub mod clock;
+pub mod descheduler;
 pub mod evaluate;
 pub mod manifests;
 pub mod mitigation;

@@ -60,6 +60,31 @@ pub mod reasons {
     /// Scheduler, on its Lease (`coordination.k8s.io/v1 Lease edgeplane-scheduler`): one
     /// per plan run, with the run's summary; count them to count plan runs.
     pub const PLAN_RUN: &str = "PlanRun";
+    /// Descheduler, on a binding: the network controller repaired (or found no need to
+    /// repair) the path of a binding in Violation; the note names the path or catalogue
+    /// entry and the metrics it expects.
+    pub const MITIGATED: &str = "Mitigated";
+    /// Descheduler, on a binding: the network controller could not repair the binding
+    /// (its reason), or could not be reached.
+    pub const MITIGATION_FAILED: &str = "MitigationFailed";
+    /// Descheduler, on the evicted pod and on the binding: why this pod, and where the
+    /// planner expects its replacement to go.
+    pub const EVICTED: &str = "Evicted";
+    /// Descheduler, on a binding: the Eviction API refused (a PodDisruptionBudget, 429);
+    /// retried at a later cycle, never forced.
+    pub const EVICTION_BLOCKED: &str = "EvictionBlocked";
+    /// Descheduler, on a binding: in Violation past its grace with violationPolicy Ignore
+    /// (once per violation episode).
+    pub const VIOLATION_IGNORED: &str = "ViolationIgnored";
+    /// Descheduler, on a binding: no eviction (or mitigation) this time: a limit, pods too
+    /// young, no pod whose move restores compliance, no network controller, or dry run.
+    pub const EVICTION_SKIPPED: &str = "EvictionSkipped";
+    /// Scheduler, on a pod: no node satisfied a binding, so a network path was discovered
+    /// and allocated for it.
+    pub const PATH_ALLOCATED: &str = "PathAllocated";
+    /// Scheduler, on a pod: the path allocated for it was released (the pod was deleted,
+    /// evicted or finished).
+    pub const PATH_RELEASED: &str = "PathReleased";
 }
 
 /// `Normal` or `Warning`.

@@ -19,18 +19,22 @@
 //! topology status). docs/runtime.md describes all of it.
 //!
 //! The planning scheduler: [`scheduler`] (gate and bind modes; docs/scheduler.md), and the
-//! mutating admission webhook that gates pods for it: [`webhook`]. [`rbac`] lists the API
-//! calls of each component, which the Helm chart's RBAC must grant.
+//! mutating admission webhook that gates pods for it: [`webhook`]. The descheduler:
+//! [`descheduler`] (mitigate, then evict; docs/descheduler.md), and [`netctl`], how both
+//! find the network controller. [`rbac`] lists the API calls of each component, which the
+//! Helm chart's RBAC must grant.
 
 pub mod cache;
 pub mod component;
 pub mod context;
 pub mod controllers;
+pub mod descheduler;
 pub mod error;
 pub mod events;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod netctl;
 pub mod providers;
 pub mod rbac;
 pub mod scheduler;

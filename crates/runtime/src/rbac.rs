@@ -146,6 +146,20 @@ pub const CONTROLLERS: &[ApiCall] = &[
     ),
 ];
 
+/// [`crate::descheduler`]: evictions through `pods/eviction` (never a delete, so
+/// PodDisruptionBudgets hold), and server-side apply of a binding's
+/// `status.lastMitigatedTimestamp` as `edgeplane-descheduler`. Mitigate goes to the
+/// network controller over gRPC, not to the API server.
+pub const DESCHEDULER: &[ApiCall] = &[
+    call("", "pods/eviction", &["create"], "descheduler: eviction"),
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicybindings/status",
+        &["patch"],
+        "descheduler: lastMitigatedTimestamp",
+    ),
+];
+
 /// A component of the chart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Component {
@@ -153,6 +167,8 @@ pub enum Component {
     Controller,
     /// `edgeplane scheduler` in a mode.
     Scheduler(Mode),
+    /// `edgeplane descheduler`.
+    Descheduler,
 }
 
 impl Component {
@@ -161,6 +177,7 @@ impl Component {
         match self {
             Component::Controller => "controller",
             Component::Scheduler(_) => "scheduler",
+            Component::Descheduler => "descheduler",
         }
     }
 }
@@ -175,6 +192,7 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
         Component::Controller => out.extend(CONTROLLERS),
         Component::Scheduler(Mode::Gate) => out.extend(SCHEDULER_GATE),
         Component::Scheduler(Mode::Bind) => out.extend(SCHEDULER_BIND),
+        Component::Descheduler => out.extend(DESCHEDULER),
     }
     out
 }

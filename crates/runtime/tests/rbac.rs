@@ -134,6 +134,15 @@ fn the_chart_grants_every_call_and_nothing_wild() {
         "the gate-mode scheduler may bind pods"
     );
 
+    let (descheduler, _) = check(&gate, Component::Descheduler);
+    // The descheduler evicts through the Eviction API and never deletes pods.
+    assert!(
+        !descheduler
+            .iter()
+            .any(|r| rbac::grants(r, "", "pods", "delete")),
+        "the descheduler may delete pods"
+    );
+
     let bind = render(&helm, &["scheduler.mode=bind"]);
     check(&bind, Component::Controller);
     check(&bind, Component::Scheduler(Mode::Bind));

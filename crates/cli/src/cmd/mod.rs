@@ -7,6 +7,7 @@ pub mod check;
 pub mod cluster;
 pub mod controller;
 pub mod crds;
+pub mod descheduler;
 mod external;
 pub mod live;
 pub mod netctl;

@@ -15,6 +15,7 @@ use edgeplane_runtime::scheduler::{self, Mode, Scheduler, SchedulerConfig};
 use edgeplane_runtime::webhook::{self, GateOptions, WebhookConfig};
 use tokio_util::sync::CancellationToken;
 
+use super::descheduler::NetworkControllerArgs;
 use super::external::ProviderArgs;
 use super::live::{self, ElectionArgs, LiveArgs};
 
@@ -93,6 +94,9 @@ pub struct Args {
     pub live: LiveArgs,
     #[command(flatten)]
     pub providers: ProviderArgs,
+    /// Asked for paths (Discover, Allocate, Release) when no node satisfies a binding.
+    #[command(flatten)]
+    pub network: NetworkControllerArgs,
     /// The gate webhook is served by `edgeplane controller` in the chart; the scheduler
     /// can serve it too (a single-component setup, development).
     #[command(flatten)]
@@ -109,9 +113,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
             live::positive_duration_flag("time-budget", &args.time_budget)?,
             args.providers.parse()?,
+            args.network.validate()?,
         ))
     })();
-    let (triggers, time_budget, external) = match flags {
+    let (triggers, time_budget, external, ()) = match flags {
         Ok(f) => f,
         Err(message) => {
             eprintln!("error: {message}");
@@ -161,7 +166,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             base.caches.clone(),
             base.views.clone(),
             config,
-        );
+        )
+        .with_discovery(Arc::new(args.network.controllers()));
         for (rule, url) in &external.providers {
             let client = GrpcProvider::new(url, &external.options)
                 .map_err(|e| anyhow::anyhow!("--provider {rule}={url}: {e}"))?;
@@ -217,6 +223,13 @@ mod tests {
             Some(std::time::Duration::from_millis(500))
         );
         assert!(Cli::try_parse_from(["x", "--mode", "later"]).is_err());
+        let cli = Cli::try_parse_from(["x", "--network-controller", "http://127.0.0.1:50052"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            cli.args.network.network_controller.as_deref(),
+            Some("http://127.0.0.1:50052")
+        );
+        assert_eq!(cli.args.network.validate(), Ok(()));
     }
 
     #[derive(Parser, Debug)]

@@ -31,6 +31,7 @@ pub mod discover;
 pub mod external;
 pub mod input;
 pub mod queue;
+pub mod release;
 pub mod unplaced;
 
 use std::collections::{BTreeMap, HashMap};
@@ -41,6 +42,7 @@ use edgeplane_api::TargetKind;
 use edgeplane_api::names::FIELD_MANAGER;
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, PodKey};
+use edgeplane_netctl::{AllocateRequest, NetworkController, ReleaseRequest};
 use edgeplane_providers::{ClientOptions, Provider};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
@@ -59,8 +61,9 @@ use crate::context::Context;
 use crate::error::{Backoff, Error};
 use crate::events::{EventRecorder, EventSpec, EventType, reasons};
 use crate::metrics::{ErrorLabels, Metrics};
+use crate::netctl::NetworkControllers;
 use crate::view::ViewCache;
-use discover::{NetworkDiscovery, NoDiscovery};
+use discover::NetworkDiscovery;
 use external::ExternalProviders;
 use input::{Observed, is_pending};
 use queue::{Due, Queue, Triggers};
@@ -166,6 +169,12 @@ pub struct SchedulerMetrics {
     pub write_errors: Family<ErrorLabels, Counter>,
     /// `edgeplane_scheduler_discoveries_total{outcome}`: network controller questions.
     pub discoveries: Family<OutcomeLabels, Counter>,
+    /// `edgeplane_scheduler_path_allocations_total{outcome}`: paths allocated for pods
+    /// (`allocated`, `failed`, `released`: allocated but the pod was gone).
+    pub path_allocations: Family<OutcomeLabels, Counter>,
+    /// `edgeplane_scheduler_path_releases_total{outcome}`: paths given back when their pod
+    /// went away (`released`, `failed`, `no-controller`, `abandoned`).
+    pub path_releases: Family<OutcomeLabels, Counter>,
 }
 
 impl SchedulerMetrics {
@@ -180,6 +189,8 @@ impl SchedulerMetrics {
             unplaced_pods: Gauge::default(),
             write_errors: Family::default(),
             discoveries: Family::default(),
+            path_allocations: Family::default(),
+            path_releases: Family::default(),
         };
         metrics.register(
             "scheduler_plan_runs",
@@ -220,6 +231,16 @@ impl SchedulerMetrics {
             "scheduler_discoveries",
             "Discover questions to the network controller, by outcome",
             m.discoveries.clone(),
+        );
+        metrics.register(
+            "scheduler_path_allocations",
+            "Network paths allocated for pods no node satisfied, by outcome",
+            m.path_allocations.clone(),
+        );
+        metrics.register(
+            "scheduler_path_releases",
+            "Network paths released when their pod went away, by outcome",
+            m.path_releases.clone(),
         );
         m
     }
@@ -352,18 +373,25 @@ impl Scheduler {
             caches,
             views,
             config,
-            discovery: Arc::new(NoDiscovery),
+            discovery: Arc::new(NetworkControllers::remote(None, Default::default())),
             external,
             metrics,
             events,
         }
     }
 
-    /// Asks `discovery` for paths before giving up on a pod whose bindings no node
-    /// satisfies.
+    /// Asks the network controller `discovery` resolves for paths before giving up on a
+    /// pod whose bindings no node satisfies (default: the controller a Service labelled
+    /// `network.edgeplane.io/controller: enabled` registers, if any).
     pub fn with_discovery(mut self, discovery: Arc<dyn NetworkDiscovery>) -> Scheduler {
         self.discovery = discovery;
         self
+    }
+
+    /// Uses `controller` (in process, or any implementation) for Discover, Allocate and
+    /// Release.
+    pub fn with_network_controller(self, controller: Arc<dyn NetworkController>) -> Scheduler {
+        self.with_discovery(Arc::new(NetworkControllers::fixed(controller)))
     }
 
     /// `provider` answers for `rule`, instead of a provider registered by a Service.
@@ -401,6 +429,12 @@ impl Scheduler {
         }
         tracing::info!(mode = %self.config.mode, quiet_period = ?self.config.triggers.quiet_period,
             max_wait = ?self.config.triggers.max_wait, "scheduler started");
+        let releases = tokio::spawn(release::run(
+            self.ctx.clone(),
+            self.caches.clone(),
+            self.discovery.clone(),
+            self.metrics.clone(),
+        ));
         let mut state = RunState {
             queue: Queue::new(self.config.triggers),
             in_flight: BTreeMap::new(),
@@ -488,6 +522,7 @@ impl Scheduler {
                 _ = wake => {}
             }
         }
+        let _ = releases.await;
         tracing::info!("scheduler stopped");
     }
 
@@ -646,11 +681,17 @@ impl Scheduler {
                 };
                 planner::fill_external_costs(&mut input, &mut answers);
                 let plan = planner::plan(&input, &options);
-                (plan, input.nodes, input.pending, input.bindings)
+                (
+                    plan,
+                    input.nodes,
+                    input.placed,
+                    input.pending,
+                    input.bindings,
+                )
             })
             .await
         };
-        let (plan, plan_nodes, pending, bindings) = match planned {
+        let (plan, plan_nodes, placed, pending, bindings) = match planned {
             Ok(p) => p,
             Err(error) => {
                 tracing::error!(%error, "the planner failed");
@@ -671,33 +712,26 @@ impl Scheduler {
         }
 
         // Ask the network before giving up on pods no node satisfies.
-        if self.discovery.enabled() {
+        if !plan.unplaced.is_empty()
+            && let Some(net) = self.discovery.resolve(&services)
+        {
             for u in &plan.unplaced {
-                let Some(pod) = pending.iter().find(|p| p.key == u.pod) else {
-                    continue;
-                };
-                let Some(request) = discover::request_for(pod, &u.reason, &bindings, &plan_nodes)
+                let (Some(pending_pod), Some(pod)) =
+                    (pending.iter().find(|p| p.key == u.pod), by_key.get(&u.pod))
                 else {
                     continue;
                 };
-                let outcome = match self.discovery.discover(&request).await {
-                    Ok(paths) if paths.is_empty() => "none",
-                    Ok(paths) => {
-                        tracing::info!(pod = %u.pod, binding = %request.binding, paths = paths.len(),
-                            "the network controller offers paths; using them comes with the network-controller API");
-                        "offered"
-                    }
-                    Err(error) => {
-                        tracing::warn!(pod = %u.pod, %error, "network discovery failed");
-                        "error"
-                    }
+                let Some(question) =
+                    discover::request_for(pending_pod, &u.reason, &bindings, &plan_nodes, &placed)
+                else {
+                    continue;
                 };
-                self.metrics
-                    .discoveries
-                    .get_or_create(&OutcomeLabels {
-                        outcome: outcome.into(),
-                    })
-                    .inc();
+                if let Some(id) = discover::allocation_of(pod) {
+                    // One path per pod: it is waiting for that one to be activated.
+                    tracing::debug!(pod = %u.pod, allocation = id, "the pod holds a path already");
+                    continue;
+                }
+                self.allocate_path(&net, pod, question).await;
             }
         }
 
@@ -976,6 +1010,110 @@ impl Scheduler {
         .await
         .map(|_| ())
         .map_err(|e| Error::kube(format!("binding pod {key} to {node}"), e))
+    }
+
+    /// Discover, Allocate the best offer, and record the allocation on the pod. The pod stays
+    /// unplaced: the activation of the path changes the topology, which replans it.
+    async fn allocate_path(
+        &self,
+        net: &crate::netctl::Resolved,
+        pod: &Pod,
+        question: discover::Question,
+    ) {
+        let key = planner::convert::pod_key(pod);
+        let count = |family: &Family<OutcomeLabels, Counter>, outcome: &str| {
+            family
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.into(),
+                })
+                .inc();
+        };
+        if self
+            .ctx
+            .ensure_leader(|| format!("path for pod {key}"))
+            .is_err()
+        {
+            return;
+        }
+        let offers = match net.controller.discover(&question.request).await {
+            Ok(offers) => offers,
+            Err(error) => {
+                count(&self.metrics.discoveries, "error");
+                tracing::warn!(pod = %key, binding = %question.binding, at = %net.location, %error, "network discovery failed");
+                return;
+            }
+        };
+        let Some(offer) = discover::choose(&offers, self.ctx.clock.now()) else {
+            count(&self.metrics.discoveries, "none");
+            tracing::info!(pod = %key, binding = %question.binding, "the network controller offers no path");
+            return;
+        };
+        count(&self.metrics.discoveries, "offered");
+        let request = AllocateRequest {
+            id: offer.id.clone(),
+            binding: question.binding.clone(),
+            rules: question.request.rules.clone(),
+        };
+        let allocated = match net.controller.allocate(&request).await {
+            Ok(a) => a,
+            Err(error) => {
+                count(&self.metrics.path_allocations, "failed");
+                tracing::warn!(pod = %key, offer = %offer.id, %error, "allocating the offered path failed");
+                return;
+            }
+        };
+        let api = self.pods_api(pod);
+        let recorded = match self
+            .ctx
+            .ensure_leader(|| format!("allocation of pod {key}"))
+        {
+            Err(e) => Err(e),
+            Ok(()) => {
+                self.ctx
+                    .metrics
+                    .count_write(&self.ctx.component, "patch", "Pod");
+                api.patch(
+                    &pod.name_any(),
+                    &patch_params(),
+                    &Patch::Strategic(discover::allocation_patch(&allocated.id)),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| Error::kube(format!("recording the path allocation of pod {key}"), e))
+            }
+        };
+        if let Err(error) = recorded {
+            // Nobody would release it: give it back now.
+            count(&self.metrics.path_allocations, "released");
+            tracing::warn!(pod = %key, allocation = %allocated.id, %error, "cannot record the allocation on the pod; releasing it");
+            let release = ReleaseRequest {
+                id: allocated.id.clone(),
+                binding: Some(question.binding.clone()),
+                rules: Vec::new(),
+            };
+            if let Err(error) = net.controller.release(&release).await {
+                tracing::warn!(allocation = %allocated.id, %error, "releasing the unrecorded allocation failed; the network controller's clean-up will free it");
+            }
+            return;
+        }
+        count(&self.metrics.path_allocations, "allocated");
+        self.events
+            .publish_or_log(
+                &pod_ref(pod),
+                EventSpec {
+                    type_: EventType::Normal,
+                    reason: reasons::PATH_ALLOCATED,
+                    action: "Allocate",
+                    note: format!(
+                        "no node satisfied binding {}: allocated path {} (allocation {}) from the network controller ({}); the pod is planned again once the path is active",
+                        question.binding,
+                        discover::describe_offer(offer),
+                        allocated.id,
+                        net.location
+                    ),
+                },
+            )
+            .await;
     }
 
     async fn annotate(&self, pod: &Pod, reason: &str) -> Result<(), Error> {

@@ -23,7 +23,7 @@ use crate::cache::Change;
 pub enum Trigger {
     /// A node came or went, or its labels, taints, schedulability or allocatable changed.
     Nodes,
-    /// The topology (spec or measurements) changed.
+    /// The topology (spec, measurements or activated paths) changed.
     Topology,
     /// A policy's rules changed.
     Policies,
@@ -82,8 +82,14 @@ pub fn topology_trigger(change: &Change<NetworkTopology>) -> Option<Trigger> {
             old: Some(old),
             new,
         } if ours(new) => {
-            let measured = |t: &NetworkTopology| t.status.as_ref().map(|s| s.measured.clone());
-            (old.spec != new.spec || measured(old) != measured(new)).then_some(Trigger::Topology)
+            // What the graph reads: the spec, the measurements, and the paths a network
+            // controller activated (a path allocated for an unplaced pod replans it).
+            let network = |t: &NetworkTopology| {
+                t.status
+                    .as_ref()
+                    .map(|s| (s.measured.clone(), s.activated_paths.clone()))
+            };
+            (old.spec != new.spec || network(old) != network(new)).then_some(Trigger::Topology)
         }
         Change::Applied { old: None, new } if ours(new) => Some(Trigger::Topology),
         Change::Deleted(t) if ours(t) => Some(Trigger::Topology),

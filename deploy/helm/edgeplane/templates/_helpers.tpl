@@ -35,6 +35,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-scheduler" (include "edgeplane.fullname" .) -}}
 {{- end -}}
 
+{{- define "edgeplane.deschedulerName" -}}
+{{- printf "%s-descheduler" (include "edgeplane.fullname" .) -}}
+{{- end -}}
+
 {{- define "edgeplane.webhookService" -}}
 {{- printf "%s-webhook" (include "edgeplane.fullname" .) -}}
 {{- end -}}

@@ -1,0 +1,497 @@
+//! Turning the descheduler's decisions into API calls: Mitigate through the network
+//! controller, `status.lastMitigatedTimestamp` by server-side apply as
+//! `edgeplane-descheduler`, evictions through `pods/eviction`, and Events. Every write is
+//! gated on leadership and counted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use edgeplane_api::{ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer};
+use edgeplane_core::descheduler::Memory;
+use edgeplane_core::descheduler::{Action, BindingKey, Candidate, IGNORED, SkipReason};
+use edgeplane_core::planner::PodKey;
+use edgeplane_core::planner::convert::pod_key;
+use edgeplane_netctl::MitigateOutcome;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{DeleteParams, EvictParams, Patch, PatchParams, Preconditions};
+use kube::{Api, Resource};
+use serde_json::json;
+
+use super::metrics::DeschedulerMetrics;
+use super::observe;
+use crate::context::Context;
+use crate::error::Error;
+use crate::events::{EventSpec, EventType, reasons};
+use crate::netctl::Resolved;
+
+/// The report kind of a blocked eviction (once per violation episode).
+pub const EVICTION_BLOCKED_KIND: &str = "eviction-blocked";
+
+/// What a cycle observed, for acting on its decisions.
+pub struct Observed<'a> {
+    pub bindings: &'a [Arc<ConstraintPolicyBinding>],
+    pub offers: &'a [Arc<ConstraintPolicyOffer>],
+    pub pods: &'a [Arc<Pod>],
+    pub policies: &'a [Arc<ConstraintPolicy>],
+    pub controller: Option<&'a Resolved>,
+    pub now: Timestamp,
+}
+
+impl Observed<'_> {
+    fn binding(&self, key: &BindingKey) -> Option<&Arc<ConstraintPolicyBinding>> {
+        self.bindings.iter().find(|b| {
+            b.metadata.namespace.as_deref().unwrap_or("default") == key.namespace
+                && b.metadata.name.as_deref() == Some(key.name.as_str())
+        })
+    }
+
+    fn pod(&self, key: &PodKey) -> Option<&Arc<Pod>> {
+        self.pods.iter().find(|p| pod_key(p) == *key)
+    }
+}
+
+/// The reference of an object for events.
+pub fn reference<K: Resource<DynamicType = ()>>(object: &K) -> ObjectReference {
+    let meta = object.meta();
+    ObjectReference {
+        api_version: Some(K::api_version(&()).to_string()),
+        kind: Some(K::kind(&()).to_string()),
+        namespace: meta.namespace.clone(),
+        name: meta.name.clone(),
+        uid: meta.uid.clone(),
+        ..ObjectReference::default()
+    }
+}
+
+/// `in Violation since 2025-06-01T00:01:00Z: latency 12ms ... is worse than the limit 5ms`.
+fn violation(binding: &ConstraintPolicyBinding) -> String {
+    let status = binding.status.clone().unwrap_or_default();
+    let since = status
+        .violating_since
+        .map(|t| format!(" since {}", t.0))
+        .unwrap_or_default();
+    match status.first_reason {
+        Some(reason) => format!("in Violation{since}: {reason}"),
+        None => format!("in Violation{since}"),
+    }
+}
+
+async fn event<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    object: &K,
+    type_: EventType,
+    reason: &'static str,
+    action: &'static str,
+    note: String,
+) {
+    ctx.events()
+        .publish_or_log(
+            &reference(object),
+            EventSpec {
+                type_,
+                reason,
+                action,
+                note,
+            },
+        )
+        .await;
+}
+
+/// Carries out one decision.
+pub async fn act(
+    ctx: &Context,
+    metrics: &DeschedulerMetrics,
+    memory: &mut Memory,
+    observed: &Observed<'_>,
+    action: Action,
+) {
+    let key = action.binding().clone();
+    let Some(binding) = observed.binding(&key) else {
+        return;
+    };
+    match action {
+        Action::Ignore { .. } => {
+            metrics.skip(IGNORED);
+            event(
+                ctx,
+                &**binding,
+                EventType::Normal,
+                reasons::VIOLATION_IGNORED,
+                "Ignore",
+                format!(
+                    "binding {key}: {}, longer than the grace of offer {}; violationPolicy Ignore: nothing is done",
+                    violation(binding),
+                    binding.spec.offer
+                ),
+            )
+            .await;
+        }
+        Action::Skip { reason, .. } => {
+            metrics.skip(reason.kind());
+            let type_ = match reason {
+                SkipReason::DryRun { .. } | SkipReason::DryRunMitigation => EventType::Normal,
+                _ => EventType::Warning,
+            };
+            event(
+                ctx,
+                &**binding,
+                type_,
+                reasons::EVICTION_SKIPPED,
+                "Deschedule",
+                format!("binding {key}: {reason}"),
+            )
+            .await;
+        }
+        Action::Mitigate { .. } => mitigate(ctx, metrics, observed, binding, &key).await,
+        Action::Evict { candidates, .. } => {
+            evict(ctx, metrics, memory, observed, binding, &key, candidates).await
+        }
+    }
+}
+
+async fn mitigate(
+    ctx: &Context,
+    metrics: &DeschedulerMetrics,
+    observed: &Observed<'_>,
+    binding: &ConstraintPolicyBinding,
+    key: &BindingKey,
+) {
+    let failed = |note: String| {
+        event(
+            ctx,
+            binding,
+            EventType::Warning,
+            reasons::MITIGATION_FAILED,
+            "Mitigate",
+            note,
+        )
+    };
+    let Some(net) = observed.controller else {
+        // The decisions only mitigate when a controller resolved; it went in between.
+        return;
+    };
+    let offer = observed.offers.iter().find(|o| {
+        o.metadata.namespace.as_deref().unwrap_or("default") == key.namespace
+            && o.metadata.name.as_deref() == Some(binding.spec.offer.as_str())
+    });
+    let Some(offer) = offer else {
+        return;
+    };
+    let (rules, problems) = observe::offer_rules(offer, observed.policies);
+    let pods: HashMap<PodKey, Arc<Pod>> = observed
+        .pods
+        .iter()
+        .map(|p| (pod_key(p), p.clone()))
+        .collect();
+    let request = match observe::mitigate_request(binding, &rules, &pods) {
+        Ok(r) => r,
+        Err(problem) => {
+            failed(format!(
+                "binding {key}: {}; cannot ask the network controller to mitigate: {problem}",
+                violation(binding)
+            ))
+            .await;
+            return;
+        }
+    };
+    if !problems.is_empty() {
+        tracing::warn!(binding = %key, problems = ?problems, "mitigating with the rules that exist");
+    }
+    if ctx
+        .ensure_leader(|| format!("mitigation of binding {key}"))
+        .is_err()
+    {
+        return;
+    }
+    metrics.mitigations_attempted.inc();
+    let outcome = net.controller.mitigate(&request).await;
+    // The attempt counts, whatever its outcome: at most one per mitigation period, and the
+    // eviction stage waits mitigationGrace after it.
+    if let Err(error) = record_mitigation(ctx, binding, observed.now).await {
+        tracing::warn!(binding = %key, %error, "could not record lastMitigatedTimestamp");
+    }
+    match outcome {
+        Ok(outcome) if outcome.accepted => {
+            metrics.mitigations_succeeded.inc();
+            event(
+                ctx,
+                binding,
+                EventType::Normal,
+                reasons::MITIGATED,
+                "Mitigate",
+                format!(
+                    "binding {key}: {}; the network controller ({}) {}",
+                    violation(binding),
+                    net.location,
+                    describe(&outcome)
+                ),
+            )
+            .await;
+        }
+        Ok(outcome) => {
+            failed(format!(
+                "binding {key}: {}; the network controller ({}) cannot mitigate: {}",
+                violation(binding),
+                net.location,
+                outcome.reason
+            ))
+            .await
+        }
+        Err(error) => {
+            failed(format!(
+                "binding {key}: {}; asking the network controller to mitigate failed: {error}",
+                violation(binding)
+            ))
+            .await
+        }
+    }
+}
+
+/// `activated slice-a (path edge-9, metro-1, stadium; expected latency 5ms, Limit)`.
+fn describe(outcome: &MitigateOutcome) -> String {
+    let mut out = match (&outcome.entry, &outcome.allocation_id) {
+        (Some(entry), Some(id)) => format!("activated {entry} (allocation {id}"),
+        _ => format!("accepted ({}", outcome.reason),
+    };
+    if !outcome.path.is_empty() {
+        out.push_str(&format!("; path {}", outcome.path.join(", ")));
+    }
+    if let Some(e) = &outcome.expected {
+        out.push_str(&format!("; expected latency {}", e.latency));
+        if !e.jitter.is_empty() {
+            out.push_str(&format!(", jitter {}", e.jitter));
+        }
+        if !e.bandwidth.is_empty() {
+            out.push_str(&format!(", bandwidth {}", e.bandwidth));
+        }
+        if !e.loss.is_empty() {
+            out.push_str(&format!(", loss {}", e.loss));
+        }
+    }
+    if let Some(c) = outcome.compliance {
+        out.push_str(&format!("; {c}"));
+    }
+    out.push(')');
+    out
+}
+
+/// Server-side apply of `status.lastMitigatedTimestamp` alone, as `edgeplane-descheduler`.
+pub async fn record_mitigation(
+    ctx: &Context,
+    binding: &ConstraintPolicyBinding,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let name = binding.metadata.name.clone().unwrap_or_default();
+    let namespace = binding
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    ctx.ensure_leader(|| format!("status of binding {namespace}/{name}"))?;
+    ctx.metrics
+        .count_write(&ctx.component, "apply_status", "ConstraintPolicyBinding");
+    let api: Api<ConstraintPolicyBinding> = Api::namespaced(ctx.client.clone(), &namespace);
+    let body = json!({
+        "apiVersion": edgeplane_api::names::CONSTRAINT_API_VERSION,
+        "kind": "ConstraintPolicyBinding",
+        "metadata": {"name": name, "namespace": namespace},
+        "status": {"lastMitigatedTimestamp": Time(now)},
+    });
+    api.patch_status(
+        &name,
+        &PatchParams::apply(super::FIELD_MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| {
+        Error::kube(
+            format!("recording the mitigation of binding {namespace}/{name}"),
+            e,
+        )
+    })
+}
+
+/// Why the API server refused an eviction: the budget's own message when it gives one.
+fn refusal(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => {
+            let causes: Vec<&str> = status
+                .details
+                .iter()
+                .flat_map(|d| &d.causes)
+                .map(|c| c.message.as_str())
+                .filter(|m| !m.is_empty())
+                .collect();
+            if causes.is_empty() {
+                status.message.clone()
+            } else {
+                format!("{} ({})", status.message, causes.join("; "))
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+async fn evict(
+    ctx: &Context,
+    metrics: &DeschedulerMetrics,
+    memory: &mut Memory,
+    observed: &Observed<'_>,
+    binding: &ConstraintPolicyBinding,
+    key: &BindingKey,
+    candidates: Vec<Candidate>,
+) {
+    let mut blocked = Vec::new();
+    for candidate in candidates {
+        let Some(pod) = observed.pod(&candidate.pod) else {
+            continue;
+        };
+        if ctx
+            .ensure_leader(|| format!("eviction of pod {}", candidate.pod))
+            .is_err()
+        {
+            return;
+        }
+        let params = EvictParams {
+            // The uid guards against evicting a replacement that took the same name.
+            delete_options: Some(DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: pod.metadata.uid.clone(),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            }),
+            ..EvictParams::default()
+        };
+        ctx.metrics.count_write(&ctx.component, "evict", "Pod");
+        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &candidate.pod.namespace);
+        match api.evict(&candidate.pod.name, &params).await {
+            Ok(_) => {
+                metrics.eviction("evicted");
+                memory.evicted.insert(candidate.pod.clone(), observed.now);
+                let to = candidate.prediction.describe();
+                event(
+                    ctx,
+                    &**pod,
+                    EventType::Normal,
+                    reasons::EVICTED,
+                    "Evict",
+                    format!(
+                        "evicted to restore binding {key} ({}); the planner expects the replacement on {to}",
+                        violation(binding)
+                    ),
+                )
+                .await;
+                event(
+                    ctx,
+                    binding,
+                    EventType::Normal,
+                    reasons::EVICTED,
+                    "Evict",
+                    format!(
+                        "binding {key}: {}; evicted pod {} (the planner expects its replacement on {to})",
+                        violation(binding),
+                        candidate.pod
+                    ),
+                )
+                .await;
+                return;
+            }
+            Err(error) => {
+                let code = match &error {
+                    kube::Error::Api(status) => Some(status.code),
+                    _ => None,
+                };
+                match code {
+                    // Gone already: nothing to evict.
+                    Some(404) => continue,
+                    // A PodDisruptionBudget forbids it now: the next candidate, or a later
+                    // cycle. Never a delete instead.
+                    Some(429) => {
+                        metrics.eviction("blocked");
+                        blocked.push(format!("pod {}: {}", candidate.pod, refusal(&error)));
+                    }
+                    _ => {
+                        metrics.eviction("failed");
+                        tracing::warn!(binding = %key, pod = %candidate.pod, %error,
+                            "eviction failed; retrying at a later cycle");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    if blocked.is_empty() {
+        return;
+    }
+    let episode = binding
+        .status
+        .as_ref()
+        .and_then(|s| s.violating_since.as_ref())
+        .map(|t| t.0);
+    if let Some(episode) = episode {
+        if memory.was_reported(key, episode, EVICTION_BLOCKED_KIND) {
+            return;
+        }
+        memory.report(key, episode, EVICTION_BLOCKED_KIND);
+    }
+    event(
+        ctx,
+        binding,
+        EventType::Warning,
+        reasons::EVICTION_BLOCKED,
+        "Evict",
+        format!(
+            "binding {key}: {}; the eviction was refused, retrying at a later cycle: {}",
+            violation(binding),
+            blocked.join("; ")
+        ),
+    )
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplane_netctl::ExpectedMetrics;
+
+    #[test]
+    fn mitigations_read_well() {
+        let outcome = MitigateOutcome {
+            accepted: true,
+            expected: Some(ExpectedMetrics {
+                latency: "5ms".into(),
+                jitter: String::new(),
+                bandwidth: String::new(),
+                loss: String::new(),
+            }),
+            reason: "restores".into(),
+            allocation_id: Some("mitigate.slice-a.1".into()),
+            entry: Some("slice-a".into()),
+            path: vec!["edge-9".into(), "metro-1".into()],
+            compliance: Some(edgeplane_api::Compliance::Limit),
+        };
+        assert_eq!(
+            describe(&outcome),
+            "activated slice-a (allocation mitigate.slice-a.1; path edge-9, metro-1; expected latency 5ms; Limit)"
+        );
+    }
+
+    #[test]
+    fn refusals_give_the_budgets_reason() {
+        let status: kube::core::Status = serde_json::from_value(json!({
+            "status": "Failure", "code": 429, "reason": "TooManyRequests",
+            "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+            "details": {"causes": [{"reason": "DisruptionBudget",
+                "message": "The disruption budget r needs 1 healthy pods and has 1 currently"}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            refusal(&kube::Error::Api(Box::new(status))),
+            "Cannot evict pod as it would violate the pod's disruption budget. (The disruption budget r needs 1 healthy pods and has 1 currently)"
+        );
+    }
+}

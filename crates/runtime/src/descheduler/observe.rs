@@ -1,0 +1,377 @@
+//! What the descheduler reads from the caches, as the facts `edgeplane_core::descheduler`
+//! decides from, and the questions it asks (the planner's, the network controller's).
+//! Pure: objects in, facts out; every problem is named with its object and field.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgeplane_api::{
+    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, ConstraintPolicyRule,
+    TargetKind, TargetRef,
+};
+use edgeplane_core::descheduler::{
+    BindingFacts, BindingKey, OfferFacts, Owner, PodFacts, ReplacementQuestion, unpinned,
+};
+use edgeplane_core::evaluate::ClusterView;
+use edgeplane_core::planner::convert::pod_key;
+use edgeplane_core::planner::{PlanBinding, PlanNode, PlanRule, PodKey, pending_pod, placed_pod};
+use edgeplane_core::values::parse_duration_field;
+use edgeplane_netctl::{Endpoint, MitigateRequest};
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+use crate::controllers::binding::DEFAULT_GRACE;
+
+fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+    meta.namespace.as_deref().unwrap_or("default")
+}
+
+/// `namespace/name` of an offer.
+pub fn offer_key(offer: &ConstraintPolicyOffer) -> String {
+    format!(
+        "{}/{}",
+        namespace_of(&offer.metadata),
+        offer.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// What the descheduler reads from an offer: its policy, grace and mitigation grace
+/// (defaulting to the grace). A duration that does not parse is an error naming the offer
+/// and the field (the CRD's pattern normally rejects it at admission).
+pub fn offer_facts(offer: &ConstraintPolicyOffer) -> Result<OfferFacts, String> {
+    let key = offer_key(offer);
+    let grace = if offer.spec.grace.is_empty() {
+        DEFAULT_GRACE
+    } else {
+        parse_duration_field(&offer.spec.grace)
+            .map_err(|e| format!("offer {key}: spec.grace: {e}"))?
+    };
+    let mitigation_grace = match offer.spec.mitigation_grace.as_deref() {
+        None | Some("") => grace,
+        Some(text) => parse_duration_field(text)
+            .map_err(|e| format!("offer {key}: spec.mitigationGrace: {e}"))?,
+    };
+    Ok(OfferFacts {
+        policy: offer.spec.violation_policy,
+        grace,
+        mitigation_grace,
+    })
+}
+
+fn pod_target(target: &TargetRef) -> Option<PodKey> {
+    (target.kind == TargetKind::Pod && target.cluster.as_deref().unwrap_or_default().is_empty())
+        .then(|| {
+            PodKey::new(
+                target.namespace.as_deref().unwrap_or("default"),
+                &target.name,
+            )
+        })
+}
+
+/// What the descheduler reads from a binding. A binding without a status has not been
+/// evaluated yet: Pending, never acted on.
+pub fn binding_facts(binding: &ConstraintPolicyBinding) -> BindingFacts {
+    let status = binding.status.clone().unwrap_or_default();
+    BindingFacts {
+        key: BindingKey::new(
+            namespace_of(&binding.metadata),
+            binding.metadata.name.as_deref().unwrap_or_default(),
+        ),
+        offer: binding.spec.offer.clone(),
+        compliance: if binding.status.is_some() {
+            status.compliance
+        } else {
+            edgeplane_api::Compliance::Pending
+        },
+        violating_since: status.violating_since.map(|t| t.0),
+        last_mitigated: status.last_mitigated_timestamp.map(|t| t.0),
+        pods: binding
+            .spec
+            .targets
+            .values()
+            .filter_map(pod_target)
+            .collect(),
+    }
+}
+
+/// Who owns a pod, as far as moving it goes: its controller owner reference (a
+/// DaemonSet recreates it on the same node), a mirror pod (kubelet's, not evictable), or
+/// nobody.
+pub fn owner(pod: &Pod) -> Owner {
+    let mirror = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+    if mirror {
+        return Owner::Unmovable("mirror pod (kubelet)".into());
+    }
+    let controller = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true));
+    match controller {
+        Some(o) if o.kind == "DaemonSet" || o.kind == "Node" => Owner::Unmovable(o.kind.clone()),
+        Some(o) => Owner::Controller(o.kind.clone()),
+        None => Owner::Bare,
+    }
+}
+
+/// What the descheduler reads from a pod.
+pub fn pod_facts(pod: &Pod) -> PodFacts {
+    PodFacts {
+        key: pod_key(pod),
+        created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        owner: owner(pod),
+        running: placed_pod(pod).is_some(),
+        terminating: pod.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+/// The rules of an offer's policies, as the binding controller evaluates them, with the
+/// problems (a policy that does not exist) named.
+pub fn offer_rules(
+    offer: &ConstraintPolicyOffer,
+    policies: &[Arc<ConstraintPolicy>],
+) -> (Vec<(String, ConstraintPolicyRule)>, Vec<String>) {
+    let namespace = namespace_of(&offer.metadata);
+    let mut rules = Vec::new();
+    let mut problems = Vec::new();
+    for (i, name) in offer.spec.policies.iter().enumerate() {
+        let policy = policies.iter().find(|p| {
+            namespace_of(&p.metadata) == namespace && p.metadata.name.as_ref() == Some(name)
+        });
+        match policy {
+            Some(p) => rules.extend(p.spec.rules.iter().map(|r| (name.clone(), r.clone()))),
+            None => problems.push(format!(
+                "offer {}: spec.policies[{i}]: policy {namespace}/{name} does not exist",
+                offer_key(offer)
+            )),
+        }
+    }
+    (rules, problems)
+}
+
+/// Where one end of a binding is, for the network controller: the node of a running pod,
+/// or a site.
+fn endpoint(target: &TargetRef, pods: &HashMap<PodKey, Arc<Pod>>) -> Result<Endpoint, String> {
+    match target.kind {
+        TargetKind::Site => Ok(Endpoint::Site(target.name.clone())),
+        TargetKind::Pod => {
+            let key = PodKey::new(
+                target.namespace.as_deref().unwrap_or("default"),
+                &target.name,
+            );
+            let pod = pods
+                .get(&key)
+                .ok_or_else(|| format!("pod {key} does not exist"))?;
+            placed_pod(pod)
+                .map(|p| Endpoint::Node(p.node))
+                .ok_or_else(|| format!("pod {key} is not running on a node"))
+        }
+        other => Err(format!("{other:?} targets have no place in the network")),
+    }
+}
+
+/// The Mitigate question for a binding: its first two roles (in role order) as source
+/// and destination, and the rules of its offer's policies. A binding with more than two
+/// targets is mitigated between its first two (the reference controller holds one
+/// mitigation path per binding).
+pub fn mitigate_request(
+    binding: &ConstraintPolicyBinding,
+    rules: &[(String, ConstraintPolicyRule)],
+    pods: &HashMap<PodKey, Arc<Pod>>,
+) -> Result<MitigateRequest, String> {
+    let facts = binding_facts(binding);
+    let mut ends = binding.spec.targets.iter();
+    let (Some((role_a, a)), Some((role_b, b))) = (ends.next(), ends.next()) else {
+        return Err(format!(
+            "binding {}: spec.targets: a single target has no network path to mitigate",
+            facts.key
+        ));
+    };
+    let source = endpoint(a, pods)
+        .map_err(|e| format!("binding {}: spec.targets.{role_a}: {e}", facts.key))?;
+    let destination = endpoint(b, pods)
+        .map_err(|e| format!("binding {}: spec.targets.{role_b}: {e}", facts.key))?;
+    Ok(MitigateRequest {
+        binding: facts.key.to_string(),
+        source,
+        destination,
+        rules: rules.iter().map(|(_, r)| r.clone()).collect(),
+    })
+}
+
+/// Everything [`replacement_question`] reads, borrowed from the caches.
+#[derive(Clone, Copy, Debug)]
+pub struct World<'a> {
+    pub view: &'a ClusterView,
+    pub nodes: &'a [Arc<Node>],
+    pub pods: &'a [Arc<Pod>],
+    pub bindings: &'a [Arc<ConstraintPolicyBinding>],
+    pub offers: &'a [Arc<ConstraintPolicyOffer>],
+    pub policies: &'a [Arc<ConstraintPolicy>],
+}
+
+/// The planner's question about one pod: the cluster with every other running pod where
+/// it is, the pod as its replacement would be (the scheduler's pin removed), and every
+/// binding the pod is a target of. `Err` names what cannot be read.
+pub fn replacement_question<'a>(
+    world: &World<'a>,
+    binding: &BindingKey,
+    pod: &PodKey,
+) -> Result<ReplacementQuestion<'a>, String> {
+    let object = world
+        .pods
+        .iter()
+        .find(|p| pod_key(p) == *pod)
+        .ok_or_else(|| format!("pod {pod} is not in the cache"))?;
+    let current = placed_pod(object)
+        .map(|p| p.node)
+        .ok_or_else(|| format!("pod {pod} is not running on a node"))?;
+    let spec = object
+        .spec
+        .as_ref()
+        .ok_or_else(|| format!("pod {pod}: has no spec"))?;
+    let mut pending = pending_pod(
+        pod.clone(),
+        object.metadata.labels.clone().unwrap_or_default(),
+        spec,
+    )
+    .map_err(|e| format!("pod {pod}: spec.{e}"))?;
+    pending.affinity = unpinned(&pending.affinity);
+    let nodes: Vec<PlanNode> = world
+        .nodes
+        .iter()
+        .filter_map(|n| edgeplane_core::planner::plan_node(n).ok())
+        .collect();
+    let placed = world
+        .pods
+        .iter()
+        .filter(|p| pod_key(p) != *pod)
+        .filter_map(|p| placed_pod(p))
+        .collect();
+    let offers: BTreeMap<String, &Arc<ConstraintPolicyOffer>> =
+        world.offers.iter().map(|o| (offer_key(o), o)).collect();
+    let mut bindings = Vec::new();
+    for b in world.bindings {
+        let facts = binding_facts(b);
+        if !facts.pods.contains(pod) {
+            continue;
+        }
+        let Some(offer) = offers.get(&facts.offer_key()) else {
+            continue;
+        };
+        let (rules, _) = offer_rules(offer, world.policies);
+        bindings.push(PlanBinding {
+            name: facts.key.name.clone(),
+            offer: facts.offer_key(),
+            targets: b.spec.targets.clone(),
+            rules: rules
+                .iter()
+                .map(|(policy, rule)| PlanRule::builtin(policy, rule))
+                .collect(),
+        });
+    }
+    Ok(ReplacementQuestion {
+        view: world.view,
+        nodes,
+        placed,
+        pod: pending,
+        current_node: current,
+        bindings,
+        binding: binding.name.clone(),
+    })
+}
+
+/// How long ago `since` was, at `now` (zero for the future).
+pub fn age(since: jiff::Timestamp, now: jiff::Timestamp) -> Duration {
+    Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn offer(spec: serde_json::Value) -> ConstraintPolicyOffer {
+        serde_json::from_value(json!({
+            "apiVersion": "constraint.edgeplane.io/v1alpha1", "kind": "ConstraintPolicyOffer",
+            "metadata": {"name": "o", "namespace": "ar"}, "spec": spec
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn offer_durations_default_and_errors_name_the_field() {
+        let o = offer(json!({"targets": [], "policies": ["p"], "grace": "30s",
+            "violationPolicy": "Evict"}));
+        let f = offer_facts(&o).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.grace, Duration::from_secs(30));
+        assert_eq!(f.mitigation_grace, Duration::from_secs(30));
+        let o = offer(json!({"targets": [], "policies": ["p"], "mitigationGrace": "soon"}));
+        assert!(
+            offer_facts(&o)
+                .is_err_and(|e| e.starts_with("offer ar/o: spec.mitigationGrace: \"soon\""))
+        );
+    }
+
+    fn pod(value: serde_json::Value) -> Pod {
+        serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn owners() {
+        let owned = |kind: &str| {
+            pod(json!({"metadata": {"name": "p", "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": kind, "name": "x", "uid": "u", "controller": true}]}}))
+        };
+        assert_eq!(
+            owner(&owned("ReplicaSet")),
+            Owner::Controller("ReplicaSet".into())
+        );
+        assert_eq!(
+            owner(&owned("DaemonSet")),
+            Owner::Unmovable("DaemonSet".into())
+        );
+        assert_eq!(owner(&pod(json!({"metadata": {"name": "p"}}))), Owner::Bare);
+        let mirror = pod(json!({"metadata": {"name": "p",
+            "annotations": {"kubernetes.io/config.mirror": "x"}}}));
+        assert!(matches!(owner(&mirror), Owner::Unmovable(_)));
+    }
+
+    #[test]
+    fn mitigation_goes_between_the_first_two_roles() {
+        let binding: ConstraintPolicyBinding = serde_json::from_value(json!({
+            "apiVersion": "constraint.edgeplane.io/v1alpha1", "kind": "ConstraintPolicyBinding",
+            "metadata": {"name": "b", "namespace": "ar"},
+            "spec": {"offer": "o", "targets": {
+                "renderer": {"namespace": "ar", "apiVersion": "v1", "kind": "Pod", "name": "r"},
+                "users": {"apiVersion": "network.edgeplane.io/v1alpha1", "kind": "Site", "name": "stadium"}}}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let rules = vec![(
+            "p".to_string(),
+            ConstraintPolicyRule {
+                name: "latency".into(),
+                request: "2ms".into(),
+                limit: Some("5ms".into()),
+            },
+        )];
+        let none = HashMap::new();
+        assert_eq!(
+            mitigate_request(&binding, &rules, &none).err().as_deref(),
+            Some("binding ar/b: spec.targets.renderer: pod ar/r does not exist")
+        );
+        let running = Arc::new(pod(json!({"metadata": {"name": "r", "namespace": "ar"},
+            "spec": {"nodeName": "n1", "containers": []}, "status": {"phase": "Running"}})));
+        let pods = HashMap::from([(PodKey::new("ar", "r"), running)]);
+        let request = mitigate_request(&binding, &rules, &pods).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(request.binding, "ar/b");
+        assert_eq!(request.source, Endpoint::Node("n1".into()));
+        assert_eq!(request.destination, Endpoint::Site("stadium".into()));
+        assert_eq!(request.rules, vec![rules[0].1.clone()]);
+    }
+}
