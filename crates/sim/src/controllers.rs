@@ -1,10 +1,12 @@
 //! edgeplane's own components in the simulation: the controllers of `edgeplane controller`
 //! (offers, bindings, policy and topology status), the planning scheduler in gate mode
-//! with its gate as the cluster's pod admission step, and the reference network
-//! controller serving the scenario's NetworkPathCatalogue.
+//! with its gate as the cluster's pod admission step, the descheduler, and the reference
+//! network controller serving the scenario's NetworkPathCatalogue, which the scheduler
+//! (Discover, Allocate, Release) and the descheduler (Mitigate) call in process.
 //!
-//! They are the production code, started as `edgeplane controller`, `edgeplane scheduler`
-//! and `edgeplane netctl serve` start it, on the embedded cluster's client and virtual
+//! They are the production code, started as `edgeplane controller`, `edgeplane scheduler`,
+//! `edgeplane descheduler` and `edgeplane netctl serve` start it, on the embedded cluster's
+//! client and virtual
 //! clock, with the scenario's settings. One difference, for the size of large runs: the
 //! components share one set of caches and one view of the cluster (in a real cluster each
 //! process keeps its own copy of the same watches), started by whichever component starts
@@ -20,11 +22,13 @@
 use std::sync::{Arc, OnceLock};
 
 use edgeplane_cluster::PodAdmission;
+use edgeplane_netctl::NetworkController;
 use edgeplane_netctl::reference::{ReferenceConfig, ReferenceController};
 use edgeplane_providers::ClientOptions;
 use edgeplane_runtime::cache::Caches;
 use edgeplane_runtime::context::Context;
 use edgeplane_runtime::controllers;
+use edgeplane_runtime::descheduler::{self, Descheduler, DeschedulerConfig};
 use edgeplane_runtime::metrics::Metrics;
 use edgeplane_runtime::providers::ProviderRegistry;
 use edgeplane_runtime::scheduler::queue::Triggers;
@@ -46,15 +50,20 @@ pub const LEASE_NAMESPACE: &str = "default";
 /// Which of edgeplane's components run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
-    /// The reference network controller (its reconciler keeps the catalogue's status and
-    /// the activated paths current).
+    /// The reference network controller: the scheduler and the descheduler call it, and
+    /// its reconciler keeps the catalogue's status and the activated paths current.
+    /// Without it they run with no network controller (nothing is mitigated, no path is
+    /// discovered).
     pub network_controller: bool,
+    /// The descheduler (mitigations and evictions of bindings in Violation).
+    pub descheduler: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             network_controller: true,
+            descheduler: true,
         }
     }
 }
@@ -62,8 +71,13 @@ impl Default for Options {
 /// edgeplane's components, ready for [`crate::RunOptions::components`].
 pub fn components(options: &Options) -> Vec<Box<dyn Component>> {
     let shared = Shared::default();
-    let mut list: Vec<Box<dyn Component>> = vec![controller(&shared), scheduler(&shared)];
-    if options.network_controller {
+    let network = options.network_controller;
+    let mut list: Vec<Box<dyn Component>> =
+        vec![controller(&shared), scheduler(&shared, network)];
+    if options.descheduler {
+        list.push(descheduler(&shared, network));
+    }
+    if network {
         list.push(network_controller(&shared));
     }
     list
@@ -150,7 +164,7 @@ fn controller(shared: &Shared) -> Box<dyn Component> {
 /// its webhook's mutation as the cluster's pod admission step: pods an offer targets are
 /// created with the planner's gate, and the embedded cluster's default-scheduler stand-in
 /// binds them where the plan pinned them.
-fn scheduler(shared: &Shared) -> Box<dyn Component> {
+fn scheduler(shared: &Shared, network: bool) -> Box<dyn Component> {
     let shared = shared.clone();
     let gate = GateAdmission::new(GateOptions::default());
     let hook = gate.clone();
@@ -165,10 +179,13 @@ fn scheduler(shared: &Shared) -> Box<dyn Component> {
             gate.attach(&parts.caches.offers);
             let config = scheduler_config(&ctx);
             async move {
-                let ctx = context(&ctx, &parts, scheduler::COMPONENT);
-                Scheduler::new(ctx, parts.caches, parts.views, config)
-                    .run()
-                    .await;
+                let sctx = context(&ctx, &parts, scheduler::COMPONENT);
+                let mut scheduler = Scheduler::new(sctx, parts.caches, parts.views, config);
+                if network {
+                    let controller: Arc<dyn NetworkController> = parts.network;
+                    scheduler = scheduler.with_network_controller(controller);
+                }
+                scheduler.run().await;
                 Ok(())
             }
         })
@@ -188,6 +205,32 @@ fn scheduler_config(ctx: &SimContext) -> SchedulerConfig {
         lease_namespace: LEASE_NAMESPACE.into(),
         ..SchedulerConfig::default()
     }
+}
+
+/// `edgeplane descheduler` with its defaults (a cycle every 10s, evictions limited per
+/// cycle, namespace and offer, pods at least 60s old, a binding mitigated at most once a
+/// minute), asking the reference network controller to Mitigate. Each binding's grace and
+/// mitigation grace come from its offer.
+fn descheduler(shared: &Shared, network: bool) -> Box<dyn Component> {
+    let shared = shared.clone();
+    Box::new(component(descheduler::COMPONENT, move |ctx: SimContext| {
+        let parts = shared.parts(&ctx);
+        async move {
+            let dctx = context(&ctx, &parts, descheduler::COMPONENT);
+            let mut descheduler = Descheduler::new(
+                dctx,
+                parts.caches,
+                parts.views,
+                DeschedulerConfig::default(),
+            );
+            if network {
+                let controller: Arc<dyn NetworkController> = parts.network;
+                descheduler = descheduler.with_network_controller(controller);
+            }
+            descheduler.run().await;
+            Ok(())
+        }
+    }))
 }
 
 /// The reference network controller's reconciler (catalogue status, activated paths,
