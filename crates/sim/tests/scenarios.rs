@@ -199,7 +199,7 @@ fn node_failure_re_places_the_lost_pods_as_a_group() {
 }
 
 #[test]
-fn stadium_ar_places_renderers_next_to_the_stadium_and_rides_out_the_degradation() {
+fn stadium_ar_places_renderers_next_to_the_stadium_and_mediates_the_degradation() {
     let r = run("stadium-ar");
     assert_whole("stadium-ar", &r);
     let timeline = story(&r);
@@ -228,34 +228,61 @@ fn stadium_ar_places_renderers_next_to_the_stadium_and_rides_out_the_degradation
         violations.iter().any(|l| l.contains("bandwidth 200Mbps")),
         "{violations:#?}"
     );
-    // Renderers that cannot be placed within the stadium's limit wait, and are planned.
-    assert!(!of(&r, EntryType::Unplaceable).is_empty(), "{timeline}");
-    assert_eq!(r.summary.pods_placed, 8);
-    assert_eq!(r.summary.bindings.violation, 0, "{timeline}");
-    assert_eq!(
-        r.summary.bindings.compliant + r.summary.bindings.limit,
-        24,
+    // After the grace (1m) the descheduler mediates: the network controller activates the
+    // backup fibre and every binding is out of Violation at once; nothing is evicted.
+    let mitigated = of(&r, EntryType::Mitigated);
+    assert_eq!(mitigated.len(), 1, "{timeline}");
+    assert!(mitigated[0].starts_with("00:13:00"), "{timeline}");
+    let repaired: Vec<String> = of(&r, EntryType::ComplianceChanged)
+        .into_iter()
+        .filter(|l| l.starts_with("00:13:00") && l.contains("Violation -> "))
+        .collect();
+    assert_eq!(repaired.len(), violations.len(), "{timeline}");
+    assert_eq!(r.summary.mitigation_failures, 0, "{timeline}");
+    assert_eq!(r.summary.evictions, 0, "{timeline}");
+    // The node failure's pods are planned again at once, through the backup fibre.
+    assert!(
+        of(&r, EntryType::PlanRun)
+            .iter()
+            .any(|l| l.starts_with("00:20:02") && l.contains("4 pods, 4 placed")),
         "{timeline}"
     );
-    // Without the descheduler nothing repairs the network: the fibre's repair at 38m
-    // does.
-    assert_eq!((r.summary.mitigations, r.summary.evictions), (0, 0));
+    assert!(of(&r, EntryType::Unplaceable).is_empty(), "{timeline}");
+    assert_eq!(r.summary.pods_placed, 8);
+    assert_eq!(r.summary.bindings, counts(19, 5, 0), "{timeline}");
 }
 
 #[test]
-fn eviction_places_both_services_next_to_the_campus_and_reports_the_violations() {
+fn eviction_mitigates_one_binding_and_moves_the_other_pod() {
     let r = run("eviction");
     assert_whole("eviction", &r);
     let timeline = story(&r);
-    assert_eq!(nodes_of(&r, "analytics-north"), ["edge-a-1"], "{timeline}");
-    assert_eq!(nodes_of(&r, "analytics-south"), ["edge-c-1"], "{timeline}");
     let violations: Vec<String> = of(&r, EntryType::ComplianceChanged)
         .into_iter()
         .filter(|l| l.contains("Compliant -> Violation"))
         .collect();
     assert_eq!(violations.len(), 2, "{timeline}");
     assert!(violations.iter().all(|l| l.starts_with("00:10:00")));
-    // Without the descheduler both stay in Violation.
-    assert_eq!(r.summary.bindings, counts(0, 0, 2), "{timeline}");
-    assert_eq!((r.summary.mitigations, r.summary.evictions), (0, 0));
+    // After the grace (1m): the binding at edge-a gets the catalogue's backup path, the
+    // one at edge-c cannot be repaired by it.
+    let mitigated = of(&r, EntryType::Mitigated);
+    let failed = of(&r, EntryType::MitigationFailed);
+    assert_eq!(mitigated.len(), 1, "{timeline}");
+    assert_eq!(failed.len(), 1, "{timeline}");
+    assert!(mitigated[0].starts_with("00:11:00") && mitigated[0].contains("edge-a-1"));
+    assert!(failed[0].starts_with("00:11:00") && failed[0].contains("edge-c-1"));
+    // After the mitigation grace (2m): exactly one pod moves, the one at edge-c, and the
+    // planner re-places it at edge-b, within the limit.
+    let evicted = of(&r, EntryType::Evicted);
+    assert_eq!(evicted.len(), 1, "{timeline}");
+    assert!(
+        evicted[0].starts_with("00:13:00 Pod vision/analytics-south-"),
+        "{timeline}"
+    );
+    assert_eq!(r.summary.evictions, 1);
+    assert_eq!(r.summary.mitigations, 1);
+    assert_eq!(r.summary.mitigation_failures, 1);
+    assert_eq!(nodes_of(&r, "analytics-north"), ["edge-a-1"], "{timeline}");
+    assert_eq!(nodes_of(&r, "analytics-south"), ["edge-b-1"], "{timeline}");
+    assert_eq!(r.summary.bindings, counts(1, 1, 0), "{timeline}");
 }
