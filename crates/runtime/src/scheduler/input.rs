@@ -243,10 +243,9 @@ pub fn build(
     if pending_keys.is_empty() {
         return built;
     }
-    let node_objects: Vec<Node> = nodes.iter().map(|n| (***n).clone()).collect();
     let inventory = Inventory {
         pods: pods.iter().filter_map(|p| Candidate::from_pod(p)).collect(),
-        sites: edgeplane_core::sites::site_candidates(observed.topology, &node_objects),
+        sites: edgeplane_core::sites::site_candidates(observed.topology, observed.nodes),
     };
     let policies: HashMap<(&str, &str), &ConstraintPolicy> = observed
         .policies
