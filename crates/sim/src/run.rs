@@ -181,7 +181,7 @@ pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<
         .objects
         .iter()
         .cloned()
-        .partition(|o| makes_pods(o));
+        .partition(makes_pods);
     let mut loaded = cluster
         .apply_objects(setup)
         .await
