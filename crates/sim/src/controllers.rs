@@ -72,8 +72,7 @@ impl Default for Options {
 pub fn components(options: &Options) -> Vec<Box<dyn Component>> {
     let shared = Shared::default();
     let network = options.network_controller;
-    let mut list: Vec<Box<dyn Component>> =
-        vec![controller(&shared), scheduler(&shared, network)];
+    let mut list: Vec<Box<dyn Component>> = vec![controller(&shared), scheduler(&shared, network)];
     if options.descheduler {
         list.push(descheduler(&shared, network));
     }

@@ -177,11 +177,8 @@ pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<
     // on by SETTLE), the pods. So an admission step that reads offers from a cache (the
     // scheduler's gate) sees the offers before the pods they target arrive, as it would on
     // a cluster where the offers were applied first.
-    let (workloads, setup): (Vec<Value>, Vec<Value>) = scenario
-        .objects
-        .iter()
-        .cloned()
-        .partition(makes_pods);
+    let (workloads, setup): (Vec<Value>, Vec<Value>) =
+        scenario.objects.iter().cloned().partition(makes_pods);
     let mut loaded = cluster
         .apply_objects(setup)
         .await
