@@ -1219,10 +1219,13 @@ mod sim {
         );
         for line in [
             "00:12:00  LinkChanged       Link edge-1 - metro-1: latency 2ms -> 12ms",
-            "00:20:00  NodeFailed        Node edge-1-b: stopped responding",
+            "00:13:00  Mitigated         Binding ar/",
+            "00:20:00  NodeFailed        Node edge-1-a: stopped responding (4 pods on it)",
             "00:30:00  Scaled            Deployment ar/ar-render: replicas 5 -> 6",
             "Summary: 45m simulated in ",
-            "  pods       8 placed, 0 unplaced, 0 failed, 0 lost",
+            "  pods       8 placed, 0 unplaced, 3 failed, 0 lost",
+            "  repairs    1 mitigation (0 failed), 0 evictions",
+            "  components: edgeplane-controller, edgeplane-scheduler, edgeplane-descheduler, edgeplane-netctl",
         ] {
             assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
         }
@@ -1231,6 +1234,7 @@ mod sim {
                 .unwrap_or_default();
         assert_eq!(report["scenario"], "stadium-ar");
         assert_eq!(report["summary"]["podsPlaced"], 8);
+        assert!(report["summary"]["planRuns"].as_u64().unwrap_or(0) > 0);
         let page = std::fs::read_to_string(&html).unwrap_or_default();
         assert!(page.contains("id=\"site-map\""));
         let _ = std::fs::remove_dir_all(&dir);

@@ -13,7 +13,13 @@ use crate::offers::Candidate;
 /// node labels have none). Without a topology, sites come from the default site label.
 /// Agrees with [`crate::network::NetworkGraph`]: a node without the site label is a site
 /// of its own, named like the node.
-pub fn site_candidates(topology: Option<&NetworkTopology>, nodes: &[Node]) -> Vec<Candidate> {
+///
+/// Takes nodes or shared nodes (`&[Node]`, `&[Arc<Node>]`), so callers that hold a cache's
+/// `Arc`s need not clone every node for it.
+pub fn site_candidates<N: std::borrow::Borrow<Node>>(
+    topology: Option<&NetworkTopology>,
+    nodes: &[N],
+) -> Vec<Candidate> {
     let label = site_label(topology);
     let mut sites: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for site in topology.iter().flat_map(|t| t.spec.sites.iter()) {
@@ -22,6 +28,7 @@ pub fn site_candidates(topology: Option<&NetworkTopology>, nodes: &[Node]) -> Ve
             .or_insert_with(|| site.labels.clone());
     }
     for node in nodes {
+        let node = node.borrow();
         let Some(name) = node.metadata.name.as_ref() else {
             continue;
         };

@@ -185,7 +185,10 @@ impl Inner {
                 .is_none_or(|t| t.elapsed() >= MEASUREMENT_REFRESH);
         if state.graph_dirty || stale_measurements || state.base.is_none() {
             let topology = self.topologies.get(None, DEFAULT_TOPOLOGY);
-            let nodes: Vec<Node> = self.nodes.list().iter().map(|n| (**n).clone()).collect();
+            // By name: the cache lists in no particular order, and the planner breaks ties
+            // by the view's node order, so the same cluster always gives the same view.
+            let mut nodes: Vec<Node> = self.nodes.list().iter().map(|n| (**n).clone()).collect();
+            nodes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
             let built = ClusterView::build(topology.as_deref(), &nodes, &[], self.clock.now());
             self.metrics.view_builds.inc();
             state.base = Some(built.map(Arc::new).map_err(|e| ViewError(e.to_string())));

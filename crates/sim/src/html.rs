@@ -73,6 +73,7 @@ tr.detail td { color:#97a0ab; }
 fn badge_colour(kind: EntryType) -> &'static str {
     match kind {
         EntryType::Planned | EntryType::Bound => "#2f6fd6",
+        EntryType::PlanRun => "#1d4f9c",
         EntryType::Unplaceable | EntryType::ActionFailed | EntryType::PodFailed => "#d64545",
         EntryType::ComplianceChanged => "#6c5ce7",
         EntryType::Mitigated => "#2f9e5b",

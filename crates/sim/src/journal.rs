@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::timeline::{Entry, EntryType, Timeline};
+use crate::timeline::{Entry, EntryType, Source, Timeline};
 
 /// Hears what happens during a run.
 pub trait Listener: Send {
@@ -167,7 +167,25 @@ impl Journal {
                 self.planned.insert(entry.object.clone());
             }
             EntryType::Bound if self.planned.contains(&entry.object) => entry.detail = true,
+            // A new binding whose first evaluation meets its policies (or stays within
+            // their limits) is part of a placement the Planned entries tell; a first
+            // evaluation in Violation is news.
+            EntryType::ComplianceChanged if first_evaluation_within_limits(&entry.message) => {
+                entry.detail = true
+            }
             _ => {}
+        }
+        if entry.kind == EntryType::PlanRun {
+            // The run's summary reads best before the placements it made at that instant
+            // (the scheduler reports the run after writing them).
+            if let Some(i) = self
+                .pending
+                .iter()
+                .position(|p| matches!(p.kind, EntryType::Planned | EntryType::Unplaceable))
+            {
+                self.pending.insert(i, entry);
+                return;
+            }
         }
         self.pending.push(entry);
     }
@@ -179,7 +197,37 @@ impl Journal {
 
     /// Records the held entries.
     pub fn flush(&mut self) {
-        for e in std::mem::take(&mut self.pending) {
+        let pending = std::mem::take(&mut self.pending);
+        // Controllers work on many objects at once, so the entries of one instant arrive
+        // in no fixed order. Each kind keeps the place of its first entry (the order in
+        // which kinds of happenings followed each other) and its entries go by object, so
+        // a run reads (and replays) the same every time.
+        let mut first: Vec<EntryType> = Vec::new();
+        for e in &pending {
+            if !first.contains(&e.kind) {
+                first.push(e.kind);
+            }
+        }
+        // The scenario's own actions keep their order (the file's).
+        let rank = |k: EntryType| first.iter().position(|f| *f == k).unwrap_or(usize::MAX);
+        let mut keyed: Vec<(usize, usize, Entry)> = pending
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                (
+                    rank(e.kind),
+                    if e.source == Source::Driver { i } else { 0 },
+                    e,
+                )
+            })
+            .collect();
+        keyed.sort_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| a.2.object.cmp(&b.2.object))
+        });
+        let pending: Vec<Entry> = keyed.into_iter().map(|(_, _, e)| e).collect();
+        for e in pending {
             let copy = e.clone();
             if self.timeline.push(e) {
                 self.listener.entry(&copy);
@@ -191,6 +239,23 @@ impl Journal {
         self.flush();
         self.listener.progress(elapsed, total, pods);
     }
+}
+
+/// `Pending -> Compliant: ...` (the binding watch) or `binding x: Pending -> Limit: ...`
+/// (the binding controller's Event).
+fn first_evaluation_within_limits(message: &str) -> bool {
+    let transition = message
+        .strip_prefix("binding ")
+        .and_then(|m| m.split_once(": ").map(|(_, rest)| rest))
+        .unwrap_or(message);
+    [
+        "Pending -> Compliant",
+        "Pending -> Limit",
+        "new -> Compliant",
+        "new -> Limit",
+    ]
+    .iter()
+    .any(|t| transition.starts_with(t))
 }
 
 /// A journal behind a lock (never held across an await).
@@ -208,5 +273,48 @@ impl SharedJournal {
 
     pub fn push(&self, entry: Entry) {
         self.lock().push(entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_evaluations_within_limits_are_details() {
+        assert!(first_evaluation_within_limits(
+            "Pending -> Compliant: latency 1ms"
+        ));
+        assert!(first_evaluation_within_limits(
+            "binding ar-1: Pending -> Limit: latency 3ms"
+        ));
+        assert!(!first_evaluation_within_limits(
+            "Pending -> Violation: latency 9ms"
+        ));
+        assert!(!first_evaluation_within_limits(
+            "Compliant -> Limit: latency 3ms"
+        ));
+    }
+
+    #[test]
+    fn a_plan_run_is_told_before_its_placements() {
+        let mut j = Journal::new(Box::new(Silent));
+        let at = Duration::from_secs(2);
+        let e = |kind, object: &str| Entry::new(at, kind, object, "m", Source::Event);
+        j.push(e(EntryType::Note, "Note"));
+        j.push(e(EntryType::Planned, "Pod a"));
+        j.push(e(EntryType::Planned, "Pod b"));
+        j.push(e(EntryType::PlanRun, "Lease l"));
+        j.flush();
+        let kinds: Vec<EntryType> = j.timeline.entries().iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EntryType::Note,
+                EntryType::PlanRun,
+                EntryType::Planned,
+                EntryType::Planned
+            ]
+        );
     }
 }

@@ -14,7 +14,7 @@
 //! ```
 //!
 //! - [`scenario`]: the scenario format, loading and validation (errors name file and field).
-//! - [`component`]: the seam where controllers plug in.
+//! - [`component`]: the seam where controllers plug in; [`controllers`]: edgeplane's own.
 //! - [`run()`]: the run (virtual time, optional serving at a multiple of real time).
 //! - [`timeline`]: entry types and the table from Kubernetes Event reasons to them.
 //! - [`report`], [`html`], [`text`]: the outputs.
@@ -25,6 +25,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))] // tests may unwrap what they built
 
 pub mod component;
+pub mod controllers;
 pub mod driver;
 pub mod generate;
 pub mod html;

@@ -449,8 +449,10 @@ impl Observer {
         .into_iter()
         .find(|c| !c.is_empty())
         .map(str::to_string);
+        // An eviction is told once, by the pod's Event; the one on its binding is a detail.
+        let detail = mapping.detail || (mapping.entry == EntryType::Evicted && who.kind != "Pod");
         let mut entry =
-            Entry::new(at, mapping.entry, object, message, Source::Event).detail(mapping.detail);
+            Entry::new(at, mapping.entry, object, message, Source::Event).detail(detail);
         entry.reason = Some(ev.reason.clone());
         entry.component = component;
         entry.plan_run = mapping.plan_run;

@@ -14,7 +14,7 @@
 //! Everything the summary says is computed generically from the timeline and the objects
 //! at the end, so it is right whichever controllers ran.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use edgeplane_cluster::api::ApiServer;
@@ -82,7 +82,7 @@ impl From<&Entry> for ReportEntry {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
-    /// Distinct instants at which the planner reported (Planned / Unplaceable Events).
+    /// Runs of the planner: the scheduler's `PlanRun` Events (one per run).
     pub plan_runs: usize,
     /// Pods bound to a node and not failed at the end.
     pub pods_placed: usize,
@@ -428,12 +428,7 @@ pub struct ReportInput<'a> {
 pub fn build(input: ReportInput<'_>) -> Report {
     let entries = input.entries;
     let count = |k: EntryType| entries.iter().filter(|e| e.kind == k).count();
-    let plan_runs = entries
-        .iter()
-        .filter(|e| e.plan_run)
-        .map(|e| e.at)
-        .collect::<BTreeSet<_>>()
-        .len();
+    let plan_runs = entries.iter().filter(|e| e.plan_run).count();
     let lost_from_workloads: usize = input
         .end
         .workloads
@@ -445,7 +440,11 @@ pub fn build(input: ReportInput<'_>) -> Report {
         pods_placed: input.end.pods_placed,
         pods_unplaced: input.end.pods_unplaced,
         mitigations: count(EntryType::Mitigated),
-        evictions: count(EntryType::Evicted),
+        // The descheduler reports an eviction on the pod and on its binding: one eviction.
+        evictions: entries
+            .iter()
+            .filter(|e| e.kind == EntryType::Evicted && e.object.starts_with("Pod "))
+            .count(),
         bindings: input.end.bindings,
         wall_millis: input.wall.as_millis() as u64,
         pods_failed: input.end.pods_failed,

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, kubeconfig};
 use jiff::Timestamp;
+use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -171,11 +172,26 @@ pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<
         }));
     }
 
-    // The scenario's objects.
-    let loaded = cluster
-        .apply_objects(scenario.objects.iter().cloned())
+    // The scenario's objects: first everything but the pods and the workloads that make
+    // pods, then, once the components have seen them (every task idle: virtual time moves
+    // on by SETTLE), the pods. So an admission step that reads offers from a cache (the
+    // scheduler's gate) sees the offers before the pods they target arrive, as it would on
+    // a cluster where the offers were applied first.
+    let (workloads, setup): (Vec<Value>, Vec<Value>) =
+        scenario.objects.iter().cloned().partition(makes_pods);
+    let mut loaded = cluster
+        .apply_objects(setup)
         .await
         .map_err(|e| SimError::Load(e.to_string()))?;
+    if !workloads.is_empty() {
+        tokio::time::sleep(SETTLE).await;
+        loaded.extend(
+            cluster
+                .apply_objects(workloads)
+                .await
+                .map_err(|e| SimError::Load(e.to_string()))?,
+        );
+    }
     journal.push(Entry::new(
         clock.elapsed(),
         EntryType::Applied,
@@ -288,6 +304,30 @@ pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<
         simulated,
         wall: wall.elapsed(),
     }))
+}
+
+/// How long the start waits between the scenario's setup objects and its pods (see
+/// `run_in_runtime`): long enough for every task to go idle, short enough not to show.
+pub const SETTLE: Duration = Duration::from_millis(1);
+
+/// Pods and the workloads whose controllers create pods.
+fn makes_pods(object: &Value) -> bool {
+    object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v == "v1" || v.starts_with("apps/") || v.starts_with("batch/"))
+        && matches!(
+            object.get("kind").and_then(Value::as_str),
+            Some(
+                "Pod"
+                    | "Deployment"
+                    | "ReplicaSet"
+                    | "StatefulSet"
+                    | "DaemonSet"
+                    | "Job"
+                    | "CronJob"
+            )
+        )
 }
 
 /// `43 objects: 19 Nodes, 4 ConstraintPolicies, ...` in order of first appearance.

@@ -411,7 +411,8 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
     let mut world = World::new();
     world.admit_batch(&documents)?;
     world.check_topology()?;
-    let objects: Vec<Value> = documents.into_iter().map(|d| d.value).collect();
+    let mut objects: Vec<Value> = documents.into_iter().map(|d| d.value).collect();
+    default_periods(&mut objects, settings.period);
 
     // Events, validated against the world as it will be at their time.
     let mut raw_events: Vec<(usize, Duration, RawEvent)> = Vec::new();
@@ -454,6 +455,11 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
             action,
         });
     }
+    for event in &mut events {
+        if let Action::Apply(objects) = &mut event.action {
+            default_periods(objects, settings.period);
+        }
+    }
     Ok(Scenario {
         name,
         description: spec.description.unwrap_or_default().trim().to_string(),
@@ -464,6 +470,26 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
         objects,
         events,
     })
+}
+
+/// Gives `spec.settings.period` to the ConstraintPolicyOffers that set no `spec.period`
+/// (the offer's own default would be 30s): the binding controller re-evaluates their
+/// bindings that often.
+fn default_periods(objects: &mut [Value], period: Duration) {
+    for object in objects {
+        let is_offer = object.get("kind").and_then(Value::as_str) == Some("ConstraintPolicyOffer")
+            && object
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.starts_with("constraint.edgeplane.io/"));
+        if !is_offer {
+            continue;
+        }
+        if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.entry("period")
+                .or_insert_with(|| Value::String(edgeplane_core::values::format_duration(period)));
+        }
+    }
 }
 
 struct FileErrors<'a> {

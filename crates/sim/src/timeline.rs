@@ -34,6 +34,8 @@ pub enum EntryType {
     /// A scenario event that the cluster refused.
     ActionFailed,
     // Kubernetes Events from components (see EVENT_REASONS).
+    /// A run of the planner (the scheduler's `PlanRun` Event on its Lease).
+    PlanRun,
     Planned,
     Unplaceable,
     Mitigated,
@@ -60,6 +62,7 @@ impl EntryType {
             EntryType::NodeRecovered => "NodeRecovered",
             EntryType::Note => "Note",
             EntryType::ActionFailed => "ActionFailed",
+            EntryType::PlanRun => "PlanRun",
             EntryType::Planned => "Planned",
             EntryType::Unplaceable => "Unplaceable",
             EntryType::Mitigated => "Mitigated",
@@ -81,8 +84,8 @@ pub struct ReasonMapping {
     pub entry: EntryType,
     /// Printed only with `--verbose` (always in the reports).
     pub detail: bool,
-    /// The Event marks a run of the planner: `summary.planRuns` counts the distinct
-    /// instants of virtual time at which such Events were emitted.
+    /// The Event marks a run of the planner: `summary.planRuns` counts these Events
+    /// (the scheduler emits one per run).
     pub plan_run: bool,
 }
 
@@ -116,16 +119,24 @@ const fn detail(reason: &'static str, entry: EntryType) -> ReasonMapping {
 /// Kubernetes Event reasons and the timeline entries they become. Reasons not listed
 /// become `Info` details. Aligning with a controller's reasons is one line here.
 pub const EVENT_REASONS: &[ReasonMapping] = &[
-    // The planning scheduler (gate or bind mode).
-    plan("Planned", EntryType::Planned),
-    plan("Unplaceable", EntryType::Unplaceable),
-    plan("FailedPlanning", EntryType::Unplaceable),
+    // The planning scheduler (gate or bind mode): one `PlanRun` on its Lease per run,
+    // then what became of each pod.
+    plan("PlanRun", EntryType::PlanRun),
+    key("Planned", EntryType::Planned),
+    key("Unplaceable", EntryType::Unplaceable),
+    key("FailedPlanning", EntryType::Unplaceable),
+    key("PathAllocated", EntryType::Info),
+    detail("PathReleased", EntryType::Info),
     // The binding controller (the binding's status is watched as well; see Timeline::push).
     key("ComplianceChanged", EntryType::ComplianceChanged),
-    // The descheduler and the network controller.
+    // The descheduler (with the network controller it asks to mitigate). `Evicted` is
+    // reported on the pod and on its binding; the observer keeps the pod's in the story.
     key("Mitigated", EntryType::Mitigated),
     key("MitigationFailed", EntryType::MitigationFailed),
     key("Evicted", EntryType::Evicted),
+    key("EvictionBlocked", EntryType::Info),
+    key("ViolationIgnored", EntryType::Info),
+    detail("EvictionSkipped", EntryType::Info),
     // The embedded cluster's default-scheduler stand-in and kubelets.
     key("FailedScheduling", EntryType::Unplaceable),
     detail("Scheduled", EntryType::Info),
@@ -266,7 +277,9 @@ mod tests {
     #[test]
     fn reasons_map_to_types() {
         assert_eq!(map_reason("Planned").entry, EntryType::Planned);
-        assert!(map_reason("Planned").plan_run);
+        assert!(!map_reason("Planned").plan_run);
+        assert_eq!(map_reason("PlanRun").entry, EntryType::PlanRun);
+        assert!(map_reason("PlanRun").plan_run);
         assert_eq!(map_reason("FailedPlanning").entry, EntryType::Unplaceable);
         assert_eq!(map_reason("Evicted").entry, EntryType::Evicted);
         assert_eq!(map_reason("Started").entry, EntryType::Info);

@@ -56,11 +56,9 @@ fn of(r: &Report, kind: EntryType) -> Vec<String> {
         .collect()
 }
 
-/// What each example must end with. Today no edgeplane controller runs in the simulator,
-/// so no binding exists and nothing is mitigated or evicted; when the lead wires the
-/// controllers in, these become (per the scenarios' comments): stadium-ar mitigations >= 1
-/// and every binding Compliant or Limit at the end; eviction 1 mitigation, 1 mitigation
-/// failure, 1 eviction, 2 bindings not in Violation; node-failure and burst: no Violation.
+/// What each example ends with when no component runs: the simulator alone (the
+/// embedded cluster's default-scheduler stand-in places every pod, no binding exists).
+/// With edgeplane's components, tests/scenarios.rs checks each example's story.
 struct Expect {
     name: &'static str,
     mitigations: usize,
@@ -92,7 +90,7 @@ fn every_example_runs_to_its_end_and_loses_no_pod() {
                 (EntryType::LinkChanged, 2),
                 (EntryType::NodeFailed, 1),
                 (EntryType::NodeRecovered, 1),
-                (EntryType::Note, 5),
+                (EntryType::Note, 6),
             ],
         },
         Expect {
@@ -101,7 +99,7 @@ fn every_example_runs_to_its_end_and_loses_no_pod() {
             evictions: 0,
             bindings: NO_BINDINGS,
             pods_placed: 2,
-            timeline: &[(EntryType::LinkChanged, 1)],
+            timeline: &[(EntryType::LinkChanged, 2)],
         },
         Expect {
             name: "node-failure",
@@ -202,10 +200,10 @@ fn node_failures_are_followed_by_re_placements() {
     );
     let replaced: Vec<String> = of(&r, EntryType::Bound)
         .into_iter()
-        .filter(|b| b.contains("lost with edge-1-a"))
+        .filter(|b| b.contains("lost with edge-1-b"))
         .collect();
     assert_eq!(replaced.len(), failed.len(), "{replaced:#?}");
-    assert!(replaced.iter().all(|b| !b.contains("-> edge-1-a")));
+    assert!(replaced.iter().all(|b| !b.contains("-> edge-1-b")));
 }
 
 #[test]
@@ -319,7 +317,8 @@ async fn publish(
 }
 
 /// Behaves like edgeplane's controllers in the small: an admission step gates the `web`
-/// pods; every second it "plans" the gated pods (removes the gate, emits Planned), keeps
+/// pods; every second it "plans" the gated pods (removes the gate, emits Planned, and one
+/// PlanRun per plan), keeps
 /// one binding per placed pod (Compliant), and when the topology changes puts the
 /// bindings in Violation, mitigates the first (Mitigated), fails to mitigate the second
 /// (MitigationFailed) and evicts its pod (Evicted), whose binding goes to Limit.
@@ -352,6 +351,7 @@ async fn fake_run(ctx: SimContext) -> ComponentResult {
             _ = ctx.shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+        let mut planned = 0;
         for pod in pods.list(&ListParams::default()).await?.items {
             let name = pod.metadata.name.clone().unwrap_or_default();
             let spec = pod.spec.clone().unwrap_or_default();
@@ -373,6 +373,7 @@ async fn fake_run(ctx: SimContext) -> ComponentResult {
                     &pod.object_ref(&()),
                 )
                 .await;
+                planned += 1;
             }
             let placed = spec.node_name.is_some()
                 && pod.metadata.deletion_timestamp.is_none()
@@ -392,6 +393,23 @@ async fn fake_run(ctx: SimContext) -> ComponentResult {
                     .await?;
                 status(&bindings, &name, "Compliant", "latency 1ms").await?;
             }
+        }
+        if planned > 0 {
+            // One PlanRun per plan, on the planner's Lease, as the scheduler reports them.
+            let lease = k8s_openapi::api::core::v1::ObjectReference {
+                api_version: Some("coordination.k8s.io/v1".into()),
+                kind: Some("Lease".into()),
+                namespace: Some("default".into()),
+                name: Some("fake-controllers".into()),
+                ..Default::default()
+            };
+            publish(
+                &recorder,
+                "PlanRun",
+                format!("fake plan: {planned} pods"),
+                &lease,
+            )
+            .await;
         }
         // Bindings of pods that are gone go away.
         let live: Vec<String> = pods

@@ -12,7 +12,7 @@ use anyhow::Context;
 use edgeplane_core::values::parse_duration_field;
 use edgeplane_sim::generate::{GenerateOptions, generate};
 use edgeplane_sim::text::{self, TextListener};
-use edgeplane_sim::{Component, RunOptions, ServeOptions, scenario};
+use edgeplane_sim::{Component, RunOptions, ServeOptions, controllers, scenario};
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -87,12 +87,11 @@ pub struct GenerateArgs {
     output: PathBuf,
 }
 
-/// The components the simulator runs: edgeplane's controllers, started on the embedded
-/// cluster's client and clock. Register each here as it lands (offer and binding
-/// controllers, planner in gate mode with its admission step, descheduler, reference
-/// network controller); see crates/sim/src/component.rs.
+/// The components the simulator runs: edgeplane's controllers, scheduler (gate mode) and
+/// reference network controller on the embedded cluster's client and virtual clock
+/// (crates/sim/src/controllers.rs).
 fn components() -> Vec<Box<dyn Component>> {
-    Vec::new()
+    controllers::components(&controllers::Options::default())
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -25,7 +25,7 @@ use edgeplane_core::offers::{self, Candidate, DesiredBinding, Inventory, OfferEr
 use edgeplane_core::sites::site_candidates;
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
@@ -212,8 +212,7 @@ pub fn inventory(caches: &Caches, offer: &ConstraintPolicyOffer) -> Inventory {
         .iter()
         .any(|t| t.kind == TargetKind::Site)
     {
-        let nodes: Vec<Node> = caches.nodes.list().iter().map(|n| (**n).clone()).collect();
-        site_candidates(caches.topology().as_deref(), &nodes)
+        site_candidates(caches.topology().as_deref(), &caches.nodes.list())
     } else {
         Vec::new()
     };

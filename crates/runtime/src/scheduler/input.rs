@@ -169,7 +169,15 @@ pub fn build(
     external: &BTreeSet<String>,
 ) -> Built {
     let mut built = Built::default();
-    for node in observed.nodes {
+    // The caches list in no particular order; the planner breaks ties by input order, so
+    // nodes and pods go in by name and the same cluster always gets the same plan.
+    let mut nodes: Vec<&Arc<Node>> = observed.nodes.iter().collect();
+    nodes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    let mut pods: Vec<&Arc<Pod>> = observed.pods.iter().collect();
+    pods.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    for node in nodes.iter().copied() {
         match plan_node(node) {
             Ok(n) => built.nodes.push(n),
             Err(e) => built.warnings.push(format!(
@@ -180,7 +188,7 @@ pub fn build(
     }
     let hosts = hostnames(observed.nodes);
     let mut pending_keys: BTreeSet<PodKey> = BTreeSet::new();
-    for pod in observed.pods {
+    for pod in pods.iter().copied() {
         let key = pod_key(pod);
         if let Some(node) = in_flight.get(&key)
             && !is_running(pod)
@@ -235,14 +243,9 @@ pub fn build(
     if pending_keys.is_empty() {
         return built;
     }
-    let node_objects: Vec<Node> = observed.nodes.iter().map(|n| (**n).clone()).collect();
     let inventory = Inventory {
-        pods: observed
-            .pods
-            .iter()
-            .filter_map(|p| Candidate::from_pod(p))
-            .collect(),
-        sites: edgeplane_core::sites::site_candidates(observed.topology, &node_objects),
+        pods: pods.iter().filter_map(|p| Candidate::from_pod(p)).collect(),
+        sites: edgeplane_core::sites::site_candidates(observed.topology, observed.nodes),
     };
     let policies: HashMap<(&str, &str), &ConstraintPolicy> = observed
         .policies

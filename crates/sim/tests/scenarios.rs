@@ -1,0 +1,288 @@
+//! The example scenarios with edgeplane's own components (crates/sim/src/controllers.rs):
+//! each tells its story, and its report says so (placements, compliance at the end, plan
+//! runs, mitigations and evictions, no pod lost). Virtual time: every run is
+//! deterministic, and a failed expectation prints the timeline.
+
+#![allow(clippy::unwrap_used)] // tests unwrap what they built
+
+use std::path::{Path, PathBuf};
+
+use edgeplane_sim::controllers::{self, Options};
+use edgeplane_sim::journal::ComplianceCounts;
+use edgeplane_sim::report::Report;
+use edgeplane_sim::{EntryType, RunOptions, Scenario, scenario};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn example(name: &str) -> Scenario {
+    let path = repo()
+        .join("examples/scenarios")
+        .join(name)
+        .join("scenario.yaml");
+    scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(name: &str) -> Report {
+    edgeplane_sim::run(
+        &example(name),
+        RunOptions {
+            components: controllers::components(&Options::default()),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The story entries (no details), one line each, for failure messages.
+fn story(r: &Report) -> String {
+    r.timeline
+        .iter()
+        .filter(|e| !e.detail)
+        .map(|e| {
+            format!(
+                "{} {:<18} {} {}",
+                e.at,
+                e.kind.as_str(),
+                e.object,
+                e.message
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn of(r: &Report, kind: EntryType) -> Vec<String> {
+    r.timeline
+        .iter()
+        .filter(|e| e.kind == kind && !e.detail)
+        .map(|e| format!("{} {} {}", e.at, e.object, e.message))
+        .collect()
+}
+
+/// The node each pod runs on at the end, by pod name prefix.
+fn nodes_of(r: &Report, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for site in &r.map.sites {
+        for node in &site.nodes {
+            for pod in &node.pods {
+                let name = pod.split('/').nth(1).unwrap_or(pod);
+                if name.starts_with(prefix) {
+                    out.push(node.name.clone());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What every example ends with: nothing lost, nothing refused, every pod of every
+/// workload placed and running, and the planner ran.
+fn assert_whole(name: &str, r: &Report) {
+    let s = &r.summary;
+    let timeline = story(r);
+    assert_eq!(s.pods_lost, 0, "{name}: pods lost\n{timeline}");
+    assert_eq!(s.pods_unplaced, 0, "{name}: pods unplaced\n{timeline}");
+    assert_eq!(s.action_failures, 0, "{name}: actions refused\n{timeline}");
+    for w in &r.workloads {
+        assert_eq!(
+            (w.pods, w.running),
+            (w.replicas, w.replicas),
+            "{name}: {w:?}\n{timeline}"
+        );
+    }
+    assert!(s.plan_runs > 0, "{name}: no plan run\n{timeline}");
+    assert!(
+        of(r, EntryType::Planned).len() >= s.pods_placed.min(1),
+        "{name}: nothing planned\n{timeline}"
+    );
+    assert_eq!(s.bindings.error, 0, "{name}: bindings in Error\n{timeline}");
+    assert_eq!(
+        s.bindings.pending, 0,
+        "{name}: bindings Pending\n{timeline}"
+    );
+    let times: Vec<f64> = r.timeline.iter().map(|e| e.at_seconds).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{name}");
+}
+
+fn counts(compliant: usize, limit: usize, violation: usize) -> ComplianceCounts {
+    ComplianceCounts {
+        pending: 0,
+        compliant,
+        limit,
+        violation,
+        error: 0,
+    }
+}
+
+#[test]
+fn burst_is_planned_in_groups_by_the_quiet_period_and_max_wait() {
+    let r = run("burst");
+    assert_whole("burst", &r);
+    let runs = of(&r, EntryType::PlanRun);
+    let timeline = story(&r);
+    // The stream from 10s to 53.5s never pauses for 2s: planned once at maxWait (30s
+    // after the first arrival), then after the quiet period that follows the last one;
+    // the burst at 2m and the stragglers at 3m-3m2s after their quiet periods.
+    let when: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|l| {
+            let at = l.split(' ').next().unwrap();
+            let why = if l.contains("(max wait)") {
+                "max wait"
+            } else if l.contains("(quiet period)") {
+                "quiet period"
+            } else {
+                "other"
+            };
+            (at, why)
+        })
+        .collect();
+    assert_eq!(
+        when,
+        [
+            ("00:00:40", "max wait"),
+            ("00:00:55", "quiet period"),
+            ("00:02:02", "quiet period"),
+            ("00:03:04", "quiet period"),
+        ],
+        "{timeline}"
+    );
+    assert_eq!(r.summary.plan_runs, 4);
+    assert!(runs[0].contains("20 pods, 20 placed"), "{timeline}");
+    assert!(runs[2].contains("8 pods, 8 placed"), "{timeline}");
+    assert_eq!(of(&r, EntryType::Planned).len(), 41, "{timeline}");
+    assert_eq!(r.summary.pods_placed, 41);
+    assert_eq!(r.summary.bindings, counts(41, 0, 0), "{timeline}");
+    assert_eq!((r.summary.mitigations, r.summary.evictions), (0, 0));
+    // Cameras fill edge-1, next to the festival grounds (32 fit), then edge-2; none goes
+    // to the large metro node, which is too far.
+    let nodes = nodes_of(&r, "camera-");
+    assert_eq!(nodes.len(), 41);
+    assert_eq!(
+        nodes.iter().filter(|n| n.starts_with("edge-1-")).count(),
+        32
+    );
+    assert!(nodes.iter().all(|n| n.starts_with("edge-")), "{nodes:?}");
+}
+
+#[test]
+fn node_failure_re_places_the_lost_pods_as_a_group() {
+    let r = run("node-failure");
+    assert_whole("node-failure", &r);
+    let timeline = story(&r);
+    let runs = of(&r, EntryType::PlanRun);
+    assert_eq!(runs.len(), 2, "{timeline}");
+    assert!(runs[0].starts_with("00:00:02"), "{timeline}");
+    // The four pods lost with edge-1-b are planned again together, 2s after the failure,
+    // onto the other node next to the mall.
+    assert!(
+        runs[1].starts_with("00:10:02") && runs[1].contains("4 pods, 4 placed"),
+        "{timeline}"
+    );
+    assert_eq!(of(&r, EntryType::PodFailed).len(), 4, "{timeline}");
+    let after: Vec<String> = of(&r, EntryType::Planned)
+        .into_iter()
+        .filter(|l| l.starts_with("00:10:02"))
+        .collect();
+    assert_eq!(after.len(), 4, "{timeline}");
+    assert!(
+        after.iter().all(|l| l.contains("onto edge-1-a")),
+        "{after:#?}"
+    );
+    assert_eq!(nodes_of(&r, "cart-"), ["edge-1-a"]);
+    assert_eq!(r.summary.pods_placed, 5);
+    assert_eq!(r.summary.bindings, counts(8, 0, 0), "{timeline}");
+    assert_eq!((r.summary.mitigations, r.summary.evictions), (0, 0));
+}
+
+#[test]
+fn stadium_ar_places_renderers_next_to_the_stadium_and_mediates_the_degradation() {
+    let r = run("stadium-ar");
+    assert_whole("stadium-ar", &r);
+    let timeline = story(&r);
+    // The first plan places the whole application at once, the renderers next to the
+    // stadium.
+    let first: Vec<String> = of(&r, EntryType::Planned)
+        .into_iter()
+        .filter(|l| l.starts_with("00:00:02"))
+        .collect();
+    assert_eq!(first.len(), 5, "{timeline}");
+    assert_eq!(
+        first
+            .iter()
+            .filter(|l| l.contains("Pod ar/ar-render") && l.contains("onto edge-1-a"))
+            .count(),
+        3,
+        "{timeline}"
+    );
+    // The degraded fibre puts bindings in Violation, with the measured value as reason.
+    let violations: Vec<String> = of(&r, EntryType::ComplianceChanged)
+        .into_iter()
+        .filter(|l| l.starts_with("00:12:00") && l.contains("-> Violation"))
+        .collect();
+    assert!(violations.len() >= 5, "{timeline}");
+    assert!(
+        violations.iter().any(|l| l.contains("bandwidth 200Mbps")),
+        "{violations:#?}"
+    );
+    // After the grace (1m) the descheduler mediates: the network controller activates the
+    // backup fibre and every binding is out of Violation at once; nothing is evicted.
+    let mitigated = of(&r, EntryType::Mitigated);
+    assert_eq!(mitigated.len(), 1, "{timeline}");
+    assert!(mitigated[0].starts_with("00:13:00"), "{timeline}");
+    let repaired: Vec<String> = of(&r, EntryType::ComplianceChanged)
+        .into_iter()
+        .filter(|l| l.starts_with("00:13:00") && l.contains("Violation -> "))
+        .collect();
+    assert_eq!(repaired.len(), violations.len(), "{timeline}");
+    assert_eq!(r.summary.mitigation_failures, 0, "{timeline}");
+    assert_eq!(r.summary.evictions, 0, "{timeline}");
+    // The node failure's pods are planned again at once, through the backup fibre.
+    assert!(
+        of(&r, EntryType::PlanRun)
+            .iter()
+            .any(|l| l.starts_with("00:20:02") && l.contains("4 pods, 4 placed")),
+        "{timeline}"
+    );
+    assert!(of(&r, EntryType::Unplaceable).is_empty(), "{timeline}");
+    assert_eq!(r.summary.pods_placed, 8);
+    assert_eq!(r.summary.bindings, counts(19, 5, 0), "{timeline}");
+}
+
+#[test]
+fn eviction_mitigates_one_binding_and_moves_the_other_pod() {
+    let r = run("eviction");
+    assert_whole("eviction", &r);
+    let timeline = story(&r);
+    let violations: Vec<String> = of(&r, EntryType::ComplianceChanged)
+        .into_iter()
+        .filter(|l| l.contains("Compliant -> Violation"))
+        .collect();
+    assert_eq!(violations.len(), 2, "{timeline}");
+    assert!(violations.iter().all(|l| l.starts_with("00:10:00")));
+    // After the grace (1m): the binding at edge-a gets the catalogue's backup path, the
+    // one at edge-c cannot be repaired by it.
+    let mitigated = of(&r, EntryType::Mitigated);
+    let failed = of(&r, EntryType::MitigationFailed);
+    assert_eq!(mitigated.len(), 1, "{timeline}");
+    assert_eq!(failed.len(), 1, "{timeline}");
+    assert!(mitigated[0].starts_with("00:11:00") && mitigated[0].contains("edge-a-1"));
+    assert!(failed[0].starts_with("00:11:00") && failed[0].contains("edge-c-1"));
+    // After the mitigation grace (2m): exactly one pod moves, the one at edge-c, and the
+    // planner re-places it at edge-b, within the limit.
+    let evicted = of(&r, EntryType::Evicted);
+    assert_eq!(evicted.len(), 1, "{timeline}");
+    assert!(
+        evicted[0].starts_with("00:13:00 Pod vision/analytics-south-"),
+        "{timeline}"
+    );
+    assert_eq!(r.summary.evictions, 1);
+    assert_eq!(r.summary.mitigations, 1);
+    assert_eq!(r.summary.mitigation_failures, 1);
+    assert_eq!(nodes_of(&r, "analytics-north"), ["edge-a-1"], "{timeline}");
+    assert_eq!(nodes_of(&r, "analytics-south"), ["edge-b-1"], "{timeline}");
+    assert_eq!(r.summary.bindings, counts(1, 1, 0), "{timeline}");
+}
