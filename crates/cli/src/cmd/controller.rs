@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
-use edgeplane_runtime::component::Base;
 use edgeplane_runtime::controllers::{self, Options};
 use edgeplane_runtime::providers::ProviderRegistry;
 
@@ -47,19 +45,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    runtime.block_on(async move {
-        let client = args.live.client().await?;
-        let config = args.election.base_config(COMPONENT).http(args.metrics_addr);
-        let mut base = Base::start(client, config).await.with_context(|| {
-            format!(
-                "serving /healthz, /readyz and /metrics on {}",
-                args.metrics_addr
-            )
-        })?;
+    live::runtime()?.block_on(async move {
+        let mut base =
+            live::start_base(&args.live, &args.election, COMPONENT, args.metrics_addr).await?;
         let mut registry =
             ProviderRegistry::new(base.views.builtin_provider(), external.options.clone());
         for (rule, url) in &external.providers {

@@ -7,9 +7,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use edgeplane_netctl::ClientOptions;
-use edgeplane_runtime::component::Base;
 use edgeplane_runtime::descheduler::{self, Descheduler, DeschedulerConfig, Limits};
 use edgeplane_runtime::netctl::NetworkControllers;
 
@@ -124,19 +122,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    rt.block_on(async move {
-        let client = args.live.client().await?;
-        let base_config = args
-            .election
-            .base_config(descheduler::COMPONENT)
-            .http(args.metrics_addr);
-        let mut base = Base::start(client, base_config)
-            .await
-            .with_context(|| format!("listening on {}", args.metrics_addr))?;
+    live::runtime()?.block_on(async move {
+        let mut base = live::start_base(
+            &args.live,
+            &args.election,
+            descheduler::COMPONENT,
+            args.metrics_addr,
+        )
+        .await?;
         let descheduler = Descheduler::new(
             base.ctx.clone(),
             base.caches.clone(),

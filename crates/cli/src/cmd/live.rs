@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use edgeplane_core::values::parse_duration_field;
-use edgeplane_runtime::component::BaseConfig;
+use edgeplane_runtime::component::{Base, BaseConfig};
 
 /// Flags of every command that runs against a cluster.
 #[derive(clap::Args, Debug, Clone)]
@@ -132,6 +132,29 @@ impl ElectionArgs {
             config.leader_election(self.lease_namespace())
         }
     }
+}
+
+/// The multi-threaded tokio runtime a long-running command runs on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// Connects to the cluster and starts a writing component's base (leader election,
+/// caches, `/healthz` `/readyz` `/metrics` on `metrics_addr`).
+pub async fn start_base(
+    live: &LiveArgs,
+    election: &ElectionArgs,
+    component: &str,
+    metrics_addr: std::net::SocketAddr,
+) -> anyhow::Result<Base> {
+    let client = live.client().await?;
+    let config = election.base_config(component).http(metrics_addr);
+    Base::start(client, config)
+        .await
+        .with_context(|| format!("serving /healthz, /readyz and /metrics on {metrics_addr}"))
 }
 
 /// A duration flag (`--quiet-period 2s`); the error names the flag.

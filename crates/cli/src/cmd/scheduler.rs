@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use edgeplane_providers::GrpcProvider;
-use edgeplane_runtime::component::Base;
 use edgeplane_runtime::scheduler::queue::Triggers;
 use edgeplane_runtime::scheduler::{self, Mode, Scheduler, SchedulerConfig};
 use edgeplane_runtime::webhook::{self, GateOptions, WebhookConfig};
@@ -123,19 +122,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    rt.block_on(async move {
-        let client = args.live.client().await?;
-        let config = args
-            .election
-            .base_config(scheduler::COMPONENT)
-            .http(args.metrics_addr);
-        let mut base = Base::start(client, config)
-            .await
-            .with_context(|| format!("listening on {}", args.metrics_addr))?;
+    live::runtime()?.block_on(async move {
+        let mut base = live::start_base(
+            &args.live,
+            &args.election,
+            scheduler::COMPONENT,
+            args.metrics_addr,
+        )
+        .await?;
         let mode = match args.mode {
             ModeArg::Gate => Mode::Gate,
             ModeArg::Bind => Mode::Bind,
