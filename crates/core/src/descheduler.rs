@@ -372,6 +372,22 @@ impl Memory {
             .insert((binding.clone(), episode, kind.to_string()));
     }
 
+    /// Whether a binding can lead to an action or to a change of this memory: it is in
+    /// Violation or still carries a violation episode, or this process remembers
+    /// mitigating it. Facts of the other bindings (normally nearly all of them) change
+    /// nothing a cycle decides, so they need not be read.
+    /// `key` is asked for only when the answer depends on it (it allocates).
+    pub fn concerns(
+        &self,
+        compliance: Compliance,
+        violating_since: Option<Timestamp>,
+        key: impl FnOnce() -> BindingKey,
+    ) -> bool {
+        compliance == Compliance::Violation
+            || violating_since.is_some()
+            || (!self.mitigated.is_empty() && self.mitigated.contains_key(&key()))
+    }
+
     /// Forgets what no longer matters: reports of episodes that ended, mitigation attempts
     /// of bindings that are gone, evicted pods that are gone or terminating.
     pub fn prune(&mut self, bindings: &[BindingFacts], pods: &BTreeMap<PodKey, PodFacts>) {

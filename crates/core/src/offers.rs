@@ -96,6 +96,42 @@ pub fn role_name(offer: &ConstraintPolicyOffer, index: usize) -> String {
         .unwrap_or_else(|| format!("target-{index}"))
 }
 
+/// The label selectors of an offer's Pod targets, compiled once: which pods the offer
+/// can select at all. The offer controller uses it to reconcile an offer only when a pod
+/// it could select changes, and to read only those pods from the cache; with hundreds of
+/// offers and thousands of pods per namespace, re-expanding every offer on every pod
+/// change is what made reconciling quadratic.
+#[derive(Clone, Debug, Default)]
+pub struct PodSelectors {
+    /// `None` when a Pod target's selector does not compile: the offer is invalid and
+    /// [`expand`] reports why; any pod is then treated as relevant, which is harmless.
+    selectors: Option<Vec<Selector>>,
+}
+
+impl PodSelectors {
+    pub fn of(offer: &ConstraintPolicyOffer) -> PodSelectors {
+        let selectors = offer
+            .spec
+            .targets
+            .iter()
+            .filter(|t| t.kind == TargetKind::Pod)
+            .map(|t| match &t.label_selector {
+                Some(s) => Selector::compile(s).ok(),
+                None => Some(Selector::default()),
+            })
+            .collect();
+        PodSelectors { selectors }
+    }
+
+    /// Whether a pod with these labels can fill one of the offer's Pod roles.
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        match &self.selectors {
+            Some(selectors) => selectors.iter().any(|s| s.matches(labels)),
+            None => true,
+        }
+    }
+}
+
 /// Computes the bindings an offer should have given the objects that exist.
 pub fn expand(
     offer: &ConstraintPolicyOffer,

@@ -38,7 +38,7 @@ pub use controller::{
     MitigateRequest, NetctlError, NetworkController, PathOffer, PolicyRule, ReleaseRequest,
     Released,
 };
-pub use reference::{ReferenceConfig, ReferenceController};
+pub use reference::{CachedReads, ReferenceConfig, ReferenceController};
 
 #[cfg(test)]
 mod tests;

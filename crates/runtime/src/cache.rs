@@ -315,3 +315,27 @@ impl Caches {
         self.topologies.get(None, DEFAULT_TOPOLOGY)
     }
 }
+
+/// The reference network controller, hosted in a process with these caches, reads nodes
+/// and bindings from them rather than listing them from the API server on each operation.
+impl edgeplane_netctl::CachedReads for Caches {
+    fn nodes(&self) -> Option<Vec<edgeplane_core::network::NodeInfo>> {
+        self.nodes.is_ready().then(|| {
+            self.nodes
+                .list()
+                .iter()
+                .filter_map(|n| edgeplane_core::network::NodeInfo::from_node(n))
+                .collect()
+        })
+    }
+
+    fn binding_names(&self) -> Option<std::collections::BTreeSet<String>> {
+        self.bindings.is_ready().then(|| {
+            self.bindings
+                .list()
+                .iter()
+                .map(|b| format!("{}/{}", b.namespace().unwrap_or_default(), b.name_any()))
+                .collect()
+        })
+    }
+}

@@ -112,11 +112,14 @@ impl Shared {
                     metrics.clone(),
                     ctx.shutdown.clone(),
                 );
-                let network = Arc::new(ReferenceController::new(
-                    ctx.client.clone(),
-                    ctx.clock.clone(),
-                    ReferenceConfig::default(),
-                ));
+                let network = Arc::new(
+                    ReferenceController::new(
+                        ctx.client.clone(),
+                        ctx.clock.clone(),
+                        ReferenceConfig::default(),
+                    )
+                    .with_cached_reads(Arc::new(caches.clone())),
+                );
                 Parts {
                     caches,
                     views,

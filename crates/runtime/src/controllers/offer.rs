@@ -21,7 +21,9 @@ use edgeplane_api::{
     Compliance, ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer,
     ConstraintPolicyOfferStatus, TargetKind,
 };
-use edgeplane_core::offers::{self, Candidate, DesiredBinding, Inventory, OfferError};
+use edgeplane_core::offers::{
+    self, Candidate, DesiredBinding, Inventory, OfferError, PodSelectors,
+};
 use edgeplane_core::sites::site_candidates;
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -102,9 +104,8 @@ fn triggers(
             old: Some(old),
             new,
         } if !pod_matters(&old, &new) => vec![],
-        Change::Applied { new: pod, .. } | Change::Deleted(pod) => {
-            offers_in(&c, pod.namespace().as_deref().unwrap_or("default"))
-        }
+        Change::Applied { old, new } => offers_selecting(&c, &new, old.as_deref()),
+        Change::Deleted(pod) => offers_selecting(&c, &pod, None),
         Change::Resynced => all_refs(&c.offers),
     });
     let c = caches.clone();
@@ -162,11 +163,23 @@ fn pod_matters(old: &Pod, new: &Pod) -> bool {
         || Candidate::from_pod(old).is_some() != Candidate::from_pod(new).is_some()
 }
 
-fn offers_in(caches: &Caches, namespace: &str) -> Vec<ObjectRef<ConstraintPolicyOffer>> {
+/// The offers of the pod's namespace that could select it, before or after the change.
+fn offers_selecting(
+    caches: &Caches,
+    pod: &Pod,
+    old: Option<&Pod>,
+) -> Vec<ObjectRef<ConstraintPolicyOffer>> {
+    let no_labels = Default::default();
+    let labels = pod.metadata.labels.as_ref().unwrap_or(&no_labels);
+    let old_labels = old.and_then(|o| o.metadata.labels.as_ref());
     caches
         .offers
-        .list_in(namespace)
+        .list_in(pod.namespace().as_deref().unwrap_or("default"))
         .iter()
+        .filter(|o| {
+            let selectors = PodSelectors::of(o);
+            selectors.selects(labels) || old_labels.is_some_and(|l| selectors.selects(l))
+        })
         .map(|o| ObjectRef::from_obj(&**o))
         .collect()
 }
@@ -188,22 +201,32 @@ fn offers_using(
 /// The offer a binding belongs to: its label, else `spec.offer`.
 fn owner_of(binding: &ConstraintPolicyBinding) -> Option<ObjectRef<ConstraintPolicyOffer>> {
     let namespace = binding.namespace()?;
-    let offer = binding
-        .labels()
-        .get(OFFER_LABEL)
-        .cloned()
-        .unwrap_or_else(|| binding.spec.offer.clone());
-    Some(object_ref(&namespace, &offer))
+    Some(object_ref(&namespace, owner_name(binding)))
+}
+
+/// The name of the offer a binding belongs to, without allocating (the reconcile checks
+/// every binding of the namespace).
+fn owner_name(binding: &ConstraintPolicyBinding) -> &str {
+    binding
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(OFFER_LABEL))
+        .unwrap_or(&binding.spec.offer)
 }
 
 /// What an offer can select from, read from the caches: the pods of its namespace, and
 /// the sites when it has Site targets.
 pub fn inventory(caches: &Caches, offer: &ConstraintPolicyOffer) -> Inventory {
     let namespace = offer.namespace().unwrap_or_else(|| "default".into());
+    // Only the pods one of its roles can select: expanding ignores the others anyway.
+    let selectors = PodSelectors::of(offer);
+    let no_labels = Default::default();
     let pods = caches
         .pods
         .list_in(&namespace)
         .iter()
+        .filter(|p| selectors.selects(p.metadata.labels.as_ref().unwrap_or(&no_labels)))
         .filter_map(|p| Candidate::from_pod(p))
         .collect();
     let sites = if offer
@@ -237,7 +260,7 @@ async fn reconcile(
         .bindings
         .list_in(&namespace)
         .iter()
-        .filter(|b| owner_of(b).is_some_and(|o| o.name == name))
+        .filter(|b| owner_name(b) == name)
         .map(|b| (**b).clone())
         .collect();
     let inventory = inventory(caches, &offer);

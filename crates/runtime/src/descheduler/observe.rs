@@ -11,7 +11,7 @@ use edgeplane_api::{
     TargetKind, TargetRef,
 };
 use edgeplane_core::descheduler::{
-    BindingFacts, BindingKey, OfferFacts, Owner, PodFacts, ReplacementQuestion, unpinned,
+    BindingFacts, BindingKey, Memory, OfferFacts, Owner, PodFacts, ReplacementQuestion, unpinned,
 };
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::planner::convert::pod_key;
@@ -71,20 +71,15 @@ fn pod_target(target: &TargetRef) -> Option<PodKey> {
 /// What the descheduler reads from a binding. A binding without a status has not been
 /// evaluated yet: Pending, never acted on.
 pub fn binding_facts(binding: &ConstraintPolicyBinding) -> BindingFacts {
-    let status = binding.status.clone().unwrap_or_default();
+    let status = binding.status.as_ref();
     BindingFacts {
-        key: BindingKey::new(
-            namespace_of(&binding.metadata),
-            binding.metadata.name.as_deref().unwrap_or_default(),
-        ),
+        key: binding_key(binding),
         offer: binding.spec.offer.clone(),
-        compliance: if binding.status.is_some() {
-            status.compliance
-        } else {
-            edgeplane_api::Compliance::Pending
-        },
-        violating_since: status.violating_since.map(|t| t.0),
-        last_mitigated: status.last_mitigated_timestamp.map(|t| t.0),
+        compliance: binding_compliance(binding),
+        violating_since: status.and_then(|s| s.violating_since.as_ref()).map(|t| t.0),
+        last_mitigated: status
+            .and_then(|s| s.last_mitigated_timestamp.as_ref())
+            .map(|t| t.0),
         pods: binding
             .spec
             .targets
@@ -92,6 +87,34 @@ pub fn binding_facts(binding: &ConstraintPolicyBinding) -> BindingFacts {
             .filter_map(pod_target)
             .collect(),
     }
+}
+
+pub fn binding_key(binding: &ConstraintPolicyBinding) -> BindingKey {
+    BindingKey::new(
+        namespace_of(&binding.metadata),
+        binding.metadata.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// The binding's compliance; Pending until it has a status.
+pub fn binding_compliance(binding: &ConstraintPolicyBinding) -> edgeplane_api::Compliance {
+    binding
+        .status
+        .as_ref()
+        .map_or(edgeplane_api::Compliance::Pending, |s| s.compliance)
+}
+
+/// Whether the descheduler must read the binding this cycle (see
+/// [`edgeplane_core::descheduler::Memory::concerns`]).
+pub fn concerns(memory: &Memory, binding: &ConstraintPolicyBinding) -> bool {
+    let violating_since = binding
+        .status
+        .as_ref()
+        .and_then(|s| s.violating_since.as_ref())
+        .map(|t| t.0);
+    memory.concerns(binding_compliance(binding), violating_since, || {
+        binding_key(binding)
+    })
 }
 
 /// Who owns a pod, as far as moving it goes: its controller owner reference (a
