@@ -11,9 +11,9 @@
 //! [`Change::Resynced`] instead of the changes it missed: it should then reconsider
 //! everything, as after a relist.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use edgeplane_api::{
     ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkTopology,
@@ -76,9 +76,19 @@ impl<K> Change<K> {
     }
 }
 
+/// The objects of a cache by namespace (`""` for cluster-scoped kinds), then name.
+///
+/// Controllers mostly read one namespace (an offer expands over the pods of its own), and
+/// they do it on every change of a pod there: filtering the whole store each time made the
+/// offer controller quadratic in a cluster with thousands of pods and offers. Kept next to
+/// the store by the same task, updated before a change is announced, so a subscriber that
+/// reads it on a change sees that change. Names are ordered, so reads are deterministic.
+type NamespaceIndex<K> = Arc<RwLock<HashMap<String, BTreeMap<String, Arc<K>>>>>;
+
 /// A watched kind: a [`Store`] and its change notifications. Cheap to clone.
 pub struct Cache<K: Cached> {
     store: Store<K>,
+    index: NamespaceIndex<K>,
     tx: broadcast::Sender<Change<K>>,
     ready: watch::Receiver<bool>,
 }
@@ -87,6 +97,7 @@ impl<K: Cached> Clone for Cache<K> {
     fn clone(&self) -> Self {
         Cache {
             store: self.store.clone(),
+            index: self.index.clone(),
             tx: self.tx.clone(),
             ready: self.ready.clone(),
         }
@@ -110,8 +121,22 @@ impl<K: Cached> Cache<K> {
         let store = writer.as_reader();
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
         let (ready_tx, ready) = watch::channel(false);
-        tokio::spawn(run(api, config, writer, tx.clone(), ready_tx, shutdown));
-        Cache { store, tx, ready }
+        let index = NamespaceIndex::<K>::default();
+        tokio::spawn(run(
+            api,
+            config,
+            writer,
+            index.clone(),
+            tx.clone(),
+            ready_tx,
+            shutdown,
+        ));
+        Cache {
+            store,
+            index,
+            tx,
+            ready,
+        }
     }
 
     /// The kube-runtime store (for `Controller::for_stream` and lookups).
@@ -134,10 +159,13 @@ impl<K: Cached> Cache<K> {
         self.store.state()
     }
 
-    /// Every object of a namespace.
+    /// Every object of a namespace, by name.
     pub fn list_in(&self, namespace: &str) -> Vec<Arc<K>> {
-        self.store
-            .state_filter(|o| o.namespace().as_deref() == Some(namespace))
+        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+        index
+            .get(namespace)
+            .map(|objects| objects.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Whether the first list has completed.
@@ -177,10 +205,42 @@ pub fn changes_of<T: Clone + Send + 'static>(
     })
 }
 
+/// Where an object goes in the [`NamespaceIndex`].
+fn index_key<K: Cached>(object: &K) -> (String, String) {
+    (object.namespace().unwrap_or_default(), object.name_any())
+}
+
+fn index_insert<K: Cached>(index: &NamespaceIndex<K>, object: Arc<K>) {
+    let (namespace, name) = index_key(&*object);
+    let mut index = index.write().unwrap_or_else(PoisonError::into_inner);
+    index.entry(namespace).or_default().insert(name, object);
+}
+
+fn index_remove<K: Cached>(index: &NamespaceIndex<K>, object: &K) {
+    let (namespace, name) = index_key(object);
+    let mut index = index.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(objects) = index.get_mut(&namespace) {
+        objects.remove(&name);
+        if objects.is_empty() {
+            index.remove(&namespace);
+        }
+    }
+}
+
+fn index_rebuild<K: Cached>(index: &NamespaceIndex<K>, objects: Vec<Arc<K>>) {
+    let mut rebuilt: HashMap<String, BTreeMap<String, Arc<K>>> = HashMap::new();
+    for object in objects {
+        let (namespace, name) = index_key(&*object);
+        rebuilt.entry(namespace).or_default().insert(name, object);
+    }
+    *index.write().unwrap_or_else(PoisonError::into_inner) = rebuilt;
+}
+
 async fn run<K: Cached>(
     api: Api<K>,
     config: watcher::Config,
     mut writer: Writer<K>,
+    index: NamespaceIndex<K>,
     tx: broadcast::Sender<Change<K>>,
     ready: watch::Sender<bool>,
     shutdown: CancellationToken,
@@ -214,6 +274,7 @@ async fn run<K: Cached>(
                 let Some(new) = reader.get(&key) else {
                     continue;
                 };
+                index_insert(&index, new.clone());
                 let same = old.as_ref().is_some_and(|o| {
                     o.resource_version().is_some() && o.resource_version() == new.resource_version()
                 });
@@ -225,6 +286,7 @@ async fn run<K: Cached>(
                 let key = ObjectRef::from_obj(obj);
                 let last = reader.get(&key).unwrap_or_else(|| Arc::new(obj.clone()));
                 writer.apply_watcher_event(&event);
+                index_remove(&index, obj);
                 send(Change::Deleted(last));
             }
             watcher::Event::Init => {
@@ -240,6 +302,7 @@ async fn run<K: Cached>(
             watcher::Event::InitApply(_) => writer.apply_watcher_event(&event),
             watcher::Event::InitDone => {
                 writer.apply_watcher_event(&event);
+                index_rebuild(&index, reader.state());
                 let mut before = before_relist.take().unwrap_or_default();
                 for new in reader.state() {
                     let old = before.remove(&ObjectRef::from_obj(&*new));
