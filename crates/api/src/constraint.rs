@@ -557,6 +557,16 @@ impl ConstraintPolicyBinding {
             self.spec.offer
         )
     }
+
+    /// The name of the offer the binding belongs to: its offer label (what the offer's
+    /// status selects by), else `spec.offer`.
+    pub fn owner_offer(&self) -> &str {
+        self.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(names::OFFER_LABEL))
+            .unwrap_or(&self.spec.offer)
+    }
 }
 
 /// The label selector string that selects the bindings of an offer.

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use edgeplane_api::names::{CONSTRAINT_API_VERSION, OFFER_LABEL};
+use edgeplane_api::names::CONSTRAINT_API_VERSION;
 use edgeplane_api::{
     Compliance, ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyBindingStatus,
     ConstraintPolicyOffer, TargetKind,
@@ -275,9 +275,8 @@ fn bindings_of_offer(
     let name = offer.name_any();
     caches
         .bindings
-        .list_in(offer.namespace().as_deref().unwrap_or("default"))
+        .list_group(offer.namespace().as_deref().unwrap_or("default"), &name)
         .iter()
-        .filter(|b| b.spec.offer == name || b.labels().get(OFFER_LABEL) == Some(&name))
         .map(|b| ObjectRef::from_obj(&**b))
         .collect()
 }

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use edgeplane_api::constraint::binding_selector;
-use edgeplane_api::names::{CONSTRAINT_API_VERSION, OFFER_LABEL};
+use edgeplane_api::names::CONSTRAINT_API_VERSION;
 use edgeplane_api::{
     Compliance, ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer,
     ConstraintPolicyOfferStatus, TargetKind,
@@ -198,21 +198,10 @@ fn offers_using(
         .collect()
 }
 
-/// The offer a binding belongs to: its label, else `spec.offer`.
+/// The offer a binding belongs to.
 fn owner_of(binding: &ConstraintPolicyBinding) -> Option<ObjectRef<ConstraintPolicyOffer>> {
     let namespace = binding.namespace()?;
-    Some(object_ref(&namespace, owner_name(binding)))
-}
-
-/// The name of the offer a binding belongs to, without allocating (the reconcile checks
-/// every binding of the namespace).
-fn owner_name(binding: &ConstraintPolicyBinding) -> &str {
-    binding
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(OFFER_LABEL))
-        .unwrap_or(&binding.spec.offer)
+    Some(object_ref(&namespace, binding.owner_offer()))
 }
 
 /// What an offer can select from, read from the caches: the pods of its namespace, and
@@ -258,9 +247,8 @@ async fn reconcile(
         .ok_or_else(|| Error::Invalid(format!("offer {name} has no namespace")))?;
     let existing: Vec<ConstraintPolicyBinding> = caches
         .bindings
-        .list_in(&namespace)
+        .list_group(&namespace, &name)
         .iter()
-        .filter(|b| owner_name(b) == name)
         .map(|b| (**b).clone())
         .collect();
     let inventory = inventory(caches, &offer);
