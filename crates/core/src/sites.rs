@@ -39,7 +39,10 @@ pub fn site_candidates<N: std::borrow::Borrow<Node>>(
             .and_then(|l| l.get(label))
             .filter(|v| !v.is_empty())
             .unwrap_or(name);
-        sites.entry(site.clone()).or_default();
+        // Most nodes share a site already seen: look up before allocating its name.
+        if !sites.contains_key(site) {
+            sites.insert(site.clone(), BTreeMap::new());
+        }
     }
     sites
         .into_iter()

@@ -96,7 +96,10 @@ type SharedIndex<K> = Arc<RwLock<Index<K>>>;
 impl<K: Cached> Index<K> {
     fn key(&self, object: &K) -> ((String, String), String) {
         (
-            (object.namespace().unwrap_or_default(), (self.group_of)(object)),
+            (
+                object.namespace().unwrap_or_default(),
+                (self.group_of)(object),
+            ),
             object.name_any(),
         )
     }
@@ -417,9 +420,12 @@ impl Caches {
             offers: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
             // Grouped by offer: the offer controller reads an offer's bindings on every
             // reconcile.
-            bindings: Cache::spawn_grouped(Api::all(client.clone()), cfg(), shutdown.clone(), |b| {
-                b.owner_offer().to_string()
-            }),
+            bindings: Cache::spawn_grouped(
+                Api::all(client.clone()),
+                cfg(),
+                shutdown.clone(),
+                |b| b.owner_offer().to_string(),
+            ),
             services: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
         }
     }

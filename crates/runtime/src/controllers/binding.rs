@@ -415,13 +415,27 @@ async fn reconcile(
 }
 
 /// Equal but for `lastEvaluatedTimestamp` and `lastMitigatedTimestamp`.
+/// Field by field rather than comparing stripped copies: it runs on every evaluation.
 pub fn same_status(a: &ConstraintPolicyBindingStatus, b: &ConstraintPolicyBindingStatus) -> bool {
-    let strip = |s: &ConstraintPolicyBindingStatus| ConstraintPolicyBindingStatus {
-        last_evaluated_timestamp: None,
-        last_mitigated_timestamp: None,
-        ..s.clone()
-    };
-    strip(a) == strip(b)
+    // Destructured so that a field added to the status cannot be forgotten here.
+    let ConstraintPolicyBindingStatus {
+        compliance,
+        first_reason,
+        details,
+        last_compliance_change_timestamp,
+        violating_since,
+        last_mitigated_timestamp: _,
+        last_evaluated_timestamp: _,
+        observed_generation,
+        conditions,
+    } = a;
+    *compliance == b.compliance
+        && *first_reason == b.first_reason
+        && *details == b.details
+        && *last_compliance_change_timestamp == b.last_compliance_change_timestamp
+        && *violating_since == b.violating_since
+        && *observed_generation == b.observed_generation
+        && *conditions == b.conditions
 }
 
 /// `binding ar-stadium-1b5b: Compliant -> Violation: latency 12ms between ...`.
