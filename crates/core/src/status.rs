@@ -51,6 +51,16 @@ pub struct Evaluation {
 pub const CONDITION_COMPLIANT: &str = "Compliant";
 pub const CONDITION_GRACE_ELAPSED: &str = "GraceElapsed";
 
+/// Whether the status can change with time alone, its inputs unchanged: a Violation
+/// whose grace has not elapsed yet (the GraceElapsed condition turns True).
+pub fn changes_with_time(status: &ConstraintPolicyBindingStatus) -> bool {
+    status.compliance == Compliance::Violation
+        && !status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == CONDITION_GRACE_ELAPSED && c.status == "True")
+}
+
 /// Computes the next status of a binding.
 ///
 /// - `compliance` is the worst over policies (a policy is the worst over its rules);

@@ -70,6 +70,9 @@ pub struct Metrics {
     pub evaluation_duration: Histogram,
     /// `edgeplane_binding_evaluations_total`.
     pub evaluations: Counter,
+    /// `edgeplane_binding_evaluations_skipped_total`: periodic evaluations skipped because
+    /// nothing they read had changed.
+    pub evaluations_skipped: Counter,
     /// `edgeplane_provider_errors_total{rule}`: rule outcomes in Error.
     pub provider_errors: Family<RuleLabels, Counter>,
     /// `edgeplane_compliance_changes_total{from,to}`.
@@ -126,6 +129,12 @@ impl Metrics {
             "Bindings evaluated",
             evaluations.clone(),
         );
+        let evaluations_skipped = Counter::default();
+        registry.register(
+            "binding_evaluations_skipped",
+            "Periodic binding evaluations skipped: the binding, its offer and policies and the cluster view were unchanged and every rule is built in",
+            evaluations_skipped.clone(),
+        );
         let provider_errors = Family::<RuleLabels, Counter>::default();
         registry.register(
             "provider_errors",
@@ -153,6 +162,7 @@ impl Metrics {
             leader,
             evaluation_duration,
             evaluations,
+            evaluations_skipped,
             provider_errors,
             compliance_changes,
             view_builds,

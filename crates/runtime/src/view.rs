@@ -62,6 +62,8 @@ struct State {
     base: Option<Result<Arc<ClusterView>, ViewError>>,
     /// `base` with every pod placed.
     current: Option<Arc<ClusterView>>,
+    /// Counts the replacements of `current`.
+    version: u64,
 }
 
 struct Inner {
@@ -141,6 +143,15 @@ impl ViewCache {
         self.inner.view()
     }
 
+    /// The version of the current view (rebuilt first if something relevant changed):
+    /// it changes whenever the view does, so two evaluations that read the same version
+    /// read the same view.
+    pub fn version(&self) -> u64 {
+        // A view that does not build has no new version either: its error stands.
+        let _ = self.inner.view();
+        self.inner.lock().version
+    }
+
     /// Notifications of changes, sent after the view is marked stale.
     pub fn subscribe(&self) -> broadcast::Receiver<ViewChange> {
         self.inner.tx.subscribe()
@@ -213,6 +224,7 @@ impl Inner {
                 view.place(&namespace, &pod.name_any(), node);
             }
             state.current = Some(Arc::new(view));
+            state.version += 1;
             state.pods_dirty = false;
         }
         state

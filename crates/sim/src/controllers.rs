@@ -70,7 +70,19 @@ impl Default for Options {
 
 /// edgeplane's components, ready for [`crate::RunOptions::components`].
 pub fn components(options: &Options) -> Vec<Box<dyn Component>> {
-    let shared = Shared::default();
+    components_with_metrics(options, Arc::new(Metrics::new()))
+}
+
+/// Like [`components`], counting into `metrics` (reconciles, evaluations, API writes),
+/// which the caller can read after the run (`edgeplane bench sim` prints them).
+pub fn components_with_metrics(
+    options: &Options,
+    metrics: Arc<Metrics>,
+) -> Vec<Box<dyn Component>> {
+    let shared = Shared {
+        parts: Default::default(),
+        metrics,
+    };
     let network = options.network_controller;
     let mut list: Vec<Box<dyn Component>> = vec![controller(&shared), scheduler(&shared, network)];
     if options.descheduler {
@@ -95,14 +107,17 @@ struct Parts {
 
 /// Started once, by the first component that starts: every component of a run gets the
 /// same client, clock and shutdown token, so which one starts them does not matter.
-#[derive(Clone, Default)]
-struct Shared(Arc<OnceLock<Parts>>);
+#[derive(Clone)]
+struct Shared {
+    parts: Arc<OnceLock<Parts>>,
+    metrics: Arc<Metrics>,
+}
 
 impl Shared {
     fn parts(&self, ctx: &SimContext) -> Parts {
-        self.0
+        self.parts
             .get_or_init(|| {
-                let metrics = Arc::new(Metrics::new());
+                let metrics = self.metrics.clone();
                 let caches = Caches::start(&ctx.client, &ctx.shutdown);
                 let views = ViewCache::start(
                     &caches.nodes,

@@ -94,6 +94,47 @@ fn components() -> Vec<Box<dyn Component>> {
     controllers::components(&controllers::Options::default())
 }
 
+/// What the components did, from their metrics in the Prometheus text format:
+/// `reconciles offer 1234, binding 5678, ...; 5678 binding evaluations; 910 API writes`.
+fn work_done(metrics: &str) -> String {
+    let value = |line: &str| {
+        line.rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64
+    };
+    let label = |line: &str, name: &str| -> Option<String> {
+        let start = line.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = line[start..].find('"')?;
+        Some(line[start..start + end].to_string())
+    };
+    let mut reconciles = std::collections::BTreeMap::<String, u64>::new();
+    let (mut evaluations, mut writes) = (0, 0);
+    for line in metrics.lines() {
+        if line.starts_with("edgeplane_reconciles_total{") {
+            if let Some(controller) = label(line, "controller") {
+                *reconciles.entry(controller).or_default() += value(line);
+            }
+        } else if line.starts_with("edgeplane_binding_evaluations_total ") {
+            evaluations = value(line);
+        } else if line.starts_with("edgeplane_api_writes_total{") {
+            writes += value(line);
+        }
+    }
+    let reconciles: Vec<String> = reconciles
+        .iter()
+        .map(|(controller, n)| format!("{controller} {n}"))
+        .collect();
+    format!(
+        "reconciles {}; {evaluations} binding evaluations; {writes} API writes",
+        if reconciles.is_empty() {
+            "none".to_string()
+        } else {
+            reconciles.join(", ")
+        }
+    )
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(Command::Generate(g)) => run_generate(g),
@@ -279,7 +320,9 @@ pub fn bench(b: BenchArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return invalid(e),
     };
     let load_time = t.elapsed();
-    let components = components();
+    let metrics = std::sync::Arc::new(edgeplane_runtime::metrics::Metrics::new());
+    let components =
+        controllers::components_with_metrics(&controllers::Options::default(), metrics.clone());
     let names: Vec<String> = components.iter().map(|c| c.name().to_string()).collect();
     let report = edgeplane_sim::run(
         &scenario,
@@ -329,6 +372,7 @@ pub fn bench(b: BenchArgs) -> anyhow::Result<ExitCode> {
         s.scenario_events,
         s.action_failures
     );
+    println!("work: {}", work_done(&metrics.encode()));
     match peak_rss() {
         Some(bytes) => println!(
             "peak RSS (VmHWM): {:.1} MiB",
