@@ -353,14 +353,18 @@ impl BindingChanges {
 
 /// Compares the desired bindings of an offer with the existing ones (those labelled with
 /// the offer's name in its namespace).
-pub fn diff(
+///
+/// `existing` may be bindings or shared ones (`&[Arc<ConstraintPolicyBinding>]` from a
+/// cache), so callers need not copy them.
+pub fn diff<B: std::borrow::Borrow<ConstraintPolicyBinding>>(
     offer: &ConstraintPolicyOffer,
     desired: &[DesiredBinding],
-    existing: &[ConstraintPolicyBinding],
+    existing: &[B],
 ) -> BindingChanges {
     let offer_name = offer.metadata.name.as_deref().unwrap_or_default();
     let existing: BTreeMap<&str, &ConstraintPolicyBinding> = existing
         .iter()
+        .map(|b| b.borrow())
         .filter(|b| b.spec.offer == offer_name || owned_by(b, offer_name))
         .filter_map(|b| Some((b.metadata.name.as_deref()?, b)))
         .collect();

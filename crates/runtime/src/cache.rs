@@ -129,6 +129,14 @@ impl<K: Cached> Index<K> {
     fn in_namespace(&self, namespace: &str) -> Vec<Arc<K>> {
         use std::ops::Bound;
         let from = (namespace.to_string(), String::new());
+        let mut groups = self
+            .objects
+            .range((Bound::Included(from.clone()), Bound::Unbounded))
+            .take_while(|((ns, _), _)| ns == namespace);
+        // One group (caches without groups): already in name order.
+        if let (Some((_, only)), None) = (groups.next(), groups.next()) {
+            return only.values().cloned().collect();
+        }
         let mut objects: Vec<(&String, &Arc<K>)> = self
             .objects
             .range((Bound::Included(from), Bound::Unbounded))

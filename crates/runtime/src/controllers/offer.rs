@@ -153,8 +153,13 @@ fn triggers(
             old: Some(old),
             new,
         } => {
-            let compliance = |b: &ConstraintPolicyBinding| b.status.as_ref().map(|s| s.compliance);
-            if compliance(&old) != compliance(&new) || old.spec != new.spec {
+            // The offer's status counts Compliant bindings: only crossing that line matters.
+            let compliant = |b: &ConstraintPolicyBinding| {
+                b.status
+                    .as_ref()
+                    .is_some_and(|s| s.compliance == Compliance::Compliant)
+            };
+            if compliant(&old) != compliant(&new) || old.spec != new.spec {
                 owner_of(&new).into_iter().collect()
             } else {
                 vec![]
@@ -286,12 +291,7 @@ async fn reconcile(
     let namespace = offer
         .namespace()
         .ok_or_else(|| Error::Invalid(format!("offer {name} has no namespace")))?;
-    let existing: Vec<ConstraintPolicyBinding> = caches
-        .bindings
-        .list_group(&namespace, &name)
-        .iter()
-        .map(|b| (**b).clone())
-        .collect();
+    let existing = caches.bindings.list_group(&namespace, &name);
     let inventory = inventory(caches, &shared.extra.sites, &offer);
     let expansion = offers::expand(&offer, &inventory);
     let api: Api<ConstraintPolicyBinding> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -498,7 +498,7 @@ impl Notes {
 pub fn offer_status(
     offer: &ConstraintPolicyOffer,
     expansion: Result<&[DesiredBinding], OfferError>,
-    existing: &[ConstraintPolicyBinding],
+    existing: &[Arc<ConstraintPolicyBinding>],
     missing_policies: &[&str],
     previous: &ConstraintPolicyOfferStatus,
     now: Timestamp,
@@ -649,8 +649,8 @@ mod tests {
         let o = offer();
         let want = [desired("a"), desired("b")];
         let have = [
-            existing("a", Compliance::Compliant),
-            existing("gone", Compliance::Compliant),
+            Arc::new(existing("a", Compliance::Compliant)),
+            Arc::new(existing("gone", Compliance::Compliant)),
         ];
         let s = offer_status(&o, Ok(&want), &have, &[], &Default::default(), now);
         assert_eq!((s.binding_count, s.compliant_binding_count), (2, 1));

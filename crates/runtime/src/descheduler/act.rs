@@ -180,9 +180,22 @@ async fn mitigate(
         return;
     };
     let (rules, problems) = observe::offer_rules(offer, observed.policies);
+    // Only the binding's own pods: keying every pod of the cluster for each mitigation
+    // cost more than the mitigation.
+    let targets: Vec<(&str, &str)> = binding
+        .spec
+        .targets
+        .values()
+        .map(|t| (t.namespace.as_deref().unwrap_or("default"), t.name.as_str()))
+        .collect();
     let pods: HashMap<PodKey, Arc<Pod>> = observed
         .pods
         .iter()
+        .filter(|p| {
+            let namespace = p.metadata.namespace.as_deref().unwrap_or("default");
+            let name = p.metadata.name.as_deref().unwrap_or_default();
+            targets.contains(&(namespace, name))
+        })
         .map(|p| (pod_key(p), p.clone()))
         .collect();
     let request = match observe::mitigate_request(binding, &rules, &pods) {

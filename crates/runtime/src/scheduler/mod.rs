@@ -41,7 +41,7 @@ use std::time::Duration;
 use edgeplane_api::TargetKind;
 use edgeplane_api::names::FIELD_MANAGER;
 use edgeplane_core::evaluate::ClusterView;
-use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, PodKey};
+use edgeplane_core::planner::{self, BindingPlan, Plan, PlanInput, PlanOptions, PodKey};
 use edgeplane_netctl::{AllocateRequest, NetworkController, ReleaseRequest};
 use edgeplane_providers::{ClientOptions, Provider};
 use futures::StreamExt;
@@ -759,6 +759,7 @@ impl Scheduler {
             .buffer_unordered(self.config.write_concurrency.max(1))
             .collect()
             .await;
+        let by_pod = bindings_by_pod(&plan);
         let mut retry_changed = Vec::new();
         let mut retry_failed = Vec::new();
         let mut unplaced: Vec<(PodKey, String)> = Vec::new();
@@ -771,7 +772,17 @@ impl Scheduler {
                         written += 1;
                         state.in_flight.insert(a.pod.clone(), a.node.clone());
                         self.metrics.pods_planned.inc();
-                        let note = planned_note(&a.pod, &a.node, &view, placed_count, &plan);
+                        let note = planned_note_from(
+                            &a.pod,
+                            &a.node,
+                            &view,
+                            placed_count,
+                            by_pod
+                                .get(&(a.pod.namespace.as_str(), a.pod.name.as_str()))
+                                .into_iter()
+                                .flatten()
+                                .copied(),
+                        );
                         self.events
                             .publish_or_log(
                                 &pod_ref(&pod),
@@ -1151,6 +1162,36 @@ pub fn planned_note(
     placed: usize,
     plan: &Plan,
 ) -> String {
+    planned_note_from(pod, node, view, placed, plan.bindings.iter())
+}
+
+/// The bindings of a plan by the pods they name: the notes of a run with thousands of
+/// pods and bindings would otherwise scan every binding for every pod.
+pub fn bindings_by_pod(plan: &Plan) -> HashMap<(&str, &str), Vec<&BindingPlan>> {
+    let mut by_pod: HashMap<(&str, &str), Vec<&BindingPlan>> = HashMap::new();
+    for binding in &plan.bindings {
+        for target in binding.targets.values() {
+            if target.kind == TargetKind::Pod {
+                let namespace = target.namespace.as_deref().unwrap_or("default");
+                let list = by_pod.entry((namespace, target.name.as_str())).or_default();
+                // A binding naming the pod in two roles is listed once.
+                if !list.iter().any(|b| std::ptr::eq(*b, binding)) {
+                    list.push(binding);
+                }
+            }
+        }
+    }
+    by_pod
+}
+
+/// [`planned_note`] from the bindings that may name the pod.
+pub fn planned_note_from<'a>(
+    pod: &PodKey,
+    node: &str,
+    view: &ClusterView,
+    placed: usize,
+    bindings: impl Iterator<Item = &'a BindingPlan>,
+) -> String {
     let graph = view.graph();
     let site = graph
         .node_id(node)
@@ -1167,9 +1208,7 @@ pub fn planned_note(
         1 => " with 1 other pod".to_string(),
         n => format!(" with {n} other pods"),
     });
-    let mine: Vec<String> = plan
-        .bindings
-        .iter()
+    let mine: Vec<String> = bindings
         .filter(|b| {
             b.targets.values().any(|t| {
                 t.kind == TargetKind::Pod
