@@ -617,7 +617,7 @@ mod tests {
         );
         let mut inv = inventory();
         let desired = expand_ok(&o, &inv);
-        let first = diff(&o, &desired, &[]);
+        let first = diff::<ConstraintPolicyBinding>(&o, &desired, &[]);
         assert_eq!(first.create.len(), 2);
         assert!(first.delete.is_empty() && first.update.is_empty());
         let created = first.create.clone();

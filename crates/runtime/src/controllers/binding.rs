@@ -80,6 +80,9 @@ pub struct Inputs {
     pub offer: Option<String>,
     pub policies: Vec<Option<String>>,
     pub view: u64,
+    /// The rules served by external providers when it was evaluated (a provider that
+    /// registers or goes changes the answers).
+    pub external_rules: Vec<String>,
 }
 
 /// The inputs of each binding's last evaluation, forgotten when the binding goes.
@@ -391,8 +394,9 @@ async fn reconcile(
             .map(|(_, p)| p.as_ref().and_then(|p| p.resource_version()))
             .collect(),
         view: shared.extra.views.version(),
+        external_rules: providers.external_rules().map(str::to_string).collect(),
     };
-    let builtin_only = providers.external_rules().next().is_none();
+    let builtin_only = read.external_rules.is_empty();
     let skip = {
         let evaluated = shared
             .extra
@@ -626,6 +630,66 @@ impl Collector for BindingsByCompliance {
 mod tests {
     use super::*;
     use edgeplane_api::{ConstraintPolicyBindingSpec, TargetRef};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    #[test]
+    fn an_evaluation_is_skipped_only_when_nothing_it_reads_changed() {
+        let inputs = Inputs {
+            binding: Some("7".into()),
+            offer: Some("3".into()),
+            policies: vec![Some("4".into())],
+            view: 12,
+            external_rules: vec![],
+        };
+        let status =
+            |compliance: Compliance, grace_elapsed: Option<&str>| ConstraintPolicyBindingStatus {
+                compliance,
+                conditions: grace_elapsed
+                    .map(|s| Condition {
+                        type_: edgeplane_core::status::CONDITION_GRACE_ELAPSED.into(),
+                        status: s.into(),
+                        reason: "r".into(),
+                        message: String::new(),
+                        last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+                        observed_generation: None,
+                    })
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            };
+        let compliant = status(Compliance::Compliant, Some("False"));
+        assert!(can_skip(Some(&compliant), Some(&inputs), &inputs, true));
+        // Never evaluated, or evaluated on something else.
+        assert!(!can_skip(Some(&compliant), None, &inputs, true));
+        assert!(!can_skip(None, Some(&inputs), &inputs, true));
+        for changed in [
+            Inputs {
+                view: 13,
+                ..inputs.clone()
+            },
+            Inputs {
+                binding: Some("8".into()),
+                ..inputs.clone()
+            },
+            Inputs {
+                offer: None,
+                ..inputs.clone()
+            },
+            Inputs {
+                policies: vec![Some("5".into())],
+                ..inputs.clone()
+            },
+        ] {
+            assert!(!can_skip(Some(&compliant), Some(&inputs), &changed, true));
+        }
+        // An external provider answers: its values change without notice.
+        assert!(!can_skip(Some(&compliant), Some(&inputs), &inputs, false));
+        // A Violation within its grace changes with time alone; past it, it does not.
+        let within = status(Compliance::Violation, Some("False"));
+        assert!(!can_skip(Some(&within), Some(&inputs), &inputs, true));
+        let past = status(Compliance::Violation, Some("True"));
+        assert!(can_skip(Some(&past), Some(&inputs), &inputs, true));
+    }
 
     fn binding(name: &str, pods: &[&str]) -> ConstraintPolicyBinding {
         let targets = pods
