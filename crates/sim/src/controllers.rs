@@ -220,6 +220,7 @@ fn scheduler_config(ctx: &SimContext) -> SchedulerConfig {
         },
         seed: ctx.settings.seed,
         lease_namespace: LEASE_NAMESPACE.into(),
+        plan_inline: true,
         ..SchedulerConfig::default()
     }
 }
