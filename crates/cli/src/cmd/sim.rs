@@ -94,6 +94,15 @@ fn components() -> Vec<Box<dyn Component>> {
     controllers::components(&controllers::Options::default())
 }
 
+/// `a, b, c`, or `none` when there is nothing to list.
+fn joined_or(items: &[String], none: &str) -> String {
+    if items.is_empty() {
+        none.to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
 /// What the components did, from their metrics in the Prometheus text format:
 /// `reconciles offer 1234, binding 5678, ...; 5678 binding evaluations; 910 API writes`.
 fn work_done(metrics: &str) -> String {
@@ -127,11 +136,7 @@ fn work_done(metrics: &str) -> String {
         .collect();
     format!(
         "reconciles {}; {evaluations} binding evaluations; {writes} API writes",
-        if reconciles.is_empty() {
-            "none".to_string()
-        } else {
-            reconciles.join(", ")
-        }
+        joined_or(&reconciles, "none")
     )
 }
 
@@ -345,11 +350,7 @@ pub fn bench(b: BenchArgs) -> anyhow::Result<ExitCode> {
     );
     println!(
         "components: {}",
-        if names.is_empty() {
-            "none (edgeplane's controllers not wired in)".to_string()
-        } else {
-            names.join(", ")
-        }
+        joined_or(&names, "none (edgeplane's controllers not wired in)")
     );
     println!(
         "generate: {:.2} s, load and validate: {:.2} s",
