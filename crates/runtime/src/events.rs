@@ -126,7 +126,17 @@ pub struct EventRecorder {
     instance: Arc<str>,
     leadership: Leadership,
     metrics: Arc<Metrics>,
-    sequence: Arc<AtomicU64>,
+}
+
+/// Numbers the events of this process. Process-wide, not per recorder: components make a
+/// recorder per reconcile, and on virtual time two events about one object can carry the
+/// same instant (time stands still while there is work to do), so a per-recorder counter
+/// starting at 0 gave both the same name and the second was refused as AlreadyExists.
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// `regarding`'s name, the event's time, then the process-wide sequence.
+fn event_name(object: &str, nanos: i128, sequence: u64) -> String {
+    format!("{object}.{nanos:x}{sequence:04x}")
 }
 
 impl std::fmt::Debug for EventRecorder {
@@ -157,7 +167,6 @@ impl EventRecorder {
             instance,
             leadership,
             metrics,
-            sequence: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -178,7 +187,7 @@ impl EventRecorder {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".to_string());
-        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
         let object = regarding.name.as_deref().unwrap_or(&self.controller);
         let mut note = event.note;
         if note.len() > MAX_NOTE {
@@ -191,12 +200,8 @@ impl EventRecorder {
         }
         let body = Event {
             metadata: ObjectMeta {
-                // Unique across replicas and restarts: time, then a per-recorder sequence.
-                name: Some(format!(
-                    "{object}.{:x}{:04x}",
-                    now.as_nanosecond(),
-                    sequence & 0xffff
-                )),
+                // Unique across recorders and restarts; only the leader writes.
+                name: Some(event_name(object, now.as_nanosecond(), sequence)),
                 namespace: Some(namespace.clone()),
                 ..ObjectMeta::default()
             },
@@ -228,5 +233,53 @@ impl EventRecorder {
                 tracing::warn!(%error, reason, object = ?regarding.name, "could not publish an event")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplane_cluster::{ClusterConfig, EmbeddedCluster};
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+
+    #[test]
+    fn names_differ_by_sequence_at_one_instant() {
+        assert_eq!(event_name("b", 0x10, 1), "b.100001");
+        assert_ne!(event_name("b", 0x10, 1), event_name("b", 0x10, 2));
+    }
+
+    /// Two recorders (two reconciles) publishing about one object at one virtual instant:
+    /// both events are kept.
+    #[tokio::test(start_paused = true)]
+    async fn recorders_at_one_instant_do_not_collide() {
+        let cluster = EmbeddedCluster::start(ClusterConfig::default()).await;
+        let context = crate::context::Context::new(cluster.client(), "edgeplane-controller")
+            .with_clock(Arc::new(cluster.clock()));
+        let regarding = ObjectReference {
+            kind: Some("ConstraintPolicyBinding".into()),
+            name: Some("b".into()),
+            namespace: Some("default".into()),
+            ..ObjectReference::default()
+        };
+        for note in ["first", "second"] {
+            let spec = EventSpec {
+                type_: EventType::Normal,
+                reason: reasons::COMPLIANCE_CHANGED,
+                action: "Evaluate",
+                note: note.to_string(),
+            };
+            let published = context.events().publish(&regarding, spec).await;
+            published.unwrap_or_else(|e| panic!("{note}: {e}"));
+        }
+        let mut notes: Vec<String> = Api::<CoreEvent>::namespaced(cluster.client(), "default")
+            .list(&Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .items
+            .into_iter()
+            .filter_map(|e| e.message)
+            .collect();
+        notes.sort();
+        assert_eq!(notes, ["first", "second"]);
     }
 }

@@ -75,15 +75,21 @@ async fn a_slower_link_turns_a_compliant_binding_into_violation() {
         ("False", "Violation")
     );
 
-    let events =
-        harness::events_about(&client, "ar", "ConstraintPolicyBinding", &after.name_any()).await;
+    // The Event follows the status write: wait for it rather than race it.
     let note = format!(
         "binding {}: Compliant -> Violation: {reason}",
         after.name_any()
     );
+    let expected = ("ComplianceChanged".to_string(), note);
     assert!(
-        events.contains(&("ComplianceChanged".to_string(), note)),
-        "{events:?}"
+        harness::eventually(Duration::from_secs(5), || async {
+            harness::events_about(&client, "ar", "ConstraintPolicyBinding", &after.name_any())
+                .await
+                .contains(&expected)
+        })
+        .await,
+        "{:?}",
+        harness::events_about(&client, "ar", "ConstraintPolicyBinding", &after.name_any()).await
     );
 
     // Repaired: back to Compliant, violatingSince cleared.
