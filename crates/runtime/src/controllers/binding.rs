@@ -21,7 +21,10 @@
 //! on nothing else) and the status cannot change with time alone (no grace running). The
 //! period exists for what edgeplane is not told about: external providers' values and
 //! missed notifications; built-in answers change only with the view, whose changes
-//! trigger evaluations themselves. At 10,000 bindings this skips most of the work.
+//! trigger evaluations themselves. A skipped binding is looked at again after
+//! [`UNCHANGED_RECHECK`] (5 minutes) unless something triggers it sooner, or after its
+//! period while the topology carries measurements (they expire without notice). At
+//! 10,000 bindings this removes most of the controller's work.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -88,6 +91,29 @@ pub struct Inputs {
 /// The inputs of each binding's last evaluation, forgotten when the binding goes.
 pub type Evaluated = Arc<Mutex<HashMap<ObjectRef<ConstraintPolicyBinding>, Inputs>>>;
 
+/// How long an unchanged binding waits before it is looked at again when its evaluation
+/// was skipped: every change it depends on triggers it sooner (see the module's docs), so
+/// this is a safety net like the offers' resync.
+pub const UNCHANGED_RECHECK: Duration = Duration::from_secs(300);
+
+/// When to look at a binding again after a skipped evaluation: after
+/// [`UNCHANGED_RECHECK`], or after its period while the topology carries measurements,
+/// which expire with time alone and no notification.
+pub fn recheck_after(period: Duration, measured: bool) -> Duration {
+    if measured {
+        period
+    } else {
+        period.max(UNCHANGED_RECHECK)
+    }
+}
+
+fn measured(caches: &Caches) -> bool {
+    caches
+        .topology()
+        .and_then(|t| t.status.as_ref().map(|s| !s.measured.is_empty()))
+        .unwrap_or(false)
+}
+
 /// Whether an evaluation with `inputs` can be skipped: it would give `previous` again.
 pub fn can_skip(
     previous: Option<&ConstraintPolicyBindingStatus>,
@@ -132,6 +158,7 @@ pub async fn run(
         &caches.bindings,
         triggers,
         options.binding_concurrency,
+        Duration::ZERO,
         |b, shared| {
             let s = shared.clone();
             instrumented(b.clone(), shared, async move { reconcile(b, s).await })
@@ -412,7 +439,7 @@ async fn reconcile(
     };
     if skip {
         ctx.metrics.evaluations_skipped.inc();
-        return Ok(Action::requeue(period));
+        return Ok(Action::requeue(recheck_after(period, measured(caches))));
     }
     let started = tokio::time::Instant::now();
     let outcomes =
@@ -689,6 +716,16 @@ mod tests {
         assert!(!can_skip(Some(&within), Some(&inputs), &inputs, true));
         let past = status(Compliance::Violation, Some("True"));
         assert!(can_skip(Some(&past), Some(&inputs), &inputs, true));
+    }
+
+    #[test]
+    fn a_skipped_binding_waits_longer_unless_measurements_can_expire() {
+        let period = Duration::from_secs(30);
+        assert_eq!(recheck_after(period, false), UNCHANGED_RECHECK);
+        assert_eq!(recheck_after(period, true), period);
+        // A period longer than the recheck is kept.
+        let long = Duration::from_secs(600);
+        assert_eq!(recheck_after(long, false), long);
     }
 
     fn binding(name: &str, pods: &[&str]) -> ConstraintPolicyBinding {

@@ -44,6 +44,11 @@ pub struct Options {
     /// How often every offer is reconciled even when nothing changed (a safety net for
     /// missed notifications; a reconcile with nothing to do writes nothing).
     pub offer_resync: Duration,
+    /// Requests to reconcile an offer within this time of each other are folded into one
+    /// (kube-runtime's trailing debounce): a Deployment's pods arrive, and its bindings
+    /// turn Compliant, in bursts, and each used to re-expand the offer. Short, so bindings
+    /// still exist well before the planner's quiet period ends.
+    pub offer_debounce: Duration,
 }
 
 impl Default for Options {
@@ -52,6 +57,7 @@ impl Default for Options {
             binding_concurrency: 8,
             offer_concurrency: 4,
             offer_resync: Duration::from_secs(300),
+            offer_debounce: Duration::from_millis(100),
         }
     }
 }
@@ -175,6 +181,7 @@ pub async fn drive<K, S, F, Fut>(
     cache: &Cache<K>,
     triggers: impl Stream<Item = ObjectRef<K>> + Send + 'static,
     concurrency: u16,
+    debounce: Duration,
     reconcile: F,
 ) where
     K: Cached + Resource<DynamicType = ()>,
@@ -187,7 +194,11 @@ pub async fn drive<K, S, F, Fut>(
         futures::stream::pending::<Result<K, watcher::Error>>(),
         cache.store().clone(),
     )
-    .with_config(Config::default().concurrency(concurrency))
+    .with_config(
+        Config::default()
+            .concurrency(concurrency)
+            .debounce(debounce),
+    )
     .reconcile_on(triggers)
     .graceful_shutdown_on(shared.ctx.shutdown.clone().cancelled_owned())
     .run(reconcile, error_policy, shared)

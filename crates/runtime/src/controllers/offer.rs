@@ -91,6 +91,7 @@ pub async fn run(ctx: Context, caches: Caches, views: ViewCache, options: Option
     let sites = SiteMemo::default();
     let triggers = triggers(&ctx, &caches, &views, sites.clone());
     let concurrency = options.offer_concurrency;
+    let debounce = options.offer_debounce;
     let shared = Arc::new(Shared {
         ctx,
         caches: caches.clone(),
@@ -103,6 +104,7 @@ pub async fn run(ctx: Context, caches: Caches, views: ViewCache, options: Option
         &caches.offers,
         triggers,
         concurrency,
+        debounce,
         |offer, shared| {
             let s = shared.clone();
             instrumented(

@@ -6,6 +6,7 @@
 //! with neither is invalid until a provider registers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use edgeplane_api::names::{CONSTRAINT_API_VERSION, PROVIDER_LABEL_PREFIX};
 use edgeplane_api::{ConstraintPolicy, ConstraintPolicyStatus};
@@ -73,10 +74,17 @@ pub async fn run(ctx: Context, caches: Caches, providers: Arc<ProviderRegistry>)
         name: "policy-status",
         extra: providers,
     });
-    drive(shared, &caches.policies, triggers, 2, |p, shared| {
-        let s = shared.clone();
-        instrumented(p.clone(), shared, async move { reconcile(p, s).await })
-    })
+    drive(
+        shared,
+        &caches.policies,
+        triggers,
+        2,
+        Duration::ZERO,
+        |p, shared| {
+            let s = shared.clone();
+            instrumented(p.clone(), shared, async move { reconcile(p, s).await })
+        },
+    )
     .await;
 }
 

@@ -61,10 +61,17 @@ pub async fn run(ctx: Context, caches: Caches, views: ViewCache) {
         name: "topology-status",
         extra: (),
     });
-    drive(shared, &caches.topologies, triggers, 1, |t, shared| {
-        let s = shared.clone();
-        instrumented(t.clone(), shared, async move { reconcile(t, s).await })
-    })
+    drive(
+        shared,
+        &caches.topologies,
+        triggers,
+        1,
+        Duration::ZERO,
+        |t, shared| {
+            let s = shared.clone();
+            instrumented(t.clone(), shared, async move { reconcile(t, s).await })
+        },
+    )
     .await;
 }
 

@@ -231,7 +231,7 @@ async fn nothing_changed_no_writes_and_a_restart_duplicates_and_loses_nothing() 
     );
     // Let the offer counts settle and the graces of the bindings in Violation (at most 5m,
     // then up to a 1m period) elapse, which changes their GraceElapsed condition; then
-    // watch for 10 minutes: every binding is evaluated 10 to 60 times, every offer
+    // watch for 10 minutes: every binding is looked at at least twice, every offer
     // resynced twice, and nothing is written.
     tokio::time::sleep(Duration::from_secs(420)).await;
     let settled = first.writes.count();
@@ -246,11 +246,11 @@ async fn nothing_changed_no_writes_and_a_restart_duplicates_and_loses_nothing() 
         Vec::<String>::new(),
         "no writes when nothing changed"
     );
-    // Every binding is still looked at each period; with nothing changed and only
-    // built-in rules, most of those evaluations are skipped.
+    // Every binding is still looked at (at least every 5 minutes once nothing changes);
+    // with nothing changed and only built-in rules, those evaluations are skipped.
     assert!(
-        evaluations(&first) >= evaluations_before + 12 * 10,
-        "bindings kept being evaluated"
+        evaluations(&first) >= evaluations_before + 12 * 2,
+        "bindings kept being looked at"
     );
     assert!(skipped(&first) > 0, "unchanged evaluations were skipped");
 
