@@ -1224,7 +1224,7 @@ mod sim {
             "00:30:00  Scaled            Deployment ar/ar-render: replicas 5 -> 6",
             "Summary: 45m simulated in ",
             "  pods       8 placed, 0 unplaced, 3 failed, 0 lost",
-            "  repairs    1 mitigation (0 failed), 0 evictions",
+            "  repairs    4 mitigations (0 failed), 0 evictions",
             "  components: edgeplane-controller, edgeplane-scheduler, edgeplane-descheduler, edgeplane-netctl",
         ] {
             assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");

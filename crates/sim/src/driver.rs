@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::journal::SharedJournal;
 use crate::observer::{self, TOPOLOGIES};
+use crate::run::{SETTLE, makes_pods};
 use crate::scenario::{Action, Event, LinkChange, ObjectRef, ScaleTarget, link_matches};
 use crate::timeline::{Entry, EntryType, Source};
 
@@ -70,10 +71,25 @@ fn describe(obj: &Value) -> String {
     }
 }
 
-/// Server-side apply, one object at a time so each gets its own entry.
+/// Server-side apply, one object at a time so each gets its own entry. As at the start
+/// of a run, objects that make no pods (offers among them) go first and the pods and the
+/// workloads that make them once every task is idle ([`SETTLE`] later): the scheduler's
+/// gate reads offers from a cache, and pods created in the same instant as the offer that
+/// targets them would pass ungated and be bound by the cluster's default scheduler.
 pub async fn apply(cluster: &EmbeddedCluster, objects: &[Value], at: Duration) -> Vec<Entry> {
+    let (workloads, setup): (Vec<&Value>, Vec<&Value>) =
+        objects.iter().partition(|o| makes_pods(o));
+    let mut out = apply_each(cluster, &setup, at).await;
+    if !setup.is_empty() && !workloads.is_empty() {
+        tokio::time::sleep(SETTLE).await;
+    }
+    out.extend(apply_each(cluster, &workloads, at).await);
+    out
+}
+
+async fn apply_each(cluster: &EmbeddedCluster, objects: &[&Value], at: Duration) -> Vec<Entry> {
     let mut out = Vec::new();
-    for obj in objects {
+    for &obj in objects {
         let before = existing_version(cluster, obj);
         match cluster.apply_objects([obj.clone()]).await {
             Ok(applied) => {

@@ -311,7 +311,7 @@ pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<
 pub const SETTLE: Duration = Duration::from_millis(1);
 
 /// Pods and the workloads whose controllers create pods.
-fn makes_pods(object: &Value) -> bool {
+pub(crate) fn makes_pods(object: &Value) -> bool {
     object
         .get("apiVersion")
         .and_then(Value::as_str)
