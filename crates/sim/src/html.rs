@@ -201,7 +201,10 @@ fn cards(h: &mut String, r: &Report) {
 
 // ---- map ------------------------------------------------------------------------------
 
-const MAP_LEGEND: &str = "<div class=\"legend\"><span><i style=\"background:#2f9e5b\"></i>link latency &le; 2ms</span><span><i style=\"background:#7cb342\"></i>&le; 5ms</span><span><i style=\"background:#e6a700\"></i>&le; 10ms</span><span><i style=\"background:#d64545\"></i>&gt; 10ms</span><span><i style=\"background:#fff;border:2px dashed #c0392b\"></i>link changed during the run</span><span><i style=\"background:#2f6fd6\"></i>node with pods (count)</span><span><i style=\"background:#e9edf2\"></i>node without pods</span><span><i style=\"background:#fde2e2;border:1px solid #d64545\"></i>node not ready</span><span><i style=\"background:#eef6ff;border:1px dashed #7aa7e6\"></i>users</span></div>";
+/// Paths the network controller activated: a colour no latency band uses.
+const ACTIVATED: &str = "#8e44ad";
+
+const MAP_LEGEND: &str = "<div class=\"legend\"><span><i style=\"background:#2f9e5b\"></i>link latency &le; 2ms</span><span><i style=\"background:#7cb342\"></i>&le; 5ms</span><span><i style=\"background:#e6a700\"></i>&le; 10ms</span><span><i style=\"background:#d64545\"></i>&gt; 10ms</span><span><i style=\"background:#fff;border:2px dashed #c0392b\"></i>link changed during the run</span><span><i style=\"background:#fff;border:2px dotted #8e44ad\"></i>path activated by the network controller</span><span><i style=\"background:#2f6fd6\"></i>node with pods (count)</span><span><i style=\"background:#e9edf2\"></i>node without pods</span><span><i style=\"background:#fde2e2;border:1px solid #d64545\"></i>node not ready</span><span><i style=\"background:#eef6ff;border:1px dashed #7aa7e6\"></i>users</span></div>";
 
 fn tier_rank(tier: &str) -> f64 {
     match tier {
@@ -362,7 +365,16 @@ fn map_svg(r: &Report) -> String {
                 .iter()
                 .flatten()
                 .any(|p| (p.y - pa.y).abs() < 1.0 && p.x > lo && p.x < hi);
-        link_svg(&mut svg, l, pa, pb, label_links, arc);
+        // An activated path stands beside a link of the spec between the same sites:
+        // always drawn as an arc so that both show.
+        link_svg(
+            &mut svg,
+            l,
+            pa,
+            pb,
+            label_links,
+            arc || l.activated.is_some(),
+        );
     }
     for (i, s) in sites.iter().enumerate() {
         if let Some(p) = &pos[i] {
@@ -376,9 +388,16 @@ fn map_svg(r: &Report) -> String {
 fn link_svg(svg: &mut String, l: &MapLink, a: &Placed, b: &Placed, label: bool, arc: bool) {
     let (ax, ay) = (a.x + a.w / 2.0, a.y + a.h / 2.0);
     let (bx, by) = (b.x + b.w / 2.0, b.y + b.h / 2.0);
-    let colour = latency_colour(l.latency_ms);
-    let width = if l.changed { 3.5 } else { 2.2 };
-    let dash = if l.changed {
+    let activated = l.activated.is_some();
+    let colour = if activated {
+        ACTIVATED
+    } else {
+        latency_colour(l.latency_ms)
+    };
+    let width = if l.changed || activated { 3.5 } else { 2.2 };
+    let dash = if activated {
+        " stroke-dasharray=\"2 5\""
+    } else if l.changed {
         " stroke-dasharray=\"7 4\""
     } else {
         ""
@@ -393,10 +412,13 @@ fn link_svg(svg: &mut String, l: &MapLink, a: &Placed, b: &Placed, label: bool, 
             .as_ref()
             .map(|b| format!(", bandwidth {b}"))
             .unwrap_or_default(),
-        if l.changed {
-            " (changed during the run)"
-        } else {
-            ""
+        match &l.activated {
+            Some(path) => format!(
+                " (path {path} activated by the network controller for {})",
+                l.bindings.join(", ")
+            ),
+            None if l.changed => " (changed during the run)".to_string(),
+            None => String::new(),
         }
     );
     let (path, mx, my) = if arc {
@@ -432,14 +454,26 @@ fn link_svg(svg: &mut String, l: &MapLink, a: &Placed, b: &Placed, label: bool, 
         "<g class=\"link\"><title>{}</title><path d=\"{path}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"{width}\" stroke-linecap=\"round\"{dash} opacity=\"0.9\"/>",
         esc(&title)
     );
-    if label || l.changed {
-        let weight = if l.changed { "700" } else { "400" };
-        let fill = if l.changed { "#c0392b" } else { "#66717f" };
+    if label || l.changed || activated {
+        let weight = if l.changed || activated { "700" } else { "400" };
+        let fill = match (activated, l.changed) {
+            (true, _) => ACTIVATED,
+            (false, true) => "#c0392b",
+            (false, false) => "#66717f",
+        };
+        // An activated path is labelled with its catalogue entry.
+        let text = match &l.activated {
+            Some(path) => {
+                let entry = path.rsplit('/').next().unwrap_or(path);
+                format!("{entry} {}", l.latency)
+            }
+            None => l.latency.clone(),
+        };
         let _ = write!(
             svg,
             "<text x=\"{mx:.1}\" y=\"{:.1}\" font-size=\"10.5\" text-anchor=\"middle\" fill=\"{fill}\" font-weight=\"{weight}\" paint-order=\"stroke\" stroke=\"#fff\" stroke-width=\"3\">{}</text>",
             my + 3.5,
-            esc(&l.latency)
+            esc(&text)
         );
     }
     svg.push_str("</g>");

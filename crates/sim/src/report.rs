@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use edgeplane_api::ActivatedPath;
 use edgeplane_cluster::api::ApiServer;
 use serde::Serialize;
 use serde_json::Value;
@@ -157,6 +158,13 @@ pub struct MapLink {
     pub bandwidth: Option<String>,
     /// The link's latency changed during the run.
     pub changed: bool,
+    /// For a path the network controller activated (from the topology's
+    /// `status.activatedPaths`, not its spec): `catalogue/entry`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activated: Option<String>,
+    /// The bindings whose allocations keep an activated path up, `namespace/name`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<String>,
 }
 
 /// What the objects say at the end of a run.
@@ -376,12 +384,39 @@ fn site_map(
                     .and_then(Value::as_str)
                     .map(str::to_string),
                 changed: false,
+                activated: None,
+                bindings: Vec::new(),
             }
         })
+        .chain(activated_paths(topology))
         .collect();
     let mut sites: Vec<MapSite> = sites.into_values().collect();
     sites.sort_by(|a, b| natural_cmp(&a.name, &b.name));
     SiteMap { sites, links }
+}
+
+/// The paths the network controller has activated, as links of the map. Entries that do
+/// not parse are left out: the map shows what it can.
+fn activated_paths(topology: Option<&Value>) -> Vec<MapLink> {
+    let paths = topology
+        .and_then(|t| t.pointer("/status/activatedPaths"))
+        .cloned()
+        .and_then(|v| serde_json::from_value::<Vec<ActivatedPath>>(v).ok())
+        .unwrap_or_default();
+    paths
+        .into_iter()
+        .map(|p| MapLink {
+            latency_ms: observer::latency_ms(&p.latency).unwrap_or(0.0),
+            from: p.from,
+            to: p.to,
+            one_way: p.one_way,
+            latency: p.latency,
+            bandwidth: p.bandwidth,
+            changed: false,
+            activated: Some(format!("{}/{}", p.catalogue, p.entry)),
+            bindings: p.bindings,
+        })
+        .collect()
 }
 
 /// Compares names with embedded numbers by value: `edge-2` before `edge-10`.
@@ -456,7 +491,8 @@ pub fn build(input: ReportInput<'_>) -> Report {
         simulated: clock_text(input.simulated),
     };
     let mut map = input.end.map;
-    for link in &mut map.links {
+    // Activated paths have the ends of the links they stand beside, not their history.
+    for link in map.links.iter_mut().filter(|l| l.activated.is_none()) {
         let label = observer::link_label(&link.from, &link.to, link.one_way);
         link.changed = input.series.links.get(&label).is_some_and(|l| l.len() > 1);
     }

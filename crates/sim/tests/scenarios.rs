@@ -247,6 +247,32 @@ fn stadium_ar_places_renderers_next_to_the_stadium_and_mediates_the_degradation(
     assert_eq!(repaired.len(), violations.len(), "{timeline}");
     assert_eq!(r.summary.mitigation_failures, 0, "{timeline}");
     assert_eq!(r.summary.evictions, 0, "{timeline}");
+    // The map shows the backup fibre beside the degraded one, with the bindings that keep
+    // it up (their allocations outlive the repair at 38m), and so does the HTML report.
+    let activated: Vec<_> = r
+        .map
+        .links
+        .iter()
+        .filter(|l| l.activated.is_some())
+        .collect();
+    assert_eq!(activated.len(), 1, "{:#?}", r.map.links);
+    let backup = activated[0];
+    assert_eq!(
+        (
+            backup.from.as_str(),
+            backup.to.as_str(),
+            backup.latency.as_str()
+        ),
+        ("edge-1", "metro-1", "3ms")
+    );
+    assert_eq!(backup.activated.as_deref(), Some("default/backup-1"));
+    assert_eq!(backup.bindings.len(), 4, "{backup:?}");
+    assert!(!backup.changed);
+    let html = edgeplane_sim::html::render(&r);
+    assert!(
+        html.contains("(path default/backup-1 activated by the network controller for ar/ar-"),
+        "the map draws the activated path"
+    );
     // The node failure's pods are planned again at once, through the backup fibre.
     assert!(
         of(&r, EntryType::PlanRun)
