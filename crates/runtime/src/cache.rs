@@ -465,9 +465,50 @@ impl Caches {
     }
 }
 
-/// The reference network controller, hosted in a process with these caches, reads nodes
-/// and bindings from them rather than listing them from the API server on each operation.
-impl edgeplane_netctl::CachedReads for Caches {
+/// What the reference network controller reads on every operation (nodes, and bindings to
+/// find orphaned allocations), from caches instead of lists from the API server. A process
+/// that already has [`Caches`] (the simulator) shares them ([`NetworkReads::from`]);
+/// `edgeplane netctl serve` starts just these two ([`NetworkReads::start`]).
+#[derive(Clone)]
+pub struct NetworkReads {
+    nodes: Cache<Node>,
+    bindings: Cache<ConstraintPolicyBinding>,
+}
+
+impl NetworkReads {
+    pub fn start(client: &Client, shutdown: &CancellationToken) -> NetworkReads {
+        NetworkReads {
+            nodes: Cache::spawn(
+                Api::all(client.clone()),
+                watcher::Config::default(),
+                shutdown.clone(),
+            ),
+            bindings: Cache::spawn(
+                Api::all(client.clone()),
+                watcher::Config::default(),
+                shutdown.clone(),
+            ),
+        }
+    }
+}
+
+impl NetworkReads {
+    pub async fn wait_ready(&self) {
+        self.nodes.wait_ready().await;
+        self.bindings.wait_ready().await;
+    }
+}
+
+impl From<&Caches> for NetworkReads {
+    fn from(caches: &Caches) -> NetworkReads {
+        NetworkReads {
+            nodes: caches.nodes.clone(),
+            bindings: caches.bindings.clone(),
+        }
+    }
+}
+
+impl edgeplane_netctl::CachedReads for NetworkReads {
     fn nodes(&self) -> Option<Vec<edgeplane_core::network::NodeInfo>> {
         self.nodes.is_ready().then(|| {
             self.nodes
@@ -486,5 +527,70 @@ impl edgeplane_netctl::CachedReads for Caches {
                 .map(|b| format!("{}/{}", b.namespace().unwrap_or_default(), b.name_any()))
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, NodeSpec};
+    use edgeplane_netctl::CachedReads;
+
+    /// `netctl serve`'s reads: nothing until the watches have listed (the controller then
+    /// lists itself), then the nodes and bindings as they are, changes included.
+    #[tokio::test(start_paused = true)]
+    async fn network_reads_follow_nodes_and_bindings() {
+        let config = ClusterConfig::default()
+            .with_node(NodeSpec::new("edge-1-a"))
+            .with_node(NodeSpec::new("edge-1-b"));
+        let cluster = EmbeddedCluster::start(config).await;
+        let crds: Vec<serde_json::Value> = edgeplane_api::crdgen::all()
+            .into_iter()
+            .filter_map(|c| serde_json::to_value(c).ok())
+            .collect();
+        cluster
+            .apply_objects(crds)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shutdown = CancellationToken::new();
+        let reads = NetworkReads::start(&cluster.client(), &shutdown);
+        assert!(reads.nodes().is_none() && reads.binding_names().is_none());
+        reads.wait_ready().await;
+        let names = |reads: &NetworkReads| -> Vec<String> {
+            let mut names: Vec<String> = reads
+                .nodes()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| n.name)
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(&reads), ["edge-1-a", "edge-1-b"]);
+        assert_eq!(reads.binding_names(), Some(Default::default()));
+
+        cluster
+            .load_yaml(
+                "apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicyBinding
+metadata: {name: b-1, namespace: default}
+spec:
+  offer: o
+  targets: {}
+",
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let expected: std::collections::BTreeSet<String> = ["default/b-1".to_string()].into();
+        let mut seen = None;
+        for _ in 0..50 {
+            seen = reads.binding_names();
+            if seen.as_ref() == Some(&expected) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(seen, Some(expected));
+        shutdown.cancel();
     }
 }

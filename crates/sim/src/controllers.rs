@@ -25,7 +25,7 @@ use edgeplane_cluster::PodAdmission;
 use edgeplane_netctl::NetworkController;
 use edgeplane_netctl::reference::{ReferenceConfig, ReferenceController};
 use edgeplane_providers::ClientOptions;
-use edgeplane_runtime::cache::Caches;
+use edgeplane_runtime::cache::{Caches, NetworkReads};
 use edgeplane_runtime::context::Context;
 use edgeplane_runtime::controllers;
 use edgeplane_runtime::descheduler::{self, Descheduler, DeschedulerConfig};
@@ -133,7 +133,7 @@ impl Shared {
                         ctx.clock.clone(),
                         ReferenceConfig::default(),
                     )
-                    .with_cached_reads(Arc::new(caches.clone())),
+                    .with_cached_reads(Arc::new(NetworkReads::from(&caches))),
                 );
                 Parts {
                     caches,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use edgeplane_core::clock::SystemClock;
 use edgeplane_netctl::{ReferenceConfig, ReferenceController};
+use edgeplane_runtime::cache::NetworkReads;
 
 use super::live::{self, LiveArgs};
 
@@ -92,11 +93,15 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             topology = %config.topology,
             "serving the reference network controller"
         );
-        let controller = Arc::new(ReferenceController::new(
-            client,
-            Arc::new(SystemClock),
-            config,
-        ));
+        // Nodes and bindings from watches, not listed on every operation (until they
+        // have listed once, the controller lists them itself). Cancelled on return.
+        let watches = tokio_util::sync::CancellationToken::new();
+        let _stop_watches = watches.clone().drop_guard();
+        let reads = NetworkReads::start(&client, &watches);
+        let controller = Arc::new(
+            ReferenceController::new(client, Arc::new(SystemClock), config)
+                .with_cached_reads(Arc::new(reads)),
+        );
         // The address on standard output, alone, so scripts and tests can read the port.
         println!("listening on {address}");
         std::io::stdout().flush()?;
