@@ -85,9 +85,9 @@ impl<T: ExternalCosts> ExternalCosts for CachedCosts<T> {
 /// Fills the cost tables of every external rule whose table is empty. A provider error
 /// marks the rule in Error (it then does not constrain the plan).
 pub fn fill_external_costs(input: &mut PlanInput<'_>, provider: &mut dyn ExternalCosts) {
-    // Each pending pod's eligible nodes, worked out only for pods an external rule asks
-    // about: for every pending pod up front it was 5,000 pods x 2,000 node names (about
-    // 350 MB) on every plan, with no external rule at all.
+    // Each pending pod's eligible nodes, worked out only when an external rule asks about
+    // the pod: most plans have no external rule, and a table of node names for every pod
+    // costs hundreds of MB at thousands of pods and nodes.
     let pending: HashMap<&PodKey, &super::PendingPod> =
         input.pending.iter().map(|p| (&p.key, p)).collect();
     let mut eligible: HashMap<&PodKey, Vec<String>> = HashMap::new();
