@@ -25,14 +25,19 @@ fn example(name: &str) -> Scenario {
 }
 
 fn run(name: &str) -> Report {
+    run_scenario(&example(name))
+}
+
+/// A scenario with edgeplane's own components.
+fn run_scenario(scenario: &Scenario) -> Report {
     edgeplane_sim::run(
-        &example(name),
+        scenario,
         RunOptions {
             components: controllers::components(&Options::default()),
             ..RunOptions::default()
         },
     )
-    .unwrap_or_else(|e| panic!("{name}: {e}"))
+    .unwrap_or_else(|e| panic!("{}: {e}", scenario.name))
 }
 
 /// The story entries (no details), one line each, for failure messages.
@@ -359,14 +364,7 @@ spec:
 "#;
     let scenario =
         scenario::parse("offer-and-pods.yaml", text, &repo()).unwrap_or_else(|e| panic!("{e}"));
-    let r = edgeplane_sim::run(
-        &scenario,
-        RunOptions {
-            components: controllers::components(&Options::default()),
-            ..RunOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let r = run_scenario(&scenario);
     let timeline = story(&r);
     assert_eq!(r.summary.action_failures, 0, "{timeline}");
     // Each object has its Applied entry at 10s, the offer first.
