@@ -66,6 +66,14 @@ fn of(r: &Report, kind: EntryType) -> Vec<String> {
         .collect()
 }
 
+/// The story entries of a kind at one time (`00:10:02`).
+fn of_at(r: &Report, kind: EntryType, at: &str) -> Vec<String> {
+    of(r, kind)
+        .into_iter()
+        .filter(|l| l.starts_with(at))
+        .collect()
+}
+
 /// The node each pod runs on at the end, by pod name prefix.
 fn nodes_of(r: &Report, prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -188,10 +196,7 @@ fn node_failure_re_places_the_lost_pods_as_a_group() {
         "{timeline}"
     );
     assert_eq!(of(&r, EntryType::PodFailed).len(), 4, "{timeline}");
-    let after: Vec<String> = of(&r, EntryType::Planned)
-        .into_iter()
-        .filter(|l| l.starts_with("00:10:02"))
-        .collect();
+    let after: Vec<String> = of_at(&r, EntryType::Planned, "00:10:02");
     assert_eq!(after.len(), 4, "{timeline}");
     assert!(
         after.iter().all(|l| l.contains("onto edge-1-a")),
@@ -210,10 +215,7 @@ fn stadium_ar_places_renderers_next_to_the_stadium_and_mediates_the_degradation(
     let timeline = story(&r);
     // The first plan places the whole application at once, the renderers next to the
     // stadium.
-    let first: Vec<String> = of(&r, EntryType::Planned)
-        .into_iter()
-        .filter(|l| l.starts_with("00:00:02"))
-        .collect();
+    let first: Vec<String> = of_at(&r, EntryType::Planned, "00:00:02");
     assert_eq!(first.len(), 5, "{timeline}");
     assert_eq!(
         first
@@ -368,10 +370,7 @@ spec:
     let timeline = story(&r);
     assert_eq!(r.summary.action_failures, 0, "{timeline}");
     // Each object has its Applied entry at 10s, the offer first.
-    let applied: Vec<String> = of(&r, EntryType::Applied)
-        .into_iter()
-        .filter(|l| l.starts_with("00:00:10"))
-        .collect();
+    let applied: Vec<String> = of_at(&r, EntryType::Applied, "00:00:10");
     assert_eq!(applied.len(), 3, "{timeline}");
     assert!(
         applied[0].contains("ConstraintPolicyOffer festival/cameras-festival"),

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use edgeplane_api::TargetKind;
 
-use super::feasibility::static_misfit;
+use super::feasibility::eligible_node_names;
 use super::{PlanInput, PodKey, RuleProvider};
 
 /// Node costs per pod.
@@ -94,15 +94,9 @@ pub fn fill_external_costs(input: &mut PlanInput<'_>, provider: &mut dyn Externa
     let nodes = &input.nodes;
     let mut eligible_nodes = |key: &PodKey| -> Option<Vec<String>> {
         let (key, pod) = pending.get_key_value(key)?;
-        let names = eligible.entry(key).or_insert_with(|| {
-            let mut names: Vec<String> = nodes
-                .iter()
-                .filter(|n| static_misfit(n, pod).is_none())
-                .map(|n| n.name.clone())
-                .collect();
-            names.sort();
-            names
-        });
+        let names = eligible
+            .entry(key)
+            .or_insert_with(|| eligible_node_names(nodes, pod));
         Some(names.clone())
     };
     let placed: HashMap<&PodKey, &str> = input

@@ -96,6 +96,18 @@ pub enum Misfit {
     Taint(Taint),
 }
 
+/// The names of the nodes that may take `pod` (resources aside), sorted: the candidate
+/// nodes of a network controller's or an external provider's question.
+pub fn eligible_node_names(nodes: &[PlanNode], pod: &PendingPod) -> Vec<String> {
+    let mut names: Vec<String> = nodes
+        .iter()
+        .filter(|n| static_misfit(n, pod).is_none())
+        .map(|n| n.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
 /// The first static reason a node cannot take a pod, or `None` when it can (resources
 /// aside).
 pub fn static_misfit(node: &PlanNode, pod: &PendingPod) -> Option<Misfit> {

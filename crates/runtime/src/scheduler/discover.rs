@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use edgeplane_api::names::{ALLOCATION_ANNOTATION, PATH_RELEASE_FINALIZER};
 use edgeplane_api::{TargetKind, TargetRef};
-use edgeplane_core::planner::feasibility::static_misfit;
+use edgeplane_core::planner::feasibility::eligible_node_names;
 use edgeplane_core::planner::{PendingPod, PlacedPod, PlanBinding, PlanNode, RuleProvider};
 use edgeplane_netctl::{DiscoverRequest, Endpoint, PathOffer};
 use jiff::Timestamp;
@@ -113,12 +113,7 @@ pub fn request_for(
         .filter(|r| !matches!(r.provider, RuleProvider::Broken(_)))
         .map(|r| r.spec.clone())
         .collect();
-    let mut candidate_nodes: Vec<String> = nodes
-        .iter()
-        .filter(|n| static_misfit(n, pod).is_none())
-        .map(|n| n.name.clone())
-        .collect();
-    candidate_nodes.sort();
+    let candidate_nodes = eligible_node_names(nodes, pod);
     if candidate_nodes.is_empty() {
         return None;
     }
