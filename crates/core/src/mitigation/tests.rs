@@ -1,7 +1,15 @@
 use super::*;
-use crate::network::{NodeInfo, SiteId};
-use edgeplane_api::NetworkTopology;
+use std::collections::{BTreeMap, BTreeSet};
+
+use edgeplane_api::network::DEFAULT_SITE_LABEL;
+use edgeplane_api::{
+    AllocationPurpose, Compliance, ConstraintPolicyRule, NetworkPathCatalogue, NetworkTopology,
+    PathAllocation,
+};
+use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::network::{Location, NetworkGraph, NodeInfo, PathMetric, SiteId};
 
 /// metro-1 - edge-3 is measured at 30ms (degraded from 4ms); the users at the stadium
 /// reach the network at edge-3; edge-9 hangs off the data centre.
