@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod descheduler;
 pub mod evaluate;
+pub mod kubevirt;
 pub mod manifests;
 pub mod mitigation;
 pub mod network;

@@ -14,10 +14,11 @@ use edgeplane_api::{
     NetworkTopology,
 };
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
+use crate::planner::convert;
 use crate::validate::{self, FieldError};
 
 /// One document of a source.
@@ -197,7 +198,7 @@ pub enum Object {
     Deployment(Box<Deployment>),
     StatefulSet(Box<StatefulSet>),
     ReplicaSet(Box<ReplicaSet>),
-    VirtualMachine(Box<crate::workloads::VirtualMachine>),
+    VirtualMachine(Box<crate::kubevirt::VirtualMachine>),
     /// A kind edgeplane does not read; skipped.
     Other {
         api_version: String,
@@ -270,13 +271,7 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
             let pod: Pod = typed(doc, true)?;
             check(doc, validate::metadata(&pod.metadata, true))?;
             if let Some(spec) = &pod.spec {
-                check(
-                    doc,
-                    crate::workloads::check_spec(spec, "spec")
-                        .err()
-                        .into_iter()
-                        .collect(),
-                )?;
+                check(doc, check_spec(spec, "spec").err().into_iter().collect())?;
             }
             Object::Pod(Box::new(pod))
         }
@@ -302,34 +297,32 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
             check_workload(doc, spec.replicas, template.as_ref())?;
             Object::ReplicaSet(Box::new(r))
         }
-        (crate::workloads::KUBEVIRT_API_VERSION, "VirtualMachine") => {
-            let vm: crate::workloads::VirtualMachine = typed(doc, true)?;
+        (crate::kubevirt::KUBEVIRT_API_VERSION, "VirtualMachine") => {
+            let vm: crate::kubevirt::VirtualMachine = typed(doc, true)?;
             check(doc, validate::metadata(&vm.metadata, true))?;
             let spec = vm.pod_spec();
-            let errors = crate::workloads::check_spec(&spec, "spec.template.spec")
-                .err()
-                .map(|e| {
-                    // The launcher's requests come from the domain: name the field the
-                    // user wrote.
-                    let requested = vm
-                        .spec
-                        .template
-                        .spec
-                        .domain
-                        .resources
-                        .as_ref()
-                        .and_then(|x| x.requests.as_ref())
-                        .is_some_and(|q| q.contains_key("memory"));
-                    let field = if e.field.ends_with("requests[\"memory\"]") && !requested {
-                        "spec.template.spec.domain.memory.guest".to_string()
-                    } else {
-                        e.field.replace(
-                            "spec.template.spec.containers[0].resources.requests",
-                            "spec.template.spec.domain.resources.requests",
-                        )
-                    };
-                    FieldError::new(field, e.message)
-                });
+            let errors = check_spec(&spec, "spec.template.spec").err().map(|e| {
+                // The launcher's requests come from the domain: name the field the
+                // user wrote.
+                let requested = vm
+                    .spec
+                    .template
+                    .spec
+                    .domain
+                    .resources
+                    .as_ref()
+                    .and_then(|x| x.requests.as_ref())
+                    .is_some_and(|q| q.contains_key("memory"));
+                let field = if e.field.ends_with("requests[\"memory\"]") && !requested {
+                    "spec.template.spec.domain.memory.guest".to_string()
+                } else {
+                    e.field.replace(
+                        "spec.template.spec.containers[0].resources.requests",
+                        "spec.template.spec.domain.resources.requests",
+                    )
+                };
+                FieldError::new(field, e.message)
+            });
             check(doc, errors.into_iter().collect())?;
             Object::VirtualMachine(Box::new(vm))
         }
@@ -407,25 +400,37 @@ fn rule_syntax(policy: &ConstraintPolicy) -> Vec<FieldError> {
 fn check_workload(
     doc: &Document,
     replicas: Option<i32>,
-    template: Option<&k8s_openapi::api::core::v1::PodSpec>,
+    template: Option<&PodSpec>,
 ) -> Result<(), ManifestError> {
-    check(
-        doc,
-        crate::workloads::check_replicas(replicas)
-            .err()
-            .into_iter()
-            .collect(),
-    )?;
+    check(doc, check_replicas(replicas).err().into_iter().collect())?;
     if let Some(spec) = template {
         check(
             doc,
-            crate::workloads::check_spec(spec, "spec.template.spec")
+            check_spec(spec, "spec.template.spec")
                 .err()
                 .into_iter()
                 .collect(),
         )?;
     }
     Ok(())
+}
+
+/// Checks a pod spec for planning; `prefix` locates it (`spec.template.spec`).
+pub fn check_spec(spec: &PodSpec, prefix: &str) -> Result<(), FieldError> {
+    convert::check_pod_spec(spec)
+        .map_err(|e| FieldError::new(format!("{prefix}.{}", e.field), e.message))
+}
+
+/// Checks the replica count of a replicated workload.
+pub fn check_replicas(replicas: Option<i32>) -> Result<(), FieldError> {
+    match replicas {
+        Some(n) if n < 0 => Err(FieldError::new("spec.replicas", format!("{n} is negative"))),
+        Some(n) if n > 10_000 => Err(FieldError::new(
+            "spec.replicas",
+            format!("{n} replicas is more than the planner takes (10000)"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check(doc: &Document, errors: Vec<FieldError>) -> Result<(), ManifestError> {

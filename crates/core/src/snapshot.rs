@@ -29,7 +29,7 @@ pub struct Snapshot {
     pub deployments: Vec<Deployment>,
     pub stateful_sets: Vec<StatefulSet>,
     pub replica_sets: Vec<ReplicaSet>,
-    pub virtual_machines: Vec<crate::workloads::VirtualMachine>,
+    pub virtual_machines: Vec<crate::kubevirt::VirtualMachine>,
     /// Objects of other kinds, counted by `apiVersion kind`.
     pub skipped: BTreeMap<String, usize>,
 }
