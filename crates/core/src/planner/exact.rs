@@ -19,6 +19,7 @@
 
 use std::collections::BTreeSet;
 
+use super::candidates::{Guided, guided};
 use super::compile::{ConKind, INF, NONE, Problem};
 use super::objective::{Budget, Score};
 use super::state::State;
@@ -362,12 +363,12 @@ fn candidates(
             // The sites that look best for the pod (peers where they are, look-ahead to
             // the others), then up to `k` nodes of each that fit, least node-rule cost
             // and tightest fit first. Symmetric nodes are collapsed during the search.
-            let mut ranked: Vec<(super::heuristic::Guided, u32)> = class
+            let mut ranked: Vec<(Guided, u32)> = class
                 .sites
                 .iter()
                 .filter_map(|s| {
                     let x = *class.by_site[*s as usize].first()?;
-                    Some((super::heuristic::guided(st, u, x, true), *s))
+                    Some((guided(st, u, x, true), *s))
                 })
                 .collect();
             ranked.sort_by(|a, b| {

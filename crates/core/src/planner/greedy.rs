@@ -3,8 +3,8 @@
 //! placed before it, among those that put no rule with a placed peer in Violation. It
 //! knows nothing of the peers still to come, nor of Limit as such.
 
+use super::candidates::{candidates, guided};
 use super::compile::Problem;
-use super::heuristic::{candidates, guided};
 use super::objective::Budget;
 use super::state::State;
 

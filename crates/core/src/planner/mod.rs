@@ -44,6 +44,7 @@ use edgeplane_api::{Compliance, ConstraintPolicyRule, TargetRef};
 
 use crate::evaluate::{BuiltinRule, ClusterView};
 
+mod candidates;
 mod compile;
 pub mod convert;
 mod exact;

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use edgeplane_api::Compliance;
 
+use super::candidates::candidates;
 use super::compile::{ConKind, INF, NONE, Problem, pair_cost_value};
 use super::feasibility::{affinity_matches, matches_node_selector, untolerated};
-use super::heuristic::candidates;
 use super::state::State;
 use super::{Assignment, BindingPlan, Plan, PlanInput, RulePlan, RuleProvider, Summary, Unplaced};
 use crate::network::{Location, NodeId};

@@ -1,0 +1,154 @@
+//! A pod's candidate nodes, and the score the constructions (the heuristic's, the greedy
+//! baseline's, the exact search's branching order) give to placing it on one.
+
+use super::compile::{ConKind, NONE};
+use super::state::State;
+use crate::network::{Location, NodeId};
+
+/// For each site where the pod may run, the node it fits best (least node-rule cost, then
+/// least cpu left), plus the nodes of its peers and where it is now.
+pub(crate) fn candidates(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
+    let p = st.p;
+    out.clear();
+    let pod = &p.pods[u as usize];
+    let class = &p.classes[pod.class as usize];
+    let d = p.d();
+    let unary: Vec<(u32, usize)> = pod
+        .cons
+        .iter()
+        .filter(|c| !matches!(p.cons[**c as usize].kind, ConKind::Pair(_)))
+        .map(|c| {
+            let pos = p.cons[*c as usize]
+                .pods
+                .iter()
+                .position(|q| *q == u)
+                .unwrap_or(0);
+            (*c, pos)
+        })
+        .collect();
+    let here = st.node_of[u as usize];
+    for s in &class.sites {
+        let mut best: Option<(f64, i64, u32)> = None;
+        for x in &class.by_site[*s as usize] {
+            if !st.fits(u, *x) {
+                continue;
+            }
+            let cost: f64 = unary
+                .iter()
+                .map(|(c, pos)| p.unary(&p.cons[*c as usize], *pos, *x))
+                .sum();
+            if cost.is_infinite() {
+                continue;
+            }
+            let mut slack = st.free[*x as usize * d] - pod.req[0];
+            if *x == here {
+                slack += pod.req[0];
+            }
+            let key = (cost, slack, *x);
+            if best.is_none_or(|b| key.0 < b.0 || (key.0 == b.0 && key.1 < b.1)) {
+                best = Some(key);
+            }
+        }
+        if let Some((_, _, x)) = best {
+            out.push(x);
+        }
+    }
+    if here != NONE {
+        out.push(here);
+    }
+    for c in &pod.cons {
+        let con = &p.cons[*c as usize];
+        let peers =
+            con.pods
+                .iter()
+                .map(|q| st.node_of[*q as usize])
+                .chain(con.fixed.iter().filter_map(|f| match f {
+                    Location::Node(n) => Some(n.0),
+                    Location::Site(_) => None,
+                }));
+        for node in peers {
+            if node != NONE && class.eligible[node as usize] && st.fits(u, node) {
+                out.push(node);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+}
+
+/// The construction's score of a candidate: actual Violations with placed peers first,
+/// then Violations, Limits and cost counting the best reachable cost to unplaced peers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Guided {
+    pub actual_violations: u32,
+    pub violations: u32,
+    pub limit: u32,
+    pub cost: f64,
+}
+
+impl Guided {
+    pub(crate) fn better(&self, o: &Guided) -> bool {
+        (self.actual_violations, self.violations, self.limit)
+            .cmp(&(o.actual_violations, o.violations, o.limit))
+            .then(self.cost.total_cmp(&o.cost))
+            .is_lt()
+    }
+}
+
+pub(crate) fn guided(st: &State<'_, '_>, u: u32, x: u32, lookahead: bool) -> Guided {
+    let p = st.p;
+    let here = Location::Node(NodeId(x));
+    let site = p.node_site[x as usize] as usize;
+    let mut g = Guided {
+        actual_violations: 0,
+        violations: 0,
+        limit: 0,
+        cost: 0.0,
+    };
+    for c in &p.pods[u as usize].cons {
+        let con = &p.cons[*c as usize];
+        let mut actual = con.fixed_value;
+        let mut ahead: f64 = 0.0;
+        match &con.kind {
+            ConKind::Pair(t) => {
+                for f in &con.fixed {
+                    actual = actual.max(p.pair_cost(*t, here, *f));
+                }
+                for q in &con.pods {
+                    if *q == u {
+                        continue;
+                    }
+                    let node = st.node_of[*q as usize];
+                    if node != NONE {
+                        actual = actual.max(p.pair_cost(*t, here, Location::Node(NodeId(node))));
+                    } else if !lookahead {
+                    } else if let Some(reach) = p.reach.get(&(*t, p.pods[*q as usize].class)) {
+                        ahead = ahead.max(reach[site]);
+                    }
+                }
+            }
+            _ => {
+                for (pos, q) in con.pods.iter().enumerate() {
+                    if *q == u {
+                        actual = actual.max(p.unary(con, pos, x));
+                    } else if lookahead && st.node_of[*q as usize] == NONE {
+                        ahead = ahead.max(p.min_unary[*c as usize][pos]);
+                    }
+                }
+            }
+        }
+        if actual.is_infinite() {
+            g.actual_violations += 1;
+        }
+        let v = actual.max(ahead);
+        if v.is_infinite() {
+            g.violations += 1;
+        } else {
+            if v > 0.0 {
+                g.limit += 1;
+            }
+            g.cost += v;
+        }
+    }
+    g
+}
