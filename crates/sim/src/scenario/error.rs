@@ -1,0 +1,102 @@
+//! Errors located in a scenario file, and reading its durations and quantities.
+
+use std::fmt;
+use std::time::Duration;
+
+use edgeplane_core::manifests::ManifestError;
+use edgeplane_core::values::{self, Unit, Value as Quantity};
+use serde_json::Value;
+
+/// A scenario that is not valid. Displays as `file: field: message`, or as the located
+/// manifest error of an included object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file (`stadium-ar.yaml`), or a manifest location (`topology.yaml[0]`).
+    pub location: String,
+    /// `NetworkTopology default`, when the error is in an object.
+    pub object: Option<String>,
+    /// `spec.events[3].setLink.latency`.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.location)?;
+        if let Some(object) = &self.object {
+            write!(f, " {object}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl From<ManifestError> for ScenarioError {
+    fn from(e: ManifestError) -> Self {
+        ScenarioError {
+            location: e.location,
+            object: e.object,
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+pub(super) struct FileErrors<'a> {
+    pub(super) source: &'a str,
+}
+
+impl FileErrors<'_> {
+    pub(super) fn at(&self, field: Option<&str>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            location: self.source.to_string(),
+            object: None,
+            field: field.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn duration(&self, field: &str, value: &Value) -> Result<Duration, ScenarioError> {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) if n.as_f64() == Some(0.0) => "0".to_string(),
+            other => {
+                return Err(self.at(
+                    Some(field),
+                    format!(
+                        "{} is not a duration (write a unit: 90s, 5m, 1h30m)",
+                        scalar_text(other)
+                    ),
+                ));
+            }
+        };
+        values::parse_duration_field(&text).map_err(|e| self.at(Some(field), e.to_string()))
+    }
+
+    pub(super) fn quantity(
+        &self,
+        field: &str,
+        value: &Value,
+        unit: Unit,
+    ) -> Result<String, ScenarioError> {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => scalar_text(other),
+        };
+        Quantity::parse(&text, unit).map_err(|e| self.at(Some(field), e.to_string()))?;
+        Ok(text)
+    }
+}
+
+pub(super) fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,336 @@
+//! Events: each kind of action checked against the world at its time.
+
+use edgeplane_core::values::Unit;
+use serde_json::Value;
+
+use super::error::{FileErrors, ScenarioError};
+use super::model::{Action, LinkChange, ObjectRef, ScaleTarget};
+use super::raw::{RawEvent, RawLink, RawRef, RawScale};
+use super::sources::inline_document;
+use super::world::World;
+
+/// The action of one event, checked against the world at its time (which it updates):
+/// the event must give exactly one action.
+pub(super) fn event_action(
+    file: &FileErrors,
+    source: &str,
+    index: usize,
+    event: RawEvent,
+    world: &mut World,
+) -> Result<Action, ScenarioError> {
+    let RawEvent {
+        apply,
+        delete,
+        set_link,
+        fail_node,
+        recover_node,
+        scale,
+        ..
+    } = event;
+    let base = format!("spec.events[{index}]");
+    let given: Vec<&str> = [
+        ("apply", apply.is_some()),
+        ("delete", delete.is_some()),
+        ("setLink", set_link.is_some()),
+        ("failNode", fail_node.is_some()),
+        ("recoverNode", recover_node.is_some()),
+        ("scale", scale.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, present)| present.then_some(k))
+    .collect();
+    if given.len() != 1 {
+        let found = if given.is_empty() {
+            "none".to_string()
+        } else {
+            given.join(" and ")
+        };
+        return Err(file.at(
+            Some(&base),
+            format!(
+                "an event needs exactly one of apply, delete, setLink, failNode, recoverNode, scale (found {found})"
+            ),
+        ));
+    }
+    if let Some(objects) = apply {
+        return apply_event(file, source, &base, objects, world);
+    }
+    if let Some(refs) = delete {
+        return delete_event(file, &base, refs, world);
+    }
+    if let Some(link) = set_link {
+        return set_link_event(file, &base, link, world);
+    }
+    if let Some(node) = fail_node {
+        return fail_node_event(file, &base, node, world);
+    }
+    if let Some(node) = recover_node {
+        return recover_node_event(file, &base, node, world);
+    }
+    if let Some(s) = scale {
+        return scale_event(file, &base, s, world);
+    }
+    Err(file.at(Some(&base), "an event needs an action"))
+}
+
+/// `apply`: the objects are admitted as the cluster would apply them together.
+fn apply_event(
+    file: &FileErrors,
+    source: &str,
+    base: &str,
+    objects: Vec<Value>,
+    world: &mut World,
+) -> Result<Action, ScenarioError> {
+    if objects.is_empty() {
+        return Err(file.at(Some(&format!("{base}.apply")), "is empty"));
+    }
+    let list = format!("{base}.apply");
+    let docs = objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| inline_document(source, &list, i, value))
+        .collect::<Result<Vec<_>, _>>()?;
+    world.admit_batch(&docs)?;
+    world.check_topology()?;
+    Ok(Action::Apply(docs.into_iter().map(|d| d.value).collect()))
+}
+
+/// `delete`: every reference names a kind the embedded cluster serves.
+fn delete_event(
+    file: &FileErrors,
+    base: &str,
+    refs: Vec<RawRef>,
+    world: &mut World,
+) -> Result<Action, ScenarioError> {
+    if refs.is_empty() {
+        return Err(file.at(Some(&format!("{base}.delete")), "is empty"));
+    }
+    let mut out = Vec::new();
+    for (i, r) in refs.into_iter().enumerate() {
+        let field = format!("{base}.delete[{i}]");
+        let api_version = r
+            .api_version
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| file.at(Some(&format!("{field}.apiVersion")), "is required"))?;
+        let kind = r
+            .kind
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| file.at(Some(&format!("{field}.kind")), "is required"))?;
+        let name = r
+            .name
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| file.at(Some(&format!("{field}.name")), "is required"))?;
+        let Some(def) = world.registry.find_kind(&api_version, &kind) else {
+            return Err(file.at(
+                Some(&format!("{field}.kind")),
+                format!("the embedded cluster does not serve {api_version} {kind}"),
+            ));
+        };
+        let namespace = def.namespaced.then(|| {
+            r.namespace
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "default".into())
+        });
+        let obj = ObjectRef {
+            api_version,
+            kind,
+            namespace,
+            name,
+        };
+        world.forget(&obj);
+        out.push(obj);
+    }
+    Ok(Action::Delete(out))
+}
+
+/// `setLink`: the link joins two known sites of the topology `default`; a link that does
+/// not exist yet needs a latency.
+fn set_link_event(
+    file: &FileErrors,
+    base: &str,
+    link: RawLink,
+    world: &mut World,
+) -> Result<Action, ScenarioError> {
+    let field = format!("{base}.setLink");
+    let from = link
+        .from
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| file.at(Some(&format!("{field}.from")), "is required"))?;
+    let to = link
+        .to
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| file.at(Some(&format!("{field}.to")), "is required"))?;
+    let metric =
+        |name: &str, v: Option<Value>, unit: Unit| -> Result<Option<String>, ScenarioError> {
+            v.map(|v| file.quantity(&format!("{field}.{name}"), &v, unit))
+                .transpose()
+        };
+    let change = LinkChange {
+        latency: metric("latency", link.latency, Unit::Duration)?,
+        jitter: metric("jitter", link.jitter, Unit::Duration)?,
+        bandwidth: metric("bandwidth", link.bandwidth, Unit::BitRate)?,
+        loss: metric("loss", link.loss, Unit::Ratio)?,
+        from,
+        to,
+    };
+    if change.latency.is_none()
+        && change.jitter.is_none()
+        && change.bandwidth.is_none()
+        && change.loss.is_none()
+    {
+        return Err(file.at(
+            Some(&field),
+            "give at least one of latency, jitter, bandwidth, loss",
+        ));
+    }
+    let Some(topology) = world.topology.as_ref() else {
+        return Err(file.at(
+            Some(&field),
+            "the scenario has no NetworkTopology named \"default\" at this time",
+        ));
+    };
+    if change.from == change.to {
+        return Err(file.at(
+            Some(&format!("{field}.to")),
+            format!(
+                "a link joins two different sites (both ends are {:?})",
+                change.from
+            ),
+        ));
+    }
+    let sites = world.sites();
+    for (end, site) in [("from", &change.from), ("to", &change.to)] {
+        if !sites.contains(site.as_str()) {
+            return Err(file.at(
+                Some(&format!("{field}.{end}")),
+                format!(
+                    "unknown site {site:?} (known: {})",
+                    sites.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    let exists = topology
+        .spec
+        .links
+        .iter()
+        .any(|l| link_matches(l, &change.from, &change.to));
+    if !exists {
+        if change.latency.is_none() {
+            return Err(file.at(
+                Some(&format!("{field}.latency")),
+                format!(
+                    "there is no link between {:?} and {:?}: give a latency to add one",
+                    change.from, change.to
+                ),
+            ));
+        }
+        // The driver adds it; later events may change it again.
+        if let Some(t) = world.topology.as_mut() {
+            t.spec.links.push(edgeplane_api::Link {
+                from: change.from.clone(),
+                to: change.to.clone(),
+                latency: change.latency.clone().unwrap_or_default(),
+                jitter: None,
+                bandwidth: None,
+                loss: None,
+                one_way: false,
+            });
+        }
+    }
+    Ok(Action::SetLink(change))
+}
+
+/// `failNode`: a known node that is up.
+fn fail_node_event(
+    file: &FileErrors,
+    base: &str,
+    node: String,
+    world: &mut World,
+) -> Result<Action, ScenarioError> {
+    let field = format!("{base}.failNode");
+    world.check_node(file, &field, &node)?;
+    if !world.failed.insert(node.clone()) {
+        return Err(file.at(Some(&field), format!("node {node:?} has already failed")));
+    }
+    Ok(Action::FailNode(node))
+}
+
+/// `recoverNode`: a known node that failed.
+fn recover_node_event(
+    file: &FileErrors,
+    base: &str,
+    node: String,
+    world: &mut World,
+) -> Result<Action, ScenarioError> {
+    let field = format!("{base}.recoverNode");
+    world.check_node(file, &field, &node)?;
+    if !world.failed.remove(&node) {
+        return Err(file.at(
+            Some(&field),
+            format!("node {node:?} has not failed (fail it first with failNode)"),
+        ));
+    }
+    Ok(Action::RecoverNode(node))
+}
+
+/// `scale`: a Deployment, StatefulSet or ReplicaSet that exists at this time.
+fn scale_event(
+    file: &FileErrors,
+    base: &str,
+    s: RawScale,
+    world: &mut World,
+) -> Result<Action, ScenarioError> {
+    let field = format!("{base}.scale");
+    let kind = s
+        .kind
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| file.at(Some(&format!("{field}.kind")), "is required"))?;
+    if !matches!(kind.as_str(), "Deployment" | "StatefulSet" | "ReplicaSet") {
+        return Err(file.at(
+            Some(&format!("{field}.kind")),
+            format!("{kind:?} cannot be scaled (expected Deployment, StatefulSet, ReplicaSet)"),
+        ));
+    }
+    let name = s
+        .name
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| file.at(Some(&format!("{field}.name")), "is required"))?;
+    let namespace = s
+        .namespace
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| "default".into());
+    let replicas = s
+        .replicas
+        .ok_or_else(|| file.at(Some(&format!("{field}.replicas")), "is required"))?;
+    if !(0..=100_000).contains(&replicas) {
+        return Err(file.at(
+            Some(&format!("{field}.replicas")),
+            format!("{replicas} is out of range (0 to 100000)"),
+        ));
+    }
+    let target = ObjectRef {
+        api_version: "apps/v1".into(),
+        kind: kind.clone(),
+        namespace: Some(namespace.clone()),
+        name: name.clone(),
+    };
+    if !world.objects.contains(&target) {
+        return Err(file.at(
+            Some(&format!("{field}.name")),
+            format!("{target} does not exist at this time (create it in spec.include, spec.resources or an earlier apply)"),
+        ));
+    }
+    Ok(Action::Scale(ScaleTarget {
+        kind,
+        namespace,
+        name,
+        replicas: replicas as i32,
+    }))
+}
+
+/// Whether a spec link joins `from` and `to` in the direction the change names (a
+/// bidirectional link matches either way round).
+pub fn link_matches(link: &edgeplane_api::Link, from: &str, to: &str) -> bool {
+    (link.from == from && link.to == to) || (!link.one_way && link.from == to && link.to == from)
+}

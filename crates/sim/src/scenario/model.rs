@@ -1,0 +1,144 @@
+//! A scenario as it loaded: settings and events in time order.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// `apiVersion` of scenario files.
+pub const API_VERSION: &str = "sim.edgeplane.io/v1alpha1";
+/// `kind` of scenario files.
+pub const KIND: &str = "Scenario";
+
+/// A scenario that loaded and validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec.description`: what the scenario shows, for the header of the run.
+    pub description: String,
+    /// The scenario file (as given).
+    pub source: PathBuf,
+    /// How much simulated time the run covers.
+    pub duration: Duration,
+    /// `spec.duration` as written (`45m`).
+    pub duration_text: String,
+    pub settings: Settings,
+    /// Objects present from the start: included files in order, then `spec.resources`.
+    pub objects: Vec<Value>,
+    /// Events in time order (ties keep the order of the file).
+    pub events: Vec<Event>,
+}
+
+/// Timing knobs. Components (the planner, the binding controller) read theirs from the
+/// simulation context; the embedded cluster's kubelets use `pod_startup`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The planner plans when no new gated pod arrived for this long.
+    pub quiet_period: Duration,
+    /// ... or when the oldest waiting pod has waited this long.
+    pub max_wait: Duration,
+    /// How long a simulated kubelet takes to start a pod.
+    pub pod_startup: Duration,
+    /// Default re-evaluation period of bindings whose offer gives none.
+    pub period: Duration,
+    /// Seed of the embedded cluster's uids and generated names.
+    pub seed: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            quiet_period: Duration::from_secs(2),
+            max_wait: Duration::from_secs(30),
+            pod_startup: Duration::from_secs(3),
+            period: Duration::from_secs(30),
+            seed: 1,
+        }
+    }
+}
+
+/// One thing that happens at a point of simulated time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Simulated time since the start.
+    pub at: Duration,
+    /// Position in `spec.events` (for messages).
+    pub index: usize,
+    /// A sentence for the timeline ("fibre cut between metro-1 and edge-1").
+    pub note: Option<String>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Create or update objects (server-side apply).
+    Apply(Vec<Value>),
+    /// Delete objects.
+    Delete(Vec<ObjectRef>),
+    /// Change (or add) the link between two sites of the NetworkTopology `default`.
+    SetLink(LinkChange),
+    FailNode(String),
+    RecoverNode(String),
+    /// Set the replicas of a Deployment, StatefulSet or ReplicaSet.
+    Scale(ScaleTarget),
+}
+
+impl Action {
+    /// The key the action is written under.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Action::Apply(_) => "apply",
+            Action::Delete(_) => "delete",
+            Action::SetLink(_) => "setLink",
+            Action::FailNode(_) => "failNode",
+            Action::RecoverNode(_) => "recoverNode",
+            Action::Scale(_) => "scale",
+        }
+    }
+}
+
+/// An object named by kind and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    /// `None` for cluster-scoped kinds.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// New metrics of a link; metrics not given keep their value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkChange {
+    pub from: String,
+    pub to: String,
+    pub latency: Option<String>,
+    pub jitter: Option<String>,
+    pub bandwidth: Option<String>,
+    pub loss: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleTarget {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub replicas: i32,
+}
+
+impl ScaleTarget {
+    pub fn api_version(&self) -> &'static str {
+        "apps/v1"
+    }
+}
