@@ -1,0 +1,37 @@
+//! The reference controller behind gRPC, with its reconciler.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::state::ReferenceController;
+
+/// Runs the reference controller on `listener` until `shutdown` completes: the gRPC
+/// service, and the reconciler (at start and every `resync`). This is the in-process form
+/// of `edgeplane netctl serve`; with the embedded cluster's client and clock it runs on
+/// virtual time.
+pub async fn serve(
+    listener: TcpListener,
+    controller: Arc<ReferenceController>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let reconciler = {
+        let controller = controller.clone();
+        tokio::spawn(async move {
+            controller
+                .run_reconciler(async move {
+                    // Also completes when the sender is dropped (the server stopped).
+                    let _ = stopped.changed().await;
+                })
+                .await;
+        })
+    };
+    let result = crate::server::serve(listener, controller, async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await;
+    let _ = reconciler.await;
+    result
+}
