@@ -11,9 +11,32 @@ use serde_json::{Value, json};
 
 use crate::journal::SharedJournal;
 use crate::observer::{self, TOPOLOGIES};
-use crate::run::{SETTLE, makes_pods};
 use crate::scenario::{Action, Event, LinkChange, ObjectRef, ScaleTarget, link_matches};
 use crate::timeline::{Entry, EntryType, Source};
+
+/// How long the start waits between the scenario's setup objects and its pods (see
+/// `run_in_runtime`): long enough for every task to go idle, short enough not to show.
+pub const SETTLE: Duration = Duration::from_millis(1);
+
+/// Pods and the workloads whose controllers create pods.
+pub(crate) fn makes_pods(object: &Value) -> bool {
+    object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v == "v1" || v.starts_with("apps/") || v.starts_with("batch/"))
+        && matches!(
+            object.get("kind").and_then(Value::as_str),
+            Some(
+                "Pod"
+                    | "Deployment"
+                    | "ReplicaSet"
+                    | "StatefulSet"
+                    | "DaemonSet"
+                    | "Job"
+                    | "CronJob"
+            )
+        )
+}
 
 /// Field manager of the driver's writes (other than apply, which the cluster handle does
 /// as `edgeplane-cluster`).

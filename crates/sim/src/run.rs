@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::component::{Component, SimContext};
-use crate::driver;
+use crate::driver::{self, SETTLE, makes_pods};
 use crate::journal::{Listener, SharedJournal, Silent};
 use crate::observer::Observer;
 use crate::report::{self, Report, ReportInput};
@@ -304,30 +304,6 @@ pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<
         simulated,
         wall: wall.elapsed(),
     }))
-}
-
-/// How long the start waits between the scenario's setup objects and its pods (see
-/// `run_in_runtime`): long enough for every task to go idle, short enough not to show.
-pub const SETTLE: Duration = Duration::from_millis(1);
-
-/// Pods and the workloads whose controllers create pods.
-pub(crate) fn makes_pods(object: &Value) -> bool {
-    object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .is_some_and(|v| v == "v1" || v.starts_with("apps/") || v.starts_with("batch/"))
-        && matches!(
-            object.get("kind").and_then(Value::as_str),
-            Some(
-                "Pod"
-                    | "Deployment"
-                    | "ReplicaSet"
-                    | "StatefulSet"
-                    | "DaemonSet"
-                    | "Job"
-                    | "CronJob"
-            )
-        )
 }
 
 /// `43 objects: 19 Nodes, 4 ConstraintPolicies, ...` in order of first appearance.
