@@ -65,8 +65,8 @@ struct World {
     controller: bool,
     dry_run: bool,
     memory: Memory,
-    /// pod -> prediction (node, limits, cost) or failure.
-    predictions: BTreeMap<String, Result<(String, usize, f64), String>>,
+    /// What the planner predicts for each pod.
+    predictions: BTreeMap<String, Predicted>,
 }
 
 impl World {
@@ -95,12 +95,13 @@ impl World {
 
     fn restores(mut self, pod: &str, node: &str, limits: usize, cost: f64) -> World {
         self.predictions
-            .insert(pod.into(), Ok((node.into(), limits, cost)));
+            .insert(pod.into(), restoring(node, limits, cost));
         self
     }
 
     fn fails(mut self, pod: &str, why: &str) -> World {
-        self.predictions.insert(pod.into(), Err(why.into()));
+        self.predictions
+            .insert(pod.into(), Predicted::Fails(why.into()));
         self
     }
 
@@ -120,17 +121,10 @@ impl World {
         };
         let actions = decide(&input, &mut |_, pod| {
             asked.push(pod.name.clone());
-            match self.predictions.get(&pod.name) {
-                Some(Ok((node, limits, cost))) => Predicted::Restores(Prediction {
-                    node: node.clone(),
-                    site: None,
-                    limits: *limits,
-                    cost: *cost,
-                    note: "latency 1ms (Compliant)".into(),
-                }),
-                Some(Err(why)) => Predicted::Fails(why.clone()),
-                None => Predicted::Fails("no prediction".into()),
-            }
+            self.predictions
+                .get(&pod.name)
+                .cloned()
+                .unwrap_or_else(|| Predicted::Fails("no prediction".into()))
         });
         (actions, asked)
     }
@@ -141,6 +135,17 @@ impl World {
         self.memory.record(&actions, &self.bindings, t(now));
         actions
     }
+}
+
+/// The planner's prediction that moving a pod to `node` restores its binding.
+fn restoring(node: &str, limits: usize, cost: f64) -> Predicted {
+    Predicted::Restores(Prediction {
+        node: node.into(),
+        site: None,
+        limits,
+        cost,
+        note: "latency 1ms (Compliant)".into(),
+    })
 }
 
 fn key(name: &str) -> BindingKey {
@@ -434,7 +439,7 @@ fn limits_per_cycle_namespace_and_offer() {
         let mut p = pod(&name, -600, owned());
         p.key.namespace = ns.to_string();
         w.pods.insert(p.key.clone(), p);
-        w.predictions.insert(name.clone(), Ok(("n".into(), 0, 0.0)));
+        w.predictions.insert(name.clone(), restoring("n", 0, 0.0));
         let mut b = binding(&format!("b{i}"), offer, Some(i as i64), &[]);
         b.key.namespace = ns.to_string();
         b.pods = vec![PodKey::new(*ns, &name)];
@@ -480,7 +485,8 @@ fn limits_per_cycle_namespace_and_offer() {
     );
     // A binding that evicts nothing (no candidate) takes no slot.
     w.limits = Limits::default();
-    w.predictions.insert("p0".into(), Err("nowhere".into()));
+    w.predictions
+        .insert("p0".into(), Predicted::Fails("nowhere".into()));
     let (actions, _) = w.decide(600);
     assert_eq!(
         evicted(&actions),

@@ -31,23 +31,40 @@ pub fn usage(allocations: &[PathAllocation]) -> BTreeMap<String, Usage> {
     out
 }
 
+/// Why an entry cannot take one more allocation.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum NoRoom {
+    /// Its capacity in bindings is used up.
+    #[error("at capacity {used}/{max} bindings")]
+    Bindings { used: u32, max: u32 },
+    /// The bandwidth asked does not fit beside what is reserved (values in bits per second).
+    #[error("at capacity: {reserved} of {max} reserved, {asked} more asked")]
+    Bandwidth {
+        reserved: Value,
+        max: Value,
+        asked: Value,
+    },
+}
+
 /// Whether `entry` can take one more allocation reserving `reserve_bps`; the error says
 /// why not (`at capacity 2/2 bindings`).
-pub fn has_room(entry: &Entry, used: Usage, reserve_bps: f64) -> Result<(), String> {
+pub fn has_room(entry: &Entry, used: Usage, reserve_bps: f64) -> Result<(), NoRoom> {
     if let Some(max) = entry.capacity.bindings
         && used.bindings >= max
     {
-        return Err(format!("at capacity {}/{max} bindings", used.bindings));
+        return Err(NoRoom::Bindings {
+            used: used.bindings,
+            max,
+        });
     }
     if let Some(max) = entry.capacity.bandwidth_bps
         && used.bandwidth_bps + reserve_bps > max * (1.0 + 1e-9)
     {
-        return Err(format!(
-            "at capacity: {} of {} reserved, {} more asked",
-            Value::bits_per_second(used.bandwidth_bps),
-            Value::bits_per_second(max),
-            Value::bits_per_second(reserve_bps)
-        ));
+        return Err(NoRoom::Bandwidth {
+            reserved: Value::bits_per_second(used.bandwidth_bps),
+            max: Value::bits_per_second(max),
+            asked: Value::bits_per_second(reserve_bps),
+        });
     }
     Ok(())
 }

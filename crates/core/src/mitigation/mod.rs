@@ -43,7 +43,7 @@ mod mitigate;
 #[cfg(test)]
 mod tests;
 
-pub use capacity::{Usage, has_room, usage};
+pub use capacity::{NoRoom, Usage, has_room, usage};
 pub use catalogue::{
     Capacity, Catalogue, DEFAULT_ENTRY_COST, Entry, check_catalogue, is_entry_name,
 };
