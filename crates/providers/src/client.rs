@@ -70,8 +70,8 @@ impl GrpcProvider {
     }
 
     /// Runs one call under the in-flight bound and the timeout (waiting for a permit
-    /// counts against it), turning every failure into a sentence.
-    async fn call<T, F>(&self, call: F) -> Result<T, String>
+    /// counts against it), turning every failure into a [`CallError`].
+    async fn call<T, F>(&self, call: F) -> Result<T, CallError>
     where
         F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
@@ -81,23 +81,42 @@ impl GrpcProvider {
                 .permits
                 .acquire()
                 .await
-                .map_err(|_| format!("provider at {url} is shutting down"))?;
+                .map_err(|_| CallError::ShuttingDown { url: url.clone() })?;
             call.await.map_err(|status| describe_status(url, &status))
         };
         match tokio::time::timeout(self.timeout, bounded).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(message)) => Err(message),
-            Err(_) => Err(format!(
-                "provider at {url} did not answer within {}",
-                format_duration(self.timeout)
-            )),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(CallError::NoAnswer {
+                url: url.clone(),
+                timeout: self.timeout,
+            }),
         }
     }
 }
 
+/// Why a call to a provider got no answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum CallError {
+    #[error("provider at {url} is shutting down")]
+    ShuttingDown { url: String },
+    #[error("provider at {url} did not answer within {}", format_duration(*.timeout))]
+    NoAnswer { url: String, timeout: Duration },
+    #[error("provider at {url} is unreachable: {detail}")]
+    Unreachable { url: String, detail: String },
+    #[error("provider at {url} timed out: {detail}")]
+    TimedOut { url: String, detail: String },
+    #[error("provider at {url} failed: {code:?}: {detail}")]
+    Failed {
+        url: String,
+        code: tonic::Code,
+        detail: String,
+    },
+}
+
 /// `provider at URL is unreachable: tcp connect error: Connection refused (os error 111)`,
 /// `provider at URL failed: Internal: boom`.
-fn describe_status(url: &str, status: &tonic::Status) -> String {
+fn describe_status(url: &str, status: &tonic::Status) -> CallError {
     let mut causes = Vec::new();
     if !status.message().is_empty() {
         causes.push(status.message().to_string());
@@ -110,11 +129,12 @@ fn describe_status(url: &str, status: &tonic::Status) -> String {
         }
         source = cause.source();
     }
+    let url = url.to_string();
     let detail = causes.join(": ");
     match status.code() {
-        tonic::Code::Unavailable => format!("provider at {url} is unreachable: {detail}"),
-        tonic::Code::DeadlineExceeded => format!("provider at {url} timed out: {detail}"),
-        code => format!("provider at {url} failed: {code:?}: {detail}"),
+        tonic::Code::Unavailable => CallError::Unreachable { url, detail },
+        tonic::Code::DeadlineExceeded => CallError::TimedOut { url, detail },
+        code => CallError::Failed { url, code, detail },
     }
 }
 
@@ -152,7 +172,7 @@ impl Provider for GrpcProvider {
                     self.url, answer.compliance
                 )),
             },
-            Err(reason) => error(reason),
+            Err(reason) => error(reason.to_string()),
         }
     }
 
@@ -167,7 +187,7 @@ impl Provider for GrpcProvider {
         let answer = self
             .call(client.endpoint_cost(message))
             .await
-            .map_err(ProviderError::Failed)?;
+            .map_err(|e| ProviderError::Failed(e.to_string()))?;
         Ok(answer
             .node_and_cost
             .into_iter()

@@ -15,22 +15,27 @@ pub fn target_to_proto(target: &TargetRef) -> proto::Target {
     }
 }
 
+/// A target on the wire that edgeplane cannot read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("unknown target kind {0:?} (expected Pod, Site, NetworkFunction or Cluster)")]
+    UnknownKind(String),
+    #[error("a {0} target has no name")]
+    NoName(TargetKind),
+}
+
 /// A target from the wire; the kind must be one edgeplane knows. An empty apiVersion takes
 /// the kind's default.
-pub fn target_from_proto(target: &proto::Target) -> Result<TargetRef, String> {
+pub fn target_from_proto(target: &proto::Target) -> Result<TargetRef, TargetError> {
     let kind = match target.kind.as_str() {
         "Pod" => TargetKind::Pod,
         "Site" => TargetKind::Site,
         "NetworkFunction" => TargetKind::NetworkFunction,
         "Cluster" => TargetKind::Cluster,
-        other => {
-            return Err(format!(
-                "unknown target kind {other:?} (expected Pod, Site, NetworkFunction or Cluster)"
-            ));
-        }
+        other => return Err(TargetError::UnknownKind(other.to_string())),
     };
     if target.name.is_empty() {
-        return Err(format!("a {kind} target has no name"));
+        return Err(TargetError::NoName(kind));
     }
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     Ok(TargetRef {
@@ -122,7 +127,9 @@ mod tests {
                 name: "x".into(),
                 ..Default::default()
             })
-            .is_err_and(|e| e.starts_with("unknown target kind \"Deployment\""))
+            .is_err_and(|e| e
+                .to_string()
+                .starts_with("unknown target kind \"Deployment\""))
         );
     }
 
