@@ -91,7 +91,7 @@ pub fn is_cluster_scoped(kind: &str) -> bool {
 /// An input that is not valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManifestError {
-    /// `offers.yaml[3]`, or just the source for syntax errors.
+    /// `offers.yaml[3]`, or just the source for syntax errors and errors of a whole file.
     pub location: String,
     /// `ConstraintPolicyOffer default/ar`, when known.
     pub object: Option<String>,

@@ -1,51 +1,16 @@
 //! Errors located in a scenario file, and reading its durations and quantities.
 
-use std::fmt;
 use std::time::Duration;
 
 use edgeplane_core::manifests::ManifestError;
 use edgeplane_core::values::{self, Unit, Value as Quantity};
 use serde_json::Value;
 
-/// A scenario that is not valid. Displays as `file: field: message`, or as the located
-/// manifest error of an included object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScenarioError {
-    /// The file (`stadium-ar.yaml`), or a manifest location (`topology.yaml[0]`).
-    pub location: String,
-    /// `NetworkTopology default`, when the error is in an object.
-    pub object: Option<String>,
-    /// `spec.events[3].setLink.latency`.
-    pub field: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.location)?;
-        if let Some(object) = &self.object {
-            write!(f, " {object}")?;
-        }
-        f.write_str(": ")?;
-        if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
-
-impl From<ManifestError> for ScenarioError {
-    fn from(e: ManifestError) -> Self {
-        ScenarioError {
-            location: e.location,
-            object: e.object,
-            field: e.field,
-            message: e.message,
-        }
-    }
-}
+/// A scenario that is not valid. It is a manifest error: located in the scenario file
+/// (`stadium-ar.yaml: spec.events[3].setLink.latency: ...`, with no object) or in an
+/// object it includes (`topology.yaml[0] NetworkTopology default: spec.links[2].to: ...`),
+/// so the errors of included objects pass through as they are.
+pub type ScenarioError = ManifestError;
 
 pub(super) struct FileErrors<'a> {
     pub(super) source: &'a str,

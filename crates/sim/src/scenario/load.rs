@@ -100,7 +100,7 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
             return Err(file.at(Some(&field), "is empty"));
         }
         let path = normalize(&dir.join(include));
-        for f in manifest_files(&path).map_err(|m| file.at(Some(&field), m))? {
+        for f in manifest_files(&path).map_err(|e| file.at(Some(&field), e.to_string()))? {
             let name = f.display().to_string();
             let text = std::fs::read_to_string(&f)
                 .map_err(|e| file.at(Some(&field), format!("cannot read {name}: {e}")))?;

@@ -56,16 +56,27 @@ pub fn normalize(path: &Path) -> PathBuf {
     out.iter().collect()
 }
 
+/// A file or directory of an include that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub(super) struct ReadError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
 /// A file, or the `.yaml`, `.yml` and `.json` files of a directory (recursively, in name
 /// order).
-pub(super) fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub(super) fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    let unreadable = |source| ReadError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .map_err(unreadable)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
