@@ -1,8 +1,9 @@
 //! A [`NetworkController`] with scripted answers that records every call, for the tests of
 //! the planner and the descheduler.
 //!
-//! ```ignore
-//! # async fn demo() {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! use edgeplane_netctl::fake::FakeNetworkController;
 //! use edgeplane_netctl::{Endpoint, MitigateRequest, NetworkController};
 //! let fake = FakeNetworkController::new();

@@ -3,15 +3,22 @@
 //! A [`Component`] is started once, after the edgeplane CRDs are installed and before the
 //! scenario's objects are applied, on the embedded cluster's client and clock. It runs
 //! until the context's `shutdown` token is cancelled at the end of the run. Registering a
-//! controller is one line:
+//! controller is one [`component`] call, here the reference network controller's
+//! reconciler:
 //!
-//! ```ignore
+//! ```
+//! use edgeplane_netctl::reference::{ReferenceConfig, ReferenceController};
+//! use edgeplane_sim::{Component, SimContext, component};
+//!
 //! let components: Vec<Box<dyn Component>> = vec![
-//!     Box::new(component("offer-controller", |ctx| async move {
-//!         edgeplane_runtime::offers::run(ctx.client, ctx.clock, ctx.shutdown).await?;
+//!     Box::new(component("network-controller", |ctx: SimContext| async move {
+//!         let controller =
+//!             ReferenceController::new(ctx.client, ctx.clock, ReferenceConfig::default());
+//!         controller.run_reconciler(ctx.shutdown.cancelled_owned()).await;
 //!         Ok(())
 //!     })),
 //! ];
+//! assert_eq!(components[0].name(), "network-controller");
 //! ```
 //!
 //! A component whose pods need a mutating webhook on a real cluster (the gate-mode

@@ -12,11 +12,16 @@
 //! process keeps its own copy of the same watches), started by whichever component starts
 //! first. Each still writes through its own [`Context`], so Events carry its name.
 //!
-//! ```ignore
+//! ```no_run
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use edgeplane_sim::controllers::{Options, components};
+//! use edgeplane_sim::{RunOptions, scenario};
+//! let scenario = scenario::load(std::path::Path::new("examples/scenarios/stadium-ar/scenario.yaml"))?;
 //! let report = edgeplane_sim::run(&scenario, RunOptions {
-//!     components: edgeplane_sim::controllers::components(&Options::default()),
+//!     components: components(&Options::default()),
 //!     ..RunOptions::default()
 //! })?;
+//! # Ok(()) }
 //! ```
 
 use std::sync::{Arc, OnceLock};
