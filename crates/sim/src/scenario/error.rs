@@ -26,6 +26,17 @@ impl FileErrors<'_> {
         }
     }
 
+    /// `value`, unless it is absent or empty (`{field}: is required`).
+    pub(super) fn required(
+        &self,
+        field: &str,
+        value: Option<String>,
+    ) -> Result<String, ScenarioError> {
+        value
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| self.at(Some(field), "is required"))
+    }
+
     pub(super) fn duration(&self, field: &str, value: &Value) -> Result<Duration, ScenarioError> {
         let text = match value {
             Value::String(s) => s.clone(),

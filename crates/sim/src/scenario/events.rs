@@ -108,18 +108,9 @@ fn delete_event(
     let mut out = Vec::new();
     for (i, r) in refs.into_iter().enumerate() {
         let field = format!("{base}.delete[{i}]");
-        let api_version = r
-            .api_version
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| file.at(Some(&format!("{field}.apiVersion")), "is required"))?;
-        let kind = r
-            .kind
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| file.at(Some(&format!("{field}.kind")), "is required"))?;
-        let name = r
-            .name
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| file.at(Some(&format!("{field}.name")), "is required"))?;
+        let api_version = file.required(&format!("{field}.apiVersion"), r.api_version)?;
+        let kind = file.required(&format!("{field}.kind"), r.kind)?;
+        let name = file.required(&format!("{field}.name"), r.name)?;
         let Some(def) = world.registry.find_kind(&api_version, &kind) else {
             return Err(file.at(
                 Some(&format!("{field}.kind")),
@@ -152,14 +143,8 @@ fn set_link_event(
     world: &mut World,
 ) -> Result<Action, ScenarioError> {
     let field = format!("{base}.setLink");
-    let from = link
-        .from
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| file.at(Some(&format!("{field}.from")), "is required"))?;
-    let to = link
-        .to
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| file.at(Some(&format!("{field}.to")), "is required"))?;
+    let from = file.required(&format!("{field}.from"), link.from)?;
+    let to = file.required(&format!("{field}.to"), link.to)?;
     let metric =
         |name: &str, v: Option<Value>, unit: Unit| -> Result<Option<String>, ScenarioError> {
             v.map(|v| file.quantity(&format!("{field}.{name}"), &v, unit))
@@ -282,20 +267,14 @@ fn scale_event(
     world: &mut World,
 ) -> Result<Action, ScenarioError> {
     let field = format!("{base}.scale");
-    let kind = s
-        .kind
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| file.at(Some(&format!("{field}.kind")), "is required"))?;
+    let kind = file.required(&format!("{field}.kind"), s.kind)?;
     if !matches!(kind.as_str(), "Deployment" | "StatefulSet" | "ReplicaSet") {
         return Err(file.at(
             Some(&format!("{field}.kind")),
             format!("{kind:?} cannot be scaled (expected Deployment, StatefulSet, ReplicaSet)"),
         ));
     }
-    let name = s
-        .name
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| file.at(Some(&format!("{field}.name")), "is required"))?;
+    let name = file.required(&format!("{field}.name"), s.name)?;
     let namespace = s
         .namespace
         .filter(|k| !k.is_empty())
