@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod descheduler;
 pub mod evaluate;
+pub mod events;
 pub mod manifests;
 pub mod mitigation;
 pub mod network;
@@ -15,6 +16,7 @@ pub mod offers;
 pub mod planner;
 pub mod rng;
 pub mod rules;
+pub mod scheduler;
 pub mod selector;
 pub mod sites;
 pub mod snapshot;
