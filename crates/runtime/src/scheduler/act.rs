@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::planner::{Plan, PlanInput, PodKey};
-use edgeplane_core::scheduler::decide::{Annotation, Placement, Write, Written};
+use edgeplane_core::scheduler::decide::{self, Annotation, Placement, Settlement, Write, Written};
 use edgeplane_core::scheduler::patches;
 use edgeplane_netctl::{AllocateRequest, ReleaseRequest};
 use futures::StreamExt;
@@ -20,12 +21,51 @@ use crate::error::Error;
 use crate::events::{EventSpec, reasons};
 
 impl Scheduler {
+    /// Writes the placements of `plan`, then the reasons of the pods it leaves unplaced,
+    /// publishing the Events the answers call for.
+    pub(super) async fn write<'a>(
+        &self,
+        facts: &Facts,
+        pods: &HashMap<PodKey, Arc<Pod>>,
+        plan: &'a Plan,
+        view: &'a ClusterView,
+        invalid: &[(PodKey, String)],
+    ) -> Settlement<'a> {
+        let hostnames = facts.hostnames();
+        let placements = decide::placements(plan, self.config.mode, pods, &hostnames);
+        let answers = self.place_all(placements).await;
+        let mut settlement = Settlement::new(plan, view);
+        for (placement, written) in &answers {
+            if let Some(event) = settlement.placement(placement, *written) {
+                self.events
+                    .publish_or_log(&pod_ref(&placement.object), event)
+                    .await;
+            }
+        }
+        self.metrics
+            .pods_planned
+            .inc_by(settlement.placed.len() as u64);
+        settlement.unplaced_by_plan(plan, invalid);
+        self.metrics
+            .pods_unplaced
+            .inc_by(settlement.unplaced.len() as u64);
+        for annotation in settlement.annotations(pods) {
+            if settlement.lost_lease {
+                break;
+            }
+            let written = self.annotate(&annotation).await;
+            if let Some(event) = settlement.annotated(&annotation, written) {
+                self.events
+                    .publish_or_log(&pod_ref(&annotation.object), event)
+                    .await;
+            }
+        }
+        settlement
+    }
+
     /// Writes every placement, `write_concurrency` at a time; the answers in the order
     /// they arrive (`None`: nothing to write, the plan cannot be pinned).
-    pub(super) async fn place_all(
-        &self,
-        placements: Vec<Placement>,
-    ) -> Vec<(Placement, Option<Written>)> {
+    async fn place_all(&self, placements: Vec<Placement>) -> Vec<(Placement, Option<Written>)> {
         futures::stream::iter(placements)
             .map(|p| async move {
                 let written = self.place(&p).await;
@@ -76,7 +116,7 @@ impl Scheduler {
         Some(self.classify(&p.pod, result, "could not write the placement"))
     }
 
-    pub(super) async fn annotate(&self, a: &Annotation) -> Written {
+    async fn annotate(&self, a: &Annotation) -> Written {
         let name = a.object.metadata.name.as_deref().unwrap_or_default();
         let result = self
             .ctx

@@ -58,7 +58,7 @@ use std::time::Duration;
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::planner::convert::pod_key;
 use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, PodKey};
-use edgeplane_core::scheduler::decide::{self, CHANGED_RETRY, Requeue, Settlement};
+use edgeplane_core::scheduler::decide::{CHANGED_RETRY, Requeue, Settlement};
 use edgeplane_core::scheduler::input::{Built, is_pending};
 use edgeplane_core::scheduler::notes::run_note;
 use edgeplane_netctl::NetworkController;
@@ -194,6 +194,32 @@ struct RunState {
     in_flight: BTreeMap<PodKey, String>,
     runs: u64,
     backoff: Backoff<()>,
+}
+
+impl RunState {
+    /// Takes the answers of a run: placed pods are in flight, unplaced ones park, the
+    /// others come back as [`Settlement::requeue`] says.
+    fn settle(&mut self, settlement: &Settlement<'_>) {
+        for (pod, node) in &settlement.placed {
+            self.in_flight.insert(pod.clone(), node.clone());
+        }
+        self.queue
+            .finish_run(settlement.unplaced.iter().map(|(k, _)| k.clone()));
+        let now = Instant::now();
+        match settlement.requeue() {
+            Requeue::Backoff(pods) => {
+                let wait = self.backoff.fail(());
+                self.queue.retry(pods, now, now + wait);
+            }
+            Requeue::Settled { changed } => {
+                self.backoff.succeed(&());
+                self.queue.release_hold();
+                if !changed.is_empty() {
+                    self.queue.retry(changed, now, now + CHANGED_RETRY);
+                }
+            }
+        }
+    }
 }
 
 /// `pod` as an Event's `regarding`.
@@ -480,56 +506,8 @@ impl Scheduler {
         let pods = facts.pods_by_key();
         self.discover(&facts, &pods, &plan, &input).await;
 
-        let hostnames = facts.hostnames();
-        let placements = decide::placements(&plan, self.config.mode, &pods, &hostnames);
-        let answers = self.place_all(placements).await;
-        let mut settlement = Settlement::new(&plan, &view);
-        for (placement, written) in &answers {
-            if let Some(event) = settlement.placement(placement, *written) {
-                self.events
-                    .publish_or_log(&pod_ref(&placement.object), event)
-                    .await;
-            }
-        }
-        for (pod, node) in &settlement.placed {
-            state.in_flight.insert(pod.clone(), node.clone());
-        }
-        self.metrics
-            .pods_planned
-            .inc_by(settlement.placed.len() as u64);
-        settlement.unplaced_by_plan(&plan, &invalid);
-        self.metrics
-            .pods_unplaced
-            .inc_by(settlement.unplaced.len() as u64);
-        for annotation in settlement.annotations(&pods) {
-            if settlement.lost_lease {
-                break;
-            }
-            let written = self.annotate(&annotation).await;
-            if let Some(event) = settlement.annotated(&annotation, written) {
-                self.events
-                    .publish_or_log(&pod_ref(&annotation.object), event)
-                    .await;
-            }
-        }
-
-        state
-            .queue
-            .finish_run(settlement.unplaced.iter().map(|(k, _)| k.clone()));
-        let after = Instant::now();
-        match settlement.requeue() {
-            Requeue::Backoff(pods) => {
-                let wait = state.backoff.fail(());
-                state.queue.retry(pods, after, after + wait);
-            }
-            Requeue::Settled { changed } => {
-                state.backoff.succeed(&());
-                state.queue.release_hold();
-                if !changed.is_empty() {
-                    state.queue.retry(changed, after, after + CHANGED_RETRY);
-                }
-            }
-        }
+        let settlement = self.write(&facts, &pods, &plan, &view, &invalid).await;
+        state.settle(&settlement);
         let written = settlement.placed.len();
         let unplaced = settlement.unplaced.len();
         tracing::info!(run, trigger = due.as_str(), pods = plan.summary.pods, placed = written,
