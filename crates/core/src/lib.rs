@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod descheduler;
 pub mod evaluate;
+pub mod events;
 pub mod kubevirt;
 pub mod manifests;
 pub mod mitigation;
@@ -16,6 +17,7 @@ pub mod offers;
 pub mod planner;
 pub mod rng;
 pub mod rules;
+pub mod scheduler;
 pub mod selector;
 pub mod sites;
 pub mod snapshot;

@@ -2,12 +2,29 @@
 //! election, caches, the view cache, readiness checks, the HTTP endpoints), to which the
 //! component adds its own tasks (controllers, the scheduler, the webhook).
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn controller(client: kube::Client) -> std::io::Result<()> {
+//! use std::sync::Arc;
+//!
+//! use edgeplane_runtime::providers::ProviderRegistry;
+//! use edgeplane_runtime::{Base, BaseConfig, controllers};
+//!
 //! let mut base = Base::start(client, BaseConfig::new("edgeplane-controller")).await?;
-//! let providers = Arc::new(ProviderRegistry::new(base.views.builtin_provider(), Default::default()));
-//! base.spawn(controllers::run(base.ctx.clone(), base.caches.clone(), base.views.clone(), providers, Default::default()));
-//! shutdown_signal().await;
+//! let providers = Arc::new(ProviderRegistry::new(
+//!     base.views.builtin_provider(),
+//!     Default::default(),
+//! ));
+//! base.spawn(controllers::run(
+//!     base.ctx.clone(),
+//!     base.caches.clone(),
+//!     base.views.clone(),
+//!     providers,
+//!     Default::default(),
+//! ));
+//! tokio::signal::ctrl_c().await?;
 //! base.stop().await; // steps down and releases the Lease, finishes reconciles in flight
+//! # Ok(())
+//! # }
 //! ```
 
 use std::net::SocketAddr;

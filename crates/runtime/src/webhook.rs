@@ -176,14 +176,24 @@ pub fn gate_value(
 /// cache. Until a cache is attached it gates nothing, like a webhook that is not up yet
 /// (`failurePolicy: Ignore`). Cheap to clone; clones share the attachment.
 ///
-/// ```ignore
+/// ```no_run
+/// # async fn start() {
+/// use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, PodAdmission};
+/// use edgeplane_runtime::Caches;
+/// use edgeplane_runtime::webhook::GateAdmission;
+///
 /// let gate = GateAdmission::default();
 /// let hook = gate.clone();
-/// let cluster = EmbeddedCluster::start(
-///     ClusterConfig::default().admission(PodAdmission::new(move |pod| { hook.admit(pod); })),
-/// ).await;
+/// let cluster = EmbeddedCluster::start(ClusterConfig::default().admission(PodAdmission::new(
+///     move |pod| {
+///         hook.admit(pod);
+///     },
+/// )))
+/// .await;
+/// let shutdown = tokio_util::sync::CancellationToken::new();
 /// let caches = Caches::start(&cluster.client(), &shutdown);
 /// gate.attach(&caches.offers);
+/// # }
 /// ```
 #[derive(Clone, Default)]
 pub struct GateAdmission {
@@ -229,6 +239,15 @@ pub struct AdmissionLabels {
     pub outcome: String,
 }
 
+/// Why a request body is not an admission review the webhook can answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("not an AdmissionReview: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("the AdmissionReview has no request")]
+    NoRequest,
+}
+
 /// Answers an AdmissionReview. Pods are gated by [`mutate`]; everything else (other
 /// operations and kinds, pods that do not decode) is allowed unchanged: the webhook never
 /// refuses a request. Returns the `admission.k8s.io/v1` AdmissionReview to send back
@@ -238,12 +257,10 @@ pub fn review(
     body: &[u8],
     offers: &[Arc<ConstraintPolicyOffer>],
     options: &GateOptions,
-) -> Result<(Value, &'static str), String> {
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_slice(body).map_err(|e| format!("not an AdmissionReview: {e}"))?;
-    let request: AdmissionRequest<DynamicObject> = review
-        .try_into()
-        .map_err(|_| "the AdmissionReview has no request".to_string())?;
+) -> Result<(Value, &'static str), ReviewError> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
+    let request: AdmissionRequest<DynamicObject> =
+        review.try_into().map_err(|_| ReviewError::NoRequest)?;
     let allow = |patch: Option<&json_patch::Patch>| {
         let mut response = json!({"uid": request.uid, "allowed": true});
         if let Some(patch) = patch
@@ -349,7 +366,7 @@ async fn handle(State(state): State<AppState>, body: Bytes) -> Response {
                 .inc();
             // The API server counts this as a webhook failure and, with failurePolicy
             // Ignore, admits the pod.
-            (StatusCode::BAD_REQUEST, message).into_response()
+            (StatusCode::BAD_REQUEST, message.to_string()).into_response()
         }
     }
 }

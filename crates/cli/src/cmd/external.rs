@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use edgeplane_core::planner::{CostQuery, ExternalCosts, PodKey};
+use edgeplane_core::planner::{CostError, CostQuery, ExternalCosts, NodeCosts, PodKey};
 use edgeplane_core::values::parse_duration_field;
 use edgeplane_providers::{ClientOptions, GrpcProvider, planner_costs};
 
@@ -93,11 +93,15 @@ impl ExternalCosts for GrpcCosts {
         &mut self,
         source: &PodKey,
         query: &CostQuery,
-    ) -> Result<BTreeMap<String, f64>, String> {
+    ) -> Result<NodeCosts, CostError> {
         let client = self
             .clients
             .get(&query.rule)
-            .ok_or_else(|| format!("no provider for rule {}", query.rule))?;
-        self.runtime.block_on(planner_costs(client, source, query))
+            .ok_or_else(|| CostError::NoProvider {
+                rule: query.rule.clone(),
+            })?;
+        self.runtime
+            .block_on(planner_costs(client, source, query))
+            .map_err(|e| CostError::Provider(e.to_string()))
     }
 }

@@ -29,21 +29,35 @@ pub struct CostQuery {
     pub peers: Vec<String>,
 }
 
+/// Why a cost question got no answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CostError {
+    /// No provider serves the rule.
+    #[error("no provider for rule {rule}")]
+    NoProvider { rule: String },
+    /// The question was not among those asked before planning.
+    #[error("{rule} was not asked")]
+    NotAsked { rule: String },
+    /// The provider could not be reached, or answered with an error.
+    #[error("{0}")]
+    Provider(String),
+}
+
+/// Node costs by node name.
+pub type NodeCosts = BTreeMap<String, f64>;
+
 /// Answers `EndpointCost`: a cost per node (0 at or better than the request, 1 at the
-/// limit, negative: infeasible); an error text when the provider cannot answer. `source`
-/// is the pod that asks; identical questions of other pods (replicas) share its answer.
+/// limit, negative: infeasible), or why there is none. `source` is the pod that asks;
+/// identical questions of other pods (replicas) share its answer.
 pub trait ExternalCosts {
-    fn endpoint_cost(
-        &mut self,
-        source: &PodKey,
-        query: &CostQuery,
-    ) -> Result<BTreeMap<String, f64>, String>;
+    fn endpoint_cost(&mut self, source: &PodKey, query: &CostQuery)
+    -> Result<NodeCosts, CostError>;
 }
 
 /// Remembers answers, so that one plan asks each distinct question once.
 pub struct CachedCosts<T> {
     inner: T,
-    cache: HashMap<CostQuery, Result<BTreeMap<String, f64>, String>>,
+    cache: HashMap<CostQuery, Result<NodeCosts, CostError>>,
     calls: usize,
 }
 
@@ -71,7 +85,7 @@ impl<T: ExternalCosts> ExternalCosts for CachedCosts<T> {
         &mut self,
         source: &PodKey,
         query: &CostQuery,
-    ) -> Result<BTreeMap<String, f64>, String> {
+    ) -> Result<NodeCosts, CostError> {
         if let Some(answer) = self.cache.get(query) {
             return answer.clone();
         }

@@ -58,7 +58,9 @@ mod report;
 mod state;
 
 pub use convert::{pending_pod, placed_pod, plan_node, pod_requests};
-pub use external::{CachedCosts, CostQuery, ExternalCosts, fill_external_costs};
+pub use external::{
+    CachedCosts, CostError, CostQuery, ExternalCosts, NodeCosts, fill_external_costs,
+};
 
 /// Resource quantities: CPU in millicores, memory in bytes, a pod count, and extended
 /// resources (`nvidia.com/gpu`, `hugepages-2Mi`) in their integer units.

@@ -446,7 +446,7 @@ impl ExternalCosts for Fake {
         &mut self,
         _source: &PodKey,
         query: &CostQuery,
-    ) -> Result<BTreeMap<String, f64>, String> {
+    ) -> Result<NodeCosts, CostError> {
         self.calls += 1;
         Ok(query
             .nodes

@@ -30,24 +30,22 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use edgeplane_api::names::CONSTRAINT_API_VERSION;
 use edgeplane_api::{
     Compliance, ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyBindingStatus,
     ConstraintPolicyOffer, TargetKind,
 };
-use edgeplane_core::status::{Evaluation, PolicyOutcome, next_status};
+use edgeplane_core::status::{Evaluation, compliance_event, new_errors, next_status, same_status};
 use edgeplane_core::values::parse_duration_field;
 use edgeplane_providers::PolicyInput;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use serde_json::json;
 
 use super::{Options, Shared, all_refs, drive, instrumented, reconcile_everything};
 use crate::cache::{Cache, Caches, Change};
@@ -484,18 +482,7 @@ async fn reconcile(
         remember();
         return Ok(Action::requeue(period));
     }
-    let api: Api<ConstraintPolicyBinding> = Api::namespaced(ctx.client.clone(), &namespace);
-    ctx.apply_status(
-        &api,
-        &name,
-        json!({
-            "apiVersion": CONSTRAINT_API_VERSION,
-            "kind": "ConstraintPolicyBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "status": status,
-        }),
-    )
-    .await?;
+    ctx.apply_status(Some(&namespace), &name, &status).await?;
     let events = ctx.events();
     let regarding = binding.object_ref(&());
     if let Some((from, to)) = transition.filter(|(from, to)| from != to) {
@@ -531,94 +518,6 @@ async fn reconcile(
     }
     remember();
     Ok(Action::requeue(period))
-}
-
-/// Equal but for `lastEvaluatedTimestamp` and `lastMitigatedTimestamp`.
-/// Field by field rather than comparing stripped copies: it runs on every evaluation.
-pub fn same_status(a: &ConstraintPolicyBindingStatus, b: &ConstraintPolicyBindingStatus) -> bool {
-    // Destructured so that a field added to the status cannot be forgotten here.
-    let ConstraintPolicyBindingStatus {
-        compliance,
-        first_reason,
-        details,
-        last_compliance_change_timestamp,
-        violating_since,
-        last_mitigated_timestamp: _,
-        last_evaluated_timestamp: _,
-        observed_generation,
-        conditions,
-    } = a;
-    *compliance == b.compliance
-        && *first_reason == b.first_reason
-        && *details == b.details
-        && *last_compliance_change_timestamp == b.last_compliance_change_timestamp
-        && *violating_since == b.violating_since
-        && *observed_generation == b.observed_generation
-        && *conditions == b.conditions
-}
-
-/// `binding ar-stadium-1b5b: Compliant -> Violation: latency 12ms between ...`.
-pub fn compliance_event(
-    name: &str,
-    from: Compliance,
-    to: Compliance,
-    reason: Option<&str>,
-) -> EventSpec {
-    let type_ = match to {
-        Compliance::Violation | Compliance::Error => EventType::Warning,
-        _ => EventType::Normal,
-    };
-    let note = match reason {
-        Some(r) => format!("binding {name}: {from} -> {to}: {r}"),
-        None => format!("binding {name}: {from} -> {to}"),
-    };
-    EventSpec {
-        type_,
-        reason: reasons::COMPLIANCE_CHANGED,
-        action: "Evaluate",
-        note,
-    }
-}
-
-/// Notes for rules in Error now that were not before.
-fn new_errors(
-    name: &str,
-    previous: Option<&ConstraintPolicyBindingStatus>,
-    outcomes: &[PolicyOutcome],
-) -> Vec<String> {
-    let was_error = |policy: &str, rule: Option<&str>| {
-        previous.is_some_and(|p| {
-            p.details.iter().any(|d| {
-                d.policy == policy
-                    && match rule {
-                        None => d.compliance == Compliance::Error && d.rule_details.is_empty(),
-                        Some(rule) => d
-                            .rule_details
-                            .iter()
-                            .any(|r| r.rule == rule && r.compliance == Compliance::Error),
-                    }
-            })
-        })
-    };
-    let mut notes = Vec::new();
-    for p in outcomes {
-        if let Some(error) = &p.error
-            && !was_error(&p.policy, None)
-        {
-            notes.push(format!("binding {name}: policy {}: {error}", p.policy));
-        }
-        for r in &p.rules {
-            if r.compliance == Compliance::Error && !was_error(&p.policy, Some(&r.rule)) {
-                notes.push(format!(
-                    "binding {name}: rule {} of policy {}: {}",
-                    r.rule,
-                    p.policy,
-                    r.reason.as_deref().unwrap_or("error")
-                ));
-            }
-        }
-    }
-    notes
 }
 
 /// `edgeplane_bindings{namespace,compliance}` (the registry adds the prefix), counted from the cache at each scrape.
@@ -779,42 +678,5 @@ mod tests {
         index.reset([&binding("c", &["p1"])]);
         assert_eq!(names(index.bindings_of("ar", "p1")), ["c"]);
         assert!(index.bindings_of("ar", "p3").is_empty());
-    }
-
-    #[test]
-    fn events_and_status_comparison() {
-        let e = compliance_event(
-            "b",
-            Compliance::Compliant,
-            Compliance::Violation,
-            Some("latency 8ms ..."),
-        );
-        assert_eq!(e.type_, EventType::Warning);
-        assert_eq!(e.note, "binding b: Compliant -> Violation: latency 8ms ...");
-        assert_eq!(
-            compliance_event("b", Compliance::Error, Compliance::Limit, None).type_,
-            EventType::Normal
-        );
-        let t = |s| {
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                jiff::Timestamp::from_second(s).unwrap_or_default(),
-            ))
-        };
-        let a = ConstraintPolicyBindingStatus {
-            compliance: Compliance::Limit,
-            last_evaluated_timestamp: t(10),
-            ..Default::default()
-        };
-        let b = ConstraintPolicyBindingStatus {
-            last_evaluated_timestamp: t(20),
-            last_mitigated_timestamp: t(5),
-            ..a.clone()
-        };
-        assert!(same_status(&a, &b));
-        let c = ConstraintPolicyBindingStatus {
-            compliance: Compliance::Violation,
-            ..a.clone()
-        };
-        assert!(!same_status(&a, &c));
     }
 }

@@ -15,24 +15,17 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use edgeplane_api::constraint::binding_selector;
-use edgeplane_api::names::CONSTRAINT_API_VERSION;
 use edgeplane_api::{
-    Compliance, ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer,
-    ConstraintPolicyOfferStatus, TargetKind,
+    Compliance, ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, TargetKind,
 };
-use edgeplane_core::offers::{
-    self, Candidate, DesiredBinding, Inventory, OfferError, PodSelectors,
-};
+use edgeplane_core::offers::{self, Candidate, Inventory, PodSelectors};
 use edgeplane_core::sites::site_candidates;
+use edgeplane_core::status;
 use futures::StreamExt;
-use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
+use kube::{Resource, ResourceExt};
 
 use super::{Options, Shared, all_refs, drive, instrumented, object_ref, reconcile_everything};
 use crate::cache::{Caches, Change};
@@ -40,9 +33,6 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::events::{EventSpec, EventType, reasons};
 use crate::view::{ViewCache, ViewChange};
-
-/// The condition the offer controller writes.
-pub const CONDITION_READY: &str = "Ready";
 
 /// Individual events per kind of change in one reconcile; more are summed up in one.
 const EVENTS_PER_RECONCILE: usize = 10;
@@ -296,7 +286,6 @@ async fn reconcile(
     let existing = caches.bindings.list_group(&namespace, &name);
     let inventory = inventory(caches, &shared.extra.sites, &offer);
     let expansion = offers::expand(&offer, &inventory);
-    let api: Api<ConstraintPolicyBinding> = Api::namespaced(ctx.client.clone(), &namespace);
     let events = ctx.events();
     let regarding = offer.object_ref(&());
     if let Ok(desired) = &expansion {
@@ -304,8 +293,7 @@ async fn reconcile(
         let mut notes = Notes::default();
         for binding in changes.create.iter().chain(&changes.update) {
             let binding_name = binding.name_any();
-            ctx.apply(&api, &binding_name, binding_body(binding)?)
-                .await?;
+            ctx.apply(binding).await?;
             let restored = changes.update.iter().any(|u| u.name_any() == binding_name);
             let note = if restored {
                 format!(
@@ -328,7 +316,8 @@ async fn reconcile(
             );
         }
         for binding_name in &changes.delete {
-            ctx.delete(&api, binding_name).await?;
+            ctx.delete::<ConstraintPolicyBinding>(Some(&namespace), binding_name)
+                .await?;
             let why = existing
                 .iter()
                 .find(|b| b.metadata.name.as_deref() == Some(binding_name))
@@ -361,7 +350,7 @@ async fn reconcile(
         .map(String::as_str)
         .collect();
     let previous = offer.status.clone().unwrap_or_default();
-    let status = offer_status(
+    let status = status::offer_status(
         &offer,
         expansion.as_deref().map_err(Clone::clone),
         &existing,
@@ -370,18 +359,8 @@ async fn reconcile(
         ctx.clock.now(),
     );
     if offer.status.as_ref() != Some(&status) {
-        let was_invalid = ready_reason(&previous) == Some("InvalidOffer");
-        ctx.apply_status(
-            &Api::<ConstraintPolicyOffer>::namespaced(ctx.client.clone(), &namespace),
-            &name,
-            json!({
-                "apiVersion": CONSTRAINT_API_VERSION,
-                "kind": "ConstraintPolicyOffer",
-                "metadata": {"name": name, "namespace": namespace},
-                "status": status,
-            }),
-        )
-        .await?;
+        let was_invalid = status::ready_reason(&previous) == Some("InvalidOffer");
+        ctx.apply_status(Some(&namespace), &name, &status).await?;
         if let Err(e) = &expansion
             && !was_invalid
         {
@@ -399,28 +378,6 @@ async fn reconcile(
         }
     }
     Ok(resync)
-}
-
-fn ready_reason(status: &ConstraintPolicyOfferStatus) -> Option<&str> {
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == CONDITION_READY)
-        .map(|c| c.reason.as_str())
-}
-
-/// The binding as a server-side apply body (spec, labels, owner; never status).
-fn binding_body(binding: &ConstraintPolicyBinding) -> Result<serde_json::Value, Error> {
-    let mut body = serde_json::to_value(binding).map_err(|source| Error::Encode {
-        what: format!("binding {}", binding.name_any()),
-        source,
-    })?;
-    if let Some(map) = body.as_object_mut() {
-        map.insert("apiVersion".into(), json!(CONSTRAINT_API_VERSION));
-        map.insert("kind".into(), json!("ConstraintPolicyBinding"));
-        map.remove("status");
-    }
-    Ok(body)
 }
 
 /// `renderer=Pod default/ar-render-0, users=Site stadium`.
@@ -494,205 +451,9 @@ impl Notes {
     }
 }
 
-/// The offer's status from what the reconcile saw: binding counts (the desired set when
-/// the offer expands, the existing one when it does not), the bindings' selector, and the
-/// Ready condition (False with the expansion error, or naming missing policies).
-pub fn offer_status(
-    offer: &ConstraintPolicyOffer,
-    expansion: Result<&[DesiredBinding], OfferError>,
-    existing: &[Arc<ConstraintPolicyBinding>],
-    missing_policies: &[&str],
-    previous: &ConstraintPolicyOfferStatus,
-    now: Timestamp,
-) -> ConstraintPolicyOfferStatus {
-    let names: BTreeSet<&str> = match &expansion {
-        Ok(desired) => desired.iter().map(|d| d.name.as_str()).collect(),
-        Err(_) => existing
-            .iter()
-            .filter_map(|b| b.metadata.name.as_deref())
-            .collect(),
-    };
-    let compliant = existing
-        .iter()
-        .filter(|b| {
-            b.metadata
-                .name
-                .as_deref()
-                .is_some_and(|n| names.contains(n))
-        })
-        .filter(|b| {
-            b.status
-                .as_ref()
-                .is_some_and(|s| s.compliance == Compliance::Compliant)
-        })
-        .count();
-    let (status, reason, message) = match (&expansion, missing_policies) {
-        (Err(e), _) => ("False", "InvalidOffer", e.to_string()),
-        (Ok(_), []) => (
-            "True",
-            "Expanded",
-            format!(
-                "{} binding{}",
-                names.len(),
-                if names.len() == 1 { "" } else { "s" }
-            ),
-        ),
-        (Ok(_), missing) => (
-            "False",
-            "PolicyNotFound",
-            format!(
-                "polic{} {} not found in namespace {}",
-                if missing.len() == 1 { "y" } else { "ies" },
-                missing.join(", "),
-                offer.namespace().unwrap_or_default()
-            ),
-        ),
-    };
-    let generation = offer.metadata.generation;
-    ConstraintPolicyOfferStatus {
-        binding_count: i32::try_from(names.len()).unwrap_or(i32::MAX),
-        compliant_binding_count: i32::try_from(compliant).unwrap_or(i32::MAX),
-        binding_selector: binding_selector(&offer.name_any()),
-        observed_generation: generation,
-        conditions: vec![condition(
-            &previous.conditions,
-            CONDITION_READY,
-            status,
-            reason,
-            &message,
-            now,
-            generation,
-        )],
-    }
-}
-
-/// A condition whose lastTransitionTime moves only when its status changes.
-pub fn condition(
-    previous: &[Condition],
-    type_: &str,
-    status: &str,
-    reason: &str,
-    message: &str,
-    now: Timestamp,
-    generation: Option<i64>,
-) -> Condition {
-    let last_transition_time = previous
-        .iter()
-        .find(|c| c.type_ == type_ && c.status == status)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or(Time(now));
-    Condition {
-        type_: type_.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: message.into(),
-        last_transition_time,
-        observed_generation: generation,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgeplane_api::{
-        ConstraintPolicyBindingStatus, ConstraintPolicyOfferSpec, OfferTarget, ViolationPolicy,
-    };
-
-    fn offer() -> ConstraintPolicyOffer {
-        let mut o = ConstraintPolicyOffer::new(
-            "ar",
-            ConstraintPolicyOfferSpec {
-                targets: vec![OfferTarget {
-                    name: Some("r".into()),
-                    api_version: None,
-                    kind: TargetKind::Pod,
-                    mode: None,
-                    label_selector: None,
-                    sites: None,
-                }],
-                policies: vec!["p".into()],
-                period: "30s".into(),
-                grace: "1m".into(),
-                violation_policy: ViolationPolicy::Ignore,
-                mitigation_grace: None,
-            },
-        );
-        o.metadata.namespace = Some("ns".into());
-        o.metadata.generation = Some(3);
-        o
-    }
-
-    fn existing(name: &str, c: Compliance) -> ConstraintPolicyBinding {
-        let mut b = ConstraintPolicyBinding::new(
-            name,
-            edgeplane_api::ConstraintPolicyBindingSpec {
-                offer: "ar".into(),
-                targets: Default::default(),
-            },
-        );
-        b.status = Some(ConstraintPolicyBindingStatus {
-            compliance: c,
-            ..Default::default()
-        });
-        b
-    }
-
-    fn desired(name: &str) -> DesiredBinding {
-        DesiredBinding {
-            name: name.into(),
-            targets: Default::default(),
-        }
-    }
-
-    #[test]
-    fn status_counts_desired_bindings_and_keeps_transition_times() {
-        let now = Timestamp::from_second(1_000).unwrap_or_default();
-        let later = Timestamp::from_second(2_000).unwrap_or_default();
-        let o = offer();
-        let want = [desired("a"), desired("b")];
-        let have = [
-            Arc::new(existing("a", Compliance::Compliant)),
-            Arc::new(existing("gone", Compliance::Compliant)),
-        ];
-        let s = offer_status(&o, Ok(&want), &have, &[], &Default::default(), now);
-        assert_eq!((s.binding_count, s.compliant_binding_count), (2, 1));
-        assert_eq!(s.binding_selector, "constraint.edgeplane.io/offer=ar");
-        assert_eq!(s.observed_generation, Some(3));
-        assert_eq!(
-            (
-                s.conditions[0].status.as_str(),
-                s.conditions[0].reason.as_str(),
-                s.conditions[0].message.as_str()
-            ),
-            ("True", "Expanded", "2 bindings")
-        );
-        // The same again later: identical, so nothing is written.
-        assert_eq!(offer_status(&o, Ok(&want), &have, &[], &s, later), s);
-
-        let missing = offer_status(&o, Ok(&want), &have, &["p"], &s, later);
-        assert_eq!(missing.conditions[0].reason, "PolicyNotFound");
-        assert_eq!(
-            missing.conditions[0].message,
-            "policy p not found in namespace ns"
-        );
-        assert_eq!(missing.conditions[0].last_transition_time, Time(later));
-
-        let error = OfferError {
-            field: "spec.targets[0].kind".into(),
-            message: "NetworkFunction targets are not supported yet".into(),
-        };
-        let invalid = offer_status(&o, Err(error), &have, &[], &s, later);
-        // Invalid offers keep (and count) their existing bindings.
-        assert_eq!(
-            (invalid.binding_count, invalid.compliant_binding_count),
-            (2, 2)
-        );
-        assert_eq!(invalid.conditions[0].reason, "InvalidOffer");
-        assert_eq!(
-            invalid.conditions[0].message,
-            "spec.targets[0].kind: NetworkFunction targets are not supported yet"
-        );
-    }
 
     #[test]
     fn at_most_ten_events_per_reason_then_a_sum() {

@@ -6,27 +6,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeplane_api::names::NETWORK_API_VERSION;
 use edgeplane_api::{NetworkTopology, NetworkTopologyStatus};
-use edgeplane_core::evaluate::ClusterView;
-use edgeplane_core::network::check_topology;
+use edgeplane_core::status::{CONDITION_VALID, TopologySummary, same_summary, topology_status};
 use futures::StreamExt;
-use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
+use kube::{Resource, ResourceExt};
 
-use super::offer::condition;
 use super::{Shared, all_refs, drive, instrumented, reconcile_everything};
 use crate::cache::{Caches, Change};
 use crate::context::Context;
 use crate::error::Error;
 use crate::events::{EventSpec, EventType, reasons};
 use crate::view::{MEASUREMENT_REFRESH, ViewCache, ViewChange};
-
-pub const CONDITION_VALID: &str = "Valid";
 
 type TopologyShared = Shared<NetworkTopology, ()>;
 
@@ -102,23 +95,8 @@ async fn reconcile(
         return Ok(next);
     }
     let name = topology.name_any();
-    ctx.apply_status(
-        &Api::<NetworkTopology>::all(ctx.client.clone()),
-        &name,
-        json!({
-            "apiVersion": NETWORK_API_VERSION,
-            "kind": "NetworkTopology",
-            "metadata": {"name": name},
-            "status": {
-                "siteCount": status.site_count,
-                "linkCount": status.link_count,
-                "measuredLinkCount": status.measured_link_count,
-                "observedGeneration": status.observed_generation,
-                "conditions": status.conditions,
-            },
-        }),
-    )
-    .await?;
+    ctx.apply_status(None, &name, &TopologySummary::of(&status))
+        .await?;
     let invalid = |s: &NetworkTopologyStatus| {
         s.conditions
             .iter()
@@ -141,75 +119,4 @@ async fn reconcile(
             .await;
     }
     Ok(next)
-}
-
-/// Equal in the fields this controller writes.
-fn same_summary(a: &NetworkTopologyStatus, b: &NetworkTopologyStatus) -> bool {
-    a.site_count == b.site_count
-        && a.link_count == b.link_count
-        && a.measured_link_count == b.measured_link_count
-        && a.observed_generation == b.observed_generation
-        && a.conditions == b.conditions
-}
-
-/// The summary of a topology over the current nodes (`measured` is carried over).
-pub fn topology_status(
-    topology: &NetworkTopology,
-    nodes: &[Node],
-    previous: &NetworkTopologyStatus,
-    now: Timestamp,
-) -> NetworkTopologyStatus {
-    let generation = topology.metadata.generation;
-    let link_count = i32::try_from(topology.spec.links.len()).unwrap_or(i32::MAX);
-    let first_problem = check_topology(topology)
-        .into_iter()
-        .next()
-        .map(|e| e.to_string());
-    let built = match first_problem {
-        Some(problem) => Err(problem),
-        None => ClusterView::build(Some(topology), nodes, &[], now).map_err(|e| e.to_string()),
-    };
-    let (site_count, measured, cond) = match &built {
-        Ok(view) => {
-            let graph = view.graph();
-            let sites = graph.site_count();
-            (
-                Some(i32::try_from(sites).unwrap_or(i32::MAX)),
-                Some(i32::try_from(graph.measurements_used()).unwrap_or(i32::MAX)),
-                (
-                    "True",
-                    "Built",
-                    format!(
-                        "{sites} site{}, {link_count} link{}, {} node{}",
-                        if sites == 1 { "" } else { "s" },
-                        if link_count == 1 { "" } else { "s" },
-                        graph.node_count(),
-                        if graph.node_count() == 1 { "" } else { "s" }
-                    ),
-                ),
-            )
-        }
-        Err(problem) => (
-            previous.site_count,
-            previous.measured_link_count,
-            ("False", "InvalidTopology", problem.clone()),
-        ),
-    };
-    NetworkTopologyStatus {
-        measured: previous.measured.clone(),
-        activated_paths: previous.activated_paths.clone(),
-        site_count,
-        link_count: Some(link_count),
-        measured_link_count: measured,
-        observed_generation: generation,
-        conditions: vec![condition(
-            &previous.conditions,
-            CONDITION_VALID,
-            cond.0,
-            cond.1,
-            &cond.2,
-            now,
-            generation,
-        )],
-    }
 }

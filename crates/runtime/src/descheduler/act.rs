@@ -11,13 +11,12 @@ use edgeplane_core::descheduler::Memory;
 use edgeplane_core::descheduler::{Action, BindingKey, Candidate, IGNORED, SkipReason};
 use edgeplane_core::planner::PodKey;
 use edgeplane_core::planner::convert::pod_key;
+use edgeplane_core::status::MitigationStamp;
 use edgeplane_netctl::MitigateOutcome;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, EvictParams, Patch, PatchParams, Preconditions};
-use kube::{Api, Resource};
-use serde_json::json;
+use kube::Resource;
 
 use super::metrics::DeschedulerMetrics;
 use super::observe;
@@ -297,40 +296,22 @@ pub async fn record_mitigation(
     now: Timestamp,
 ) -> Result<(), Error> {
     let name = binding.metadata.name.clone().unwrap_or_default();
-    let namespace = binding
-        .metadata
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "default".into());
-    ctx.ensure_leader(|| format!("status of binding {namespace}/{name}"))?;
-    ctx.metrics
-        .count_write(&ctx.component, "apply_status", "ConstraintPolicyBinding");
-    let api: Api<ConstraintPolicyBinding> = Api::namespaced(ctx.client.clone(), &namespace);
-    let body = json!({
-        "apiVersion": edgeplane_api::names::CONSTRAINT_API_VERSION,
-        "kind": "ConstraintPolicyBinding",
-        "metadata": {"name": name, "namespace": namespace},
-        "status": {"lastMitigatedTimestamp": Time(now)},
-    });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(super::FIELD_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| {
-        Error::kube(
-            format!("recording the mitigation of binding {namespace}/{name}"),
-            e,
-        )
-    })
+    let namespace = binding.metadata.namespace.as_deref().unwrap_or("default");
+    let stamp = MitigationStamp {
+        last_mitigated_timestamp: Time(now),
+    };
+    ctx.apply_status(Some(namespace), &name, &stamp)
+        .await
+        .map(|_| ())
 }
 
 /// Why the API server refused an eviction: the budget's own message when it gives one.
-fn refusal(error: &kube::Error) -> String {
+fn refusal(error: &Error) -> String {
     match error {
-        kube::Error::Api(status) => {
+        Error::Kube {
+            source: kube::Error::Api(status),
+            ..
+        } => {
             let causes: Vec<&str> = status
                 .details
                 .iter()
@@ -362,26 +343,15 @@ async fn evict(
         let Some(pod) = observed.pod(&candidate.pod) else {
             continue;
         };
-        if ctx
-            .ensure_leader(|| format!("eviction of pod {}", candidate.pod))
-            .is_err()
+        match ctx
+            .evict(
+                &candidate.pod.namespace,
+                &candidate.pod.name,
+                // Guards against evicting a replacement that took the same name.
+                pod.metadata.uid.clone(),
+            )
+            .await
         {
-            return;
-        }
-        let params = EvictParams {
-            // The uid guards against evicting a replacement that took the same name.
-            delete_options: Some(DeleteParams {
-                preconditions: Some(Preconditions {
-                    uid: pod.metadata.uid.clone(),
-                    resource_version: None,
-                }),
-                ..DeleteParams::default()
-            }),
-            ..EvictParams::default()
-        };
-        ctx.metrics.count_write(&ctx.component, "evict", "Pod");
-        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &candidate.pod.namespace);
-        match api.evict(&candidate.pod.name, &params).await {
             Ok(_) => {
                 metrics.eviction("evicted");
                 memory.evicted.insert(candidate.pod.clone(), observed.now);
@@ -413,12 +383,9 @@ async fn evict(
                 .await;
                 return;
             }
+            Err(Error::NotLeader(_)) => return,
             Err(error) => {
-                let code = match &error {
-                    kube::Error::Api(status) => Some(status.code),
-                    _ => None,
-                };
-                match code {
+                match error.status_code() {
                     // Gone already: nothing to evict.
                     Some(404) => continue,
                     // A PodDisruptionBudget forbids it now: the next candidate, or a later
@@ -495,7 +462,7 @@ mod tests {
 
     #[test]
     fn refusals_give_the_budgets_reason() {
-        let status: kube::core::Status = serde_json::from_value(json!({
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
             "status": "Failure", "code": 429, "reason": "TooManyRequests",
             "message": "Cannot evict pod as it would violate the pod's disruption budget.",
             "details": {"causes": [{"reason": "DisruptionBudget",
@@ -503,7 +470,10 @@ mod tests {
         }))
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            refusal(&kube::Error::Api(Box::new(status))),
+            refusal(&Error::kube(
+                "evicting pod ns/r",
+                kube::Error::Api(Box::new(status))
+            )),
             "Cannot evict pod as it would violate the pod's disruption budget. (The disruption budget r needs 1 healthy pods and has 1 currently)"
         );
     }

@@ -74,11 +74,22 @@ impl Default for DeschedulerConfig {
     }
 }
 
+/// A setting of [`DeschedulerConfig`] that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}: must be longer than 0")]
+    Zero(&'static str),
+    #[error(
+        "{0}: must be at least 1 (to stop evictions, use --dry-run or violationPolicy Mediate)"
+    )]
+    NoEvictions(&'static str),
+}
+
 impl DeschedulerConfig {
     /// Checks the configuration; the error names the setting.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.interval.is_zero() {
-            return Err("interval: must be longer than 0".into());
+            return Err(ConfigError::Zero("interval"));
         }
         for (name, value) in [
             ("limits.per_cycle", self.limits.per_cycle),
@@ -86,13 +97,11 @@ impl DeschedulerConfig {
             ("limits.per_offer", self.limits.per_offer),
         ] {
             if value == 0 {
-                return Err(format!(
-                    "{name}: must be at least 1 (to stop evictions, use --dry-run or violationPolicy Mediate)"
-                ));
+                return Err(ConfigError::NoEvictions(name));
             }
         }
         if self.mitigation_period.is_zero() {
-            return Err("mitigation_period: must be longer than 0".into());
+            return Err(ConfigError::Zero("mitigation_period"));
         }
         Ok(())
     }
@@ -211,7 +220,7 @@ impl Descheduler {
                     offer_facts.insert(observe::offer_key(offer), f);
                 }
                 Err(problem) => {
-                    if self.reported.insert(problem.clone()) {
+                    if self.reported.insert(problem.to_string()) {
                         tracing::warn!(%problem, "its bindings are left alone");
                     }
                 }
@@ -277,7 +286,7 @@ impl Descheduler {
                 };
                 match observe::replacement_question(&world, &binding.key, pod) {
                     Ok(question) => decide::predict_replacement(question, &options),
-                    Err(reason) => Predicted::Fails(reason),
+                    Err(reason) => Predicted::Fails(reason.to_string()),
                 }
             };
             decide::decide(&input, &mut predict)
@@ -347,14 +356,14 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         let mut bad = c.clone();
         bad.limits.per_offer = 0;
-        assert!(
-            bad.validate()
-                .is_err_and(|e| e.starts_with("limits.per_offer: must be at least 1"))
-        );
+        assert!(bad.validate().is_err_and(|e| {
+            e.to_string()
+                .starts_with("limits.per_offer: must be at least 1")
+        }));
         let mut bad = c;
         bad.interval = Duration::ZERO;
         assert_eq!(
-            bad.validate(),
+            bad.validate().map_err(|e| e.to_string()),
             Err("interval: must be longer than 0".into())
         );
     }

@@ -35,21 +35,64 @@ pub fn offer_key(offer: &ConstraintPolicyOffer) -> String {
     )
 }
 
+/// What the descheduler cannot read from the objects it observes; each message names the
+/// object and the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ObserveError {
+    #[error("offer {offer}: {field}: {message}")]
+    OfferField {
+        offer: String,
+        field: &'static str,
+        message: String,
+    },
+    #[error("binding {binding}: spec.targets: a single target has no network path to mitigate")]
+    SingleTarget { binding: BindingKey },
+    #[error("binding {binding}: spec.targets.{role}: {problem}")]
+    Target {
+        binding: BindingKey,
+        role: String,
+        problem: Box<PlaceError>,
+    },
+    #[error("pod {0} is not in the cache")]
+    NotCached(PodKey),
+    #[error("{0}")]
+    Place(#[from] PlaceError),
+    #[error("pod {0}: has no spec")]
+    NoSpec(PodKey),
+    #[error("pod {pod}: spec.{problem}")]
+    Spec { pod: PodKey, problem: String },
+}
+
+/// Why an object has no place in the network.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlaceError {
+    #[error("pod {0} does not exist")]
+    NoPod(PodKey),
+    #[error("pod {0} is not running on a node")]
+    NotRunning(PodKey),
+    #[error("{0:?} targets have no place in the network")]
+    Kind(TargetKind),
+}
+
 /// What the descheduler reads from an offer: its policy, grace and mitigation grace
 /// (defaulting to the grace). A duration that does not parse is an error naming the offer
 /// and the field (the CRD's pattern normally rejects it at admission).
-pub fn offer_facts(offer: &ConstraintPolicyOffer) -> Result<OfferFacts, String> {
-    let key = offer_key(offer);
+pub fn offer_facts(offer: &ConstraintPolicyOffer) -> Result<OfferFacts, ObserveError> {
+    let field_error = |field, e: &dyn std::fmt::Display| ObserveError::OfferField {
+        offer: offer_key(offer),
+        field,
+        message: e.to_string(),
+    };
     let grace = if offer.spec.grace.is_empty() {
         DEFAULT_GRACE
     } else {
-        parse_duration_field(&offer.spec.grace)
-            .map_err(|e| format!("offer {key}: spec.grace: {e}"))?
+        parse_duration_field(&offer.spec.grace).map_err(|e| field_error("spec.grace", &e))?
     };
     let mitigation_grace = match offer.spec.mitigation_grace.as_deref() {
         None | Some("") => grace,
-        Some(text) => parse_duration_field(text)
-            .map_err(|e| format!("offer {key}: spec.mitigationGrace: {e}"))?,
+        Some(text) => {
+            parse_duration_field(text).map_err(|e| field_error("spec.mitigationGrace", &e))?
+        }
     };
     Ok(OfferFacts {
         policy: offer.spec.violation_policy,
@@ -179,7 +222,7 @@ pub fn offer_rules(
 
 /// Where one end of a binding is, for the network controller: the node of a running pod,
 /// or a site.
-fn endpoint(target: &TargetRef, pods: &HashMap<PodKey, Arc<Pod>>) -> Result<Endpoint, String> {
+fn endpoint(target: &TargetRef, pods: &HashMap<PodKey, Arc<Pod>>) -> Result<Endpoint, PlaceError> {
     match target.kind {
         TargetKind::Site => Ok(Endpoint::Site(target.name.clone())),
         TargetKind::Pod => {
@@ -189,12 +232,12 @@ fn endpoint(target: &TargetRef, pods: &HashMap<PodKey, Arc<Pod>>) -> Result<Endp
             );
             let pod = pods
                 .get(&key)
-                .ok_or_else(|| format!("pod {key} does not exist"))?;
+                .ok_or_else(|| PlaceError::NoPod(key.clone()))?;
             placed_pod(pod)
                 .map(|p| Endpoint::Node(p.node))
-                .ok_or_else(|| format!("pod {key} is not running on a node"))
+                .ok_or(PlaceError::NotRunning(key))
         }
-        other => Err(format!("{other:?} targets have no place in the network")),
+        other => Err(PlaceError::Kind(other)),
     }
 }
 
@@ -206,19 +249,21 @@ pub fn mitigate_request(
     binding: &ConstraintPolicyBinding,
     rules: &[(String, ConstraintPolicyRule)],
     pods: &HashMap<PodKey, Arc<Pod>>,
-) -> Result<MitigateRequest, String> {
+) -> Result<MitigateRequest, ObserveError> {
     let facts = binding_facts(binding);
     let mut ends = binding.spec.targets.iter();
     let (Some((role_a, a)), Some((role_b, b))) = (ends.next(), ends.next()) else {
-        return Err(format!(
-            "binding {}: spec.targets: a single target has no network path to mitigate",
-            facts.key
-        ));
+        return Err(ObserveError::SingleTarget { binding: facts.key });
     };
-    let source = endpoint(a, pods)
-        .map_err(|e| format!("binding {}: spec.targets.{role_a}: {e}", facts.key))?;
-    let destination = endpoint(b, pods)
-        .map_err(|e| format!("binding {}: spec.targets.{role_b}: {e}", facts.key))?;
+    let end = |role: &str, target| {
+        endpoint(target, pods).map_err(|problem| ObserveError::Target {
+            binding: facts.key.clone(),
+            role: role.to_string(),
+            problem: Box::new(problem),
+        })
+    };
+    let source = end(role_a, a)?;
+    let destination = end(role_b, b)?;
     Ok(MitigateRequest {
         binding: facts.key.to_string(),
         source,
@@ -245,25 +290,28 @@ pub fn replacement_question<'a>(
     world: &World<'a>,
     binding: &BindingKey,
     pod: &PodKey,
-) -> Result<ReplacementQuestion<'a>, String> {
+) -> Result<ReplacementQuestion<'a>, ObserveError> {
     let object = world
         .pods
         .iter()
         .find(|p| pod_key(p) == *pod)
-        .ok_or_else(|| format!("pod {pod} is not in the cache"))?;
+        .ok_or_else(|| ObserveError::NotCached(pod.clone()))?;
     let current = placed_pod(object)
         .map(|p| p.node)
-        .ok_or_else(|| format!("pod {pod} is not running on a node"))?;
+        .ok_or_else(|| PlaceError::NotRunning(pod.clone()))?;
     let spec = object
         .spec
         .as_ref()
-        .ok_or_else(|| format!("pod {pod}: has no spec"))?;
+        .ok_or_else(|| ObserveError::NoSpec(pod.clone()))?;
     let mut pending = pending_pod(
         pod.clone(),
         object.metadata.labels.clone().unwrap_or_default(),
         spec,
     )
-    .map_err(|e| format!("pod {pod}: spec.{e}"))?;
+    .map_err(|e| ObserveError::Spec {
+        pod: pod.clone(),
+        problem: e.to_string(),
+    })?;
     pending.affinity = unpinned(&pending.affinity);
     let nodes: Vec<PlanNode> = world
         .nodes
@@ -335,10 +383,10 @@ mod tests {
         assert_eq!(f.grace, Duration::from_secs(30));
         assert_eq!(f.mitigation_grace, Duration::from_secs(30));
         let o = offer(json!({"targets": [], "policies": ["p"], "mitigationGrace": "soon"}));
-        assert!(
-            offer_facts(&o)
-                .is_err_and(|e| e.starts_with("offer ar/o: spec.mitigationGrace: \"soon\""))
-        );
+        assert!(offer_facts(&o).is_err_and(|e| {
+            e.to_string()
+                .starts_with("offer ar/o: spec.mitigationGrace: \"soon\"")
+        }));
     }
 
     fn pod(value: serde_json::Value) -> Pod {
@@ -385,7 +433,10 @@ mod tests {
         )];
         let none = HashMap::new();
         assert_eq!(
-            mitigate_request(&binding, &rules, &none).err().as_deref(),
+            mitigate_request(&binding, &rules, &none)
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
             Some("binding ar/b: spec.targets.renderer: pod ar/r does not exist")
         );
         let running = Arc::new(pod(json!({"metadata": {"name": "r", "namespace": "ar"},

@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use edgeplane_core::planner::{
-    CostQuery, ExternalCosts, PlanInput, PodKey, RuleProvider, fill_external_costs,
+    CostError, CostQuery, ExternalCosts, NodeCosts, PlanInput, PodKey, RuleProvider,
+    fill_external_costs,
 };
 use edgeplane_providers::discovery::providers_from_services;
 use edgeplane_providers::{ClientOptions, GrpcProvider, Provider, planner_costs};
@@ -99,7 +100,7 @@ impl ExternalCosts for Recorder {
         &mut self,
         source: &PodKey,
         query: &CostQuery,
-    ) -> Result<BTreeMap<String, f64>, String> {
+    ) -> Result<NodeCosts, CostError> {
         self.questions.push((source.clone(), query.clone()));
         Ok(BTreeMap::new())
     }
@@ -134,7 +135,7 @@ pub fn questions(input: &PlanInput<'_>) -> Vec<(PodKey, CostQuery)> {
 /// The providers' answers, by question.
 #[derive(Clone, Debug, Default)]
 pub struct Answers {
-    answers: HashMap<CostQuery, Result<BTreeMap<String, f64>, String>>,
+    answers: HashMap<CostQuery, Result<NodeCosts, CostError>>,
 }
 
 impl Answers {
@@ -152,11 +153,12 @@ impl ExternalCosts for Answers {
         &mut self,
         _source: &PodKey,
         query: &CostQuery,
-    ) -> Result<BTreeMap<String, f64>, String> {
-        self.answers
-            .get(query)
-            .cloned()
-            .unwrap_or_else(|| Err(format!("{} was not asked", query.rule)))
+    ) -> Result<NodeCosts, CostError> {
+        self.answers.get(query).cloned().unwrap_or_else(|| {
+            Err(CostError::NotAsked {
+                rule: query.rule.clone(),
+            })
+        })
     }
 }
 
@@ -168,8 +170,12 @@ pub async fn ask(
     let answers = futures::stream::iter(questions)
         .map(|(source, query)| async move {
             let answer = match providers.get(&query.rule) {
-                None => Err(format!("no provider for rule {}", query.rule)),
-                Some(provider) => planner_costs(provider.as_ref(), &source, &query).await,
+                None => Err(CostError::NoProvider {
+                    rule: query.rule.clone(),
+                }),
+                Some(provider) => planner_costs(provider.as_ref(), &source, &query)
+                    .await
+                    .map_err(|e| CostError::Provider(e.to_string())),
             };
             (query, answer)
         })

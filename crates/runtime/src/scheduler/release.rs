@@ -19,15 +19,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeplane_api::names::{ALLOCATION_ANNOTATION, FIELD_MANAGER, PATH_RELEASE_FINALIZER};
+use edgeplane_api::names::{ALLOCATION_ANNOTATION, PATH_RELEASE_FINALIZER};
 use edgeplane_core::planner::PodKey;
 use edgeplane_core::planner::convert::pod_key;
 use edgeplane_netctl::ReleaseRequest;
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
+use kube::api::Patch;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -280,23 +280,21 @@ async fn release_one(
     let Some(patch) = removal_patch(pod, !deleted) else {
         return Ok(());
     };
-    if let Err(e) = ctx.ensure_leader(|| format!("finalizer of pod {key}")) {
-        tracing::debug!(%e, "not releasing");
-        return Err(Some(Duration::from_secs(1)));
-    }
-    ctx.metrics.count_write(&ctx.component, "patch", "Pod");
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &key.namespace);
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..PatchParams::default()
-    };
-    match api
-        .patch(&pod.name_any(), &params, &Patch::Json::<()>(patch))
-        .await
-    {
+    let removed = ctx
+        .patch::<Pod, ()>(
+            Some(&key.namespace),
+            &pod.name_any(),
+            &Patch::Json(patch),
+            &format!("removing the finalizer of pod {key}"),
+        )
+        .await;
+    match removed {
         Ok(_) => {}
+        Err(e @ Error::NotLeader(_)) => {
+            tracing::debug!(%e, "not releasing");
+            return Err(Some(Duration::from_secs(1)));
+        }
         Err(e) => {
-            let e = Error::kube(format!("removing the finalizer of pod {key}"), e);
             return match e.status_code() {
                 Some(404) => Ok(()),
                 // Changed since read: the cache brings the new state.

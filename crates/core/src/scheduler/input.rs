@@ -21,22 +21,22 @@
 //!   pod take part. An offer that does not expand is skipped with a warning (the offer
 //!   controller reports it on the offer).
 //! - **Rules** come from the policies of the offer's namespace; a rule served by an
-//!   external provider gets an empty cost table, filled before planning
-//!   ([`super::external`]); a missing policy makes its rules Broken (reported in Error,
-//!   not constraining).
+//!   external provider gets an empty cost table, which the runtime fills (asking the
+//!   provider) before planning; a missing policy makes its rules Broken (reported in
+//!   Error, not constraining).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::offers::{Candidate, Inventory};
+use crate::planner::convert::pod_key;
+use crate::planner::{
+    PendingPod, PlacedPod, PlanBinding, PlanNode, PlanRule, PodKey, RuleProvider, pending_pod,
+    placed_pod, plan_node, pod_requests,
+};
 use edgeplane_api::names::{PLANNER_GATE, SCHEDULER_NAME};
 use edgeplane_api::{
     ConstraintPolicy, ConstraintPolicyOffer, ConstraintPolicyRule, NetworkTopology, TargetKind,
-};
-use edgeplane_core::offers::{Candidate, Inventory};
-use edgeplane_core::planner::convert::pod_key;
-use edgeplane_core::planner::{
-    PendingPod, PlacedPod, PlanBinding, PlanNode, PlanRule, PodKey, RuleProvider, pending_pod,
-    placed_pod, plan_node, pod_requests,
 };
 use k8s_openapi::api::core::v1::{Node, Pod};
 
@@ -245,7 +245,7 @@ pub fn build(
     }
     let inventory = Inventory {
         pods: pods.iter().filter_map(|p| Candidate::from_pod(p)).collect(),
-        sites: edgeplane_core::sites::site_candidates(observed.topology, observed.nodes),
+        sites: crate::sites::site_candidates(observed.topology, observed.nodes),
     };
     let policies: HashMap<(&str, &str), &ConstraintPolicy> = observed
         .policies
@@ -268,7 +268,7 @@ pub fn build(
             "{namespace}/{}",
             offer.metadata.name.as_deref().unwrap_or_default()
         );
-        let desired = match edgeplane_core::offers::expand(offer, &inventory) {
+        let desired = match crate::offers::expand(offer, &inventory) {
             Ok(d) => d,
             Err(e) => {
                 built.warnings.push(format!(
@@ -348,7 +348,7 @@ fn offer_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgeplane_core::manifests::{Object, decode, parse_documents};
+    use crate::manifests::{Object, decode, parse_documents};
 
     struct World {
         nodes: Vec<Arc<Node>>,
@@ -521,7 +521,7 @@ spec:
         assert_eq!(b.targets["users"].name, "stadium");
         assert_eq!(
             b.name,
-            edgeplane_core::offers::binding_name("ar-latency", &b.targets)
+            crate::offers::binding_name("ar-latency", &b.targets)
         );
         let kinds: Vec<(&str, &str)> = b
             .rules

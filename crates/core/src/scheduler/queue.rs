@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Add;
 use std::time::Duration;
 
-use edgeplane_core::planner::PodKey;
+use crate::planner::PodKey;
 
 /// The quiet timer and the maximum wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

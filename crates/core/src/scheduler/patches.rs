@@ -1,5 +1,5 @@
-//! What the scheduler writes for a plan, as pure builders; the I/O is in the scheduler's
-//! run loop.
+//! The bodies of what the scheduler writes for a plan, as pure builders; the runtime
+//! performs the writes.
 //!
 //! Gate mode: ONE JSON patch per planned pod ([`gate_patch`]) that
 //! - tests that the planner's gate is still where the cached pod had it (so a pod changed
@@ -21,7 +21,7 @@
 
 use edgeplane_api::names::{PLANNER_GATE, UNPLACED_ANNOTATION};
 use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
-use kube::api::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
 
 use super::input::HOSTNAME_LABEL;
@@ -132,6 +132,12 @@ pub fn unplaced_reason(pod: &Pod) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// Whether the pod's recorded reason must be (re)written for `reason`: an unchanged
+/// reason is not written again, so replanning a pod that still does not fit writes nothing.
+pub fn needs_update(pod: &Pod, reason: &str) -> bool {
+    unplaced_reason(pod) != Some(clip(reason).as_str())
+}
+
 /// `reason`, cut to [`MAX_REASON`] bytes on a character boundary.
 pub fn clip(reason: &str) -> String {
     if reason.len() <= MAX_REASON {
@@ -176,7 +182,7 @@ pub fn binding(pod: &Pod, node: &str) -> Binding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgeplane_core::manifests::{Object, decode, parse_documents};
+    use crate::manifests::{Object, decode, parse_documents};
 
     fn pod(yaml: &str) -> Pod {
         let docs = parse_documents("pod.yaml", yaml).unwrap_or_else(|e| panic!("{e}"));

@@ -1,12 +1,14 @@
 //! The binding status state machine: from the previous status, this evaluation's results
-//! and the time, the next status.
+//! and the time, the next status; and what a change of it tells `kubectl describe`.
 
 use std::time::Duration;
 
 use edgeplane_api::{Compliance, ConstraintPolicyBindingStatus, PolicyDetail, RuleDetail};
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::condition;
+use crate::events::{EventSpec, EventType, reasons};
 use crate::rules::worst;
 
 /// The result of evaluating one rule of one policy for a binding.
@@ -189,29 +191,93 @@ pub fn next_status(
     }
 }
 
-/// A condition whose lastTransitionTime moves only when its status changes.
-fn condition(
-    previous: &[Condition],
-    type_: &str,
-    status: &str,
-    reason: &str,
-    message: &str,
-    now: Timestamp,
-    generation: Option<i64>,
-) -> Condition {
-    let last_transition_time = previous
-        .iter()
-        .find(|c| c.type_ == type_ && c.status == status)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or(Time(now));
-    Condition {
-        type_: type_.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: message.into(),
-        last_transition_time,
-        observed_generation: generation,
+/// Equal but for `lastEvaluatedTimestamp` and `lastMitigatedTimestamp`.
+/// Field by field rather than comparing stripped copies: it runs on every evaluation.
+pub fn same_status(a: &ConstraintPolicyBindingStatus, b: &ConstraintPolicyBindingStatus) -> bool {
+    // Destructured so that a field added to the status cannot be forgotten here.
+    let ConstraintPolicyBindingStatus {
+        compliance,
+        first_reason,
+        details,
+        last_compliance_change_timestamp,
+        violating_since,
+        last_mitigated_timestamp: _,
+        last_evaluated_timestamp: _,
+        observed_generation,
+        conditions,
+    } = a;
+    *compliance == b.compliance
+        && *first_reason == b.first_reason
+        && *details == b.details
+        && *last_compliance_change_timestamp == b.last_compliance_change_timestamp
+        && *violating_since == b.violating_since
+        && *observed_generation == b.observed_generation
+        && *conditions == b.conditions
+}
+
+/// `binding ar-stadium-1b5b: Compliant -> Violation: latency 12ms between ...`.
+pub fn compliance_event(
+    name: &str,
+    from: Compliance,
+    to: Compliance,
+    reason: Option<&str>,
+) -> EventSpec {
+    let type_ = match to {
+        Compliance::Violation | Compliance::Error => EventType::Warning,
+        _ => EventType::Normal,
+    };
+    let note = match reason {
+        Some(r) => format!("binding {name}: {from} -> {to}: {r}"),
+        None => format!("binding {name}: {from} -> {to}"),
+    };
+    EventSpec {
+        type_,
+        reason: reasons::COMPLIANCE_CHANGED,
+        action: "Evaluate",
+        note,
     }
+}
+
+/// Notes for rules in Error now that were not before (`binding b: rule latency of policy
+/// p: ...`).
+pub fn new_errors(
+    name: &str,
+    previous: Option<&ConstraintPolicyBindingStatus>,
+    outcomes: &[PolicyOutcome],
+) -> Vec<String> {
+    let was_error = |policy: &str, rule: Option<&str>| {
+        previous.is_some_and(|p| {
+            p.details.iter().any(|d| {
+                d.policy == policy
+                    && match rule {
+                        None => d.compliance == Compliance::Error && d.rule_details.is_empty(),
+                        Some(rule) => d
+                            .rule_details
+                            .iter()
+                            .any(|r| r.rule == rule && r.compliance == Compliance::Error),
+                    }
+            })
+        })
+    };
+    let mut notes = Vec::new();
+    for p in outcomes {
+        if let Some(error) = &p.error
+            && !was_error(&p.policy, None)
+        {
+            notes.push(format!("binding {name}: policy {}: {error}", p.policy));
+        }
+        for r in &p.rules {
+            if r.compliance == Compliance::Error && !was_error(&p.policy, Some(&r.rule)) {
+                notes.push(format!(
+                    "binding {name}: rule {} of policy {}: {}",
+                    r.rule,
+                    p.policy,
+                    r.reason.as_deref().unwrap_or("error")
+                ));
+            }
+        }
+    }
+    notes
 }
 
 #[cfg(test)]
@@ -377,5 +443,38 @@ mod tests {
             Some(Time(at(0)))
         );
         assert_eq!(compliant.map(|c| c.status.as_str()), Some("True"));
+    }
+
+    #[test]
+    fn events_and_status_comparison() {
+        let e = compliance_event(
+            "b",
+            Compliance::Compliant,
+            Compliance::Violation,
+            Some("latency 8ms ..."),
+        );
+        assert_eq!(e.type_, EventType::Warning);
+        assert_eq!(e.note, "binding b: Compliant -> Violation: latency 8ms ...");
+        assert_eq!(
+            compliance_event("b", Compliance::Error, Compliance::Limit, None).type_,
+            EventType::Normal
+        );
+        let t = |s| Some(Time(jiff::Timestamp::from_second(s).unwrap_or_default()));
+        let a = ConstraintPolicyBindingStatus {
+            compliance: Compliance::Limit,
+            last_evaluated_timestamp: t(10),
+            ..Default::default()
+        };
+        let b = ConstraintPolicyBindingStatus {
+            last_evaluated_timestamp: t(20),
+            last_mitigated_timestamp: t(5),
+            ..a.clone()
+        };
+        assert!(same_status(&a, &b));
+        let c = ConstraintPolicyBindingStatus {
+            compliance: Compliance::Violation,
+            ..a.clone()
+        };
+        assert!(!same_status(&a, &c));
     }
 }

@@ -1,4 +1,4 @@
-//! Pods a plan could not place, and what brings them back.
+//! What brings unplaced pods back: the changes of the caches that may let them fit.
 //!
 //! An unplaced pod stays where it is (gated in gate mode, pending in bind mode) with the
 //! planner's reason in the annotation `constraint.edgeplane.io/unplaced-reason` and an
@@ -14,8 +14,8 @@ use edgeplane_core::snapshot::DEFAULT_TOPOLOGY;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
 
-use super::apply::{clip, unplaced_reason};
-use super::input::is_running;
+use edgeplane_core::scheduler::input::is_running;
+
 use crate::cache::Change;
 
 /// What may let an unplaced pod fit.
@@ -46,11 +46,6 @@ impl Trigger {
             Trigger::Resync => "resync",
         }
     }
-}
-
-/// Whether the pod's annotation must be (re)written for `reason`.
-pub fn needs_update(pod: &Pod, reason: &str) -> bool {
-    unplaced_reason(pod) != Some(clip(reason).as_str())
 }
 
 /// What the planner reads from a node.
@@ -137,6 +132,7 @@ pub fn pod_trigger(change: &Change<Pod>) -> Option<Trigger> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edgeplane_core::scheduler::patches::needs_update;
     use k8s_openapi::api::core::v1::{NodeSpec, PodSpec, PodStatus, Taint};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::collections::BTreeMap;

@@ -1,0 +1,100 @@
+//! A topology's status summary: `siteCount`, `linkCount`, `measuredLinkCount`,
+//! `observedGeneration` and `Valid` with the first problem, so `kubectl get ntop` tells
+//! whether the network model is usable. `status.measured` (the measurement agent's) and
+//! `status.activatedPaths` (the network controller's) are carried, never written here.
+
+use edgeplane_api::{NetworkTopology, NetworkTopologyStatus};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Node;
+use serde::Serialize;
+
+use super::{CONDITION_VALID, OwnedStatus, condition};
+use crate::evaluate::ClusterView;
+use crate::network::check_topology;
+
+/// The summary of a topology over the current nodes (`measured` is carried over).
+pub fn topology_status(
+    topology: &NetworkTopology,
+    nodes: &[Node],
+    previous: &NetworkTopologyStatus,
+    now: Timestamp,
+) -> NetworkTopologyStatus {
+    let generation = topology.metadata.generation;
+    let link_count = i32::try_from(topology.spec.links.len()).unwrap_or(i32::MAX);
+    let first_problem = check_topology(topology)
+        .into_iter()
+        .next()
+        .map(|e| e.to_string());
+    let built = match first_problem {
+        Some(problem) => Err(problem),
+        None => ClusterView::build(Some(topology), nodes, &[], now).map_err(|e| e.to_string()),
+    };
+    let (site_count, measured, cond) = match &built {
+        Ok(view) => {
+            let graph = view.graph();
+            let sites = graph.site_count();
+            (
+                Some(i32::try_from(sites).unwrap_or(i32::MAX)),
+                Some(i32::try_from(graph.measurements_used()).unwrap_or(i32::MAX)),
+                (
+                    "True",
+                    "Built",
+                    format!(
+                        "{sites} site{}, {link_count} link{}, {} node{}",
+                        if sites == 1 { "" } else { "s" },
+                        if link_count == 1 { "" } else { "s" },
+                        graph.node_count(),
+                        if graph.node_count() == 1 { "" } else { "s" }
+                    ),
+                ),
+            )
+        }
+        Err(problem) => (
+            previous.site_count,
+            previous.measured_link_count,
+            ("False", "InvalidTopology", problem.clone()),
+        ),
+    };
+    NetworkTopologyStatus {
+        measured: previous.measured.clone(),
+        activated_paths: previous.activated_paths.clone(),
+        site_count,
+        link_count: Some(link_count),
+        measured_link_count: measured,
+        observed_generation: generation,
+        conditions: vec![condition(
+            &previous.conditions,
+            CONDITION_VALID,
+            cond.0,
+            cond.1,
+            &cond.2,
+            now,
+            generation,
+        )],
+    }
+}
+
+/// The fields of a topology's status the topology controller owns: the summary without
+/// `measured` and `activatedPaths`, so applying it never takes those from their writers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct TopologySummary(NetworkTopologyStatus);
+
+impl TopologySummary {
+    pub fn of(status: &NetworkTopologyStatus) -> TopologySummary {
+        TopologySummary(NetworkTopologyStatus {
+            measured: Vec::new(),
+            activated_paths: Vec::new(),
+            ..status.clone()
+        })
+    }
+}
+
+impl OwnedStatus for TopologySummary {
+    type Object = NetworkTopology;
+}
+
+/// Equal in the fields the topology controller writes.
+pub fn same_summary(a: &NetworkTopologyStatus, b: &NetworkTopologyStatus) -> bool {
+    TopologySummary::of(a) == TopologySummary::of(b)
+}

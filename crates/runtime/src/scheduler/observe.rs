@@ -1,0 +1,76 @@
+//! What one plan run reads from the caches: the facts the pure decisions take.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use edgeplane_api::{ConstraintPolicy, ConstraintPolicyOffer, NetworkTopology};
+use edgeplane_core::planner::PodKey;
+use edgeplane_core::planner::convert::pod_key;
+use edgeplane_core::scheduler::Mode;
+use edgeplane_core::scheduler::input::{self, Built, HOSTNAME_LABEL, Observed};
+use edgeplane_providers::Provider;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+
+use super::external::ExternalProviders;
+use crate::cache::Caches;
+
+/// A snapshot of the caches, taken once per plan run.
+pub struct Facts {
+    pub pods: Vec<Arc<Pod>>,
+    pub nodes: Vec<Arc<Node>>,
+    pub policies: Vec<Arc<ConstraintPolicy>>,
+    pub offers: Vec<Arc<ConstraintPolicyOffer>>,
+    /// The NetworkTopology named `default`.
+    pub topology: Option<Arc<NetworkTopology>>,
+    pub services: Vec<Arc<Service>>,
+    /// The external providers by rule: given explicitly, or registered by Services.
+    pub providers: BTreeMap<String, Arc<dyn Provider>>,
+}
+
+impl Facts {
+    pub fn read(caches: &Caches, external: &ExternalProviders) -> Facts {
+        let services = caches.services.list();
+        Facts {
+            pods: caches.pods.list(),
+            nodes: caches.nodes.list(),
+            policies: caches.policies.list(),
+            offers: caches.offers.list(),
+            topology: caches.topology(),
+            providers: external.resolve(&services),
+            services,
+        }
+    }
+
+    /// The planner's input (`in_flight`: pods whose placement was written, with the node,
+    /// that the cache may still show waiting).
+    pub fn input(&self, mode: Mode, in_flight: &BTreeMap<PodKey, String>) -> Built {
+        let external_rules: BTreeSet<String> = self.providers.keys().cloned().collect();
+        input::build(
+            mode,
+            Observed {
+                nodes: &self.nodes,
+                pods: &self.pods,
+                policies: &self.policies,
+                offers: &self.offers,
+                topology: self.topology.as_deref(),
+            },
+            in_flight,
+            &external_rules,
+        )
+    }
+
+    pub fn pods_by_key(&self) -> HashMap<PodKey, Arc<Pod>> {
+        self.pods.iter().map(|p| (pod_key(p), p.clone())).collect()
+    }
+
+    /// Node name -> its `kubernetes.io/hostname` label.
+    pub fn hostnames(&self) -> HashMap<&str, &str> {
+        self.nodes
+            .iter()
+            .filter_map(|n| {
+                let host = n.metadata.labels.as_ref()?.get(HOSTNAME_LABEL)?;
+                Some((n.metadata.name.as_deref()?, host.as_str()))
+            })
+            .collect()
+    }
+}
