@@ -14,7 +14,8 @@
 //! ```
 //!
 //! - [`scenario`]: the scenario format, loading and validation (errors name file and field).
-//! - [`component`]: the seam where controllers plug in; [`controllers`]: edgeplane's own.
+//! - [`component`](mod@component): the seam where controllers plug in; [`controllers`]:
+//!   edgeplane's own.
 //! - [`run()`]: the run (virtual time, optional serving at a multiple of real time).
 //! - [`timeline`]: entry types and the table from Kubernetes Event reasons to them.
 //! - [`report`], [`html`], [`text`]: the outputs.

@@ -11,6 +11,8 @@ use crate::network::{Location, NetworkGraph};
 #[derive(Clone, Copy, Debug)]
 pub struct DiscoverInput<'a> {
     /// The graph without the paths this catalogue activated (see [`MitigationInput`]).
+    ///
+    /// [`MitigationInput`]: super::MitigationInput
     pub graph: &'a NetworkGraph,
     pub catalogue: &'a Catalogue,
     pub allocations: &'a [PathAllocation],

@@ -1,6 +1,8 @@
 //! Dense ids of nodes and sites, and the locations a path joins.
 
 /// A node's dense index: its position in the `nodes` given to [`NetworkGraph::build`].
+///
+/// [`NetworkGraph::build`]: super::NetworkGraph::build
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub u32);
 

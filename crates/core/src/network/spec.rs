@@ -68,6 +68,8 @@ pub(super) struct ParsedSpec {
 /// range, names are valid, sites are declared once, links are not duplicated or loops.
 /// Every problem is reported, in field order. [`NetworkGraph::build`] checks the same and
 /// also that link ends are known sites.
+///
+/// [`NetworkGraph::build`]: super::NetworkGraph::build
 pub fn check_topology(topology: &NetworkTopology) -> Vec<TopologyError> {
     let mut errors = Vec::new();
     parse_spec(topology, &mut errors);

@@ -25,6 +25,9 @@ const MAX_ATTEMPTS: usize = 5;
 
 /// The reference network controller. Implements [`NetworkController`] in process;
 /// [`serve`] puts it behind gRPC.
+///
+/// [`NetworkController`]: crate::NetworkController
+/// [`serve`]: super::serve
 pub struct ReferenceController {
     client: kube::Client,
     clock: Arc<dyn Clock>,
