@@ -1947,7 +1947,7 @@ impl State {
             .get("spec")
             .and_then(|s| s.get("selector"))
             .filter(|s| !s.is_null())
-            .and_then(|s| LabelSelector::from_api(s).ok())
+            .and_then(|s| crate::selector::from_api(s).ok())
         else {
             return Vec::new();
         };
@@ -2139,7 +2139,7 @@ pub fn scale_of(def: &ResourceDef, obj: &Value) -> Result<Value, ApiError> {
         Some(_) => obj
             .get("spec")
             .and_then(|s| s.get("selector"))
-            .and_then(|s| LabelSelector::from_api(s).ok())
+            .and_then(|s| crate::selector::from_api(s).ok())
             .map(|s| s.to_query()),
         None => paths
             .label_selector

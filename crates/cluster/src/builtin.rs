@@ -9,7 +9,6 @@ use serde_json::{Map, Value, json};
 use crate::error::FieldError;
 use crate::object;
 use crate::resources::Builtin;
-use crate::selector::LabelSelector;
 
 /// Checks that an object decodes as its Kubernetes type (a real API server decodes every
 /// request into a typed struct and answers 400 when it cannot).
@@ -631,12 +630,12 @@ fn validate_workload(kind: Builtin, new: &Value, old: Option<&Value>) -> Vec<Fie
     let mut errs = Vec::new();
     let spec = new.get("spec").cloned().unwrap_or(Value::Null);
     let selector = spec.get("selector");
-    match selector.map(LabelSelector::from_api) {
+    match selector.map(crate::selector::from_api) {
         None => errs.push(FieldError::required("spec.selector", "")),
         Some(Err(e)) => errs.push(FieldError::invalid(
             "spec.selector",
             selector.unwrap_or(&Value::Null),
-            e,
+            e.to_string(),
         )),
         Some(Ok(sel)) if sel.is_empty() => errs.push(FieldError::invalid(
             "spec.selector",
@@ -712,9 +711,9 @@ pub fn validate(
                 ));
             }
             if let Some(sel) = spec.get("selector").filter(|s| !s.is_null())
-                && let Err(e) = LabelSelector::from_api(sel)
+                && let Err(e) = crate::selector::from_api(sel)
             {
-                errs.push(FieldError::invalid("spec.selector", sel, e));
+                errs.push(FieldError::invalid("spec.selector", sel, e.to_string()));
             }
             errs
         }

@@ -172,7 +172,7 @@ impl Query {
             None => LabelSelector::everything(),
         };
         let fields = match &self.field_selector {
-            Some(s) => FieldSelector::parse(s).map_err(ApiError::bad_request)?,
+            Some(s) => FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?,
             None => FieldSelector::default(),
         };
         Ok(ListOptions {

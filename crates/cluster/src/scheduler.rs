@@ -6,14 +6,14 @@
 //! when nodes change or resources free up. Gated pods get `reason SchedulingGated`.
 //!
 //! The predicates are plain functions of a pod and a node, shared with the kubelet's
-//! admission check.
+//! admission check; the placement rules under them are `edgeplane_core::placement`'s, the
+//! planner's own, so a plan and this scheduler never disagree on a rounding.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{
-    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
-};
+use edgeplane_core::placement::{self, NodeFacts, NodeSelectorTerm, PodRules, ResourceList};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -21,14 +21,14 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ApiServer, State, WriteOptions, set_condition};
 use crate::controller::{Batch, Feed, any_changed, record_event};
 use crate::object;
-use crate::quantity::parse_milli;
 use crate::store::ObjKey;
 
 /// The scheduler name this stand-in answers to.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 
-/// Resource amounts in milli-units, by resource name (`cpu`, `memory`, `pods`, ...).
-pub type Resources = BTreeMap<String, i128>;
+/// Resource amounts in milli-units, by resource name (`cpu`, `memory`, `pods`, ...), as
+/// [`placement`] counts them.
+pub type Resources = ResourceList;
 
 /// What the scheduler needs to know of a node.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,16 +43,9 @@ pub struct NodeInfo {
 
 impl NodeInfo {
     pub fn from_node(node: &Node) -> Self {
-        let status = node.status.as_ref();
-        let alloc = status
-            .and_then(|s| s.allocatable.as_ref().or(s.capacity.as_ref()))
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, q)| parse_milli(&q.0).map(|v| (k.clone(), v)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let ready = status
+        let ready = node
+            .status
+            .as_ref()
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
         NodeInfo {
@@ -63,7 +56,7 @@ impl NodeInfo {
                 .as_ref()
                 .and_then(|s| s.taints.clone())
                 .unwrap_or_default(),
-            allocatable: alloc,
+            allocatable: placement::effective_node_allocatable(node),
             unschedulable: node
                 .spec
                 .as_ref()
@@ -74,128 +67,65 @@ impl NodeInfo {
     }
 }
 
-/// A pod's resource requests: containers summed, init containers' maximum, overhead, and
-/// one `pods` slot.
+/// A pod's resource requests ([`placement::effective_pod_requests`]): containers summed,
+/// init containers' maximum, overhead, and one `pods` slot.
 pub fn pod_requests(pod: &Pod) -> Resources {
-    let mut total = Resources::new();
-    let Some(spec) = pod.spec.as_ref() else {
-        return total;
-    };
-    let reqs = |c: &k8s_openapi::api::core::v1::Container| -> Resources {
-        let r = c.resources.as_ref();
-        let mut out = Resources::new();
-        let requests = r.and_then(|r| r.requests.as_ref());
-        let limits = r.and_then(|r| r.limits.as_ref());
-        for m in [limits, requests].into_iter().flatten() {
-            for (k, q) in m {
-                if let Some(v) = parse_milli(&q.0) {
-                    // requests win over limits (limits only stand in when unset)
-                    out.insert(k.clone(), v);
-                }
-            }
-        }
-        out
-    };
-    for c in &spec.containers {
-        for (k, v) in reqs(c) {
-            *total.entry(k).or_default() += v;
-        }
-    }
-    for c in spec.init_containers.iter().flatten() {
-        for (k, v) in reqs(c) {
-            let e = total.entry(k).or_default();
-            *e = (*e).max(v);
-        }
-    }
-    for (k, q) in spec.overhead.iter().flatten() {
-        if let Some(v) = parse_milli(&q.0) {
-            *total.entry(k.clone()).or_default() += v;
-        }
-    }
-    total.insert("pods".into(), 1000);
-    total
+    pod.spec
+        .as_ref()
+        .map(placement::effective_pod_requests)
+        .unwrap_or_default()
 }
 
+/// What a pod asks of a node's labels and taints, read once per scheduling attempt as
+/// kube-scheduler reads it (what does not parse never matches and tolerates nothing).
+#[derive(Debug, Clone, Default)]
+pub struct PodPlacement {
+    node_selector: BTreeMap<String, String>,
+    affinity: Vec<NodeSelectorTerm>,
+    tolerations: Vec<placement::Toleration>,
+}
+
+impl PodPlacement {
+    pub fn of(pod: &Pod) -> Self {
+        let Some(spec) = pod.spec.as_ref() else {
+            return PodPlacement::default();
+        };
+        PodPlacement {
+            node_selector: spec.node_selector.clone().unwrap_or_default(),
+            affinity: placement::effective_required_affinity(spec.affinity.as_ref()),
+            tolerations: placement::effective_tolerations(
+                spec.tolerations.as_deref().unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// The pod's side of [`placement::misfit`].
+    pub fn rules(&self) -> PodRules<'_> {
+        PodRules {
+            node_selector: &self.node_selector,
+            affinity: &self.affinity,
+            tolerations: &self.tolerations,
+        }
+    }
+}
+
+/// Whether a toleration tolerates a taint ([`placement::tolerates`]). A toleration of an
+/// unknown operator or effect tolerates nothing; a taint of an unknown effect is
+/// tolerated by nothing.
 pub fn toleration_matches(t: &Toleration, taint: &Taint) -> bool {
-    if let Some(effect) = t.effect.as_deref().filter(|e| !e.is_empty())
-        && effect != taint.effect
-    {
-        return false;
-    }
-    let op = t.operator.as_deref().unwrap_or("Equal");
-    match t.key.as_deref().filter(|k| !k.is_empty()) {
-        None => op == "Exists",
-        Some(key) if key != taint.key => false,
-        Some(_) => match op {
-            "Exists" => true,
-            _ => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
-        },
-    }
-}
-
-fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
-    let values = r.values.as_deref().unwrap_or(&[]);
-    match r.operator.as_str() {
-        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
-        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        "Gt" | "Lt" => {
-            let (Some(v), Some(bound)) = (
-                value.and_then(|v| v.parse::<i64>().ok()),
-                values.first().and_then(|b| b.parse::<i64>().ok()),
-            ) else {
-                return false;
-            };
-            if r.operator == "Gt" {
-                v > bound
-            } else {
-                v < bound
-            }
-        }
+    let tolerations = placement::effective_tolerations(std::slice::from_ref(t));
+    let taints = placement::effective_taints(std::slice::from_ref(taint));
+    match (tolerations.first(), taints.first()) {
+        (Some(t), Some(taint)) => placement::tolerates(t, taint),
         _ => false,
     }
 }
 
-/// Whether a node matches a node selector term: all expressions on labels and all fields
-/// (`metadata.name`). An empty term matches nothing.
-pub fn term_matches(term: &NodeSelectorTerm, node: &NodeInfo) -> bool {
-    let exprs = term.match_expressions.as_deref().unwrap_or(&[]);
-    let fields = term.match_fields.as_deref().unwrap_or(&[]);
-    if exprs.is_empty() && fields.is_empty() {
-        return false;
-    }
-    exprs
-        .iter()
-        .all(|e| requirement_matches(e, node.labels.get(&e.key).map(String::as_str)))
-        && fields.iter().all(|f| {
-            let v = (f.key == "metadata.name").then_some(node.name.as_str());
-            requirement_matches(f, v)
-        })
-}
-
 /// nodeSelector and required node affinity.
 pub fn placement_matches(pod: &Pod, node: &NodeInfo) -> bool {
-    let Some(spec) = pod.spec.as_ref() else {
-        return true;
-    };
-    if let Some(sel) = &spec.node_selector
-        && !sel.iter().all(|(k, v)| node.labels.get(k) == Some(v))
-    {
-        return false;
-    }
-    let required = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|na| {
-            na.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        });
-    match required {
-        Some(r) => r.node_selector_terms.iter().any(|t| term_matches(t, node)),
-        None => true,
-    }
+    let p = PodPlacement::of(pod);
+    placement::matches_node_selector(&p.node_selector, &node.labels)
+        && placement::affinity_matches(&p.affinity, &node.name, &node.labels)
 }
 
 /// Why a node cannot take a pod.
@@ -223,27 +153,18 @@ impl Misfit {
     }
 }
 
-/// Whether a node's free resources can take the pod's requests.
+/// Whether a node's free resources can take the pod's requests
+/// ([`placement::insufficient`]).
 pub fn resources_fit(
     requests: &Resources,
     node: &NodeInfo,
     used: &Resources,
 ) -> Result<(), Misfit> {
-    for (name, want) in requests {
-        if *want == 0 {
-            continue;
-        }
-        let have = node.allocatable.get(name).copied().unwrap_or(0);
-        let taken = used.get(name).copied().unwrap_or(0);
-        if taken + want > have {
-            return Err(if name == "pods" {
-                Misfit::TooManyPods
-            } else {
-                Misfit::Insufficient(name.clone())
-            });
-        }
+    match placement::insufficient(requests, &node.allocatable, used) {
+        None => Ok(()),
+        Some("pods") => Err(Misfit::TooManyPods),
+        Some(name) => Err(Misfit::Insufficient(name.to_string())),
     }
-    Ok(())
 }
 
 /// Every filter of the scheduler, in kube-scheduler's order.
@@ -253,37 +174,33 @@ pub fn fits(
     node: &NodeInfo,
     used: &Resources,
 ) -> Result<(), Misfit> {
+    fits_placement(&PodPlacement::of(pod), requests, node, used)
+}
+
+fn fits_placement(
+    pod: &PodPlacement,
+    requests: &Resources,
+    node: &NodeInfo,
+    used: &Resources,
+) -> Result<(), Misfit> {
     if !node.ready {
         return Err(Misfit::NotReady);
     }
-    let tolerations = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.tolerations.clone())
-        .unwrap_or_default();
-    if node.unschedulable {
-        let t = Taint {
-            key: "node.kubernetes.io/unschedulable".into(),
-            effect: "NoSchedule".into(),
-            ..Default::default()
-        };
-        if !tolerations.iter().any(|tol| toleration_matches(tol, &t)) {
-            return Err(Misfit::Unschedulable);
+    let taints = placement::effective_taints(&node.taints);
+    let facts = NodeFacts {
+        name: &node.name,
+        labels: &node.labels,
+        taints: &taints,
+        unschedulable: node.unschedulable,
+    };
+    match placement::misfit(facts, pod.rules()) {
+        None => {}
+        Some(placement::Misfit::Unschedulable) => return Err(Misfit::Unschedulable),
+        Some(placement::Misfit::NodeSelector | placement::Misfit::Affinity) => {
+            return Err(Misfit::Placement);
         }
-    }
-    if !placement_matches(pod, node) {
-        return Err(Misfit::Placement);
-    }
-    for taint in &node.taints {
-        if taint.effect != "NoSchedule" && taint.effect != "NoExecute" {
-            continue;
-        }
-        if !tolerations.iter().any(|t| toleration_matches(t, taint)) {
-            return Err(Misfit::Taint(format!(
-                "{{{}: {}}}",
-                taint.key,
-                taint.value.as_deref().unwrap_or("")
-            )));
+        Some(placement::Misfit::Taint(t)) => {
+            return Err(Misfit::Taint(format!("{{{}: {}}}", t.key, t.value)));
         }
     }
     resources_fit(requests, node, used)
@@ -328,6 +245,7 @@ pub fn choose_node(
     sample: usize,
 ) -> Result<String, Vec<Misfit>> {
     let requests = pod_requests(pod);
+    let placement = PodPlacement::of(pod);
     let empty = Resources::new();
     let mut best: Option<(f64, &str)> = None;
     let mut found = 0;
@@ -336,7 +254,7 @@ pub fn choose_node(
     for i in 0..n {
         let node = &nodes[(start + i) % n];
         let used = usage.get(&node.name).unwrap_or(&empty);
-        match fits(pod, &requests, node, used) {
+        match fits_placement(&placement, &requests, node, used) {
             Ok(()) => {
                 let s = score(&requests, node, used);
                 if best.is_none_or(|(b, _)| s > b) {
@@ -823,5 +741,58 @@ mod tests {
             &tol(json!({"key": "k", "operator": "Exists", "effect": "NoSchedule"})),
             &taint
         ));
+    }
+
+    /// The planner and this scheduler count a pod alike, to the millicore (`9m` was 10
+    /// millicores for the planner once) and to the byte.
+    #[test]
+    fn requests_agree_with_the_planner() {
+        let p = pod(json!({"spec": {
+            "containers": [{"name": "a", "image": "i", "resources": {"requests": {"cpu": "9m", "memory": "1.5"}}}],
+            "overhead": {"cpu": "2.007"}
+        }}));
+        let ours = pod_requests(&p);
+        assert_eq!(ours["cpu"], 2016);
+        assert_eq!(ours["memory"], 2000);
+        let planner = edgeplane_core::planner::pod_requests(p.spec.as_ref().unwrap()).unwrap();
+        assert_eq!(edgeplane_core::planner::convert::resources(&ours), planner);
+    }
+
+    /// A toleration of an unknown operator was read as `Equal` here; kube-scheduler (and
+    /// now this scheduler) lets it tolerate nothing. A cordoned node takes a pod that
+    /// tolerates the cordon.
+    #[test]
+    fn unknown_tolerations_and_the_cordon() {
+        let mut tainted = node("edge-1", "4", &[]);
+        tainted.taints.push(Taint {
+            key: "k".into(),
+            value: Some("v".into()),
+            effect: "NoSchedule".into(),
+            ..Default::default()
+        });
+        let odd = pod(json!({"spec": {"containers": [{"name": "a", "image": "i"}],
+            "tolerations": [{"key": "k", "operator": "Matches", "value": "v"}]}}));
+        assert_eq!(
+            fits(&odd, &pod_requests(&odd), &tainted, &Resources::new()),
+            Err(Misfit::Taint("{k: v}".into()))
+        );
+        let mut cordoned = node("edge-2", "4", &[]);
+        cordoned.unschedulable = true;
+        let plain = pod(json!({"spec": {"containers": [{"name": "a", "image": "i"}]}}));
+        assert_eq!(
+            fits(&plain, &pod_requests(&plain), &cordoned, &Resources::new()),
+            Err(Misfit::Unschedulable)
+        );
+        let daemon = pod(json!({"spec": {"containers": [{"name": "a", "image": "i"}],
+            "tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]}}));
+        assert_eq!(
+            fits(
+                &daemon,
+                &pod_requests(&daemon),
+                &cordoned,
+                &Resources::new()
+            ),
+            Ok(())
+        );
     }
 }

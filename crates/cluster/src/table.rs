@@ -229,7 +229,7 @@ fn containers_images(spec: Option<&Value>) -> (String, String) {
 }
 
 fn selector_string(v: Option<&Value>) -> String {
-    v.and_then(|s| crate::selector::LabelSelector::from_api(s).ok())
+    v.and_then(|s| crate::selector::from_api(s).ok())
         .map(|s| {
             let q = s.to_query();
             if q.is_empty() {

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use edgeplane_core::placement::{self, NodeFacts};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ApiServer, DeleteOptions, State, Subresource, WriteOptions, controller_uid};
 use crate::controller::{Batch, Feed, any_changed, record_event};
 use crate::object;
-use crate::scheduler::{NodeInfo, placement_matches, toleration_matches};
+use crate::scheduler::{NodeInfo, PodPlacement};
 use crate::store::ObjKey;
 
 const MANAGER: &str = "kube-controller-manager";
@@ -748,19 +749,18 @@ fn daemon_fits(template: &Value, node: &Value) -> bool {
         return false;
     };
     let info = NodeInfo::from_node(&n);
-    if !placement_matches(&pod, &info) {
-        return false;
-    }
-    let tolerations = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.tolerations.clone())
-        .unwrap_or_default();
-    info.taints.iter().all(|t| {
-        t.effect == "PreferNoSchedule"
-            || t.key.starts_with("node.kubernetes.io/")
-            || tolerations.iter().any(|tol| toleration_matches(tol, t))
-    })
+    let taints: Vec<placement::Taint> = placement::effective_taints(&info.taints)
+        .into_iter()
+        .filter(|t| !t.key.starts_with("node.kubernetes.io/"))
+        .collect();
+    let facts = NodeFacts {
+        name: &info.name,
+        labels: &info.labels,
+        taints: &taints,
+        // Daemon pods tolerate the cordon too.
+        unschedulable: false,
+    };
+    placement::misfit(facts, PodPlacement::of(&pod).rules()).is_none()
 }
 
 fn reconcile_daemonset(st: &mut State, key: &ObjKey) {
