@@ -47,7 +47,7 @@ impl State {
                     vec![FieldError::new(
                         crate::error::FieldErrorKind::Invalid,
                         "",
-                        e,
+                        e.to_string(),
                     )],
                 )
             })?,
@@ -58,7 +58,7 @@ impl State {
                     ));
                 }
                 patched = patch::strategic_merge(&served, patch_body, shape_of(def))
-                    .map_err(ApiError::bad_request)?;
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
             }
             PatchType::Apply { .. } => {
                 return Err(ApiError::internal("apply patches are handled before"));

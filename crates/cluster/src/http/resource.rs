@@ -130,7 +130,7 @@ impl Handler {
                     let mut scale = st.get_scale(&def, ns, name)?;
                     match ptype {
                         PatchType::Json => crate::patch::json_patch(&mut scale, &patch)
-                            .map_err(ApiError::bad_request)?,
+                            .map_err(|e| ApiError::bad_request(e.to_string()))?,
                         _ => crate::patch::merge_patch(&mut scale, &patch),
                     }
                     let out = st.set_scale(&def, ns, name, &scale, &opts)?;
