@@ -1,6 +1,22 @@
 //! Label and field selectors, as the API server parses them from `labelSelector=` and
 //! `fieldSelector=` and as workloads carry them (`metav1.LabelSelector`). Label selectors
 //! are [`edgeplane_core::selector`]'s, the one implementation edgeplane's decisions use too.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use edgeplane_cluster::selector::{FieldSelector, LabelSelector, from_api};
+//! use serde_json::json;
+//!
+//! let from_query = LabelSelector::parse("app=web,tier in (edge)")?;
+//! let from_object = from_api(&json!({"matchLabels": {"app": "web"},
+//!     "matchExpressions": [{"key": "tier", "operator": "In", "values": ["edge"]}]}))?;
+//! let labels = BTreeMap::from([("app".to_string(), "web".to_string()), ("tier".into(), "edge".into())]);
+//! assert!(from_query.matches(&labels) && from_object.matches(&labels));
+//!
+//! let fields = FieldSelector::parse("spec.nodeName=n1,status.phase!=Failed")?;
+//! assert_eq!(fields.required_value("spec.nodeName"), Some("n1"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use serde::Deserialize;
 use serde_json::Value;

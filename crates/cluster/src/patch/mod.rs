@@ -11,6 +11,24 @@
 //! `merge` holds the RFC patches, `strategic` the strategic merge patch, `fields` the
 //! managed field sets (`fieldsV1`), `apply` the server-side apply merge; this module the
 //! list semantics of every resource they share.
+//!
+//! ```
+//! use edgeplane_cluster::patch::{Shape, json_patch, merge_patch, strategic_merge};
+//! use edgeplane_cluster::resources::Builtin;
+//! use serde_json::json;
+//!
+//! let pod = json!({"spec": {"containers": [{"name": "a", "image": "i:1"}, {"name": "b", "image": "j:1"}]}});
+//! // Strategic merge patches merge containers by name; a merge patch replaces the list.
+//! let patch = json!({"spec": {"containers": [{"name": "b", "image": "j:2"}]}});
+//! let merged = strategic_merge(&pod, &patch, Shape::Builtin(Builtin::Pod))?;
+//! assert_eq!(merged["spec"]["containers"].as_array().map(Vec::len), Some(2));
+//! let mut replaced = pod.clone();
+//! merge_patch(&mut replaced, &patch);
+//! assert_eq!(replaced["spec"]["containers"].as_array().map(Vec::len), Some(1));
+//! json_patch(&mut replaced, &json!([{"op": "add", "path": "/metadata", "value": {"name": "p"}}]))?;
+//! assert_eq!(replaced["metadata"]["name"], "p");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod apply;
 mod fields;

@@ -11,6 +11,27 @@
 //! not validate these fields, reads them as kube-scheduler does ([`effective_tolerations`],
 //! [`effective_required_affinity`], [`effective_pod_requests`]: what does not parse never
 //! matches, never tolerates, or requests nothing).
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use edgeplane_core::placement::{self, Misfit, NodeFacts, PodRules, Taint, TaintEffect};
+//! use k8s_openapi::api::core::v1::PodSpec;
+//!
+//! let spec: PodSpec = serde_json::from_value(serde_json::json!({
+//!     "containers": [{"name": "a", "resources": {"requests": {"cpu": "9m", "memory": "1Gi"}}}],
+//!     "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "2"}}}],
+//! }))?;
+//! let requests = placement::pod_requests(&spec)?;
+//! assert_eq!(requests["cpu"], 2000); // the init container's 2 cores, in millicores
+//! assert_eq!(requests["pods"], 1000); // one pod, in milli-units
+//!
+//! let taints = [Taint { key: "dedicated".into(), value: "gpu".into(), effect: TaintEffect::NoSchedule }];
+//! let (labels, none) = (BTreeMap::new(), BTreeMap::new());
+//! let node = NodeFacts { name: "n1", labels: &labels, taints: &taints, unschedulable: false };
+//! let pod = PodRules { node_selector: &none, affinity: &[], tolerations: &[] };
+//! assert_eq!(placement::misfit(node, pod), Some(Misfit::Taint(taints[0].clone())));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
