@@ -198,3 +198,31 @@ pub fn misfit(node: NodeFacts<'_>, pod: PodRules<'_>) -> Option<Misfit> {
     }
     untolerated(node.taints, pod.tolerations).map(|t| Misfit::Taint(t.clone()))
 }
+
+/// Constructors the placement tests (here and in the planner) share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Taint, TaintEffect, Toleration, TolerationOperator};
+
+    pub(crate) fn taint(key: &str, value: &str, effect: TaintEffect) -> Taint {
+        Taint {
+            key: key.into(),
+            value: value.into(),
+            effect,
+        }
+    }
+
+    pub(crate) fn toleration(
+        key: &str,
+        operator: TolerationOperator,
+        value: &str,
+        effect: Option<TaintEffect>,
+    ) -> Toleration {
+        Toleration {
+            key: key.into(),
+            operator,
+            value: value.into(),
+            effect,
+        }
+    }
+}

@@ -114,28 +114,7 @@ fn toleration(t: &api::Toleration) -> Result<Toleration, (&'static str, String)>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn taint(key: &str, value: &str, effect: TaintEffect) -> Taint {
-        Taint {
-            key: key.into(),
-            value: value.into(),
-            effect,
-        }
-    }
-
-    fn toleration(
-        key: &str,
-        operator: TolerationOperator,
-        value: &str,
-        effect: Option<TaintEffect>,
-    ) -> Toleration {
-        Toleration {
-            key: key.into(),
-            operator,
-            value: value.into(),
-            effect,
-        }
-    }
+    use crate::placement::testing::{taint, toleration};
 
     #[test]
     fn taints_and_tolerations_table() {

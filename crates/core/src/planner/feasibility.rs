@@ -60,29 +60,20 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::placement::testing::{taint, toleration};
     use crate::placement::{ResourceList, insufficient};
     use crate::planner::convert::resources;
-    use crate::planner::{Taint, TaintEffect, Toleration, TolerationOperator};
+    use crate::planner::{TaintEffect, TolerationOperator};
 
-    fn taint(key: &str, value: &str, effect: TaintEffect) -> Taint {
-        Taint {
-            key: key.into(),
-            value: value.into(),
-            effect,
-        }
-    }
-
-    fn toleration(
-        key: &str,
-        operator: TolerationOperator,
-        value: &str,
-        effect: Option<TaintEffect>,
-    ) -> Toleration {
-        Toleration {
-            key: key.into(),
-            operator,
-            value: value.into(),
-            effect,
+    /// A pod asking for nothing in particular.
+    fn plain_pod() -> PendingPod {
+        PendingPod {
+            key: super::super::PodKey::new("default", "p"),
+            requests: Resources::pod(1, 1),
+            node_selector: BTreeMap::new(),
+            affinity: vec![],
+            tolerations: vec![],
+            labels: BTreeMap::new(),
         }
     }
 
@@ -115,14 +106,7 @@ mod tests {
             taints: vec![taint("dedicated", "gpu", TaintEffect::NoSchedule)],
             schedulable: true,
         };
-        let mut pod = PendingPod {
-            key: super::super::PodKey::new("default", "p"),
-            requests: Resources::pod(1, 1),
-            node_selector: BTreeMap::new(),
-            affinity: vec![],
-            tolerations: vec![],
-            labels: BTreeMap::new(),
-        };
+        let mut pod = plain_pod();
         assert!(matches!(static_misfit(&node, &pod), Some(Misfit::Taint(_))));
         pod.tolerations.push(toleration(
             "dedicated",
@@ -150,14 +134,7 @@ mod tests {
             taints: vec![],
             schedulable: false,
         };
-        let mut pod = PendingPod {
-            key: super::super::PodKey::new("default", "p"),
-            requests: Resources::pod(1, 1),
-            node_selector: BTreeMap::new(),
-            affinity: vec![],
-            tolerations: vec![],
-            labels: BTreeMap::new(),
-        };
+        let mut pod = plain_pod();
         assert_eq!(static_misfit(&node, &pod), Some(Misfit::Unschedulable));
         pod.tolerations.push(toleration(
             crate::placement::UNSCHEDULABLE_TAINT_KEY,
