@@ -37,7 +37,6 @@ pub mod nodes;
 pub mod object;
 pub mod patch;
 pub mod pdb;
-pub mod quantity;
 pub mod resources;
 pub mod scheduler;
 pub mod schema;
@@ -50,6 +49,9 @@ pub mod workloads;
 pub use api::PodAdmission;
 pub use clock::VirtualClock;
 pub use cluster::{ClusterConfig, ClusterError, EmbeddedCluster, kubeconfig, parse_yaml_documents};
+/// Resource quantities in exact milli-units (`edgeplane_core::quantity`, which the
+/// planner shares).
+pub use edgeplane_core::quantity;
 pub use error::ApiError;
 pub use kubelet::KubeletConfig;
 pub use nodes::NodeSpec;

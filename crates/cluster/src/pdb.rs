@@ -3,8 +3,6 @@
 
 use serde_json::Value;
 
-use crate::selector::LabelSelector;
-
 /// The computed part of a PDB's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
@@ -65,7 +63,7 @@ pub fn selects(pdb: &Value, pod: &Value) -> bool {
     if sel.is_null() {
         return false;
     }
-    LabelSelector::from_api(sel).is_ok_and(|s| s.matches(&crate::object::labels(pod)))
+    crate::selector::from_api(sel).is_ok_and(|s| s.matches(&crate::object::labels(pod)))
 }
 
 /// Computes a budget. `controller_scale` is the summed replica count of the controllers

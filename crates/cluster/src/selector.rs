@@ -1,371 +1,50 @@
 //! Label and field selectors, as the API server parses them from `labelSelector=` and
-//! `fieldSelector=` and as workloads carry them (`metav1.LabelSelector`).
+//! `fieldSelector=` and as workloads carry them (`metav1.LabelSelector`). Label selectors
+//! are [`edgeplane_core::selector`]'s, the one implementation edgeplane's decisions use too.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use edgeplane_cluster::selector::{FieldSelector, LabelSelector, from_api};
+//! use serde_json::json;
+//!
+//! let from_query = LabelSelector::parse("app=web,tier in (edge)")?;
+//! let from_object = from_api(&json!({"matchLabels": {"app": "web"},
+//!     "matchExpressions": [{"key": "tier", "operator": "In", "values": ["edge"]}]}))?;
+//! let labels = BTreeMap::from([("app".to_string(), "web".to_string()), ("tier".into(), "edge".into())]);
+//! assert!(from_query.matches(&labels) && from_object.matches(&labels));
+//!
+//! let fields = FieldSelector::parse("spec.nodeName=n1,status.phase!=Failed")?;
+//! assert_eq!(fields.required_value("spec.nodeName"), Some("n1"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-use std::collections::BTreeMap;
-
+use serde::Deserialize;
 use serde_json::Value;
 
-/// One requirement of a label selector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Requirement {
-    Equals(String, String),
-    NotEquals(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    DoesNotExist(String),
-    GreaterThan(String, i64),
-    LessThan(String, i64),
+pub use edgeplane_core::selector::{
+    ParseError, Requirement, Selector as LabelSelector, SelectorError, SelectorProblem,
+};
+
+/// A `metav1.LabelSelector` the API server cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelSelectorError {
+    /// It does not decode as a `metav1.LabelSelector`.
+    #[error("{0}")]
+    Shape(String),
+    #[error("{0:?} is not a valid label selector operator")]
+    Operator(String),
+    #[error(transparent)]
+    Invalid(SelectorError),
 }
 
-impl Requirement {
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        match self {
-            Requirement::Equals(k, v) => labels.get(k) == Some(v),
-            Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
-            Requirement::In(k, vs) => labels.get(k).is_some_and(|l| vs.contains(l)),
-            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|l| !vs.contains(l)),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::DoesNotExist(k) => !labels.contains_key(k),
-            Requirement::GreaterThan(k, n) => labels
-                .get(k)
-                .and_then(|l| l.parse::<i64>().ok())
-                .is_some_and(|l| l > *n),
-            Requirement::LessThan(k, n) => labels
-                .get(k)
-                .and_then(|l| l.parse::<i64>().ok())
-                .is_some_and(|l| l < *n),
-        }
-    }
-}
-
-/// A label selector: the conjunction of its requirements. Empty selects everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LabelSelector {
-    pub requirements: Vec<Requirement>,
-}
-
-impl LabelSelector {
-    pub fn everything() -> Self {
-        LabelSelector::default()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.requirements.is_empty()
-    }
-
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.requirements.iter().all(|r| r.matches(labels))
-    }
-
-    /// Matches labels given as pairs (as the store keeps them).
-    pub fn matches_pairs(&self, labels: &[(String, String)]) -> bool {
-        if self.requirements.is_empty() {
-            return true;
-        }
-        let map: BTreeMap<String, String> = labels.iter().cloned().collect();
-        self.matches(&map)
-    }
-
-    /// Parses the string form: `app=web,tier!=db,env in (a,b),!legacy,gpu`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let tokens = lex(s)?;
-        let mut p = Parser { tokens, pos: 0 };
-        let mut requirements = Vec::new();
-        if p.tokens.is_empty() {
-            return Ok(LabelSelector { requirements });
-        }
-        loop {
-            requirements.push(p.requirement()?);
-            match p.next() {
-                None => break,
-                Some(Token::Comma) => continue,
-                Some(t) => {
-                    return Err(format!(
-                        "found '{}', expected: ',' or 'end of string'",
-                        t.text()
-                    ));
-                }
-            }
-        }
-        for r in &requirements {
-            let key = match r {
-                Requirement::Equals(k, _)
-                | Requirement::NotEquals(k, _)
-                | Requirement::In(k, _)
-                | Requirement::NotIn(k, _)
-                | Requirement::Exists(k)
-                | Requirement::DoesNotExist(k)
-                | Requirement::GreaterThan(k, _)
-                | Requirement::LessThan(k, _) => k,
-            };
-            if !crate::object::is_qualified_name(key) {
-                return Err(format!("invalid label key \"{key}\""));
-            }
-        }
-        Ok(LabelSelector { requirements })
-    }
-
-    /// Converts a `metav1.LabelSelector` (`matchLabels`, `matchExpressions`). `None` is the
-    /// null selector, which selects nothing (callers decide what that means for them).
-    pub fn from_api(v: &Value) -> Result<Self, String> {
-        let mut requirements = Vec::new();
-        if let Some(ml) = v.get("matchLabels") {
-            let map = ml
-                .as_object()
-                .ok_or_else(|| "matchLabels must be a map".to_string())?;
-            for (k, v) in map {
-                let v = v
-                    .as_str()
-                    .ok_or_else(|| format!("matchLabels[{k}] must be a string"))?;
-                requirements.push(Requirement::Equals(k.clone(), v.to_string()));
-            }
-        }
-        if let Some(me) = v.get("matchExpressions") {
-            let list = me
-                .as_array()
-                .ok_or_else(|| "matchExpressions must be a list".to_string())?;
-            for e in list {
-                let key = e
-                    .get("key")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| "matchExpressions[].key is required".to_string())?
-                    .to_string();
-                let values: Vec<String> = e
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let op = e.get("operator").and_then(Value::as_str).unwrap_or("");
-                let req = match op {
-                    "In" => Requirement::In(key, values),
-                    "NotIn" => Requirement::NotIn(key, values),
-                    "Exists" => Requirement::Exists(key),
-                    "DoesNotExist" => Requirement::DoesNotExist(key),
-                    other => {
-                        return Err(format!("{other:?} is not a valid label selector operator"));
-                    }
-                };
-                requirements.push(req);
-            }
-        }
-        Ok(LabelSelector { requirements })
-    }
-
-    /// Renders the selector in the string form (`kubectl get -l`, status fields).
-    pub fn to_query(&self) -> String {
-        self.requirements
-            .iter()
-            .map(|r| match r {
-                Requirement::Equals(k, v) => format!("{k}={v}"),
-                Requirement::NotEquals(k, v) => format!("{k}!={v}"),
-                Requirement::In(k, vs) => format!("{k} in ({})", vs.join(",")),
-                Requirement::NotIn(k, vs) => format!("{k} notin ({})", vs.join(",")),
-                Requirement::Exists(k) => k.clone(),
-                Requirement::DoesNotExist(k) => format!("!{k}"),
-                Requirement::GreaterThan(k, n) => format!("{k}>{n}"),
-                Requirement::LessThan(k, n) => format!("{k}<{n}"),
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Ident(String),
-    Comma,
-    LParen,
-    RParen,
-    Not,
-    Eq,
-    DoubleEq,
-    NotEq,
-    Gt,
-    Lt,
-    In,
-    NotIn,
-}
-
-impl Token {
-    fn text(&self) -> String {
-        match self {
-            Token::Ident(s) => s.clone(),
-            Token::Comma => ",".into(),
-            Token::LParen => "(".into(),
-            Token::RParen => ")".into(),
-            Token::Not => "!".into(),
-            Token::Eq => "=".into(),
-            Token::DoubleEq => "==".into(),
-            Token::NotEq => "!=".into(),
-            Token::Gt => ">".into(),
-            Token::Lt => "<".into(),
-            Token::In => "in".into(),
-            Token::NotIn => "notin".into(),
-        }
-    }
-}
-
-fn lex(s: &str) -> Result<Vec<Token>, String> {
-    let chars: Vec<char> = s.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            c if c.is_whitespace() => i += 1,
-            ',' => {
-                out.push(Token::Comma);
-                i += 1;
-            }
-            '(' => {
-                out.push(Token::LParen);
-                i += 1;
-            }
-            ')' => {
-                out.push(Token::RParen);
-                i += 1;
-            }
-            '!' if chars.get(i + 1) == Some(&'=') => {
-                out.push(Token::NotEq);
-                i += 2;
-            }
-            '!' => {
-                out.push(Token::Not);
-                i += 1;
-            }
-            '=' if chars.get(i + 1) == Some(&'=') => {
-                out.push(Token::DoubleEq);
-                i += 2;
-            }
-            '=' => {
-                out.push(Token::Eq);
-                i += 1;
-            }
-            '>' => {
-                out.push(Token::Gt);
-                i += 1;
-            }
-            '<' => {
-                out.push(Token::Lt);
-                i += 1;
-            }
-            _ => {
-                let start = i;
-                while i < chars.len()
-                    && !chars[i].is_whitespace()
-                    && !matches!(chars[i], ',' | '(' | ')' | '!' | '=' | '>' | '<')
-                {
-                    i += 1;
-                }
-                let word: String = chars[start..i].iter().collect();
-                out.push(match word.as_str() {
-                    "in" => Token::In,
-                    "notin" => Token::NotIn,
-                    _ => Token::Ident(word),
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
-struct Parser {
-    tokens: Vec<Token>,
-    pos: usize,
-}
-
-impl Parser {
-    fn next(&mut self) -> Option<Token> {
-        let t = self.tokens.get(self.pos).cloned();
-        self.pos += 1;
-        t
-    }
-
-    fn peek(&self) -> Option<&Token> {
-        self.tokens.get(self.pos)
-    }
-
-    fn ident(&mut self, what: &str) -> Result<String, String> {
-        match self.next() {
-            Some(Token::Ident(s)) => Ok(s),
-            Some(t) => Err(format!("found '{}', expected: {what}", t.text())),
-            None => Err(format!("found end of string, expected: {what}")),
-        }
-    }
-
-    /// A single value after `=`; it may be empty (`a=` or `a=,b`).
-    fn value(&mut self) -> Result<String, String> {
-        match self.peek() {
-            None | Some(Token::Comma) => Ok(String::new()),
-            _ => self.ident("identifier"),
-        }
-    }
-
-    fn requirement(&mut self) -> Result<Requirement, String> {
-        if self.peek() == Some(&Token::Not) {
-            self.pos += 1;
-            return Ok(Requirement::DoesNotExist(self.ident("identifier")?));
-        }
-        let key = self.ident("identifier")?;
-        match self.peek() {
-            None | Some(Token::Comma) => Ok(Requirement::Exists(key)),
-            Some(Token::Eq) | Some(Token::DoubleEq) => {
-                self.pos += 1;
-                Ok(Requirement::Equals(key, self.value()?))
-            }
-            Some(Token::NotEq) => {
-                self.pos += 1;
-                Ok(Requirement::NotEquals(key, self.value()?))
-            }
-            Some(Token::Gt) | Some(Token::Lt) => {
-                let gt = self.next() == Some(Token::Gt);
-                let v = self.ident("integer")?;
-                let n: i64 = v.parse().map_err(|_| {
-                    format!("for 'Gt', 'Lt' operators, the value must be an integer, got {v:?}")
-                })?;
-                Ok(if gt {
-                    Requirement::GreaterThan(key, n)
-                } else {
-                    Requirement::LessThan(key, n)
-                })
-            }
-            Some(Token::In) | Some(Token::NotIn) => {
-                let is_in = self.next() == Some(Token::In);
-                if self.next() != Some(Token::LParen) {
-                    return Err("expected '(' after 'in'/'notin'".into());
-                }
-                let mut values = Vec::new();
-                loop {
-                    match self.next() {
-                        Some(Token::RParen) => break,
-                        Some(Token::Ident(v)) => values.push(v),
-                        Some(Token::Comma) => continue,
-                        Some(t) => {
-                            return Err(format!(
-                                "found '{}', expected: ',', ')' or identifier",
-                                t.text()
-                            ));
-                        }
-                        None => return Err("found end of string, expected: ')'".into()),
-                    }
-                }
-                Ok(if is_in {
-                    Requirement::In(key, values)
-                } else {
-                    Requirement::NotIn(key, values)
-                })
-            }
-            Some(t) => Err(format!(
-                "found '{}', expected: '=', '!=', '==', 'in', notin'",
-                t.text()
-            )),
-        }
-    }
+/// Compiles a `metav1.LabelSelector` as objects carry it (`spec.selector`).
+pub fn from_api(v: &Value) -> Result<LabelSelector, LabelSelectorError> {
+    let typed = k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector::deserialize(v)
+        .map_err(|e| LabelSelectorError::Shape(e.to_string()))?;
+    LabelSelector::compile(&typed).map_err(|e| match e.problem {
+        SelectorProblem::UnknownOperator(operator) => LabelSelectorError::Operator(operator),
+        _ => LabelSelectorError::Invalid(e),
+    })
 }
 
 /// One term of a field selector: `field=value` or `field!=value`.
@@ -376,6 +55,14 @@ pub struct FieldRequirement {
     pub value: String,
 }
 
+/// A field selector term that is neither `field=value` nor `field!=value`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid selector: '{selector}'; can't understand '{term}'")]
+pub struct FieldSelectorError {
+    pub selector: String,
+    pub term: String,
+}
+
 /// A field selector: a conjunction of exact (in)equalities on named fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldSelector {
@@ -384,14 +71,16 @@ pub struct FieldSelector {
 
 impl FieldSelector {
     /// Parses `metadata.name=x,spec.nodeName!=`, honouring `\,` `\=` `\\` escapes.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, FieldSelectorError> {
         let mut requirements = Vec::new();
         for term in split_unescaped(s, ',') {
             if term.trim().is_empty() {
                 continue;
             }
-            let (field, equal, value) = split_term(&term)
-                .ok_or_else(|| format!("invalid selector: '{s}'; can't understand '{term}'"))?;
+            let (field, equal, value) = split_term(&term).ok_or_else(|| FieldSelectorError {
+                selector: s.to_string(),
+                term: term.clone(),
+            })?;
             requirements.push(FieldRequirement {
                 field: field.trim().to_string(),
                 equal,
@@ -485,6 +174,8 @@ fn unescape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use serde_json::json;
 
@@ -496,49 +187,8 @@ mod tests {
     }
 
     #[test]
-    fn parses_and_matches_every_operator() {
-        let l = labels(&[("app", "web"), ("tier", "front"), ("n", "5")]);
-        let cases = [
-            ("", true),
-            ("app=web", true),
-            ("app==web", true),
-            ("app!=web", false),
-            ("app in (web, api)", true),
-            ("app notin (web)", false),
-            ("app", true),
-            ("!app", false),
-            ("!missing", true),
-            ("missing!=x", true),
-            ("n>4", true),
-            ("n<5", false),
-            ("app=web,tier=back", false),
-            ("app=web, tier in (front)", true),
-            ("app=", false),
-        ];
-        for (s, want) in cases {
-            let sel = LabelSelector::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-            assert_eq!(sel.matches(&l), want, "{s}");
-        }
-    }
-
-    #[test]
-    fn rejects_malformed_selectors() {
-        for s in [
-            "app in web",
-            "=x",
-            "app=(",
-            "a b",
-            "x in (a",
-            "n>x",
-            "bad key!=1",
-        ] {
-            assert!(LabelSelector::parse(s).is_err(), "{s} should not parse");
-        }
-    }
-
-    #[test]
     fn converts_api_selectors() {
-        let sel = LabelSelector::from_api(&json!({
+        let sel = from_api(&json!({
             "matchLabels": {"app": "web"},
             "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]
         }))
@@ -547,11 +197,26 @@ mod tests {
         assert!(!sel.matches(&labels(&[("app", "web")])));
         assert_eq!(sel.to_query(), "app=web,tier in (a,b)");
         assert!(
-            LabelSelector::from_api(
-                &json!({"matchExpressions": [{"key": "a", "operator": "Nope"}]})
-            )
-            .is_err()
+            from_api(&json!({"matchExpressions": [{"key": "a", "operator": "Nope"}]})).is_err()
         );
+    }
+
+    /// The API server's words for a bad operator stay as they were; selectors Kubernetes
+    /// rejects (which the embedded API server used to accept) are rejected.
+    #[test]
+    fn api_selector_errors() {
+        let err = from_api(&json!({"matchExpressions": [{"key": "a", "operator": "Nope"}]}));
+        assert_eq!(
+            err.err().map(|e| e.to_string()).as_deref(),
+            Some("\"Nope\" is not a valid label selector operator")
+        );
+        let err = from_api(&json!({"matchExpressions": [{"key": "a", "operator": "In"}]}));
+        assert_eq!(
+            err.err().map(|e| e.to_string()).as_deref(),
+            Some("matchExpressions[0].values: operator In needs at least one value")
+        );
+        assert!(from_api(&json!({"matchLabels": "app"})).is_err());
+        assert_eq!(from_api(&json!({})), Ok(LabelSelector::everything()));
     }
 
     #[test]

@@ -158,7 +158,10 @@ pub fn expand(
         }
         let selector = match &target.label_selector {
             Some(s) => Selector::compile(s).map_err(|e| {
-                OfferError::new(format!("{field}.labelSelector.{}", e.field), e.message)
+                OfferError::new(
+                    format!("{field}.labelSelector.{}", e.field),
+                    e.problem.to_string(),
+                )
             })?,
             None => Selector::default(),
         };

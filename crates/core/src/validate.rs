@@ -164,7 +164,7 @@ pub fn offer(offer: &ConstraintPolicyOffer) -> Vec<FieldError> {
         {
             errors.push(FieldError::new(
                 format!("{field}.labelSelector.{}", e.field),
-                e.message,
+                e.problem.to_string(),
             ));
         }
         if target.sites.is_some() && target.kind != TargetKind::Site {

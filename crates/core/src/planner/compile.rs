@@ -14,6 +14,7 @@ use super::feasibility::static_misfit;
 use super::{PendingPod, PlanInput, PlanNode, RuleProvider};
 use crate::evaluate::{BuiltinRule, Score as NodeScore};
 use crate::network::{Location, NetworkGraph, NodeId, PathMetric, SiteId};
+use crate::placement::amount_fits;
 use crate::rules::{Rule, builtin_metric};
 
 pub(crate) const INF: f64 = f64::INFINITY;
@@ -393,13 +394,14 @@ impl<'a> Problem<'a> {
         self.node_site.len()
     }
 
-    /// Whether `pod`'s requests fit in `free` at `node`.
+    /// Whether `pod`'s requests fit in `free` at `node` (the rule of
+    /// [`crate::placement::amount_fits`], dimension by dimension).
     #[inline]
     pub fn fits(&self, pod: u32, node: u32, free: &[i64]) -> bool {
         let d = self.d();
         let req = &self.pods[pod as usize].req;
         let at = &free[node as usize * d..node as usize * d + d];
-        req.iter().zip(at).all(|(r, f)| r <= f)
+        req.iter().zip(at).all(|(r, f)| amount_fits(*r, *f))
     }
 
     /// Cost of a pairwise table between two locations.

@@ -57,6 +57,10 @@ pub mod objective;
 mod report;
 mod state;
 
+pub use crate::placement::{
+    NodeOperator, NodeRequirement, NodeSelectorTerm, Taint, TaintEffect, Toleration,
+    TolerationOperator,
+};
 pub use convert::{pending_pod, placed_pod, plan_node, pod_requests};
 pub use external::{
     CachedCosts, CostError, CostQuery, ExternalCosts, NodeCosts, fill_external_costs,
@@ -82,67 +86,6 @@ impl Resources {
             extended: BTreeMap::new(),
         }
     }
-}
-
-/// A taint's effect. `PreferNoSchedule` never keeps a pod off a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TaintEffect {
-    NoSchedule,
-    PreferNoSchedule,
-    NoExecute,
-}
-
-impl TaintEffect {
-    pub fn parse(text: &str) -> Option<TaintEffect> {
-        match text {
-            "NoSchedule" => Some(TaintEffect::NoSchedule),
-            "PreferNoSchedule" => Some(TaintEffect::PreferNoSchedule),
-            "NoExecute" => Some(TaintEffect::NoExecute),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaintEffect::NoSchedule => "NoSchedule",
-            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
-            TaintEffect::NoExecute => "NoExecute",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Taint {
-    pub key: String,
-    pub value: String,
-    pub effect: TaintEffect,
-}
-
-impl fmt::Display for Taint {
-    /// `dedicated=gpu:NoSchedule`, as kubectl prints taints.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.value.is_empty() {
-            write!(f, "{}:{}", self.key, self.effect.as_str())
-        } else {
-            write!(f, "{}={}:{}", self.key, self.value, self.effect.as_str())
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TolerationOperator {
-    Equal,
-    Exists,
-}
-
-/// A toleration. An empty key with `Exists` tolerates every taint; no effect matches
-/// every effect.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Toleration {
-    pub key: String,
-    pub operator: TolerationOperator,
-    pub value: String,
-    pub effect: Option<TaintEffect>,
 }
 
 /// A node the planner may use.
@@ -185,47 +128,6 @@ pub struct PlacedPod {
     pub node: String,
     pub requests: Resources,
     pub labels: BTreeMap<String, String>,
-}
-
-/// Operators of node selector requirements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum NodeOperator {
-    In,
-    NotIn,
-    Exists,
-    DoesNotExist,
-    Gt,
-    Lt,
-}
-
-impl NodeOperator {
-    pub fn parse(text: &str) -> Option<NodeOperator> {
-        match text {
-            "In" => Some(NodeOperator::In),
-            "NotIn" => Some(NodeOperator::NotIn),
-            "Exists" => Some(NodeOperator::Exists),
-            "DoesNotExist" => Some(NodeOperator::DoesNotExist),
-            "Gt" => Some(NodeOperator::Gt),
-            "Lt" => Some(NodeOperator::Lt),
-            _ => None,
-        }
-    }
-}
-
-/// One requirement on a node label (or, in `match_fields`, on `metadata.name`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeRequirement {
-    pub key: String,
-    pub operator: NodeOperator,
-    pub values: Vec<String>,
-}
-
-/// A node selector term: every requirement must hold. The terms of a required node
-/// affinity are ORed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeSelectorTerm {
-    pub match_expressions: Vec<NodeRequirement>,
-    pub match_fields: Vec<NodeRequirement>,
 }
 
 /// A pod to place.

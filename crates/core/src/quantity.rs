@@ -1,8 +1,19 @@
 //! Kubernetes resource quantities (`100m`, `1.5`, `2Gi`, `1e3`) as integer milli-units, so
-//! that cpu and memory add and compare exactly.
+//! that cpu and memory add and compare exactly (`9m` is nine millicores, not the
+//! `9.000000000000002` a float makes of it).
+//!
+//! ```
+//! use edgeplane_core::quantity::{ceil_units, format_milli, parse_milli};
+//!
+//! assert_eq!(parse_milli("250m"), Some(250));
+//! assert_eq!(parse_milli("0.1"), parse_milli("100m"));
+//! assert_eq!(parse_milli("1Ki"), Some(1_024_000));
+//! assert_eq!(ceil_units(1_500), 2); // 1.5 bytes of memory count as 2
+//! assert_eq!(format_milli(1_500), "1500m");
+//! ```
 
 /// Parses a quantity into thousandths of its unit (`"250m"` -> 250, `"1Ki"` -> 1_024_000).
-/// Fractions below a milli-unit round up, as the scheduler does.
+/// Fractions below a milli-unit round up, as `resource.Quantity.MilliValue()` does.
 pub fn parse_milli(s: &str) -> Option<i128> {
     let s = s.trim();
     if s.is_empty() {
@@ -58,6 +69,12 @@ pub fn parse_milli(s: &str) -> Option<i128> {
     Some(sign * value)
 }
 
+/// Milli-units rounded up to whole units, as `resource.Quantity.Value()` rounds (the
+/// scheduler counts memory, pods and extended resources in whole units).
+pub fn ceil_units(milli: i128) -> i128 {
+    milli.div_euclid(1000) + i128::from(milli.rem_euclid(1000) != 0)
+}
+
 /// Renders milli-units back as a quantity: whole units when exact, else `<n>m`.
 pub fn format_milli(milli: i128) -> String {
     if milli % 1000 == 0 {
@@ -87,6 +104,24 @@ mod tests {
         for bad in ["", "abc", "1Qi", "1..2", ".", "1e"] {
             assert_eq!(parse_milli(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn rounds_up_to_whole_units() {
+        assert_eq!(ceil_units(0), 0);
+        assert_eq!(ceil_units(1), 1);
+        assert_eq!(ceil_units(1000), 1);
+        assert_eq!(ceil_units(1001), 2);
+        assert_eq!(ceil_units(-1500), -1);
+    }
+
+    /// A float reads `9m` as 0.009000000000000001 cores, which the planner used to round
+    /// up to 10 millicores; the exact reading keeps 9.
+    #[test]
+    fn millis_are_exact_where_floats_are_not() {
+        assert_eq!(parse_milli("9m"), Some(9));
+        assert_eq!(parse_milli("2.007"), Some(2007));
+        assert_eq!(parse_milli("0.0001"), Some(1));
     }
 
     #[test]

@@ -1,0 +1,98 @@
+//! Defaulting and validation of the built-in kinds, as far as the API server's own rules
+//! matter to controllers: types must decode, pods are mostly immutable (scheduling gates
+//! may only be removed; a gated pod's nodeSelector and node affinity may only be
+//! narrowed), workload selectors must match their templates, a PodDisruptionBudget sets one
+//! of minAvailable or maxUnavailable, and so on.
+//!
+//! `defaults` fills in what the API server defaults on every write and on create;
+//! `validation` holds the checks; this module the decoding check.
+
+mod defaults;
+mod validation;
+
+use serde_json::Value;
+
+use crate::resources::Builtin;
+
+pub use defaults::{default, default_pod_spec, prepare_create, qos_class};
+pub use validation::{validate, validate_meta};
+
+/// An object that does not decode as its Kubernetes type; the text is serde's, as the API
+/// server's 400 quotes it.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct DecodeError(#[from] serde_json::Error);
+
+/// Checks that an object decodes as its Kubernetes type (a real API server decodes every
+/// request into a typed struct and answers 400 when it cannot).
+pub fn check_decodes(kind: Builtin, obj: &Value) -> Result<(), DecodeError> {
+    use k8s_openapi::api::policy::v1 as policy;
+    use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coord, core::v1 as core};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as ext;
+    fn try_as<T: serde::de::DeserializeOwned>(obj: &Value) -> Result<(), DecodeError> {
+        T::deserialize(obj).map(|_| ()).map_err(DecodeError::from)
+    }
+    match kind {
+        Builtin::Namespace => try_as::<core::Namespace>(obj),
+        Builtin::Node => try_as::<core::Node>(obj),
+        Builtin::Pod => try_as::<core::Pod>(obj),
+        Builtin::Service => try_as::<core::Service>(obj),
+        Builtin::ConfigMap => try_as::<core::ConfigMap>(obj),
+        Builtin::Secret => try_as::<core::Secret>(obj),
+        Builtin::ServiceAccount => try_as::<core::ServiceAccount>(obj),
+        // Either shape of Event: checked after conversion to core.
+        Builtin::Event => try_as::<core::Event>(obj),
+        Builtin::Deployment => try_as::<apps::Deployment>(obj),
+        Builtin::ReplicaSet => try_as::<apps::ReplicaSet>(obj),
+        Builtin::StatefulSet => try_as::<apps::StatefulSet>(obj),
+        Builtin::DaemonSet => try_as::<apps::DaemonSet>(obj),
+        Builtin::Lease => try_as::<coord::Lease>(obj),
+        Builtin::PodDisruptionBudget => try_as::<policy::PodDisruptionBudget>(obj),
+        Builtin::CustomResourceDefinition => try_as::<ext::CustomResourceDefinition>(obj),
+    }
+}
+
+/// Whether names of this kind are DNS labels (not subdomains).
+pub fn name_is_label(kind: Option<Builtin>) -> bool {
+    matches!(kind, Some(Builtin::Namespace) | Some(Builtin::Service))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(super) fn gated_pod() -> Value {
+        json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [{"name": "c", "image": "i:1"}],
+                "schedulingGates": [{"name": "constraint.edgeplane.io/planner"}],
+                "nodeSelector": {"zone": "a"}
+            }
+        })
+    }
+
+    #[test]
+    fn decodes_types() {
+        assert!(check_decodes(Builtin::Pod, &gated_pod()).is_ok());
+        let bad = json!({"spec": {"containers": "nope"}});
+        assert!(check_decodes(Builtin::Pod, &bad).is_err());
+        let bad = json!({"spec": {"replicas": "three"}});
+        assert!(check_decodes(Builtin::Deployment, &bad).is_err());
+    }
+
+    /// The 400's text is serde's, as it was before the error was typed.
+    #[test]
+    fn decode_errors_read_as_serde_words_them() {
+        let bad = json!({"spec": {"containers": "nope"}});
+        let serde_text = serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(bad.clone())
+            .err()
+            .map(|e| e.to_string());
+        let ours = check_decodes(Builtin::Pod, &bad)
+            .err()
+            .map(|e| e.to_string());
+        assert!(serde_text.is_some());
+        assert_eq!(ours, serde_text);
+    }
+}

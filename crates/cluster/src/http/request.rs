@@ -1,0 +1,236 @@
+//! What comes in: query parameters, bodies and patches, the format a client accepts, and
+//! the resource a path names.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, header};
+use serde_json::Value;
+
+use crate::api::{DeleteOptions, ListOptions, PatchType, WriteOptions, parse_propagation};
+use crate::error::ApiError;
+use crate::resources::ResourceDef;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::table::IncludeObject;
+use crate::watch::Format;
+
+/// Query parameters of a resource request.
+#[derive(Debug, Default)]
+pub(super) struct Query {
+    pub(super) watch: bool,
+    pub(super) label_selector: Option<String>,
+    pub(super) field_selector: Option<String>,
+    pub(super) limit: Option<usize>,
+    pub(super) continue_token: Option<String>,
+    pub(super) resource_version: Option<String>,
+    pub(super) resource_version_match: Option<String>,
+    pub(super) allow_watch_bookmarks: bool,
+    pub(super) timeout_seconds: Option<u64>,
+    pub(super) send_initial_events: bool,
+    pub(super) field_manager: Option<String>,
+    pub(super) force: bool,
+    pub(super) dry_run: bool,
+    pub(super) field_validation: Option<String>,
+    pub(super) propagation_policy: Option<String>,
+    pub(super) grace_period_seconds: Option<i64>,
+    pub(super) include_object: Option<String>,
+}
+
+fn parse_bool(k: &str, v: &str) -> Result<bool, ApiError> {
+    match v {
+        "true" | "1" | "True" => Ok(true),
+        "false" | "0" | "False" | "" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "invalid boolean value for {k}: {v:?}"
+        ))),
+    }
+}
+
+pub(super) fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
+    let mut out = Query::default();
+    let Some(q) = q else {
+        return Ok(out);
+    };
+    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+        let v = v.into_owned();
+        match k.as_ref() {
+            "watch" => out.watch = parse_bool("watch", &v)?,
+            "labelSelector" => out.label_selector = Some(v),
+            "fieldSelector" => out.field_selector = Some(v),
+            "limit" => {
+                out.limit = Some(v.parse().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "limit: Invalid value: {v:?}: must be an integer"
+                    ))
+                })?)
+            }
+            "continue" => out.continue_token = Some(v),
+            "resourceVersion" => out.resource_version = Some(v),
+            "resourceVersionMatch" => out.resource_version_match = Some(v),
+            "allowWatchBookmarks" => {
+                out.allow_watch_bookmarks = parse_bool("allowWatchBookmarks", &v)?
+            }
+            "timeoutSeconds" | "timeout" if k == "timeoutSeconds" => {
+                out.timeout_seconds = Some(v.parse().map_err(|_| {
+                    ApiError::bad_request(format!("timeoutSeconds: Invalid value: {v:?}"))
+                })?)
+            }
+            "sendInitialEvents" => out.send_initial_events = parse_bool("sendInitialEvents", &v)?,
+            "fieldManager" => out.field_manager = Some(v),
+            "force" => out.force = parse_bool("force", &v)?,
+            "dryRun" => {
+                if v != "All" {
+                    return Err(ApiError::bad_request(format!(
+                        "dryRun: Unsupported value: {v:?}: supported values: \"All\""
+                    )));
+                }
+                out.dry_run = true
+            }
+            "fieldValidation" => out.field_validation = Some(v),
+            "propagationPolicy" => out.propagation_policy = Some(v),
+            "gracePeriodSeconds" => {
+                out.grace_period_seconds = Some(v.parse().map_err(|_| {
+                    ApiError::bad_request(format!("gracePeriodSeconds: Invalid value: {v:?}"))
+                })?)
+            }
+            "includeObject" => out.include_object = Some(v),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+impl Query {
+    pub(super) fn list_options(&self) -> Result<ListOptions, ApiError> {
+        let labels = match &self.label_selector {
+            Some(s) => LabelSelector::parse(s)
+                .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
+            None => LabelSelector::everything(),
+        };
+        let fields = match &self.field_selector {
+            Some(s) => FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            None => FieldSelector::default(),
+        };
+        Ok(ListOptions {
+            labels,
+            fields,
+            limit: self.limit,
+            continue_token: self.continue_token.clone(),
+            resource_version: self.resource_version.clone(),
+            version_match: self.resource_version_match.clone(),
+        })
+    }
+
+    pub(super) fn write_options(&self, headers: &HeaderMap) -> WriteOptions {
+        let manager = self.field_manager.clone().or_else(|| {
+            headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|ua| {
+                    ua.split('/')
+                        .next()
+                        .unwrap_or(ua)
+                        .chars()
+                        .take(128)
+                        .collect()
+                })
+        });
+        WriteOptions {
+            dry_run: self.dry_run,
+            field_manager: manager,
+            strict: self.field_validation.as_deref() == Some("Strict"),
+        }
+    }
+
+    pub(super) fn delete_options(&self, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+        let mut opts = if body.iter().all(u8::is_ascii_whitespace) {
+            DeleteOptions::default()
+        } else {
+            let v: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
+            DeleteOptions::from_value(&v)?
+        };
+        if let Some(g) = self.grace_period_seconds {
+            opts.grace_period_seconds = Some(g);
+        }
+        if let Some(p) = &self.propagation_policy {
+            opts.propagation = Some(parse_propagation(p)?);
+        }
+        opts.dry_run |= self.dry_run;
+        Ok(opts)
+    }
+}
+
+/// How the client wants objects rendered.
+pub(super) fn negotiate(headers: &HeaderMap, include: Option<&str>) -> Result<Format, ApiError> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let include = match include {
+        Some(s) => IncludeObject::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!("includeObject: Unsupported value: {s:?}"))
+        })?,
+        None => IncludeObject::Metadata,
+    };
+    for range in accept.split(',') {
+        let r = range.trim();
+        if r.contains("as=Table") {
+            return Ok(Format::Table(include));
+        }
+        if r.contains("as=PartialObjectMetadata") {
+            return Ok(Format::Metadata);
+        }
+        if r.starts_with("application/json")
+            || r.starts_with("*/*")
+            || r.starts_with("application/*")
+        {
+            return Ok(Format::Object);
+        }
+    }
+    Ok(Format::Object)
+}
+
+/// A resource request, parsed from the path.
+#[derive(Debug)]
+pub(super) struct Target {
+    pub(super) def: Arc<ResourceDef>,
+    pub(super) namespace: Option<String>,
+    pub(super) name: Option<String>,
+    pub(super) subresource: Option<String>,
+    pub(super) legacy_watch: bool,
+}
+
+/// Parses JSON, or YAML when the request says so.
+pub(super) fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if ct.contains("protobuf") || ct.contains("cbor") {
+        return Err(ApiError::unsupported_media_type(ct));
+    }
+    if ct.contains("yaml") {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::bad_request("the request body is not valid UTF-8"))?;
+        return serde_saphyr::from_str::<Value>(text)
+            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+    })
+}
+
+pub(super) fn decode_patch(body: &[u8], ptype: PatchType) -> Result<Value, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            if let PatchType::Apply { .. } = ptype
+                && let Ok(text) = std::str::from_utf8(body)
+                && let Ok(v) = serde_saphyr::from_str::<Value>(text)
+            {
+                return Ok(v);
+            }
+            Err(ApiError::bad_request(format!("error decoding patch: {e}")))
+        }
+    }
+}
