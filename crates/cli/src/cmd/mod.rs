@@ -1,8 +1,6 @@
 //! One module per subcommand.
 
 pub mod bench;
-pub mod bench_planner;
-pub mod bench_topology;
 pub mod check;
 pub mod cluster;
 pub mod controller;

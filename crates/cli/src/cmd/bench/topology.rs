@@ -230,7 +230,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         100.0 * reachable as f64 / args.lookups.max(1) as f64,
         total_latency / reachable.max(1) as f64 / 1e6
     );
-    match super::bench::peak_rss_bytes() {
+    match super::rss::peak_rss_bytes() {
         Some(bytes) => println!("peak RSS (VmHWM): {}", mib(bytes)),
         None => println!("peak RSS: unknown (no /proc/self/status)"),
     }

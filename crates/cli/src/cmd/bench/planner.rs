@@ -152,7 +152,7 @@ fn child_run(spec: &str, seed: u64, budget: std::time::Duration) -> anyhow::Resu
         nodes: size.nodes,
         sites: size.sites,
         plan_ms,
-        peak_mb: super::bench::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1024.0 * 1024.0)),
+        peak_mb: super::rss::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1024.0 * 1024.0)),
         placed: s.placed,
         limit: s.rules_limit,
         violation: s.rules_violation,
