@@ -33,29 +33,8 @@ pub fn decode_all(documents: &[Document]) -> Result<Vec<Object>, ManifestError> 
 }
 
 fn files_under(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
-    let name = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| io_error(&name, &e))?;
-    if !meta.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| io_error(&name, &e))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    let mut files = Vec::new();
-    for entry in entries {
-        if entry.is_dir() {
-            files.extend(files_under(&entry)?);
-        } else if entry
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
-        {
-            files.push(entry);
-        }
-    }
-    Ok(files)
+    edgeplane_sim::files::manifest_files(path)
+        .map_err(|e| io_error(&e.path.display().to_string(), &e.source))
 }
 
 fn io_error(source: &str, error: &std::io::Error) -> ManifestError {

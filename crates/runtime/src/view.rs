@@ -253,7 +253,9 @@ fn node_notice(change: &Change<Node>) -> Option<ViewChange> {
     }
 }
 
-fn topology_notice(change: &Change<NetworkTopology>) -> Option<ViewChange> {
+/// What a change of the topologies means for the view: `Network` when the default
+/// topology's spec, measurements or activated paths changed (what the graph reads).
+pub fn topology_notice(change: &Change<NetworkTopology>) -> Option<ViewChange> {
     let ours = |t: &NetworkTopology| t.name_any() == DEFAULT_TOPOLOGY;
     match change {
         Change::Applied {

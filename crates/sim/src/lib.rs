@@ -28,6 +28,7 @@
 pub mod component;
 pub mod controllers;
 pub mod driver;
+pub mod files;
 pub mod generate;
 pub mod html;
 pub mod journal;

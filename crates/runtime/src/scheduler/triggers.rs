@@ -7,16 +7,13 @@
 //! let it fit changes ([`Trigger`]); the queue then waits the quiet period, so a burst of
 //! changes costs one plan.
 
-use std::sync::Arc;
-
 use edgeplane_api::{ConstraintPolicy, ConstraintPolicyOffer, NetworkTopology};
-use edgeplane_core::snapshot::DEFAULT_TOPOLOGY;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::ResourceExt;
 
 use edgeplane_core::scheduler::input::is_running;
 
 use crate::cache::Change;
+use crate::view::{ViewChange, topology_notice};
 
 /// What may let an unplaced pod fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,27 +67,13 @@ pub fn node_trigger(change: &Change<Node>) -> Option<Trigger> {
     }
 }
 
+/// The default topology's network changed (a path allocated for an unplaced pod replans
+/// it), the same changes that rebuild the view.
 pub fn topology_trigger(change: &Change<NetworkTopology>) -> Option<Trigger> {
-    let ours = |t: &Arc<NetworkTopology>| t.name_any() == DEFAULT_TOPOLOGY;
-    match change {
-        Change::Applied {
-            old: Some(old),
-            new,
-        } if ours(new) => {
-            // What the graph reads: the spec, the measurements, and the paths a network
-            // controller activated (a path allocated for an unplaced pod replans it).
-            let network = |t: &NetworkTopology| {
-                t.status
-                    .as_ref()
-                    .map(|s| (s.measured.clone(), s.activated_paths.clone()))
-            };
-            (old.spec != new.spec || network(old) != network(new)).then_some(Trigger::Topology)
-        }
-        Change::Applied { old: None, new } if ours(new) => Some(Trigger::Topology),
-        Change::Deleted(t) if ours(t) => Some(Trigger::Topology),
-        Change::Resynced => Some(Trigger::Resync),
-        _ => None,
-    }
+    topology_notice(change).map(|notice| match notice {
+        ViewChange::Resynced => Trigger::Resync,
+        _ => Trigger::Topology,
+    })
 }
 
 /// A spec change: the generation moved (status writes do not move it), or the object came
@@ -131,6 +114,8 @@ pub fn pod_trigger(change: &Change<Pod>) -> Option<Trigger> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use edgeplane_core::scheduler::patches::needs_update;
     use k8s_openapi::api::core::v1::{NodeSpec, PodSpec, PodStatus, Taint};

@@ -11,8 +11,9 @@ use super::error::{FileErrors, ScenarioError, scalar_text};
 use super::events::event_action;
 use super::model::{API_VERSION, Action, Event, KIND, Scenario, Settings};
 use super::raw::{RawEvent, RawScenario, RawSettings};
-use super::sources::{inline_document, manifest_files, normalize};
+use super::sources::{inline_document, normalize};
 use super::world::World;
+use crate::files::manifest_files;
 
 /// Reads, decodes and validates a scenario file and the files it includes.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
