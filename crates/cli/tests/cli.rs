@@ -1,5 +1,6 @@
 //! The `edgeplane` binary, run as a user would run it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -801,6 +802,7 @@ mod plan {
             "plan",
             "-f",
             "examples/metro-plan",
+            "--drop-inventory",
             "--report",
             report.to_str().unwrap_or_default(),
         ]);
@@ -809,10 +811,18 @@ mod plan {
         assert!(stderr.contains("planned 7 of 7 pods"), "{stderr}");
         let items = docs(&text(&out.stdout));
         let kinds: Vec<&str> = items.iter().filter_map(|d| d["kind"].as_str()).collect();
-        // Workloads only, in input order; nodes, policies and the topology are not echoed.
+        // Workloads in input order (nodes, policies and the topology dropped as asked); the
+        // four renderers, planned two and two, are one Deployment per node.
         assert_eq!(
             kinds,
-            ["Deployment", "StatefulSet", "VirtualMachine", "Pod", "Pod"]
+            [
+                "Deployment",
+                "Deployment",
+                "StatefulSet",
+                "VirtualMachine",
+                "Pod",
+                "Pod"
+            ]
         );
 
         let r = read_report(&report);
@@ -853,30 +863,37 @@ mod plan {
         };
         assert!(assignments.iter().all(|a| a["namespace"] == "ar"));
 
-        // The Deployment is pinned to the set of its replicas' nodes.
-        let terms = pinned(&items[0]["spec"]["template"]["spec"]);
-        assert_eq!(terms.len(), 1);
-        let values: Vec<String> = terms[0]["matchFields"][0]["values"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect();
-        assert_eq!(terms[0]["matchFields"][0]["key"], "metadata.name");
-        assert_eq!(terms[0]["matchFields"][0]["operator"], "In");
+        // Each part of the Deployment is pinned to one node, with that node's replicas.
+        let mut planned: BTreeMap<String, u64> = BTreeMap::new();
         for i in 0..4 {
-            let node = node_of(&format!("ar-render-{i}"));
-            assert!(values.contains(&node), "{node} not in {values:?}");
+            *planned
+                .entry(node_of(&format!("ar-render-{i}")))
+                .or_default() += 1;
         }
+        let mut written: BTreeMap<String, u64> = BTreeMap::new();
+        for part in &items[0..2] {
+            let terms = pinned(&part["spec"]["template"]["spec"]);
+            assert_eq!(terms.len(), 1);
+            assert_eq!(terms[0]["matchFields"][0]["key"], "metadata.name");
+            assert_eq!(terms[0]["matchFields"][0]["operator"], "In");
+            let values = terms[0]["matchFields"][0]["values"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(values.len(), 1, "{values:?}");
+            let node = values[0].as_str().unwrap_or_default().to_string();
+            assert_eq!(part["metadata"]["name"], format!("ar-render-{node}"));
+            *written.entry(node).or_default() += part["spec"]["replicas"].as_u64().unwrap_or(0);
+        }
+        assert_eq!(written, planned);
         // The VM's affinity goes into its template.
-        let vm_terms = pinned(&items[2]["spec"]["template"]["spec"]);
+        let vm_terms = pinned(&items[3]["spec"]["template"]["spec"]);
         assert_eq!(
             vm_terms[0]["matchFields"][0]["values"][0],
             node_of("vrouter").as_str()
         );
         // Existing required terms keep their expressions and get the node ANDed in.
-        let cache = pinned(&items[3]["spec"]);
+        let cache = pinned(&items[4]["spec"]);
         assert_eq!(cache.len(), 1);
         assert_eq!(cache[0]["matchExpressions"][0]["operator"], "NotIn");
         assert_eq!(
@@ -884,8 +901,8 @@ mod plan {
             node_of("video-cache").as_str()
         );
         // A running pod is echoed unchanged.
-        assert!(items[4]["spec"].get("affinity").is_none());
-        assert_eq!(items[4]["spec"]["nodeName"], "metro-1-a");
+        assert!(items[5]["spec"].get("affinity").is_none());
+        assert_eq!(items[5]["spec"]["nodeName"], "metro-1-a");
 
         let bindings = r["bindings"].as_array().cloned().unwrap_or_default();
         let latency = bindings
@@ -918,13 +935,30 @@ mod plan {
             "json",
             "--strategy",
             "greedy",
+            "--drop-inventory",
             "--report",
             report.to_str().unwrap_or_default(),
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         assert_eq!(list["kind"], "List");
-        assert_eq!(list["items"].as_array().map(Vec::len), Some(5));
+        let names: Vec<&str> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["metadata"]["name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "ar-render-edge-2-a",
+                "ar-render-edge-3-a",
+                "game-state",
+                "vrouter",
+                "video-cache",
+                "video-ingest"
+            ]
+        );
         let r = read_report(&report);
         let _ = std::fs::remove_file(&report);
         assert_eq!(r["summary"]["strategy"], "greedy");
@@ -972,6 +1006,248 @@ mod plan {
             huge["spec"].get("affinity").is_none(),
             "an unplaced pod is not pinned"
         );
+        assert_eq!(
+            huge["spec"]["schedulingGates"],
+            serde_json::json!([{"name": "edgeplane.io/unplaced"}]),
+            "an unplaced pod waits at a gate instead of landing where the plan found no room"
+        );
+    }
+
+    /// The output of `helm template app ./chart | edgeplane plan -f - -f cluster/` is the
+    /// whole application: every object that is not a workload goes out unchanged and in
+    /// input order, so it can be committed and applied as it is.
+    #[test]
+    fn every_object_of_a_chart_goes_out_in_input_order() {
+        let mut chart = String::from(
+            r#"apiVersion: v1
+kind: Service
+metadata: {name: render, namespace: ar}
+spec: {selector: {app: ar-render}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: render-config, namespace: ar}
+data: {quality: high}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: render-key, namespace: ar}
+stringData: {key: k}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: probe, namespace: ar}
+spec:
+  selector: {matchLabels: {app: probe}}
+  template:
+    metadata: {labels: {app: probe}}
+    spec: {containers: [{name: p, image: probe:1}]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: warmup, namespace: ar}
+spec:
+  template:
+    spec: {restartPolicy: Never, containers: [{name: w, image: warmup:1}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: render, namespace: ar}
+spec: {defaultBackend: {service: {name: render, port: {number: 80}}}}
+---
+apiVersion: games.example.com/v1
+kind: Arena
+metadata: {name: stadium, namespace: ar}
+spec: {seats: 60000}
+---
+"#,
+        );
+        chart.push_str(
+            &std::fs::read_to_string(repo().join("examples/metro-plan/workloads.yaml"))
+                .unwrap_or_default(),
+        );
+        let input = docs(&chart);
+        let cluster = [
+            "examples/metro-plan/topology.yaml",
+            "examples/metro-plan/nodes.yaml",
+            "examples/metro-plan/policies.yaml",
+            "examples/metro-plan/offers.yaml",
+        ];
+        let mut args = vec!["plan", "-f", "-"];
+        for file in cluster {
+            args.extend(["-f", file]);
+        }
+        args.push("--drop-inventory");
+        let out = plan_with_stdin(&args, chart.as_bytes());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let items = docs(&text(&out.stdout));
+        let non_workloads: Vec<&serde_json::Value> = items
+            .iter()
+            .filter(|d| {
+                !matches!(
+                    d["kind"].as_str(),
+                    Some("Deployment" | "StatefulSet" | "VirtualMachine" | "Pod")
+                )
+            })
+            .collect();
+        assert_eq!(non_workloads, input[..7].iter().collect::<Vec<_>>());
+        assert_eq!(
+            items[..7],
+            input[..7],
+            "the chart's objects come first, as they came in"
+        );
+
+        // Without --drop-inventory the cluster's objects are written too.
+        let out = plan_with_stdin(&args[..args.len() - 1], chart.as_bytes());
+        let kinds: Vec<String> = docs(&text(&out.stdout))
+            .iter()
+            .filter_map(|d| d["kind"].as_str().map(str::to_string))
+            .collect();
+        for kind in [
+            "Node",
+            "NetworkTopology",
+            "ConstraintPolicy",
+            "ConstraintPolicyOffer",
+        ] {
+            assert!(kinds.iter().any(|k| k == kind), "{kind} missing: {kinds:?}");
+        }
+    }
+
+    /// No node is near enough to the stadium; the network controller offers a path that is,
+    /// and the plan places the renderer over it (the paper's pipeline, step 3).
+    #[test]
+    fn the_network_controller_is_asked_when_no_node_satisfies_a_binding() {
+        use edgeplane_netctl::fake::{Call, FakeNetworkController};
+        use edgeplane_netctl::{ExpectedMetrics, PathOffer};
+        use std::sync::Arc;
+
+        let input = r#"
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkTopology
+metadata: {name: default}
+spec:
+  siteLabel: topology.kubernetes.io/zone
+  sites: [{name: stadium}]
+  links: [{from: stadium, to: edge-1, latency: 20ms}]
+---
+apiVersion: v1
+kind: Node
+metadata: {name: edge-1-a, labels: {topology.kubernetes.io/zone: edge-1}}
+status: {allocatable: {cpu: "8", memory: 16Gi, pods: "110"}}
+---
+apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicy
+metadata: {name: near-users, namespace: ar}
+spec: {rules: [{name: latency, request: 2ms, limit: 5ms}]}
+---
+apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicyOffer
+metadata: {name: ar-latency, namespace: ar}
+spec:
+  targets:
+  - {name: renderer, kind: Pod, labelSelector: {matchLabels: {app: ar-render}}}
+  - {name: users, kind: Site, sites: [stadium]}
+  policies: [near-users]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: renderer, namespace: ar, labels: {app: ar-render}}
+spec: {containers: [{name: r, image: r}]}
+"#;
+        let fake = Arc::new(FakeNetworkController::new());
+        fake.offer(vec![PathOffer {
+            id: "offer.slice-a.1".into(),
+            node: "edge-1-a".into(),
+            path: vec!["stadium".into(), "edge-1".into()],
+            expected: ExpectedMetrics {
+                latency: "1ms".into(),
+                jitter: String::new(),
+                bandwidth: String::new(),
+                loss: String::new(),
+            },
+            cost: 1.0,
+            expires: jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1),
+            entry: "slice-a".into(),
+            compliance: edgeplane_api::Compliance::Compliant,
+        }]);
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let address = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("address: {e}"));
+        let controller: Arc<dyn edgeplane_netctl::NetworkController> = fake.clone();
+        runtime.spawn(edgeplane_netctl::server::serve(
+            listener,
+            controller,
+            std::future::pending(),
+        ));
+
+        // Without the controller the renderer is unplaced, and waits at the gate.
+        let out = plan_with_stdin(&["plan", "-f", "-"], input.as_bytes());
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("planned 0 of 1 pods"), "{stderr}");
+        assert!(fake.calls().is_empty());
+
+        let report = report_path("network-controller");
+        let url = format!("http://{address}");
+        let out = plan_with_stdin(
+            &[
+                "plan",
+                "-f",
+                "-",
+                "--drop-inventory",
+                "--network-controller",
+                &url,
+                "--report",
+                report.to_str().unwrap_or_default(),
+            ],
+            input.as_bytes(),
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains("network: ar/renderer: allocated slice-a (path stadium, edge-1; latency 1ms; Compliant) for node edge-1-a (allocation offer.slice-a.1) for binding ar/ar-latency-"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("planned 1 of 1 pods"), "{stderr}");
+        let calls = fake.calls();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        match &calls[0] {
+            Call::Discover(request) => {
+                assert_eq!(request.candidate_nodes, ["edge-1-a"]);
+                assert_eq!(request.rules.len(), 1);
+            }
+            other => panic!("first call: {other:?}"),
+        }
+        assert!(matches!(&calls[1], Call::Allocate(a) if a.id == "offer.slice-a.1"));
+
+        let r = read_report(&report);
+        let _ = std::fs::remove_file(&report);
+        assert_eq!(r["allocations"][0]["name"], "renderer");
+        assert_eq!(r["allocations"][0]["node"], "edge-1-a");
+        assert_eq!(r["allocations"][0]["allocation"], "offer.slice-a.1");
+        assert_eq!(r["assignments"][0]["node"], "edge-1-a");
+        let items = docs(&text(&out.stdout));
+        let pod = items
+            .iter()
+            .find(|d| d["kind"] == "Pod")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            pinned(&pod["spec"])[0]["matchFields"][0]["values"][0],
+            "edge-1-a"
+        );
+        assert!(pod["spec"].get("schedulingGates").is_none());
     }
 
     #[test]

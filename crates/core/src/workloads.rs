@@ -23,7 +23,7 @@ use crate::planner::{PendingPod, PlacedPod, PlanBinding, PlanRule, PodKey, RuleP
 use crate::snapshot::Snapshot;
 
 /// Which kind a workload is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WorkloadKind {
     Pod,
     Deployment,

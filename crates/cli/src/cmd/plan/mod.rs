@@ -1,0 +1,270 @@
+//! `edgeplane plan`: plan workloads offline and write them back with their placement as
+//! required node affinity (GitOps mode, for clusters where no custom scheduler may run).
+//!
+//! Reads Nodes, a NetworkTopology, ConstraintPolicies, ConstraintPolicyOffers and
+//! workloads (Pods, Deployments, StatefulSets, ReplicaSets, VirtualMachines); running
+//! Pods (with `spec.nodeName`) stay where they are. Writes every input object in input
+//! order with the plan written into the workloads ([`edgeplane_core::gitops`]): pinned to
+//! their node, replicas spread over several nodes as one object per node.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use edgeplane_core::evaluate::ClusterView;
+use edgeplane_core::gitops::{self, RenderOptions};
+use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, Strategy, convert};
+use edgeplane_core::snapshot::Snapshot;
+use edgeplane_core::values::parse_duration_field;
+use edgeplane_core::workloads;
+use serde_json::json;
+
+use super::external::{GrpcCosts, ProviderArgs};
+use crate::input;
+
+mod network;
+mod report;
+
+pub use report::Report;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrategyArg {
+    /// Group planning: exact on small groups, heuristic on large ones.
+    Optimal,
+    /// Pod by pod in input order, each on its cheapest node (Turnbuckle's behaviour).
+    Greedy,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManifestFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Files, directories or `-` (standard input) holding Kubernetes manifests.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Write the plan (assignments, unplaced pods, predicted compliance) as JSON here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub external: ProviderArgs,
+    #[arg(long, value_enum, default_value_t = StrategyArg::Optimal)]
+    pub strategy: StrategyArg,
+    /// Stop improving the plan after this long and keep the best found.
+    #[arg(long = "time-budget", default_value = "5s")]
+    pub time_budget: String,
+    /// Seed of the local search (plans are deterministic for a seed and input).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Ask this network controller (gRPC, `http://host:port`) for a path when no node
+    /// satisfies a pod's binding, and plan the pod again over the allocated path.
+    #[arg(long = "network-controller", value_name = "URL")]
+    pub network_controller: Option<String>,
+    /// Leave cluster inventory (Nodes, NetworkTopologies, NetworkPathCatalogues, policies,
+    /// offers and bindings) out of the output; every other input object is written.
+    #[arg(long = "drop-inventory")]
+    pub drop_inventory: bool,
+    /// Output format of the manifests.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ManifestFormat::Yaml)]
+    pub output: ManifestFormat,
+}
+
+fn invalid(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {message}");
+    Ok(ExitCode::from(2))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let budget = match parse_duration_field(&args.time_budget) {
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) => return invalid("--time-budget: must be longer than 0"),
+        Err(e) => return invalid(format!("--time-budget: {e}")),
+    };
+    let external = match args.external.parse() {
+        Ok(e) => e,
+        Err(e) => return invalid(e),
+    };
+    let documents = match input::read_documents(&args.files) {
+        Ok(d) => d,
+        Err(e) => return invalid(e),
+    };
+    let objects = match input::decode_all(&documents) {
+        Ok(o) => o,
+        Err(e) => return invalid(e),
+    };
+    let snapshot = Snapshot::from_objects(objects);
+    let view = match ClusterView::build(
+        snapshot.topology(),
+        &snapshot.nodes,
+        &snapshot.pods,
+        jiff::Timestamp::now(),
+    ) {
+        Ok(v) => v,
+        Err(e) => return invalid(format!("network topology: {e}")),
+    };
+    let nodes = snapshot
+        .nodes
+        .iter()
+        .filter_map(|n| convert::plan_node(n).ok())
+        .collect();
+    let workloads = workloads::workloads(&snapshot);
+    let inventory = workloads::inventory(&snapshot, &workloads);
+    let external_rules: Vec<String> = external.providers.iter().map(|(r, _)| r.clone()).collect();
+    let bindings = match workloads::plan_bindings(&snapshot, &inventory, &external_rules) {
+        Ok(b) => b,
+        Err((offer, e)) => return invalid(format!("offer {offer}: {e}")),
+    };
+    for offer in &snapshot.offers {
+        let namespace = offer.metadata.namespace.as_deref().unwrap_or("default");
+        for policy in &offer.spec.policies {
+            if snapshot.policy(namespace, policy).is_none() {
+                eprintln!(
+                    "warning: offer {namespace}/{}: policy {policy:?} is not in the input",
+                    offer.metadata.name.as_deref().unwrap_or_default()
+                );
+            }
+        }
+    }
+    let mut plan_input = PlanInput {
+        view: &view,
+        nodes,
+        placed: workloads::running(&snapshot),
+        pending: workloads.iter().flat_map(|w| w.pods.clone()).collect(),
+        bindings,
+    };
+    if !external.providers.is_empty() {
+        let clients = match GrpcCosts::new(&external) {
+            Ok(c) => c,
+            Err(e) => return invalid(e),
+        };
+        let mut providers = planner::CachedCosts::new(clients);
+        planner::fill_external_costs(&mut plan_input, &mut providers);
+    }
+    let options = PlanOptions {
+        strategy: match args.strategy {
+            StrategyArg::Optimal => Strategy::Optimal,
+            StrategyArg::Greedy => Strategy::Greedy,
+        },
+        seed: args.seed,
+        ..PlanOptions::default()
+    }
+    .with_time_budget(budget);
+    let mut plan = planner::plan(&plan_input, &options);
+    let mut allocations = Vec::new();
+    if let Some(url) = &args.network_controller {
+        let outcomes = match network::allocate(url, &plan_input, &plan, jiff::Timestamp::now()) {
+            Ok(o) => o,
+            Err(e) => return invalid(format!("--network-controller {url}: {e}")),
+        };
+        for outcome in &outcomes {
+            eprintln!("network: {}", network::describe(outcome));
+        }
+        allocations = outcomes
+            .into_iter()
+            .filter_map(|o| match o {
+                network::Outcome::Allocated(a) => Some(*a),
+                _ => None,
+            })
+            .collect();
+        if let (false, Some(topology)) = (allocations.is_empty(), snapshot.topology()) {
+            // Planned again as the cluster will once the paths are active.
+            let paths: Vec<&network::Allocation> = allocations.iter().collect();
+            let topology = network::with_paths(topology, &paths);
+            let view = match ClusterView::build(
+                Some(&topology),
+                &snapshot.nodes,
+                &snapshot.pods,
+                jiff::Timestamp::now(),
+            ) {
+                Ok(v) => v,
+                Err(e) => {
+                    return invalid(format!("network topology with the allocated paths: {e}"));
+                }
+            };
+            let again = PlanInput {
+                view: &view,
+                nodes: plan_input.nodes.clone(),
+                placed: plan_input.placed.clone(),
+                pending: plan_input.pending.clone(),
+                bindings: plan_input.bindings.clone(),
+            };
+            plan = planner::plan(&again, &options);
+        }
+    }
+    let rendered = gitops::render(
+        &documents,
+        &workloads,
+        &plan,
+        RenderOptions {
+            drop_inventory: args.drop_inventory,
+        },
+    );
+    let items = rendered.objects;
+    match args.output {
+        ManifestFormat::Json => {
+            let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        ManifestFormat::Yaml => {
+            let mut out = String::new();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str("---\n");
+                }
+                out.push_str(&serde_saphyr::to_string(item)?);
+            }
+            print!("{out}");
+        }
+    }
+    if let Some(path) = &args.report {
+        let report = Report::new(&plan, &allocations);
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("writing the report to {}", path.display()))?;
+    }
+    summarize(&plan);
+    for split in &rendered.split {
+        eprintln!(
+            "{} {}/{}: written as {} (one per planned node, so each node runs the planned number of replicas)",
+            split.kind.as_str(),
+            split.namespace,
+            split.name,
+            split.parts.join(", ")
+        );
+    }
+    for warning in &rendered.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summarize(plan: &Plan) {
+    let s = &plan.summary;
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!(
+        "planned {} of {} pods ({}, {}{}) in {} ms: {} rules Compliant, {} Limit, {} Violation, {} Error, {} Pending; cost {:.3}",
+        s.placed,
+        s.pods,
+        s.strategy.unwrap_or_default().as_str(),
+        s.method.map(|m| m.as_str()).unwrap_or("none"),
+        if s.optimal { ", optimal" } else { "" },
+        s.elapsed.as_millis(),
+        s.rules_compliant,
+        s.rules_limit,
+        s.rules_violation,
+        s.rules_error,
+        s.rules_pending,
+        s.cost
+    );
+    if !plan.unplaced.is_empty() {
+        eprintln!("{} unplaced:", plan.unplaced.len());
+        for u in &plan.unplaced {
+            eprintln!("  {}: {}", u.pod, u.reason);
+        }
+    }
+}
