@@ -1497,9 +1497,10 @@ mod sim {
             "00:12:00  LinkChanged       Link edge-1 - metro-1: latency 2ms -> 12ms",
             "00:13:00  Mitigated         Binding ar/",
             "00:20:00  NodeFailed        Node edge-1-a: stopped responding (4 pods on it)",
+            "00:20:50  NodeNotReady      Node edge-1-a: Node edge-1-a status is now: NodeNotReady",
             "00:30:00  Scaled            Deployment ar/ar-render: replicas 5 -> 6",
             "Summary: 45m simulated in ",
-            "  pods       8 placed, 0 unplaced, 3 failed, 0 lost",
+            "  pods       8 placed, 0 unplaced, 0 failed, 0 lost",
             "  repairs    4 mitigations (0 failed), 0 evictions",
             "  components: edgeplane-controller, edgeplane-scheduler, edgeplane-descheduler, edgeplane-netctl",
         ] {

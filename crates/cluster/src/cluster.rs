@@ -1,7 +1,7 @@
 //! The handle: start an embedded cluster, get a `kube::Client` for it, load objects, fail
 //! and recover nodes, serve it over HTTP, shut it down.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +17,7 @@ use crate::controller::record_event;
 use crate::error::ApiError;
 use crate::http::{ClusterService, Handler, HttpConfig};
 use crate::kubelet::{self, FailedNodes, KubeletConfig};
+use crate::lifecycle::LifecycleConfig;
 use crate::nodes::{self, NodeSpec};
 use crate::object;
 
@@ -34,6 +35,8 @@ pub struct ClusterConfig {
     pub bookmark_interval: Duration,
     /// Timing of the simulated kubelets.
     pub kubelet: KubeletConfig,
+    /// Timing of what happens to a node that stops responding and to its pods.
+    pub lifecycle: LifecycleConfig,
     /// Run the default-scheduler stand-in.
     pub scheduler: bool,
     /// Run the workload and disruption controllers.
@@ -56,6 +59,7 @@ impl Default for ClusterConfig {
             watch_history: 10_000,
             bookmark_interval: Duration::from_secs(60),
             kubelet: KubeletConfig::default(),
+            lifecycle: LifecycleConfig::default(),
             scheduler: true,
             controllers: true,
             event_ttl: Some(Duration::from_secs(3600)),
@@ -143,6 +147,7 @@ pub struct EmbeddedCluster {
     handler: Handler,
     client: kube::Client,
     failed: FailedNodes,
+    lifecycle_wake: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     default_namespace: String,
@@ -156,6 +161,8 @@ impl EmbeddedCluster {
         let anchor = config.start_time.unwrap_or_else(Timestamp::now);
         let clock = VirtualClock::new(anchor);
         let api = Arc::new(ApiServer::new(clock, config.watch_history, config.seed));
+        // Built-in admission runs before the webhooks' stand-ins.
+        api.add_pod_admission(crate::lifecycle::default_tolerations(&config.lifecycle));
         for hook in &config.pod_admission {
             api.add_pod_admission(hook.clone());
         }
@@ -168,7 +175,8 @@ impl EmbeddedCluster {
             },
             shutdown: shutdown.clone(),
         };
-        let failed: FailedNodes = Arc::new(Mutex::new(BTreeSet::new()));
+        let failed: FailedNodes = Arc::new(Mutex::new(BTreeMap::new()));
+        let lifecycle_wake = Arc::new(tokio::sync::Notify::new());
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(kubelet::run(
             api.clone(),
@@ -183,6 +191,13 @@ impl EmbeddedCluster {
             )));
         }
         if config.controllers {
+            tasks.push(tokio::spawn(crate::lifecycle::run(
+                api.clone(),
+                config.lifecycle.clone(),
+                failed.clone(),
+                lifecycle_wake.clone(),
+                shutdown.clone(),
+            )));
             tasks.push(tokio::spawn(crate::workloads::run(
                 api.clone(),
                 shutdown.clone(),
@@ -208,6 +223,7 @@ impl EmbeddedCluster {
             handler,
             client,
             failed,
+            lifecycle_wake,
             shutdown,
             tasks,
             default_namespace: config.default_namespace,
@@ -350,66 +366,58 @@ impl EmbeddedCluster {
         self.apply_objects(docs).await
     }
 
-    /// Fails a node: its kubelet stops, its Ready condition turns Unknown, it gets the
-    /// `node.kubernetes.io/unreachable` taints, and its unfinished pods are marked Failed.
+    /// Fails a node: its kubelet stops posting status and running pods. Nothing shows at
+    /// once, as on a real cluster: after the node-monitor grace period the node lifecycle
+    /// controller marks it NotReady and taints it `unreachable`, and the taint manager
+    /// deletes its pods when their tolerations run out ([`crate::lifecycle`]).
     pub async fn fail_node(&self, name: &str) -> Result<(), ClusterError> {
-        if let Ok(mut f) = self.failed.lock() {
-            f.insert(name.to_string());
-        }
-        let mut st = self.api.lock();
-        let key = (String::new(), name.to_string());
-        let node = st
-            .store
-            .get("nodes", &key)
-            .ok_or_else(|| ClusterError::NoSuchNode(name.to_string()))?;
-        let now = st.now();
-        let mut new = (*node).clone();
-        if let Some(conds) = new
-            .get_mut("status")
-            .and_then(|s| s.get_mut("conditions"))
-            .and_then(Value::as_array_mut)
         {
-            for c in conds.iter_mut() {
-                c["status"] = json!("Unknown");
-                c["reason"] = json!("NodeStatusUnknown");
-                c["message"] = json!("Kubelet stopped posting node status.");
-                c["lastTransitionTime"] = json!(now);
+            let st = self.api.lock();
+            if st
+                .store
+                .get("nodes", &(String::new(), name.to_string()))
+                .is_none()
+            {
+                return Err(ClusterError::NoSuchNode(name.to_string()));
             }
         }
-        let mut taints = nodes::without_lifecycle_taints(&node);
-        taints.extend(nodes::unreachable_taints(&now));
-        self.write_node(&mut st, name, new, taints)?;
-        kubelet::fail_pods_on(&mut st, name);
-        if let Some(n) = st.store.get("nodes", &key) {
-            record_event(
-                &mut st,
-                &n,
-                "Normal",
-                "NodeNotReady",
-                &format!("Node {name} status is now: NodeNotReady"),
-                "node-controller",
-            );
+        if let Ok(mut f) = self.failed.lock() {
+            f.entry(name.to_string())
+                .or_insert_with(tokio::time::Instant::now);
         }
+        self.lifecycle_wake.notify_one();
         Ok(())
     }
 
-    /// Recovers a failed node: Ready again, taints lifted, its kubelet back at work.
+    /// Recovers a failed node: its kubelet posts Ready again (the node lifecycle
+    /// controller lifts the `unreachable` taints), finishes the deletions of its pods that
+    /// were evicted meanwhile, and reports the others Ready again.
     pub async fn recover_node(&self, name: &str) -> Result<(), ClusterError> {
-        if let Ok(mut f) = self.failed.lock() {
-            f.remove(name);
-        }
         let mut st = self.api.lock();
         let key = (String::new(), name.to_string());
         let node = st
             .store
             .get("nodes", &key)
             .ok_or_else(|| ClusterError::NoSuchNode(name.to_string()))?;
+        if let Ok(mut f) = self.failed.lock() {
+            f.remove(name);
+        }
+        self.lifecycle_wake.notify_one();
+        if nodes::is_ready(&node) {
+            // Back before the grace period ran out: nobody noticed.
+            return Ok(());
+        }
         let now = st.now();
         let mut new = (*node).clone();
         let healthy = nodes::ready_status(name, 0, &json!({}), &now);
         new["status"]["conditions"] = healthy["conditions"].clone();
         let taints = nodes::without_lifecycle_taints(&node);
-        self.write_node(&mut st, name, new, taints)?;
+        crate::lifecycle::write_node(&mut st, name, new, taints).map_err(|source| {
+            ClusterError::Api {
+                what: format!("updating node {name}"),
+                source,
+            }
+        })?;
         if let Some(n) = st.store.get("nodes", &key) {
             record_event(
                 &mut st,
@@ -420,38 +428,6 @@ impl EmbeddedCluster {
                 "node-controller",
             );
         }
-        Ok(())
-    }
-
-    fn write_node(
-        &self,
-        st: &mut crate::api::State,
-        name: &str,
-        with_status: Value,
-        taints: Vec<Value>,
-    ) -> Result<(), ClusterError> {
-        let err = |source| ClusterError::Api {
-            what: format!("updating node {name}"),
-            source,
-        };
-        let def = st
-            .registry
-            .find("", "v1", "nodes")
-            .ok_or_else(|| ClusterError::NoSuchNode(name.to_string()))?;
-        let opts = WriteOptions::manager("node-controller");
-        let updated = st
-            .update(&def, None, name, with_status, Subresource::Status, &opts)
-            .map_err(err)?;
-        let mut new = (*updated).clone();
-        if taints.is_empty() {
-            if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.remove("taints");
-            }
-        } else {
-            new["spec"]["taints"] = json!(taints);
-        }
-        st.update(&def, None, name, new, Subresource::Main, &opts)
-            .map_err(err)?;
         Ok(())
     }
 

@@ -41,8 +41,9 @@ impl Default for KubeletConfig {
     }
 }
 
-/// Nodes whose kubelet is down; shared with the cluster handle.
-pub type FailedNodes = Arc<Mutex<BTreeSet<String>>>;
+/// Nodes whose kubelet is down, and since when; shared with the cluster handle and the
+/// node lifecycle controller.
+pub type FailedNodes = Arc<Mutex<BTreeMap<String, tokio::time::Instant>>>;
 
 enum Timer {
     Start(ObjKey, String),
@@ -67,6 +68,17 @@ fn phase(pod: &Value) -> &str {
     object::get_str(pod, &["status", "phase"]).unwrap_or("")
 }
 
+fn pod_ready(pod: &Value) -> bool {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some("Ready")
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
+}
+
 fn node_of(pod: &Value) -> &str {
     object::get_str(pod, &["spec", "nodeName"]).unwrap_or("")
 }
@@ -75,7 +87,7 @@ impl Kubelet {
     fn is_failed(&self, node: &str) -> bool {
         self.failed
             .lock()
-            .map(|f| f.contains(node))
+            .map(|f| f.contains_key(node))
             .unwrap_or(false)
     }
 
@@ -190,6 +202,15 @@ impl Kubelet {
         }
         if matches!(phase(&pod), "Succeeded" | "Failed") {
             self.forget(key);
+            return;
+        }
+        if phase(&pod) == "Running" && !pod_ready(&pod) && !self.starting.contains(&uid) {
+            // Back from a node failure: the node controller had marked it not Ready.
+            let now = st.now();
+            let mut new = (*pod).clone();
+            set_condition(&mut new, "Ready", "True", None, None, &now);
+            set_condition(&mut new, "ContainersReady", "True", None, None, &now);
+            Self::write_pod_status(st, key, new);
             return;
         }
         if phase(&pod) != "Pending" || self.starting.contains(&uid) {
@@ -420,64 +441,6 @@ fn containers(pod: &Value) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Marks every unfinished pod on a failed node Failed, as the node lifecycle controller
-/// and taint manager eventually do for pods on an unreachable node.
-pub(crate) fn fail_pods_on(st: &mut State, node: &str) {
-    let Some(def) = st.registry.find("", "v1", "pods") else {
-        return;
-    };
-    let now = st.now();
-    let victims: Vec<Arc<Value>> = st
-        .store
-        .range("pods", None, None)
-        .filter(|p| p.node_name == node)
-        .map(|p| p.value_arc())
-        .filter(|p| !matches!(phase(p), "Succeeded" | "Failed"))
-        .collect();
-    for pod in victims {
-        let mut new = (*pod).clone();
-        object::set_path(&mut new, &["status", "phase"], json!("Failed"));
-        object::set_path(&mut new, &["status", "reason"], json!("NodeLost"));
-        object::set_path(
-            &mut new,
-            &["status", "message"],
-            json!(format!(
-                "Node {node} which was running pod {} is unresponsive",
-                object::name(&pod)
-            )),
-        );
-        if let Some(statuses) = new
-            .get_mut("status")
-            .and_then(|s| s.get_mut("containerStatuses"))
-            .and_then(Value::as_array_mut)
-        {
-            for cs in statuses.iter_mut() {
-                cs["ready"] = json!(false);
-                cs["started"] = json!(false);
-                cs["state"] = json!({"terminated": {"exitCode": 137, "reason": "NodeLost", "finishedAt": now}});
-            }
-        }
-        set_condition(&mut new, "Ready", "False", Some("NodeLost"), None, &now);
-        set_condition(
-            &mut new,
-            "ContainersReady",
-            "False",
-            Some("NodeLost"),
-            None,
-            &now,
-        );
-        let key = crate::store::key_of(&pod);
-        let _ = st.update(
-            &def,
-            Some(&key.0),
-            &key.1,
-            new,
-            Subresource::Status,
-            &WriteOptions::manager("node-controller"),
-        );
-    }
 }
 
 /// Runs the kubelets until shutdown.

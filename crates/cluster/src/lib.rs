@@ -33,6 +33,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod kubelet;
+pub mod lifecycle;
 pub mod nodes;
 pub mod object;
 pub mod patch;
@@ -54,4 +55,5 @@ pub use cluster::{ClusterConfig, ClusterError, EmbeddedCluster, kubeconfig, pars
 pub use edgeplane_core::quantity;
 pub use error::ApiError;
 pub use kubelet::KubeletConfig;
+pub use lifecycle::LifecycleConfig;
 pub use nodes::NodeSpec;

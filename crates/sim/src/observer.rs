@@ -450,7 +450,9 @@ impl Observer {
         .find(|c| !c.is_empty())
         .map(str::to_string);
         // An eviction is told once, by the pod's Event; the one on its binding is a detail.
-        let detail = mapping.detail || (mapping.entry == EntryType::Evicted && who.kind != "Pod");
+        let detail = mapping.detail
+            || (mapping.entry == EntryType::Evicted && who.kind != "Pod")
+            || (mapping.entry == EntryType::NodeNotReady && who.kind == "Pod");
         let mut entry =
             Entry::new(at, mapping.entry, object, message, Source::Event).detail(detail);
         entry.reason = Some(ev.reason.clone());

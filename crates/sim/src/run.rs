@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, kubeconfig};
+use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, LifecycleConfig, kubeconfig};
 use jiff::Timestamp;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -114,10 +114,21 @@ pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<
     let mut config = ClusterConfig {
         seed: scenario.settings.seed,
         watch_history: WATCH_HISTORY,
+        lifecycle: LifecycleConfig {
+            node_monitor_grace_period: scenario.settings.node_monitor_grace_period,
+            default_not_ready_toleration_seconds: scenario.settings.default_toleration_seconds,
+            default_unreachable_toleration_seconds: scenario.settings.default_toleration_seconds,
+            ..LifecycleConfig::default()
+        },
         ..ClusterConfig::default()
     }
     .pod_start_delay(scenario.settings.pod_startup);
-    config.start_time = start_time;
+    // Whole seconds: Kubernetes timestamps have no fraction, so deadlines computed from
+    // them (a taint's timeAdded + tolerationSeconds) land on the timeline's seconds.
+    config.start_time = Some(start_time.unwrap_or_else(|| {
+        let now = jiff::Timestamp::now();
+        jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
+    }));
     for c in &components {
         if let Some(hook) = c.pod_admission() {
             config = config.admission(hook);

@@ -29,6 +29,11 @@ pub enum EntryType {
     Scaled,
     NodeFailed,
     NodeRecovered,
+    /// The node lifecycle controller marked a silent node NotReady (after the node-monitor
+    /// grace period) and tainted it `unreachable`.
+    NodeNotReady,
+    /// The taint manager deleted a pod whose toleration of a `NoExecute` taint ran out.
+    TaintEviction,
     /// A scenario event's `note`.
     Note,
     /// A scenario event that the cluster refused.
@@ -60,6 +65,8 @@ impl EntryType {
             EntryType::Scaled => "Scaled",
             EntryType::NodeFailed => "NodeFailed",
             EntryType::NodeRecovered => "NodeRecovered",
+            EntryType::NodeNotReady => "NodeNotReady",
+            EntryType::TaintEviction => "TaintEviction",
             EntryType::Note => "Note",
             EntryType::ActionFailed => "ActionFailed",
             EntryType::PlanRun => "PlanRun",
@@ -137,6 +144,12 @@ pub const EVENT_REASONS: &[ReasonMapping] = &[
     key("EvictionBlocked", EntryType::Info),
     key("ViolationIgnored", EntryType::Info),
     detail("EvictionSkipped", EntryType::Info),
+    // The embedded cluster's node lifecycle controller and taint manager (docs/simulator.md,
+    // "Node failures"). `NodeNotReady` is on the node and on each of its pods; the observer
+    // keeps the node's in the story.
+    key("NodeNotReady", EntryType::NodeNotReady),
+    key("TaintManagerEviction", EntryType::TaintEviction),
+    detail("PodGarbageCollected", EntryType::Info),
     // The embedded cluster's default-scheduler stand-in and kubelets.
     key("FailedScheduling", EntryType::Unplaceable),
     detail("Scheduled", EntryType::Info),

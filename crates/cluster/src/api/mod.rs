@@ -287,6 +287,11 @@ impl State {
         format_time(self.clock.now())
     }
 
+    /// The current virtual time, as a timestamp.
+    pub fn clock_now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+
     fn rand(&mut self) -> u64 {
         // splitmix64: deterministic per seed, so simulations replay.
         self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);

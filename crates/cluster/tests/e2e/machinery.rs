@@ -21,6 +21,13 @@ fn phase(p: &Pod) -> &str {
         .unwrap_or("")
 }
 
+fn is_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 async fn pods_with(api: &Api<Pod>, selector: &str) -> Vec<Pod> {
     api.list(&ListParams::default().labels(selector))
         .await
@@ -178,7 +185,7 @@ async fn deployments_keep_their_replicas_and_are_garbage_collected() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn statefulsets_create_in_order_and_replace_failed_pods() {
+async fn statefulsets_create_in_order_and_keep_a_lost_pod_until_it_is_gone() {
     let c = cluster(3).await;
     c.load_yaml(
         r#"
@@ -225,54 +232,114 @@ spec:
         .await
     );
 
-    // Fail db-1's node: the pod is marked Failed, then recreated under the same name on a
-    // healthy node.
+    // Fail db-1's node. As on a real cluster: nothing shows for the node-monitor grace
+    // period (50 s); then the node is NotReady and tainted, and db-1 not Ready.
     let db1 = pods.get("db-1").await.expect("db-1");
     let node = db1.spec.and_then(|s| s.node_name).expect("scheduled");
     let old_uid = db1.metadata.uid.expect("uid");
+    let failed_at = tokio::time::Instant::now();
     c.fail_node(&node).await.expect("fail node");
     let nodes: Api<Node> = Api::all(client.clone());
-    let n = nodes.get(&node).await.expect("node");
-    let ready = n
-        .status
-        .and_then(|s| s.conditions)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
-    assert_eq!(ready.status, "Unknown");
+    let ready_of = |n: Node| {
+        n.status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.status)
+            .unwrap_or_default()
+    };
+    tokio::time::sleep(Duration::from_secs(49)).await;
+    assert_eq!(ready_of(nodes.get(&node).await.expect("node")), "True");
     assert!(
-        n.spec
-            .and_then(|s| s.taints)
+        eventually(Duration::from_secs(2), || async {
+            nodes.get(&node).await.ok().map(ready_of).as_deref() == Some("Unknown")
+        })
+        .await
+    );
+    let n = nodes.get(&node).await.expect("node");
+    let taints = n.spec.and_then(|s| s.taints).unwrap_or_default();
+    for effect in ["NoSchedule", "NoExecute"] {
+        assert!(
+            taints
+                .iter()
+                .any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == effect),
+            "{taints:?}"
+        );
+    }
+    let p = pods.get("db-1").await.expect("db-1");
+    assert_eq!(phase(&p), "Running");
+    assert!(
+        !is_ready(&p),
+        "the node controller marks its pods not Ready"
+    );
+    // The API server gave db-1 300 s of toleration for `unreachable`: the taint manager
+    // deletes it then. Its kubelet is gone, so it stays Terminating, and the StatefulSet
+    // does not replace a pod whose object still exists.
+    assert!(
+        eventually(Duration::from_secs(400), || async {
+            pods.get("db-1")
+                .await
+                .ok()
+                .is_some_and(|p| p.metadata.deletion_timestamp.is_some())
+        })
+        .await
+    );
+    let evicted_after = failed_at.elapsed();
+    assert!(
+        (Duration::from_secs(349)..Duration::from_secs(352)).contains(&evicted_after),
+        "evicted {evicted_after:?} after the failure, expected 50 s + 300 s"
+    );
+    let p = pods.get("db-1").await.expect("db-1");
+    assert!(
+        p.status
+            .and_then(|s| s.conditions)
             .unwrap_or_default()
             .iter()
-            .any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == "NoSchedule")
+            .any(|c| c.type_ == "DisruptionTarget"
+                && c.reason.as_deref() == Some("DeletionByTaintManager"))
     );
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let still = pods.get("db-1").await.expect("db-1 still there");
+    assert_eq!(still.metadata.uid.as_deref(), Some(old_uid.as_str()));
+    // Events tell what happened.
+    let events: Api<Event> = Api::default_namespaced(client.clone());
+    let reasons = |name: String| {
+        let events = events.clone();
+        async move {
+            events
+                .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+                .await
+                .expect("events")
+                .items
+                .into_iter()
+                .filter_map(|e| e.reason)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(
+        reasons(node.clone())
+            .await
+            .contains(&"NodeNotReady".to_string())
+    );
+    let pod_reasons = reasons("db-1".into()).await;
+    for reason in ["NodeNotReady", "TaintManagerEviction"] {
+        assert!(pod_reasons.iter().any(|r| r == reason), "{pod_reasons:?}");
+    }
+
+    // The node comes back: its kubelet finishes the deletion, and the StatefulSet
+    // recreates db-1 under the same name.
+    c.recover_node(&node).await.expect("recover");
+    let n = nodes.get(&node).await.expect("node");
+    assert!(n.spec.and_then(|s| s.taints).unwrap_or_default().is_empty());
     assert!(
         eventually(Duration::from_secs(60), || async {
             pods.get("db-1").await.ok().is_some_and(|p| {
-                p.metadata.uid.as_deref() != Some(old_uid.as_str())
-                    && phase(&p) == "Running"
-                    && p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node.as_str())
+                p.metadata.uid.as_deref() != Some(old_uid.as_str()) && phase(&p) == "Running"
             })
         })
         .await
     );
-    // Events tell what happened.
-    let events: Api<Event> = Api::default_namespaced(client.clone());
-    let evs = events
-        .list(&ListParams::default().fields(&format!("involvedObject.name={node}")))
-        .await
-        .expect("events");
-    assert!(
-        evs.items
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("NodeNotReady"))
-    );
-
-    c.recover_node(&node).await.expect("recover");
-    let n = nodes.get(&node).await.expect("node");
-    assert!(n.spec.and_then(|s| s.taints).unwrap_or_default().is_empty());
 
     // Scale down removes the highest ordinal.
     c.load_yaml(
@@ -299,6 +366,121 @@ spec:
                 .map(|p| p.name_any())
                 .collect();
             names == ["db-0", "db-1"]
+        })
+        .await
+    );
+}
+
+/// A Deployment's pods on a failed node are replaced when the taint manager deletes them:
+/// after 50 s + 300 s with the API server's default tolerations, after 50 s + 30 s for an
+/// application that tolerates `unreachable` for 30 s (fast failover). A node that comes
+/// back before the grace period is never noticed.
+#[tokio::test(start_paused = true)]
+async fn replicas_on_a_failed_node_are_replaced_when_their_tolerations_run_out() {
+    let c = cluster(3).await;
+    let deployment = |name: &str, tolerations: &str| {
+        format!(
+            r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      nodeSelector: {{kubernetes.io/hostname: node-0}}
+      tolerations: {tolerations}
+      containers: [{{name: c, image: "nginx:1.27"}}]
+"#
+        )
+    };
+    c.load_yaml(&deployment("slow", "[]"))
+        .await
+        .expect("load slow");
+    c.load_yaml(&deployment(
+        "fast",
+        "[{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 30}]",
+    ))
+    .await
+    .expect("load fast");
+    let pods: Api<Pod> = Api::default_namespaced(c.client());
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            let ps = pods_with(&pods, "app in (slow, fast)").await;
+            ps.len() == 2 && ps.iter().all(|p| phase(p) == "Running")
+        })
+        .await
+    );
+    // The API server added the default tolerations the pods did not bring.
+    let slow = pods_with(&pods, "app=slow").await.remove(0);
+    let tolerations = slow.spec.and_then(|s| s.tolerations).unwrap_or_default();
+    let seconds = |key: &str| {
+        tolerations
+            .iter()
+            .find(|t| t.key.as_deref() == Some(key))
+            .and_then(|t| t.toleration_seconds)
+    };
+    assert_eq!(seconds("node.kubernetes.io/unreachable"), Some(300));
+    assert_eq!(seconds("node.kubernetes.io/not-ready"), Some(300));
+
+    // A blip shorter than the grace period goes unnoticed.
+    c.fail_node("node-0").await.expect("fail");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    c.recover_node("node-0").await.expect("recover");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let ps = pods_with(&pods, "app in (slow, fast)").await;
+    assert!(
+        ps.iter()
+            .all(|p| is_ready(p) && p.metadata.deletion_timestamp.is_none())
+    );
+
+    // A real failure. The replacement has nowhere to go (the node selector), so the
+    // ReplicaSet's new pod stays Pending: what counts is when it is created.
+    let failed_at = tokio::time::Instant::now();
+    c.fail_node("node-0").await.expect("fail");
+    let replaced = |app: &'static str| {
+        let pods = pods.clone();
+        async move {
+            eventually(Duration::from_secs(600), || async {
+                pods_with(&pods, &format!("app={app}")).await.len() == 2
+            })
+            .await;
+            failed_at.elapsed()
+        }
+    };
+    let fast = replaced("fast").await;
+    assert!(
+        (Duration::from_secs(80)..Duration::from_secs(82)).contains(&fast),
+        "fast failover after {fast:?}, expected 50 s + 30 s"
+    );
+    let slow = replaced("slow").await;
+    assert!(
+        (Duration::from_secs(350)..Duration::from_secs(352)).contains(&slow),
+        "default failover after {slow:?}, expected 50 s + 300 s"
+    );
+    // The evicted pods stay Terminating while their kubelet is away.
+    let terminating: Vec<Pod> = pods_with(&pods, "app in (slow, fast)")
+        .await
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_some())
+        .collect();
+    assert_eq!(terminating.len(), 2);
+
+    // The node is deleted for good: the pod garbage collector removes what was bound to
+    // it (after its 40 s quarantine, on its 20 s period).
+    let nodes: Api<Node> = Api::all(c.client());
+    nodes
+        .delete("node-0", &DeleteParams::default())
+        .await
+        .expect("delete node");
+    assert!(
+        eventually(Duration::from_secs(90), || async {
+            pods_with(&pods, "app in (slow, fast)")
+                .await
+                .iter()
+                .all(|p| p.metadata.deletion_timestamp.is_none())
         })
         .await
     );

@@ -49,8 +49,9 @@ pub use requests::{
     node_allocatable, pod_requests,
 };
 pub use taints::{
-    UNSCHEDULABLE_TAINT_KEY, effective_taints, effective_tolerations, taints, tolerates,
-    tolerates_unschedulable, tolerations, untolerated,
+    NOT_READY_TAINT_KEY, NoExecute, UNREACHABLE_TAINT_KEY, UNSCHEDULABLE_TAINT_KEY,
+    add_default_tolerations, effective_taints, effective_tolerations, no_execute, taints,
+    tolerates, tolerates_unschedulable, tolerations, untolerated,
 };
 
 /// A taint's effect. `PreferNoSchedule` never keeps a pod off a node.

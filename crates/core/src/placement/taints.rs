@@ -111,10 +111,167 @@ fn toleration(t: &api::Toleration) -> Result<Toleration, (&'static str, String)>
     })
 }
 
+/// The taint the node lifecycle controller puts on a node whose kubelet stopped posting
+/// status (Ready Unknown).
+pub const UNREACHABLE_TAINT_KEY: &str = "node.kubernetes.io/unreachable";
+/// The taint it puts on a node that reports Ready False.
+pub const NOT_READY_TAINT_KEY: &str = "node.kubernetes.io/not-ready";
+
+/// When the taint manager evicts a pod from a node with `NoExecute` taints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoExecute {
+    /// Some `NoExecute` taint is not tolerated: evict at once.
+    Now,
+    /// Every one is tolerated, the shortest toleration lasting this many seconds from the
+    /// taint's `timeAdded`.
+    After(i64),
+    /// Tolerated without a time limit (or no `NoExecute` taint): never.
+    Never,
+}
+
+/// The taint manager's rule: a pod that does not tolerate a `NoExecute` taint goes at
+/// once; one that tolerates them all goes after the shortest `tolerationSeconds` of the
+/// tolerations it uses (negative counts as 0); tolerations without `tolerationSeconds`
+/// tolerate forever. Tolerations that do not parse tolerate nothing.
+pub fn no_execute(taints: &[Taint], tolerations: &[api::Toleration]) -> NoExecute {
+    let parsed: Vec<(Toleration, Option<i64>)> = tolerations
+        .iter()
+        .filter_map(|t| Some((toleration(t).ok()?, t.toleration_seconds)))
+        .collect();
+    let mut shortest: Option<i64> = None;
+    for taint in taints.iter().filter(|t| t.effect == TaintEffect::NoExecute) {
+        let used: Vec<Option<i64>> = parsed
+            .iter()
+            .filter(|(t, _)| tolerates(t, taint))
+            .map(|(_, seconds)| *seconds)
+            .collect();
+        if used.is_empty() {
+            return NoExecute::Now;
+        }
+        for seconds in used.into_iter().flatten() {
+            let seconds = seconds.max(0);
+            shortest = Some(shortest.map_or(seconds, |s| s.min(seconds)));
+        }
+    }
+    match shortest {
+        Some(seconds) => NoExecute::After(seconds),
+        None => NoExecute::Never,
+    }
+}
+
+/// The API server's `DefaultTolerationSeconds` admission: a pod that tolerates neither
+/// `not-ready` nor `unreachable` `NoExecute` taints (a toleration with that key, or an
+/// empty key, and effect `NoExecute` or none) gets one for `seconds`
+/// (`--default-not-ready-toleration-seconds`, `--default-unreachable-toleration-seconds`,
+/// 300 by default).
+pub fn add_default_tolerations(
+    tolerations: &mut Vec<api::Toleration>,
+    not_ready_seconds: i64,
+    unreachable_seconds: i64,
+) {
+    for (key, seconds) in [
+        (NOT_READY_TAINT_KEY, not_ready_seconds),
+        (UNREACHABLE_TAINT_KEY, unreachable_seconds),
+    ] {
+        let tolerated = tolerations.iter().any(|t| {
+            let k = t.key.as_deref().unwrap_or_default();
+            let effect = t.effect.as_deref().unwrap_or_default();
+            (k == key || k.is_empty()) && (effect == "NoExecute" || effect.is_empty())
+        });
+        if !tolerated {
+            tolerations.push(api::Toleration {
+                key: Some(key.to_string()),
+                operator: Some("Exists".into()),
+                effect: Some("NoExecute".into()),
+                toleration_seconds: Some(seconds),
+                value: None,
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::placement::testing::{taint, toleration};
+
+    fn noexec(key: &str, seconds: Option<i64>) -> api::Toleration {
+        api::Toleration {
+            key: Some(key.into()),
+            operator: Some("Exists".into()),
+            effect: Some("NoExecute".into()),
+            toleration_seconds: seconds,
+            value: None,
+        }
+    }
+
+    #[test]
+    fn the_taint_manager_evicts_after_the_shortest_toleration() {
+        let unreachable = [
+            taint(UNREACHABLE_TAINT_KEY, "", TaintEffect::NoSchedule),
+            taint(UNREACHABLE_TAINT_KEY, "", TaintEffect::NoExecute),
+        ];
+        assert_eq!(no_execute(&unreachable, &[]), NoExecute::Now);
+        assert_eq!(
+            no_execute(&unreachable, &[noexec(UNREACHABLE_TAINT_KEY, Some(300))]),
+            NoExecute::After(300)
+        );
+        // A fast-failover application tolerates for 30 s; the shorter one counts.
+        assert_eq!(
+            no_execute(
+                &unreachable,
+                &[
+                    noexec(UNREACHABLE_TAINT_KEY, Some(300)),
+                    noexec(UNREACHABLE_TAINT_KEY, Some(30))
+                ]
+            ),
+            NoExecute::After(30)
+        );
+        // A DaemonSet's toleration has no time limit.
+        assert_eq!(
+            no_execute(&unreachable, &[noexec(UNREACHABLE_TAINT_KEY, None)]),
+            NoExecute::Never
+        );
+        assert_eq!(
+            no_execute(&unreachable, &[noexec(NOT_READY_TAINT_KEY, Some(300))]),
+            NoExecute::Now
+        );
+        assert_eq!(
+            no_execute(&unreachable, &[noexec(UNREACHABLE_TAINT_KEY, Some(-5))]),
+            NoExecute::After(0)
+        );
+        // NoSchedule taints alone evict nothing.
+        assert_eq!(no_execute(&unreachable[..1], &[]), NoExecute::Never);
+    }
+
+    #[test]
+    fn default_tolerations_are_added_unless_the_pod_has_its_own() {
+        let mut none = Vec::new();
+        add_default_tolerations(&mut none, 300, 300);
+        assert_eq!(
+            none,
+            [
+                noexec(NOT_READY_TAINT_KEY, Some(300)),
+                noexec(UNREACHABLE_TAINT_KEY, Some(300))
+            ]
+        );
+        let mut own = vec![noexec(UNREACHABLE_TAINT_KEY, Some(30))];
+        add_default_tolerations(&mut own, 300, 300);
+        assert_eq!(
+            own,
+            [
+                noexec(UNREACHABLE_TAINT_KEY, Some(30)),
+                noexec(NOT_READY_TAINT_KEY, Some(300))
+            ]
+        );
+        // Tolerating everything tolerates both.
+        let mut all = vec![api::Toleration {
+            operator: Some("Exists".into()),
+            ..Default::default()
+        }];
+        add_default_tolerations(&mut all, 300, 300);
+        assert_eq!(all.len(), 1);
+    }
 
     #[test]
     fn taints_and_tolerations_table() {

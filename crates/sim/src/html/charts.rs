@@ -404,7 +404,11 @@ pub(super) fn events_strip(r: &Report) -> String {
     let lanes: [(&str, &[EntryType], &str); 6] = [
         (
             "nodes",
-            &[EntryType::NodeFailed, EntryType::NodeRecovered],
+            &[
+                EntryType::NodeFailed,
+                EntryType::NodeNotReady,
+                EntryType::NodeRecovered,
+            ],
             "#b03030",
         ),
         ("links", &[EntryType::LinkChanged], "#c0392b"),
@@ -413,7 +417,11 @@ pub(super) fn events_strip(r: &Report) -> String {
             &[EntryType::Mitigated, EntryType::MitigationFailed],
             "#2f9e5b",
         ),
-        ("evictions", &[EntryType::Evicted], "#e17a00"),
+        (
+            "evictions",
+            &[EntryType::Evicted, EntryType::TaintEviction],
+            "#e17a00",
+        ),
         (
             "unplaceable",
             &[EntryType::Unplaceable, EntryType::PodFailed],

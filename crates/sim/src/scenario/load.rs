@@ -188,11 +188,16 @@ fn default_periods(objects: &mut [Value], period: Duration) {
 fn settings(file: &FileErrors, raw: Option<RawSettings>) -> Result<Settings, ScenarioError> {
     let mut s = Settings::default();
     let Some(raw) = raw else { return Ok(s) };
-    let fields: [(&str, Option<Value>, &mut Duration); 4] = [
+    let fields: [(&str, Option<Value>, &mut Duration); 5] = [
         ("quietPeriod", raw.quiet_period, &mut s.quiet_period),
         ("maxWait", raw.max_wait, &mut s.max_wait),
         ("podStartup", raw.pod_startup, &mut s.pod_startup),
         ("period", raw.period, &mut s.period),
+        (
+            "nodeMonitorGracePeriod",
+            raw.node_monitor_grace_period,
+            &mut s.node_monitor_grace_period,
+        ),
     ];
     for (name, value, slot) in fields {
         if let Some(v) = value {
@@ -201,6 +206,14 @@ fn settings(file: &FileErrors, raw: Option<RawSettings>) -> Result<Settings, Sce
     }
     if let Some(seed) = raw.seed {
         s.seed = seed;
+    }
+    if let Some(v) = raw.default_toleration_seconds {
+        s.default_toleration_seconds = v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
+            file.at(
+                Some("spec.settings.defaultTolerationSeconds"),
+                format!("{v} is not a whole number of seconds of 0 or more"),
+            )
+        })?;
     }
     if s.max_wait < s.quiet_period {
         return Err(file.at(

@@ -45,6 +45,13 @@ pub struct Settings {
     pub period: Duration,
     /// Seed of the embedded cluster's uids and generated names.
     pub seed: u64,
+    /// How long a failed node goes unnoticed before it is NotReady and tainted
+    /// (kube-controller-manager's `--node-monitor-grace-period`).
+    pub node_monitor_grace_period: Duration,
+    /// `tolerationSeconds` the API server gives pods for the `not-ready` and
+    /// `unreachable` taints (`--default-not-ready-toleration-seconds`,
+    /// `--default-unreachable-toleration-seconds`).
+    pub default_toleration_seconds: i64,
 }
 
 impl Default for Settings {
@@ -55,6 +62,8 @@ impl Default for Settings {
             pod_startup: Duration::from_secs(3),
             period: Duration::from_secs(30),
             seed: 1,
+            node_monitor_grace_period: Duration::from_secs(50),
+            default_toleration_seconds: 300,
         }
     }
 }

@@ -50,6 +50,8 @@ pub(super) struct RawSettings {
     pub(super) pod_startup: Option<Value>,
     pub(super) period: Option<Value>,
     pub(super) seed: Option<u64>,
+    pub(super) node_monitor_grace_period: Option<Value>,
+    pub(super) default_toleration_seconds: Option<Value>,
 }
 
 #[derive(Deserialize)]
