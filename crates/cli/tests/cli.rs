@@ -4,6 +4,29 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A runtime for a gRPC server of the test's, and a listener on a free loopback port.
+fn loopback() -> (
+    tokio::runtime::Runtime,
+    tokio::net::TcpListener,
+    std::net::SocketAddr,
+) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let address = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("address: {e}"));
+    (runtime, listener, address)
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -433,26 +456,9 @@ mod grpc {
         }
     }
 
-    fn runtime() -> tokio::runtime::Runtime {
-        match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-        {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
     #[test]
     fn check_shows_the_answer_of_an_external_provider() {
-        let runtime = runtime();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("address: {e}"));
+        let (runtime, listener, address) = loopback();
         runtime.spawn(
             tonic::transport::Server::builder()
                 .add_service(RuleProviderServer::new(Probe))
@@ -544,7 +550,7 @@ mod grpc {
             .to_string();
         assert!(!address.is_empty(), "no address in {line:?}");
 
-        let runtime = runtime();
+        let (runtime, _, _) = loopback();
         runtime.block_on(async {
             use edgeplane_api::{Compliance, ConstraintPolicyRule, TargetKind, TargetRef};
             use edgeplane_providers::{ClientOptions, CostRequest, GrpcProvider, Provider};
@@ -658,20 +664,7 @@ spec:
 
     #[test]
     fn plan_places_by_the_costs_an_external_provider_gives() {
-        let runtime = match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-        {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        };
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("address: {e}"));
+        let (runtime, listener, address) = loopback();
         let calls = Arc::new(AtomicUsize::new(0));
         runtime.spawn(
             tonic::transport::Server::builder()
@@ -1018,50 +1011,9 @@ mod plan {
     /// input order, so it can be committed and applied as it is.
     #[test]
     fn every_object_of_a_chart_goes_out_in_input_order() {
-        let mut chart = String::from(
-            r#"apiVersion: v1
-kind: Service
-metadata: {name: render, namespace: ar}
-spec: {selector: {app: ar-render}, ports: [{port: 80}]}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: render-config, namespace: ar}
-data: {quality: high}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: render-key, namespace: ar}
-stringData: {key: k}
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: probe, namespace: ar}
-spec:
-  selector: {matchLabels: {app: probe}}
-  template:
-    metadata: {labels: {app: probe}}
-    spec: {containers: [{name: p, image: probe:1}]}
----
-apiVersion: batch/v1
-kind: Job
-metadata: {name: warmup, namespace: ar}
-spec:
-  template:
-    spec: {restartPolicy: Never, containers: [{name: w, image: warmup:1}]}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: render, namespace: ar}
-spec: {defaultBackend: {service: {name: render, port: {number: 80}}}}
----
-apiVersion: games.example.com/v1
-kind: Arena
-metadata: {name: stadium, namespace: ar}
-spec: {seats: 60000}
----
-"#,
-        );
+        let mut chart =
+            std::fs::read_to_string(repo().join("tests/gitops/chart.yaml")).unwrap_or_default();
+        chart.push_str("---\n");
         chart.push_str(
             &std::fs::read_to_string(repo().join("examples/metro-plan/workloads.yaml"))
                 .unwrap_or_default(),
@@ -1082,21 +1034,20 @@ spec: {seats: 60000}
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{stderr}");
         let items = docs(&text(&out.stdout));
-        let non_workloads: Vec<&serde_json::Value> = items
-            .iter()
-            .filter(|d| {
-                !matches!(
-                    d["kind"].as_str(),
-                    Some("Deployment" | "StatefulSet" | "VirtualMachine" | "Pod")
-                )
-            })
-            .collect();
-        assert_eq!(non_workloads, input[..7].iter().collect::<Vec<_>>());
-        assert_eq!(
-            items[..7],
-            input[..7],
-            "the chart's objects come first, as they came in"
-        );
+        let non_workloads = |list: &[serde_json::Value]| -> Vec<serde_json::Value> {
+            list.iter()
+                .filter(|d| {
+                    !matches!(
+                        d["kind"].as_str(),
+                        Some("Deployment" | "StatefulSet" | "VirtualMachine" | "Pod")
+                    )
+                })
+                .cloned()
+                .collect()
+        };
+        assert_eq!(non_workloads(&items).len(), 8);
+        assert_eq!(non_workloads(&items), non_workloads(&input));
+        assert_eq!(items[0], input[0], "the chart's objects keep their place");
 
         // Without --drop-inventory the cluster's objects are written too.
         let out = plan_with_stdin(&args[..args.len() - 1], chart.as_bytes());
@@ -1171,20 +1122,7 @@ spec: {containers: [{name: r, image: r}]}
             entry: "slice-a".into(),
             compliance: edgeplane_api::Compliance::Compliant,
         }]);
-        let runtime = match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-        {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        };
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("address: {e}"));
+        let (runtime, listener, address) = loopback();
         let controller: Arc<dyn edgeplane_netctl::NetworkController> = fake.clone();
         runtime.spawn(edgeplane_netctl::server::serve(
             listener,

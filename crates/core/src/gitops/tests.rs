@@ -29,67 +29,7 @@ status: {allocatable: {cpu: "1", memory: 8Gi, pods: "110"}}
 "#;
 
 /// Four renderers of one CPU each, and everything else an application's chart holds.
-const APP: &str = r#"
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: render-config, namespace: ar}
-data: {quality: high}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: render, namespace: ar, labels: {app: render}}
-spec:
-  replicas: 4
-  selector: {matchLabels: {app: render}}
-  template:
-    metadata: {labels: {app: render}}
-    spec:
-      containers: [{name: r, image: render:1, resources: {requests: {cpu: "1"}}}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: render, namespace: ar}
-spec: {selector: {app: render}, ports: [{port: 80}]}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: render-key, namespace: ar}
-stringData: {key: k}
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: probe, namespace: ar}
-spec:
-  selector: {matchLabels: {app: probe}}
-  template:
-    metadata: {labels: {app: probe}}
-    spec: {containers: [{name: p, image: probe:1}]}
----
-apiVersion: batch/v1
-kind: Job
-metadata: {name: warmup, namespace: ar}
-spec:
-  template:
-    spec: {restartPolicy: Never, containers: [{name: w, image: warmup:1}]}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: render, namespace: ar}
-spec: {defaultBackend: {service: {name: render, port: {number: 80}}}}
----
-apiVersion: games.example.com/v1
-kind: Arena
-metadata: {name: stadium, namespace: ar}
-spec: {seats: 60000}
----
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata: {name: render, namespace: ar}
-spec:
-  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: render}
-  minReplicas: 4
-  maxReplicas: 8
-"#;
+const APP: &str = include_str!("../../../../tests/gitops/chart.yaml");
 
 fn documents(text: &str) -> Vec<Document> {
     parse_documents("app.yaml", text).unwrap_or_else(|e| panic!("{e}"))
@@ -156,7 +96,7 @@ fn allowed_nodes(spec: &Json, nodes: &[api::Node]) -> Vec<String> {
 
 #[test]
 fn every_object_of_the_application_goes_out_unchanged_in_input_order() {
-    let text = format!("{NODES}---{APP}");
+    let text = format!("{NODES}---\n{APP}");
     let (docs, workloads, plan, _) = plan_of(&text);
     let out = render(&docs, &workloads, &plan, RenderOptions::default());
     // The Deployment (4 x 1 CPU on nodes of 2, 2 and 1 CPU) is split where it stood.
@@ -240,7 +180,7 @@ metadata: {name: c, namespace: ar}
 
 #[test]
 fn replicas_spread_over_nodes_become_one_pinned_part_per_node() {
-    let (docs, workloads, plan, nodes) = plan_of(&format!("{NODES}---{APP}"));
+    let (docs, workloads, plan, nodes) = plan_of(&format!("{NODES}---\n{APP}"));
     let out = render(&docs, &workloads, &plan, RenderOptions::default());
     let report = counts_of_report(&plan, "render");
     assert_eq!(report.values().sum::<u32>(), 4, "{report:?}");
@@ -306,7 +246,7 @@ fn written_counts(objects: &[Json], nodes: &[api::Node]) -> BTreeMap<String, u32
 /// Deployment allows a placement whose counts per node differ from the plan's.
 #[test]
 fn no_placement_the_written_constraints_allow_differs_from_the_plan() {
-    let docs = documents(&format!("{NODES}---{APP}"));
+    let docs = documents(&format!("{NODES}---\n{APP}"));
     let snapshot = Snapshot::from_objects(
         docs.iter()
             .map(manifests::decode)
