@@ -53,6 +53,9 @@ enum PodState {
     Pending,
     Failed,
     Done,
+    /// Being deleted: not counted, even on a node (a pod the taint manager deleted stays
+    /// Terminating while its node is unreachable, and its replacement is the one placed).
+    Terminating,
 }
 
 impl PodFacts {
@@ -71,13 +74,17 @@ impl PodFacts {
         match self.phase.as_str() {
             "Failed" => PodState::Failed,
             "Succeeded" => PodState::Done,
+            _ if self.deleting => PodState::Terminating,
             _ if !self.node.is_empty() => PodState::Placed,
             _ => PodState::Pending,
         }
     }
 
     fn live(&self) -> bool {
-        matches!(self.state(), PodState::Placed | PodState::Pending)
+        matches!(
+            self.state(),
+            PodState::Placed | PodState::Pending | PodState::Terminating
+        )
     }
 }
 
@@ -317,7 +324,7 @@ impl Observer {
                 PodState::Placed => Some(&mut c.placed),
                 PodState::Pending => Some(&mut c.pending),
                 PodState::Failed => Some(&mut c.failed),
-                PodState::Done => None,
+                PodState::Done | PodState::Terminating => None,
             }
         }
         if let Some(b) = &before

@@ -218,7 +218,9 @@ pub fn final_state(api: &ApiServer) -> FinalState {
                 out.pods_unplaced += 1;
             }
         } else {
-            out.pods_placed += 1;
+            if !deleting {
+                out.pods_placed += 1;
+            }
             on_node
                 .entry(p.spec.node_name.clone())
                 .or_default()

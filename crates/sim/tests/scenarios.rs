@@ -328,6 +328,10 @@ fn stadium_ar_places_renderers_next_to_the_stadium_and_mediates_the_degradation(
         "{timeline}"
     );
     assert!(of(&r, EntryType::Unplaceable).is_empty(), "{timeline}");
+    // Pods the taint manager deleted stay Terminating on the lost node, but the pods chart
+    // counts only their replacements: never more than the 8 the workloads want.
+    let placed: Vec<usize> = r.series.pods.iter().map(|s| s.value.placed).collect();
+    assert!(placed.iter().all(|p| *p <= 8), "{placed:?}");
     assert_eq!(r.summary.pods_placed, 8);
     assert_eq!(r.summary.bindings, counts(19, 5, 0), "{timeline}");
 }
