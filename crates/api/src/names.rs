@@ -18,6 +18,9 @@ pub const OFFER_LABEL: &str = "constraint.edgeplane.io/offer";
 pub const PLANNER_GATE: &str = "constraint.edgeplane.io/planner";
 /// Annotation the planner writes on a pod it could not place, with the reason.
 pub const UNPLACED_ANNOTATION: &str = "constraint.edgeplane.io/unplaced-reason";
+/// Annotation the gate watchdog writes on a pod whose planner gate it removed because no
+/// planning scheduler was alive, with the reason.
+pub const GATE_REMOVED_ANNOTATION: &str = "edgeplane.io/gate-removed";
 /// Prefix of the Service label that registers an external rule provider:
 /// `constraint.edgeplane.io/provider-<rule>: enabled`.
 pub const PROVIDER_LABEL_PREFIX: &str = "constraint.edgeplane.io/provider-";

@@ -26,6 +26,7 @@ pub mod reasons {
     pub const EVICTION_SKIPPED: &str = "EvictionSkipped";
     pub const PATH_ALLOCATED: &str = "PathAllocated";
     pub const PATH_RELEASED: &str = "PathReleased";
+    pub const GATE_REMOVED: &str = "GateRemoved";
 }
 
 /// `Normal` or `Warning`, as Kubernetes Events have it.

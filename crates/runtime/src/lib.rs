@@ -39,6 +39,7 @@ pub mod providers;
 pub mod rbac;
 pub mod scheduler;
 pub mod view;
+pub mod watchdog;
 pub mod webhook;
 
 pub use cache::{Cache, Caches, Change};

@@ -146,6 +146,24 @@ pub const CONTROLLERS: &[ApiCall] = &[
     ),
 ];
 
+/// [`crate::watchdog`] (in `edgeplane controller`): watches the scheduler's Lease (also read
+/// by the webhook there) and patches the pods whose planner gate it removes.
+pub const GATE_WATCHDOG: &[ApiCall] = &[
+    ApiCall {
+        group: "coordination.k8s.io",
+        resource: "leases",
+        verbs: &["list", "watch"],
+        scope: Scope::OwnNamespace,
+        why: "gate watchdog and webhook: the scheduler's Lease",
+    },
+    call(
+        "",
+        "pods",
+        &["patch"],
+        "gate watchdog: planner gate removed",
+    ),
+];
+
 /// [`crate::descheduler`]: evictions through `pods/eviction` (never a delete, so
 /// PodDisruptionBudgets hold), and server-side apply of a binding's
 /// `status.lastMitigatedTimestamp` as `edgeplane-descheduler`. Mitigate goes to the
@@ -189,7 +207,10 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
     out.extend(LEADER_ELECTION);
     out.extend(EVENTS);
     match component {
-        Component::Controller => out.extend(CONTROLLERS),
+        Component::Controller => {
+            out.extend(CONTROLLERS);
+            out.extend(GATE_WATCHDOG);
+        }
         Component::Scheduler(Mode::Gate) => out.extend(SCHEDULER_GATE),
         Component::Scheduler(Mode::Bind) => out.extend(SCHEDULER_BIND),
         Component::Descheduler => out.extend(DESCHEDULER),

@@ -11,6 +11,8 @@ mod harness;
 mod application;
 #[path = "e2e/bindings.rs"]
 mod bindings;
+#[path = "e2e/gate.rs"]
+mod gate;
 #[path = "e2e/leader.rs"]
 mod leader;
 #[path = "e2e/offers.rs"]

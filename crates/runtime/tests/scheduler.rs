@@ -795,6 +795,8 @@ async fn webhook_serves_admission_reviews_over_tls() {
             options: GateOptions::default(),
         },
         &env.caches.offers,
+        // The scheduler of this Env runs in process, without a Lease.
+        edgeplane_runtime::watchdog::SchedulerWatch::InProcess,
         &metrics,
         env.shutdown.clone(),
     )

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use edgeplane_runtime::controllers::{self, Options};
 use edgeplane_runtime::providers::ProviderRegistry;
+use edgeplane_runtime::watchdog::{self, Watchdog, WatchdogConfig};
 
 use super::external::ProviderArgs;
 use super::live::{self, ElectionArgs, LiveArgs};
@@ -34,12 +35,22 @@ pub struct Args {
     /// The gate webhook (gate mode of the scheduler): served here in the chart.
     #[command(flatten)]
     pub webhook: WebhookArgs,
+    /// How long a pod may wait at the planner's gate while no planning scheduler is alive
+    /// before the gate watchdog removes the gate (kube-scheduler then places it).
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub gate_timeout: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     args.live.init_logging();
-    let external = match args.providers.parse() {
-        Ok(e) => e,
+    let flags = (|| {
+        Ok::<_, String>((
+            args.providers.parse()?,
+            live::positive_duration_flag("gate-timeout", &args.gate_timeout)?,
+        ))
+    })();
+    let (external, gate_timeout) = match flags {
+        Ok(f) => f,
         Err(message) => {
             eprintln!("error: {message}");
             return Ok(ExitCode::from(2));
@@ -60,10 +71,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Arc::new(registry),
             Options::default(),
         ));
+        // Whether a planning scheduler is alive: the webhook gates only then, and the
+        // watchdog releases gated pods when none has been for --gate-timeout.
+        let scheduler = watchdog::watch_scheduler(&base.ctx, &args.election.lease_namespace());
+        base.spawn(
+            Watchdog::new(
+                base.ctx.clone(),
+                base.caches.pods.clone(),
+                scheduler.clone(),
+                WatchdogConfig {
+                    timeout: gate_timeout,
+                    ..WatchdogConfig::default()
+                },
+            )
+            .run(),
+        );
         if let Some(task) = args
             .webhook
             .spawn(
                 &base.caches.offers,
+                scheduler,
                 &base.ctx.metrics,
                 base.ctx.shutdown.clone(),
             )
@@ -85,4 +112,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tracing::info!("stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn the_gate_timeout_defaults_to_five_minutes_and_is_checked() {
+        let cli = Cli::try_parse_from(["x"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cli.args.gate_timeout, "5m");
+        assert_eq!(
+            live::positive_duration_flag("gate-timeout", &cli.args.gate_timeout),
+            Ok(std::time::Duration::from_secs(300))
+        );
+        let cli =
+            Cli::try_parse_from(["x", "--gate-timeout", "90s"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cli.args.gate_timeout, "90s");
+        assert_eq!(
+            live::positive_duration_flag("gate-timeout", "0s"),
+            Err("--gate-timeout: must be longer than 0".to_string())
+        );
+    }
 }

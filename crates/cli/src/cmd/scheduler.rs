@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use edgeplane_providers::GrpcProvider;
 use edgeplane_runtime::scheduler::queue::Triggers;
 use edgeplane_runtime::scheduler::{self, Mode, Scheduler, SchedulerConfig};
+use edgeplane_runtime::watchdog::{self, SchedulerWatch};
 use edgeplane_runtime::webhook::{self, GateOptions, WebhookConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -37,10 +38,12 @@ pub struct WebhookArgs {
 }
 
 impl WebhookArgs {
-    /// Starts the webhook when `--webhook-addr` is given.
+    /// Starts the webhook when `--webhook-addr` is given; it gates while `scheduler` shows
+    /// a live planning scheduler.
     pub async fn spawn(
         &self,
         offers: &edgeplane_runtime::Cache<edgeplane_api::ConstraintPolicyOffer>,
+        scheduler: SchedulerWatch,
         metrics: &edgeplane_runtime::metrics::Metrics,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
@@ -52,7 +55,7 @@ impl WebhookArgs {
             cert_dir: self.webhook_cert_dir.clone(),
             options: GateOptions::default(),
         };
-        let (bound, task) = webhook::serve(config, offers, metrics, shutdown)
+        let (bound, task) = webhook::serve(config, offers, scheduler, metrics, shutdown)
             .await
             .context("starting the webhook")?;
         tracing::info!(%bound, "webhook serving");
@@ -142,10 +145,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             provider_options: external.options.clone(),
             ..SchedulerConfig::default()
         };
+        if mode == Mode::Gate && args.election.no_leader_election {
+            tracing::warn!(
+                "--no-leader-election: this scheduler holds no Lease, so the gate webhook sees no live scheduler and gates no pod, and the controller's gate watchdog releases gated pods after --gate-timeout"
+            );
+        }
+        // The webhook (when served here) reads the scheduler's Lease like anyone else's.
+        let watch = if args.webhook.webhook_addr.is_some() {
+            watchdog::watch_scheduler(&base.ctx, &args.election.lease_namespace())
+        } else {
+            SchedulerWatch::InProcess
+        };
         if let Some(task) = args
             .webhook
             .spawn(
                 &base.caches.offers,
+                watch,
                 &base.ctx.metrics,
                 base.ctx.shutdown.clone(),
             )

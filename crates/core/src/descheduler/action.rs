@@ -4,6 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use jiff::Timestamp;
+
+use super::capacity::{Demand, Replacement};
 use super::facts::BindingKey;
 use crate::planner::PodKey;
 
@@ -52,6 +55,25 @@ pub struct Candidate {
     pub pod: PodKey,
     pub owned: bool,
     pub prediction: Prediction,
+    /// The uid of the controller that creates its replacement (none for a bare pod).
+    pub controller: Option<String>,
+    /// What the replacement asks of a node.
+    pub demand: Demand,
+    /// When the pod was created.
+    pub created: Option<Timestamp>,
+}
+
+impl Candidate {
+    /// The replacement to wait for once this pod is evicted at `now` (a bare pod has none).
+    pub fn replacement(&self, now: Timestamp) -> Option<Replacement> {
+        Some(Replacement {
+            controller: self.controller.clone()?,
+            node: self.prediction.node.clone(),
+            demand: self.demand.clone(),
+            evicted_at: now,
+            evicted_created: self.created,
+        })
+    }
 }
 
 /// Why a binding in Violation past its grace is left alone this cycle.
@@ -62,7 +84,7 @@ pub enum SkipReason {
     /// Dry run: the mitigation that would have been asked for.
     DryRunMitigation,
     /// Dry run: the eviction that would have been made.
-    DryRun { candidate: Candidate },
+    DryRun { candidate: Box<Candidate> },
     /// `per_cycle` evictions were made (or would be) this cycle.
     CycleLimit { limit: usize },
     /// `per_namespace` evictions in the binding's namespace this cycle.
@@ -78,6 +100,10 @@ pub enum SkipReason {
     Unmovable { why: Vec<String> },
     /// The planner finds no pod whose move restores compliance.
     NoCandidate { reasons: Vec<(PodKey, String)> },
+    /// A move would restore compliance, but the node the replacement would go to has no
+    /// room left once the pods waiting at the gate and the replacements of other evictions
+    /// are counted: evicting would leave the pod nowhere to run.
+    NoRoom { reasons: Vec<(PodKey, String)> },
 }
 
 impl SkipReason {
@@ -93,6 +119,7 @@ impl SkipReason {
             SkipReason::TooYoung { .. } => "min-pod-age",
             SkipReason::Unmovable { .. } => "unmovable",
             SkipReason::NoCandidate { .. } => "no-candidate",
+            SkipReason::NoRoom { .. } => "no-room",
         }
     }
 }
@@ -145,6 +172,14 @@ impl fmt::Display for SkipReason {
                 write!(
                     f,
                     "no pod of the binding can move to restore compliance, so none is evicted: {}",
+                    list.join("; ")
+                )
+            }
+            SkipReason::NoRoom { reasons } => {
+                let list: Vec<String> = reasons.iter().map(|(p, r)| format!("{p}: {r}")).collect();
+                write!(
+                    f,
+                    "not evicting: the replacement would have nowhere to run, so the pod stays where it is: {}",
                     list.join("; ")
                 )
             }

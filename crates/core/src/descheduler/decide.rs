@@ -7,6 +7,7 @@ use edgeplane_api::{Compliance, ViolationPolicy};
 use jiff::Timestamp;
 
 use super::action::{Action, Candidate, Predicted, SkipReason};
+use super::capacity::{Capacity, Ledger, Reservation};
 use super::facts::{BindingFacts, Limits, OfferFacts, Owner, PodFacts};
 use super::memory::{IGNORED, Memory};
 use crate::planner::PodKey;
@@ -31,6 +32,17 @@ fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO)
 }
 
+/// What the decisions ask of the world; the runtime answers from its caches and with the
+/// planner. Both are asked only for bindings that reached the eviction stage within the
+/// limits, and only about pods that may be moved.
+pub trait Questions {
+    /// The room in the cluster ([`Capacity`]); asked at most once per cycle.
+    fn capacity(&mut self) -> Capacity;
+    /// Where the planner would put the replacement of `pod` (a target of `binding`), with
+    /// every other pod where it is and the room of `held` taken.
+    fn predict(&mut self, binding: &BindingFacts, pod: &PodKey, held: &[Reservation]) -> Predicted;
+}
+
 /// Evictions decided this cycle, for the limits.
 #[derive(Default)]
 struct Counts {
@@ -39,13 +51,8 @@ struct Counts {
     offer: BTreeMap<String, usize>,
 }
 
-/// The actions of one cycle, in order. `predict` answers where the replacement of a pod
-/// would go (the runtime runs the planner); it is asked only for bindings that reached
-/// the eviction stage within the limits, and only about pods that may be moved.
-pub fn decide(
-    input: &Input<'_>,
-    predict: &mut dyn FnMut(&BindingFacts, &PodKey) -> Predicted,
-) -> Vec<Action> {
+/// The actions of one cycle, in order.
+pub fn decide(input: &Input<'_>, questions: &mut dyn Questions) -> Vec<Action> {
     let now = input.now;
     let mut order: Vec<(&BindingFacts, Timestamp, &OfferFacts)> = input
         .bindings
@@ -61,6 +68,8 @@ pub fn decide(
 
     let mut actions = Vec::new();
     let mut counts = Counts::default();
+    // The room for replacements: built the first time a binding reaches the predictions.
+    let mut ledger = None;
     for (binding, episode, offer) in order {
         let key = &binding.key;
         let reported = |kind: &str| input.memory.was_reported(key, episode, kind);
@@ -114,7 +123,9 @@ pub fn decide(
                         Some(_) => {}
                     }
                 }
-                if let Some(action) = evict(input, binding, episode, &mut counts, predict) {
+                if let Some(action) =
+                    evict(input, binding, episode, &mut counts, &mut ledger, questions)
+                {
                     actions.push(action);
                 }
             }
@@ -123,13 +134,21 @@ pub fn decide(
     actions
 }
 
-/// The eviction stage of one binding: limits, movable pods, the planner's predictions.
+/// `no room for its replacement on edge-2-a (site edge-2): it needs 2 cpu and ...`.
+fn no_room_on(target: &str, why: &super::capacity::NoFit) -> String {
+    let node = target.split(':').next().unwrap_or(target);
+    format!("no room for its replacement on {node}: {why}")
+}
+
+/// The eviction stage of one binding: limits, movable pods, the planner's predictions, the
+/// room for the replacement.
 fn evict(
     input: &Input<'_>,
     binding: &BindingFacts,
     episode: Timestamp,
     counts: &mut Counts,
-    predict: &mut dyn FnMut(&BindingFacts, &PodKey) -> Predicted,
+    ledger: &mut Option<Ledger>,
+    questions: &mut dyn Questions,
 ) -> Option<Action> {
     let key = &binding.key;
     let skip = |reason: SkipReason| -> Option<Action> {
@@ -209,20 +228,58 @@ fn evict(
             })
         };
     }
+    let ledger = ledger
+        .get_or_insert_with(|| Ledger::new(&questions.capacity(), &input.memory.replacements));
     let mut candidates = Vec::new();
     let mut reasons = Vec::new();
+    let mut no_room = false;
     for facts in movable {
-        match predict(binding, &facts.key) {
-            Predicted::Restores(prediction) => candidates.push(Candidate {
-                pod: facts.key.clone(),
-                owned: matches!(facts.owner, Owner::Controller(_)),
-                prediction,
-            }),
-            Predicted::Fails(reason) => reasons.push((facts.key.clone(), reason)),
+        // A bare pod does not come back once evicted: it needs no room.
+        let controller = match facts.owner {
+            Owner::Controller(_) => facts.controller.clone(),
+            _ => None,
+        };
+        let prediction = match questions.predict(binding, &facts.key, ledger.reservations()) {
+            Predicted::Restores(p) => p,
+            Predicted::Fails(reason) => {
+                // Would the replacement go somewhere but for the room held for others?
+                let unheld = (controller.is_some() && !ledger.reservations().is_empty())
+                    .then(|| questions.predict(binding, &facts.key, &[]));
+                match unheld {
+                    Some(Predicted::Restores(p)) => match ledger.fits(&facts.demand, &p.node) {
+                        Err(why) => {
+                            no_room = true;
+                            reasons.push((facts.key.clone(), no_room_on(&p.describe(), &why)));
+                        }
+                        Ok(()) => reasons.push((facts.key.clone(), reason)),
+                    },
+                    _ => reasons.push((facts.key.clone(), reason)),
+                }
+                continue;
+            }
+        };
+        if controller.is_some()
+            && let Err(why) = ledger.fits(&facts.demand, &prediction.node)
+        {
+            no_room = true;
+            reasons.push((facts.key.clone(), no_room_on(&prediction.describe(), &why)));
+            continue;
         }
+        candidates.push(Candidate {
+            pod: facts.key.clone(),
+            owned: matches!(facts.owner, Owner::Controller(_)),
+            prediction,
+            controller,
+            demand: facts.demand.clone(),
+            created: facts.created,
+        });
     }
     if candidates.is_empty() {
-        return skip(SkipReason::NoCandidate { reasons });
+        return skip(if no_room {
+            SkipReason::NoRoom { reasons }
+        } else {
+            SkipReason::NoCandidate { reasons }
+        });
     }
     candidates.sort_by(|a, b| {
         (!a.owned, a.prediction.limits)
@@ -233,9 +290,19 @@ fn evict(
     counts.total += 1;
     *counts.namespace.entry(namespace.clone()).or_default() += 1;
     *counts.offer.entry(binding.offer_key()).or_default() += 1;
+    // The room of the replacement, for the rest of the cycle. Which candidate goes is
+    // known only once the API server accepts an eviction (a budget may refuse the first),
+    // so each one's room is held: a cycle may promise less than it could, never more.
+    for c in &candidates {
+        if c.controller.is_some() {
+            ledger.reserve(&c.prediction.node, &c.demand, &c.pod);
+        }
+    }
     if input.dry_run {
         let best = candidates.swap_remove(0);
-        return skip(SkipReason::DryRun { candidate: best });
+        return skip(SkipReason::DryRun {
+            candidate: Box::new(best),
+        });
     }
     Some(Action::Evict {
         binding: key.clone(),

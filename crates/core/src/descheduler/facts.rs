@@ -6,6 +6,7 @@ use std::time::Duration;
 use edgeplane_api::{Compliance, ViolationPolicy};
 use jiff::Timestamp;
 
+use super::capacity::Demand;
 use crate::planner::PodKey;
 
 /// `namespace/name` of a binding.
@@ -103,6 +104,10 @@ pub struct PodFacts {
     pub key: PodKey,
     pub created: Option<Timestamp>,
     pub owner: Owner,
+    /// The uid of its controller owner (which creates its replacement), if any.
+    pub controller: Option<String>,
+    /// What its replacement will ask of a node (the scheduler's pin removed).
+    pub demand: Demand,
     /// Bound to a node and not finished.
     pub running: bool,
     /// Has a deletionTimestamp.

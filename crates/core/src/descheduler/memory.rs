@@ -1,11 +1,13 @@
 //! What the descheduler remembers between cycles.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use edgeplane_api::Compliance;
 use jiff::Timestamp;
 
 use super::action::{Action, SkipReason};
+use super::capacity::{Capacity, Claim, REPLACEMENT_TIMEOUT, Replacement, claims};
 use super::facts::{BindingFacts, BindingKey, PodFacts};
 use crate::planner::PodKey;
 
@@ -21,6 +23,9 @@ pub struct Memory {
     pub reported: BTreeSet<(BindingKey, Timestamp, String)>,
     /// Pods this process evicted, until they are gone.
     pub evicted: BTreeMap<PodKey, Timestamp>,
+    /// The replacements of the pods this process evicted (by evicted pod), until they are
+    /// placed or [`REPLACEMENT_TIMEOUT`] has passed: their room is held meanwhile.
+    pub replacements: BTreeMap<PodKey, Replacement>,
 }
 
 /// The report kind of [`Action::Ignore`].
@@ -67,6 +72,23 @@ impl Memory {
         self.mitigated.retain(|b, _| known.contains(b));
         self.evicted
             .retain(|p, _| pods.get(p).is_some_and(|f| !f.terminating));
+    }
+
+    /// Forgets the replacements that have been placed (they hold room as pods now), as far
+    /// as `capacity` (when the cycle read it) shows, and those waited for longer than
+    /// [`REPLACEMENT_TIMEOUT`] (their workload no longer wants them).
+    pub fn settle(&mut self, capacity: Option<&Capacity>, now: Timestamp) {
+        self.replacements.retain(|_, r| {
+            let waited = Duration::try_from(now.duration_since(r.evicted_at));
+            waited.unwrap_or(Duration::ZERO) < REPLACEMENT_TIMEOUT
+        });
+        if let Some(capacity) = capacity {
+            for (evicted, claim) in claims(&self.replacements, &capacity.arrivals) {
+                if matches!(claim, Claim::Placed(_)) {
+                    self.replacements.remove(&evicted);
+                }
+            }
+        }
     }
 
     /// Records what the actions of a cycle imply: Ignore and Skip reported for the episode,

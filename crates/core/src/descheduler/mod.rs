@@ -35,6 +35,7 @@
 //! so a binding held back by a limit for an hour gets one Event, not 360.
 
 mod action;
+mod capacity;
 mod decide;
 mod facts;
 mod memory;
@@ -44,7 +45,11 @@ mod replacement;
 mod tests;
 
 pub use action::{Action, Candidate, Predicted, Prediction, SkipReason};
-pub use decide::{Input, decide};
+pub use capacity::{
+    Arrival, CLOCK_SKEW, Capacity, Claim, Demand, Holder, Ledger, NoFit, NodeRoom,
+    REPLACEMENT_TIMEOUT, Replacement, Reservation, WaitingPod, claims,
+};
+pub use decide::{Input, Questions, decide};
 pub use facts::{BindingFacts, BindingKey, Limits, OfferFacts, Owner, PodFacts};
 pub use memory::{IGNORED, Memory};
 pub use replacement::{ReplacementQuestion, predict_replacement, unpinned};

@@ -69,7 +69,8 @@ pub struct Built {
     pub warnings: Vec<String>,
 }
 
-fn is_finished_or_terminating(pod: &Pod) -> bool {
+/// Whether `pod` finished (Succeeded, Failed) or is being deleted.
+pub fn is_finished_or_terminating(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
         || matches!(
             pod.status.as_ref().and_then(|s| s.phase.as_deref()),

@@ -355,6 +355,12 @@ async fn evict(
             Ok(_) => {
                 metrics.eviction("evicted");
                 memory.evicted.insert(candidate.pod.clone(), observed.now);
+                // Its replacement's room is held until it is placed.
+                if let Some(replacement) = candidate.replacement(observed.now) {
+                    memory
+                        .replacements
+                        .insert(candidate.pod.clone(), replacement);
+                }
                 let to = candidate.prediction.describe();
                 event(
                     ctx,

@@ -23,13 +23,15 @@
 pub mod act;
 pub mod metrics;
 pub mod observe;
+pub mod questions;
+pub mod room;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use edgeplane_core::descheduler::Limits;
-use edgeplane_core::descheduler::{self as decide, Input, Memory, PodFacts, Predicted};
+use edgeplane_core::descheduler::{self as decide, Input, Memory, PodFacts};
 use edgeplane_core::planner::{PlanOptions, PodKey};
 use edgeplane_netctl::NetworkController;
 use tokio::task::JoinHandle;
@@ -246,14 +248,29 @@ impl Descheduler {
             .collect();
         self.memory.prune(&binding_facts, &pod_facts);
         let controller = self.controllers.resolve(&services);
-        // Built only when the planner is asked (a binding reached the eviction stage).
-        let mut view = None;
         let options = PlanOptions {
             // One pod over the nodes: small; the budget only guards against a huge cluster.
             max_iterations: 200_000,
             deadline: Some(std::time::Instant::now() + Duration::from_secs(2)),
             ..PlanOptions::default()
         };
+        let topology = self.caches.topology();
+        let cluster = room::Cluster {
+            nodes: &nodes,
+            pods: &pods,
+            policies: &policies,
+            offers: &offers,
+            topology: topology.as_deref(),
+        };
+        let waited_for = self
+            .memory
+            .replacements
+            .values()
+            .map(|r| r.controller.clone())
+            .collect();
+        // The view and the room are read only when a binding reaches the eviction stage.
+        let mut answers =
+            questions::Answers::new(&self.views, cluster, &bindings, waited_for, &options);
         let actions = {
             let input = Input {
                 now,
@@ -266,31 +283,9 @@ impl Descheduler {
                 mitigation_period: self.config.mitigation_period,
                 memory: &self.memory,
             };
-            let mut predict = |binding: &decide::BindingFacts, pod: &PodKey| -> Predicted {
-                let view = match view.get_or_insert_with(|| self.views.view()) {
-                    Ok(v) => &**v,
-                    Err(e) => {
-                        return Predicted::Fails(format!(
-                            "the cluster view cannot be built: {}",
-                            e.0
-                        ));
-                    }
-                };
-                let world = observe::World {
-                    view,
-                    nodes: &nodes,
-                    pods: &pods,
-                    bindings: &bindings,
-                    offers: &offers,
-                    policies: &policies,
-                };
-                match observe::replacement_question(&world, &binding.key, pod) {
-                    Ok(question) => decide::predict_replacement(question, &options),
-                    Err(reason) => Predicted::Fails(reason.to_string()),
-                }
-            };
-            decide::decide(&input, &mut predict)
+            decide::decide(&input, &mut answers)
         };
+        self.memory.settle(answers.capacity.as_ref(), now);
         self.memory.record(&actions, &binding_facts, now);
         if actions.is_empty() {
             return;

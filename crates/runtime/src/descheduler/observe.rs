@@ -11,15 +11,22 @@ use edgeplane_api::{
     TargetKind, TargetRef,
 };
 use edgeplane_core::descheduler::{
-    BindingFacts, BindingKey, Memory, OfferFacts, Owner, PodFacts, ReplacementQuestion, unpinned,
+    BindingFacts, BindingKey, Holder, Memory, OfferFacts, Owner, PodFacts, ReplacementQuestion,
+    Reservation, unpinned,
 };
 use edgeplane_core::evaluate::ClusterView;
+use edgeplane_core::placement;
 use edgeplane_core::planner::convert::pod_key;
-use edgeplane_core::planner::{PlanBinding, PlanNode, PlanRule, PodKey, pending_pod, placed_pod};
+use edgeplane_core::planner::convert::resources;
+use edgeplane_core::planner::{
+    PlacedPod, PlanBinding, PlanNode, PlanRule, PodKey, pending_pod, placed_pod,
+};
+use edgeplane_core::scheduler::input::hostnames;
 use edgeplane_core::values::parse_duration_field;
 use edgeplane_netctl::{Endpoint, MitigateRequest};
 use k8s_openapi::api::core::v1::{Node, Pod};
 
+use super::room;
 use crate::controllers::binding::DEFAULT_GRACE;
 
 fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
@@ -191,6 +198,12 @@ pub fn pod_facts(pod: &Pod) -> PodFacts {
         key: pod_key(pod),
         created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
         owner: owner(pod),
+        controller: room::controller_uid(pod),
+        demand: pod
+            .spec
+            .as_ref()
+            .map(room::replacement_demand)
+            .unwrap_or_default(),
         running: placed_pod(pod).is_some(),
         terminating: pod.metadata.deletion_timestamp.is_some(),
     }
@@ -283,13 +296,15 @@ pub struct World<'a> {
     pub policies: &'a [Arc<ConstraintPolicy>],
 }
 
-/// The planner's question about one pod: the cluster with every other running pod where
-/// it is, the pod as its replacement would be (the scheduler's pin removed), and every
-/// binding the pod is a target of. `Err` names what cannot be read.
+/// The planner's question about one pod: the cluster with every other pod holding
+/// capacity where it is (bound, or pinned and waiting for kube-scheduler), the room of
+/// `held` taken, the pod as its replacement would be (the scheduler's pin removed), and
+/// every binding the pod is a target of. `Err` names what cannot be read.
 pub fn replacement_question<'a>(
     world: &World<'a>,
     binding: &BindingKey,
     pod: &PodKey,
+    held: &[Reservation],
 ) -> Result<ReplacementQuestion<'a>, ObserveError> {
     let object = world
         .pods
@@ -318,12 +333,33 @@ pub fn replacement_question<'a>(
         .iter()
         .filter_map(|n| edgeplane_core::planner::plan_node(n).ok())
         .collect();
-    let placed = world
+    let hosts = hostnames(world.nodes);
+    let mut placed: Vec<PlacedPod> = world
         .pods
         .iter()
         .filter(|p| pod_key(p) != *pod)
-        .filter_map(|p| placed_pod(p))
+        .filter_map(|p| {
+            Some(PlacedPod {
+                key: pod_key(p),
+                node: room::holds(p, &hosts)?,
+                requests: resources(&placement::effective_pod_requests(p.spec.as_ref()?)),
+                labels: p.metadata.labels.clone().unwrap_or_default(),
+            })
+        })
         .collect();
+    // The room held for pods that are not on their node yet, as pods there (named so that
+    // no binding targets them).
+    placed.extend(held.iter().map(|r| {
+        let who = match &r.holder {
+            Holder::Waiting(p) | Holder::ToCome(p) | Holder::ThisCycle(p) => p,
+        };
+        PlacedPod {
+            key: PodKey::new(&who.namespace, format!("{} (held)", who.name)),
+            node: r.node.clone(),
+            requests: resources(&r.requests),
+            labels: Default::default(),
+        }
+    }));
     let offers: BTreeMap<String, &Arc<ConstraintPolicyOffer>> =
         world.offers.iter().map(|o| (offer_key(o), o)).collect();
     let mut bindings = Vec::new();

@@ -23,6 +23,9 @@ use edgeplane_providers::ClientOptions;
 use edgeplane_runtime::component::{Base, BaseConfig};
 use edgeplane_runtime::controllers::{self, Options};
 use edgeplane_runtime::providers::{ProviderRegistry, UrlRewrite};
+use edgeplane_runtime::scheduler::queue::Triggers;
+use edgeplane_runtime::scheduler::{self, Mode, Scheduler, SchedulerConfig};
+use edgeplane_runtime::watchdog::{self, Watchdog, WatchdogConfig};
 use k8s_openapi::api::core::v1::Event;
 use kube::api::ListParams;
 use kube::{Api, Client};
@@ -143,6 +146,9 @@ pub struct Setup {
     pub leader_election: bool,
     pub rewrite: Option<UrlRewrite>,
     pub options: Options,
+    /// Runs the gate watchdog too (as `edgeplane controller` does), watching the
+    /// scheduler's Lease in the Lease namespace.
+    pub watchdog: Option<WatchdogConfig>,
 }
 
 impl Setup {
@@ -153,7 +159,13 @@ impl Setup {
             leader_election: false,
             rewrite: None,
             options: Options::default(),
+            watchdog: None,
         }
+    }
+
+    pub fn watchdog(mut self, config: WatchdogConfig) -> Setup {
+        self.watchdog = Some(config);
+        self
     }
 
     pub fn elected(mut self) -> Setup {
@@ -217,6 +229,38 @@ pub async fn start_controller(cluster: &EmbeddedCluster, setup: Setup) -> Compon
         Arc::new(registry),
         setup.options,
     ));
+    if let Some(config) = setup.watchdog {
+        let watch = watchdog::watch_scheduler(&base.ctx, LEASE_NAMESPACE);
+        base.spawn(Watchdog::new(base.ctx.clone(), base.caches.pods.clone(), watch, config).run());
+    }
+    Component { base, writes }
+}
+
+/// Starts `edgeplane scheduler` in gate mode with leader election (the Lease
+/// `edgeplane-scheduler` in the Lease namespace), quiet period 1s, on the cluster's clock.
+pub async fn start_elected_scheduler(cluster: &EmbeddedCluster, identity: &str) -> Component {
+    let writes = WriteLog::default();
+    let client = recording_client(cluster, &writes);
+    let config = BaseConfig::new(scheduler::COMPONENT)
+        .identity(identity)
+        .clock(Arc::new(cluster.clock()))
+        .leader_election(LEASE_NAMESPACE);
+    let mut base = Base::start(client, config).await.unwrap();
+    let scheduler = Scheduler::new(
+        base.ctx.clone(),
+        base.caches.clone(),
+        base.views.clone(),
+        SchedulerConfig {
+            mode: Mode::Gate,
+            triggers: Triggers {
+                quiet_period: Duration::from_secs(1),
+                max_wait: Duration::from_secs(5),
+            },
+            lease_namespace: LEASE_NAMESPACE.into(),
+            ..SchedulerConfig::default()
+        },
+    );
+    base.spawn(scheduler.run());
     Component { base, writes }
 }
 

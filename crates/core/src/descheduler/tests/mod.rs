@@ -8,9 +8,12 @@ use jiff::Timestamp;
 use super::action::short;
 use super::replacement::HOSTNAME_LABEL;
 use crate::evaluate::ClusterView;
+use crate::placement::ResourceList;
 use crate::planner::{
     NodeOperator, NodeRequirement, NodeSelectorTerm, PlanBinding, PlanNode, PlanOptions, PodKey,
 };
+
+mod capacity;
 
 const T0: &str = "2025-06-01T00:00:00Z";
 
@@ -43,11 +46,26 @@ fn binding(name: &str, offer: &str, since: Option<i64>, pods: &[&str]) -> Bindin
     }
 }
 
+/// 2 cpu, 1Gi, one pod, in milli-units (what a renderer asks).
+fn renderer_requests() -> ResourceList {
+    ResourceList::from([
+        ("cpu".to_string(), 2000),
+        ("memory".to_string(), (1i128 << 30) * 1000),
+        ("pods".to_string(), 1000),
+    ])
+}
+
 fn pod(name: &str, created: i64, owner: Owner) -> PodFacts {
+    let controller = matches!(owner, Owner::Controller(_)).then(|| "rs-uid".to_string());
     PodFacts {
         key: PodKey::new("ar", name),
         created: Some(t(created)),
         owner,
+        controller,
+        demand: Demand {
+            requests: renderer_requests(),
+            ..Demand::default()
+        },
         running: true,
         terminating: false,
     }
@@ -55,6 +73,20 @@ fn pod(name: &str, created: i64, owner: Owner) -> PodFacts {
 
 fn owned() -> Owner {
     Owner::Controller("ReplicaSet".into())
+}
+
+/// A node with `cpu` cores, 64Gi and 110 pods, of which the pods on it use `used_cpu`.
+fn room(name: &str, cpu: i128, used_cpu: i128) -> NodeRoom {
+    NodeRoom {
+        name: name.into(),
+        allocatable: ResourceList::from([
+            ("cpu".to_string(), cpu * 1000),
+            ("memory".to_string(), (64i128 << 30) * 1000),
+            ("pods".to_string(), 110_000),
+        ]),
+        used: ResourceList::from([("cpu".to_string(), used_cpu * 1000)]),
+        ..NodeRoom::default()
+    }
 }
 
 struct World {
@@ -65,8 +97,11 @@ struct World {
     controller: bool,
     dry_run: bool,
     memory: Memory,
-    /// What the planner predicts for each pod.
-    predictions: BTreeMap<String, Predicted>,
+    /// What the planner predicts for each pod, best first: the first node with room for
+    /// the pod once the held room is taken (a planner that sees the held room).
+    predictions: BTreeMap<String, Vec<Predicted>>,
+    /// The room in the cluster.
+    capacity: Capacity,
 }
 
 impl World {
@@ -80,6 +115,7 @@ impl World {
             dry_run: false,
             memory: Memory::default(),
             predictions: BTreeMap::new(),
+            capacity: Capacity::default(),
         }
     }
 
@@ -93,21 +129,39 @@ impl World {
         self
     }
 
+    /// The planner puts the replacement of `pod` on `node` (a node with plenty of room
+    /// unless the capacity says otherwise).
     fn restores(mut self, pod: &str, node: &str, limits: usize, cost: f64) -> World {
-        self.predictions
-            .insert(pod.into(), restoring(node, limits, cost));
+        self.add_prediction(pod, restoring(node, limits, cost));
         self
     }
 
-    fn fails(mut self, pod: &str, why: &str) -> World {
+    fn add_prediction(&mut self, pod: &str, predicted: Predicted) {
+        if let Predicted::Restores(p) = &predicted
+            && !self.capacity.nodes.iter().any(|n| n.name == p.node)
+        {
+            self.capacity.nodes.push(room(&p.node, 64, 0));
+        }
         self.predictions
-            .insert(pod.into(), Predicted::Fails(why.into()));
+            .entry(pod.into())
+            .or_default()
+            .push(predicted);
+    }
+
+    fn fails(mut self, pod: &str, why: &str) -> World {
+        self.add_prediction(pod, Predicted::Fails(why.into()));
+        self
+    }
+
+    /// The node's room, replacing what `restores` assumed.
+    fn room(mut self, node: NodeRoom) -> World {
+        self.capacity.nodes.retain(|n| n.name != node.name);
+        self.capacity.nodes.push(node);
         self
     }
 
     /// The actions at `now`, and the pods the planner was asked about.
     fn decide(&self, now: i64) -> (Vec<Action>, Vec<String>) {
-        let mut asked = Vec::new();
         let input = Input {
             now: t(now),
             bindings: &self.bindings,
@@ -119,14 +173,17 @@ impl World {
             mitigation_period: Duration::from_secs(60),
             memory: &self.memory,
         };
-        let actions = decide(&input, &mut |_, pod| {
-            asked.push(pod.name.clone());
-            self.predictions
-                .get(&pod.name)
-                .cloned()
-                .unwrap_or_else(|| Predicted::Fails("no prediction".into()))
-        });
-        (actions, asked)
+        let mut fake = FakePlanner {
+            world: self,
+            asked: Vec::new(),
+            capacity_reads: 0,
+        };
+        let actions = decide(&input, &mut fake);
+        assert!(
+            fake.capacity_reads <= 1,
+            "the capacity is read once a cycle"
+        );
+        (actions, fake.asked)
     }
 
     /// Runs a cycle and remembers it, as the runtime does.
@@ -134,6 +191,54 @@ impl World {
         let (actions, _) = self.decide(now);
         self.memory.record(&actions, &self.bindings, t(now));
         actions
+    }
+}
+
+/// Answers as the planner would from the world: the first predicted node with room for the
+/// pod once `held` is taken.
+struct FakePlanner<'a> {
+    world: &'a World,
+    asked: Vec<String>,
+    capacity_reads: usize,
+}
+
+impl Questions for FakePlanner<'_> {
+    fn capacity(&mut self) -> Capacity {
+        self.capacity_reads += 1;
+        self.world.capacity.clone()
+    }
+
+    fn predict(&mut self, _: &BindingFacts, pod: &PodKey, held: &[Reservation]) -> Predicted {
+        self.asked.push(pod.name.clone());
+        let requests = self
+            .world
+            .pods
+            .get(pod)
+            .map(|p| p.demand.requests.clone())
+            .unwrap_or_default();
+        let has_room = |node: &str| {
+            let Some(n) = self.world.capacity.nodes.iter().find(|n| n.name == node) else {
+                return true;
+            };
+            let mut taken = n.used.clone();
+            for r in held.iter().filter(|r| r.node == node) {
+                for (k, v) in &r.requests {
+                    *taken.entry(k.clone()).or_default() += v;
+                }
+            }
+            crate::placement::insufficient(&requests, &n.allocatable, &taken).is_none()
+        };
+        let options = self.world.predictions.get(&pod.name);
+        for predicted in options.into_iter().flatten() {
+            match predicted {
+                Predicted::Restores(p) if !has_room(&p.node) => continue,
+                other => return other.clone(),
+            }
+        }
+        Predicted::Fails(match options {
+            Some(_) => "its replacement could not be placed: no node has room for it".into(),
+            None => "no prediction".into(),
+        })
     }
 }
 
@@ -439,7 +544,7 @@ fn limits_per_cycle_namespace_and_offer() {
         let mut p = pod(&name, -600, owned());
         p.key.namespace = ns.to_string();
         w.pods.insert(p.key.clone(), p);
-        w.predictions.insert(name.clone(), restoring("n", 0, 0.0));
+        w.add_prediction(&name, restoring("n", 0, 0.0));
         let mut b = binding(&format!("b{i}"), offer, Some(i as i64), &[]);
         b.key.namespace = ns.to_string();
         b.pods = vec![PodKey::new(*ns, &name)];
@@ -486,7 +591,7 @@ fn limits_per_cycle_namespace_and_offer() {
     // A binding that evicts nothing (no candidate) takes no slot.
     w.limits = Limits::default();
     w.predictions
-        .insert("p0".into(), Predicted::Fails("nowhere".into()));
+        .insert("p0".into(), vec![Predicted::Fails("nowhere".into())]);
     let (actions, _) = w.decide(600);
     assert_eq!(
         evicted(&actions),

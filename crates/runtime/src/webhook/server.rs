@@ -1,0 +1,254 @@
+//! The webhook's HTTPS server: axum over rustls (ring), `POST /mutate-pods` answered by
+//! [`super::review`] with the offers of a cache and the scheduler's liveness.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use edgeplane_api::ConstraintPolicyOffer;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use kube::runtime::reflector::Store;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    AdmissionLabels, CERT_FILE, GateOptions, HANDSHAKE_TIMEOUT, KEY_FILE, MUTATE_PATH,
+    register_admissions, review,
+};
+use crate::cache::Cache;
+use crate::metrics::Metrics;
+use crate::watchdog::SchedulerWatch;
+
+#[derive(Clone)]
+struct AppState {
+    offers: Store<ConstraintPolicyOffer>,
+    scheduler: SchedulerWatch,
+    options: GateOptions,
+    admissions: Family<AdmissionLabels, Counter>,
+}
+
+/// The webhook's routes: `POST /mutate-pods` and `GET /healthz`.
+pub fn router(
+    offers: Store<ConstraintPolicyOffer>,
+    scheduler: SchedulerWatch,
+    options: GateOptions,
+    admissions: Family<AdmissionLabels, Counter>,
+) -> Router {
+    Router::new()
+        .route(MUTATE_PATH, post(handle))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(AppState {
+            offers,
+            scheduler,
+            options,
+            admissions,
+        })
+}
+
+async fn handle(State(state): State<AppState>, body: Bytes) -> Response {
+    let offers = state.offers.state();
+    let liveness = state.scheduler.liveness();
+    match review(&body, &offers, &state.options, liveness.as_ref()) {
+        Ok((answer, outcome)) => {
+            state
+                .admissions
+                .get_or_create(&AdmissionLabels {
+                    outcome: outcome.into(),
+                })
+                .inc();
+            match serde_json::to_vec(&answer) {
+                Ok(bytes) => (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    bytes,
+                )
+                    .into_response(),
+                Err(error) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
+                }
+            }
+        }
+        Err(message) => {
+            state
+                .admissions
+                .get_or_create(&AdmissionLabels {
+                    outcome: "invalid".into(),
+                })
+                .inc();
+            // The API server counts this as a webhook failure and, with failurePolicy
+            // Ignore, admits the pod.
+            (StatusCode::BAD_REQUEST, message.to_string()).into_response()
+        }
+    }
+}
+
+/// Why the webhook could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Pem { path: PathBuf, message: String },
+    #[error("the certificate and key do not make a TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A rustls server configuration (ring, TLS 1.2 and 1.3, HTTP/1.1) from PEM text: a
+/// certificate chain and its private key (PKCS#8, PKCS#1 or SEC1).
+pub fn tls_config(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<rustls::ServerConfig, WebhookError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| WebhookError::Pem {
+            path: cert_path.to_path_buf(),
+            message: format!("not a PEM certificate chain: {e}"),
+        })?;
+    if certs.is_empty() {
+        return Err(WebhookError::Pem {
+            path: cert_path.to_path_buf(),
+            message: "holds no certificate".into(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| WebhookError::Pem {
+        path: key_path.to_path_buf(),
+        message: format!("not a PEM private key: {e}"),
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Where and how the webhook serves.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// `0.0.0.0:9443` in the chart; port 0 picks one.
+    pub addr: SocketAddr,
+    /// Holds `tls.crt` and `tls.key`. They are read once at start; a new certificate takes
+    /// effect when the pod restarts (the chart rolls the Deployment when the Secret
+    /// changes).
+    pub cert_dir: PathBuf,
+    pub options: GateOptions,
+}
+
+/// Serves the webhook over HTTPS until `shutdown` is cancelled, gating while `scheduler`
+/// shows a live planning scheduler. Returns the bound address and the task. Counts
+/// admissions in `edgeplane_webhook_admissions_total{outcome}`.
+pub async fn serve(
+    config: WebhookConfig,
+    offers: &Cache<ConstraintPolicyOffer>,
+    scheduler: SchedulerWatch,
+    metrics: &Metrics,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, JoinHandle<()>), WebhookError> {
+    let cert_path = config.cert_dir.join(CERT_FILE);
+    let key_path = config.cert_dir.join(KEY_FILE);
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| WebhookError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let tls = tls_config(&read(&cert_path)?, &read(&key_path)?, &cert_path, &key_path)?;
+    let admissions = Family::<AdmissionLabels, Counter>::default();
+    register_admissions(metrics, admissions.clone());
+    let app = router(
+        offers.store().clone(),
+        scheduler,
+        config.options,
+        admissions,
+    );
+    serve_tls(config.addr, tls, app, shutdown).await
+}
+
+/// Serves `app` over HTTPS with `tls` until `shutdown` is cancelled; connections in
+/// flight finish their current request.
+pub async fn serve_tls(
+    addr: SocketAddr,
+    tls: rustls::ServerConfig,
+    app: Router,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, JoinHandle<()>), WebhookError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| WebhookError::Listen { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| WebhookError::Listen { addr, source })?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let task = tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(error) => {
+                        tracing::warn!(%error, "webhook: accept failed");
+                        continue;
+                    }
+                },
+            };
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let tls =
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, %peer, "webhook: TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "webhook: TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let service = TowerToHyperService::new(app);
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service);
+                let mut conn = std::pin::pin!(conn);
+                tokio::select! {
+                    result = conn.as_mut() => {
+                        if let Err(error) = result {
+                            tracing::debug!(%error, %peer, "webhook: connection ended with an error");
+                        }
+                    }
+                    _ = shutdown.cancelled() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
+            });
+        }
+    });
+    Ok((bound, task))
+}
