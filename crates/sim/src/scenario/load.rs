@@ -35,11 +35,7 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 /// includes are resolved.
 pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioError> {
     let file = FileErrors { source };
-    let value: Value = if text.trim_start().starts_with('{') {
-        serde_json::from_str(text).map_err(|e| file.at(None, format!("invalid JSON: {e}")))?
-    } else {
-        serde_saphyr::from_str(text).map_err(|e| file.at(None, format!("invalid YAML: {e}")))?
-    };
+    let value: Value = manifests::parse_single(source, text)?;
     if !value.is_object() {
         return Err(file.at(
             None,
@@ -111,6 +107,7 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
     for (i, value) in spec.resources.into_iter().enumerate() {
         documents.push(inline_document(source, "spec.resources", i, value)?);
     }
+    manifests::check_unique(&documents)?;
     let mut world = World::new();
     world.admit_batch(&documents)?;
     world.check_topology()?;
