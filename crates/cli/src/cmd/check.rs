@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use edgeplane_api::{Compliance, TargetRef};
 use edgeplane_core::evaluate::Unlocated;
+use edgeplane_core::outcome::Outcome;
 use edgeplane_core::status::{PolicyOutcome, next_status};
 use edgeplane_core::{offers, workloads};
 use edgeplane_providers::{BuiltinProvider, GrpcProvider, PolicyInput, Providers};
 use serde::Serialize;
 
 use super::external::{External, ProviderArgs};
+use super::fail_on::FailOnArgs;
 use super::world::World;
 use crate::output::{Format, Table};
 
@@ -29,6 +31,8 @@ pub struct Args {
     pub output: Format,
     #[command(flatten)]
     pub external: ProviderArgs,
+    #[command(flatten)]
+    pub fail_on: FailOnArgs,
 }
 
 /// One binding an offer would create (the JSON output).
@@ -100,6 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // and not placed (their bindings Pending "not placed yet", not "does not exist").
     let workloads = workloads::workloads(snapshot);
     let inventory = workloads::inventory(snapshot, &workloads);
+    let without_node = workloads.iter().map(|w| w.pods.len()).sum();
     for pod in workloads.iter().flat_map(|w| &w.pods) {
         let target = TargetRef::pod(&pod.key.namespace, &pod.key.name);
         if cluster.locate(&target) == Err(Unlocated::NoSuchPod) {
@@ -236,7 +241,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         eprintln!("{summary}");
     }
-    Ok(ExitCode::SUCCESS)
+    let mut outcome = Outcome::from_compliance(list.iter().filter_map(|v| v.compliance));
+    outcome.unplaced = without_node;
+    Ok(args.fail_on.exit_code(&outcome))
 }
 
 /// Fills a binding's view from its evaluation: compliance and first reason as the binding

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::manifests::Document;
+use edgeplane_core::outcome::Outcome;
 use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, Strategy, convert};
 use edgeplane_core::snapshot::Snapshot;
 use edgeplane_core::values::parse_duration_field;
@@ -24,6 +25,7 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use super::external::{GrpcCosts, ProviderArgs};
+use super::fail_on::FailOnArgs;
 use crate::input;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +63,8 @@ pub struct Args {
     /// Output format of the manifests.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = ManifestFormat::Yaml)]
     pub output: ManifestFormat,
+    #[command(flatten)]
+    pub fail_on: FailOnArgs,
 }
 
 fn invalid(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
@@ -187,7 +191,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing the report to {}", path.display()))?;
     }
     summarize(&plan);
-    Ok(ExitCode::SUCCESS)
+    let mut outcome = Outcome::from_compliance(plan.bindings.iter().map(|b| b.compliance));
+    outcome.unplaced = plan.unplaced.len();
+    Ok(args.fail_on.exit_code(&outcome))
 }
 
 /// The document as it goes out: workloads get their nodes as required affinity; objects

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::error::{FileErrors, ScenarioError, scalar_text};
 use super::events::event_action;
+use super::expect;
 use super::model::{API_VERSION, Action, Event, KIND, Scenario, Settings};
 use super::raw::{RawEvent, RawScenario, RawSettings};
 use super::sources::{inline_document, normalize};
@@ -88,6 +89,7 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
     }
     let duration_text = scalar_text(duration_value);
     let settings = settings(&file, spec.settings)?;
+    let expect = expect::expectations(&file, spec.expect)?;
 
     // Objects present from the start.
     let mut documents: Vec<Document> = Vec::new();
@@ -159,6 +161,7 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
         settings,
         objects,
         events,
+        expect,
     })
 }
 
