@@ -108,7 +108,7 @@ fn joined_or(items: &[String], none: &str) -> String {
     }
 }
 
-/// What the components did, from their metrics in the Prometheus text format:
+/// What the components did, from their metrics in the OpenMetrics text format:
 /// `reconciles offer 1234, binding 5678, ...; 5678 binding evaluations; 910 API writes`.
 fn work_done(metrics: &str) -> String {
     let value = |line: &str| {
