@@ -173,8 +173,8 @@ fn check_expands_workloads_into_their_pods_as_plan_does() {
 
 #[test]
 fn cluster_serve_names_both_definitions_of_an_object() {
-    // Two example folders define the AR application; the cluster refused the second
-    // with `object 42 (v1 Pod): Pod "ar-render-0" is invalid`.
+    // Two example folders define the AR application, some objects differently; the
+    // cluster refused the second with `object 42 (v1 Pod): Pod "ar-render-0" is invalid`.
     let out = run(
         &[
             "cluster",
@@ -190,8 +190,26 @@ fn cluster_serve_names_both_definitions_of_an_object() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(
         stderr.trim(),
-        "error: examples/metro/offers.yaml[0] ConstraintPolicyOffer ar/ar-game-state: is defined twice: first in examples/ar-app/offers.yaml[0], again here (each object may be defined once in the input)"
+        "error: examples/metro/offers.yaml[1] ConstraintPolicyOffer ar/ar-video: is defined twice, differently: first in examples/ar-app/offers.yaml[1], again here (each object may be defined once in the input)"
     );
+}
+
+#[test]
+fn the_same_file_given_twice_is_read_once() {
+    // A file on its own and within its folder: the same definitions, read once.
+    let out = run(
+        &[
+            "check",
+            "-f",
+            "examples/metro/workloads.yaml",
+            "-f",
+            "examples/metro",
+        ],
+        &[],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(" 12 bindings: "), "{stderr}");
 }
 
 #[test]

@@ -23,7 +23,7 @@ mod yaml;
 
 pub use decode::{Object, check_replicas, check_spec, decode, typed};
 pub use parse::{parse_documents, parse_documents_with, parse_single};
-pub use unique::check_unique;
+pub use unique::unique;
 pub use yaml::{
     ALIAS_LIMIT_VAR, DEFAULT_ALIAS_EVENTS, MAX_DEPTH, YamlLimits, yaml_document, yaml_documents,
 };

@@ -109,7 +109,7 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
     for (i, value) in spec.resources.into_iter().enumerate() {
         documents.push(inline_document(source, "spec.resources", i, value)?);
     }
-    manifests::check_unique(&documents)?;
+    let documents = manifests::unique(documents)?;
     let mut world = World::new();
     world.admit_batch(&documents)?;
     world.check_topology()?;

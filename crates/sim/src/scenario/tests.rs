@@ -255,7 +255,7 @@ fn an_object_included_twice_names_both_places() {
     assert_eq!(
         got,
         Some(format!(
-            "t.yaml: spec.resources[0] Pod default/web-0: is defined twice: first in {}[0], again here (each object may be defined once in the input)",
+            "t.yaml: spec.resources[0] Pod default/web-0: is defined twice, differently: first in {}[0], again here (each object may be defined once in the input)",
             dir.join("a.yaml").display()
         ))
     );
