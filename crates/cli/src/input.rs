@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use edgeplane_core::manifests::{self, Document, ManifestError, Object};
 
 /// Every document of the given paths: files, directories (recursively, `*.yaml`, `*.yml`
-/// and `*.json` in name order) and `-` for standard input.
+/// and `*.json` in name order) and `-` for standard input. An object defined twice is read
+/// once when both definitions are the same, and is an error naming both places otherwise.
 pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<Document>, ManifestError> {
     let mut documents = Vec::new();
     for path in paths {
@@ -24,7 +25,7 @@ pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<Document>, ManifestError>
             documents.extend(manifests::parse_documents(&name, &text)?);
         }
     }
-    Ok(documents)
+    manifests::unique(documents)
 }
 
 /// Decodes and validates documents; the first invalid one is the error.

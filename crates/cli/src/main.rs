@@ -12,7 +12,8 @@ mod output;
 #[command(
     name = "edgeplane",
     version,
-    about = "Network-aware placement and repair for edge computing on Kubernetes"
+    about = "Network-aware placement and repair for edge computing on Kubernetes",
+    after_help = "Exit status: 0 done; 1 the command itself failed (I/O, a server); 2 invalid input; 3 (check, plan, sim) a --fail-on condition or a scenario's expectation held"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,6 +24,7 @@ struct Cli {
 enum Command {
     /// Validate manifests, print the bindings each offer would create and, for placed
     /// pods, evaluate them through the providers.
+    #[command(after_help = cmd::fail_on::EXIT_STATUS)]
     Check(cmd::check::Args),
     /// Constraint providers: serve the built-in ones over gRPC.
     Provider(cmd::provider::Args),
@@ -31,6 +33,7 @@ enum Command {
     /// Print every edgeplane CustomResourceDefinition as YAML.
     Crds(cmd::crds::Args),
     /// Plan workloads offline and write them with their placement as node affinity.
+    #[command(after_help = cmd::fail_on::EXIT_STATUS)]
     Plan(cmd::plan::Args),
     /// Run the embedded cluster (an in-process Kubernetes API with simulated nodes).
     Cluster(cmd::cluster::Args),
@@ -48,6 +51,7 @@ enum Command {
     /// Run a scenario on the embedded cluster on virtual time and tell what happened
     /// (`edgeplane sim examples/scenarios/stadium-ar/scenario.yaml`); `sim generate`
     /// writes scenarios of any size.
+    #[command(after_help = cmd::fail_on::SIM_EXIT_STATUS)]
     Sim(cmd::sim::Args),
     /// Print the version.
     Version,

@@ -476,53 +476,26 @@ pub fn kubeconfig(addr: SocketAddr, namespace: &str) -> String {
 }
 
 /// Splits multi-document YAML into JSON values, skipping empty documents and expanding
-/// `kind: List`.
+/// lists (`kind: List`, `PodList`, ...), as every manifest reader does
+/// (`edgeplane_core::manifests::parse_documents`).
 pub fn parse_yaml_documents(yaml: &str) -> Result<Vec<Value>, ClusterError> {
-    let mut out = Vec::new();
-    let mut doc = String::new();
-    let mut index = 0;
-    let flush = |doc: &mut String,
-                 index: &mut usize,
-                 out: &mut Vec<Value>|
-     -> Result<(), ClusterError> {
-        let text = std::mem::take(doc);
-        let meaningful = text
-            .lines()
-            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-        if meaningful {
-            let v: Value = serde_saphyr::from_str(&text).map_err(|e| ClusterError::Yaml {
-                index: *index,
-                message: e.to_string(),
-            })?;
-            match v {
-                Value::Null => {}
-                Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => {
-                    if let Some(items) = m.get("items").and_then(Value::as_array) {
-                        out.extend(items.iter().cloned());
-                    }
-                }
-                Value::Object(_) => out.push(v),
-                _ => {
-                    return Err(ClusterError::Yaml {
-                        index: *index,
-                        message: "a document must be a mapping".into(),
-                    });
-                }
-            }
+    let docs = edgeplane_core::manifests::parse_documents("<yaml>", yaml).map_err(|e| {
+        // `<yaml>[3]: message` -> document 3.
+        let index = e
+            .location
+            .strip_prefix("<yaml>[")
+            .and_then(|rest| rest.split(']').next())
+            .and_then(|i| i.parse().ok())
+            .unwrap_or(0);
+        ClusterError::Yaml {
+            index,
+            message: match &e.field {
+                Some(field) => format!("{field}: {}", e.message),
+                None => e.message,
+            },
         }
-        *index += 1;
-        Ok(())
-    };
-    for line in yaml.lines() {
-        if line.trim_end() == "---" || line.starts_with("--- ") {
-            flush(&mut doc, &mut index, &mut out)?;
-            continue;
-        }
-        doc.push_str(line);
-        doc.push('\n');
-    }
-    flush(&mut doc, &mut index, &mut out)?;
-    Ok(out)
+    })?;
+    Ok(docs.into_iter().map(|d| d.value).collect())
 }
 
 #[cfg(test)]

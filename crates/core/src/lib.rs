@@ -16,6 +16,7 @@ pub mod manifests;
 pub mod mitigation;
 pub mod network;
 pub mod offers;
+pub mod outcome;
 pub mod placement;
 pub mod planner;
 pub mod quantity;

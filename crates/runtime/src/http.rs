@@ -1,6 +1,6 @@
 //! The operational HTTP endpoints: `/healthz` (the process is alive), `/readyz` (every
 //! readiness check holds: caches synced, leader or standby known, ...) and `/metrics`
-//! (Prometheus text format).
+//! (OpenMetrics text format).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -179,7 +179,7 @@ impl Metrics {
         self.lock().register_collector(collector);
     }
 
-    /// The registry in the Prometheus text format.
+    /// The registry in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.lock()) {

@@ -41,6 +41,8 @@ pub struct Report {
     pub workloads: Vec<WorkloadState>,
     pub map: SiteMap,
     pub series: Series,
+    /// The scenario's expectations (`spec.expect`), judged against the summary.
+    pub expectations: Vec<crate::scenario::ExpectationResult>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -498,6 +500,12 @@ pub fn build(input: ReportInput<'_>) -> Report {
         let label = observer::link_label(&link.from, &link.to, link.one_way);
         link.changed = input.series.links.get(&label).is_some_and(|l| l.len() > 1);
     }
+    let expectations = input
+        .scenario
+        .expect
+        .iter()
+        .map(|e| e.judge(&summary))
+        .collect();
     Report {
         scenario: input.scenario.name.clone(),
         duration: input.scenario.duration_text.clone(),
@@ -508,6 +516,7 @@ pub fn build(input: ReportInput<'_>) -> Report {
         workloads: input.end.workloads,
         map,
         series: input.series,
+        expectations,
     }
 }
 

@@ -295,6 +295,13 @@ pub fn summary(r: &Report) -> String {
             out.push_str(&format!("  workloads  short: {}\n", short.join("; ")));
         }
     }
+    if !r.expectations.is_empty() {
+        let met = r.expectations.iter().filter(|e| e.met).count();
+        out.push_str(&format!(
+            "  expected   {met} of {} met\n",
+            r.expectations.len()
+        ));
+    }
     if r.components.is_empty() {
         out.push_str(
             "  note       no edgeplane controllers ran: plan runs, repairs and bindings stay 0\n",

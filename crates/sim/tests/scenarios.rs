@@ -432,3 +432,34 @@ spec:
     );
     assert_eq!(r.summary.bindings, counts(2, 0, 0), "{timeline}");
 }
+
+/// Every example scenario carries the final counts of its story (`spec.expect`) and meets
+/// them: a change that alters a story fails here, naming the count.
+#[test]
+fn every_example_meets_its_expectations() {
+    let dir = repo().join("examples/scenarios");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("scenario.yaml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in names {
+        let scenario = example(&name);
+        assert!(
+            !scenario.expect.is_empty(),
+            "{name}: no spec.expect (give the example its final counts)"
+        );
+        let r = run_scenario(&scenario);
+        let unmet: Vec<String> = r
+            .expectations
+            .iter()
+            .filter(|e| !e.met)
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(r.expectations.len(), scenario.expect.len(), "{name}");
+        assert!(unmet.is_empty(), "{name}: {unmet:?}\n{}", story(&r));
+    }
+}

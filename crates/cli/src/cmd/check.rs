@@ -1,5 +1,7 @@
-//! `edgeplane check`: validate manifests, show the bindings each offer would create, and,
-//! when pods are placed (`spec.nodeName`), evaluate every binding through the providers.
+//! `edgeplane check`: validate manifests, show the bindings each offer would create (over
+//! Pods and the pods of Deployments, StatefulSets, ReplicaSets and VirtualMachines, as
+//! `plan` expands them), and, when pods are placed (`spec.nodeName`), evaluate every
+//! binding through the providers.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,12 +9,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use edgeplane_api::{Compliance, TargetRef};
-use edgeplane_core::offers;
+use edgeplane_core::evaluate::Unlocated;
+use edgeplane_core::outcome::Outcome;
 use edgeplane_core::status::{PolicyOutcome, next_status};
+use edgeplane_core::{offers, workloads};
 use edgeplane_providers::{BuiltinProvider, GrpcProvider, PolicyInput, Providers};
 use serde::Serialize;
 
 use super::external::{External, ProviderArgs};
+use super::fail_on::FailOnArgs;
 use super::world::World;
 use crate::output::{Format, Table};
 
@@ -26,6 +31,8 @@ pub struct Args {
     pub output: Format,
     #[command(flatten)]
     pub external: ProviderArgs,
+    #[command(flatten)]
+    pub fail_on: FailOnArgs,
 }
 
 /// One binding an offer would create (the JSON output).
@@ -85,14 +92,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => return usage(e),
     };
     let snapshot = &world.snapshot;
-    let (cluster, graph_warnings) = match world.view() {
+    let (mut cluster, graph_warnings) = match world.view() {
         Ok(v) => v,
         Err(e) => return usage(e),
     };
     if let Err(e) = world.check_catalogues(cluster.graph()) {
         return usage(e);
     }
-    let inventory = snapshot.inventory();
+    // Offers select the pods of Deployments, StatefulSets, ReplicaSets and VMs too, as
+    // `plan` and the offer controller see them once created; until then they are there
+    // and not placed (their bindings Pending "not placed yet", not "does not exist").
+    let workloads = workloads::workloads(snapshot);
+    let inventory = workloads::inventory(snapshot, &workloads);
+    let without_node = workloads.iter().map(|w| w.pods.len()).sum();
+    for pod in workloads.iter().flat_map(|w| &w.pods) {
+        let target = TargetRef::pod(&pod.key.namespace, &pod.key.name);
+        if cluster.locate(&target) == Err(Unlocated::NoSuchPod) {
+            cluster.place(&pod.key.namespace, &pod.key.name, None);
+        }
+    }
     let mut found: Vec<Found> = Vec::new();
     let mut problems = world.warnings();
     problems.extend(graph_warnings);
@@ -205,7 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "{} policies, {} offers, {} pods, {} nodes, {} sites checked; {} bindings",
             snapshot.policies.len(),
             snapshot.offers.len(),
-            snapshot.pods.len(),
+            inventory.pods.len(),
             snapshot.nodes.len(),
             inventory.sites.len(),
             found.len()
@@ -223,7 +241,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         eprintln!("{summary}");
     }
-    Ok(ExitCode::SUCCESS)
+    let mut outcome = Outcome::from_compliance(list.iter().filter_map(|v| v.compliance));
+    outcome.unplaced = without_node;
+    Ok(args.fail_on.exit_code(&outcome))
 }
 
 /// Fills a binding's view from its evaluation: compliance and first reason as the binding

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, NodeSpec, kubeconfig};
+use edgeplane_cluster::{ClusterConfig, ClusterError, EmbeddedCluster, NodeSpec, kubeconfig};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -76,10 +76,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    cluster
-        .apply_objects(documents.into_iter().map(|d| d.value))
-        .await
-        .context("loading the manifests")?;
+    let values: Vec<serde_json::Value> = documents.iter().map(|d| d.value.clone()).collect();
+    if let Err(e) = cluster.apply_objects(values).await {
+        // Name the file and object the cluster refused, not its position in the batch.
+        let located = match &e {
+            ClusterError::Object { index, message, .. } => documents
+                .get(*index)
+                .map(|d| format!("{} {}: {message}", d.location(), d.describe())),
+            _ => None,
+        };
+        eprintln!(
+            "error: loading the manifests: {}",
+            located.unwrap_or(e.to_string())
+        );
+        return Ok(ExitCode::from(2));
+    }
     let addr = cluster
         .serve(args.listen)
         .await

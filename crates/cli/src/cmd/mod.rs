@@ -7,6 +7,7 @@ pub mod controller;
 pub mod crds;
 pub mod descheduler;
 mod external;
+pub mod fail_on;
 pub mod live;
 pub mod netctl;
 pub mod plan;

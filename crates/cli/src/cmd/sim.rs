@@ -9,10 +9,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use edgeplane_core::outcome::Outcome;
 use edgeplane_core::values::parse_duration_field;
 use edgeplane_sim::generate::{GenerateOptions, generate};
 use edgeplane_sim::text::{self, TextListener};
 use edgeplane_sim::{Component, RunOptions, ServeOptions, controllers, scenario};
+
+use super::fail_on::{FAILED, FailOnArgs};
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -55,6 +58,8 @@ struct RunArgs {
     /// Print no timeline (only the summary and errors).
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    fail_on: FailOnArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -103,7 +108,7 @@ fn joined_or(items: &[String], none: &str) -> String {
     }
 }
 
-/// What the components did, from their metrics in the Prometheus text format:
+/// What the components did, from their metrics in the OpenMetrics text format:
 /// `reconciles offer 1234, binding 5678, ...; 5678 binding evaluations; 910 API writes`.
 fn work_done(metrics: &str) -> String {
     let value = |line: &str| {
@@ -212,7 +217,23 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
         write(file, &edgeplane_sim::html::render(&report))?;
         println!("html report: {}", file.display());
     }
-    Ok(ExitCode::SUCCESS)
+    let unmet: Vec<_> = report.expectations.iter().filter(|e| !e.met).collect();
+    for e in &unmet {
+        eprintln!("expectation failed: {e}");
+    }
+    let s = &report.summary;
+    let outcome = Outcome {
+        violation: s.bindings.violation,
+        limit: s.bindings.limit,
+        error: s.bindings.error,
+        unplaced: s.pods_unplaced,
+    };
+    let failed = args.fail_on.report(&outcome);
+    Ok(if failed || !unmet.is_empty() {
+        ExitCode::from(FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {

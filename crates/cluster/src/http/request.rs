@@ -212,8 +212,9 @@ pub(super) fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Api
     if ct.contains("yaml") {
         let text = std::str::from_utf8(body)
             .map_err(|_| ApiError::bad_request("the request body is not valid UTF-8"))?;
-        return serde_saphyr::from_str::<Value>(text)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")));
+        return edgeplane_core::manifests::parse_single("body", text).map_err(|e| {
+            ApiError::bad_request(format!("error converting YAML to JSON: {}", e.message))
+        });
     }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
@@ -226,7 +227,7 @@ pub(super) fn decode_patch(body: &[u8], ptype: PatchType) -> Result<Value, ApiEr
         Err(e) => {
             if let PatchType::Apply { .. } = ptype
                 && let Ok(text) = std::str::from_utf8(body)
-                && let Ok(v) = serde_saphyr::from_str::<Value>(text)
+                && let Ok(v) = edgeplane_core::manifests::parse_single("patch", text)
             {
                 return Ok(v);
             }

@@ -28,8 +28,9 @@
 //!   candidates, with a look-ahead to the peers still to place), then local search
 //!   (insert, relocate) and large-neighbourhood search that re-optimizes small groups of
 //!   connected pods exactly. When the group has at most `exact_limit` pods, a branch and
-//!   bound search starts from that plan and, when it exhausts the search space, proves it
-//!   optimal ([`Summary::optimal`]).
+//!   bound search starts from that plan and, when it exhausts the search space within the
+//!   budget, proves it optimal ([`Summary::optimal`]); when the budget runs out first, the
+//!   plan is the best found so far and [`Summary::stopped`] says which budget ended it.
 //! - [`Strategy::Greedy`]: Turnbuckle's behaviour, for comparison: pods in input order,
 //!   each on its cheapest node given the peers placed before it.
 //!
@@ -261,6 +262,25 @@ impl PlanOptions {
     }
 }
 
+/// What stopped a search before it finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// `max_iterations` steps were taken.
+    Iterations,
+    /// The deadline (`--time-budget`) passed.
+    Deadline,
+}
+
+impl Stop {
+    /// `iteration budget`, `time budget`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stop::Iterations => "iteration budget",
+            Stop::Deadline => "time budget",
+        }
+    }
+}
+
 /// Which algorithm produced the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -328,13 +348,43 @@ pub struct Summary {
     pub rules_pending: usize,
     /// Total normalized cost of the rules of bindings whose targets are all placed.
     pub cost: f64,
-    /// The plan is proven optimal (the exact search exhausted the search space).
+    /// The plan is proven optimal: the exact search explored (or bounded away) the whole
+    /// search space within the budget. False whenever the budget ran out.
     pub optimal: bool,
+    /// The budget ran out before the search finished: the plan is the best found by then.
+    pub stopped: Option<Stop>,
     pub strategy: Option<Strategy>,
     pub method: Option<Method>,
     pub elapsed: Duration,
     /// Search steps taken (candidate evaluations and branch-and-bound nodes).
     pub iterations: u64,
+}
+
+impl Summary {
+    /// How the plan was found, for messages: `exact, proven optimal`; `exact search
+    /// stopped at the iteration budget after 200000 steps: best plan found, not proven
+    /// optimal`; `heuristic`; `greedy`.
+    pub fn search_note(&self) -> String {
+        let Some(method) = self.method else {
+            return "none".into();
+        };
+        let stopped = self.stopped.map(|why| {
+            format!(
+                "stopped at the {} after {} steps",
+                why.as_str(),
+                self.iterations
+            )
+        });
+        match (method, stopped) {
+            (Method::Exact, _) if self.optimal => "exact, proven optimal".into(),
+            (Method::Exact, Some(stopped)) => {
+                format!("exact search {stopped}: best plan found, not proven optimal")
+            }
+            (Method::Exact, None) => "exact, not proven optimal".into(),
+            (method, Some(stopped)) => format!("{}, {stopped}", method.as_str()),
+            (method, None) => method.as_str().into(),
+        }
+    }
 }
 
 /// The planner's answer.
@@ -379,7 +429,8 @@ pub fn plan(input: &PlanInput<'_>, options: &PlanOptions) -> Plan {
         }
     };
     let mut plan = report::build(input, &problem, &assignment);
-    plan.summary.optimal = optimal;
+    plan.summary.optimal = optimal && !budget.exhausted();
+    plan.summary.stopped = budget.stop();
     plan.summary.strategy = Some(options.strategy);
     plan.summary.method = Some(method);
     plan.summary.iterations = budget.used();

@@ -7,6 +7,8 @@
 use std::cmp::Ordering;
 use std::time::Instant;
 
+use super::Stop;
+
 /// Relative tolerance under which two costs are equal (sums of floats differ in the last
 /// bits depending on the order of addition).
 const COST_EPSILON: f64 = 1e-9;
@@ -66,6 +68,8 @@ pub struct Budget {
     deadline: Option<Instant>,
     next_check: u64,
     out: bool,
+    /// What ran out first, once something did.
+    stop: Option<Stop>,
 }
 
 const CHECK_EVERY: u64 = 2048;
@@ -78,6 +82,7 @@ impl Budget {
             deadline,
             next_check: CHECK_EVERY,
             out: max == 0,
+            stop: (max == 0).then_some(Stop::Iterations),
         }
     }
 
@@ -86,19 +91,29 @@ impl Budget {
     pub fn spend(&mut self, steps: u64) -> bool {
         self.used = self.used.saturating_add(steps);
         if self.used >= self.max {
-            self.out = true;
+            self.run_out(Stop::Iterations);
         }
         if self.used >= self.next_check {
             self.next_check = self.used + CHECK_EVERY;
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
-                self.out = true;
+                self.run_out(Stop::Deadline);
             }
         }
         !self.out
     }
 
+    fn run_out(&mut self, why: Stop) {
+        self.out = true;
+        self.stop.get_or_insert(why);
+    }
+
     pub fn exhausted(&self) -> bool {
         self.out
+    }
+
+    /// What ran out, if anything did.
+    pub fn stop(&self) -> Option<Stop> {
+        self.stop
     }
 
     pub fn used(&self) -> u64 {
@@ -108,7 +123,10 @@ impl Budget {
     /// A budget of at most `steps` more steps within this one (same deadline).
     pub fn slice(&self, steps: u64) -> Budget {
         let mut b = Budget::new(steps.min(self.max.saturating_sub(self.used)), self.deadline);
-        b.out |= self.out;
+        if self.out {
+            b.out = true;
+            b.stop = self.stop;
+        }
         b
     }
 
@@ -116,7 +134,7 @@ impl Budget {
     pub fn absorb(&mut self, slice: &Budget) {
         self.spend(slice.used);
         if slice.out && slice.deadline.is_some_and(|d| Instant::now() >= d) {
-            self.out = true;
+            self.run_out(Stop::Deadline);
         }
     }
 }

@@ -510,3 +510,64 @@ fn external_costs_are_asked_once_per_question_and_constrain_the_plan() {
     assert_eq!(plan.summary.rules_limit, 2);
     assert!((plan.summary.cost - 1.0).abs() < 1e-9);
 }
+
+/// "Proven optimal" only when the branch and bound finished; cut by the iteration budget,
+/// a plan still comes back, marked as the best found and why.
+#[test]
+fn a_search_cut_by_the_iteration_budget_is_not_called_optimal() {
+    // 10 pods the exact search proves in about 56,000 steps.
+    let inst = instances::generate(
+        Size {
+            pods: 10,
+            nodes: 60,
+            sites: 10,
+            load: 0.5,
+        },
+        2,
+    );
+    let finished = plan(&inst.input(), &PlanOptions::default());
+    assert_eq!(finished.summary.method, Some(Method::Exact));
+    assert!(finished.summary.optimal);
+    assert_eq!(finished.summary.stopped, None);
+    assert_eq!(finished.summary.search_note(), "exact, proven optimal");
+
+    let options = PlanOptions {
+        max_iterations: 5_000,
+        ..PlanOptions::default()
+    };
+    let cut = plan(&inst.input(), &options);
+    assert_eq!(cut.summary.method, Some(Method::Exact));
+    assert!(!cut.summary.optimal);
+    assert_eq!(cut.summary.stopped, Some(Stop::Iterations));
+    assert_eq!(
+        cut.summary.search_note(),
+        format!(
+            "exact search stopped at the iteration budget after {} steps: best plan found, not proven optimal",
+            cut.summary.iterations
+        )
+    );
+    // A plan still comes back: the best found by then.
+    assert_eq!(cut.assignments.len(), cut.summary.placed);
+    assert!(cut.summary.placed > 0);
+    // A deadline already past stops it too, and says so.
+    let late = PlanOptions {
+        deadline: Some(std::time::Instant::now()),
+        ..PlanOptions::default()
+    };
+    let cut = plan(&inst.input(), &late);
+    assert_eq!(cut.summary.stopped, Some(Stop::Deadline));
+    assert!(
+        cut.summary
+            .search_note()
+            .starts_with("exact search stopped at the time budget after ")
+    );
+    // The greedy baseline and the heuristic are never called optimal.
+    let greedy = plan(
+        &inst.input(),
+        &PlanOptions {
+            strategy: Strategy::Greedy,
+            ..PlanOptions::default()
+        },
+    );
+    assert_eq!(greedy.summary.search_note(), "greedy");
+}

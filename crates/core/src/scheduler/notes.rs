@@ -94,12 +94,13 @@ pub fn planned_note_from<'a>(
 }
 
 /// `plan run 3 (quiet period): 5 pods, 5 placed, 0 unplaced; rules 27 Compliant, 0 Limit,
-/// 0 Violation, 0 Error, 0 Pending; exact (optimal), 2 ms`: `written` pods were placed
-/// (their write succeeded), `unplaced` were not.
+/// 0 Violation, 0 Error, 0 Pending; exact, proven optimal, 2 ms`: `written` pods were
+/// placed (their write succeeded), `unplaced` were not; the search as
+/// [`Summary::search_note`] tells it.
 pub fn run_note(run: u64, due: Due, summary: &Summary, written: usize, unplaced: usize) -> String {
     let s = summary;
     format!(
-        "plan run {run} ({}): {} pods, {written} placed, {unplaced} unplaced; rules {} Compliant, {} Limit, {} Violation, {} Error, {} Pending; {}{}, {} ms",
+        "plan run {run} ({}): {} pods, {written} placed, {unplaced} unplaced; rules {} Compliant, {} Limit, {} Violation, {} Error, {} Pending; {}, {} ms",
         due.as_str(),
         s.pods,
         s.rules_compliant,
@@ -107,8 +108,47 @@ pub fn run_note(run: u64, due: Due, summary: &Summary, written: usize, unplaced:
         s.rules_violation,
         s.rules_error,
         s.rules_pending,
-        s.method.map(|m| m.as_str()).unwrap_or("none"),
-        if s.optimal { " (optimal)" } else { "" },
+        s.search_note(),
         s.elapsed.as_millis(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::{Method, Summary};
+
+    fn summary() -> Summary {
+        Summary {
+            pods: 10,
+            placed: 10,
+            rules_compliant: 12,
+            strategy: Some(crate::planner::Strategy::Optimal),
+            method: Some(Method::Exact),
+            iterations: 200_000,
+            ..Summary::default()
+        }
+    }
+
+    #[test]
+    fn a_run_says_proven_optimal_only_when_the_search_finished() {
+        let finished = Summary {
+            optimal: true,
+            ..summary()
+        };
+        assert_eq!(
+            run_note(3, Due::Quiet, &finished, 10, 0),
+            "plan run 3 (quiet period): 10 pods, 10 placed, 0 unplaced; rules 12 Compliant, 0 Limit, 0 Violation, 0 Error, 0 Pending; exact, proven optimal, 0 ms"
+        );
+        // The branch and bound ran out of steps: the plan is the best found, no more.
+        let cut = Summary {
+            optimal: false,
+            stopped: Some(crate::planner::Stop::Iterations),
+            ..summary()
+        };
+        assert_eq!(
+            run_note(4, Due::MaxWait, &cut, 10, 0),
+            "plan run 4 (max wait): 10 pods, 10 placed, 0 unplaced; rules 12 Compliant, 0 Limit, 0 Violation, 0 Error, 0 Pending; exact search stopped at the iteration budget after 200000 steps: best plan found, not proven optimal, 0 ms"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::error::{FileErrors, ScenarioError, scalar_text};
 use super::events::event_action;
+use super::expect;
 use super::model::{API_VERSION, Action, Event, KIND, Scenario, Settings};
 use super::raw::{RawEvent, RawScenario, RawSettings};
 use super::sources::{inline_document, normalize};
@@ -35,11 +36,7 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 /// includes are resolved.
 pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioError> {
     let file = FileErrors { source };
-    let value: Value = if text.trim_start().starts_with('{') {
-        serde_json::from_str(text).map_err(|e| file.at(None, format!("invalid JSON: {e}")))?
-    } else {
-        serde_saphyr::from_str(text).map_err(|e| file.at(None, format!("invalid YAML: {e}")))?
-    };
+    let value: Value = manifests::parse_single(source, text)?;
     if !value.is_object() {
         return Err(file.at(
             None,
@@ -92,6 +89,7 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
     }
     let duration_text = scalar_text(duration_value);
     let settings = settings(&file, spec.settings)?;
+    let expect = expect::expectations(&file, spec.expect)?;
 
     // Objects present from the start.
     let mut documents: Vec<Document> = Vec::new();
@@ -111,6 +109,7 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
     for (i, value) in spec.resources.into_iter().enumerate() {
         documents.push(inline_document(source, "spec.resources", i, value)?);
     }
+    let documents = manifests::unique(documents)?;
     let mut world = World::new();
     world.admit_batch(&documents)?;
     world.check_topology()?;
@@ -162,6 +161,7 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
         settings,
         objects,
         events,
+        expect,
     })
 }
 

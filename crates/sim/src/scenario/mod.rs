@@ -17,6 +17,10 @@
 //!   - {at: 20m, failNode: edge-3-a}
 //!   - {at: 25m, recoverNode: edge-3-a}
 //!   - {at: 30m, scale: {kind: Deployment, namespace: default, name: ar, replicas: 8}}
+//!   expect:                                           # final counts, exact or ">= n" / "<= n"
+//!     podsPlaced: 8
+//!     mitigations: ">= 1"
+//!     bindings: {Compliant: 19, Violation: 0}
 //! ```
 //!
 //! [`load`] reads and validates a scenario completely before anything runs: every object
@@ -31,6 +35,7 @@
 
 mod error;
 mod events;
+mod expect;
 mod load;
 mod model;
 mod raw;
@@ -42,6 +47,7 @@ mod tests;
 
 pub use error::ScenarioError;
 pub use events::link_matches;
+pub use expect::{Bound, Expectation, ExpectationResult, Measure};
 pub use load::{load, parse};
 pub use model::{
     API_VERSION, Action, Event, KIND, LinkChange, ObjectRef, ScaleTarget, Scenario, Settings,

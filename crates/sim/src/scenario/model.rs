@@ -29,6 +29,8 @@ pub struct Scenario {
     pub objects: Vec<Value>,
     /// Events in time order (ties keep the order of the file).
     pub events: Vec<Event>,
+    /// `spec.expect`: the final counts the run must end with.
+    pub expect: Vec<super::expect::Expectation>,
 }
 
 /// Timing knobs. Components (the planner, the binding controller) read theirs from the

@@ -40,6 +40,8 @@ pub(super) struct RawSpec {
     pub(super) resources: Vec<Value>,
     #[serde(default)]
     pub(super) events: Vec<RawEvent>,
+    #[serde(default)]
+    pub(super) expect: Option<super::expect::RawExpect>,
 }
 
 #[derive(Deserialize)]

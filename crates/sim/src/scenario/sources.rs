@@ -19,6 +19,7 @@ pub(super) fn inline_document(
     let doc = Document {
         source: format!("{source}: {list}"),
         index,
+        item: None,
         value,
     };
     if !doc.value.is_object() {

@@ -209,3 +209,55 @@ fn paths_are_normalized() {
     assert_eq!(normalize(Path::new("./a/./b")), PathBuf::from("a/b"));
     assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
 }
+
+/// A scratch directory of this test, emptied first.
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("edgeplane-scenario-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!("{}: {e}", dir.display());
+    }
+    dir
+}
+
+fn write(path: &Path, text: &str) {
+    if let Err(e) = std::fs::write(path, text) {
+        panic!("{}: {e}", path.display());
+    }
+}
+
+#[test]
+fn includes_read_a_single_file_of_20000_documents() {
+    // Read as `check` and `plan` read it (the parser's default budget stopped at 1,024).
+    let dir = scratch("inventory");
+    let mut nodes = String::new();
+    for i in 0..20_000 {
+        nodes.push_str(&format!(
+            "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: edge-{i}\n  labels: {{topology.kubernetes.io/zone: site-{}}}\nstatus:\n  allocatable: {{cpu: \"8\", memory: 32Gi, pods: \"110\"}}\n",
+            i % 40
+        ));
+    }
+    write(&dir.join("nodes.yaml"), &nodes);
+    let text = "apiVersion: sim.edgeplane.io/v1alpha1\nkind: Scenario\nmetadata: {name: big}\nspec:\n  duration: 1m\n  include: [nodes.yaml]\n";
+    let loaded = parse("big.yaml", text, &dir).map(|s| s.objects.len());
+    assert_eq!(loaded, Ok(20_000));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_object_included_twice_names_both_places() {
+    let dir = scratch("twice");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: web-0}\nspec: {containers: [{name: c, image: i}]}\n";
+    write(&dir.join("a.yaml"), pod);
+    let text = "apiVersion: sim.edgeplane.io/v1alpha1\nkind: Scenario\nmetadata: {name: twice}\nspec:\n  duration: 1m\n  include: [a.yaml]\n  resources:\n  - {apiVersion: v1, kind: Pod, metadata: {name: web-0}, spec: {containers: [{name: c, image: j}]}}\n";
+    let got = parse("t.yaml", text, &dir).err().map(|e| e.to_string());
+    assert_eq!(
+        got,
+        Some(format!(
+            "t.yaml: spec.resources[0] Pod default/web-0: is defined twice, differently: first in {}[0], again here (each object may be defined once in the input)",
+            dir.join("a.yaml").display()
+        ))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

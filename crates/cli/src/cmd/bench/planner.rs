@@ -48,6 +48,8 @@ struct Row {
     cost: f64,
     optimal: bool,
     method: String,
+    /// The budget that ended the search, if one did.
+    stopped: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -112,10 +114,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 row.limit.to_string(),
                 row.violation.to_string(),
                 format!("{:.2}", row.cost),
-                if row.optimal {
-                    "yes".to_string()
-                } else {
-                    format!("no ({})", row.method)
+                match (&row.stopped, row.optimal) {
+                    (_, true) => "yes".to_string(),
+                    (Some(budget), false) => format!("no ({}, {budget} ran out)", row.method),
+                    (None, false) => format!("no ({})", row.method),
                 },
             ]);
         }
@@ -159,6 +161,7 @@ fn child_run(spec: &str, seed: u64, budget: std::time::Duration) -> anyhow::Resu
         cost: s.cost,
         optimal: s.optimal,
         method: s.method.map(|m| m.as_str()).unwrap_or("none").to_string(),
+        stopped: s.stopped.map(|w| w.as_str().to_string()),
     };
     println!("{}", serde_json::to_string(&row)?);
     Ok(ExitCode::SUCCESS)

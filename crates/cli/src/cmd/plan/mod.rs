@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::gitops::{self, RenderOptions};
+use edgeplane_core::outcome::Outcome;
 use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, Strategy, convert};
 use edgeplane_core::snapshot::Snapshot;
 use edgeplane_core::values::parse_duration_field;
@@ -20,6 +21,7 @@ use edgeplane_core::workloads;
 use serde_json::json;
 
 use super::external::{GrpcCosts, ProviderArgs};
+use super::fail_on::FailOnArgs;
 use crate::input;
 
 mod network;
@@ -70,6 +72,8 @@ pub struct Args {
     /// Output format of the manifests.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = ManifestFormat::Yaml)]
     pub output: ManifestFormat,
+    #[command(flatten)]
+    pub fail_on: FailOnArgs,
 }
 
 fn invalid(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
@@ -238,7 +242,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for warning in &rendered.warnings {
         eprintln!("warning: {warning}");
     }
-    Ok(ExitCode::SUCCESS)
+    let mut outcome = Outcome::from_compliance(plan.bindings.iter().map(|b| b.compliance));
+    outcome.unplaced = plan.unplaced.len();
+    Ok(args.fail_on.exit_code(&outcome))
 }
 
 fn summarize(plan: &Plan) {
@@ -247,12 +253,11 @@ fn summarize(plan: &Plan) {
         eprintln!("warning: {w}");
     }
     eprintln!(
-        "planned {} of {} pods ({}, {}{}) in {} ms: {} rules Compliant, {} Limit, {} Violation, {} Error, {} Pending; cost {:.3}",
+        "planned {} of {} pods (strategy {}: {}) in {} ms: {} rules Compliant, {} Limit, {} Violation, {} Error, {} Pending; cost {:.3}",
         s.placed,
         s.pods,
         s.strategy.unwrap_or_default().as_str(),
-        s.method.map(|m| m.as_str()).unwrap_or("none"),
-        if s.optimal { ", optimal" } else { "" },
+        s.search_note(),
         s.elapsed.as_millis(),
         s.rules_compliant,
         s.rules_limit,

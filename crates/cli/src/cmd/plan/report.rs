@@ -88,6 +88,8 @@ pub struct ReportSummary {
     pub rules_pending: usize,
     pub cost: f64,
     pub optimal: bool,
+    /// `iteration budget` or `time budget` when one ended the search (then not optimal).
+    pub stopped: Option<String>,
     pub strategy: String,
     pub method: String,
     pub plan_millis: u64,
@@ -167,6 +169,7 @@ impl Report {
                 rules_pending: s.rules_pending,
                 cost: round(s.cost),
                 optimal: s.optimal,
+                stopped: s.stopped.map(|w| w.as_str().to_string()),
                 strategy: s.strategy.unwrap_or_default().as_str().to_string(),
                 method: s.method.map(|m| m.as_str()).unwrap_or("none").to_string(),
                 plan_millis: s.elapsed.as_millis() as u64,
