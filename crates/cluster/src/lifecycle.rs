@@ -121,7 +121,9 @@ fn no_execute_taints(node: &Value) -> Vec<(placement::Taint, Option<jiff::Timest
 }
 
 /// When the taint manager deletes `pod` from `node`: `None` for never.
-fn eviction_time(node: &Value, pod: &Value) -> Option<jiff::Timestamp> {
+/// `seen`: when the manager first saw the node tainted, for taints without `timeAdded`
+/// (one a user added with kubectl).
+fn eviction_time(node: &Value, seen: jiff::Timestamp, pod: &Value) -> Option<jiff::Timestamp> {
     let taints = no_execute_taints(node);
     if taints.is_empty() {
         return None;
@@ -135,9 +137,9 @@ fn eviction_time(node: &Value, pod: &Value) -> Option<jiff::Timestamp> {
     // The manager starts counting when it sees the taint: its timeAdded (the latest).
     let since = taints
         .iter()
-        .filter_map(|(_, added)| *added)
+        .map(|(_, added)| added.unwrap_or(seen))
         .max()
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        .unwrap_or(seen);
     match placement::no_execute(&plain, &tolerations) {
         NoExecute::Now => Some(since),
         NoExecute::After(seconds) => since
@@ -158,7 +160,7 @@ struct Lifecycle {
     config: LifecycleConfig,
     failed: FailedNodes,
     /// Nodes with `NoExecute` taints: the taint manager looks only at their pods.
-    tainted: BTreeMap<String, Arc<Value>>,
+    tainted: BTreeMap<String, (Arc<Value>, jiff::Timestamp)>,
     /// The earliest eviction the taint manager has to make.
     next_eviction: Option<Instant>,
     /// Pods bound to a missing node, and since when.
@@ -176,11 +178,13 @@ impl Lifecycle {
             match batch {
                 Batch::Resync => {
                     if i == 0 {
-                        self.tainted.clear();
+                        let now = st.clock_now();
+                        let before = std::mem::take(&mut self.tainted);
                         for n in st.store.range("nodes", None, None) {
                             let node = n.value_arc();
                             if !no_execute_taints(&node).is_empty() {
-                                self.tainted.insert(n.key.1.clone(), node);
+                                let seen = before.get(&n.key.1).map_or(now, |(_, seen)| *seen);
+                                self.tainted.insert(n.key.1.clone(), (node, seen));
                             }
                         }
                     }
@@ -191,7 +195,11 @@ impl Lifecycle {
                         let name = c.object.key.1.clone();
                         let node = c.object.value_arc();
                         if c.kind != ChangeKind::Deleted && !no_execute_taints(&node).is_empty() {
-                            self.tainted.insert(name, node);
+                            let seen = self
+                                .tainted
+                                .get(&name)
+                                .map_or_else(|| st.clock_now(), |(_, seen)| *seen);
+                            self.tainted.insert(name, (node, seen));
                             nodes_changed = true;
                         } else if self.tainted.remove(&name).is_some() {
                             nodes_changed = true;
@@ -247,8 +255,8 @@ impl Lifecycle {
     fn evict_due(&mut self, st: &mut State, now: Instant) -> Option<Instant> {
         let clock_now = st.clock_now();
         let mut next: Option<Instant> = None;
-        let tainted: Vec<Arc<Value>> = self.tainted.values().cloned().collect();
-        for node in &tainted {
+        let tainted: Vec<(Arc<Value>, jiff::Timestamp)> = self.tainted.values().cloned().collect();
+        for (node, seen) in &tainted {
             let name = object::name(node);
             let pods: Vec<Arc<Value>> = st
                 .store
@@ -258,7 +266,7 @@ impl Lifecycle {
                 .filter(|p| object::deletion_timestamp(p).is_none() && !is_finished(p))
                 .collect();
             for pod in pods {
-                let Some(at) = eviction_time(node, &pod) else {
+                let Some(at) = eviction_time(node, *seen, &pod) else {
                     continue;
                 };
                 if at <= clock_now {

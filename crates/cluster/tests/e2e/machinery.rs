@@ -7,7 +7,7 @@ use std::time::Duration;
 use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, NodeSpec};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
@@ -484,6 +484,72 @@ spec:
         })
         .await
     );
+}
+
+/// A NoExecute taint a user adds (`kubectl taint nodes node-0 maintenance=now:NoExecute`
+/// carries no `timeAdded`): pods that do not tolerate it go at once, a pod that tolerates
+/// it for 60 s goes 60 s after the taint manager saw it, a DaemonSet-style toleration
+/// without `tolerationSeconds` keeps its pod.
+#[tokio::test(start_paused = true)]
+async fn a_users_no_execute_taint_evicts_by_the_pods_tolerations() {
+    let c = cluster(2).await;
+    let pod = |name: &str, toleration: &str| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  nodeName: node-0
+  tolerations: {toleration}
+  containers: [{{name: c, image: "nginx:1.27"}}]
+"#
+        )
+    };
+    c.load_yaml(&pod("plain", "[]")).await.expect("plain");
+    c.load_yaml(&pod(
+        "patient",
+        "[{key: maintenance, operator: Exists, effect: NoExecute, tolerationSeconds: 60}]",
+    ))
+    .await
+    .expect("patient");
+    c.load_yaml(&pod(
+        "forever",
+        "[{key: maintenance, operator: Exists, effect: NoExecute}]",
+    ))
+    .await
+    .expect("forever");
+    let pods: Api<Pod> = Api::default_namespaced(c.client());
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let nodes: Api<Node> = Api::all(c.client());
+    let tainted_at = tokio::time::Instant::now();
+    nodes
+        .patch(
+            "node-0",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"taints": [{"key": "maintenance", "value": "now", "effect": "NoExecute"}]}})),
+        )
+        .await
+        .expect("taint");
+    let deleting = |name: &'static str| {
+        let pods = pods.clone();
+        async move {
+            pods.get_opt(name)
+                .await
+                .expect("get")
+                .is_none_or(|p| p.metadata.deletion_timestamp.is_some())
+        }
+    };
+    assert!(eventually(Duration::from_secs(2), || deleting("plain")).await);
+    assert!(!deleting("patient").await);
+    assert!(eventually(Duration::from_secs(70), || deleting("patient")).await);
+    let after = tainted_at.elapsed();
+    assert!(
+        (Duration::from_secs(59)..Duration::from_secs(62)).contains(&after),
+        "evicted after {after:?}, expected 60 s"
+    );
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert!(!deleting("forever").await);
 }
 
 #[tokio::test(start_paused = true)]
