@@ -69,9 +69,7 @@ $out"
 }
 
 until_matches '^ok' kubectl get --raw /readyz >/dev/null
-# (kubectl's imperative `create namespace` sends protobuf, which the embedded cluster does
-# not decode; apply YAML instead.)
-printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: edgeplane-system}\n' | kubectl apply -f - >/dev/null
+# `cluster serve` created edgeplane-system, where the controller takes its Lease by default.
 
 RUST_LOG=info "$bin" controller --kubeconfig "$KUBECONFIG" \
     --metrics-addr "127.0.0.1:$metrics_port" --identity smoke-1 >"$work/controller.log" 2>&1 &

@@ -82,7 +82,6 @@ start() {
         -f "$metro/policies.yaml" -f "$metro/offers.yaml" "$@" >"$work/server.log" 2>&1 &
     pids+=($!)
     until_matches '^ok' kubectl get --raw /readyz >/dev/null
-    printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: edgeplane-system}\n' | kubectl apply -f - >/dev/null
     kubectl patch cpo ar-stadium -n ar --type merge \
         -p '{"spec":{"grace":"2s","mitigationGrace":"2s"}}' >/dev/null
     "$bin" controller --kubeconfig "$KUBECONFIG" --metrics-addr "127.0.0.1:$(free_port)" \

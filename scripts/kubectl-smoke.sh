@@ -163,4 +163,53 @@ expect "delete cpb" 'deleted' "$out"
 out="$(kubectl get cpb 2>&1)"
 expect "no cpb" 'No resources found' "$out"
 
+# kubectl's imperative commands send protobuf bodies (client-go's typed clients) and read
+# protobuf answers: the server decodes and answers them as a real API server does.
+out="$(kubectl create namespace shop)"
+expect "create namespace" 'namespace/shop created' "$out"
+out="$(kubectl create deployment web --image=nginx -n shop)"
+expect "create deployment" 'deployment.apps/web created' "$out"
+out="$(kubectl create configmap settings --from-literal=colour=blue -n shop)"
+expect "create configmap" 'configmap/settings created' "$out"
+out="$(kubectl create secret generic creds --from-literal=password=s3cret -n shop)"
+expect "create secret generic" 'secret/creds created' "$out"
+out="$(kubectl get secret creds -n shop -o jsonpath='{.data.password}')"
+expect "secret data" '^czNjcmV0$' "$out"
+out="$(kubectl run cache --image=redis -n shop --labels=tier=cache --port=6379)"
+expect "run" 'pod/cache created' "$out"
+out="$(kubectl scale deployment web --replicas=3 -n shop)"
+expect "scale" 'deployment.apps/web scaled' "$out"
+out="$(until_matches 'web +3/3' kubectl get deployment web -n shop)"
+out="$(kubectl expose deployment web --port=80 -n shop)"
+expect "expose" 'service/web exposed' "$out"
+out="$(kubectl get service web -n shop -o jsonpath='{.spec.ports[0].port} {.spec.selector.app}')"
+expect "exposed service" '^80 web$' "$out"
+out="$(until_matches 'cache +1/1 +Running' kubectl get pods -n shop)"
+
+# kubectl explain reads the OpenAPI v3 schemas: built-in kinds and CRDs.
+out="$(kubectl explain pods.spec.containers)"
+expect "explain pods.spec.containers" 'FIELD: containers <\[\]Container>' "$out"
+expect "explain pods.spec.containers" 'List of containers belonging to the pod' "$out"
+out="$(kubectl explain cpb.spec)"
+expect "explain cpb.spec" 'KIND: +ConstraintPolicyBinding' "$out"
+expect "explain cpb.spec" 'offer.*<string> -required-' "$out"
+
+# apply --validate=strict: the server refuses unknown fields and takes known ones.
+cat >"$work/strict.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: strict, namespace: shop}
+data: {a: b}
+colour: blue
+YAML
+out="$(kubectl apply --validate=strict -f "$work/strict.yaml" 2>&1 || true)"
+expect "apply --validate=strict" 'strict decoding error: unknown field "colour"' "$out"
+sed -i '/^colour/d' "$work/strict.yaml"
+out="$(kubectl apply --validate=strict -f "$work/strict.yaml")"
+expect "apply --validate=strict" 'configmap/strict created' "$out"
+
+# cluster serve creates the namespace the components' Leases live in.
+out="$(kubectl get namespace edgeplane-system)"
+expect "edgeplane-system" 'edgeplane-system +Active' "$out"
+
 echo "kubectl-smoke: OK ($(kubectl version 2>/dev/null | head -n 1))"

@@ -84,3 +84,55 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The port a command listens on when given no address.
+    fn default_port(argv: &[&str]) -> u16 {
+        let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        match cli.command {
+            Command::Cluster(a) => match a.command {
+                cmd::cluster::Command::Serve(s) => s.listen.port(),
+            },
+            Command::Controller(a) => a.metrics_addr.port(),
+            Command::Scheduler(a) => a.metrics_addr.port(),
+            Command::Descheduler(a) => a.metrics_addr.port(),
+            Command::Netctl(a) => match a.command {
+                cmd::netctl::Command::Serve(s) => s.listen.port(),
+            },
+            Command::Provider(a) => match a.command {
+                cmd::provider::Command::Serve(s) => s.listen.port(),
+            },
+            other => panic!("{other:?} listens on nothing"),
+        }
+    }
+
+    /// Every long-running command can run on one machine with its defaults: the embedded
+    /// cluster and each component at once (docs/runtime.md runs them so).
+    #[test]
+    fn default_ports_do_not_clash() {
+        let commands: [&[&str]; 6] = [
+            &["edgeplane", "cluster", "serve"],
+            &["edgeplane", "controller"],
+            &["edgeplane", "scheduler"],
+            &["edgeplane", "descheduler"],
+            &["edgeplane", "netctl", "serve"],
+            &["edgeplane", "provider", "serve"],
+        ];
+        let ports: Vec<(u16, &[&str])> = commands.iter().map(|c| (default_port(c), *c)).collect();
+        for (i, (port, argv)) in ports.iter().enumerate() {
+            for (other, other_argv) in &ports[i + 1..] {
+                assert_ne!(
+                    port, other,
+                    "{argv:?} and {other_argv:?} both default to port {port}"
+                );
+            }
+        }
+        assert_eq!(
+            ports[0].0, 8080,
+            "cluster serve keeps kubectl's default insecure port"
+        );
+    }
+}

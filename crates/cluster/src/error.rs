@@ -260,12 +260,15 @@ impl ApiError {
         Self::new(406, "NotAcceptable", message)
     }
 
-    pub fn unsupported_media_type(content_type: &str) -> Self {
+    /// 415: a body in a media type the request does not take; `accepted` lists those it
+    /// does (they differ between writes and patches, and built-in and custom resources).
+    pub fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type:?})"
+                "the body of the request was in an unknown format - accepted media types include: {} (got {content_type:?})",
+                accepted.join(", ")
             ),
         )
     }

@@ -38,6 +38,7 @@ pub mod nodes;
 pub mod object;
 pub mod patch;
 pub mod pdb;
+pub mod protobuf;
 pub mod resources;
 pub mod scheduler;
 pub mod schema;

@@ -184,6 +184,27 @@ struct Elector {
     last_renew: Option<Instant>,
 }
 
+/// Why the Lease could not be read or written, in one line for the log: the API server's
+/// message and reason rather than the whole `Status`, and what to do when the Lease's
+/// namespace is missing (a 404 on the Lease's create).
+pub fn lease_failure(namespace: &str, name: &str, error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status)
+            if status.code == 404 && status.message.starts_with("namespaces \"") =>
+        {
+            format!(
+                "cannot take Lease {namespace}/{name}: namespace {namespace:?} does not exist \
+                 (create it, or pass --lease-namespace)"
+            )
+        }
+        kube::Error::Api(status) => format!(
+            "cannot take Lease {namespace}/{name}: {} ({} {})",
+            status.message, status.code, status.reason
+        ),
+        other => format!("cannot take Lease {namespace}/{name}: {other}"),
+    }
+}
+
 enum Attempt {
     Leading,
     Following(Option<String>),
@@ -217,7 +238,8 @@ impl Elector {
                     self.set(Role::Follower { holder });
                 }
                 Ok(Err(error)) => {
-                    tracing::warn!(lease = %self.config.name, %error, "leader election attempt failed");
+                    let why = lease_failure(&self.config.namespace, &self.config.name, &error);
+                    tracing::warn!(lease = %self.config.name, "{why}");
                     if !self.is_leader() {
                         let holder = self.observed.as_ref().and_then(|o| o.holder.clone());
                         self.set(Role::Follower { holder });
@@ -236,7 +258,8 @@ impl Elector {
             // Stop writing first, then hand the Lease over.
             self.set(Role::Follower { holder: None });
             if let Err(error) = self.release().await {
-                tracing::warn!(lease = %self.config.name, %error, "could not release the lease");
+                let why = lease_failure(&self.config.namespace, &self.config.name, &error);
+                tracing::warn!(lease = %self.config.name, "could not release the lease: {why}");
             } else {
                 tracing::info!(lease = %self.config.name, "released the lease");
             }
@@ -363,5 +386,40 @@ impl Elector {
             .replace(&self.config.name, &PostParams::default(), &lease)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16, reason: &str, message: &str) -> kube::Error {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Status", "status": "Failure",
+            "code": code, "reason": reason, "message": message, "metadata": {},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        kube::Error::Api(Box::new(status))
+    }
+
+    #[test]
+    fn lease_failures_are_one_line_with_the_cause() {
+        let missing = api_error(404, "NotFound", "namespaces \"edgeplane-system\" not found");
+        assert_eq!(
+            lease_failure("edgeplane-system", "edgeplane-controller", &missing),
+            "cannot take Lease edgeplane-system/edgeplane-controller: namespace \"edgeplane-system\" \
+             does not exist (create it, or pass --lease-namespace)"
+        );
+        let forbidden = api_error(
+            403,
+            "Forbidden",
+            "leases is forbidden: User \"x\" cannot create",
+        );
+        let line = lease_failure("ns", "l", &forbidden);
+        assert_eq!(
+            line,
+            "cannot take Lease ns/l: leases is forbidden: User \"x\" cannot create (403 Forbidden)"
+        );
+        assert!(!line.contains("Status {") && !line.contains('\n'));
     }
 }

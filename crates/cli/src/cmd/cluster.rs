@@ -7,23 +7,27 @@ use std::process::ExitCode;
 use anyhow::Context;
 use edgeplane_cluster::{ClusterConfig, ClusterError, EmbeddedCluster, NodeSpec, kubeconfig};
 
+/// The namespace `cluster serve` creates besides Kubernetes' own: the chart's, where the
+/// components' Leases live by default.
+pub const SYSTEM_NAMESPACE: &str = "edgeplane-system";
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(clap::Subcommand, Debug)]
-enum Command {
+pub(crate) enum Command {
     /// Serve an embedded cluster (real time) until interrupted.
     Serve(ServeArgs),
 }
 
 #[derive(clap::Args, Debug)]
-struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on (loopback; plain HTTP).
     #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Where to write a kubeconfig that points at the server.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -56,6 +60,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config = config.with_node(NodeSpec::new(format!("node-{i}")));
     }
     let cluster = EmbeddedCluster::start(config).await;
+    // The namespace the chart installs into and where the components' Leases live, so
+    // that `edgeplane controller` (and the others) run against it with their defaults.
+    cluster
+        .apply_objects(vec![serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": SYSTEM_NAMESPACE},
+        })])
+        .await
+        .with_context(|| format!("creating the {SYSTEM_NAMESPACE} namespace"))?;
     if !args.no_crds {
         let crds = edgeplane_api::crdgen::all()
             .into_iter()

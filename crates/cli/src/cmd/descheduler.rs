@@ -72,7 +72,7 @@ pub struct Args {
     #[command(flatten)]
     pub network: NetworkControllerArgs,
     /// /healthz, /readyz and /metrics.
-    #[arg(long, default_value = "0.0.0.0:8082", value_name = "ADDR")]
+    #[arg(long, default_value = "0.0.0.0:8083", value_name = "ADDR")]
     pub metrics_addr: SocketAddr,
     #[command(flatten)]
     pub election: ElectionArgs,
@@ -173,7 +173,7 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let config = parse(&[]).config().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config, DeschedulerConfig::default());
-        assert_eq!(parse(&[]).metrics_addr.port(), 8082);
+        assert_eq!(parse(&[]).metrics_addr.port(), 8083);
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub struct Args {
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     pub time_budget: String,
     /// /healthz, /readyz and /metrics.
-    #[arg(long, default_value = "0.0.0.0:8081", value_name = "ADDR")]
+    #[arg(long, default_value = "0.0.0.0:8082", value_name = "ADDR")]
     pub metrics_addr: SocketAddr,
     #[command(flatten)]
     pub election: ElectionArgs,
@@ -210,7 +210,7 @@ mod tests {
         assert_eq!(cli.args.mode, ModeArg::Gate);
         assert_eq!(cli.args.quiet_period, "2s");
         assert_eq!(cli.args.max_wait, "30s");
-        assert_eq!(cli.args.metrics_addr.port(), 8081);
+        assert_eq!(cli.args.metrics_addr.port(), 8082);
         let cli = Cli::try_parse_from([
             "x",
             "--mode",

@@ -153,6 +153,25 @@ pub enum PatchType {
 }
 
 impl PatchType {
+    /// The patch media types a resource accepts, as a real API server lists them
+    /// (strategic merge patch only for built-in kinds).
+    pub fn media_types(custom: bool) -> &'static [&'static str] {
+        if custom {
+            &[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/apply-patch+yaml",
+            ]
+        } else {
+            &[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+                "application/apply-patch+yaml",
+            ]
+        }
+    }
+
     pub fn from_content_type(ct: &str) -> Option<Self> {
         let base = ct.split(';').next().unwrap_or("").trim();
         match base {

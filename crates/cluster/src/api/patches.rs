@@ -55,6 +55,7 @@ impl State {
                 if def.is_custom() {
                     return Err(ApiError::unsupported_media_type(
                         "application/strategic-merge-patch+json",
+                        PatchType::media_types(true),
                     ));
                 }
                 patched = patch::strategic_merge(&served, patch_body, shape_of(def))

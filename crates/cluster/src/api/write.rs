@@ -154,6 +154,12 @@ impl State {
                         def.kind, def.version, def.kind
                     ))
                 })?;
+                if opts.strict
+                    && let Some(unknown) = builtin::schemas::schemas().unknown_fields(obj)
+                    && !unknown.is_empty()
+                {
+                    return Err(strict_error(def, &unknown));
+                }
                 errs.extend(builtin::validate_meta(
                     obj,
                     builtin::name_is_label(Some(*kind)),
@@ -170,18 +176,7 @@ impl State {
                 if let Some(schema) = &version.schema {
                     let outcome = schema::process(obj, schema);
                     if opts.strict && !outcome.unknown_fields.is_empty() {
-                        let list: Vec<String> = outcome
-                            .unknown_fields
-                            .iter()
-                            .map(|f| format!("unknown field \"{f}\""))
-                            .collect();
-                        return Err(ApiError::bad_request(format!(
-                            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                            def.kind,
-                            def.version,
-                            def.kind,
-                            list.join(", ")
-                        )));
+                        return Err(strict_error(def, &outcome.unknown_fields));
                     }
                     errs.extend(outcome.errors);
                 }
@@ -612,4 +607,19 @@ fn truncate(s: &str, n: usize) -> String {
         }
         format!("{}...", &s[..end])
     }
+}
+
+/// 400 for `fieldValidation=Strict` with unknown fields, in the API server's words.
+fn strict_error(def: &ResourceDef, unknown: &[String]) -> ApiError {
+    let list: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    ApiError::bad_request(format!(
+        "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+        def.kind,
+        def.version,
+        def.kind,
+        list.join(", ")
+    ))
 }

@@ -5,9 +5,11 @@
 //! of minAvailable or maxUnavailable, and so on.
 //!
 //! `defaults` fills in what the API server defaults on every write and on create;
-//! `validation` holds the checks; this module the decoding check.
+//! `validation` holds the checks; `schemas` the OpenAPI v3 schemas published and used for
+//! strict field validation; this module the decoding check.
 
 mod defaults;
+pub mod schemas;
 mod validation;
 
 use serde_json::Value;

@@ -23,8 +23,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use self::openapi::version;
-use self::request::Target;
-use self::response::{error_response, full, json_response};
+use self::request::{Target, prefers_protobuf};
+use self::response::{error_response, error_response_protobuf, full, json_response};
 use crate::api::ApiServer;
 use crate::error::ApiError;
 
@@ -65,8 +65,10 @@ impl Handler {
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Body> {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
+        let protobuf = prefers_protobuf(req.headers());
         let resp = match self.route(req).await {
             Ok(r) => r,
+            Err(e) if protobuf => error_response_protobuf(&e),
             Err(e) => error_response(&e),
         };
         tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");

@@ -36,9 +36,11 @@ impl Handler {
         json!({"paths": paths})
     }
 
-    /// A minimal OpenAPI v3 document for a group version: the PATCH operations and their
-    /// query parameters, which is what kubectl reads to decide on server-side field
-    /// validation. Schemas are not published (kubectl falls back to its built-in types).
+    /// The OpenAPI v3 document of a group version: the PUT and PATCH operations with their
+    /// query parameters (kubectl reads `fieldValidation` there to decide on server-side
+    /// field validation), and the schemas of its kinds with everything they reference
+    /// (`kubectl explain`): built-in kinds from `builtin::schemas`, custom resources from
+    /// their CRD's `openAPIV3Schema`.
     pub(super) fn openapi_group_version(&self, group: &str, version: &str) -> Option<Value> {
         let defs = self.api.lock().registry.resources_in(group, version);
         if defs.is_empty() {
@@ -51,6 +53,27 @@ impl Handler {
         };
         let param = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
         let mut paths = serde_json::Map::new();
+        let builtin = crate::builtin::schemas::schemas();
+        let mut wanted: Vec<String> = Vec::new();
+        let mut custom = serde_json::Map::new();
+        for d in &defs {
+            if let Some((_, version)) = &d.crd {
+                custom.insert(
+                    crate::builtin::schemas::custom_component_name(&d.group, &d.version, &d.kind),
+                    crate::builtin::schemas::custom_schema(
+                        version.schema.as_ref(),
+                        &d.group,
+                        &d.version,
+                        &d.kind,
+                    ),
+                );
+                wanted.push("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta".into());
+            } else if let Some(name) = builtin.kind(&d.api_version(), &d.kind) {
+                wanted.push(name.to_string());
+            }
+        }
+        let mut schemas = builtin.closure(wanted.iter().map(String::as_str));
+        schemas.append(&mut custom);
         for d in defs {
             let item = if d.namespaced {
                 format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", d.plural)
@@ -73,7 +96,7 @@ impl Handler {
             "openapi": "3.0.0",
             "info": {"title": "Kubernetes", "version": "v1.33.0"},
             "paths": paths,
-            "components": {"schemas": {}},
+            "components": {"schemas": schemas},
         }))
     }
 }

@@ -141,12 +141,18 @@ impl Query {
         }
     }
 
-    pub(super) fn delete_options(&self, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    pub(super) fn delete_options(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<DeleteOptions, ApiError> {
         let mut opts = if body.iter().all(u8::is_ascii_whitespace) {
             DeleteOptions::default()
         } else {
-            let v: Value = serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
+            // DeleteOptions is a built-in kind whatever the resource: protobuf is fine.
+            let v = decode_body(headers, body, false).map_err(|e| {
+                ApiError::bad_request(format!("invalid DeleteOptions: {}", e.message))
+            })?;
             DeleteOptions::from_value(&v)?
         };
         if let Some(g) = self.grace_period_seconds {
@@ -160,8 +166,41 @@ impl Query {
     }
 }
 
-/// How the client wants objects rendered.
-pub(super) fn negotiate(headers: &HeaderMap, include: Option<&str>) -> Result<Format, ApiError> {
+/// The encoding of a response body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wire {
+    Json,
+    /// `application/vnd.kubernetes.protobuf` (built-in kinds only).
+    Protobuf,
+}
+
+/// The media type of one `Accept` range, lower-cased, and whether it asks for a
+/// conversion (`as=Table`, `as=PartialObjectMetadata`).
+fn media_range(range: &str) -> (String, Option<&str>) {
+    let mut parts = range.split(';');
+    let base = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let as_ = parts.find_map(|p| p.trim().strip_prefix("as="));
+    (base, as_)
+}
+
+/// Whether the client's first choice is protobuf (errors are then `Status` in protobuf).
+pub(super) fn prefers_protobuf(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split(',').next())
+        .map(media_range)
+        .is_some_and(|(base, as_)| base == crate::protobuf::MEDIA_TYPE && as_.is_none())
+}
+
+/// How the client wants objects rendered and encoded: the first range of `Accept` this
+/// server can give. `protobuf` says whether the resource's objects have a protobuf form;
+/// when the client takes nothing but protobuf and they have none, 406.
+pub(super) fn negotiate(
+    headers: &HeaderMap,
+    include: Option<&str>,
+    protobuf: bool,
+) -> Result<(Format, Wire), ApiError> {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -172,22 +211,39 @@ pub(super) fn negotiate(headers: &HeaderMap, include: Option<&str>) -> Result<Fo
         })?,
         None => IncludeObject::Metadata,
     };
+    let mut only_protobuf = true;
     for range in accept.split(',') {
-        let r = range.trim();
-        if r.contains("as=Table") {
-            return Ok(Format::Table(include));
+        let (base, as_) = media_range(range);
+        if base == crate::protobuf::MEDIA_TYPE {
+            // Tables and metadata lists are served in JSON only.
+            if protobuf && as_.is_none() {
+                return Ok((Format::Object, Wire::Protobuf));
+            }
+            continue;
         }
-        if r.contains("as=PartialObjectMetadata") {
-            return Ok(Format::Metadata);
+        only_protobuf = false;
+        match as_ {
+            Some(a) if a.starts_with("Table") => return Ok((Format::Table(include), Wire::Json)),
+            Some(a) if a.starts_with("PartialObjectMetadata") => {
+                return Ok((Format::Metadata, Wire::Json));
+            }
+            _ => {}
         }
-        if r.starts_with("application/json")
-            || r.starts_with("*/*")
-            || r.starts_with("application/*")
-        {
-            return Ok(Format::Object);
+        if base.starts_with("application/json") || base == "*/*" || base == "application/*" {
+            return Ok((Format::Object, Wire::Json));
         }
     }
-    Ok(Format::Object)
+    if only_protobuf {
+        return Err(ApiError::not_acceptable(format!(
+            "only the following media types are accepted: application/json, application/yaml{}",
+            if protobuf {
+                format!(", {}", crate::protobuf::MEDIA_TYPE)
+            } else {
+                String::new()
+            }
+        )));
+    }
+    Ok((Format::Object, Wire::Json))
 }
 
 /// A resource request, parsed from the path.
@@ -200,25 +256,55 @@ pub(super) struct Target {
     pub(super) legacy_watch: bool,
 }
 
-/// Parses JSON, or YAML when the request says so.
-pub(super) fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+/// The media types a create or update body may have on a resource: protobuf only for
+/// built-in kinds, as a real API server (custom resources have no protobuf messages).
+pub(super) fn body_media_types(custom: bool) -> &'static [&'static str] {
+    if custom {
+        &["application/json", "application/yaml"]
+    } else {
+        &[
+            "application/json",
+            "application/yaml",
+            crate::protobuf::MEDIA_TYPE,
+        ]
+    }
+}
+
+/// Parses a request body by its `Content-Type`: JSON (also when absent), YAML, or, for
+/// built-in kinds, protobuf (`custom` says the resource is a custom resource).
+pub(super) fn decode_body(
+    headers: &HeaderMap,
+    body: &[u8],
+    custom: bool,
+) -> Result<Value, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    if ct.contains("protobuf") || ct.contains("cbor") {
-        return Err(ApiError::unsupported_media_type(ct));
+    let base = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match base.as_str() {
+        "application/json" | "" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        }),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::bad_request("the request body is not valid UTF-8"))?;
+            edgeplane_core::manifests::parse_single("body", text).map_err(|e| {
+                ApiError::bad_request(format!("error converting YAML to JSON: {}", e.message))
+            })
+        }
+        crate::protobuf::MEDIA_TYPE if !custom => crate::protobuf::decode(body)
+            .map_err(|e| ApiError::bad_request(format!("unable to decode the protobuf body: {e}"))),
+        _ => Err(ApiError::unsupported_media_type(
+            ct,
+            body_media_types(custom),
+        )),
     }
-    if ct.contains("yaml") {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| ApiError::bad_request("the request body is not valid UTF-8"))?;
-        return edgeplane_core::manifests::parse_single("body", text).map_err(|e| {
-            ApiError::bad_request(format!("error converting YAML to JSON: {}", e.message))
-        });
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-    })
 }
 
 pub(super) fn decode_patch(body: &[u8], ptype: PatchType) -> Result<Value, ApiError> {

@@ -9,8 +9,8 @@ use http::{Method, Request, Response, header};
 use http_body_util::{BodyExt, StreamBody};
 use serde_json::json;
 
-use super::request::{Query, Target, decode_body, decode_patch, negotiate, parse_query};
-use super::response::{Items, json_response, list_meta};
+use super::request::{Query, Target, Wire, decode_body, decode_patch, negotiate, parse_query};
+use super::response::{Items, json_response, list_meta, to_protobuf};
 use super::{Body, Handler};
 use crate::api::{Deleted, PatchType, Subresource, parse_rv, to_served};
 use crate::error::{ApiError, success_status};
@@ -19,15 +19,34 @@ use crate::resources::Builtin;
 use crate::watch::{self, Format, WatchSpec};
 
 impl Handler {
+    /// Serves a request on a resource, in JSON or, when the client asks for it and the
+    /// kind has a protobuf form, in protobuf (watches frame each event).
     pub(super) async fn resource(
         &self,
         req: Request<Bytes>,
         t: Target,
     ) -> Result<Response<Body>, ApiError> {
+        let protobuf = crate::protobuf::supports(&t.def.api_version(), &t.def.kind);
+        let q = parse_query(req.uri().query())?;
+        let (format, wire) = negotiate(req.headers(), q.include_object.as_deref(), protobuf)?;
+        let watch = q.watch || t.legacy_watch;
+        let resp = self.serve_resource(req, t, q, format, wire).await?;
+        if wire == Wire::Protobuf && !watch {
+            return Ok(to_protobuf(resp).await);
+        }
+        Ok(resp)
+    }
+
+    async fn serve_resource(
+        &self,
+        req: Request<Bytes>,
+        t: Target,
+        q: Query,
+        format: Format,
+        wire: Wire,
+    ) -> Result<Response<Body>, ApiError> {
         let (parts, body) = req.into_parts();
-        let q = parse_query(parts.uri.query())?;
         let headers = &parts.headers;
-        let format = negotiate(headers, q.include_object.as_deref())?;
         let def = t.def.clone();
         let ns = t.namespace.as_deref();
         let sub = match t.subresource.as_deref() {
@@ -49,7 +68,7 @@ impl Handler {
         let method = parts.method.clone();
         let watch = q.watch || t.legacy_watch;
         match (&method, t.name.as_deref(), sub) {
-            (&Method::GET, _, None) if watch => self.watch(&t, &q, format),
+            (&Method::GET, _, None) if watch => self.watch(&t, &q, format, wire),
             (&Method::GET, None, None) => {
                 let opts = q.list_options()?;
                 let result = self.api.lock().list(&def, ns, &opts)?;
@@ -69,7 +88,7 @@ impl Handler {
                 &self.api.lock().get_scale(&def, ns, name)?,
             )),
             (&Method::POST, None, None) => {
-                let obj = decode_body(headers, &body)?;
+                let obj = decode_body(headers, &body, def.is_custom())?;
                 let created = self
                     .api
                     .lock()
@@ -77,19 +96,19 @@ impl Handler {
                 Ok(self.object_response(201, &def, &to_served(&def, &created), format))
             }
             (&Method::POST, Some(name), Some("binding")) => {
-                let b = decode_body(headers, &body)?;
+                let b = decode_body(headers, &body, def.is_custom())?;
                 self.api
                     .lock()
                     .bind(ns.unwrap_or(""), name, &b, &q.write_options(headers))?;
                 Ok(json_response(201, &success_status(201, None)))
             }
             (&Method::POST, Some(name), Some("eviction")) => {
-                let e = decode_body(headers, &body)?;
+                let e = decode_body(headers, &body, def.is_custom())?;
                 self.api.lock().evict(ns.unwrap_or(""), name, &e)?;
                 Ok(json_response(201, &success_status(201, None)))
             }
             (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
-                let obj = decode_body(headers, &body)?;
+                let obj = decode_body(headers, &body, def.is_custom())?;
                 let which = if sub == Some("status") {
                     Subresource::Status
                 } else {
@@ -106,7 +125,7 @@ impl Handler {
                 Ok(self.object_response(200, &def, &to_served(&def, &updated), format))
             }
             (&Method::PUT, Some(name), Some("scale")) => {
-                let scale = decode_body(headers, &body)?;
+                let scale = decode_body(headers, &body, def.is_custom())?;
                 let out =
                     self.api
                         .lock()
@@ -118,8 +137,9 @@ impl Handler {
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
-                let mut ptype = PatchType::from_content_type(ct)
-                    .ok_or_else(|| ApiError::unsupported_media_type(ct))?;
+                let mut ptype = PatchType::from_content_type(ct).ok_or_else(|| {
+                    ApiError::unsupported_media_type(ct, PatchType::media_types(def.is_custom()))
+                })?;
                 if let PatchType::Apply { force } = &mut ptype {
                     *force = q.force;
                 }
@@ -154,7 +174,7 @@ impl Handler {
                 Ok(self.object_response(code, &def, &to_served(&def, &obj), format))
             }
             (&Method::DELETE, Some(name), None) => {
-                let opts = q.delete_options(&body)?;
+                let opts = q.delete_options(headers, &body)?;
                 let outcome = self.api.lock().delete(&def, ns, name, &opts)?;
                 Ok(match outcome {
                     Deleted::Pending(obj) => {
@@ -179,7 +199,7 @@ impl Handler {
             }
             (&Method::DELETE, None, None) => {
                 let list = q.list_options()?;
-                let opts = q.delete_options(&body)?;
+                let opts = q.delete_options(headers, &body)?;
                 let items = self.api.lock().delete_collection(&def, ns, &list, &opts)?;
                 let rv = self.api.lock().store.current_rv();
                 let meta = list_meta(rv, &None, None);
@@ -196,6 +216,7 @@ impl Handler {
         t: &Target,
         q: &Query,
         format: Format,
+        wire: Wire,
     ) -> Result<Response<Body>, ApiError> {
         let opts = q.list_options()?;
         crate::api::check_fields(&t.def, &opts.fields)?;
@@ -222,16 +243,42 @@ impl Handler {
             format,
         };
         let rx = watch::spawn(self.api.clone(), spec, self.shutdown.clone());
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv()
-                .await
-                .map(|b| (Ok::<_, Infallible>(http_body::Frame::data(b)), rx))
+        let stream = futures::stream::unfold(rx, move |mut rx| async move {
+            let b = rx.recv().await?;
+            let b = match wire {
+                Wire::Json => b,
+                Wire::Protobuf => protobuf_frames(&b)?,
+            };
+            Some((Ok::<_, Infallible>(http_body::Frame::data(b)), rx))
         });
         let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
+        let content_type = match wire {
+            Wire::Json => "application/json",
+            Wire::Protobuf => crate::protobuf::WATCH_MEDIA_TYPE,
+        };
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/json"),
+            header::HeaderValue::from_static(content_type),
         );
         Ok(resp)
     }
+}
+
+/// Watch events (JSON lines) as protobuf frames. An event that does not encode ends the
+/// stream (the client re-watches), as a broken stream would on a real server.
+fn protobuf_frames(lines: &[u8]) -> Option<Bytes> {
+    let mut out = Vec::new();
+    for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let frame = serde_json::from_slice::<serde_json::Value>(line)
+            .map_err(|e| e.to_string())
+            .and_then(|event| crate::protobuf::watch_frame(&event).map_err(|e| e.to_string()));
+        match frame {
+            Ok(f) => out.extend_from_slice(&f),
+            Err(e) => {
+                tracing::warn!(error = %e, "a watch event could not be encoded as protobuf");
+                return None;
+            }
+        }
+    }
+    Some(Bytes::from(out))
 }

@@ -40,6 +40,47 @@ pub(super) fn error_response(err: &ApiError) -> Response<Body> {
     json_response(err.code, &err.to_status())
 }
 
+/// A `Status` error in protobuf, for clients that prefer it.
+pub(super) fn error_response_protobuf(err: &ApiError) -> Response<Body> {
+    match crate::protobuf::encode(&err.to_status()) {
+        Ok(bytes) => protobuf_response(err.code, bytes),
+        Err(_) => error_response(err),
+    }
+}
+
+fn protobuf_response(code: u16, bytes: Vec<u8>) -> Response<Body> {
+    let mut resp = Response::new(full(bytes));
+    *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(crate::protobuf::MEDIA_TYPE),
+    );
+    resp
+}
+
+/// Re-encodes a whole JSON response (an object, a list, a `Status`) in protobuf.
+pub(super) async fn to_protobuf(resp: Response<Body>) -> Response<Body> {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let Ok(collected) = body.collect().await;
+    let bytes = collected.to_bytes();
+    let encoded = serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|v| crate::protobuf::encode(&v).map_err(|e| e.to_string()));
+    match encoded {
+        Ok(out) => protobuf_response(parts.status.as_u16(), out),
+        Err(e) => error_response(&ApiError::internal(format!(
+            "unable to encode the response as protobuf: {e}"
+        ))),
+    }
+}
+
 /// Serializes an object without `apiVersion` and `kind` (items of built-in lists).
 struct WithoutTypeMeta<'a>(&'a Value);
 

@@ -11,6 +11,8 @@ mod errors;
 mod faithfulness;
 mod load;
 mod machinery;
+mod openapi;
+mod protobuf;
 mod serving;
 mod smoke;
 mod subresources;
