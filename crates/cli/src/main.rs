@@ -57,7 +57,46 @@ enum Command {
     Version,
 }
 
+/// The exit status of a command whose reader closed its output (`edgeplane check | head`):
+/// what a shell reports for a Unix tool ended by SIGPIPE (128 + 13).
+const CLOSED_OUTPUT: u8 = 141;
+
+/// Ends the process quietly when standard output is a pipe its reader closed. Unix tools
+/// die of SIGPIPE there without a word; Rust ignores the signal, so writing gives
+/// `EPIPE` and `println!` panics (exit 101 and a panic message). The workspace forbids
+/// the `unsafe` call that would restore the signal, so the panic is caught here instead;
+/// every other panic keeps the default report.
+fn quiet_on_closed_output() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        // std's message for a failed `print!`: "failed printing to stdout: Broken pipe
+        // (os error 32)"; the payload holds the text, not the io::Error.
+        if message.starts_with("failed printing to stdout")
+            && message.to_ascii_lowercase().contains("broken pipe")
+        {
+            std::process::exit(i32::from(CLOSED_OUTPUT));
+        }
+        default(info);
+    }));
+}
+
+/// Whether an error is a write to a closed pipe, somewhere in its chain.
+fn is_closed_output(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_output();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args),
@@ -78,6 +117,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(err) if is_closed_output(&err) => ExitCode::from(CLOSED_OUTPUT),
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

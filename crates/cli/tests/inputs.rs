@@ -277,3 +277,115 @@ fn the_alias_limit_is_raised_through_its_variable() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(unix)]
+#[test]
+fn folders_with_link_loops_are_read_once() {
+    // `ln -s . l1; ln -s . l2` made the walk exponential (it hung, past 800 MB); one link
+    // read each file 41 times.
+    let dir = scratch("loops");
+    for f in ["topology", "policies", "offers", "workloads", "nodes"] {
+        let text =
+            std::fs::read_to_string(repo().join(format!("examples/metro-plan/{f}.yaml"))).unwrap();
+        std::fs::write(dir.join(format!("{f}.yaml")), text).unwrap();
+    }
+    std::os::unix::fs::symlink(".", dir.join("l1")).unwrap();
+    std::os::unix::fs::symlink(".", dir.join("l2")).unwrap();
+    let out = run(&["check", "-f", dir.to_str().unwrap()], &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(", 12 nodes, "), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unknown_fields_are_refused_unless_validate_relaxes_it() {
+    let dir = scratch("unknown");
+    let file = dir.join("p.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: constraint.edgeplane.io/v1alpha1\nkind: ConstraintPolicy\nmetadata: {name: p}\nspec:\n  rules: [{name: latency, request: 4ms, requets: 3ms, limit: 10ms}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec: {bogus: 1, containers: [{name: c, image: i}]}\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    for command in ["check", "plan"] {
+        let out = run(&[command, "-f", file], &[]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert_eq!(
+            text(&out.stderr).trim(),
+            format!(
+                "error: {file}[0] ConstraintPolicy default/p: spec.rules[0].requets: unknown field (--validate=warn reads the object without it)"
+            ),
+            "{command}"
+        );
+    }
+    let out = run(&["check", "-f", file, "--validate=warn"], &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: {file}[1] Pod default/q: spec.bogus: unknown field, ignored"
+        )),
+        "{stderr}"
+    );
+    let out = run(&["check", "-f", file, "--validate=ignore"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!text(&out.stderr).contains("warning"));
+    let out = run(
+        &["cluster", "serve", "-f", file, "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("spec.rules[0].requets: unknown field"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn concatenated_json_objects_read_as_kubectl_reads_them() {
+    let dir = scratch("concatenated");
+    let file = dir.join("nodes.json");
+    let node = |name: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Node","metadata":{{"name":"{name}"}},"status":{{"allocatable":{{"cpu":"4","memory":"8Gi","pods":"110"}}}}}}"#
+        )
+    };
+    std::fs::write(&file, format!("{}\n{}{}", node("a"), node("b"), node("c"))).unwrap();
+    let out = run(&["check", "-f", file.to_str().unwrap()], &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(", 3 nodes, "), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // More output than a pipe holds (64 KiB, up to 1 MiB when raised), so the command is
+    // still writing when the reader goes away: the write fails with EPIPE, whatever the
+    // timing.
+    let dir = scratch("pipe");
+    let file = inventory_file(&dir, 12_000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeplane"))
+        .args(["plan", "-f", file.to_str().unwrap()])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut head = [0u8; 10];
+    stdout.read_exact(&mut head).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    // What a shell reports for a tool ended by SIGPIPE; it was 101 and a panic message.
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -98,7 +98,12 @@ pub enum SelectorProblem {
     UnknownOperator(String),
     #[error("{0:?} is not a valid label key")]
     InvalidKey(String),
+    #[error("{0:?} is not a valid label value: {LABEL_VALUE_RULE}")]
+    InvalidValue(String),
 }
+
+/// The API server's rule for label values, as it words it.
+pub const LABEL_VALUE_RULE: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, at most 63 characters";
 
 /// A string-form selector that does not parse; worded as the Kubernetes API server words it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -115,6 +120,8 @@ pub enum ParseError {
     MissingParenthesis,
     #[error("invalid label key \"{0}\"")]
     InvalidKey(String),
+    #[error("invalid label value: \"{0}\": {LABEL_VALUE_RULE}")]
+    InvalidValue(String),
 }
 
 fn found_text(found: &Option<String>) -> String {
@@ -130,12 +137,16 @@ impl Selector {
         let mut requirements = Vec::new();
         for (key, value) in selector.match_labels.iter().flatten() {
             validate_key(key, &format!("matchLabels[{key:?}]"))?;
+            validate_value(value, &format!("matchLabels[{key:?}]"))?;
             requirements.push(Requirement::Equals(key.clone(), value.clone()));
         }
         for (i, expr) in selector.match_expressions.iter().flatten().enumerate() {
             let field = format!("matchExpressions[{i}]");
             validate_key(&expr.key, &format!("{field}.key"))?;
             let values = expr.values.clone().unwrap_or_default();
+            for (j, value) in values.iter().enumerate() {
+                validate_value(value, &format!("{field}.values[{j}]"))?;
+            }
             let error = |at: &str, problem| SelectorError {
                 field: format!("{field}.{at}"),
                 problem,
@@ -230,6 +241,16 @@ impl Selector {
         if let Some(r) = requirements.iter().find(|r| !is_label_key(r.key())) {
             return Err(ParseError::InvalidKey(r.key().to_string()));
         }
+        for r in &requirements {
+            let values = match r {
+                Requirement::Equals(_, v) | Requirement::NotEquals(_, v) => std::slice::from_ref(v),
+                Requirement::In(_, vs) | Requirement::NotIn(_, vs) => vs.as_slice(),
+                _ => &[],
+            };
+            if let Some(bad) = values.iter().find(|v| !is_label_value(v)) {
+                return Err(ParseError::InvalidValue(bad.clone()));
+            }
+        }
         Ok(Selector { requirements })
     }
 
@@ -278,6 +299,29 @@ pub fn is_label_key(key: &str) -> bool {
             })
     });
     name_ok && prefix_ok
+}
+
+/// Label values: empty, or up to 63 alphanumerics, `-`, `_` and `.` that start and end
+/// with an alphanumeric.
+pub fn is_label_value(value: &str) -> bool {
+    value.is_empty()
+        || value.len() <= 63
+            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && value.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn validate_value(value: &str, field: &str) -> Result<(), SelectorError> {
+    if is_label_value(value) {
+        Ok(())
+    } else {
+        Err(SelectorError {
+            field: field.to_string(),
+            problem: SelectorProblem::InvalidValue(value.to_string()),
+        })
+    }
 }
 
 fn validate_key(key: &str, field: &str) -> Result<(), SelectorError> {

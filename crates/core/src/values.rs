@@ -125,7 +125,17 @@ impl Value {
         };
         match unit {
             Unit::Duration => {
-                quantity(parse_duration(trimmed).ok_or_else(|| ValueError::new(text, unit))?)
+                let ns = parse_duration(trimmed).ok_or_else(|| ValueError::new(text, unit))?;
+                // Go's durations (what Kubernetes and Turnbuckle read) are i64 nanoseconds:
+                // a longer one is not a duration anywhere else, and would wrap or saturate.
+                if ns > i64::MAX as f64 {
+                    return Err(ValueError::with_detail(
+                        text,
+                        unit,
+                        "out of range (the longest duration is 2562047h47m16.854775807s)",
+                    ));
+                }
+                quantity(ns)
             }
             Unit::BitRate => {
                 quantity(parse_bit_rate(trimmed).ok_or_else(|| ValueError::new(text, unit))?)

@@ -35,9 +35,9 @@ spec:
 ---
 {apiVersion: v1, kind: Node, metadata: {name: m1, labels: {topology.kubernetes.io/zone: metro}}, status: {allocatable: {cpu: "4"}}}
 ---
-{apiVersion: v1, kind: Pod, metadata: {name: r0, namespace: ar}, spec: {nodeName: e1, containers: []}}
+{apiVersion: v1, kind: Pod, metadata: {name: r0, namespace: ar}, spec: {nodeName: e1, containers: [{name: c, image: i}]}}
 ---
-{apiVersion: v1, kind: Pod, metadata: {name: r1, namespace: ar}, spec: {nodeName: m1, containers: []}}
+{apiVersion: v1, kind: Pod, metadata: {name: r1, namespace: ar}, spec: {nodeName: m1, containers: [{name: c, image: i}]}}
 "#;
 
 fn builtin() -> Arc<BuiltinProvider> {

@@ -33,6 +33,11 @@ pub struct Args {
     pub external: ProviderArgs,
     #[command(flatten)]
     pub fail_on: FailOnArgs,
+    /// Fields an object's kind does not have (`spec.bogus`): an error (strict, as
+    /// `kubectl apply`), a warning, or ignored. Kinds edgeplane has no schema for (other
+    /// projects' custom resources) are not checked.
+    #[arg(long, value_enum, default_value_t = crate::input::ValidateArg::Strict)]
+    pub validate: crate::input::ValidateArg,
 }
 
 /// One binding an offer would create (the JSON output).
@@ -80,7 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("error: {message}");
         Ok(ExitCode::from(2))
     };
-    let world = match World::read(&args.files) {
+    let world = match World::read(&args.files, args.validate) {
         Ok(w) => w,
         Err(e) => return usage(e),
     };

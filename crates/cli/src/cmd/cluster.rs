@@ -40,6 +40,11 @@ pub(crate) struct ServeArgs {
     /// Do not install the edgeplane CRDs.
     #[arg(long)]
     no_crds: bool,
+    /// Fields an object's kind does not have (`spec.bogus`): an error (strict, as
+    /// `kubectl apply`), a warning, or ignored. Kinds edgeplane has no schema for (other
+    /// projects' custom resources) are not checked.
+    #[arg(long, value_enum, default_value_t = crate::input::ValidateArg::Strict)]
+    validate: crate::input::ValidateArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -83,7 +88,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     // All files in one batch, so that CRDs and Namespaces are created first whatever
     // the file order.
-    let documents = match crate::input::read_documents(&args.files) {
+    let documents = match crate::input::read_documents(&args.files, args.validate) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");

@@ -54,7 +54,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.files.is_empty() {
         return run_live(args);
     }
-    let world = match World::read(&args.files) {
+    let world = match World::read(&args.files, crate::input::ValidateArg::Strict) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("error: {e}");

@@ -40,6 +40,10 @@ struct RunArgs {
     /// Write the report as JSON.
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
+    /// Fields of the scenario's objects that their kind does not have: an error (strict,
+    /// as `kubectl apply`), a warning, or ignored.
+    #[arg(long, value_enum, default_value_t = crate::input::ValidateArg::Strict)]
+    validate: crate::input::ValidateArg,
     /// Write a self-contained HTML report (map, charts, timeline).
     #[arg(long, value_name = "FILE.html")]
     html: Option<PathBuf>,
@@ -164,10 +168,13 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !(args.speed.is_finite() && args.speed > 0.0) {
         return invalid(format!("--speed: {} is not a positive number", args.speed));
     }
-    let scenario = match scenario::load(&path) {
+    let scenario = match scenario::load_with(&path, args.validate.into()) {
         Ok(s) => s,
         Err(e) => return invalid(e),
     };
+    for warning in &scenario.warnings {
+        eprintln!("warning: {warning}");
+    }
     let components = components();
     let names: Vec<String> = components.iter().map(|c| c.name().to_string()).collect();
     if !args.quiet {

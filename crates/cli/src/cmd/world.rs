@@ -22,8 +22,9 @@ pub struct World {
 
 impl World {
     /// Reads, decodes and validates the files. The error is the message to print.
-    pub fn read(paths: &[PathBuf]) -> Result<World, String> {
-        let documents: Vec<Document> = input::read_documents(paths).map_err(|e| e.to_string())?;
+    pub fn read(paths: &[PathBuf], validate: input::ValidateArg) -> Result<World, String> {
+        let documents: Vec<Document> =
+            input::read_documents(paths, validate).map_err(|e| e.to_string())?;
         let objects = input::decode_all(&documents).map_err(|e| e.to_string())?;
         let locations = |wanted: fn(&Object) -> bool| {
             documents

@@ -44,15 +44,15 @@ metadata:
   name: m1
   labels: {topology.kubernetes.io/zone: metro}
 ---
-{apiVersion: v1, kind: Pod, metadata: {name: r0, namespace: ar}, spec: {nodeName: e1a, containers: []}}
+{apiVersion: v1, kind: Pod, metadata: {name: r0, namespace: ar}, spec: {nodeName: e1a, containers: [{name: c, image: i}]}}
 ---
-{apiVersion: v1, kind: Pod, metadata: {name: r1, namespace: ar}, spec: {nodeName: m1, containers: []}}
+{apiVersion: v1, kind: Pod, metadata: {name: r1, namespace: ar}, spec: {nodeName: m1, containers: [{name: c, image: i}]}}
 ---
-{apiVersion: v1, kind: Pod, metadata: {name: g0, namespace: ar}, spec: {nodeName: e1b, containers: []}}
+{apiVersion: v1, kind: Pod, metadata: {name: g0, namespace: ar}, spec: {nodeName: e1b, containers: [{name: c, image: i}]}}
 ---
-{apiVersion: v1, kind: Pod, metadata: {name: waiting, namespace: ar}, spec: {containers: []}}
+{apiVersion: v1, kind: Pod, metadata: {name: waiting, namespace: ar}, spec: {containers: [{name: c, image: i}]}}
 ---
-{apiVersion: v1, kind: Pod, metadata: {name: lost, namespace: ar}, spec: {nodeName: ghost, containers: []}}
+{apiVersion: v1, kind: Pod, metadata: {name: lost, namespace: ar}, spec: {nodeName: ghost, containers: [{name: c, image: i}]}}
 "#;
 
 fn view() -> ClusterView {

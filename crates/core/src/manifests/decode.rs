@@ -98,9 +98,10 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
         ("v1", "Pod") => {
             let pod: Pod = typed(doc, true)?;
             check(doc, validate::metadata(&pod.metadata, true))?;
-            if let Some(spec) = &pod.spec {
-                check(doc, check_spec(spec, "spec").err().into_iter().collect())?;
-            }
+            // The API server refuses a pod without containers; so do we, rather than plan
+            // a pod that could never be created.
+            let spec = pod.spec.clone().unwrap_or_default();
+            check(doc, check_spec(&spec, "spec").err().into_iter().collect())?;
             Object::Pod(Box::new(pod))
         }
         ("apps/v1", "Deployment") => {
@@ -245,6 +246,12 @@ fn check_workload(
 
 /// Checks a pod spec for planning; `prefix` locates it (`spec.template.spec`).
 pub fn check_spec(spec: &PodSpec, prefix: &str) -> Result<(), FieldError> {
+    if spec.containers.is_empty() {
+        return Err(FieldError::new(
+            format!("{prefix}.containers"),
+            "is required: a pod needs at least one container",
+        ));
+    }
     convert::check_pod_spec(spec)
         .map_err(|e| FieldError::new(format!("{prefix}.{}", e.field), e.message))
 }

@@ -17,11 +17,13 @@ use serde_json::Value as Json;
 use crate::validate::FieldError;
 
 mod decode;
+mod fields;
 mod parse;
 mod unique;
 mod yaml;
 
 pub use decode::{Object, check_replicas, check_spec, decode, typed};
+pub use fields::{Validation, check_fields, unknown_fields};
 pub use parse::{parse_documents, parse_documents_with, parse_single};
 pub use unique::unique;
 pub use yaml::{

@@ -37,7 +37,8 @@ pub fn parse_single(source: &str, text: &str) -> Result<Json, ManifestError> {
 }
 
 /// Splits a source into documents. JSON sources (starting with `{` or `[`) are one
-/// document (or an array of them); everything else, and JSON-looking text that is not
+/// document, an array of them, or several concatenated (`{...}{...}` or one per line, as
+/// `kubectl` reads them); everything else, and JSON-looking text that is not
 /// JSON (a YAML flow mapping), is parsed as multi-document YAML. A `List` (what `kubectl
 /// get -o yaml` prints) or typed list (`PodList`, `NodeList`: what the API returns) gives
 /// its items, which take the list's kind without `List` and its apiVersion when they
@@ -54,9 +55,8 @@ pub fn parse_documents_with(
         message,
     };
     let values: Vec<Json> = if text.trim_start().starts_with(['{', '[']) {
-        match serde_json::from_str::<Json>(text) {
-            Ok(Json::Array(items)) => items,
-            Ok(value) => vec![value],
+        match json_stream(text) {
+            Ok(values) => values,
             Err(json) => match yaml_documents(text, limits) {
                 Ok(values) => values,
                 Err(_) => return Err(syntax(format!("invalid JSON: {json}"))),
@@ -87,6 +87,19 @@ pub fn parse_documents_with(
         }
     }
     Ok(documents)
+}
+
+/// The values of a JSON text holding one or more values one after another, arrays opened
+/// into their items.
+fn json_stream(text: &str) -> Result<Vec<Json>, serde_json::Error> {
+    let mut values = Vec::new();
+    for value in serde_json::Deserializer::from_str(text).into_iter::<Json>() {
+        match value? {
+            Json::Array(items) => values.extend(items),
+            value => values.push(value),
+        }
+    }
+    Ok(values)
 }
 
 /// `kind: List`, or a kind ending in `List` that holds `items`.

@@ -184,3 +184,98 @@ fn a_list_of_20000_objects_reads() {
     assert_eq!(docs[19_999].location(), "nodes.yaml[0].items[19999]");
     assert!(docs.iter().all(|d| d.kind() == "Node"));
 }
+
+fn unknown(text: &str) -> Vec<String> {
+    parse_documents("u.yaml", text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .flat_map(unknown_fields)
+        .collect()
+}
+
+#[test]
+fn unknown_fields_of_edgeplane_kinds_are_found_by_their_crd_schema() {
+    let text = "apiVersion: constraint.edgeplane.io/v1alpha1\nkind: ConstraintPolicy\nmetadata: {name: p, labelz: {a: b}}\nspec:\n  bogus: 1\n  rules: [{name: latency, request: 4ms, requets: 4ms, limit: 10ms}]\nstatus: null\n";
+    assert_eq!(
+        unknown(text),
+        ["metadata.labelz", "spec.bogus", "spec.rules[0].requets"]
+    );
+    let doc = &parse_documents("p.yaml", text).unwrap_or_default()[0];
+    let err = check_fields(doc, Validation::Strict)
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some(
+            "p.yaml[0] ConstraintPolicy default/p: unknown fields metadata.labelz, spec.bogus, spec.rules[0].requets (--validate=warn reads the object without it)"
+        )
+    );
+    assert_eq!(check_fields(doc, Validation::Warn).map(|w| w.len()), Ok(3));
+    assert_eq!(check_fields(doc, Validation::Ignore), Ok(Vec::new()));
+    // Maps keep every key; a known field is not reported.
+    let topology = "apiVersion: network.edgeplane.io/v1alpha1\nkind: NetworkTopology\nmetadata: {name: default, labels: {app.kubernetes.io/name: x}}\nspec:\n  sites: [{name: a}]\n";
+    assert_eq!(unknown(topology), Vec::<String>::new());
+}
+
+#[test]
+fn unknown_fields_of_builtin_kinds_are_found_by_a_round_trip() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {a: b}}\nspec:\n  bogus: 1\n  nodeName: null\n  containers: [{name: c, image: i, resources: {requets: {cpu: 1m}}}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: 2\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: i, imagePullPolicy: Always, prots: []}]}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {anything: 1}\n";
+    assert_eq!(
+        unknown(text),
+        [
+            "spec.bogus",
+            "spec.containers[0].resources.requets",
+            "spec.template.spec.containers[0].prots"
+        ]
+    );
+}
+
+#[test]
+fn concatenated_json_objects_are_documents() {
+    let text = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\"}}\n{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"b\"}}{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"}}]}";
+    let docs = parse_documents("c.json", text).unwrap_or_else(|e| panic!("{e}"));
+    let located: Vec<String> = docs
+        .iter()
+        .map(|d| format!("{} {}", d.location(), d.describe()))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "c.json[0] ConfigMap default/a",
+            "c.json[1] ConfigMap default/b",
+            "c.json[2].items[0] ConfigMap default/c"
+        ]
+    );
+    let err = parse_documents("c.json", "{\"a\": 1}\n{\"b\": ").err();
+    assert!(err.is_some_and(|e| e.message.starts_with("invalid JSON")));
+}
+
+#[test]
+fn inputs_the_api_server_refuses_are_refused() {
+    let cases = [
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n",
+            "p.yaml[0] Pod default/p: spec.containers: is required: a pod needs at least one container",
+        ),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n",
+            "p.yaml[0] Pod default/p: spec.containers: is required: a pod needs at least one container",
+        ),
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {matchLabels: {a: b}}\n  template: {spec: {containers: []}}\n",
+            "p.yaml[0] Deployment default/d: spec.template.spec.containers: is required: a pod needs at least one container",
+        ),
+        (
+            "apiVersion: constraint.edgeplane.io/v1alpha1\nkind: ConstraintPolicyOffer\nmetadata: {name: o}\nspec:\n  targets: [{kind: Pod, labelSelector: {matchLabels: {app: a b}}}]\n  policies: [p]\n",
+            "p.yaml[0] ConstraintPolicyOffer default/o: spec.targets[0].labelSelector.matchLabels[\"app\"]: \"a b\" is not a valid label value: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, at most 63 characters",
+        ),
+        (
+            "apiVersion: constraint.edgeplane.io/v1alpha1\nkind: ConstraintPolicy\nmetadata: {name: p}\nspec:\n  rules: [{name: latency, request: 99999999999999999999999h, limit: 10ms}]\n",
+            "p.yaml[0] ConstraintPolicy default/p: spec.rules[0].request: \"99999999999999999999999h\" is not a duration (expected for example 250ns, 10us, 1.5ms, 2s, 1m, 1h): out of range (the longest duration is 2562047h47m16.854775807s)",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = decode_all("p.yaml", text).err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some(expected), "{text}");
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use edgeplane_core::manifests::{self, Document};
+use edgeplane_core::manifests::{self, Document, Validation};
 use serde_json::Value;
 
 use super::error::{FileErrors, ScenarioError, scalar_text};
@@ -16,8 +16,15 @@ use super::sources::{inline_document, normalize};
 use super::world::World;
 use crate::files::manifest_files;
 
-/// Reads, decodes and validates a scenario file and the files it includes.
+/// Reads, decodes and validates a scenario file and the files it includes; an object
+/// field its kind does not have is an error.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    load_with(path, Validation::Strict)
+}
+
+/// [`load`], with unknown fields of the objects treated as `validation` says (warnings in
+/// [`Scenario::warnings`]).
+pub fn load_with(path: &Path, validation: Validation) -> Result<Scenario, ScenarioError> {
     let display = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         location: display.clone(),
@@ -26,15 +33,25 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         message: format!("cannot read: {e}"),
     })?;
     let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
-    parse(&display, &text, &dir).map(|mut s| {
+    parse_with(&display, &text, &dir, validation).map(|mut s| {
         s.source = path.to_path_buf();
         s
     })
 }
 
 /// Parses and validates scenario text; `source` names it in errors and `dir` is where
-/// includes are resolved.
+/// includes are resolved. Unknown fields of the objects are errors.
 pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioError> {
+    parse_with(source, text, dir, Validation::Strict)
+}
+
+/// [`parse`], with unknown fields treated as `validation` says.
+pub fn parse_with(
+    source: &str,
+    text: &str,
+    dir: &Path,
+    validation: Validation,
+) -> Result<Scenario, ScenarioError> {
     let file = FileErrors { source };
     let value: Value = manifests::parse_single(source, text)?;
     if !value.is_object() {
@@ -110,6 +127,10 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
         documents.push(inline_document(source, "spec.resources", i, value)?);
     }
     let documents = manifests::unique(documents)?;
+    let mut warnings = Vec::new();
+    for doc in &documents {
+        warnings.extend(manifests::check_fields(doc, validation)?);
+    }
     let mut world = World::new();
     world.admit_batch(&documents)?;
     world.check_topology()?;
@@ -162,6 +183,7 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<Scenario, ScenarioE
         objects,
         events,
         expect,
+        warnings,
     })
 }
 

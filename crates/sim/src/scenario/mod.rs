@@ -48,7 +48,7 @@ mod tests;
 pub use error::ScenarioError;
 pub use events::link_matches;
 pub use expect::{Bound, Expectation, ExpectationResult, Measure};
-pub use load::{load, parse};
+pub use load::{load, load_with, parse, parse_with};
 pub use model::{
     API_VERSION, Action, Event, KIND, LinkChange, ObjectRef, ScaleTarget, Scenario, Settings,
 };

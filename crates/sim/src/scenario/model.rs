@@ -31,6 +31,8 @@ pub struct Scenario {
     pub events: Vec<Event>,
     /// `spec.expect`: the final counts the run must end with.
     pub expect: Vec<super::expect::Expectation>,
+    /// Fields of the objects their kind does not have, under `--validate=warn`.
+    pub warnings: Vec<String>,
 }
 
 /// Timing knobs. Components (the planner, the binding controller) read theirs from the

@@ -261,3 +261,26 @@ fn an_object_included_twice_names_both_places() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn unknown_fields_of_objects_are_errors_unless_relaxed() {
+    use edgeplane_core::manifests::Validation;
+    let text = scenario("  - {at: 1m, setLink: {from: metro-1, to: edge-1, latency: 30ms}}")
+        .replace("    replicas: 2", "    replica: 3\n      replicas: 2");
+    let got = parse("t.yaml", &text, Path::new("."))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        got.as_deref(),
+        Some(
+            "t.yaml: spec.resources[3] Deployment default/web: spec.replica: unknown field (--validate=warn reads the object without it)"
+        )
+    );
+    let warned = parse_with("t.yaml", &text, Path::new("."), Validation::Warn)
+        .map(|s| s.warnings)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        warned,
+        ["t.yaml: spec.resources[3] Deployment default/web: spec.replica: unknown field, ignored"]
+    );
+}

@@ -74,6 +74,11 @@ pub struct Args {
     pub output: ManifestFormat,
     #[command(flatten)]
     pub fail_on: FailOnArgs,
+    /// Fields an object's kind does not have (`spec.bogus`): an error (strict, as
+    /// `kubectl apply`), a warning, or ignored. Kinds edgeplane has no schema for (other
+    /// projects' custom resources) are not checked.
+    #[arg(long, value_enum, default_value_t = crate::input::ValidateArg::Strict)]
+    pub validate: crate::input::ValidateArg,
 }
 
 fn invalid(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
@@ -91,7 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(e) => e,
         Err(e) => return invalid(e),
     };
-    let documents = match input::read_documents(&args.files) {
+    let documents = match input::read_documents(&args.files, args.validate) {
         Ok(d) => d,
         Err(e) => return invalid(e),
     };
