@@ -37,6 +37,7 @@ pub mod observer;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod series;
 pub mod text;
 pub mod timeline;
 

@@ -699,11 +699,55 @@ fn the_json_report_has_the_agreed_shape_and_the_html_its_sections() {
         bindings,
         ["Compliant", "Error", "Limit", "Pending", "Violation"]
     );
+    // Additions: the map at each moment (here the node failure at 20m, before the cluster
+    // notices it), what the latency chart and the table by offer read.
+    let moments = v["map"]["moments"].as_array().unwrap();
+    for k in ["at", "atSeconds", "what", "nodes", "links", "paths"] {
+        assert!(
+            moments.iter().all(|m| m.get(k).is_some()),
+            "moments need {k}"
+        );
+    }
+    let failed = moments
+        .iter()
+        .find(|m| m["at"] == "00:20:00")
+        .expect("a moment at the node failure");
+    assert!(
+        failed["what"]
+            .as_str()
+            .unwrap()
+            .contains("NodeFailed Node edge-1-a")
+    );
+    let node = |m: &serde_json::Value, name: &str| {
+        m["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .cloned()
+    };
+    assert_eq!(node(failed, "edge-1-a").unwrap()["state"], "Failed");
+    let noticed = moments.iter().find(|m| m["at"] == "00:20:50").unwrap();
+    assert_eq!(node(noticed, "edge-1-a").unwrap()["state"], "NotReady");
+    assert_eq!(
+        moments.iter().find(|m| m["at"] == "00:12:00").unwrap()["links"]["edge-1 - metro-1"]["latency"],
+        "12ms"
+    );
+    assert_eq!(moments.last().unwrap()["what"], "the end of the run");
+    assert!(v["series"]["activatedPaths"].is_array());
+    assert!(v["series"]["bindingLatency"].is_object());
+    assert!(v["offers"].is_array());
+    // What the report is computed from but does not carry.
+    for k in ["bindingCompliance", "nodeReady", "nodePods"] {
+        assert!(v["series"].get(k).is_none(), "series.{k}");
+    }
 
     let html = edgeplane_sim::html::render(&r);
     assert!(html.starts_with("<!doctype html>"));
     for id in [
         "site-map",
+        "map-slider",
+        "slo",
         "summary",
         "chart-bindings",
         "chart-pods",
@@ -725,8 +769,14 @@ fn the_json_report_has_the_agreed_shape_and_the_html_its_sections() {
         html.contains("edge-1 - metro-1"),
         "the changed link's series"
     );
-    // Self-contained: no scripts, nothing fetched.
-    assert!(!html.contains("<script"));
+    // Self-contained: one inline script and its data, nothing fetched.
+    assert_eq!(html.matches("<script>").count(), 1);
+    assert_eq!(
+        html.matches("<script type=\"application/json\" id=\"map-data\">")
+            .count(),
+        1
+    );
+    assert_eq!(html.matches("<script").count(), 2);
     assert!(!html.contains("src="));
     assert!(!html.contains("<link"));
     assert!(!html.contains("url("));
