@@ -3,6 +3,8 @@
 
     html_report_check.py CHROMIUM OUT-DIR NAME=REPORT.html[:REPORT.json] ...
 
+(scripts/html-report-check.sh runs the examples and calls it.)
+
 Drives Chromium through the DevTools protocol over --remote-debugging-pipe (standard
 library only), runs the page's script, and checks what is drawn, not the HTML text:
 
@@ -21,8 +23,8 @@ library only), runs the page's script, and checks what is drawn, not the HTML te
 
 Colours are compared with a tolerance and regions are found from the page's own layout,
 so fonts and anti-aliasing do not matter. Screenshots are left in OUT-DIR: NAME.png (the
-page), NAME-map-<moment>.png (the map at its incidents), NAME-events.png and
-NAME-links.png (the failures and the latency charts).
+page), NAME-map.png and NAME-map-<moment>.png (the map at the end and at its incidents),
+NAME-events.png and NAME-links.png (the failures and the latency charts).
 Exits 1 with the list of failures.
 """
 
@@ -462,7 +464,10 @@ def check_offers(page, name, report, expect, fail):
 
 def check(page, name, report, out, fail):
     page.js(HELPERS)
-    expect = EXPECT.get(name, {"marks": [], "moments": [], "offers": {}, "latency": None})
+    # The examples' expectations go by the scenario's name; any other report gets the checks
+    # that hold for every report.
+    scenario = (report or {}).get("scenario", name)
+    expect = EXPECT.get(scenario, {"marks": [], "moments": [], "offers": {}, "latency": None})
     errors = page.errors()
     if errors:
         fail(f"{name}: the page's script failed: {errors}")
@@ -471,9 +476,9 @@ def check(page, name, report, out, fail):
     with open(os.path.join(out, f"{name}.png"), "wb") as f:
         f.write(page.shot())
     marks = check_marks(page, name, expect, fail) or []
-    for chart in ("events", "links"):
-        box = page.js(f"__box(document.getElementById('chart-{chart}'))")
-        with open(os.path.join(out, f"{name}-{chart}.png"), "wb") as f:
+    for part in ("chart-events", "chart-links", "map"):
+        box = page.js(f"__box(document.getElementById('{part}'))")
+        with open(os.path.join(out, f"{name}-{part.removeprefix('chart-')}.png"), "wb") as f:
             f.write(page.shot({"x": box["x"], "y": box["y"], "width": box["w"], "height": box["h"]}))
     check_map(page, name, expect, out, fail)
     check_offers(page, name, report, expect, fail)

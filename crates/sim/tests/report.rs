@@ -1,7 +1,8 @@
-//! The reports of the example scenarios tell their incidents, not only the end: the map at
-//! each moment, the latency the bindings measured through an activated path while the
-//! degraded link stayed degraded, and how long each offer spent out of compliance. Runs
-//! with edgeplane's own components, on virtual time.
+//! The report: its JSON shape and the HTML's sections (the simulator alone), and what the
+//! examples' reports tell with edgeplane's components: their incidents, not only the end
+//! (the map at each moment, the latency the bindings measured through an activated path
+//! while the degraded link stayed degraded, how long each offer spent out of compliance).
+//! Virtual time: every run is deterministic.
 
 #![allow(clippy::unwrap_used)] // tests unwrap what they built
 
@@ -9,9 +10,9 @@ use std::path::Path;
 
 use edgeplane_sim::controllers::{self, Options};
 use edgeplane_sim::report::{Moment, MomentNode, NodeState, Report};
-use edgeplane_sim::{RunOptions, scenario};
+use edgeplane_sim::{Component, RunOptions, scenario};
 
-fn run(name: &str) -> Report {
+fn example_run(name: &str, components: Vec<Box<dyn Component>>) -> Report {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/scenarios")
         .join(name)
@@ -20,12 +21,168 @@ fn run(name: &str) -> Report {
     edgeplane_sim::run(
         &s,
         RunOptions {
-            components: controllers::components(&Options::default()),
+            components,
             ..RunOptions::default()
         },
     )
     .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
+
+/// An example with edgeplane's components.
+fn run(name: &str) -> Report {
+    example_run(name, controllers::components(&Options::default()))
+}
+
+/// An example with no component: the simulator alone.
+fn run_alone(name: &str) -> Report {
+    example_run(name, Vec::new())
+}
+
+// ---- the shape ---------------------------------------------------------------------------
+
+#[test]
+fn the_json_report_has_the_agreed_shape_and_the_html_its_sections() {
+    let r = run_alone("stadium-ar");
+    let v = serde_json::to_value(&r).unwrap();
+    // Field order as agreed (serde writes struct fields in declaration order).
+    let text = serde_json::to_string(&r).unwrap();
+    assert!(
+        text.starts_with(r#"{"scenario":"stadium-ar","duration":"45m","timeline":[{"at":"00:00:00","type":"Applied","object":"#),
+        "{}",
+        &text[..200]
+    );
+    assert!(text.contains(r#""summary":{"planRuns":0,"podsPlaced":8,"podsUnplaced":0,"mitigations":0,"evictions":0,"bindings":{"Pending":0,"Compliant":0,"Limit":0,"Violation":0,"Error":0},"wallMillis":"#));
+    assert_eq!(v["scenario"], "stadium-ar");
+    assert_eq!(v["duration"], "45m");
+    let first = &v["timeline"][0];
+    for k in ["at", "type", "object", "message"] {
+        assert!(first[k].is_string(), "timeline entries need {k}: {first}");
+    }
+    assert_eq!(first["at"], "00:00:00");
+    assert_eq!(first["type"], "Applied");
+    let at_ok = |s: &str| {
+        s.len() == 8
+            && s.chars().enumerate().all(|(i, c)| {
+                if i == 2 || i == 5 {
+                    c == ':'
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+    };
+    assert!(
+        v["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| at_ok(e["at"].as_str().unwrap_or("")))
+    );
+    let summary = &v["summary"];
+    for k in [
+        "planRuns",
+        "podsPlaced",
+        "podsUnplaced",
+        "mitigations",
+        "evictions",
+        "wallMillis",
+    ] {
+        assert!(summary[k].is_u64(), "summary.{k}: {summary}");
+    }
+    let mut bindings: Vec<&str> = summary["bindings"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    bindings.sort();
+    assert_eq!(
+        bindings,
+        ["Compliant", "Error", "Limit", "Pending", "Violation"]
+    );
+    // Additions: the map at each moment (here the node failure at 20m, before the cluster
+    // notices it), what the latency chart and the table by offer read.
+    let moments = v["map"]["moments"].as_array().unwrap();
+    for k in ["at", "atSeconds", "what", "nodes", "links", "paths"] {
+        assert!(
+            moments.iter().all(|m| m.get(k).is_some()),
+            "moments need {k}"
+        );
+    }
+    let failed = moments
+        .iter()
+        .find(|m| m["at"] == "00:20:00")
+        .expect("a moment at the node failure");
+    assert!(
+        failed["what"]
+            .as_str()
+            .unwrap()
+            .contains("NodeFailed Node edge-1-a")
+    );
+    let node = |m: &serde_json::Value, name: &str| {
+        m["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .cloned()
+    };
+    assert_eq!(node(failed, "edge-1-a").unwrap()["state"], "Failed");
+    let noticed = moments.iter().find(|m| m["at"] == "00:20:50").unwrap();
+    assert_eq!(node(noticed, "edge-1-a").unwrap()["state"], "NotReady");
+    assert_eq!(
+        moments.iter().find(|m| m["at"] == "00:12:00").unwrap()["links"]["edge-1 - metro-1"]["latency"],
+        "12ms"
+    );
+    assert_eq!(moments.last().unwrap()["what"], "the end of the run");
+    assert!(v["series"]["activatedPaths"].is_array());
+    assert!(v["series"]["bindingLatency"].is_object());
+    assert!(v["offers"].is_array());
+    // What the report is computed from but does not carry.
+    for k in ["bindingCompliance", "nodeReady", "nodePods"] {
+        assert!(v["series"].get(k).is_none(), "series.{k}");
+    }
+
+    let html = edgeplane_sim::html::render(&r);
+    assert!(html.starts_with("<!doctype html>"));
+    for id in [
+        "site-map",
+        "map-slider",
+        "slo",
+        "summary",
+        "chart-bindings",
+        "chart-pods",
+        "chart-links",
+        "chart-events",
+        "workloads",
+        "timeline",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "missing #{id}");
+    }
+    for site in &r.map.sites {
+        assert!(
+            html.contains(&format!("data-site=\"{}\"", site.name)),
+            "map without {}",
+            site.name
+        );
+    }
+    assert!(
+        html.contains("edge-1 - metro-1"),
+        "the changed link's series"
+    );
+    // Self-contained: one inline script and its data, nothing fetched.
+    assert_eq!(html.matches("<script>").count(), 1);
+    assert_eq!(
+        html.matches("<script type=\"application/json\" id=\"map-data\">")
+            .count(),
+        1
+    );
+    assert_eq!(html.matches("<script").count(), 2);
+    assert!(!html.contains("src="));
+    assert!(!html.contains("<link"));
+    assert!(!html.contains("url("));
+}
+
+// ---- the incidents -----------------------------------------------------------------------
 
 fn moment<'a>(r: &'a Report, at: &str) -> &'a Moment {
     r.map
