@@ -294,6 +294,8 @@ class Page:
 HELPERS = r"""
 window.__box = (e) => { const r = e.getBoundingClientRect();
   return {x: r.x, y: r.y, w: r.width, h: r.height, cx: r.x + r.width / 2, cy: r.y + r.height / 2}; };
+// A label's box with its white halo (stroke 3: 1.5 px each side).
+window.__halo = (b) => ({x: b.x - 1.5, y: b.y - 1.5, w: b.w + 3, h: b.h + 3});
 window.__overlap = (a, b) => Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x)) *
   Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
 window.__moment = (i) => { const s = document.getElementById('map-slider'); s.value = String(i);
@@ -358,22 +360,30 @@ def check_map(page, name, expect, out, fail):
     count = page.js("document.querySelectorAll('#map-data').length ? JSON.parse(document.getElementById('map-data').textContent).moments.length : 0")
     at_end = page.js("__mapState()")
     whats = [page.js(f"__moment({i})") for i in range(count)]
-    for i in range(count):
-        page.js(f"__moment({i})")
-        # Site names inside their boxes, link labels apart, at every moment.
+
+    def drawn_apart(when):
+        # Site names inside their boxes, link labels apart.
         bad = page.js("""[...document.querySelectorAll('#site-map g.site')].filter(g => {
-            const r = __box(g.querySelector('rect')), t = __box(g.querySelector('text.name'));
+            const r = __box(g.querySelector('rect')), t = __box(g.querySelector('text'));
             return t.x < r.x - 0.5 || t.x + t.w > r.x + r.w + 0.5; }).map(g => g.dataset.site)""")
         if bad:
-            fail(f"{name}: site names overflow their boxes: {some(bad)}")
+            fail(f"{name}: site names overflow their boxes {when}: {some(bad)}")
         covered = page.js("""(() => { const ls = [...document.querySelectorAll('#site-map g.link')]
-            .filter(g => g.style.display !== 'none' && g.querySelector('text.lat'))
-            .map(g => [g.dataset.link || g.dataset.path, __box(g.querySelector('text.lat'))]);
+            .filter(g => g.style.display !== 'none' && g.querySelector('text'))
+            .map(g => [g.dataset.link || g.dataset.path || g.querySelector('title').textContent.split(':')[0],
+                       __halo(__box(g.querySelector('text')))]);
             const out = []; for (let i = 0; i < ls.length; i++) for (let j = i + 1; j < ls.length; j++)
               if (__overlap(ls[i][1], ls[j][1]) > 2) out.push(ls[i][0] + ' / ' + ls[j][0]);
             return out; })()""")
         if covered:
-            fail(f"{name}: link labels cover each other at moment {whats[i][:40]!r}: {some(covered)}")
+            fail(f"{name}: link labels cover each other {when}: {some(covered)}")
+
+    if count:
+        for i in range(count):
+            page.js(f"__moment({i})")
+            drawn_apart(f"at moment {whats[i][:40]!r}")
+    else:
+        drawn_apart("on the map")
     for want in expect["moments"]:
         start = want["at"]
         index = next((i for i, w in enumerate(whats) if start in w), None)
@@ -468,25 +478,42 @@ def check(page, name, report, out, fail):
     # that hold for every report.
     scenario = (report or {}).get("scenario", name)
     expect = EXPECT.get(scenario, {"marks": [], "moments": [], "offers": {}, "latency": None})
-    errors = page.errors()
-    if errors:
-        fail(f"{name}: the page's script failed: {errors}")
-    if page.js("document.getElementById('timeline-filters').hidden"):
-        fail(f"{name}: the page's script did not run (filters hidden)")
     with open(os.path.join(out, f"{name}.png"), "wb") as f:
         f.write(page.shot())
-    marks = check_marks(page, name, expect, fail) or []
     for part in ("chart-events", "chart-links", "map"):
-        box = page.js(f"__box(document.getElementById('{part}'))")
-        with open(os.path.join(out, f"{name}-{part.removeprefix('chart-')}.png"), "wb") as f:
-            f.write(page.shot({"x": box["x"], "y": box["y"], "width": box["w"], "height": box["h"]}))
-    check_map(page, name, expect, out, fail)
-    check_offers(page, name, report, expect, fail)
-    if expect["latency"]:
-        drawn = page.js(f"document.querySelectorAll('#chart-links path.binding-latency[data-bindings~=\"{expect['latency']}\"]').length")
-        if drawn != 1:
-            fail(f"{name}: the latency chart does not draw {expect['latency']}")
-    check_timeline(page, name, marks, fail)
+        box = page.js(f"(() => {{ const e = document.getElementById('{part}'); return e && __box(e); }})()")
+        if box:
+            with open(os.path.join(out, f"{name}-{part.removeprefix('chart-')}.png"), "wb") as f:
+                f.write(page.shot({"x": box["x"], "y": box["y"], "width": box["w"], "height": box["h"]}))
+
+    def script_ran():
+        errors = page.errors()
+        if errors:
+            fail(f"{name}: the page's script failed: {errors}")
+        if page.js("(() => { const f = document.getElementById('timeline-filters'); return !f || f.hidden; })()"):
+            fail(f"{name}: the page's script did not run (no timeline filters shown)")
+
+    def latency():
+        if expect["latency"]:
+            drawn = page.js(f"document.querySelectorAll('#chart-links path.binding-latency[data-bindings~=\"{expect['latency']}\"]').length")
+            if drawn != 1:
+                fail(f"{name}: the latency chart does not draw {expect['latency']}")
+
+    marks = []
+    steps = [
+        ("script", script_ran),
+        ("marks", lambda: marks.extend(check_marks(page, name, expect, fail) or [])),
+        ("map", lambda: check_map(page, name, expect, out, fail)),
+        ("offers", lambda: check_offers(page, name, report, expect, fail)),
+        ("latency", latency),
+        ("timeline", lambda: check_timeline(page, name, marks, fail)),
+    ]
+    # Each step on its own: a report without one part still gets the others checked.
+    for step, run in steps:
+        try:
+            run()
+        except Failed as e:
+            fail(f"{name}: {step}: {e}")
 
 
 def main():
