@@ -18,7 +18,7 @@ library only), runs the page's script, and checks what is drawn, not the HTML te
   pixel colours in the regions of the nodes; the end the script draws is the end the
   page was written with;
 - clicking a mark shows its timeline row even when a filter hid it; filters hide rows;
-  long rows fold and unfold with the whole text on hover;
+  long rows fold, and unfold, with the whole text on hover;
 - the table by offer says what the JSON report says.
 
 Colours are compared with a tolerance and regions are found from the page's own layout,
@@ -452,11 +452,18 @@ def check_timeline(page, name, marks, fail):
     shown = page.js("window.__clicked")
     if shown[0] or not shown[1]:
         fail(f"{name}: clicking a {mark['kind']} mark does not show its row {mark['href']} ({shown})")
+    summary = page.js("""(() => { const d = document.querySelector('#timeline-table details.more');
+        return d && __box(d.querySelector('summary')); })()""")
+    if summary is None:
+        return None
+    # The pointer over the row gives its tooltip; opening it shows the whole text.
+    page.b.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": summary["cx"], "y": summary["cy"]},
+                session=page.s)
     folded = page.js("""(() => { const d = document.querySelector('#timeline-table details.more');
-        if (!d) return null; const short = d.querySelector('summary').textContent;
+        const short = d.querySelector('summary').textContent;
         d.open = true; const open = __box(d.querySelector('.full')).h > 0; d.open = false;
         return [short.length, d.title.length, open]; })()""")
-    if folded is not None and not (folded[0] < 200 and folded[1] > folded[0] and folded[2]):
+    if not (folded[0] < 200 and folded[1] > folded[0] and folded[2]):
         fail(f"{name}: a folded row does not hold its whole text ({folded})")
     return folded
 

@@ -1,6 +1,6 @@
 //! The page's one script, inline: the timeline's filters, showing the row a chart mark or
-//! a moment links to (even when a filter hides it), and the map at the moment the slider
-//! picks. Without it the page still reads: the map at the end, every row, folded messages
+//! a moment links to (even when a filter hides it), a folded row's text on hover, and the
+//! map at the moment the slider picks. Without it the page still reads: the map at the end, every row, folded messages
 //! open on click.
 //!
 //! A node looks as `map::sites::node_look` says; `lookOf` below must say the same (the
@@ -43,6 +43,13 @@ pub(super) const SCRIPT: &str = r##"
     }
     if (search) search.addEventListener("input", applyFilters);
     applyFilters();
+  }
+  // A folded row's whole text on hover (kept once in the page, in the row).
+  if (table) {
+    table.addEventListener("mouseover", (e) => {
+      const d = e.target.closest("details.more");
+      if (d && !d.title) d.title = d.querySelector(".full").textContent;
+    });
   }
 
   // A chart mark or a moment links to a row: show it, whatever the filters say.

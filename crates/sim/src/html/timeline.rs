@@ -1,7 +1,8 @@
 //! The timeline table: a row per story entry with an anchor (`#t-<index in the report's
 //! timeline>`) that the chart marks and the map's moments link to; filters by type and by
 //! text (the page's script); messages too long to scan (a `Planned` entry names every rule
-//! of every binding) folded to a summary, the whole text on hover and on expand.
+//! of every binding) folded to a summary, the whole text on expand and (with the script)
+//! on hover.
 
 use std::fmt::Write;
 
@@ -150,10 +151,10 @@ pub(super) fn timeline(h: &mut String, r: &Report) {
         );
         match short_message(&e.message) {
             Some(short) => {
+                // The whole text once: the page's script makes it the tooltip on hover.
                 let _ = write!(
                     h,
-                    "<details class=\"more\" title=\"{}\"><summary><span class=\"short\">{}</span></summary><div class=\"full\">{}</div></details>",
-                    esc(&e.message),
+                    "<details class=\"more\"><summary><span class=\"short\">{}</span></summary><div class=\"full\">{}</div></details>",
                     esc(&short),
                     esc(&e.message)
                 );
