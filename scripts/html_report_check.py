@@ -301,7 +301,9 @@ window.__overlap = (a, b) => Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.m
 window.__moment = (i) => { const s = document.getElementById('map-slider'); s.value = String(i);
   s.dispatchEvent(new Event('input')); return document.getElementById('map-moment').textContent; };
 window.__mapState = () => [...document.querySelectorAll('#site-map g.node')].map(g =>
-  [g.dataset.node, g.dataset.state, g.querySelector('text').textContent]);
+  [g.dataset.node, g.dataset.state, g.querySelector('text').textContent]).concat(
+  [...document.querySelectorAll('#site-map text.site-count')].map(t =>
+  [t.dataset.nodes, t.dataset.state, t.lastChild.textContent]));
 true
 """
 

@@ -54,7 +54,12 @@ pub(super) const SCRIPT: &str = r##"
 
   // A chart mark or a moment links to a row: show it, whatever the filters say.
   function reveal() {
-    const id = decodeURIComponent(location.hash.slice(1));
+    let id;
+    try {
+      id = decodeURIComponent(location.hash.slice(1));
+    } catch (e) {
+      return; // a hash no row has
+    }
     const tr = id ? document.getElementById(id) : null;
     if (!tr || tr.tagName !== "TR") return;
     if (hiddenKinds.delete(tr.dataset.kind) && filters) {
