@@ -2,12 +2,11 @@
 //! The driver and the observer write it; a [`Listener`] hears every entry as it is added
 //! (the CLI prints them).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::Serialize;
-
+pub use crate::series::{ComplianceCounts, LinkLatency, PodCounts, Sample, Series};
 use crate::timeline::{Entry, EntryType, Source, Timeline};
 
 /// Hears what happens during a run.
@@ -22,109 +21,6 @@ pub trait Listener: Send {
 pub struct Silent;
 
 impl Listener for Silent {}
-
-/// Bindings by compliance.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ComplianceCounts {
-    #[serde(rename = "Pending")]
-    pub pending: usize,
-    #[serde(rename = "Compliant")]
-    pub compliant: usize,
-    #[serde(rename = "Limit")]
-    pub limit: usize,
-    #[serde(rename = "Violation")]
-    pub violation: usize,
-    #[serde(rename = "Error")]
-    pub error: usize,
-}
-
-impl ComplianceCounts {
-    pub fn add(&mut self, compliance: &str) {
-        match compliance {
-            "Compliant" => self.compliant += 1,
-            "Limit" => self.limit += 1,
-            "Violation" => self.violation += 1,
-            "Error" => self.error += 1,
-            _ => self.pending += 1,
-        }
-    }
-
-    pub fn remove(&mut self, compliance: &str) {
-        let slot = match compliance {
-            "Compliant" => &mut self.compliant,
-            "Limit" => &mut self.limit,
-            "Violation" => &mut self.violation,
-            "Error" => &mut self.error,
-            _ => &mut self.pending,
-        };
-        *slot = slot.saturating_sub(1);
-    }
-
-    pub fn total(&self) -> usize {
-        self.pending + self.compliant + self.limit + self.violation + self.error
-    }
-}
-
-/// Pods by state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct PodCounts {
-    /// Bound to a node and not failed (starting or running).
-    pub placed: usize,
-    /// Not bound yet (waiting at a gate or for the scheduler).
-    pub pending: usize,
-    /// Failed (node lost, rejected).
-    pub failed: usize,
-}
-
-/// A value at a point of virtual time.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Sample<T> {
-    /// Seconds of virtual time since the start.
-    pub at: f64,
-    #[serde(flatten)]
-    pub value: T,
-}
-
-/// Latency of a link, for the charts.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct LinkLatency {
-    #[serde(rename = "latencyMs")]
-    pub latency_ms: f64,
-}
-
-/// Series over virtual time (a new sample whenever the value changes).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Series {
-    pub bindings: Vec<Sample<ComplianceCounts>>,
-    pub pods: Vec<Sample<PodCounts>>,
-    /// Link label (`metro-1 - edge-1`) -> latency over time; every link's first value is
-    /// its value at the start.
-    pub links: BTreeMap<String, Vec<Sample<LinkLatency>>>,
-}
-
-impl Series {
-    fn push_changed<T: PartialEq + Copy>(list: &mut Vec<Sample<T>>, at: Duration, value: T) {
-        let at = at.as_secs_f64();
-        match list.last_mut() {
-            Some(last) if last.value == value => {}
-            Some(last) if last.at == at => last.value = value,
-            _ => list.push(Sample { at, value }),
-        }
-    }
-
-    pub fn bindings_at(&mut self, at: Duration, counts: ComplianceCounts) {
-        Self::push_changed(&mut self.bindings, at, counts);
-    }
-
-    pub fn pods_at(&mut self, at: Duration, counts: PodCounts) {
-        Self::push_changed(&mut self.pods, at, counts);
-    }
-
-    pub fn link_at(&mut self, at: Duration, link: &str, latency_ms: f64) {
-        let list = self.links.entry(link.to_string()).or_default();
-        Self::push_changed(list, at, LinkLatency { latency_ms });
-    }
-}
 
 /// The record of a run, shared by the driver and the observer.
 ///

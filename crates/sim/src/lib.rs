@@ -18,6 +18,8 @@
 //!   edgeplane's own.
 //! - [`run()`]: the run (virtual time, optional serving at a multiple of real time).
 //! - [`timeline`]: entry types and the table from Kubernetes Event reasons to them.
+//! - [`series`]: what the observer records over time (counts, node states, pods per
+//!   node, each binding's compliance and latency, activated paths).
 //! - [`report`], [`html`], [`text`]: the outputs.
 //! - [`generate`]: scenarios of any size for benchmarks.
 //!
@@ -37,6 +39,7 @@ pub mod observer;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod series;
 pub mod text;
 pub mod timeline;
 

@@ -109,7 +109,14 @@ impl Event {
 #[serde(default)]
 pub struct Binding {
     pub metadata: Meta,
+    pub spec: BindingSpec,
     pub status: BindingStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BindingSpec {
+    pub offer: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -117,6 +124,20 @@ pub struct Binding {
 pub struct BindingStatus {
     pub compliance: String,
     pub first_reason: String,
+    pub details: Vec<PolicyDetail>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PolicyDetail {
+    pub rule_details: Vec<RuleDetail>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RuleDetail {
+    pub rule: String,
+    pub value: Option<String>,
 }
 
 impl Binding {
@@ -126,6 +147,31 @@ impl Binding {
             "" => "Pending",
             c => c,
         }
+    }
+
+    /// The offer that made it, `namespace/name`.
+    pub fn offer(&self) -> String {
+        let name = if self.spec.offer.is_empty() {
+            self.metadata
+                .labels
+                .get(edgeplane_api::names::OFFER_LABEL)
+                .map(String::as_str)
+                .unwrap_or_default()
+        } else {
+            self.spec.offer.as_str()
+        };
+        format!("{}/{name}", self.metadata.namespace)
+    }
+
+    /// The measured value of the first rule named `rule` in the status details (every
+    /// policy of a binding measures a pairwise rule over the same targets).
+    pub fn rule_value(&self, rule: &str) -> Option<&str> {
+        self.status
+            .details
+            .iter()
+            .flat_map(|d| &d.rule_details)
+            .find(|r| r.rule == rule && r.value.is_some())
+            .and_then(|r| r.value.as_deref())
     }
 }
 
@@ -211,5 +257,11 @@ mod tests {
         assert_eq!(e.occurrences(), 5);
         let b: Binding = decode(r#"{"metadata":{"name":"b"}}"#);
         assert_eq!(b.compliance(), "Pending");
+        assert_eq!(b.rule_value("latency"), None);
+        let b: Binding = decode(
+            r#"{"metadata":{"name":"b","namespace":"ar"},"spec":{"offer":"ar-stadium"},"status":{"compliance":"Limit","details":[{"policy":"p","compliance":"Limit","ruleDetails":[{"rule":"jitter","compliance":"Compliant","value":"1ms"},{"rule":"latency","compliance":"Limit"},{"rule":"latency","compliance":"Limit","value":"4ms"}]}]}}"#,
+        );
+        assert_eq!(b.offer(), "ar/ar-stadium");
+        assert_eq!(b.rule_value("latency"), Some("4ms"));
     }
 }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::journal::{ComplianceCounts, PodCounts, SharedJournal};
 use crate::lite;
+use crate::series::{ActivePath, NodePods};
 use crate::timeline::{Entry, EntryType, Source, map_reason};
 
 pub const PODS: &str = "pods";
@@ -104,6 +105,9 @@ pub struct Observer {
     feeds: Vec<Feed>,
     pods: HashMap<ObjKey, PodFacts>,
     pod_counts: PodCounts,
+    /// Node -> the pods bound to it.
+    node_pods: HashMap<String, NodePods>,
+    /// Binding -> its compliance.
     bindings: HashMap<ObjKey, String>,
     compliance: ComplianceCounts,
     /// Event uid -> occurrences seen.
@@ -152,6 +156,7 @@ impl Observer {
             feeds,
             pods: HashMap::new(),
             pod_counts: PodCounts::default(),
+            node_pods: HashMap::new(),
             bindings: HashMap::new(),
             compliance: ComplianceCounts::default(),
             events: HashMap::new(),
@@ -239,7 +244,13 @@ impl Observer {
                 let name = change.object.key.1.clone();
                 if gone {
                     self.node_labels.remove(&name);
+                    self.journal.lock().series.node_ready_at(at, &name, false);
                 } else {
+                    let node: lite::Node = lite::decode(json);
+                    self.journal
+                        .lock()
+                        .series
+                        .node_ready_at(at, &name, node.ready());
                     self.node_labels.insert(name, change.object.label_map());
                 }
             }
@@ -301,6 +312,11 @@ impl Observer {
                     .iter()
                     .map(|(k, s)| (k.1.clone(), s.label_map()))
                     .collect();
+                let mut journal = self.journal.lock();
+                for (k, s) in &current {
+                    let node: lite::Node = lite::decode(s.json());
+                    journal.series.node_ready_at(at, &k.1, node.ready());
+                }
             }
             _ => {}
         }
@@ -341,6 +357,7 @@ impl Observer {
             let counts = self.pod_counts;
             self.journal.lock().series.pods_at(at, counts);
         }
+        self.count_on_node(before.as_ref(), after.as_ref(), at);
         let was = before.clone().unwrap_or_default();
         match &after {
             Some(now) => {
@@ -425,6 +442,36 @@ impl Observer {
         }
     }
 
+    /// Keeps the pods of each node (placed and terminating) as a pod changes.
+    fn count_on_node(&mut self, before: Option<&PodFacts>, after: Option<&PodFacts>, at: Duration) {
+        fn slot<'a>(c: &'a mut NodePods, pod: &PodFacts) -> Option<&'a mut usize> {
+            match pod.state() {
+                PodState::Placed => Some(&mut c.placed),
+                PodState::Terminating if !pod.node.is_empty() => Some(&mut c.terminating),
+                _ => None,
+            }
+        }
+        let mut touched: Vec<&str> = Vec::new();
+        if let Some(b) = before
+            && let Some(n) = slot(self.node_pods.entry(b.node.clone()).or_default(), b)
+        {
+            *n = n.saturating_sub(1);
+            touched.push(&b.node);
+        }
+        if let Some(a) = after
+            && let Some(n) = slot(self.node_pods.entry(a.node.clone()).or_default(), a)
+        {
+            *n += 1;
+            touched.push(&a.node);
+        }
+        touched.dedup();
+        let mut journal = self.journal.lock();
+        for node in touched {
+            let pods = self.node_pods.get(node).copied().unwrap_or_default();
+            journal.series.node_pods_at(at, node, pods);
+        }
+    }
+
     fn remember_lost(&mut self, pod: &PodFacts, name: &str, what: String) {
         if let Some(owner) = &pod.controller {
             self.lost.entry(owner.clone()).or_default().push_back(Lost {
@@ -471,6 +518,7 @@ impl Observer {
     fn binding(&mut self, key: &ObjKey, new: Option<&lite::Binding>, at: Duration) {
         let before = self.bindings.get(key).cloned();
         let object = object_text("ConstraintPolicyBinding", &key.0, &key.1);
+        self.binding_history(key, new, at);
         match new {
             Some(b) => {
                 let now = b.compliance().to_string();
@@ -522,6 +570,29 @@ impl Observer {
         }
     }
 
+    /// Records a binding's compliance and measured latency for the per-offer table and the
+    /// latency chart. A deleted binding keeps the offer it had.
+    fn binding_history(&mut self, key: &ObjKey, new: Option<&lite::Binding>, at: Duration) {
+        let name = format!("{}/{}", key.0, key.1);
+        let offer = match new {
+            Some(b) => b.offer(),
+            None => match self.journal.lock().series.binding_compliance.get(&name) {
+                Some(h) => h.offer.clone(),
+                None => return,
+            },
+        };
+        let latency = new
+            .and_then(|b| b.rule_value(edgeplane_core::rules::builtin::LATENCY))
+            .and_then(latency_ms);
+        let mut journal = self.journal.lock();
+        journal
+            .series
+            .binding_compliance_at(at, &name, &offer, new.map(lite::Binding::compliance));
+        journal
+            .series
+            .binding_latency_at(at, &name, &offer, latency);
+    }
+
     fn topology(&mut self, t: &Value, at: Duration) {
         if str_at(t, "/metadata/name") != edgeplane_core::snapshot::DEFAULT_TOPOLOGY {
             return;
@@ -552,7 +623,31 @@ impl Observer {
                 journal.series.link_at(at, &name, ms);
             }
         }
+        journal.series.paths_at(at, activated_paths(t));
     }
+}
+
+/// The paths in the topology's `status.activatedPaths`; entries that do not parse are left
+/// out (the report shows what it can).
+pub fn activated_paths(topology: &Value) -> Vec<ActivePath> {
+    let paths = topology
+        .pointer("/status/activatedPaths")
+        .cloned()
+        .and_then(|v| serde_json::from_value::<Vec<edgeplane_api::ActivatedPath>>(v).ok())
+        .unwrap_or_default();
+    paths
+        .into_iter()
+        .map(|p| ActivePath {
+            latency_ms: latency_ms(&p.latency).unwrap_or(0.0),
+            activated: format!("{}/{}", p.catalogue, p.entry),
+            from: p.from,
+            to: p.to,
+            one_way: p.one_way,
+            latency: p.latency,
+            bandwidth: p.bandwidth,
+            bindings: p.bindings,
+        })
+        .collect()
 }
 
 /// `metro-1 - edge-1`, or `stadium -> edge-1` for a one-way link.

@@ -50,7 +50,8 @@ pub enum EntryType {
     ComplianceChanged,
     /// A pod was bound to a node (placed, or re-placed after a failure or eviction).
     Bound,
-    /// A pod failed (its node was lost, the kubelet rejected it).
+    /// A pod failed (the kubelet rejected it, or it ended in error; a lost node's pods are
+    /// deleted by the taint manager instead, `TaintEviction`).
     PodFailed,
     /// Any other Event (kubelet, scheduler stand-in, workload controllers).
     Info,

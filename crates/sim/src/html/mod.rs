@@ -1,18 +1,25 @@
-//! The HTML report: one self-contained page (inline CSS and SVG, no scripts, nothing
-//! fetched) with the summary, a map of sites and links with the placements at the end,
-//! charts over time (bindings by compliance, pods, latency of the links that changed,
-//! and a strip of repairs and failures), the workloads and the timeline.
+//! The HTML report: one self-contained page (inline CSS, SVG and one small script, nothing
+//! fetched) with the summary, the time each offer's bindings spent out of compliance, a
+//! map of sites and links at the end and, with a slider, at each moment of the run,
+//! charts over time (bindings by compliance, pods, the latency of the links that changed
+//! and of the bindings they carried, a strip of failures and repairs by lane), the
+//! workloads and the timeline (filters, folded long messages, a row per chart mark).
 //!
-//! The map is laid out in layers by site tier (regional, metro, edge, users: from the
-//! sites' `tier` label, `kind: users` or `transit: false`); within a layer sites follow
-//! the average position of the sites they link to above them, so edge sites sit under
-//! their metro site and users under their edge sites. Everything is deterministic.
+//! Files: `page` (the sections in order), `style`, `script`, `chart` (the frame charts
+//! share), `charts` (bindings, pods), `latency`, `marks` (the strip), `map/`, `tables`
+//! (by offer, workloads), `timeline`. Everything is deterministic.
 
+mod chart;
 mod charts;
 mod escape;
+mod latency;
 mod map;
+mod marks;
 mod page;
+mod script;
+mod style;
 mod tables;
+mod timeline;
 
 #[cfg(test)]
 mod tests;

@@ -1,29 +1,10 @@
-//! The tables: workloads at the end, and the timeline.
+//! The tables: compliance by offer (the SLO view), and the workloads at the end.
 
 use std::fmt::Write;
 
 use super::escape::esc;
-use crate::report::{Report, ReportEntry};
-use crate::timeline::EntryType;
-
-fn badge_colour(kind: EntryType) -> &'static str {
-    match kind {
-        EntryType::Planned | EntryType::Bound => "#2f6fd6",
-        EntryType::PlanRun => "#1d4f9c",
-        EntryType::Unplaceable | EntryType::ActionFailed | EntryType::PodFailed => "#d64545",
-        EntryType::ComplianceChanged => "#6c5ce7",
-        EntryType::Mitigated => "#2f9e5b",
-        EntryType::MitigationFailed => "#b5521b",
-        EntryType::Evicted | EntryType::TaintEviction => "#e17a00",
-        EntryType::NodeNotReady => "#c2410c",
-        EntryType::NodeFailed => "#b03030",
-        EntryType::NodeRecovered => "#3c9d76",
-        EntryType::LinkChanged => "#c0392b",
-        EntryType::Note => "#4b5563",
-        EntryType::Applied | EntryType::Deleted | EntryType::Scaled => "#5b6b7f",
-        EntryType::Info => "#a3adb8",
-    }
-}
+use crate::report::{BindingTime, Report};
+use crate::series::ComplianceCounts;
 
 pub(super) fn workloads(h: &mut String, r: &Report) {
     if r.workloads.is_empty() {
@@ -50,38 +31,88 @@ pub(super) fn workloads(h: &mut String, r: &Report) {
     h.push_str("</table></section>");
 }
 
-const TIMELINE_ROWS: usize = 3000;
-
-pub(super) fn timeline(h: &mut String, r: &Report) {
-    let shown: Vec<&ReportEntry> = r.timeline.iter().filter(|e| !e.detail).collect();
-    let details = r.timeline.len() - shown.len();
-    let _ = write!(
-        h,
-        "<section id=\"timeline\"><h2>Timeline <small>{} entries{}</small></h2><table><tr><th>time</th><th>what</th><th>object</th><th>details</th></tr>",
-        shown.len(),
-        if details > 0 {
-            format!(", {details} more details in the JSON report")
+/// `45s`, `3m 00s`, `1h 02m`; `—` for none.
+pub(super) fn duration_text(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    if s == 0 {
+        if seconds > 0.0 {
+            "<1s".into()
         } else {
-            String::new()
+            "—".into()
         }
-    );
-    for e in shown.iter().take(TIMELINE_ROWS) {
+    } else if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h {:02}m", s / 3600, (s / 60) % 60)
+    }
+}
+
+fn worst(w: &Option<BindingTime>) -> String {
+    match w {
+        Some(w) => {
+            let name = w.binding.rsplit('/').next().unwrap_or(&w.binding);
+            format!(
+                "<span title=\"{}\">{}</span> <span class=\"note\">{}</span>",
+                esc(&w.binding),
+                esc(name),
+                esc(&duration_text(w.seconds))
+            )
+        }
+        None => "<span class=\"note\">—</span>".into(),
+    }
+}
+
+fn at_end(c: &ComplianceCounts) -> String {
+    let parts: Vec<String> = [
+        (c.compliant, "Compliant", "ok"),
+        (c.limit, "Limit", "limit"),
+        (c.violation, "Violation", "bad"),
+        (c.error, "Error", "bad"),
+        (c.pending, "Pending", "note"),
+    ]
+    .iter()
+    .filter(|(n, _, _)| *n > 0)
+    .map(|(n, name, class)| format!("<span class=\"{class}\">{n} {name}</span>"))
+    .collect();
+    if parts.is_empty() {
+        "<span class=\"note\">none left</span>".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// Time in Violation and in Limit by offer: the binding-time summed over each offer's
+/// bindings, and the binding that spent longest there.
+pub(super) fn offers(h: &mut String, r: &Report) {
+    h.push_str("<section id=\"slo\"><h2>Time out of compliance by offer <small>binding-time in Violation and in Limit during the run, summed over each offer's bindings, and the worst binding</small></h2>");
+    if r.offers.is_empty() {
+        h.push_str("<p class=\"note\">No ConstraintPolicyBindings (no offer controller ran).</p></section>");
+        return;
+    }
+    h.push_str("<table id=\"slo-table\"><thead><tr><th>offer</th><th>bindings</th><th>in Violation</th><th>worst binding</th><th>in Limit</th><th>worst binding</th><th>at the end</th></tr></thead><tbody>");
+    for o in &r.offers {
         let _ = write!(
             h,
-            "<tr><td class=\"t\">{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td><td class=\"o\">{}</td><td>{}</td></tr>",
-            esc(&e.at),
-            badge_colour(e.kind),
-            e.kind.as_str(),
-            esc(&e.object),
-            esc(&e.message)
+            "<tr data-offer=\"{}\"><td class=\"o\">{}</td><td>{}</td><td class=\"num{}\" data-seconds=\"{}\">{}</td><td>{}</td><td class=\"num{}\" data-seconds=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&o.offer),
+            esc(&o.offer),
+            o.bindings,
+            if o.violation_seconds > 0.0 {
+                " bad"
+            } else {
+                ""
+            },
+            o.violation_seconds,
+            esc(&duration_text(o.violation_seconds)),
+            worst(&o.worst_violation),
+            if o.limit_seconds > 0.0 { " limit" } else { "" },
+            o.limit_seconds,
+            esc(&duration_text(o.limit_seconds)),
+            worst(&o.worst_limit),
+            at_end(&o.at_end)
         );
     }
-    if shown.len() > TIMELINE_ROWS {
-        let _ = write!(
-            h,
-            "<tr><td></td><td colspan=\"3\" class=\"note\">... {} more entries in the JSON report</td></tr>",
-            shown.len() - TIMELINE_ROWS
-        );
-    }
-    h.push_str("</table></section>");
+    h.push_str("</tbody></table></section>");
 }
