@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use crate::harness::{self, Component, Setup};
 use edgeplane_api::{Compliance, ConstraintPolicyBinding};
-use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, NodeSpec, PodAdmission};
+use edgeplane_cluster::{EmbeddedCluster, NodeSpec};
 use edgeplane_netctl::{NetworkController, ReferenceConfig, ReferenceController};
 use edgeplane_runtime::descheduler::{self, Descheduler, DeschedulerConfig, Limits};
 use edgeplane_runtime::metrics::Metrics;
 use edgeplane_runtime::providers::UrlRewrite;
 use edgeplane_runtime::scheduler::queue::Triggers;
 use edgeplane_runtime::scheduler::{self, Scheduler, SchedulerConfig};
-use edgeplane_runtime::webhook::{GateAdmission, GateOptions};
 use edgeplane_runtime::{Caches, Context, ViewCache};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -148,37 +147,17 @@ impl Options {
 }
 
 pub fn node(name: &str, site: &str) -> NodeSpec {
-    NodeSpec::new(name)
-        .cpu("8")
-        .memory("32Gi")
-        .label(ZONE, site)
+    harness::site_node(name, site)
 }
 
 impl Env {
     pub async fn start(options: Options) -> Env {
-        let gate = GateAdmission::new(GateOptions::default());
-        let hook = gate.clone();
-        let config = ClusterConfig::default()
-            .start_time(harness::START.parse().unwrap())
-            .admission(PodAdmission::new(move |pod| {
-                hook.admit(pod);
-            }))
-            .with_node(node("edge-1-a", "edge-1"))
-            .with_node(node("edge-2-a", "edge-2"))
-            .with_node(node("metro-1-a", "metro-1"));
-        let cluster = EmbeddedCluster::start(config).await;
-        let crds: Vec<serde_json::Value> = edgeplane_api::crdgen::all()
-            .into_iter()
-            .map(|c| serde_json::to_value(c).unwrap())
-            .collect();
-        cluster.apply_objects(crds).await.unwrap();
-        cluster
-            .load_yaml(&format!(
-                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {}}}\n",
-                harness::LEASE_NAMESPACE
-            ))
-            .await
-            .unwrap();
+        let (cluster, gate) = harness::gated_cluster(vec![
+            node("edge-1-a", "edge-1"),
+            node("edge-2-a", "edge-2"),
+            node("metro-1-a", "metro-1"),
+        ])
+        .await;
         cluster
             .load_yaml(&WORLD.replace("POLICY", options.policy))
             .await

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgeplane_api::names::{GATE_REMOVED_ANNOTATION, PLANNER_GATE};
-use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, NodeSpec, PodAdmission};
+use edgeplane_cluster::EmbeddedCluster;
 use edgeplane_runtime::Caches;
 use edgeplane_runtime::watchdog::{SchedulerWatch, WatchdogConfig};
-use edgeplane_runtime::webhook::{GateAdmission, GateOptions};
+use edgeplane_runtime::webhook::GateAdmission;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, PostParams};
@@ -72,13 +72,6 @@ spec:
   policies: [impossible]
 "#;
 
-fn node(name: &str, site: &str) -> NodeSpec {
-    NodeSpec::new(name)
-        .cpu("8")
-        .memory("32Gi")
-        .label("topology.kubernetes.io/zone", site)
-}
-
 /// The cluster, with pod creates going through the webhook's mutation, which reads the
 /// scheduler's Lease as the webhook of `edgeplane controller` does.
 struct Env {
@@ -90,28 +83,11 @@ struct Env {
 
 impl Env {
     async fn start() -> Env {
-        let gate = GateAdmission::new(GateOptions::default());
-        let hook = gate.clone();
-        let config = ClusterConfig::default()
-            .start_time(harness::START.parse().unwrap())
-            .admission(PodAdmission::new(move |pod| {
-                hook.admit(pod);
-            }))
-            .with_node(node("edge-1-a", "edge-1"))
-            .with_node(node("edge-2-a", "edge-2"));
-        let cluster = EmbeddedCluster::start(config).await;
-        let crds: Vec<serde_json::Value> = edgeplane_api::crdgen::all()
-            .into_iter()
-            .map(|c| serde_json::to_value(c).unwrap())
-            .collect();
-        cluster.apply_objects(crds).await.unwrap();
-        cluster
-            .load_yaml(&format!(
-                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {}}}\n",
-                harness::LEASE_NAMESPACE
-            ))
-            .await
-            .unwrap();
+        let (cluster, gate) = harness::gated_cluster(vec![
+            harness::site_node("edge-1-a", "edge-1"),
+            harness::site_node("edge-2-a", "edge-2"),
+        ])
+        .await;
         cluster.load_yaml(WORLD).await.unwrap();
         let client = cluster.client();
         let shutdown = CancellationToken::new();

@@ -18,7 +18,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use edgeplane_api::{ConstraintPolicyBinding, ConstraintPolicyOffer};
-use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, NodeSpec};
+use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, NodeSpec, PodAdmission};
 use edgeplane_providers::ClientOptions;
 use edgeplane_runtime::component::{Base, BaseConfig};
 use edgeplane_runtime::controllers::{self, Options};
@@ -26,6 +26,7 @@ use edgeplane_runtime::providers::{ProviderRegistry, UrlRewrite};
 use edgeplane_runtime::scheduler::queue::Triggers;
 use edgeplane_runtime::scheduler::{self, Mode, Scheduler, SchedulerConfig};
 use edgeplane_runtime::watchdog::{self, Watchdog, WatchdogConfig};
+use edgeplane_runtime::webhook::{GateAdmission, GateOptions};
 use k8s_openapi::api::core::v1::Event;
 use kube::api::ListParams;
 use kube::{Api, Client};
@@ -43,7 +44,30 @@ pub const METRO_OFFERS: &str = include_str!("../../../../examples/metro/offers.y
 
 /// An embedded cluster with the edgeplane CRDs, the Lease namespace and `nodes`.
 pub async fn cluster(nodes: Vec<NodeSpec>) -> EmbeddedCluster {
-    let mut config = ClusterConfig::default().start_time(START.parse().unwrap());
+    prepared(ClusterConfig::default(), nodes).await
+}
+
+/// The same, with pod creates going through the gate webhook's mutation (what `edgeplane
+/// controller` serves in gate mode); the webhook is returned to attach caches to.
+pub async fn gated_cluster(nodes: Vec<NodeSpec>) -> (EmbeddedCluster, GateAdmission) {
+    let gate = GateAdmission::new(GateOptions::default());
+    let hook = gate.clone();
+    let config = ClusterConfig::default().admission(PodAdmission::new(move |pod| {
+        hook.admit(pod);
+    }));
+    (prepared(config, nodes).await, gate)
+}
+
+/// A node of `site` (the zone label) with 8 CPUs and 32Gi.
+pub fn site_node(name: &str, site: &str) -> NodeSpec {
+    NodeSpec::new(name)
+        .cpu("8")
+        .memory("32Gi")
+        .label("topology.kubernetes.io/zone", site)
+}
+
+async fn prepared(config: ClusterConfig, nodes: Vec<NodeSpec>) -> EmbeddedCluster {
+    let mut config = config.start_time(START.parse().unwrap());
     for node in nodes {
         config = config.with_node(node);
     }
