@@ -50,3 +50,11 @@ pub const FIELD_MANAGER: &str = "edgeplane";
 pub fn provider_label(rule: &str) -> String {
     format!("{PROVIDER_LABEL_PREFIX}{rule}")
 }
+
+/// The namespace the Helm chart installs into and where the components' Leases live
+/// (`edgeplane cluster serve` creates it).
+pub const SYSTEM_NAMESPACE: &str = "edgeplane-system";
+
+/// The planning scheduler's Lease: its leader election, and how the gate webhook and the
+/// gate watchdog tell that a scheduler is alive.
+pub const SCHEDULER_LEASE: &str = "edgeplane-scheduler";

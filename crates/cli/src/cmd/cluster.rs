@@ -5,11 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use edgeplane_api::names::SYSTEM_NAMESPACE;
 use edgeplane_cluster::{ClusterConfig, ClusterError, EmbeddedCluster, NodeSpec, kubeconfig};
-
-/// The namespace `cluster serve` creates besides Kubernetes' own: the chart's, where the
-/// components' Leases live by default.
-pub const SYSTEM_NAMESPACE: &str = "edgeplane-system";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

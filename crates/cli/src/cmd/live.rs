@@ -120,7 +120,7 @@ impl ElectionArgs {
             .clone()
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| super::cluster::SYSTEM_NAMESPACE.to_string())
+            .unwrap_or_else(|| edgeplane_api::names::SYSTEM_NAMESPACE.to_string())
     }
 
     /// The component's base configuration: identity and, unless disabled, the Lease.

@@ -84,7 +84,7 @@ use triggers::Trigger;
 /// The component's name: its Lease, its events' `reportingController`.
 pub const COMPONENT: &str = "edgeplane-scheduler";
 /// The Lease replicas elect a leader with.
-pub const LEASE_NAME: &str = "edgeplane-scheduler";
+pub const LEASE_NAME: &str = edgeplane_api::names::SCHEDULER_LEASE;
 
 /// How the scheduler works.
 #[derive(Clone, Debug)]

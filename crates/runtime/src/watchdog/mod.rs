@@ -199,7 +199,7 @@ pub fn watch_scheduler(ctx: &Context, lease_namespace: &str) -> SchedulerWatch {
     SchedulerWatch::start(
         &ctx.client,
         lease_namespace,
-        crate::scheduler::LEASE_NAME,
+        edgeplane_api::names::SCHEDULER_LEASE,
         ctx.clock.clone(),
         ctx.shutdown.clone(),
     )
