@@ -39,18 +39,22 @@ impl State {
                 }
                 patch::merge_patch(&mut patched, patch_body);
             }
-            PatchType::Json => patch::json_patch(&mut patched, patch_body).map_err(|e| {
-                ApiError::invalid(
-                    &def.group,
-                    &def.kind,
-                    name,
-                    vec![FieldError::new(
-                        crate::error::FieldErrorKind::Invalid,
-                        "",
-                        e.to_string(),
-                    )],
-                )
-            })?,
+            PatchType::Json => {
+                patch::json_patch(&mut patched, patch_body).map_err(|e| match e {
+                    // The body is not a list of operations: the API server cannot decode it.
+                    patch::JsonPatchError::Invalid(_) => ApiError::bad_request(e.to_string()),
+                    patch::JsonPatchError::Failed(_) => ApiError::invalid(
+                        &def.group,
+                        &def.kind,
+                        name,
+                        vec![FieldError::new(
+                            crate::error::FieldErrorKind::Invalid,
+                            "",
+                            e.to_string(),
+                        )],
+                    ),
+                })?
+            }
             PatchType::Strategic => {
                 if def.is_custom() {
                     return Err(ApiError::unsupported_media_type(

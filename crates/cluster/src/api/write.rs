@@ -465,6 +465,19 @@ impl State {
                 )],
             ));
         }
+        // A uid in the body is a precondition (the registry's DefaultUpdatedObjectInfo).
+        let body_uid = object::uid(&body);
+        if !body_uid.is_empty() && body_uid != object::uid(&old) {
+            return Err(ApiError::conflict(
+                &def.group,
+                &def.plural,
+                name,
+                format!(
+                    "Precondition failed: UID in precondition: {body_uid}, UID in object meta: {}",
+                    object::uid(&old)
+                ),
+            ));
+        }
         let candidate = from_served(def, body);
         self.write_update(def, old, candidate, sub, opts, ManagerOp::Update)
     }
@@ -485,6 +498,20 @@ impl State {
         let rv = object::resource_version(&candidate);
         if !rv.is_empty() && rv != object::resource_version(&old) {
             return Err(ApiError::modified(&def.group, &def.plural, &name));
+        }
+        // A patch that changes the uid: ValidateObjectMetaUpdate's immutable field.
+        let uid = object::uid(&candidate);
+        if !uid.is_empty() && uid != object::uid(&old) {
+            return Err(ApiError::invalid(
+                &def.group,
+                &def.kind,
+                &name,
+                vec![FieldError::invalid(
+                    "metadata.uid",
+                    &json!(uid),
+                    "field is immutable",
+                )],
+            ));
         }
         let mut new = match sub {
             Subresource::Status => {

@@ -19,11 +19,81 @@ use crate::resources::Builtin;
 pub use defaults::{default, default_pod_spec, prepare_create, qos_class};
 pub use validation::{validate, validate_meta};
 
-/// An object that does not decode as its Kubernetes type; the text is serde's, as the API
-/// server's 400 quotes it.
+/// An object that does not decode as its Kubernetes type; the text is serde's (or the
+/// quantity parser's), as the API server's 400 quotes it.
 #[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct DecodeError(#[from] serde_json::Error);
+pub enum DecodeError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// `resource.Quantity`'s own decoding refuses the text (`cpu: "lots"`).
+    #[error("{0}")]
+    Quantity(String),
+}
+
+/// The regular expression `resource.Quantity` quotes when it cannot parse a value.
+const QUANTITY_SYNTAX: &str =
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+
+/// The resource maps (`requests`, `limits`, `overhead`) of a pod spec, with their paths.
+pub(crate) fn resource_maps<'a>(
+    spec: &'a Value,
+    path: &str,
+) -> Vec<(String, &'a serde_json::Map<String, Value>)> {
+    let mut out = Vec::new();
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        for (i, c) in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            for kind in ["requests", "limits"] {
+                if let Some(map) = c
+                    .pointer(&format!("/resources/{kind}"))
+                    .and_then(Value::as_object)
+                {
+                    out.push((format!("{path}.{list}[{i}].resources.{kind}"), map));
+                }
+            }
+        }
+    }
+    if let Some(map) = spec.get("overhead").and_then(Value::as_object) {
+        out.push((format!("{path}.overhead"), map));
+    }
+    out
+}
+
+/// The pod spec of a pod or of a workload's template, with its path.
+pub(crate) fn pod_spec_of(kind: Builtin, obj: &Value) -> Option<(&Value, &'static str)> {
+    match kind {
+        Builtin::Pod => obj.get("spec").map(|s| (s, "spec")),
+        Builtin::Deployment | Builtin::ReplicaSet | Builtin::StatefulSet | Builtin::DaemonSet => {
+            obj.pointer("/spec/template/spec")
+                .map(|s| (s, "spec.template.spec"))
+        }
+        _ => None,
+    }
+}
+
+fn check_quantities(kind: Builtin, obj: &Value) -> Result<(), DecodeError> {
+    let Some((spec, path)) = pod_spec_of(kind, obj) else {
+        return Ok(());
+    };
+    for (_, map) in resource_maps(spec, path) {
+        for value in map.values() {
+            let parses = match value {
+                Value::String(text) => edgeplane_core::quantity::parse_milli(text).is_some(),
+                Value::Number(_) => true,
+                _ => false,
+            };
+            if !parses {
+                return Err(DecodeError::Quantity(QUANTITY_SYNTAX.into()));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Checks that an object decodes as its Kubernetes type (a real API server decodes every
 /// request into a typed struct and answers 400 when it cannot).
@@ -34,6 +104,7 @@ pub fn check_decodes(kind: Builtin, obj: &Value) -> Result<(), DecodeError> {
     fn try_as<T: serde::de::DeserializeOwned>(obj: &Value) -> Result<(), DecodeError> {
         T::deserialize(obj).map(|_| ()).map_err(DecodeError::from)
     }
+    check_quantities(kind, obj)?;
     match kind {
         Builtin::Namespace => try_as::<core::Namespace>(obj),
         Builtin::Node => try_as::<core::Node>(obj),

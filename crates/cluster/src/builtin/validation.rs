@@ -125,6 +125,22 @@ fn validate_pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
             }
         }
     }
+    for (field, map) in super::resource_maps(spec, path) {
+        for (name, value) in map {
+            let milli = match value {
+                Value::String(text) => edgeplane_core::quantity::parse_milli(text),
+                Value::Number(n) => n.as_f64().map(|f| (f * 1000.0) as i128),
+                _ => None,
+            };
+            if milli.is_some_and(|m| m < 0) {
+                errs.push(FieldError::invalid(
+                    format!("{field}[{name}]"),
+                    value,
+                    "must be greater than or equal to 0",
+                ));
+            }
+        }
+    }
     if let Some(rp) = spec.get("restartPolicy").and_then(Value::as_str)
         && !matches!(rp, "Always" | "OnFailure" | "Never")
     {

@@ -7,7 +7,7 @@ use http::{HeaderMap, header};
 use serde_json::Value;
 
 use crate::api::{DeleteOptions, ListOptions, PatchType, WriteOptions, parse_propagation};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::resources::ResourceDef;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::table::IncludeObject;
@@ -65,7 +65,23 @@ pub(super) fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
             }
             "continue" => out.continue_token = Some(v),
             "resourceVersion" => out.resource_version = Some(v),
-            "resourceVersionMatch" => out.resource_version_match = Some(v),
+            "resourceVersionMatch" => {
+                // ListOptions validation: an unknown value is Invalid, as in kube-apiserver.
+                const SUPPORTED: &[&str] = &["Exact", "NotOlderThan"];
+                if !SUPPORTED.contains(&v.as_str()) {
+                    return Err(ApiError::invalid(
+                        "meta.k8s.io",
+                        "ListOptions",
+                        "",
+                        vec![FieldError::not_supported(
+                            "resourceVersionMatch",
+                            &Value::String(v),
+                            SUPPORTED,
+                        )],
+                    ));
+                }
+                out.resource_version_match = Some(v)
+            }
             "allowWatchBookmarks" => {
                 out.allow_watch_bookmarks = parse_bool("allowWatchBookmarks", &v)?
             }
@@ -85,7 +101,23 @@ pub(super) fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
                 }
                 out.dry_run = true
             }
-            "fieldValidation" => out.field_validation = Some(v),
+            "fieldValidation" => {
+                // CreateOptions/UpdateOptions/PatchOptions validation, as in kube-apiserver.
+                const SUPPORTED: &[&str] = &["", "Ignore", "Strict", "Warn"];
+                if !SUPPORTED.contains(&v.as_str()) {
+                    return Err(ApiError::invalid(
+                        "meta.k8s.io",
+                        "CreateOptions",
+                        "",
+                        vec![FieldError::not_supported(
+                            "fieldValidation",
+                            &Value::String(v),
+                            SUPPORTED,
+                        )],
+                    ));
+                }
+                out.field_validation = Some(v)
+            }
             "propagationPolicy" => out.propagation_policy = Some(v),
             "gracePeriodSeconds" => {
                 out.grace_period_seconds = Some(v.parse().map_err(|_| {

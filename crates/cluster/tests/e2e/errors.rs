@@ -67,6 +67,7 @@ async fn malformed_requests_get_real_status_codes_and_change_nothing() {
         v.to_string()
     };
     let json = "application/json";
+    let long_selector = format!("/api/v1/pods?labelSelector=a%3D{}", "x".repeat(64));
     let cases: Vec<(&str, &str, &str, &str, String, u16, &str)> = vec![
         ("bad JSON", "POST", "/api/v1/namespaces/default/configmaps", json, "{not json".into(), 400, "BadRequest"),
         ("JSON null", "POST", "/api/v1/namespaces/default/configmaps", json, "null".into(), 400, "BadRequest"),
@@ -94,7 +95,23 @@ async fn malformed_requests_get_real_status_codes_and_change_nothing() {
         ("unsupported patch type", "PATCH", "/api/v1/namespaces/default/configmaps/cm", "text/plain", "{}".into(), 415, "UnsupportedMediaType"),
         ("failed JSON patch test", "PATCH", "/api/v1/namespaces/default/configmaps/cm", "application/json-patch+json",
             json!([{"op": "test", "path": "/data/a", "value": "zzz"}, {"op": "replace", "path": "/data/a", "value": "q"}]).to_string(), 422, "Invalid"),
-        ("JSON patch not a list", "PATCH", "/api/v1/namespaces/default/configmaps/cm", "application/json-patch+json", "{}".into(), 422, "Invalid"),
+        ("JSON patch not a list", "PATCH", "/api/v1/namespaces/default/configmaps/cm", "application/json-patch+json", "{}".into(), 400, "BadRequest"),
+        ("text/plain body", "POST", "/api/v1/namespaces/default/configmaps", "text/plain", cm(json!({})), 415, "UnsupportedMediaType"),
+        ("unparsable quantity", "POST", "/api/v1/namespaces/default/pods", json,
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lots"},
+                   "spec": {"containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "lots"}}}]}}).to_string(), 400, "BadRequest"),
+        ("negative quantity", "POST", "/api/v1/namespaces/default/pods", json,
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "minus"},
+                   "spec": {"containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "-1"}}}]}}).to_string(), 422, "Invalid"),
+        ("over-long label value", "POST", "/api/v1/namespaces/default/configmaps", json,
+            cm(json!({"metadata": {"name": "cm2", "labels": {"a": "x".repeat(64)}}})), 422, "Invalid"),
+        ("over-long label value in a selector", "GET", &long_selector, json, String::new(), 400, "BadRequest"),
+        ("bad resourceVersionMatch", "GET", "/api/v1/namespaces/default/configmaps?resourceVersionMatch=Bogus", json, String::new(), 422, "Invalid"),
+        ("bad fieldValidation", "POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Bogus", json, cm(json!({})), 422, "Invalid"),
+        ("uid changed on PUT", "PUT", "/api/v1/namespaces/default/configmaps/cm", json,
+            cm(json!({"metadata": {"name": "cm", "uid": "not-the-uid"}, "data": {"a": "c"}})), 409, "Conflict"),
+        ("uid changed by a patch", "PATCH", "/api/v1/namespaces/default/configmaps/cm", "application/merge-patch+json",
+            json!({"metadata": {"uid": "not-the-uid"}}).to_string(), 422, "Invalid"),
         ("merge patch not an object", "PATCH", "/api/v1/namespaces/default/configmaps/cm", "application/merge-patch+json", "[1]".into(), 400, "BadRequest"),
         ("bad strategic directive", "PATCH", "/api/v1/namespaces/default/configmaps/cm", "application/strategic-merge-patch+json",
             json!({"$patch": "explode"}).to_string(), 400, "BadRequest"),
