@@ -1,5 +1,6 @@
 //! Events: each kind of action checked against the world at its time.
 
+use edgeplane_core::manifests;
 use edgeplane_core::values::Unit;
 use serde_json::Value;
 
@@ -17,6 +18,7 @@ pub(super) fn event_action(
     index: usize,
     event: RawEvent,
     world: &mut World,
+    fields: &mut FieldCheck,
 ) -> Result<Action, ScenarioError> {
     let RawEvent {
         apply,
@@ -53,7 +55,7 @@ pub(super) fn event_action(
         ));
     }
     if let Some(objects) = apply {
-        return apply_event(file, source, &base, objects, world);
+        return apply_event(file, source, &base, objects, world, fields);
     }
     if let Some(refs) = delete {
         return delete_event(file, &base, refs, world);
@@ -73,13 +75,21 @@ pub(super) fn event_action(
     Err(file.at(Some(&base), "an event needs an action"))
 }
 
-/// `apply`: the objects are admitted as the cluster would apply them together.
+/// How unknown fields of objects are treated, and the warnings `Warn` gathered.
+pub(super) struct FieldCheck {
+    pub(super) validation: manifests::Validation,
+    pub(super) warnings: Vec<String>,
+}
+
+/// `apply`: the objects are admitted as the cluster would apply them together, their
+/// fields checked as those present from the start are.
 fn apply_event(
     file: &FileErrors,
     source: &str,
     base: &str,
     objects: Vec<Value>,
     world: &mut World,
+    fields: &mut FieldCheck,
 ) -> Result<Action, ScenarioError> {
     if objects.is_empty() {
         return Err(file.at(Some(&format!("{base}.apply")), "is empty"));
@@ -90,6 +100,11 @@ fn apply_event(
         .enumerate()
         .map(|(i, value)| inline_document(source, &list, i, value))
         .collect::<Result<Vec<_>, _>>()?;
+    for doc in &docs {
+        fields
+            .warnings
+            .extend(manifests::check_fields(doc, fields.validation)?);
+    }
     world.admit_batch(&docs)?;
     world.check_topology()?;
     Ok(Action::Apply(docs.into_iter().map(|d| d.value).collect()))

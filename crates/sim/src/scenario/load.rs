@@ -8,7 +8,7 @@ use edgeplane_core::manifests::{self, Document, Validation};
 use serde_json::Value;
 
 use super::error::{FileErrors, ScenarioError, scalar_text};
-use super::events::event_action;
+use super::events::{FieldCheck, event_action};
 use super::expect;
 use super::model::{API_VERSION, Action, Event, KIND, Scenario, Settings};
 use super::raw::{RawEvent, RawScenario, RawSettings};
@@ -158,9 +158,13 @@ pub fn parse_with(
     }
     raw_events.sort_by_key(|(i, at, _)| (*at, *i));
     let mut events = Vec::new();
+    let mut fields = FieldCheck {
+        validation,
+        warnings,
+    };
     for (index, at, mut ev) in raw_events {
         let note = ev.note.take().filter(|n| !n.trim().is_empty());
-        let action = event_action(&file, source, index, ev, &mut world)?;
+        let action = event_action(&file, source, index, ev, &mut world, &mut fields)?;
         events.push(Event {
             at,
             index,
@@ -183,7 +187,7 @@ pub fn parse_with(
         objects,
         events,
         expect,
-        warnings,
+        warnings: fields.warnings,
     })
 }
 

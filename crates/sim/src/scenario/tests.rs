@@ -284,3 +284,28 @@ fn unknown_fields_of_objects_are_errors_unless_relaxed() {
         ["t.yaml: spec.resources[3] Deployment default/web: spec.replica: unknown field, ignored"]
     );
 }
+
+/// Objects an event applies are checked as those present from the start are.
+#[test]
+fn unknown_fields_of_applied_objects_are_errors_too() {
+    use edgeplane_core::manifests::Validation;
+    let text = scenario(
+        "  - {at: 1m, apply: [{apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {a: b}, dta: {a: b}}]}",
+    );
+    let got = parse("t.yaml", &text, Path::new("."))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        got.as_deref(),
+        Some(
+            "t.yaml: spec.events[0].apply[0] ConfigMap default/c: dta: unknown field (--validate=warn reads the object without it)"
+        )
+    );
+    let warned = parse_with("t.yaml", &text, Path::new("."), Validation::Warn)
+        .map(|s| s.warnings)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        warned,
+        ["t.yaml: spec.events[0].apply[0] ConfigMap default/c: dta: unknown field, ignored"]
+    );
+}
