@@ -1,12 +1,50 @@
 //! Output formats shared by the commands.
 
 use std::fmt;
+use std::io::Write;
 
+use serde::Serialize;
+
+/// `-o` of a command that prints a list of objects: kubectl's formats.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// Columns, as `kubectl get` prints them by default.
     Table,
+    /// The table with more columns.
+    Wide,
+    /// One `resource.group/name` per line.
+    Name,
     Json,
     Yaml,
+}
+
+impl Format {
+    /// Whether the format is a table for people (`table`, `wide`), not one for programs.
+    pub fn is_table(self) -> bool {
+        matches!(self, Format::Table | Format::Wide)
+    }
+}
+
+/// Prints `items` in `format`: `name` gives an item's `-o name` line (`resource.group/name`,
+/// as kubectl writes it), `table` the table for people (its argument: whether wide), JSON
+/// and YAML are the items as a list.
+pub fn print_list<T: Serialize>(
+    format: Format,
+    items: &[T],
+    name: impl Fn(&T) -> String,
+    table: impl Fn(bool) -> String,
+) -> anyhow::Result<()> {
+    let text = match format {
+        Format::Table => table(false),
+        Format::Wide => table(true),
+        Format::Name => items.iter().map(|i| format!("{}\n", name(i))).collect(),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(items)?),
+        Format::Yaml => serde_saphyr::to_string(&items)?,
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 /// A plain-text table in the style of `kubectl get`: upper-case headers, columns padded to
@@ -16,14 +54,14 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn new<const N: usize>(headers: [&str; N]) -> Table {
+    pub fn new<'a>(headers: impl IntoIterator<Item = &'a str>) -> Table {
         Table {
-            rows: vec![headers.iter().map(|h| h.to_string()).collect()],
+            rows: vec![headers.into_iter().map(str::to_string).collect()],
         }
     }
 
-    pub fn row<const N: usize>(&mut self, cells: [String; N]) {
-        self.rows.push(cells.to_vec());
+    pub fn row(&mut self, cells: impl IntoIterator<Item = String>) {
+        self.rows.push(cells.into_iter().collect());
     }
 }
 
