@@ -1695,3 +1695,73 @@ mod output {
         assert!(wide.contains("\nBINDING   "), "{wide}");
     }
 }
+
+/// `crds` and `plan` write Kubernetes objects: `-o yaml|json|name`, as kubectl writes them.
+mod manifests {
+    use super::*;
+    use serde_json::Value;
+
+    fn run(args: &[&str]) -> String {
+        let out = edgeplane(args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// kubectl's `-o name` of an object, from its JSON.
+    fn name(object: &Value) -> String {
+        let kind = object["kind"].as_str().unwrap_or_default().to_lowercase();
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        match object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .split_once('/')
+        {
+            Some((group, _)) => format!("{kind}.{group}/{name}"),
+            None => format!("{kind}/{name}"),
+        }
+    }
+
+    fn items(json: &str) -> Vec<Value> {
+        let list: Value = serde_json::from_str(json).unwrap_or_default();
+        assert_eq!(list["kind"], "List", "{json}");
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn crds_as_json_and_names() {
+        let crds = items(&run(&["crds", "-o", "json"]));
+        assert_eq!(crds.len(), edgeplane_api::crdgen::all().len());
+        assert!(crds.iter().all(|c| c["kind"] == "CustomResourceDefinition"));
+        let names = run(&["crds", "-o", "name"]);
+        let expected: Vec<String> = crds.iter().map(name).collect();
+        assert_eq!(names.lines().collect::<Vec<_>>(), expected);
+        assert!(names.lines().any(|l| l
+            == "customresourcedefinition.apiextensions.k8s.io/constraintpolicies.constraint.edgeplane.io"));
+    }
+
+    /// `-o` prints, `-d` writes files: not both.
+    #[test]
+    fn crds_output_and_output_dir_conflict() {
+        let out = edgeplane(&["crds", "-o", "json", "-d", "target/never-written"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains("cannot be used with"));
+        assert!(!repo().join("target/never-written").exists());
+    }
+
+    #[test]
+    fn plan_names_the_objects_it_writes() {
+        let args = ["plan", "-f", "examples/metro-plan", "--strategy", "greedy"];
+        let json = run(&[&args[..], &["-o", "json"]].concat());
+        let expected: Vec<String> = items(&json).iter().map(name).collect();
+        assert!(
+            expected.iter().any(|n| n.starts_with("deployment.apps/")),
+            "{expected:?}"
+        );
+        assert!(
+            expected.iter().any(|n| n.starts_with("node/")),
+            "{expected:?}"
+        );
+        let names = run(&[&args[..], &["-o", "name"]].concat());
+        assert_eq!(names.lines().collect::<Vec<_>>(), expected);
+    }
+}
