@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::io::Write;
+
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod cmd;
 mod input;
@@ -53,8 +55,83 @@ enum Command {
     /// writes scenarios of any size.
     #[command(after_help = cmd::fail_on::SIM_EXIT_STATUS)]
     Sim(cmd::sim::Args),
-    /// Print the version.
-    Version,
+    /// Print the version (`-o json|yaml`: with the commit, compiler and target it was built
+    /// from, where known).
+    Version(VersionArgs),
+    /// Print a shell completion script: `source <(edgeplane completion bash)`, or see
+    /// README.md for zsh and fish.
+    Completion(CompletionArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct VersionArgs {
+    /// Output format: the version line, or everything known about the build as JSON or
+    /// YAML (`kubectl version -o json|yaml`).
+    #[arg(short = 'o', long = "output", value_enum)]
+    output: Option<VersionFormat>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum VersionFormat {
+    Json,
+    Yaml,
+}
+
+/// What `edgeplane version -o json` prints; fields the build could not know are left out.
+#[derive(serde::Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct VersionInfo {
+    version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    git_commit: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rustc: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<&'static str>,
+}
+
+impl VersionInfo {
+    /// From the package and from build.rs.
+    fn get() -> VersionInfo {
+        VersionInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            git_commit: option_env!("EDGEPLANE_GIT_COMMIT"),
+            rustc: option_env!("EDGEPLANE_RUSTC"),
+            platform: option_env!("EDGEPLANE_TARGET"),
+        }
+    }
+}
+
+fn version(args: VersionArgs) -> anyhow::Result<ExitCode> {
+    let info = VersionInfo::get();
+    let text = match args.output {
+        None => format!("edgeplane {}\n", info.version),
+        Some(VersionFormat::Json) => format!("{}\n", serde_json::to_string_pretty(&info)?),
+        Some(VersionFormat::Yaml) => serde_saphyr::to_string(&info)?,
+    };
+    write_stdout(text.as_bytes())
+}
+
+#[derive(clap::Args, Debug)]
+struct CompletionArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+fn completion(args: CompletionArgs) -> anyhow::Result<ExitCode> {
+    // Generated into memory: clap_complete panics when its writer fails, and a closed
+    // pipe must end the command quietly (see `quiet_on_closed_output`).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "edgeplane", &mut script);
+    write_stdout(&script)
+}
+
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The exit status of a command whose reader closed its output (`edgeplane check | head`):
@@ -110,10 +187,8 @@ fn main() -> ExitCode {
         Command::Scheduler(args) => cmd::scheduler::run(args),
         Command::Descheduler(args) => cmd::descheduler::run(args),
         Command::Sim(args) => cmd::sim::run(args),
-        Command::Version => {
-            println!("edgeplane {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Version(args) => version(args),
+        Command::Completion(args) => completion(args),
     };
     match result {
         Ok(code) => code,

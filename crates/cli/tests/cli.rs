@@ -1490,3 +1490,278 @@ mod sim {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `edgeplane completion SHELL`: scripts generated from the command line's definition.
+mod completion {
+    use super::*;
+
+    fn script(shell: &str) -> String {
+        let out = edgeplane(&["completion", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    #[test]
+    fn each_shell_gets_a_script_naming_the_subcommands() {
+        for shell in ["bash", "zsh", "fish"] {
+            let script = script(shell);
+            assert!(!script.trim().is_empty(), "{shell}: empty script");
+            for subcommand in ["check", "plan", "sim", "crds", "version", "completion"] {
+                assert!(
+                    script.contains(subcommand),
+                    "{shell}: the script does not name `{subcommand}`"
+                );
+            }
+            // Options too, down to a subcommand's (`check --fail-on`).
+            assert!(script.contains("fail-on"), "{shell}: no `--fail-on`");
+        }
+    }
+
+    /// bash parses the bash script (`bash -n`), when bash is installed.
+    #[test]
+    fn bash_accepts_the_bash_script() {
+        let path = std::env::temp_dir().join(format!("edgeplane-{}.bash", std::process::id()));
+        std::fs::write(&path, script("bash")).unwrap_or_else(|e| panic!("{e}"));
+        let checked = Command::new("bash").arg("-n").arg(&path).output();
+        let _ = std::fs::remove_file(&path);
+        match checked {
+            Ok(out) => assert!(out.status.success(), "bash -n: {}", text(&out.stderr)),
+            Err(e) => eprintln!("bash not run ({e}); skipping `bash -n`"),
+        }
+    }
+
+    #[test]
+    fn an_unknown_shell_is_a_usage_error() {
+        let out = edgeplane(&["completion", "tcsh"]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("invalid value 'tcsh'"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// `edgeplane version -o json|yaml`.
+mod version {
+    use super::*;
+    use serde_json::Value;
+
+    fn info(format: &str) -> Value {
+        let out = edgeplane(&["version", "-o", format]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        match format {
+            "json" => serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}")),
+            _ => serde_saphyr::from_str(&text(&out.stdout)).unwrap_or_else(|e| panic!("{e}")),
+        }
+    }
+
+    #[test]
+    fn json_tells_the_version_compiler_and_target() {
+        let info = info("json");
+        assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+        let rustc = info["rustc"].as_str().unwrap_or_default();
+        assert!(rustc.starts_with("rustc 1."), "{info}");
+        // The target triple this test was built for is the binary's: its arch and OS.
+        let platform = info["platform"].as_str().unwrap_or_default();
+        assert!(platform.starts_with(std::env::consts::ARCH), "{info}");
+        assert!(platform.contains(std::env::consts::OS), "{info}");
+        let keys: Vec<&String> = info
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        for key in keys {
+            assert!(
+                ["version", "gitCommit", "rustc", "platform"].contains(&key.as_str()),
+                "unexpected field {key}"
+            );
+        }
+    }
+
+    /// The commit is HEAD's when built from a git checkout (and absent without git).
+    #[test]
+    fn the_commit_is_the_checkout_built() {
+        let head = Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(repo())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| text(&o.stdout).trim().to_string());
+        let info = info("json");
+        match head {
+            Some(head) => assert_eq!(info["gitCommit"], head.as_str(), "{info}"),
+            None => eprintln!("no git here; gitCommit is {}", info["gitCommit"]),
+        }
+    }
+
+    #[test]
+    fn yaml_holds_the_same_fields() {
+        assert_eq!(info("yaml"), info("json"));
+    }
+
+    #[test]
+    fn an_unknown_format_is_a_usage_error() {
+        let out = edgeplane(&["version", "-o", "xml"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains("invalid value 'xml'"));
+    }
+}
+
+/// `check -o name|wide`, kubectl's formats, beside table, JSON and YAML.
+mod output {
+    use super::*;
+    use serde_json::Value;
+
+    fn run(args: &[&str]) -> (String, String) {
+        let out = edgeplane(args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    }
+
+    fn bindings(example: &str) -> Vec<Value> {
+        let (json, _) = run(&["check", "-f", example, "-o", "json"]);
+        let list: Value = serde_json::from_str(&json).unwrap_or_default();
+        list.as_array().cloned().unwrap_or_default()
+    }
+
+    /// `-o name`: one `resource.group/name` per binding, in the JSON's order, nothing else.
+    #[test]
+    fn name_lists_the_bindings_as_kubectl_does() {
+        for example in ["examples/ar-app", "examples/metro"] {
+            let (names, stderr) = run(&["check", "-f", example, "-o", "name"]);
+            let expected: Vec<String> = bindings(example)
+                .iter()
+                .map(|b| {
+                    format!(
+                        "constraintpolicybinding.constraint.edgeplane.io/{}",
+                        b["name"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            assert!(!expected.is_empty());
+            assert_eq!(names.lines().collect::<Vec<_>>(), expected, "{example}");
+            // Machine-readable: no summary line on standard error either.
+            assert!(!stderr.contains("bindings"), "{stderr}");
+        }
+    }
+
+    fn header(table: &str) -> Vec<String> {
+        table
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// `-o wide` adds the offer's policies and, when evaluated, each binding's reason.
+    #[test]
+    fn wide_adds_policies_and_reasons() {
+        let (table, _) = run(&["check", "-f", "examples/ar-app"]);
+        assert_eq!(header(&table), ["OFFER", "BINDING", "TARGETS"]);
+        let (wide, stderr) = run(&["check", "-f", "examples/ar-app", "-o", "wide"]);
+        assert_eq!(header(&wide), ["OFFER", "BINDING", "TARGETS", "POLICIES"]);
+        assert!(stderr.contains("bindings"), "the summary: {stderr}");
+        assert_eq!(wide.lines().count(), table.lines().count());
+
+        let (table, _) = run(&["check", "-f", "examples/metro"]);
+        assert_eq!(
+            header(&table),
+            ["OFFER", "BINDING", "TARGETS", "COMPLIANCE"]
+        );
+        let (wide, _) = run(&["check", "-f", "examples/metro", "-o", "wide"]);
+        assert_eq!(
+            header(&wide),
+            [
+                "OFFER",
+                "BINDING",
+                "TARGETS",
+                "POLICIES",
+                "COMPLIANCE",
+                "REASON"
+            ]
+        );
+        // Each binding's row ends with its reason, as JSON tells it.
+        for binding in bindings("examples/metro") {
+            let name = binding["name"].as_str().unwrap_or_default();
+            let reason = binding["reason"].as_str().unwrap_or_default();
+            assert!(
+                wide.lines()
+                    .any(|l| l.contains(&format!("   {name}   ")) && l.ends_with(reason)),
+                "{name}: no row ending with {reason:?}\n{wide}"
+            );
+        }
+        // The rules table follows, as in the default output.
+        assert!(wide.contains("\nBINDING   "), "{wide}");
+    }
+}
+
+/// `crds` and `plan` write Kubernetes objects: `-o yaml|json|name`, as kubectl writes them.
+mod manifests {
+    use super::*;
+    use serde_json::Value;
+
+    fn run(args: &[&str]) -> String {
+        let out = edgeplane(args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// kubectl's `-o name` of an object, from its JSON.
+    fn name(object: &Value) -> String {
+        let kind = object["kind"].as_str().unwrap_or_default().to_lowercase();
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        match object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .split_once('/')
+        {
+            Some((group, _)) => format!("{kind}.{group}/{name}"),
+            None => format!("{kind}/{name}"),
+        }
+    }
+
+    fn items(json: &str) -> Vec<Value> {
+        let list: Value = serde_json::from_str(json).unwrap_or_default();
+        assert_eq!(list["kind"], "List", "{json}");
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn crds_as_json_and_names() {
+        let crds = items(&run(&["crds", "-o", "json"]));
+        assert_eq!(crds.len(), edgeplane_api::crdgen::all().len());
+        assert!(crds.iter().all(|c| c["kind"] == "CustomResourceDefinition"));
+        let names = run(&["crds", "-o", "name"]);
+        let expected: Vec<String> = crds.iter().map(name).collect();
+        assert_eq!(names.lines().collect::<Vec<_>>(), expected);
+        assert!(names.lines().any(|l| l
+            == "customresourcedefinition.apiextensions.k8s.io/constraintpolicies.constraint.edgeplane.io"));
+    }
+
+    /// `-o` prints, `-d` writes files: not both.
+    #[test]
+    fn crds_output_and_output_dir_conflict() {
+        let out = edgeplane(&["crds", "-o", "json", "-d", "target/never-written"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains("cannot be used with"));
+        assert!(!repo().join("target/never-written").exists());
+    }
+
+    #[test]
+    fn plan_names_the_objects_it_writes() {
+        let args = ["plan", "-f", "examples/metro-plan", "--strategy", "greedy"];
+        let json = run(&[&args[..], &["-o", "json"]].concat());
+        let expected: Vec<String> = items(&json).iter().map(name).collect();
+        assert!(
+            expected.iter().any(|n| n.starts_with("deployment.apps/")),
+            "{expected:?}"
+        );
+        assert!(
+            expected.iter().any(|n| n.starts_with("node/")),
+            "{expected:?}"
+        );
+        let names = run(&[&args[..], &["-o", "name"]].concat());
+        assert_eq!(names.lines().collect::<Vec<_>>(), expected);
+    }
+}

@@ -26,7 +26,8 @@ pub struct Args {
     /// Files, directories or `-` (standard input) holding Kubernetes manifests.
     #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
-    /// Output format.
+    /// Output format, as `kubectl get -o`: the bindings table (`wide` adds each offer's
+    /// policies and, when evaluated, each binding's reason), their names, or JSON or YAML.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table)]
     pub output: Format,
     #[command(flatten)]
@@ -218,12 +219,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {problem}");
     }
     let list: Vec<&BindingView> = found.iter().map(|f| &f.view).collect();
-    match args.output {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
-        Format::Yaml => print!("{}", serde_saphyr::to_string(&list)?),
-        Format::Table => print_tables(&found, evaluate),
-    }
-    if args.output == Format::Table {
+    crate::output::print_list(
+        args.output,
+        &list,
+        |v| format!("{BINDING_RESOURCE}/{}", v.name),
+        |wide| tables(&found, evaluate, wide),
+    )?;
+    if args.output.is_table() {
         let mut summary = format!(
             "{} policies, {} offers, {} pods, {} nodes, {} sites checked; {} bindings",
             snapshot.policies.len(),
@@ -288,7 +290,12 @@ fn record(view: &mut BindingView, outcomes: &[PolicyOutcome]) {
     view.rules = Some(rows);
 }
 
-fn print_tables(found: &[Found], evaluated: bool) {
+/// A binding's `-o name` prefix: its resource and group, as kubectl prints them.
+const BINDING_RESOURCE: &str = "constraintpolicybinding.constraint.edgeplane.io";
+
+/// The bindings table and, when evaluated, the rules table; `wide` adds each offer's
+/// policies and each binding's reason.
+fn tables(found: &[Found], evaluated: bool, wide: bool) -> String {
     let targets = |f: &Found| {
         f.roles
             .iter()
@@ -296,26 +303,34 @@ fn print_tables(found: &[Found], evaluated: bool) {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if !evaluated {
-        let mut table = Table::new(["OFFER", "BINDING", "TARGETS"]);
-        for f in found {
-            table.row([f.view.offer.clone(), f.view.name.clone(), targets(f)]);
-        }
-        print!("{table}");
-        return;
-    }
     let text = |c: Option<Compliance>| c.map(|c| c.to_string()).unwrap_or_default();
-    let mut bindings = Table::new(["OFFER", "BINDING", "TARGETS", "COMPLIANCE"]);
-    for f in found {
-        bindings.row([
-            f.view.offer.clone(),
-            f.view.name.clone(),
-            targets(f),
-            text(f.view.compliance),
-        ]);
+    let mut headers = vec!["OFFER", "BINDING", "TARGETS"];
+    if wide {
+        headers.push("POLICIES");
     }
-    print!("{bindings}");
-    println!();
+    if evaluated {
+        headers.push("COMPLIANCE");
+        if wide {
+            headers.push("REASON");
+        }
+    }
+    let mut bindings = Table::new(headers);
+    for f in found {
+        let mut row = vec![f.view.offer.clone(), f.view.name.clone(), targets(f)];
+        if wide {
+            row.push(f.policies.join(","));
+        }
+        if evaluated {
+            row.push(text(f.view.compliance));
+            if wide {
+                row.push(f.view.reason.clone().unwrap_or_default());
+            }
+        }
+        bindings.row(row);
+    }
+    if !evaluated {
+        return bindings.to_string();
+    }
     let mut rules = Table::new(["BINDING", "POLICY", "RULE", "VALUE", "COMPLIANCE", "REASON"]);
     for f in found {
         for r in f.view.rules.iter().flatten() {
@@ -329,5 +344,5 @@ fn print_tables(found: &[Found], evaluated: bool) {
             ]);
         }
     }
-    print!("{rules}");
+    format!("{bindings}\n{rules}")
 }

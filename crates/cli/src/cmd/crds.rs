@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use edgeplane_api::crdgen;
 
+use crate::output::ManifestFormat;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Write one file per CRD into these directories instead of printing them (this is
@@ -13,12 +15,17 @@ pub struct Args {
     /// `edgeplane crds -d deploy/crds -d deploy/helm/edgeplane/crds`).
     #[arg(short = 'd', long = "output-dir")]
     pub output_dirs: Vec<PathBuf>,
+    /// Output format of the printed CRDs (`name`: one
+    /// `customresourcedefinition.apiextensions.k8s.io/NAME` a line).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ManifestFormat::Yaml,
+          conflicts_with = "output_dirs")]
+    pub output: ManifestFormat,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let crds = crdgen::all();
     if args.output_dirs.is_empty() {
-        print!("{}", crdgen::to_yaml(&crds)?);
+        crate::output::print_manifests(args.output, &crds)?;
     }
     for dir in args.output_dirs {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

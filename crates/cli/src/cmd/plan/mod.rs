@@ -18,11 +18,11 @@ use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, Strategy, conv
 use edgeplane_core::snapshot::Snapshot;
 use edgeplane_core::values::parse_duration_field;
 use edgeplane_core::workloads;
-use serde_json::json;
 
 use super::external::{GrpcCosts, ProviderArgs};
 use super::fail_on::FailOnArgs;
 use crate::input;
+use crate::output::ManifestFormat;
 
 mod network;
 mod report;
@@ -35,12 +35,6 @@ pub enum StrategyArg {
     Optimal,
     /// Pod by pod in input order, each on its cheapest node (Turnbuckle's behaviour).
     Greedy,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ManifestFormat {
-    Yaml,
-    Json,
 }
 
 #[derive(clap::Args, Debug)]
@@ -69,7 +63,7 @@ pub struct Args {
     /// offers and bindings) out of the output; every other input object is written.
     #[arg(long = "drop-inventory")]
     pub drop_inventory: bool,
-    /// Output format of the manifests.
+    /// Output format of the manifests (`name`: one `kind.group/name` a line, as kubectl).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = ManifestFormat::Yaml)]
     pub output: ManifestFormat,
     #[command(flatten)]
@@ -212,22 +206,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     );
     let items = rendered.objects;
-    match args.output {
-        ManifestFormat::Json => {
-            let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
-            println!("{}", serde_json::to_string_pretty(&list)?);
-        }
-        ManifestFormat::Yaml => {
-            let mut out = String::new();
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str("---\n");
-                }
-                out.push_str(&serde_saphyr::to_string(item)?);
-            }
-            print!("{out}");
-        }
-    }
+    crate::output::print_manifests(args.output, &items)?;
     if let Some(path) = &args.report {
         let report = Report::new(&plan, &allocations);
         let text = serde_json::to_string_pretty(&report)?;
