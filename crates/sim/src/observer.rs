@@ -506,7 +506,9 @@ impl Observer {
         // An eviction is told once, by the pod's Event; the one on its binding is a detail.
         let detail = mapping.detail
             || (mapping.entry == EntryType::Evicted && who.kind != "Pod")
-            || (mapping.entry == EntryType::NodeNotReady && who.kind == "Pod");
+            || (mapping.entry == EntryType::NodeNotReady && who.kind == "Pod")
+            // The binding's change is the story; the same news on each of its pods is detail.
+            || (mapping.entry == EntryType::ComplianceChanged && who.kind == "Pod");
         let mut entry =
             Entry::new(at, mapping.entry, object, message, Source::Event).detail(detail);
         entry.reason = Some(ev.reason.clone());

@@ -238,6 +238,27 @@ pub fn compliance_event(
     }
 }
 
+/// The Event on each pod a binding targets when the binding's compliance changes, so
+/// `kubectl describe pod` tells the story: `binding ar-latency-1b5b441ca8 (renderer):
+/// Compliant -> Violation: latency 12ms ...`. Same reason and type as the binding's own.
+pub fn pod_compliance_event(
+    binding: &str,
+    role: &str,
+    from: Compliance,
+    to: Compliance,
+    reason: Option<&str>,
+) -> EventSpec {
+    let mut event = compliance_event(binding, from, to, reason);
+    let lead = format!("binding {binding}: ");
+    let rest = event
+        .note
+        .strip_prefix(&lead)
+        .unwrap_or(&event.note)
+        .to_string();
+    event.note = format!("binding {binding} ({role}): {rest}");
+    event
+}
+
 /// Notes for rules in Error now that were not before (`binding b: rule latency of policy
 /// p: ...`).
 pub fn new_errors(
@@ -476,5 +497,27 @@ mod tests {
             ..a.clone()
         };
         assert!(!same_status(&a, &c));
+    }
+
+    #[test]
+    fn pods_hear_of_their_bindings_compliance_with_their_role() {
+        let event = pod_compliance_event(
+            "ar-latency-1b5b441ca8",
+            "renderer",
+            Compliant,
+            Violation,
+            Some(
+                "latency 12ms between renderer (edge-1-a) and users (stadium) is worse than the limit 5ms",
+            ),
+        );
+        assert_eq!(
+            event.note,
+            "binding ar-latency-1b5b441ca8 (renderer): Compliant -> Violation: latency 12ms between renderer (edge-1-a) and users (stadium) is worse than the limit 5ms"
+        );
+        assert_eq!(event.type_, crate::events::EventType::Warning);
+        assert_eq!(event.reason, crate::events::reasons::COMPLIANCE_CHANGED);
+        let back = pod_compliance_event("b", "state", Violation, Limit, None);
+        assert_eq!(back.note, "binding b (state): Violation -> Limit");
+        assert_eq!(back.type_, crate::events::EventType::Normal);
     }
 }

@@ -34,7 +34,9 @@ use edgeplane_api::{
     Compliance, ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyBindingStatus,
     ConstraintPolicyOffer, TargetKind,
 };
-use edgeplane_core::status::{Evaluation, compliance_event, new_errors, next_status, same_status};
+use edgeplane_core::status::{
+    Evaluation, compliance_event, new_errors, next_status, pod_compliance_event, same_status,
+};
 use edgeplane_core::values::parse_duration_field;
 use edgeplane_providers::PolicyInput;
 use futures::StreamExt;
@@ -499,6 +501,22 @@ async fn reconcile(
                 compliance_event(&name, from, to, status.first_reason.as_deref()),
             )
             .await;
+        // The pods it is about hear of it too: `kubectl describe pod` tells the story.
+        for (role, target) in &binding.spec.targets {
+            if target.kind != TargetKind::Pod || target.cluster.is_some() {
+                continue;
+            }
+            let pod_namespace = target.namespace.as_deref().unwrap_or(&namespace);
+            let Some(pod) = caches.pods.get(Some(pod_namespace), &target.name) else {
+                continue;
+            };
+            events
+                .publish_or_log(
+                    &pod.object_ref(&()),
+                    pod_compliance_event(&name, role, from, to, status.first_reason.as_deref()),
+                )
+                .await;
+        }
     }
     for note in new_errors(&name, previous, &outcomes)
         .into_iter()

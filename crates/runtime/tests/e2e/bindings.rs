@@ -91,6 +91,22 @@ async fn a_slower_link_turns_a_compliant_binding_into_violation() {
         "{:?}",
         harness::events_about(&client, "ar", "ConstraintPolicyBinding", &after.name_any()).await
     );
+    // The renderer hears of it too, with its role: `kubectl describe pod` tells the story.
+    let pod_note = format!(
+        "binding {} (renderer): Compliant -> Violation: {reason}",
+        after.name_any()
+    );
+    let on_pod = ("ComplianceChanged".to_string(), pod_note);
+    assert!(
+        harness::eventually(Duration::from_secs(5), || async {
+            harness::events_about(&client, "ar", "Pod", "ar-render-0")
+                .await
+                .contains(&on_pod)
+        })
+        .await,
+        "{:?}",
+        harness::events_about(&client, "ar", "Pod", "ar-render-0").await
+    );
 
     // Repaired: back to Compliant, violatingSince cleared.
     cluster.load_yaml(harness::METRO_TOPOLOGY).await.unwrap();
