@@ -24,6 +24,8 @@ use sha2::{Digest, Sha256};
 
 use crate::manifests::Document;
 use crate::planner::{Plan, PodKey};
+use crate::selector::is_label_value;
+use crate::validate::is_dns_label;
 use crate::workloads::{KUBEVIRT_API_VERSION, Workload, WorkloadKind};
 
 /// Label that tells the per-node parts of a split workload apart (selector and template).
@@ -233,32 +235,10 @@ pub fn part_name(name: &str, node: &str, limit: usize) -> String {
     format!("{stem}-{hash}")
 }
 
-fn is_dns_label(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 63
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !text.starts_with('-')
-        && !text.ends_with('-')
-}
-
 /// The label value naming a node: the name itself when it is a valid label value, else a
 /// hash of it.
 pub fn part_label(node: &str) -> String {
-    let valid = node.len() <= 63
-        && node
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && node
-            .bytes()
-            .next()
-            .is_none_or(|b| b.is_ascii_alphanumeric())
-        && node
-            .bytes()
-            .last()
-            .is_none_or(|b| b.is_ascii_alphanumeric());
-    if valid {
+    if is_label_value(node) {
         return node.to_string();
     }
     let digest = Sha256::digest(node.as_bytes());
