@@ -1,14 +1,4 @@
-//! Fuzzes manifest decoding: any text either decodes or gives an error, never a panic.
+//! `cargo fuzz run manifests`: see `edgeplane_fuzz::manifests`.
 #![no_main]
 
-use edgeplane_core::manifests;
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    if let Ok(documents) = manifests::parse_documents("fuzz.yaml", text) {
-        for doc in &documents {
-            let _ = manifests::decode(doc);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgeplane_fuzz::manifests::run(data));

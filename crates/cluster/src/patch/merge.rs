@@ -31,11 +31,16 @@ pub enum JsonPatchError {
     Failed(json_patch::PatchError),
 }
 
-/// RFC 6902 JSON patch.
+/// RFC 6902 JSON patch, all or nothing (RFC 6902 section 5): when an operation fails,
+/// `target` is left as it was. The `json-patch` crate stops at the failing operation with
+/// the earlier ones applied, so the patch is applied to a copy.
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), JsonPatchError> {
     let ops: json_patch::Patch =
         serde_json::from_value(patch.clone()).map_err(JsonPatchError::Invalid)?;
-    json_patch::patch(target, &ops).map_err(JsonPatchError::Failed)
+    let mut patched = target.clone();
+    json_patch::patch(&mut patched, &ops).map_err(JsonPatchError::Failed)?;
+    *target = patched;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -67,5 +72,19 @@ mod tests {
             .is_err()
         );
         assert!(json_patch(&mut t, &json!({"not": "a list"})).is_err());
+    }
+
+    /// Found by the `patch` fuzz target: a move that succeeded stayed applied when a later
+    /// operation of the same patch failed.
+    #[test]
+    fn a_failing_json_patch_changes_nothing() {
+        let mut t = json!({"metadata": {"labels": {"a": "1"}}});
+        let before = t.clone();
+        let patch = json!([
+            {"op": "move", "from": "/metadata/labels", "path": "/labels"},
+            {"op": "copy", "from": "/spec", "path": "/spec2"}
+        ]);
+        assert!(json_patch(&mut t, &patch).is_err());
+        assert_eq!(t, before);
     }
 }
