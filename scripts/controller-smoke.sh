@@ -75,8 +75,9 @@ RUST_LOG=info "$bin" controller --kubeconfig "$KUBECONFIG" \
     --metrics-addr "127.0.0.1:$metrics_port" --identity smoke-1 >"$work/controller.log" 2>&1 &
 controller_pid=$!
 
-# Twelve bindings, each with a compliance: 5 Compliant, 4 Limit, 3 Violation.
-count_status() { kubectl get cpb -n ar --no-headers 2>/dev/null | awk -v s="$1" '$3 == s' | wc -l; }
+# Twelve bindings, each with a compliance: 5 Compliant, 4 Limit, 3 Violation (columns: name,
+# offer, targets, status, ...).
+count_status() { kubectl get cpb -n ar --no-headers 2>/dev/null | awk -v s="$1" '$4 == s' | wc -l; }
 for _ in $(seq 1 300); do
     if [ "$(count_status Compliant)" = 5 ] && [ "$(count_status Limit)" = 4 ] && [ "$(count_status Violation)" = 3 ]; then
         break

@@ -112,7 +112,7 @@ echo "binding of ar-render-2 to the stadium: $name"
 until_matches 'Mitigated' kubectl get events -n ar --field-selector "involvedObject.name=$name" >/dev/null
 described="$(until_matches 'Last Mitigated Timestamp' kubectl describe cpb -n ar "$name")"
 grep -q 'activated slice-a' <<<"$described" || fail "no mitigation in: $described"
-until_matches "^$name +ar-stadium +Limit" kubectl get cpb -n ar --no-headers >/dev/null
+until_matches "^$name +ar-stadium +[^ ]+ +Limit" kubectl get cpb -n ar --no-headers >/dev/null
 kubectl get pod ar-render-2 -n ar >/dev/null || fail "ar-render-2 was evicted although the network was repaired"
 echo "$described" | sed -n '/^Events:/,$p'
 stop_all

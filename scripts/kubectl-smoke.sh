@@ -126,10 +126,10 @@ YAML
 out="$(kubectl apply -f "$work/cpb.yaml")"
 expect "apply cpb" 'constraintpolicybinding.constraint.edgeplane.io/ar-latency-1 created' "$out"
 kubectl patch cpb ar-latency-1 --subresource=status --type=merge \
-    -p '{"status":{"compliance":"Violation","firstReason":"latency 12ms > 10ms"}}' >/dev/null
+    -p '{"status":{"compliance":"Violation","firstReason":"latency 12ms > 10ms","targets":"client=web"}}' >/dev/null
 out="$(kubectl get cpb)"
-expect "get cpb header" '^NAME +OFFER +STATUS +REASON +AGE' "$out"
-expect "get cpb row" 'ar-latency-1 +ar-latency +Violation +latency 12ms > 10ms +[0-9]+s' "$out"
+expect "get cpb header" '^NAME +OFFER +TARGETS +STATUS +REASON +AGE' "$out"
+expect "get cpb row" 'ar-latency-1 +ar-latency +client=web +Violation +latency 12ms > 10ms +[0-9]+s' "$out"
 
 # a schema violation is rejected by the server with 422 and the field named
 cat >"$work/bad.yaml" <<'YAML'

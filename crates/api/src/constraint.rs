@@ -339,6 +339,7 @@ pub struct ConstraintPolicyOfferStatus {
     derive = "PartialEq",
     doc = "A combination of objects matched by an offer, with its live compliance.",
     printcolumn(name = "Offer", type_ = "string", json_path = ".spec.offer"),
+    printcolumn(name = "Targets", type_ = "string", json_path = ".status.targets"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.compliance"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.firstReason"),
     printcolumn(
@@ -499,6 +500,11 @@ pub struct ConstraintPolicyBindingStatus {
     /// The reason of the first rule (in policy and rule order) at the binding's compliance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_reason: Option<String>,
+    /// The targets as `role=name`, in role order (`renderer=render-0,users=stadium`): a
+    /// printer column cannot join the entries of `spec.targets`, so the binding
+    /// controller spells them out for `kubectl get cpb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<String>,
     /// Per policy, per rule results.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<PolicyDetail>,

@@ -209,7 +209,7 @@ mod tests {
         };
         assert_eq!(
             columns("ConstraintPolicyBinding"),
-            ["OFFER", "STATUS", "REASON", "AGE"]
+            ["OFFER", "TARGETS", "STATUS", "REASON", "AGE"]
         );
         assert_eq!(
             columns("ConstraintPolicyOffer"),

@@ -1,9 +1,12 @@
 //! The binding status state machine: from the previous status, this evaluation's results
 //! and the time, the next status; and what a change of it tells `kubectl describe`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use edgeplane_api::{Compliance, ConstraintPolicyBindingStatus, PolicyDetail, RuleDetail};
+use edgeplane_api::{
+    Compliance, ConstraintPolicyBindingStatus, PolicyDetail, RuleDetail, TargetRef,
+};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -176,6 +179,7 @@ pub fn next_status(
     let status = ConstraintPolicyBindingStatus {
         compliance,
         first_reason,
+        targets: None,
         details,
         last_compliance_change_timestamp: last_change,
         violating_since,
@@ -191,6 +195,16 @@ pub fn next_status(
     }
 }
 
+/// `status.targets`: each role and the name of the object filling it, in role order,
+/// without spaces so that `kubectl get cpb --no-headers | awk` keeps its columns.
+pub fn targets_summary(targets: &BTreeMap<String, TargetRef>) -> String {
+    targets
+        .iter()
+        .map(|(role, target)| format!("{role}={}", target.name))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Equal but for `lastEvaluatedTimestamp` and `lastMitigatedTimestamp`.
 /// Field by field rather than comparing stripped copies: it runs on every evaluation.
 pub fn same_status(a: &ConstraintPolicyBindingStatus, b: &ConstraintPolicyBindingStatus) -> bool {
@@ -198,6 +212,7 @@ pub fn same_status(a: &ConstraintPolicyBindingStatus, b: &ConstraintPolicyBindin
     let ConstraintPolicyBindingStatus {
         compliance,
         first_reason,
+        targets,
         details,
         last_compliance_change_timestamp,
         violating_since,
@@ -208,6 +223,7 @@ pub fn same_status(a: &ConstraintPolicyBindingStatus, b: &ConstraintPolicyBindin
     } = a;
     *compliance == b.compliance
         && *first_reason == b.first_reason
+        && *targets == b.targets
         && *details == b.details
         && *last_compliance_change_timestamp == b.last_compliance_change_timestamp
         && *violating_since == b.violating_since
@@ -215,20 +231,17 @@ pub fn same_status(a: &ConstraintPolicyBindingStatus, b: &ConstraintPolicyBindin
         && *conditions == b.conditions
 }
 
-/// `binding ar-stadium-1b5b: Compliant -> Violation: latency 12ms between ...`.
-pub fn compliance_event(
-    name: &str,
-    from: Compliance,
-    to: Compliance,
-    reason: Option<&str>,
-) -> EventSpec {
+/// `Compliant -> Violation: latency 12ms between ...`, on the binding itself: the Event
+/// names its object, so the note does not (`kubectl describe cpb` lists it under the
+/// binding).
+pub fn compliance_event(from: Compliance, to: Compliance, reason: Option<&str>) -> EventSpec {
     let type_ = match to {
         Compliance::Violation | Compliance::Error => EventType::Warning,
         _ => EventType::Normal,
     };
     let note = match reason {
-        Some(r) => format!("binding {name}: {from} -> {to}: {r}"),
-        None => format!("binding {name}: {from} -> {to}"),
+        Some(r) => format!("{from} -> {to}: {r}"),
+        None => format!("{from} -> {to}"),
     };
     EventSpec {
         type_,
@@ -248,21 +261,14 @@ pub fn pod_compliance_event(
     to: Compliance,
     reason: Option<&str>,
 ) -> EventSpec {
-    let mut event = compliance_event(binding, from, to, reason);
-    let lead = format!("binding {binding}: ");
-    let rest = event
-        .note
-        .strip_prefix(&lead)
-        .unwrap_or(&event.note)
-        .to_string();
-    event.note = format!("binding {binding} ({role}): {rest}");
+    let mut event = compliance_event(from, to, reason);
+    event.note = format!("binding {binding} ({role}): {}", event.note);
     event
 }
 
-/// Notes for rules in Error now that were not before (`binding b: rule latency of policy
-/// p: ...`).
+/// Notes for rules in Error now that were not before (`rule latency of policy p: ...`),
+/// for Events on the binding.
 pub fn new_errors(
-    name: &str,
     previous: Option<&ConstraintPolicyBindingStatus>,
     outcomes: &[PolicyOutcome],
 ) -> Vec<String> {
@@ -285,12 +291,12 @@ pub fn new_errors(
         if let Some(error) = &p.error
             && !was_error(&p.policy, None)
         {
-            notes.push(format!("binding {name}: policy {}: {error}", p.policy));
+            notes.push(format!("policy {}: {error}", p.policy));
         }
         for r in &p.rules {
             if r.compliance == Compliance::Error && !was_error(&p.policy, Some(&r.rule)) {
                 notes.push(format!(
-                    "binding {name}: rule {} of policy {}: {}",
+                    "rule {} of policy {}: {}",
                     r.rule,
                     p.policy,
                     r.reason.as_deref().unwrap_or("error")
@@ -469,15 +475,14 @@ mod tests {
     #[test]
     fn events_and_status_comparison() {
         let e = compliance_event(
-            "b",
             Compliance::Compliant,
             Compliance::Violation,
             Some("latency 8ms ..."),
         );
         assert_eq!(e.type_, EventType::Warning);
-        assert_eq!(e.note, "binding b: Compliant -> Violation: latency 8ms ...");
+        assert_eq!(e.note, "Compliant -> Violation: latency 8ms ...");
         assert_eq!(
-            compliance_event("b", Compliance::Error, Compliance::Limit, None).type_,
+            compliance_event(Compliance::Error, Compliance::Limit, None).type_,
             EventType::Normal
         );
         let t = |s| Some(Time(jiff::Timestamp::from_second(s).unwrap_or_default()));
@@ -497,6 +502,21 @@ mod tests {
             ..a.clone()
         };
         assert!(!same_status(&a, &c));
+        let d = ConstraintPolicyBindingStatus {
+            targets: Some("a=p".into()),
+            ..a.clone()
+        };
+        assert!(!same_status(&a, &d));
+    }
+
+    #[test]
+    fn targets_are_spelled_role_by_role_without_spaces() {
+        let targets = BTreeMap::from([
+            ("users".to_string(), TargetRef::site("stadium")),
+            ("renderer".to_string(), TargetRef::pod("ar", "render-0")),
+        ]);
+        assert_eq!(targets_summary(&targets), "renderer=render-0,users=stadium");
+        assert_eq!(targets_summary(&BTreeMap::new()), "");
     }
 
     #[test]

@@ -36,6 +36,7 @@ use edgeplane_api::{
 };
 use edgeplane_core::status::{
     Evaluation, compliance_event, new_errors, next_status, pod_compliance_event, same_status,
+    targets_summary,
 };
 use edgeplane_core::values::parse_duration_field;
 use edgeplane_providers::PolicyInput;
@@ -472,6 +473,7 @@ async fn reconcile(
     );
     // Not ours: the descheduler writes it with its own field manager.
     status.last_mitigated_timestamp = None;
+    status.targets = Some(targets_summary(&binding.spec.targets));
     let remember = || {
         shared
             .extra
@@ -498,7 +500,7 @@ async fn reconcile(
         events
             .publish_or_log(
                 &regarding,
-                compliance_event(&name, from, to, status.first_reason.as_deref()),
+                compliance_event(from, to, status.first_reason.as_deref()),
             )
             .await;
         // The pods it is about hear of it too: `kubectl describe pod` tells the story.
@@ -518,7 +520,7 @@ async fn reconcile(
                 .await;
         }
     }
-    for note in new_errors(&name, previous, &outcomes)
+    for note in new_errors(previous, &outcomes)
         .into_iter()
         .take(PROVIDER_EVENTS_PER_EVALUATION)
     {
