@@ -30,6 +30,10 @@ enum Command {
     Check(cmd::check::Args),
     /// Constraint providers: serve the built-in ones over gRPC.
     Provider(cmd::provider::Args),
+    /// Why a pod runs (or would run) where it does: every node with its verdict, the value
+    /// of each of the pod's rules there, and why the chosen node won (also `kubectl
+    /// edgeplane explain pod/NAME`).
+    Explain(cmd::explain::Args),
     /// Benchmarks that print figures.
     Bench(cmd::bench::Args),
     /// Print every edgeplane CustomResourceDefinition as YAML.
@@ -180,6 +184,7 @@ fn main() -> ExitCode {
         Command::Crds(args) => cmd::crds::run(args),
         Command::Provider(args) => cmd::provider::run(args),
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Explain(args) => cmd::explain::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Controller(args) => cmd::controller::run(args),

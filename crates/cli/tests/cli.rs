@@ -1221,7 +1221,7 @@ mod netctl {
     use std::io::{BufRead, BufReader};
 
     /// Kills the process when the test ends, however it ends.
-    struct Process(std::process::Child);
+    pub(super) struct Process(std::process::Child);
 
     impl Drop for Process {
         fn drop(&mut self) {
@@ -1232,7 +1232,7 @@ mod netctl {
 
     /// Starts `edgeplane ARGS` and returns it with the first line it prints (its readiness
     /// signal).
-    fn start(args: &[&str]) -> (Process, String) {
+    pub(super) fn start(args: &[&str]) -> (Process, String) {
         let child = Command::new(env!("CARGO_BIN_EXE_edgeplane"))
             .args(args)
             .current_dir(repo())
@@ -1763,5 +1763,387 @@ mod manifests {
         );
         let names = run(&[&args[..], &["-o", "name"]].concat());
         assert_eq!(names.lines().collect::<Vec<_>>(), expected);
+    }
+}
+
+/// `edgeplane explain`: every node's verdict for one pod, offline and against a live cluster.
+mod explain {
+    use super::*;
+
+    fn explain_json(args: &[&str]) -> serde_json::Value {
+        let out = edgeplane(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))
+    }
+
+    /// examples/metro: ar-render-2 runs on edge-9-a, 11.5ms from the stadium (limit 5ms).
+    #[test]
+    fn a_running_pod_is_judged_on_every_node() {
+        let e = explain_json(&[
+            "explain",
+            "pod/ar-render-2",
+            "-n",
+            "ar",
+            "-f",
+            "examples/metro",
+            "-o",
+            "json",
+        ]);
+        assert_eq!(e["pod"], "ar/ar-render-2");
+        assert_eq!(e["chosen"], "edge-9-a");
+        let nodes = e["nodes"].as_array().cloned().unwrap_or_default();
+        let metro_nodes = std::fs::read_to_string(repo().join("examples/metro/nodes.yaml"))
+            .unwrap_or_default()
+            .matches("kind: Node")
+            .count();
+        assert_eq!(nodes.len(), metro_nodes, "one verdict per node");
+        let node = |name: &str| {
+            nodes
+                .iter()
+                .find(|n| n["node"] == name)
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(node("edge-1-a")["rank"], 1);
+        assert_eq!(node("edge-1-a")["limit"], 0);
+        let chosen = node("edge-9-a");
+        assert!(
+            chosen["rejected"]
+                .as_str()
+                .is_some_and(|r| r.contains("latency 11.5ms between renderer (edge-9-a) and users (stadium) is worse than the limit 5ms")),
+            "{chosen}"
+        );
+        assert!(
+            e["summary"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("edge-9-a is chosen but")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_table_names_the_verdicts_and_why() {
+        let out = edgeplane(&["explain", "ar-render-0", "-n", "ar", "-f", "examples/metro"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let table = text(&out.stdout);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "Pod ar/ar-render-0: on edge-1-a");
+        assert!(lines[1].starts_with("NODE "), "{table}");
+        assert!(
+            lines[2].starts_with("edge-1-a ") && lines[2].contains("#1 chosen"),
+            "{table}"
+        );
+        assert!(
+            table.contains("\nWhy: edge-1-a (edge-1): 0 rules in Limit"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_known_pod_is_refused() {
+        let out = edgeplane(&[
+            "explain",
+            "deployment/ar-render",
+            "-n",
+            "ar",
+            "-f",
+            "examples/metro",
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            text(&out.stderr).contains("explain takes a pod (pod/NAME), not a deployment"),
+            "{}",
+            text(&out.stderr)
+        );
+        let out = edgeplane(&["explain", "pod/nope", "-n", "ar", "-f", "examples/metro"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            text(&out.stderr).contains("pod ar/nope is not in the input (pods: ar/ar-render-0"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+
+    /// `kubectl edgeplane ...` runs `kubectl-edgeplane`, which hands over to `edgeplane`.
+    #[test]
+    fn the_kubectl_plugin_is_edgeplane() {
+        let plugin = Command::new(env!("CARGO_BIN_EXE_kubectl-edgeplane"))
+            .args([
+                "explain",
+                "pod/ar-render-0",
+                "-n",
+                "ar",
+                "-f",
+                "examples/metro",
+                "-o",
+                "json",
+            ])
+            .current_dir(repo())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(plugin.status.success(), "{}", text(&plugin.stderr));
+        let direct = edgeplane(&[
+            "explain",
+            "pod/ar-render-0",
+            "-n",
+            "ar",
+            "-f",
+            "examples/metro",
+            "-o",
+            "json",
+        ]);
+        assert_eq!(text(&plugin.stdout), text(&direct.stdout));
+    }
+
+    /// The same cluster served by `cluster serve` and read by kubeconfig explains the same.
+    #[test]
+    fn a_live_cluster_explains_as_its_manifests_do() {
+        let kubeconfig = std::env::temp_dir().join(format!(
+            "edgeplane-explain-test-{}.kubeconfig",
+            std::process::id()
+        ));
+        let kubeconfig = kubeconfig.to_string_lossy().into_owned();
+        let (_cluster, ready) = super::netctl::start(&[
+            "cluster",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--kubeconfig",
+            &kubeconfig,
+            "--nodes",
+            "0",
+            "-f",
+            "examples/metro/workloads.yaml",
+            "-f",
+            "examples/metro",
+        ]);
+        assert!(
+            ready.starts_with("embedded cluster serving on http://"),
+            "{ready:?}"
+        );
+        let live = explain_json(&[
+            "explain",
+            "pod/ar-render-2",
+            "-n",
+            "ar",
+            "--kubeconfig",
+            &kubeconfig,
+            "-o",
+            "json",
+        ]);
+        let offline = explain_json(&[
+            "explain",
+            "pod/ar-render-2",
+            "-n",
+            "ar",
+            "-f",
+            "examples/metro",
+            "-o",
+            "json",
+        ]);
+        assert_eq!(live["chosen"], offline["chosen"]);
+        let nodes = |e: &serde_json::Value| -> Vec<String> {
+            e["nodes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|n| n.to_string())
+                .collect()
+        };
+        let (live_nodes, offline_nodes) = (nodes(&live), nodes(&offline));
+        assert_eq!(live_nodes.len(), offline_nodes.len());
+        for (l, o) in live_nodes.iter().zip(&offline_nodes) {
+            assert_eq!(l, o, "a node's verdict differs");
+        }
+        assert_eq!(live["summary"], offline["summary"]);
+    }
+}
+
+/// What if, on a live cluster: `sim snapshot --from-cluster` and `sim --from-cluster` read
+/// `cluster serve` (examples/metro) and change nothing on it.
+mod what_if {
+    use super::*;
+
+    /// Every object the simulator could touch, by kind, name and resourceVersion.
+    fn fingerprint(kubeconfig: &str) -> Vec<String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        runtime.block_on(async {
+            use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
+            let file =
+                kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("{e}"));
+            let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("{e}"));
+            let mut out = Vec::new();
+            for (group, version, kind, plural) in [
+                ("", "v1", "Pod", "pods"),
+                ("", "v1", "Event", "events"),
+                ("apps", "v1", "Deployment", "deployments"),
+                (
+                    "network.edgeplane.io",
+                    "v1alpha1",
+                    "NetworkTopology",
+                    "networktopologies",
+                ),
+                (
+                    "network.edgeplane.io",
+                    "v1alpha1",
+                    "NetworkPathCatalogue",
+                    "networkpathcatalogues",
+                ),
+                (
+                    "constraint.edgeplane.io",
+                    "v1alpha1",
+                    "ConstraintPolicyOffer",
+                    "constraintpolicyoffers",
+                ),
+                (
+                    "constraint.edgeplane.io",
+                    "v1alpha1",
+                    "ConstraintPolicyBinding",
+                    "constraintpolicybindings",
+                ),
+            ] {
+                let gvk = GroupVersionKind::gvk(group, version, kind);
+                let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
+                let api = kube::Api::<DynamicObject>::all_with(client.clone(), &resource);
+                let list = api
+                    .list(&ListParams::default())
+                    .await
+                    .unwrap_or_else(|e| panic!("{kind}: {e}"));
+                for item in list.items {
+                    out.push(format!(
+                        "{kind} {}/{} {}",
+                        item.metadata.namespace.unwrap_or_default(),
+                        item.metadata.name.unwrap_or_default(),
+                        item.metadata.resource_version.unwrap_or_default()
+                    ));
+                }
+            }
+            out.sort();
+            out
+        })
+    }
+
+    #[test]
+    fn a_snapshot_and_a_what_if_run_change_nothing_on_the_cluster() {
+        let dir =
+            std::env::temp_dir().join(format!("edgeplane-what-if-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let kubeconfig = dir.join("kubeconfig").to_string_lossy().into_owned();
+        let (_cluster, ready) = super::netctl::start(&[
+            "cluster",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--kubeconfig",
+            &kubeconfig,
+            "--nodes",
+            "0",
+            "-f",
+            "examples/metro/workloads.yaml",
+            "-f",
+            "examples/metro",
+        ]);
+        assert!(
+            ready.starts_with("embedded cluster serving on http://"),
+            "{ready:?}"
+        );
+        // The served cluster's kubelets start the five pods and record an Event each: wait
+        // for those writes, after which nothing else writes to it.
+        let mut before = fingerprint(&kubeconfig);
+        for _ in 0..400 {
+            if before.iter().filter(|l| l.starts_with("Event ar/")).count() >= 5 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+            before = fingerprint(&kubeconfig);
+        }
+        assert!(
+            before.iter().any(|l| l.starts_with("Pod ar/ar-render-2 ")),
+            "{before:?}"
+        );
+
+        // The snapshot: the metro's objects, as a scenario that runs.
+        let out_dir = dir.join("snapshot");
+        let out_dir = out_dir.to_string_lossy().into_owned();
+        let out = edgeplane(&[
+            "sim",
+            "snapshot",
+            "--from-cluster",
+            &kubeconfig,
+            "-o",
+            &out_dir,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let cluster =
+            std::fs::read_to_string(dir.join("snapshot/cluster.yaml")).unwrap_or_default();
+        assert_eq!(cluster.matches("\nkind: Node\n").count(), 19, "{cluster}");
+        assert!(
+            cluster.contains("name: ar-render-2"),
+            "the bare pod is kept with its node"
+        );
+        assert!(
+            !cluster.contains("resourceVersion"),
+            "server-set fields are dropped"
+        );
+        assert!(
+            !cluster.contains("kind: ConstraintPolicyBinding"),
+            "bindings are the offer controller's"
+        );
+        let scenario = format!("{out_dir}/scenario.yaml");
+        let run = edgeplane(&[
+            "sim",
+            &scenario,
+            "-q",
+            "--report",
+            &format!("{out_dir}/report.json"),
+        ]);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("snapshot/report.json")).unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report["summary"]["podsPlaced"], 5, "{}", report["summary"]);
+
+        // The events of a what-if scenario against the live cluster.
+        let report_path = dir.join("what-if.json").to_string_lossy().into_owned();
+        let run = edgeplane(&[
+            "sim",
+            "--from-cluster",
+            &kubeconfig,
+            "tests/what-if/fibre-cut.yaml",
+            "-q",
+            "--report",
+            &report_path,
+        ]);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            report["summary"]["nodeFailures"], 1,
+            "{}",
+            report["summary"]
+        );
+        assert_eq!(
+            report["summary"]["scenarioEvents"], 2,
+            "{}",
+            report["summary"]
+        );
+        assert!(
+            report["summary"]["mitigations"].as_u64().unwrap_or(0) > 0,
+            "{}",
+            report["summary"]
+        );
+
+        assert_eq!(fingerprint(&kubeconfig), before, "the live cluster changed");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod descheduler;
 pub mod evaluate;
 pub mod events;
+pub mod explain;
 pub mod gate;
 pub mod gitops;
 pub mod kubevirt;

@@ -38,6 +38,7 @@ pub mod netctl;
 pub mod providers;
 pub mod rbac;
 pub mod scheduler;
+pub mod snapshot;
 pub mod view;
 pub mod watchdog;
 pub mod webhook;

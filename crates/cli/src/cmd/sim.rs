@@ -16,6 +16,7 @@ use edgeplane_sim::text::{self, TextListener};
 use edgeplane_sim::{Component, RunOptions, ServeOptions, controllers, scenario};
 
 use super::fail_on::{FAILED, FailOnArgs};
+use super::what_if;
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -30,13 +31,42 @@ pub struct Args {
 enum Command {
     /// Write a generated scenario (topology, nodes, applications, events) into a directory.
     Generate(GenerateArgs),
+    /// Write a live cluster (read-only, by kubeconfig) as a scenario into a directory:
+    /// cluster.yaml (its objects) and scenario.yaml (no events yet: add them, then run it).
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SnapshotArgs {
+    /// Read this cluster (its kubeconfig); nothing is written to it.
+    #[arg(long = "from-cluster", value_name = "KUBECONFIG")]
+    from_cluster: PathBuf,
+    /// The kubeconfig context (its current one by default).
+    #[arg(long = "from-context", value_name = "NAME")]
+    from_context: Option<String>,
+    /// Simulated time of the written scenario.
+    #[arg(long, default_value = "30m")]
+    duration: String,
+    /// Directory to write cluster.yaml and scenario.yaml into.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    output: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// The scenario file (apiVersion: sim.edgeplane.io/v1alpha1, kind: Scenario).
+    /// The scenario file (apiVersion: sim.edgeplane.io/v1alpha1, kind: Scenario). With
+    /// --from-cluster it brings the events, settings and duration (its own includes are
+    /// added to the cluster's objects).
     #[arg(required = true)]
     scenario: Option<PathBuf>,
+    /// What if, on a live cluster: run the scenario's events against a snapshot of this
+    /// cluster (its kubeconfig; read-only, nothing is written to it) instead of starting
+    /// from the scenario's objects alone.
+    #[arg(long = "from-cluster", value_name = "KUBECONFIG")]
+    from_cluster: Option<PathBuf>,
+    /// With --from-cluster: the kubeconfig context (its current one by default).
+    #[arg(long = "from-context", value_name = "NAME", requires = "from_cluster")]
+    from_context: Option<String>,
     /// Write the report as JSON.
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
@@ -149,9 +179,34 @@ fn work_done(metrics: &str) -> String {
     )
 }
 
+fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
+    if let Err(e) = parse_duration_field(&args.duration) {
+        return invalid(format!("--duration: {e}"));
+    }
+    let objects = match what_if::read_cluster(&args.from_cluster, args.from_context.as_deref()) {
+        Ok(o) => o,
+        Err(e) => {
+            return invalid(format!(
+                "--from-cluster {}: {e:#}",
+                args.from_cluster.display()
+            ));
+        }
+    };
+    let written = what_if::write_snapshot(&objects, &args.duration, &args.output)?;
+    eprintln!(
+        "wrote {} objects to {} and {}; add events, then: edgeplane sim {}",
+        objects.len(),
+        written.cluster.display(),
+        written.scenario.display(),
+        written.scenario.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(Command::Generate(g)) => run_generate(g),
+        Some(Command::Snapshot(s)) => run_snapshot(s),
         None => run_scenario(args.run),
     }
 }
@@ -162,8 +217,35 @@ fn invalid(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
 }
 
 fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let Some(path) = args.scenario else {
+    let Some(path) = args.scenario.clone() else {
         return invalid("a scenario file is required");
+    };
+    // What if: the scenario, rewritten to include the cluster's snapshot, in a directory
+    // that lives as long as the run.
+    let _what_if: Option<what_if::ScratchDir>;
+    let path = match &args.from_cluster {
+        None => path,
+        Some(kubeconfig) => {
+            let dir = what_if::ScratchDir::new()?;
+            let objects = match what_if::read_cluster(kubeconfig, args.from_context.as_deref()) {
+                Ok(o) => o,
+                Err(e) => {
+                    return invalid(format!("--from-cluster {}: {e:#}", kubeconfig.display()));
+                }
+            };
+            let composed = match what_if::compose(&path, &objects, dir.path()) {
+                Ok(p) => p,
+                Err(e) => return invalid(e),
+            };
+            eprintln!(
+                "[sim] what if: {} objects of the cluster of {}, read-only, with the events of {}",
+                objects.len(),
+                kubeconfig.display(),
+                path.display()
+            );
+            _what_if = Some(dir);
+            composed
+        }
     };
     if !(args.speed.is_finite() && args.speed > 0.0) {
         return invalid(format!("--speed: {} is not a positive number", args.speed));

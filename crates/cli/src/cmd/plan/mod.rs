@@ -14,10 +14,9 @@ use anyhow::Context;
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::gitops::{self, RenderOptions};
 use edgeplane_core::outcome::Outcome;
-use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, Strategy, convert};
+use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, Strategy};
 use edgeplane_core::snapshot::Snapshot;
 use edgeplane_core::values::parse_duration_field;
-use edgeplane_core::workloads;
 
 use super::external::{GrpcCosts, ProviderArgs};
 use super::fail_on::FailOnArgs;
@@ -25,10 +24,12 @@ use crate::input;
 use crate::output::ManifestFormat;
 
 mod network;
+mod parts;
 mod report;
 
-pub use report::Report;
+pub use parts::PlanParts;
 
+pub use report::Report;
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StrategyArg {
     /// Group planning: exact on small groups, heuristic on large ones.
@@ -99,27 +100,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => return invalid(e),
     };
     let snapshot = Snapshot::from_objects(objects);
-    let view = match ClusterView::build(
-        snapshot.topology(),
-        &snapshot.nodes,
-        &snapshot.pods,
-        jiff::Timestamp::now(),
-    ) {
-        Ok(v) => v,
-        Err(e) => return invalid(format!("network topology: {e}")),
-    };
-    let nodes = snapshot
-        .nodes
-        .iter()
-        .filter_map(|n| convert::plan_node(n).ok())
-        .collect();
-    let workloads = workloads::workloads(&snapshot);
-    let inventory = workloads::inventory(&snapshot, &workloads);
     let external_rules: Vec<String> = external.providers.iter().map(|(r, _)| r.clone()).collect();
-    let bindings = match workloads::plan_bindings(&snapshot, &inventory, &external_rules) {
-        Ok(b) => b,
-        Err((offer, e)) => return invalid(format!("offer {offer}: {e}")),
+    let parts = match PlanParts::build(&snapshot, &external_rules, jiff::Timestamp::now()) {
+        Ok(p) => p,
+        Err(e) => return invalid(e),
     };
+    let workloads = &parts.workloads;
     for offer in &snapshot.offers {
         let namespace = offer.metadata.namespace.as_deref().unwrap_or("default");
         for policy in &offer.spec.policies {
@@ -131,13 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let mut plan_input = PlanInput {
-        view: &view,
-        nodes,
-        placed: workloads::running(&snapshot),
-        pending: workloads.iter().flat_map(|w| w.pods.clone()).collect(),
-        bindings,
-    };
+    let mut plan_input = parts.input();
     if !external.providers.is_empty() {
         let clients = match GrpcCosts::new(&external) {
             Ok(c) => c,
@@ -199,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let rendered = gitops::render(
         &documents,
-        &workloads,
+        workloads,
         &plan,
         RenderOptions {
             drop_inventory: args.drop_inventory,
