@@ -494,7 +494,12 @@ impl Observer {
         let message = if ev.message.is_empty() {
             ev.reason.clone()
         } else {
-            ev.message.clone()
+            let start = self
+                .clock
+                .now()
+                .checked_sub(self.clock.elapsed())
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            crate::timeline::relative_times(&ev.message, start)
         };
         let component = [
             ev.reporting_component.as_str(),

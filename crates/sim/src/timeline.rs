@@ -242,6 +242,47 @@ pub fn clock_text(d: Duration) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
+/// `message` with every RFC 3339 instant in it (`since 2026-12-07T14:27:13Z`, as the
+/// descheduler's Events say) told as the run's elapsed time (`since 00:01:00`), so that a
+/// timeline reads in one clock. `start` is the instant the run began; an instant before it
+/// is left as it was.
+pub fn relative_times(message: &str, start: jiff::Timestamp) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(|c: char| c.is_ascii_digit()) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        // An instant is `YYYY-MM-DDTHH:MM:SS`, fractional seconds optional, then `Z`.
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '.')))
+            .unwrap_or(rest.len());
+        let word = &rest[..end];
+        let instant = word
+            .find('Z')
+            .map(|z| &word[..=z])
+            .filter(|w| w.len() >= 20 && w.as_bytes().get(10) == Some(&b'T'))
+            .and_then(|w| w.parse::<jiff::Timestamp>().ok().map(|t| (w.len(), t)));
+        match instant {
+            Some((len, t)) if t >= start => {
+                let elapsed = t.duration_since(start);
+                out.push_str(&clock_text(Duration::from_secs(
+                    elapsed.as_secs().max(0).unsigned_abs(),
+                )));
+                rest = &rest[len..];
+            }
+            _ => {
+                let digits = rest
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(rest.len());
+                out.push_str(&rest[..digits]);
+                rest = &rest[digits..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The entries of a run, in the order they happened.
 #[derive(Debug, Default, Clone)]
 pub struct Timeline {
@@ -281,6 +322,33 @@ impl Timeline {
 
     pub fn count(&self, kind: EntryType) -> usize {
         self.entries.iter().filter(|e| e.kind == kind).count()
+    }
+}
+
+#[cfg(test)]
+mod relative_time_tests {
+    use super::*;
+
+    #[test]
+    fn instants_become_elapsed_run_time() {
+        let start: jiff::Timestamp = "2026-12-07T14:27:13Z".parse().expect("an instant");
+        assert_eq!(
+            relative_times(
+                "in Violation since 2026-12-07T14:28:13Z: latency 12ms; seen 2026-12-07T15:27:13.5Z",
+                start
+            ),
+            "in Violation since 00:01:00: latency 12ms; seen 01:00:00"
+        );
+        // Before the run, not an instant, or numbers alone: unchanged.
+        for text in [
+            "since 2020-01-01T00:00:00Z",
+            "2026-12-07 14:28:13",
+            "latency 12ms over 3 links, 2026 sites",
+            "12:00",
+            "",
+        ] {
+            assert_eq!(relative_times(text, start), text);
+        }
     }
 }
 

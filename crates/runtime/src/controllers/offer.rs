@@ -297,12 +297,12 @@ async fn reconcile(
             let restored = changes.update.iter().any(|u| u.name_any() == binding_name);
             let note = if restored {
                 format!(
-                    "offer {name}: restored binding {binding_name} to {}",
+                    "restored binding {binding_name} to {}",
                     describe_targets(binding)
                 )
             } else {
                 format!(
-                    "offer {name}: created binding {binding_name} for {}",
+                    "created binding {binding_name} for {}",
                     describe_targets(binding)
                 )
             };
@@ -325,10 +325,10 @@ async fn reconcile(
                 .unwrap_or_default();
             notes.push(
                 reasons::BINDING_DELETED,
-                format!("offer {name}: deleted binding {binding_name}: {why}"),
+                format!("deleted binding {binding_name}: {why}"),
             );
         }
-        for (reason, note) in notes.finish(&name) {
+        for (reason, note) in notes.finish() {
             events
                 .publish_or_log(
                     &regarding,
@@ -371,7 +371,7 @@ async fn reconcile(
                         type_: EventType::Warning,
                         reason: reasons::OFFER_INVALID,
                         action: "Reconcile",
-                        note: format!("offer {namespace}/{name}: {e}"),
+                        note: e.to_string(),
                     },
                 )
                 .await;
@@ -430,7 +430,7 @@ impl Notes {
         }
     }
 
-    fn finish(self, offer: &str) -> Vec<(&'static str, String)> {
+    fn finish(self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         for (reason, notes) in self.by_reason {
             let extra = notes.len().saturating_sub(EVENTS_PER_RECONCILE);
@@ -441,10 +441,7 @@ impl Notes {
                     .map(|n| (reason, n)),
             );
             if extra > 0 {
-                out.push((
-                    reason,
-                    format!("offer {offer}: {extra} more like the above ({reason})"),
-                ));
+                out.push((reason, format!("{extra} more like the above ({reason})")));
             }
         }
         out
@@ -462,13 +459,13 @@ mod tests {
             notes.push(reasons::BINDING_CREATED, format!("n{i}"));
         }
         notes.push(reasons::BINDING_DELETED, "d".into());
-        let out = notes.finish("ar");
+        let out = notes.finish();
         assert_eq!(out.len(), 12);
         assert_eq!(
             out[10],
             (
                 reasons::BINDING_CREATED,
-                "offer ar: 3 more like the above (BindingCreated)".to_string()
+                "3 more like the above (BindingCreated)".to_string()
             )
         );
         assert_eq!(out[11], (reasons::BINDING_DELETED, "d".to_string()));

@@ -118,7 +118,7 @@ async fn reconcile(
                     type_: EventType::Warning,
                     reason: reasons::POLICY_INVALID,
                     action: "Validate",
-                    note: format!("policy {namespace}/{name}: {message}"),
+                    note: message.to_string(),
                 },
             )
             .await;

@@ -113,7 +113,7 @@ async fn reconcile(
                     type_: EventType::Warning,
                     reason: reasons::TOPOLOGY_INVALID,
                     action: "Validate",
-                    note: format!("network topology {name}: {message}"),
+                    note: message.to_string(),
                 },
             )
             .await;

@@ -120,7 +120,7 @@ pub async fn act(
                 reasons::VIOLATION_IGNORED,
                 "Ignore",
                 format!(
-                    "binding {key}: {}, longer than the grace of offer {}; violationPolicy Ignore: nothing is done",
+                    "{}, longer than the grace of offer {}; violationPolicy Ignore: nothing is done",
                     violation(binding),
                     binding.spec.offer
                 ),
@@ -139,7 +139,7 @@ pub async fn act(
                 type_,
                 reasons::EVICTION_SKIPPED,
                 "Deschedule",
-                format!("binding {key}: {reason}"),
+                reason.to_string(),
             )
             .await;
         }
@@ -201,7 +201,7 @@ async fn mitigate(
         Ok(r) => r,
         Err(problem) => {
             failed(format!(
-                "binding {key}: {}; cannot ask the network controller to mitigate: {problem}",
+                "{}; cannot ask the network controller to mitigate: {problem}",
                 violation(binding)
             ))
             .await;
@@ -234,7 +234,7 @@ async fn mitigate(
                 reasons::MITIGATED,
                 "Mitigate",
                 format!(
-                    "binding {key}: {}; the network controller ({}) {}",
+                    "{}; the network controller ({}) {}",
                     violation(binding),
                     net.location,
                     describe(&outcome)
@@ -244,7 +244,7 @@ async fn mitigate(
         }
         Ok(outcome) => {
             failed(format!(
-                "binding {key}: {}; the network controller ({}) cannot mitigate: {}",
+                "{}; the network controller ({}) cannot mitigate: {}",
                 violation(binding),
                 net.location,
                 outcome.reason
@@ -253,7 +253,7 @@ async fn mitigate(
         }
         Err(error) => {
             failed(format!(
-                "binding {key}: {}; asking the network controller to mitigate failed: {error}",
+                "{}; asking the network controller to mitigate failed: {error}",
                 violation(binding)
             ))
             .await
@@ -381,7 +381,7 @@ async fn evict(
                     reasons::EVICTED,
                     "Evict",
                     format!(
-                        "binding {key}: {}; evicted pod {} (the planner expects its replacement on {to})",
+                        "{}; evicted pod {} (the planner expects its replacement on {to})",
                         violation(binding),
                         candidate.pod
                     ),
@@ -431,7 +431,7 @@ async fn evict(
         reasons::EVICTION_BLOCKED,
         "Evict",
         format!(
-            "binding {key}: {}; the eviction was refused, retrying at a later cycle: {}",
+            "{}; the eviction was refused, retrying at a later cycle: {}",
             violation(binding),
             blocked.join("; ")
         ),

@@ -44,8 +44,8 @@ pub async fn release(ctx: &Context, pod: &Pod, ungate: &Ungate, timeout: &str) -
         Err(e) => return Outcome::Failed(e.to_string()),
     }
     let note = format!(
-        "pod {}: the planner's gate is removed so that kube-scheduler places the pod without a plan: {} (--gate-timeout {timeout})",
-        ungate.pod, ungate.reason
+        "the planner's gate is removed so that kube-scheduler places the pod without a plan: {} (--gate-timeout {timeout})",
+        ungate.reason
     );
     ctx.events()
         .publish_or_log(

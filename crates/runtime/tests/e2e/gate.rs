@@ -362,7 +362,7 @@ async fn the_watchdog_releases_gated_pods_when_no_scheduler_is_alive() {
     assert_eq!(removed.len(), 1, "{events:?}");
     assert!(
         removed[0].1.starts_with(
-            "pod ar/far-0: the planner's gate is removed so that kube-scheduler places the pod without a plan: no planning scheduler alive for 5m"
+            "the planner's gate is removed so that kube-scheduler places the pod without a plan: no planning scheduler alive for 5m"
         ) && removed[0].1.ends_with("(--gate-timeout 5m)"),
         "{}",
         removed[0].1

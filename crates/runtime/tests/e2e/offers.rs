@@ -116,7 +116,7 @@ async fn one_binding_per_combination_evaluated_and_counted() {
         "{offer_events:?}"
     );
     assert!(offer_events.iter().any(|(_, m)| {
-        m.starts_with("offer ar-stadium: created binding ar-stadium-")
+        m.starts_with("created binding ar-stadium-")
             && m.contains("renderer=Pod ar/ar-render-2, users=Site stadium")
     }));
 
