@@ -4,12 +4,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use edgeplane_api::{ConstraintPolicyRule, TargetRef};
-use edgeplane_core::evaluate::{BuiltinRule, ClusterView, CompileError, Score, evaluate_rule};
+use edgeplane_core::evaluate::{
+    BuiltinRule, ClusterView, CompileError, Interrupted, Score, evaluate_rule, evaluate_rule_until,
+};
 use edgeplane_core::network::Location;
 use edgeplane_core::rules::builtin;
 use edgeplane_core::status::RuleOutcome;
 
-use crate::provider::{CostRequest, NodeCost, Provider, ProviderError, cost_to_wire};
+use crate::provider::{CostRequest, Interrupt, NodeCost, Provider, ProviderError, cost_to_wire};
 
 /// Latency, jitter, bandwidth, packet-loss, cpu, memory, node-label and node-feature,
 /// evaluated on the current [`ClusterView`]. Controllers swap the view as the cluster
@@ -87,6 +89,34 @@ impl Provider for BuiltinProvider {
         rule: &ConstraintPolicyRule,
     ) -> RuleOutcome {
         evaluate_rule(&self.view(), targets, rule)
+    }
+
+    /// On a blocking thread, so that a large request does not hold up the server's other
+    /// calls, looking at `interrupt` as it goes.
+    async fn evaluate_interruptible(
+        &self,
+        targets: BTreeMap<String, TargetRef>,
+        rule: ConstraintPolicyRule,
+        interrupt: Interrupt,
+    ) -> RuleOutcome {
+        let view = self.view();
+        let name = rule.name.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            evaluate_rule_until(&view, &targets, &rule, &|| interrupt.is_raised())
+        });
+        let failed = |reason: String| RuleOutcome {
+            rule: name.clone(),
+            compliance: edgeplane_api::Compliance::Error,
+            value: None,
+            reason: Some(reason),
+        };
+        match work.await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(Interrupted)) => failed(format!(
+                "{name}: the evaluation was interrupted (the caller went away or its deadline passed)"
+            )),
+            Err(error) => failed(format!("{name}: the evaluation failed: {error}")),
+        }
     }
 
     async fn endpoint_cost(&self, request: &CostRequest) -> Result<Vec<NodeCost>, ProviderError> {
