@@ -63,7 +63,7 @@ pub struct LimitArgs {
     /// Open connections; past it the server accepts no more until one closes.
     #[arg(long = "max-connections", default_value_t = ServerLimits::default().max_connections, value_name = "N")]
     pub max_connections: usize,
-    /// Largest request message in bytes; larger is refused with RESOURCE_EXHAUSTED.
+    /// Largest request message in bytes; larger is refused with OUT_OF_RANGE.
     #[arg(long = "max-message-bytes", default_value_t = ServerLimits::default().max_message_bytes, value_name = "BYTES")]
     pub max_message_bytes: usize,
 }
