@@ -76,7 +76,7 @@ async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> Option<String> 
 }
 
 #[tokio::test]
-async fn a_body_over_3_mib_is_refused_with_413_as_a_status() {
+async fn a_body_over_3_mib_is_refused_with_413_and_an_object_over_its_size_with_422() {
     let c = EmbeddedCluster::start(ClusterConfig::default()).await;
     let addr = c
         .serve("127.0.0.1:0".parse().expect("addr"))
@@ -114,6 +114,26 @@ async fn a_body_over_3_mib_is_refused_with_413_as_a_status() {
         .await
         .expect("the server never closed the connection");
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer:.300}");
+    // Under the body limit but over the size an object may have: 422, as the API server's
+    // validation answers it.
+    let notes = "x".repeat(300 * 1024);
+    let annotated = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"noted","annotations":{{"a":"{notes}"}}}}}}"#
+    );
+    let head = format!(
+        "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        annotated.len()
+    );
+    let answer = exchange(addr, &[head.as_bytes(), annotated.as_bytes()].concat())
+        .await
+        .expect("the server never closed the connection");
+    assert!(answer.starts_with("HTTP/1.1 422"), "{answer:.300}");
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let status: serde_json::Value = serde_json::from_str(json).expect("a Status object");
+    assert_eq!(
+        status["message"],
+        "ConfigMap \"noted\" is invalid: metadata.annotations: Too long: may not be more than 262144 bytes"
+    );
     c.shutdown().await;
 }
 
