@@ -77,15 +77,15 @@ struct Server {
 }
 
 async fn serve(provider: Arc<dyn Provider>, limits: ServerLimits) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("test setup");
+    let url = format!("http://{}", listener.local_addr().expect("test setup"));
     let service = RuleProviderService::with_limits(provider, limits);
     let slots = service.slots();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(serve_service(listener, service, async {
         let _ = stopped.await;
     }));
-    let client = RuleProviderClient::connect(url).await.unwrap();
+    let client = RuleProviderClient::connect(url).await.expect("test setup");
     Server {
         client,
         slots,

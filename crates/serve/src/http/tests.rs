@@ -46,7 +46,9 @@ async fn text(response: Response<Full<Bytes>>) -> (StatusCode, String) {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_refused_with_413() {
-    let ok = Request::post("/").body(Full::from("x".repeat(10))).unwrap();
+    let ok = Request::post("/")
+        .body(Full::from("x".repeat(10)))
+        .expect("test setup");
     assert_eq!(
         text(answer(&Length, &limits(10), ok).await).await,
         (StatusCode::OK, "10".into())
@@ -55,7 +57,7 @@ async fn a_body_over_the_limit_is_refused_with_413() {
     let declared = Request::post("/")
         .header("content-length", "11")
         .body(Full::from("x".repeat(11)))
-        .unwrap();
+        .expect("test setup");
     assert_eq!(
         text(answer(&Length, &limits(10), declared).await).await,
         (
@@ -67,7 +69,9 @@ async fn a_body_over_the_limit_is_refused_with_413() {
     let chunks = futures::stream::iter(
         (0..4).map(|_| Ok::<_, Infallible>(http_body::Frame::data(Bytes::from("xxxx")))),
     );
-    let streamed = Request::post("/").body(StreamBody::new(chunks)).unwrap();
+    let streamed = Request::post("/")
+        .body(StreamBody::new(chunks))
+        .expect("test setup");
     assert_eq!(
         text(answer(&Length, &limits(10), streamed).await).await.0,
         StatusCode::PAYLOAD_TOO_LARGE
@@ -78,7 +82,7 @@ async fn a_body_over_the_limit_is_refused_with_413() {
 async fn a_request_not_answered_in_time_gets_504() {
     let stalled = Request::get("/stall")
         .body(Full::<Bytes>::default())
-        .unwrap();
+        .expect("test setup");
     let limits = HttpLimits {
         request_timeout: Duration::from_secs(5),
         ..HttpLimits::default()
@@ -93,8 +97,10 @@ async fn a_request_not_answered_in_time_gets_504() {
 }
 
 async fn local_server(limits: HttpLimits) -> (std::net::SocketAddr, CancellationToken) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("test setup");
+    let addr = listener.local_addr().expect("test setup");
     let shutdown = CancellationToken::new();
     let acceptor = Acceptor::new("test", listener, limits.max_connections);
     tokio::spawn(serve(acceptor, limits, Length, shutdown.clone()));
@@ -109,24 +115,31 @@ async fn a_client_that_sends_headers_too_slowly_is_cut_off() {
     })
     .await;
     // A prompt client is answered.
-    let mut prompt = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut prompt = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("test setup");
     prompt
         .write_all(
             b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc",
         )
         .await
-        .unwrap();
+        .expect("test setup");
     let mut answer = String::new();
-    prompt.read_to_string(&mut answer).await.unwrap();
+    prompt
+        .read_to_string(&mut answer)
+        .await
+        .expect("test setup");
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     assert!(answer.ends_with("\r\n\r\n3"), "{answer}");
     // A client that starts a request and stalls: the server closes the connection (read
     // returns end of file) rather than waiting for it. The outer timeout only turns a
     // hang into a failure.
-    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("test setup");
     slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
         .await
-        .unwrap();
+        .expect("test setup");
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(60), slow.read_to_end(&mut rest)).await;
     assert!(
