@@ -250,13 +250,10 @@ impl BuiltinRule {
             .filter_map(|(role, _, l)| l.as_ref().ok().map(|l| (*role, *l)))
             .collect();
         let mut worst: Option<Judged> = None;
-        let mut consider = |judged: Judged| {
-            let replace = worst
+        let beats = |worst: &Option<Judged>, compliance: Compliance, cost: f64| {
+            worst
                 .as_ref()
-                .is_none_or(|w| (judged.compliance, judged.cost) > (w.compliance, w.cost));
-            if replace {
-                worst = Some(judged);
-            }
+                .is_none_or(|w| (compliance, cost) > (w.compliance, w.cost))
         };
         match &self.check {
             Check::Path(metric) => {
@@ -265,22 +262,31 @@ impl BuiltinRule {
                         return Err(Interrupted);
                     }
                     let ((role_a, a), (role_b, b)) = (places[i], places[j]);
-                    let place =
-                        |role: &str, l: Location| format!("{role} ({})", view.location_name(l));
-                    let (pa, pb) = (place(role_a, a), place(role_b, b));
                     let there = view.graph().metrics(a, b);
                     let back = view.graph().metrics(b, a);
                     let symmetric =
                         there.map(|m| m.value(*metric)) == back.map(|m| m.value(*metric));
-                    if symmetric {
-                        consider(self.judge_path(
-                            *metric,
-                            there,
-                            &format!("between {pa} and {pb}"),
-                        ));
+                    let directions = if symmetric {
+                        [Some((there, true)), None]
                     } else {
-                        consider(self.judge_path(*metric, there, &format!("from {pa} to {pb}")));
-                        consider(self.judge_path(*metric, back, &format!("from {pb} to {pa}")));
+                        [Some((there, true)), Some((back, false))]
+                    };
+                    for (path, forward) in directions.into_iter().flatten() {
+                        // Only a pair that would become the worst has its reason written:
+                        // formatting every pair was most of the work.
+                        let (compliance, cost) = self.rank_path(*metric, path);
+                        if !beats(&worst, compliance, cost) {
+                            continue;
+                        }
+                        let place =
+                            |role: &str, l: Location| format!("{role} ({})", view.location_name(l));
+                        let (pa, pb) = (place(role_a, a), place(role_b, b));
+                        let where_ = match (symmetric, forward) {
+                            (true, _) => format!("between {pa} and {pb}"),
+                            (false, true) => format!("from {pa} to {pb}"),
+                            (false, false) => format!("from {pb} to {pa}"),
+                        };
+                        worst = Some(self.judge_path(*metric, path, &where_));
                     }
                 }
             }
@@ -291,7 +297,10 @@ impl BuiltinRule {
                     }
                     if let Location::Node(node) = location {
                         let place = format!("on {role} ({})", view.graph().node_name(*node));
-                        consider(self.judge_node(view, *node, &place));
+                        let judged = self.judge_node(view, *node, &place);
+                        if beats(&worst, judged.compliance, judged.cost) {
+                            worst = Some(judged);
+                        }
                     }
                 }
             }
@@ -304,6 +313,18 @@ impl BuiltinRule {
                 format!("{name}: nothing to judge"),
             ),
         })
+    }
+
+    /// The compliance and cost [`BuiltinRule::judge_path`] gives a path, without its
+    /// reason.
+    fn rank_path(&self, metric: PathMetric, path: Option<PathMetrics>) -> (Compliance, f64) {
+        match path {
+            None => (Compliance::Violation, f64::INFINITY),
+            Some(path) => {
+                let value = path.value(metric);
+                (self.rule.judge(&value), self.rule.cost(&value))
+            }
+        }
     }
 
     /// Judges one path's metric (`None`: no path).
