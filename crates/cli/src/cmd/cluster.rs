@@ -83,6 +83,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Warnings only (RUST_LOG for more): the server's own trouble, such as running out of
+    // file descriptors, goes to standard error.
+    super::live::init_logging_from(super::live::LogFormat::Text, "warn");
     let limits = match args.limits() {
         Ok(l) => l,
         Err(e) => {

@@ -61,8 +61,14 @@ impl LiveArgs {
 /// Structured logs on standard error; `RUST_LOG` filters (default `info`). A second
 /// initialisation (tests) is harmless.
 pub fn init_logging(format: LogFormat) {
+    init_logging_from(format, "info");
+}
+
+/// [`init_logging`] with another default level (`warn` for servers whose info lines would
+/// be noise, such as `cluster serve`).
+pub fn init_logging_from(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
