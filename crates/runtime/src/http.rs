@@ -159,3 +159,56 @@ pub async fn serve(
     });
     Ok((bound, task))
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(request).await.expect("write");
+        let mut answer = String::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            stream.read_to_string(&mut answer),
+        )
+        .await;
+        assert!(read.is_ok(), "the server never closed the connection");
+        answer
+    }
+
+    #[tokio::test]
+    async fn the_endpoints_refuse_bodies_over_their_limit_and_still_answer() {
+        let shutdown = CancellationToken::new();
+        let readiness = Readiness::default();
+        readiness.add("caches", || true);
+        let (addr, _task) = serve(
+            "127.0.0.1:0".parse().expect("address"),
+            Arc::new(Metrics::new()),
+            readiness,
+            shutdown.clone(),
+        )
+        .await
+        .expect("serve");
+        let refused = exchange(
+            addr,
+            b"POST /healthz HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(refused.starts_with("HTTP/1.1 413"), "{refused}");
+        assert!(
+            refused.ends_with("Request entity too large: limit is 65536\n"),
+            "{refused}"
+        );
+        let ready = exchange(
+            addr,
+            b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+        assert!(ready.ends_with("[+]caches ok\n"), "{ready}");
+        shutdown.cancel();
+    }
+}
