@@ -43,6 +43,34 @@ impl BuiltinProvider {
         self.view.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Evaluates on a blocking thread, so that a large request does not hold up a server's
+    /// other calls, giving up when `interrupt` is raised (its outcome is then an Error
+    /// nobody reads). Shared by every provider of the built-in rules.
+    pub async fn evaluate_off_thread(
+        view: Arc<ClusterView>,
+        targets: BTreeMap<String, TargetRef>,
+        rule: ConstraintPolicyRule,
+        interrupt: Interrupt,
+    ) -> RuleOutcome {
+        let name = rule.name.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            evaluate_rule_until(&view, &targets, &rule, &|| interrupt.is_raised())
+        });
+        let failed = |reason: String| RuleOutcome {
+            rule: name.clone(),
+            compliance: edgeplane_api::Compliance::Error,
+            value: None,
+            reason: Some(reason),
+        };
+        match work.await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(Interrupted)) => failed(format!(
+                "{name}: the evaluation was interrupted (the caller went away or its deadline passed)"
+            )),
+            Err(error) => failed(format!("{name}: the evaluation failed: {error}")),
+        }
+    }
+
     /// `endpoint_cost` without the async wrapper.
     pub fn costs(&self, request: &CostRequest) -> Result<Vec<NodeCost>, ProviderError> {
         let rule = BuiltinRule::compile(&request.rule).map_err(|e| match e {
@@ -91,32 +119,15 @@ impl Provider for BuiltinProvider {
         evaluate_rule(&self.view(), targets, rule)
     }
 
-    /// On a blocking thread, so that a large request does not hold up the server's other
-    /// calls, looking at `interrupt` as it goes.
+    /// On a blocking thread, looking at `interrupt` as it goes
+    /// ([`BuiltinProvider::evaluate_off_thread`]).
     async fn evaluate_interruptible(
         &self,
         targets: BTreeMap<String, TargetRef>,
         rule: ConstraintPolicyRule,
         interrupt: Interrupt,
     ) -> RuleOutcome {
-        let view = self.view();
-        let name = rule.name.clone();
-        let work = tokio::task::spawn_blocking(move || {
-            evaluate_rule_until(&view, &targets, &rule, &|| interrupt.is_raised())
-        });
-        let failed = |reason: String| RuleOutcome {
-            rule: name.clone(),
-            compliance: edgeplane_api::Compliance::Error,
-            value: None,
-            reason: Some(reason),
-        };
-        match work.await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(Interrupted)) => failed(format!(
-                "{name}: the evaluation was interrupted (the caller went away or its deadline passed)"
-            )),
-            Err(error) => failed(format!("{name}: the evaluation failed: {error}")),
-        }
+        BuiltinProvider::evaluate_off_thread(self.view(), targets, rule, interrupt).await
     }
 
     async fn endpoint_cost(&self, request: &CostRequest) -> Result<Vec<NodeCost>, ProviderError> {

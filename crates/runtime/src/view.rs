@@ -324,6 +324,19 @@ impl Provider for LiveBuiltinProvider {
         }
     }
 
+    /// On a blocking thread, interrupted when the caller of `provider serve` is gone.
+    async fn evaluate_interruptible(
+        &self,
+        targets: BTreeMap<String, TargetRef>,
+        rule: ConstraintPolicyRule,
+        interrupt: edgeplane_providers::provider::Interrupt,
+    ) -> RuleOutcome {
+        match self.views.view() {
+            Ok(view) => BuiltinProvider::evaluate_off_thread(view, targets, rule, interrupt).await,
+            Err(_) => self.evaluate(&targets, &rule).await,
+        }
+    }
+
     async fn endpoint_cost(&self, request: &CostRequest) -> Result<Vec<NodeCost>, ProviderError> {
         let view = self
             .views

@@ -253,3 +253,34 @@ async fn past_the_limit_of_calls_at_work_new_calls_are_shed() {
     let after = second.evaluate(request("quick", 2)).await;
     assert!(after.is_ok(), "{after:?}");
 }
+
+#[tokio::test]
+async fn the_builtin_provider_gives_up_when_interrupted() {
+    let provider = builtin();
+    let interrupt = Interrupt::new();
+    interrupt.raise();
+    let targets = BTreeMap::from([
+        ("a".to_string(), TargetRef::pod("ar", "r0")),
+        ("b".to_string(), TargetRef::pod("ar", "r1")),
+    ]);
+    let latency = ConstraintPolicyRule {
+        name: "latency".into(),
+        request: "3ms".into(),
+        limit: Some("5ms".into()),
+    };
+    let outcome = provider
+        .evaluate_interruptible(targets.clone(), latency.clone(), interrupt)
+        .await;
+    assert_eq!(outcome.compliance, edgeplane_api::Compliance::Error);
+    assert_eq!(
+        outcome.reason.as_deref(),
+        Some(
+            "latency: the evaluation was interrupted (the caller went away or its deadline passed)"
+        )
+    );
+    // Not interrupted: the answer.
+    let answered = provider
+        .evaluate_interruptible(targets, latency, Interrupt::new())
+        .await;
+    assert_eq!(answered.value.as_deref(), Some("3ms"));
+}
