@@ -92,3 +92,27 @@ fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
     let _ = probe.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[test]
+fn cluster_serve_refuses_limits_that_are_not_ones() {
+    for (flag, value, message) in [
+        (
+            "--request-timeout",
+            "0s",
+            "error: --request-timeout: must be longer than 0",
+        ),
+        (
+            "--header-read-timeout",
+            "soon",
+            "error: --header-read-timeout: \"soon\" is not a duration",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_edgeplane"))
+            .args(["cluster", "serve", "--listen", "127.0.0.1:0", flag, value])
+            .output()
+            .expect("running cluster serve");
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with(message), "{flag} {value}: {stderr}");
+    }
+}

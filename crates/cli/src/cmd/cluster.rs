@@ -60,11 +60,14 @@ impl ServeArgs {
     fn limits(&self) -> Result<edgeplane_serve::HttpLimits, String> {
         Ok(edgeplane_serve::HttpLimits {
             max_body_bytes: self.max_body_bytes,
-            header_read_timeout: super::live::duration_flag(
+            header_read_timeout: super::live::positive_duration_flag(
                 "header-read-timeout",
                 &self.header_read_timeout,
             )?,
-            request_timeout: super::live::duration_flag("request-timeout", &self.request_timeout)?,
+            request_timeout: super::live::positive_duration_flag(
+                "request-timeout",
+                &self.request_timeout,
+            )?,
             max_connections: self.max_connections,
         })
     }

@@ -57,7 +57,7 @@ impl WebhookArgs {
             return Ok(None);
         };
         let request_timeout =
-            live::duration_flag("webhook-request-timeout", &self.webhook_request_timeout)
+            live::positive_duration_flag("webhook-request-timeout", &self.webhook_request_timeout)
                 .map_err(anyhow::Error::msg)?;
         let config = WebhookConfig {
             addr,
