@@ -73,41 +73,70 @@ impl BuiltinProvider {
 
     /// `endpoint_cost` without the async wrapper.
     pub fn costs(&self, request: &CostRequest) -> Result<Vec<NodeCost>, ProviderError> {
-        let rule = BuiltinRule::compile(&request.rule).map_err(|e| match e {
-            CompileError::NoProvider(name) => ProviderError::NoProvider(name),
-            invalid => ProviderError::InvalidRequest(invalid.to_string()),
-        })?;
-        let view = self.view();
-        let graph = view.graph();
-        let mut peers = Vec::with_capacity(request.peer_nodes.len());
-        for peer in &request.peer_nodes {
-            let location = graph
-                .node_id(peer)
-                .map(Location::Node)
-                .or_else(|| graph.site_id(peer).map(Location::Site))
-                .ok_or_else(|| {
-                    ProviderError::InvalidRequest(format!(
-                        "peer {peer:?} is neither a node nor a site of the topology"
-                    ))
-                })?;
-            peers.push(location);
-        }
-        Ok(request
-            .eligible_nodes
-            .iter()
-            .map(|node| {
-                let score = match graph.node_id(node) {
-                    Some(id) => rule.score(&view, id, &peers),
-                    None => Score::Infeasible,
-                };
-                NodeCost {
-                    node: node.clone(),
-                    cost: cost_to_wire(score),
-                }
-            })
-            .collect())
+        costs_until(&self.view(), request, &|| false)
+    }
+
+    /// [`BuiltinProvider::costs`] on a blocking thread, giving up when `interrupt` is
+    /// raised (like [`BuiltinProvider::evaluate_off_thread`]).
+    pub async fn costs_off_thread(
+        view: Arc<ClusterView>,
+        request: CostRequest,
+        interrupt: Interrupt,
+    ) -> Result<Vec<NodeCost>, ProviderError> {
+        let work = tokio::task::spawn_blocking(move || {
+            costs_until(&view, &request, &|| interrupt.is_raised())
+        });
+        work.await
+            .map_err(|e| ProviderError::Failed(format!("the scoring failed: {e}")))?
     }
 }
+
+/// Scores the eligible nodes on `view`, giving up (as a failure) when `interrupted` says
+/// so; looked at every [`COSTS_INTERRUPT_EVERY`] nodes.
+fn costs_until(
+    view: &ClusterView,
+    request: &CostRequest,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<Vec<NodeCost>, ProviderError> {
+    let rule = BuiltinRule::compile(&request.rule).map_err(|e| match e {
+        CompileError::NoProvider(name) => ProviderError::NoProvider(name),
+        invalid => ProviderError::InvalidRequest(invalid.to_string()),
+    })?;
+    let graph = view.graph();
+    let mut peers = Vec::with_capacity(request.peer_nodes.len());
+    for peer in &request.peer_nodes {
+        let location = graph
+            .node_id(peer)
+            .map(Location::Node)
+            .or_else(|| graph.site_id(peer).map(Location::Site))
+            .ok_or_else(|| {
+                ProviderError::InvalidRequest(format!(
+                    "peer {peer:?} is neither a node nor a site of the topology"
+                ))
+            })?;
+        peers.push(location);
+    }
+    let mut costs = Vec::with_capacity(request.eligible_nodes.len());
+    for (count, node) in request.eligible_nodes.iter().enumerate() {
+        if count % COSTS_INTERRUPT_EVERY == 0 && interrupted() {
+            return Err(ProviderError::Failed(
+                "the scoring was interrupted (the caller went away or its deadline passed)".into(),
+            ));
+        }
+        let score = match graph.node_id(node) {
+            Some(id) => rule.score(view, id, &peers),
+            None => Score::Infeasible,
+        };
+        costs.push(NodeCost {
+            node: node.clone(),
+            cost: cost_to_wire(score),
+        });
+    }
+    Ok(costs)
+}
+
+/// Nodes scored between two looks at the interruption flag.
+const COSTS_INTERRUPT_EVERY: usize = 64;
 
 #[tonic::async_trait]
 impl Provider for BuiltinProvider {
@@ -132,5 +161,13 @@ impl Provider for BuiltinProvider {
 
     async fn endpoint_cost(&self, request: &CostRequest) -> Result<Vec<NodeCost>, ProviderError> {
         self.costs(request)
+    }
+
+    async fn endpoint_cost_interruptible(
+        &self,
+        request: CostRequest,
+        interrupt: Interrupt,
+    ) -> Result<Vec<NodeCost>, ProviderError> {
+        BuiltinProvider::costs_off_thread(self.view(), request, interrupt).await
     }
 }

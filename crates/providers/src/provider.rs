@@ -39,6 +39,17 @@ pub trait Provider: Send + Sync {
     /// Scores each eligible node for running `request.source`, given the nodes (or sites)
     /// its peers are on. Lower is better; [`INFEASIBLE_COST`] (negative) rules a node out.
     async fn endpoint_cost(&self, request: &CostRequest) -> Result<Vec<NodeCost>, ProviderError>;
+
+    /// `endpoint_cost` for a server, with the interruption flag of
+    /// [`Provider::evaluate_interruptible`]. The default ignores the flag.
+    async fn endpoint_cost_interruptible(
+        &self,
+        request: CostRequest,
+        interrupt: Interrupt,
+    ) -> Result<Vec<NodeCost>, ProviderError> {
+        let _ = interrupt;
+        self.endpoint_cost(&request).await
+    }
 }
 
 /// The question of `endpoint_cost`.

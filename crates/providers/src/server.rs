@@ -175,7 +175,7 @@ impl RuleProvider for RuleProviderService {
             self.limits.max_nodes,
             "--max-nodes",
         )?;
-        let _slot = self.slots.try_enter()?;
+        let slot = self.slots.try_enter()?;
         let source = request
             .source
             .as_ref()
@@ -192,7 +192,22 @@ impl RuleProvider for RuleProviderService {
             peer_nodes: request.peer_nodes,
             eligible_nodes: request.eligible_nodes,
         };
-        match self.provider.endpoint_cost(&question).await {
+        // As in `evaluate`: interrupted when tonic drops this call, the slot held until
+        // the work has stopped.
+        let interrupt = Interrupt::new();
+        let _raise = interrupt.raise_on_drop();
+        let provider = self.provider.clone();
+        let work = tokio::spawn(async move {
+            let costs = provider
+                .endpoint_cost_interruptible(question, interrupt)
+                .await;
+            drop(slot);
+            costs
+        });
+        let costs = work
+            .await
+            .map_err(|e| Status::internal(format!("the scoring failed: {e}")))?;
+        match costs {
             Ok(costs) => Ok(Response::new(proto::EndpointCostResponse {
                 node_and_cost: costs
                     .into_iter()

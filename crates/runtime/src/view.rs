@@ -344,4 +344,16 @@ impl Provider for LiveBuiltinProvider {
             .map_err(|e| ProviderError::Failed(e.to_string()))?;
         BuiltinProvider::new(view).costs(request)
     }
+
+    async fn endpoint_cost_interruptible(
+        &self,
+        request: CostRequest,
+        interrupt: edgeplane_providers::provider::Interrupt,
+    ) -> Result<Vec<NodeCost>, ProviderError> {
+        let view = self
+            .views
+            .view()
+            .map_err(|e| ProviderError::Failed(e.to_string()))?;
+        BuiltinProvider::costs_off_thread(view, request, interrupt).await
+    }
 }

@@ -284,3 +284,33 @@ async fn the_builtin_provider_gives_up_when_interrupted() {
         .await;
     assert_eq!(answered.value.as_deref(), Some("3ms"));
 }
+
+#[tokio::test]
+async fn the_builtin_scoring_gives_up_when_interrupted() {
+    let provider = builtin();
+    let request = CostRequest {
+        source: TargetRef::pod("ar", "new"),
+        rule: ConstraintPolicyRule {
+            name: "latency".into(),
+            request: "3ms".into(),
+            limit: Some("5ms".into()),
+        },
+        peer_nodes: vec!["e1".into()],
+        eligible_nodes: vec!["e1".into(), "m1".into()],
+    };
+    let interrupt = Interrupt::new();
+    interrupt.raise();
+    let refused = provider
+        .endpoint_cost_interruptible(request.clone(), interrupt)
+        .await;
+    assert_eq!(
+        refused.map_err(|e| e.to_string()),
+        Err(
+            "the scoring was interrupted (the caller went away or its deadline passed)".to_string()
+        )
+    );
+    let answered = provider
+        .endpoint_cost_interruptible(request.clone(), Interrupt::new())
+        .await;
+    assert_eq!(answered, provider.endpoint_cost(&request).await);
+}
