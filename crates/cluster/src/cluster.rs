@@ -431,16 +431,26 @@ impl EmbeddedCluster {
         Ok(())
     }
 
-    /// Serves the cluster over plain HTTP (for kubectl) until shutdown; returns the bound
-    /// address (use port 0 for any free port).
+    /// Serves the cluster over plain HTTP (for kubectl) until shutdown with the default
+    /// limits (kube-apiserver's); returns the bound address (use port 0 for any free port).
     pub async fn serve(&self, addr: SocketAddr) -> Result<SocketAddr, ClusterError> {
+        self.serve_with_limits(addr, edgeplane_serve::HttpLimits::default())
+            .await
+    }
+
+    /// [`EmbeddedCluster::serve`] within `limits`.
+    pub async fn serve_with_limits(
+        &self,
+        addr: SocketAddr,
+        limits: edgeplane_serve::HttpLimits,
+    ) -> Result<SocketAddr, ClusterError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ClusterError::Serve { addr, source })?;
         let local = listener
             .local_addr()
             .map_err(|source| ClusterError::Serve { addr, source })?;
-        tokio::spawn(crate::http::serve(self.handler.clone(), listener));
+        tokio::spawn(crate::http::serve(self.handler.clone(), listener, limits));
         Ok(local)
     }
 

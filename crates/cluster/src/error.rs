@@ -294,6 +294,11 @@ impl ApiError {
         Self::new(504, "Timeout", message)
     }
 
+    /// 413, as kube-apiserver answers a body over its limit.
+    pub fn request_entity_too_large(message: impl Into<String>) -> Self {
+        Self::new(413, "RequestEntityTooLarge", message)
+    }
+
     /// The `Status` object a real API server returns for this error.
     pub fn to_status(&self) -> Value {
         let mut status = json!({

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use edgeplane_serve::Acceptor;
+use edgeplane_serve::grpc::{WorkSlots, incoming};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::controller::NetworkController;
@@ -13,19 +15,60 @@ use crate::proto::network_controller_server::{
 };
 use crate::wire;
 
+/// How much the server does at once (`edgeplane netctl serve` flags in parentheses).
+/// Each operation reads and writes the API and is cancelled when its caller goes away or
+/// its deadline passes (tonic drops it); these bound the rest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Calls at work at once; past it calls are refused with RESOURCE_EXHAUSTED
+    /// (`--max-concurrent-requests`).
+    pub max_concurrent_requests: usize,
+    /// Open connections (`--max-connections`).
+    pub max_connections: usize,
+    /// Largest request message, in bytes (`--max-message-bytes`).
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_concurrent_requests: 16,
+            max_connections: 256,
+            max_message_bytes: 1024 * 1024,
+        }
+    }
+}
+
 /// The gRPC service around a controller.
 pub struct NetworkControllerService {
     controller: Arc<dyn NetworkController>,
+    limits: ServerLimits,
+    slots: WorkSlots,
 }
 
 impl NetworkControllerService {
+    /// With the default [`ServerLimits`].
     pub fn new(controller: Arc<dyn NetworkController>) -> NetworkControllerService {
-        NetworkControllerService { controller }
+        NetworkControllerService::with_limits(controller, ServerLimits::default())
     }
 
-    /// The service, ready for `tonic::transport::Server::add_service`.
+    pub fn with_limits(
+        controller: Arc<dyn NetworkController>,
+        limits: ServerLimits,
+    ) -> NetworkControllerService {
+        let slots = WorkSlots::new(limits.max_concurrent_requests, "--max-concurrent-requests");
+        NetworkControllerService {
+            controller,
+            limits,
+            slots,
+        }
+    }
+
+    /// The service, ready for `tonic::transport::Server::add_service`, refusing messages
+    /// over the limit.
     pub fn into_server(self) -> NetworkControllerServer<NetworkControllerService> {
-        NetworkControllerServer::new(self)
+        let max = self.limits.max_message_bytes;
+        NetworkControllerServer::new(self).max_decoding_message_size(max)
     }
 }
 
@@ -35,6 +78,7 @@ impl NetworkControllerRpc for NetworkControllerService {
         &self,
         request: Request<proto::DiscoverRequest>,
     ) -> Result<Response<proto::DiscoverResponse>, Status> {
+        let _slot = self.slots.try_enter()?;
         let question = wire::discover_from_proto(request.get_ref()).map_err(|e| e.to_status())?;
         let offers = self
             .controller
@@ -50,6 +94,7 @@ impl NetworkControllerRpc for NetworkControllerService {
         &self,
         request: Request<proto::AllocateRequest>,
     ) -> Result<Response<proto::AllocateResponse>, Status> {
+        let _slot = self.slots.try_enter()?;
         let question = wire::allocate_from_proto(request.get_ref()).map_err(|e| e.to_status())?;
         let answer = self
             .controller
@@ -63,6 +108,7 @@ impl NetworkControllerRpc for NetworkControllerService {
         &self,
         request: Request<proto::ReleaseRequest>,
     ) -> Result<Response<proto::ReleaseResponse>, Status> {
+        let _slot = self.slots.try_enter()?;
         let question = wire::release_from_proto(request.get_ref()).map_err(|e| e.to_status())?;
         let answer = self
             .controller
@@ -76,6 +122,7 @@ impl NetworkControllerRpc for NetworkControllerService {
         &self,
         request: Request<proto::MitigateRequest>,
     ) -> Result<Response<proto::MitigateResponse>, Status> {
+        let _slot = self.slots.try_enter()?;
         let question = wire::mitigate_from_proto(request.get_ref()).map_err(|e| e.to_status())?;
         let answer = self
             .controller
@@ -86,14 +133,31 @@ impl NetworkControllerRpc for NetworkControllerService {
     }
 }
 
-/// Serves `controller` on `listener` until `shutdown` completes.
+/// Serves `controller` on `listener` with the default [`ServerLimits`] until `shutdown`
+/// completes.
 pub async fn serve(
     listener: TcpListener,
     controller: Arc<dyn NetworkController>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    serve_with_limits(listener, controller, ServerLimits::default(), shutdown).await
+}
+
+/// Serves `controller` on `listener` within `limits` until `shutdown` completes.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    controller: Arc<dyn NetworkController>,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let acceptor = Acceptor::new("netctl", listener, limits.max_connections);
+    let stop_accepting = CancellationToken::new();
+    let connections = incoming(acceptor, stop_accepting.clone());
     tonic::transport::Server::builder()
-        .add_service(NetworkControllerService::new(controller).into_server())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .add_service(NetworkControllerService::with_limits(controller, limits).into_server())
+        .serve_with_incoming_shutdown(connections, async move {
+            shutdown.await;
+            stop_accepting.cancel();
+        })
         .await
 }

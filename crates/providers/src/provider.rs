@@ -6,6 +6,7 @@ use edgeplane_api::{ConstraintPolicyRule, TargetRef};
 use edgeplane_core::evaluate::Score;
 use edgeplane_core::planner::{CostQuery, PodKey};
 use edgeplane_core::status::RuleOutcome;
+pub use edgeplane_serve::grpc::Interrupt;
 
 /// Evaluates rules for bindings and scores nodes, like a Turnbuckle rule provider.
 ///
@@ -21,9 +22,34 @@ pub trait Provider: Send + Sync {
         rule: &ConstraintPolicyRule,
     ) -> RuleOutcome;
 
+    /// `evaluate` for a server, which raises `interrupt` when the caller no longer wants
+    /// the answer (it went away, or its deadline passed): a provider whose work can be
+    /// long stops early then (the outcome of interrupted work is not read). The default
+    /// ignores the flag.
+    async fn evaluate_interruptible(
+        &self,
+        targets: BTreeMap<String, TargetRef>,
+        rule: ConstraintPolicyRule,
+        interrupt: Interrupt,
+    ) -> RuleOutcome {
+        let _ = interrupt;
+        self.evaluate(&targets, &rule).await
+    }
+
     /// Scores each eligible node for running `request.source`, given the nodes (or sites)
     /// its peers are on. Lower is better; [`INFEASIBLE_COST`] (negative) rules a node out.
     async fn endpoint_cost(&self, request: &CostRequest) -> Result<Vec<NodeCost>, ProviderError>;
+
+    /// `endpoint_cost` for a server, with the interruption flag of
+    /// [`Provider::evaluate_interruptible`]. The default ignores the flag.
+    async fn endpoint_cost_interruptible(
+        &self,
+        request: CostRequest,
+        interrupt: Interrupt,
+    ) -> Result<Vec<NodeCost>, ProviderError> {
+        let _ = interrupt;
+        self.endpoint_cost(&request).await
+    }
 }
 
 /// The question of `endpoint_cost`.

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use edgeplane_api::Compliance;
+use edgeplane_serve::Acceptor;
+use edgeplane_serve::grpc::{Interrupt, WorkSlots, incoming};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::proto;
@@ -13,19 +15,84 @@ use crate::proto::rule_provider_server::{RuleProvider, RuleProviderServer};
 use crate::provider::{CostRequest, Provider, ProviderError};
 use crate::wire;
 
+/// What one client may ask of the server, and how much it does at once
+/// (`edgeplane provider serve` flags in parentheses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Targets of one `Evaluate`, and peers of one `EndpointCost` (`--max-targets`).
+    pub max_targets: usize,
+    /// Eligible nodes of one `EndpointCost` (`--max-nodes`).
+    pub max_nodes: usize,
+    /// Calls at work at once; past it calls are refused with RESOURCE_EXHAUSTED
+    /// (`--max-concurrent-requests`).
+    pub max_concurrent_requests: usize,
+    /// Open connections (`--max-connections`).
+    pub max_connections: usize,
+    /// Largest request message, in bytes (`--max-message-bytes`).
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            // A binding has one target per role: a handful. 256 is generous and keeps a
+            // request's pairs of places bounded by the topology anyway.
+            max_targets: 256,
+            max_nodes: 10_000,
+            max_concurrent_requests: 16,
+            max_connections: 256,
+            max_message_bytes: 1024 * 1024,
+        }
+    }
+}
+
 /// The gRPC service around a provider.
 pub struct RuleProviderService {
     provider: Arc<dyn Provider>,
+    limits: ServerLimits,
+    slots: WorkSlots,
 }
 
 impl RuleProviderService {
+    /// With the default [`ServerLimits`].
     pub fn new(provider: Arc<dyn Provider>) -> RuleProviderService {
-        RuleProviderService { provider }
+        RuleProviderService::with_limits(provider, ServerLimits::default())
     }
 
-    /// The service, ready for `tonic::transport::Server::add_service`.
+    pub fn with_limits(provider: Arc<dyn Provider>, limits: ServerLimits) -> RuleProviderService {
+        let slots = WorkSlots::new(limits.max_concurrent_requests, "--max-concurrent-requests");
+        RuleProviderService {
+            provider,
+            limits,
+            slots,
+        }
+    }
+
+    /// The slots of calls at work (to see when work has stopped).
+    pub fn slots(&self) -> WorkSlots {
+        self.slots.clone()
+    }
+
+    /// The service, ready for `tonic::transport::Server::add_service`, refusing messages
+    /// over the limit.
     pub fn into_server(self) -> RuleProviderServer<RuleProviderService> {
-        RuleProviderServer::new(self)
+        let max = self.limits.max_message_bytes;
+        RuleProviderServer::new(self).max_decoding_message_size(max)
+    }
+
+    fn check_count(
+        &self,
+        what: &str,
+        count: usize,
+        limit: usize,
+        flag: &str,
+    ) -> Result<(), Status> {
+        if count > limit {
+            return Err(Status::invalid_argument(format!(
+                "the request has {count} {what}, more than the {limit} a request may have ({flag})"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -44,6 +111,13 @@ impl RuleProvider for RuleProviderService {
         request: Request<proto::EvaluateRequest>,
     ) -> Result<Response<proto::EvaluateResponse>, Status> {
         let request = request.into_inner();
+        self.check_count(
+            "targets",
+            request.targets.len(),
+            self.limits.max_targets,
+            "--max-targets",
+        )?;
+        let slot = self.slots.try_enter()?;
         // A request edgeplane cannot read is answered, not refused: Error with the reason
         // is what a binding's status should show.
         let Some(rule) = request.rule.as_ref() else {
@@ -60,10 +134,23 @@ impl RuleProvider for RuleProviderService {
                 Err(e) => return Ok(Response::new(error_response(format!("{role}: {e}")))),
             }
         }
-        let outcome = self
-            .provider
-            .evaluate(&targets, &wire::rule_from_proto(rule))
-            .await;
+        // tonic drops this future when the client goes away or its deadline passes: the
+        // guard then raises the interrupt, and the work (in its own task, holding the
+        // slot until it has really stopped) gives up.
+        let interrupt = Interrupt::new();
+        let _raise = interrupt.raise_on_drop();
+        let provider = self.provider.clone();
+        let rule = wire::rule_from_proto(rule);
+        let work = tokio::spawn(async move {
+            let outcome = provider
+                .evaluate_interruptible(targets, rule, interrupt)
+                .await;
+            drop(slot);
+            outcome
+        });
+        let outcome = work
+            .await
+            .map_err(|e| Status::internal(format!("the evaluation failed: {e}")))?;
         Ok(Response::new(proto::EvaluateResponse {
             compliance: wire::compliance_to_proto(outcome.compliance) as i32,
             reason: outcome.reason.unwrap_or_default(),
@@ -76,6 +163,19 @@ impl RuleProvider for RuleProviderService {
         request: Request<proto::EndpointCostRequest>,
     ) -> Result<Response<proto::EndpointCostResponse>, Status> {
         let request = request.into_inner();
+        self.check_count(
+            "peer nodes",
+            request.peer_nodes.len(),
+            self.limits.max_targets,
+            "--max-targets",
+        )?;
+        self.check_count(
+            "eligible nodes",
+            request.eligible_nodes.len(),
+            self.limits.max_nodes,
+            "--max-nodes",
+        )?;
+        let slot = self.slots.try_enter()?;
         let source = request
             .source
             .as_ref()
@@ -92,7 +192,22 @@ impl RuleProvider for RuleProviderService {
             peer_nodes: request.peer_nodes,
             eligible_nodes: request.eligible_nodes,
         };
-        match self.provider.endpoint_cost(&question).await {
+        // As in `evaluate`: interrupted when tonic drops this call, the slot held until
+        // the work has stopped.
+        let interrupt = Interrupt::new();
+        let _raise = interrupt.raise_on_drop();
+        let provider = self.provider.clone();
+        let work = tokio::spawn(async move {
+            let costs = provider
+                .endpoint_cost_interruptible(question, interrupt)
+                .await;
+            drop(slot);
+            costs
+        });
+        let costs = work
+            .await
+            .map_err(|e| Status::internal(format!("the scoring failed: {e}")))?;
+        match costs {
             Ok(costs) => Ok(Response::new(proto::EndpointCostResponse {
                 node_and_cost: costs
                     .into_iter()
@@ -111,14 +226,36 @@ impl RuleProvider for RuleProviderService {
     }
 }
 
-/// Serves `provider` on `listener` until `shutdown` completes.
+/// Serves `provider` on `listener` within `limits` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     provider: Arc<dyn Provider>,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    serve_service(
+        listener,
+        RuleProviderService::with_limits(provider, limits),
+        shutdown,
+    )
+    .await
+}
+
+/// Serves a service built with [`RuleProviderService::with_limits`] (keep its
+/// [`RuleProviderService::slots`] to watch the work).
+pub async fn serve_service(
+    listener: TcpListener,
+    service: RuleProviderService,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let acceptor = Acceptor::new("provider", listener, service.limits.max_connections);
+    let stop_accepting = CancellationToken::new();
+    let connections = incoming(acceptor, stop_accepting.clone());
     tonic::transport::Server::builder()
-        .add_service(RuleProviderService::new(provider).into_server())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .add_service(service.into_server())
+        .serve_with_incoming_shutdown(connections, async move {
+            shutdown.await;
+            stop_accepting.cancel();
+        })
         .await
 }

@@ -4,12 +4,14 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use edgeplane_serve::{Acceptor, HttpLimits, Refusal, Respond};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -103,8 +105,44 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// The limits of `/healthz`, `/readyz` and `/metrics`: GETs from the kubelet and
+/// Prometheus, with no body to speak of, answered at once.
+pub const ENDPOINT_LIMITS: HttpLimits = HttpLimits {
+    max_body_bytes: 64 * 1024,
+    header_read_timeout: Duration::from_secs(10),
+    request_timeout: Duration::from_secs(30),
+    max_connections: 64,
+};
+
+/// An axum app served with `edgeplane_serve`'s limits; refusals are plain text.
+#[derive(Clone)]
+pub struct App(pub Router);
+
+impl Respond for App {
+    type Body = axum::body::Body;
+
+    async fn respond(&self, request: http::Request<bytes::Bytes>) -> http::Response<Self::Body> {
+        use tower::ServiceExt;
+        match self
+            .0
+            .clone()
+            .oneshot(request.map(axum::body::Body::from))
+            .await
+        {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    fn refuse(&self, refusal: &Refusal) -> http::Response<Self::Body> {
+        refusal.plain_text()
+    }
+}
+
 /// Binds `addr` (port 0 picks one) and returns the bound address and the serving task,
-/// which ends when `shutdown` is cancelled.
+/// which ends when `shutdown` is cancelled. Served within [`ENDPOINT_LIMITS`], so that
+/// slow or numerous clients, or running out of file descriptors, cannot stop `/readyz`
+/// from answering once they are gone.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
@@ -113,11 +151,64 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = router(metrics, readiness);
+    let app = App(router(metrics, readiness));
+    let acceptor = Acceptor::new("health", listener, ENDPOINT_LIMITS.max_connections);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
+        edgeplane_serve::http::serve(acceptor, ENDPOINT_LIMITS, app, shutdown).await;
+        Ok(())
     });
     Ok((bound, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(request).await.expect("write");
+        let mut answer = String::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            stream.read_to_string(&mut answer),
+        )
+        .await;
+        assert!(read.is_ok(), "the server never closed the connection");
+        answer
+    }
+
+    #[tokio::test]
+    async fn the_endpoints_refuse_bodies_over_their_limit_and_still_answer() {
+        let shutdown = CancellationToken::new();
+        let readiness = Readiness::default();
+        readiness.add("caches", || true);
+        let (addr, _task) = serve(
+            "127.0.0.1:0".parse().expect("address"),
+            Arc::new(Metrics::new()),
+            readiness,
+            shutdown.clone(),
+        )
+        .await
+        .expect("serve");
+        let refused = exchange(
+            addr,
+            b"POST /healthz HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(refused.starts_with("HTTP/1.1 413"), "{refused}");
+        assert!(
+            refused.ends_with("Request entity too large: limit is 65536\n"),
+            "{refused}"
+        );
+        let ready = exchange(
+            addr,
+            b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+        assert!(ready.ends_with("[+]caches ok\n"), "{ready}");
+        shutdown.cancel();
+    }
 }

@@ -13,7 +13,13 @@
 //!   has not renewed for `renew_deadline` (< `lease_duration`), so it stops writing before
 //!   anyone else may take over;
 //! - on shutdown the holder steps down first, then releases the Lease (empty holder) so
-//!   that a standby takes over within one `retry_period` instead of a whole lease.
+//!   that a standby takes over within one `retry_period` instead of a whole lease;
+//! - a Lease is this replica's only while it is the one this process last wrote (same
+//!   resourceVersion): a Lease naming our identity that some other process wrote (two
+//!   replicas given one `--identity`, or a restarted container with its pod's name) is
+//!   treated as another holder's, and taken only once it has expired. Identities are
+//!   unique per process by default ([`unique_identity`]: host name plus a random suffix,
+//!   as client-go's).
 //!
 //! Timestamps written into the Lease come from the component's [`Clock`] (virtual time on
 //! the embedded cluster); every timer is a tokio timer, so elections run on paused time.
@@ -161,6 +167,7 @@ pub fn spawn(
         tx,
         observed: None,
         last_renew: None,
+        written_version: None,
     };
     let task = tokio::spawn(elector.run(shutdown));
     (Leadership { rx }, task)
@@ -182,6 +189,16 @@ struct Elector {
     observed: Option<Observed>,
     /// When this replica last renewed (or acquired) the Lease.
     last_renew: Option<Instant>,
+    /// The resourceVersion of the Lease as this process last wrote it: the Lease is ours
+    /// only while it is unchanged since.
+    written_version: Option<String>,
+}
+
+/// `base` (a pod or host name) with a random suffix, `edge-1_6f3a9c0b21`, so that two
+/// processes started with the same name never share an identity (client-go appends a
+/// UUID to the host name the same way).
+pub fn unique_identity(base: &str) -> String {
+    format!("{base}_{:010x}", rand::random::<u64>() >> 24)
 }
 
 /// Why the Lease could not be read or written, in one line for the log: the API server's
@@ -316,7 +333,10 @@ impl Elector {
                 spec: Some(self.spec(None, true)),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(Attempt::Leading),
+                Ok(created) => {
+                    self.written_version = created.metadata.resource_version;
+                    Ok(Attempt::Leading)
+                }
                 Err(kube::Error::Api(s)) if s.code == 409 => Ok(Attempt::Following(None)),
                 Err(e) => Err(e),
             };
@@ -339,20 +359,31 @@ impl Elector {
                 since: Instant::now(),
             });
         }
-        let mine = holder.as_deref() == Some(self.config.identity.as_str());
+        // Our identity alone does not make it ours: another process given the same name
+        // (or this pod's previous container) may hold it. Ours is what we last wrote.
+        let mine = holder.as_deref() == Some(self.config.identity.as_str())
+            && self.written_version.is_some()
+            && self.written_version == lease.metadata.resource_version;
         let expired = self
             .observed
             .as_ref()
             .is_some_and(|o| o.since.elapsed() >= o.duration);
         if !mine && holder.is_some() && !expired {
+            if holder.as_deref() == Some(self.config.identity.as_str()) {
+                tracing::warn!(
+                    lease = %self.config.name,
+                    identity = %self.config.identity,
+                    "the lease names this identity but another process wrote it: \
+                     waiting for it to expire (give each replica its own --identity)"
+                );
+            }
             return Ok(Attempt::Following(holder));
         }
-        // A record naming this identity is ours (a restarted container keeps its pod's
-        // name): renew it.
         let mut next = lease.clone();
         next.spec = Some(self.spec(Some(&spec), !mine));
         match self.api.replace(&name, &PostParams::default(), &next).await {
             Ok(written) => {
+                self.written_version = written.metadata.resource_version.clone();
                 if let Some(s) = written.spec {
                     self.observed = Some(Observed {
                         holder: s.holder_identity,
@@ -377,7 +408,10 @@ impl Elector {
         let Some(spec) = lease.spec.as_mut() else {
             return Ok(());
         };
-        if spec.holder_identity.as_deref() != Some(self.config.identity.as_str()) {
+        // Only the Lease as we last wrote it: not another process's under the same name.
+        if spec.holder_identity.as_deref() != Some(self.config.identity.as_str())
+            || lease.metadata.resource_version != self.written_version
+        {
             return Ok(());
         }
         spec.holder_identity = None;
@@ -392,6 +426,19 @@ impl Elector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unique_identities_keep_the_name_and_differ_per_call() {
+        let a = unique_identity("edge-1");
+        let b = unique_identity("edge-1");
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            let (name, suffix) = id.split_once('_').unwrap_or_default();
+            assert_eq!(name, "edge-1");
+            assert_eq!(suffix.len(), 10, "{id}");
+            assert!(suffix.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+        }
+    }
 
     fn api_error(code: u16, reason: &str, message: &str) -> kube::Error {
         let status: kube::core::Status = serde_json::from_value(serde_json::json!({

@@ -47,5 +47,5 @@ pub use cache::{Cache, Caches, Change};
 pub use component::{Base, BaseConfig};
 pub use context::Context;
 pub use error::Error;
-pub use leader::{Leadership, LeaseConfig, Role};
+pub use leader::{Leadership, LeaseConfig, Role, unique_identity};
 pub use view::{ViewCache, ViewChange};

@@ -324,11 +324,36 @@ impl Provider for LiveBuiltinProvider {
         }
     }
 
+    /// On a blocking thread, interrupted when the caller of `provider serve` is gone.
+    async fn evaluate_interruptible(
+        &self,
+        targets: BTreeMap<String, TargetRef>,
+        rule: ConstraintPolicyRule,
+        interrupt: edgeplane_providers::provider::Interrupt,
+    ) -> RuleOutcome {
+        match self.views.view() {
+            Ok(view) => BuiltinProvider::evaluate_off_thread(view, targets, rule, interrupt).await,
+            Err(_) => self.evaluate(&targets, &rule).await,
+        }
+    }
+
     async fn endpoint_cost(&self, request: &CostRequest) -> Result<Vec<NodeCost>, ProviderError> {
         let view = self
             .views
             .view()
             .map_err(|e| ProviderError::Failed(e.to_string()))?;
         BuiltinProvider::new(view).costs(request)
+    }
+
+    async fn endpoint_cost_interruptible(
+        &self,
+        request: CostRequest,
+        interrupt: edgeplane_providers::provider::Interrupt,
+    ) -> Result<Vec<NodeCost>, ProviderError> {
+        let view = self
+            .views
+            .view()
+            .map_err(|e| ProviderError::Failed(e.to_string()))?;
+        BuiltinProvider::costs_off_thread(view, request, interrupt).await
     }
 }

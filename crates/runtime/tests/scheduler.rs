@@ -793,6 +793,7 @@ async fn webhook_serves_admission_reviews_over_tls() {
             addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
             cert_dir: dir.clone(),
             options: GateOptions::default(),
+            limits: edgeplane_serve::HttpLimits::default(),
         },
         &env.caches.offers,
         // The scheduler of this Env runs in process, without a Lease.
@@ -863,6 +864,29 @@ async fn webhook_serves_admission_reviews_over_tls() {
         metrics
             .encode()
             .contains("edgeplane_webhook_admissions_total{outcome=\"gated\"} 1")
+    );
+    // A body over the limit (3 MiB) is refused from its Content-Length, unread.
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let name =
+        rustls_pki_types::ServerName::try_from("localhost").unwrap_or_else(|e| panic!("{e}"));
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .unwrap_or_else(|e| panic!("TLS: {e}"));
+    tls.write_all(
+        b"POST /mutate-pods HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 4194304\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(
+        text.ends_with("Request entity too large: limit is 3145728\n"),
+        "{text}"
     );
     let _ = std::fs::remove_dir_all(&dir);
     env.stop().await;

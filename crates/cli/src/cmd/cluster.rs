@@ -42,6 +42,35 @@ pub(crate) struct ServeArgs {
     /// projects' custom resources) are not checked.
     #[arg(long, value_enum, default_value_t = crate::input::ValidateArg::Strict)]
     validate: crate::input::ValidateArg,
+    /// Largest request body; larger is refused with 413 (kube-apiserver: 3 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = edgeplane_serve::http::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// A client must send a request's headers within this, else the connection is closed.
+    #[arg(long, value_name = "DURATION", default_value = "32s")]
+    header_read_timeout: String,
+    /// A request must be read and answered within this (504 otherwise); watches stream on.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    request_timeout: String,
+    /// Open connections; past it the server accepts no more until one closes.
+    #[arg(long, value_name = "N", default_value_t = edgeplane_serve::http::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> Result<edgeplane_serve::HttpLimits, String> {
+        Ok(edgeplane_serve::HttpLimits {
+            max_body_bytes: self.max_body_bytes,
+            header_read_timeout: super::live::positive_duration_flag(
+                "header-read-timeout",
+                &self.header_read_timeout,
+            )?,
+            request_timeout: super::live::positive_duration_flag(
+                "request-timeout",
+                &self.request_timeout,
+            )?,
+            max_connections: self.max_connections,
+        })
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -57,6 +86,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Warnings only (RUST_LOG for more): the server's own trouble, such as running out of
+    // file descriptors, goes to standard error.
+    super::live::init_logging_from(super::live::LogFormat::Text, "warn");
+    let limits = match args.limits() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let mut config = ClusterConfig::default();
     for i in 0..args.nodes {
         config = config.with_node(NodeSpec::new(format!("node-{i}")));
@@ -108,7 +147,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     let addr = cluster
-        .serve(args.listen)
+        .serve_with_limits(args.listen, limits)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     if let Some(path) = &args.kubeconfig {

@@ -61,8 +61,14 @@ impl LiveArgs {
 /// Structured logs on standard error; `RUST_LOG` filters (default `info`). A second
 /// initialisation (tests) is harmless.
 pub fn init_logging(format: LogFormat) {
+    init_logging_from(format, "info");
+}
+
+/// [`init_logging`] with another default level (`warn` for servers whose info lines would
+/// be noise, such as `cluster serve`).
+pub fn init_logging_from(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -91,7 +97,10 @@ pub struct ElectionArgs {
     /// edgeplane-system).
     #[arg(long = "lease-namespace", value_name = "NAMESPACE")]
     pub lease_namespace: Option<String>,
-    /// This replica's identity in the Lease (default: $POD_NAME, else the host name).
+    /// This replica's identity in the Lease (default: $POD_NAME, else the host name,
+    /// with a random suffix so that no two processes share one). Give each replica its
+    /// own: a Lease naming this identity that another process wrote is not taken until it
+    /// expires.
     #[arg(long, value_name = "NAME")]
     pub identity: Option<String>,
     /// Run without leader election (a single replica; never run two like this).
@@ -100,17 +109,26 @@ pub struct ElectionArgs {
 }
 
 impl ElectionArgs {
-    /// This replica's identity: `--identity`, $POD_NAME, $HOSTNAME, /etc/hostname, else
-    /// the component's name.
+    /// This replica's identity: `--identity` as given, else $POD_NAME, $HOSTNAME,
+    /// /etc/hostname or the component's name with a random suffix
+    /// ([`edgeplane_runtime::unique_identity`]), unique per process.
     pub fn identity(&self, component: &str) -> String {
-        self.identity
-            .clone()
-            .or_else(|| std::env::var("POD_NAME").ok())
+        if let Some(given) = self
+            .identity
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            return given.to_string();
+        }
+        let name = std::env::var("POD_NAME")
+            .ok()
             .or_else(|| std::env::var("HOSTNAME").ok())
             .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| component.to_string())
+            .unwrap_or_else(|| component.to_string());
+        edgeplane_runtime::unique_identity(&name)
     }
 
     /// The namespace of the Lease: `--lease-namespace`, $POD_NAMESPACE, else
@@ -213,5 +231,21 @@ mod tests {
         };
         assert_eq!(args.identity("edgeplane-scheduler"), "replica-1");
         assert_eq!(args.lease_namespace(), "ops");
+    }
+
+    #[test]
+    fn the_default_identity_differs_between_processes() {
+        // Two processes on one host (or two containers of one pod name) used to share
+        // the host name as identity, and both believed they held the Lease.
+        let args = ElectionArgs::default();
+        let (a, b) = (
+            args.identity("edgeplane-controller"),
+            args.identity("edgeplane-controller"),
+        );
+        assert_ne!(a, b);
+        assert_eq!(
+            a.split_once('_').map(|(name, _)| name),
+            b.split_once('_').map(|(name, _)| name)
+        );
     }
 }

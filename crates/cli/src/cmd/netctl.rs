@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use edgeplane_core::clock::SystemClock;
+use edgeplane_netctl::server::ServerLimits;
 use edgeplane_netctl::{ReferenceConfig, ReferenceController};
 use edgeplane_runtime::cache::NetworkReads;
 
@@ -50,6 +51,15 @@ pub struct ServeArgs {
     /// Interval between reconciliations of the catalogue's status and the activations.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub resync: String,
+    /// Calls at work at once; more are refused with RESOURCE_EXHAUSTED (callers retry).
+    #[arg(long = "max-concurrent-requests", default_value_t = ServerLimits::default().max_concurrent_requests, value_name = "N")]
+    pub max_concurrent_requests: usize,
+    /// Open connections; past it the server accepts no more until one closes.
+    #[arg(long = "max-connections", default_value_t = ServerLimits::default().max_connections, value_name = "N")]
+    pub max_connections: usize,
+    /// Largest request message in bytes; larger is refused with OUT_OF_RANGE.
+    #[arg(long = "max-message-bytes", default_value_t = ServerLimits::default().max_message_bytes, value_name = "BYTES")]
+    pub max_message_bytes: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -105,7 +115,18 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // The address on standard output, alone, so scripts and tests can read the port.
         println!("listening on {address}");
         std::io::stdout().flush()?;
-        edgeplane_netctl::reference::serve(listener, controller, live::shutdown_signal()).await?;
+        let limits = ServerLimits {
+            max_concurrent_requests: args.max_concurrent_requests,
+            max_connections: args.max_connections,
+            max_message_bytes: args.max_message_bytes,
+        };
+        edgeplane_netctl::reference::serve_with_limits(
+            listener,
+            controller,
+            limits,
+            live::shutdown_signal(),
+        )
+        .await?;
         tracing::info!("stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use edgeplane_providers::BuiltinProvider;
+use edgeplane_providers::server::ServerLimits;
 
 use super::world::World;
 
@@ -42,6 +43,41 @@ pub struct ServeArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub live: super::live::LiveArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// What one client may ask of the server, and how much it does at once.
+#[derive(clap::Args, Debug)]
+pub struct LimitArgs {
+    /// Targets of one Evaluate (and peers of one EndpointCost); more is refused with
+    /// INVALID_ARGUMENT.
+    #[arg(long = "max-targets", default_value_t = ServerLimits::default().max_targets, value_name = "N")]
+    pub max_targets: usize,
+    /// Eligible nodes of one EndpointCost; more is refused with INVALID_ARGUMENT.
+    #[arg(long = "max-nodes", default_value_t = ServerLimits::default().max_nodes, value_name = "N")]
+    pub max_nodes: usize,
+    /// Calls at work at once; more are refused with RESOURCE_EXHAUSTED (callers retry).
+    #[arg(long = "max-concurrent-requests", default_value_t = ServerLimits::default().max_concurrent_requests, value_name = "N")]
+    pub max_concurrent_requests: usize,
+    /// Open connections; past it the server accepts no more until one closes.
+    #[arg(long = "max-connections", default_value_t = ServerLimits::default().max_connections, value_name = "N")]
+    pub max_connections: usize,
+    /// Largest request message in bytes; larger is refused with OUT_OF_RANGE.
+    #[arg(long = "max-message-bytes", default_value_t = ServerLimits::default().max_message_bytes, value_name = "BYTES")]
+    pub max_message_bytes: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> ServerLimits {
+        ServerLimits {
+            max_targets: self.max_targets,
+            max_nodes: self.max_nodes,
+            max_concurrent_requests: self.max_concurrent_requests,
+            max_connections: self.max_connections,
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -90,8 +126,13 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // The address on standard output, alone, so scripts can read the port.
         println!("listening on {address}");
         std::io::stdout().flush()?;
-        edgeplane_providers::server::serve(listener, provider, super::live::shutdown_signal())
-            .await?;
+        edgeplane_providers::server::serve(
+            listener,
+            provider,
+            args.limits.limits(),
+            super::live::shutdown_signal(),
+        )
+        .await?;
         eprintln!("stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })
@@ -144,7 +185,7 @@ fn run_live(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         println!("listening on {address}");
         std::io::stdout().flush()?;
-        edgeplane_providers::server::serve(listener, views.builtin_provider(), super::live::shutdown_signal()).await?;
+        edgeplane_providers::server::serve(listener, views.builtin_provider(), args.limits.limits(), super::live::shutdown_signal()).await?;
         shutdown.cancel();
         eprintln!("stopped");
         anyhow::Ok(ExitCode::SUCCESS)

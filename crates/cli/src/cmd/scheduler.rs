@@ -35,6 +35,12 @@ pub struct WebhookArgs {
         requires = "webhook_addr"
     )]
     pub webhook_cert_dir: PathBuf,
+    /// Largest AdmissionReview body the webhook reads; larger is refused with 413.
+    #[arg(long, value_name = "BYTES", default_value_t = edgeplane_serve::http::DEFAULT_MAX_BODY_BYTES)]
+    pub webhook_max_body_bytes: usize,
+    /// A request to the webhook must be read and answered within this.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub webhook_request_timeout: String,
 }
 
 impl WebhookArgs {
@@ -50,10 +56,18 @@ impl WebhookArgs {
         let Some(addr) = self.webhook_addr else {
             return Ok(None);
         };
+        let request_timeout =
+            live::positive_duration_flag("webhook-request-timeout", &self.webhook_request_timeout)
+                .map_err(anyhow::Error::msg)?;
         let config = WebhookConfig {
             addr,
             cert_dir: self.webhook_cert_dir.clone(),
             options: GateOptions::default(),
+            limits: edgeplane_serve::HttpLimits {
+                max_body_bytes: self.webhook_max_body_bytes,
+                request_timeout,
+                ..edgeplane_serve::HttpLimits::default()
+            },
         };
         let (bound, task) = webhook::serve(config, offers, scheduler, metrics, shutdown)
             .await

@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::error::FieldError;
+use crate::error::{FieldError, FieldErrorKind};
+
+/// The most bytes (keys and values) an object's annotations may hold: 256 KiB.
+pub const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
 use crate::object;
 use crate::resources::Builtin;
 
@@ -40,7 +43,17 @@ pub fn validate_meta(obj: &Value, name_is_label: bool) -> Vec<FieldError> {
             ));
         }
     }
-    for k in object::annotations(obj).keys() {
+    let annotations = object::annotations(obj);
+    let annotation_bytes: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if annotation_bytes > TOTAL_ANNOTATION_SIZE_LIMIT {
+        // kube-apiserver's ValidateAnnotationsSize, the size limit objects meet first.
+        errs.push(FieldError::new(
+            FieldErrorKind::TooLong,
+            "metadata.annotations",
+            format!("may not be more than {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"),
+        ));
+    }
+    for k in annotations.keys() {
         if !object::is_qualified_name(k) {
             errs.push(FieldError::invalid(
                 "metadata.annotations",
@@ -544,5 +557,19 @@ mod tests {
         let errs = validate_meta(&obj, false);
         assert_eq!(errs.len(), 2);
         assert!(validate_meta(&json!({"metadata": {"name": "a.b"}}), true).len() == 1);
+    }
+
+    #[test]
+    fn annotations_over_256_kib_are_too_long() {
+        let at_limit = "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT - 1);
+        let obj = json!({"metadata": {"name": "a", "annotations": {"k": at_limit}}});
+        assert_eq!(validate_meta(&obj, false), Vec::new());
+        let over = "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT);
+        let obj = json!({"metadata": {"name": "a", "annotations": {"k": over}}});
+        let errs = validate_meta(&obj, false);
+        assert_eq!(
+            errs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["metadata.annotations: Too long: may not be more than 262144 bytes"]
+        );
     }
 }

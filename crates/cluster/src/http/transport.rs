@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use super::response::error_response;
 use super::{Body, Handler};
 use crate::error::ApiError;
+use edgeplane_serve::{HttpLimits, Refusal};
 
 /// The embedded cluster as a `tower::Service`, for `kube::Client::new`.
 #[derive(Debug, Clone)]
@@ -52,50 +53,34 @@ impl tower::Service<Request<kube::client::Body>> for ClusterService {
     }
 }
 
-/// Serves the API over plain HTTP/1.1 until `shutdown` is cancelled.
-pub async fn serve(handler: Handler, listener: tokio::net::TcpListener) {
-    use hyper::server::conn::http1;
-    use hyper_util::rt::TokioIo;
-    let shutdown = handler.shutdown.clone();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            a = listener.accept() => a,
-        };
-        let (stream, _) = match accepted {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                continue;
-            }
-        };
-        let handler = handler.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let handler = handler.clone();
-                async move {
-                    let (parts, body) = req.into_parts();
-                    let resp = match body.collect().await {
-                        Ok(c) => {
-                            handler
-                                .handle(Request::from_parts(parts, c.to_bytes()))
-                                .await
-                        }
-                        Err(e) => error_response(&ApiError::bad_request(format!(
-                            "failed to read the request body: {e}"
-                        ))),
-                    };
-                    Ok::<_, Infallible>(resp)
-                }
-            });
-            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
-            tokio::select! {
-                r = conn => if let Err(e) = r {
-                    tracing::debug!(error = %e, "connection ended");
-                },
-                _ = shutdown.cancelled() => {}
-            }
-        });
+/// The embedded API's answers over a socket, with its refusals as `Status` objects.
+#[derive(Debug, Clone)]
+struct Served(Handler);
+
+impl edgeplane_serve::Respond for Served {
+    type Body = Body;
+
+    async fn respond(&self, request: Request<bytes::Bytes>) -> Response<Body> {
+        self.0.handle(request).await
     }
+
+    fn refuse(&self, refusal: &Refusal) -> Response<Body> {
+        let message = refusal.message();
+        let error = match refusal {
+            Refusal::BodyTooLarge { .. } => ApiError::request_entity_too_large(message),
+            Refusal::Timeout { .. } => ApiError::timeout(message),
+            Refusal::UnreadableBody(_) => ApiError::bad_request(message),
+        };
+        error_response(&error)
+    }
+}
+
+/// Serves the API over plain HTTP/1.1 within `limits` until `shutdown` is cancelled
+/// (the body limit, header read and request timeouts, connection cap and accept backoff
+/// of `edgeplane_serve`; a watch streams past the request timeout, as on a real API
+/// server, where watches are long-running requests).
+pub async fn serve(handler: Handler, listener: tokio::net::TcpListener, limits: HttpLimits) {
+    let shutdown = handler.shutdown.clone();
+    let acceptor = edgeplane_serve::Acceptor::new("cluster", listener, limits.max_connections);
+    edgeplane_serve::http::serve(acceptor, limits, Served(handler), shutdown).await;
 }

@@ -160,6 +160,22 @@ impl BuiltinRule {
         view: &ClusterView,
         targets: &BTreeMap<String, TargetRef>,
     ) -> RuleOutcome {
+        match self.evaluate_until(view, targets, &|| false) {
+            Ok(outcome) => outcome,
+            Err(Interrupted) => unreachable_outcome(self.name()),
+        }
+    }
+
+    /// [`BuiltinRule::evaluate`] that gives up as soon as `interrupted` says so (a server
+    /// whose caller has gone or whose deadline has passed). The work is linear in the
+    /// targets plus quadratic in the distinct *locations* they are at (bounded by the
+    /// nodes and sites of the topology), not quadratic in the targets.
+    pub fn evaluate_until(
+        &self,
+        view: &ClusterView,
+        targets: &BTreeMap<String, TargetRef>,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<RuleOutcome, Interrupted> {
         let name = self.name();
         let outcome = |compliance, value: Option<String>, reason: String| RuleOutcome {
             rule: name.to_string(),
@@ -173,21 +189,24 @@ impl BuiltinRule {
             .map(|(role, t)| (role.as_str(), t, view.locate(t)))
             .collect();
         if self.is_pairwise() && located.len() < 2 {
-            return outcome(
+            return Ok(outcome(
                 Compliance::Error,
                 None,
                 format!(
                     "{name} is judged between two targets, and the binding has {}",
                     located.len()
                 ),
-            );
+            ));
         }
         if !self.is_pairwise() && located.is_empty() {
-            return outcome(
+            return Ok(outcome(
                 Compliance::Error,
                 None,
                 format!("{name} is judged on the node of a Pod target, and the binding has none"),
-            );
+            ));
+        }
+        if interrupted() {
+            return Err(Interrupted);
         }
         // Errors first (they need a fix), then targets that are not placed yet.
         let mut pending = None;
@@ -219,70 +238,92 @@ impl BuiltinRule {
                 ),
             };
             if compliance == Compliance::Error {
-                return outcome(compliance, None, reason);
+                return Ok(outcome(compliance, None, reason));
             }
             pending.get_or_insert(reason);
         }
         if let Some(reason) = pending {
-            return outcome(Compliance::Pending, None, reason);
+            return Ok(outcome(Compliance::Pending, None, reason));
         }
         let places: Vec<(&str, Location)> = located
             .iter()
             .filter_map(|(role, _, l)| l.as_ref().ok().map(|l| (*role, *l)))
             .collect();
         let mut worst: Option<Judged> = None;
-        let mut consider = |judged: Judged| {
-            let replace = worst
+        let beats = |worst: &Option<Judged>, compliance: Compliance, cost: f64| {
+            worst
                 .as_ref()
-                .is_none_or(|w| (judged.compliance, judged.cost) > (w.compliance, w.cost));
-            if replace {
-                worst = Some(judged);
-            }
+                .is_none_or(|w| (compliance, cost) > (w.compliance, w.cost))
         };
         match &self.check {
             Check::Path(metric) => {
-                for (i, (role_a, a)) in places.iter().enumerate() {
-                    for (role_b, b) in &places[i + 1..] {
+                for (count, (i, j)) in representative_pairs(&places).into_iter().enumerate() {
+                    if count % INTERRUPT_EVERY == 0 && interrupted() {
+                        return Err(Interrupted);
+                    }
+                    let ((role_a, a), (role_b, b)) = (places[i], places[j]);
+                    let there = view.graph().metrics(a, b);
+                    let back = view.graph().metrics(b, a);
+                    let symmetric =
+                        there.map(|m| m.value(*metric)) == back.map(|m| m.value(*metric));
+                    let directions = if symmetric {
+                        [Some((there, true)), None]
+                    } else {
+                        [Some((there, true)), Some((back, false))]
+                    };
+                    for (path, forward) in directions.into_iter().flatten() {
+                        // Only a pair that would become the worst has its reason written:
+                        // formatting every pair was most of the work.
+                        let (compliance, cost) = self.rank_path(*metric, path);
+                        if !beats(&worst, compliance, cost) {
+                            continue;
+                        }
                         let place =
                             |role: &str, l: Location| format!("{role} ({})", view.location_name(l));
-                        let (pa, pb) = (place(role_a, *a), place(role_b, *b));
-                        let there = view.graph().metrics(*a, *b);
-                        let back = view.graph().metrics(*b, *a);
-                        let symmetric =
-                            there.map(|m| m.value(*metric)) == back.map(|m| m.value(*metric));
-                        if symmetric {
-                            consider(self.judge_path(
-                                *metric,
-                                there,
-                                &format!("between {pa} and {pb}"),
-                            ));
-                        } else {
-                            consider(self.judge_path(
-                                *metric,
-                                there,
-                                &format!("from {pa} to {pb}"),
-                            ));
-                            consider(self.judge_path(*metric, back, &format!("from {pb} to {pa}")));
-                        }
+                        let (pa, pb) = (place(role_a, a), place(role_b, b));
+                        let where_ = match (symmetric, forward) {
+                            (true, _) => format!("between {pa} and {pb}"),
+                            (false, true) => format!("from {pa} to {pb}"),
+                            (false, false) => format!("from {pb} to {pa}"),
+                        };
+                        worst = Some(self.judge_path(*metric, path, &where_));
                     }
                 }
             }
             _ => {
-                for (role, location) in &places {
+                for (count, (role, location)) in places.iter().enumerate() {
+                    if count % INTERRUPT_EVERY == 0 && interrupted() {
+                        return Err(Interrupted);
+                    }
                     if let Location::Node(node) = location {
                         let place = format!("on {role} ({})", view.graph().node_name(*node));
-                        consider(self.judge_node(view, *node, &place));
+                        let judged = self.judge_node(view, *node, &place);
+                        if beats(&worst, judged.compliance, judged.cost) {
+                            worst = Some(judged);
+                        }
                     }
                 }
             }
         }
-        match worst {
+        Ok(match worst {
             Some(j) => outcome(j.compliance, j.value, j.reason),
             None => outcome(
                 Compliance::Pending,
                 None,
                 format!("{name}: nothing to judge"),
             ),
+        })
+    }
+
+    /// The compliance and cost [`BuiltinRule::judge_path`] gives a path, without its
+    /// reason.
+    fn rank_path(&self, metric: PathMetric, path: Option<PathMetrics>) -> (Compliance, f64) {
+        match path {
+            None => (Compliance::Violation, f64::INFINITY),
+            Some(path) => {
+                let value = path.value(metric);
+                (self.rule.judge(&value), self.rule.cost(&value))
+            }
         }
     }
 
@@ -417,6 +458,60 @@ impl BuiltinRule {
     }
 }
 
+/// The evaluation was given up because its caller no longer wants the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the evaluation was interrupted")]
+pub struct Interrupted;
+
+/// How many pairs are judged between two looks at the interruption flag.
+const INTERRUPT_EVERY: usize = 256;
+
+fn unreachable_outcome(name: &str) -> RuleOutcome {
+    // `evaluate` passes a flag that is never raised; answer Error rather than panic should
+    // that ever change.
+    RuleOutcome {
+        rule: name.to_string(),
+        compliance: Compliance::Error,
+        value: None,
+        reason: Some(format!("{name}: the evaluation was interrupted")),
+    }
+}
+
+/// The pairs `(i, j)`, `i < j`, of `places` that stand for every pair of targets: two
+/// targets at the same locations as an earlier pair measure the same path, so only the
+/// first pair of each pair of locations (and of each location with two targets) is judged.
+/// In the order of the full double loop, so the worst pair found, and the roles its reason
+/// names, are those the full loop finds. Linear in `places` plus the square of the number
+/// of distinct locations.
+pub(super) fn representative_pairs(places: &[(&str, Location)]) -> Vec<(usize, usize)> {
+    // location -> (first index, second index)
+    let mut seen: std::collections::HashMap<Location, (usize, Option<usize>)> =
+        std::collections::HashMap::new();
+    let mut firsts = Vec::new();
+    for (index, (_, location)) in places.iter().enumerate() {
+        match seen.get_mut(location) {
+            Some((_, second @ None)) => *second = Some(index),
+            Some(_) => {}
+            None => {
+                seen.insert(*location, (index, None));
+                firsts.push(index);
+            }
+        }
+    }
+    let mut pairs = Vec::new();
+    for (k, &i) in firsts.iter().enumerate() {
+        for &j in &firsts[k + 1..] {
+            pairs.push((i, j));
+        }
+    }
+    pairs.extend(
+        seen.values()
+            .filter_map(|(first, second)| second.map(|s| (*first, s))),
+    );
+    pairs.sort_unstable();
+    pairs
+}
+
 fn yes_no(name: &str, ok: bool, measured: String, required: &str, place: &str) -> Judged {
     let (compliance, cost, reason) = if ok {
         (
@@ -473,14 +568,27 @@ pub fn evaluate_rule(
     targets: &BTreeMap<String, TargetRef>,
     rule: &ConstraintPolicyRule,
 ) -> RuleOutcome {
+    match evaluate_rule_until(view, targets, rule, &|| false) {
+        Ok(outcome) => outcome,
+        Err(Interrupted) => unreachable_outcome(&rule.name),
+    }
+}
+
+/// [`evaluate_rule`] that gives up as soon as `interrupted` says so.
+pub fn evaluate_rule_until(
+    view: &ClusterView,
+    targets: &BTreeMap<String, TargetRef>,
+    rule: &ConstraintPolicyRule,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<RuleOutcome, Interrupted> {
     match BuiltinRule::compile(rule) {
-        Ok(compiled) => compiled.evaluate(view, targets),
-        Err(e) => RuleOutcome {
+        Ok(compiled) => compiled.evaluate_until(view, targets, interrupted),
+        Err(e) => Ok(RuleOutcome {
             rule: rule.name.clone(),
             compliance: Compliance::Error,
             value: None,
             reason: Some(e.to_string()),
-        },
+        }),
     }
 }
 

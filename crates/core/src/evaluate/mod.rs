@@ -23,5 +23,8 @@ mod view;
 #[cfg(test)]
 mod tests;
 
-pub use builtin::{BuiltinRule, CompileError, NFD_LABEL_PREFIX, Score, check_rule, evaluate_rule};
+pub use builtin::{
+    BuiltinRule, CompileError, Interrupted, NFD_LABEL_PREFIX, Score, check_rule, evaluate_rule,
+    evaluate_rule_until,
+};
 pub use view::{ClusterView, NodeFacts, Unlocated, site_label};

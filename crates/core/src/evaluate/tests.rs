@@ -419,3 +419,64 @@ fn scoring_candidate_nodes() {
     assert_eq!(avx.score(&v, n("e1a"), &[]), Score::Feasible(0.0));
     assert_eq!(avx.score(&v, n("e1b"), &[]), Score::Infeasible);
 }
+
+#[test]
+fn targets_at_the_same_places_are_judged_once_per_pair_of_places() {
+    // 3,000 pods on three nodes (a 3,000-target request judged every pair: 4.5 million).
+    let mut view = view();
+    let nodes = ["e1a", "e1b", "m1"];
+    let mut list = Vec::new();
+    for i in 0..3000 {
+        let name = format!("p{i:04}");
+        view.place("ar", &name, Some(nodes[i % 3]));
+        list.push((format!("role-{i:04}"), pod(&name)));
+    }
+    let many: BTreeMap<String, TargetRef> = list.into_iter().collect();
+    let latency = rule("latency", "1ms", Some("2ms"));
+    let checks = std::cell::Cell::new(0usize);
+    let outcome = evaluate_rule_until(&view, &many, &latency, &|| {
+        checks.set(checks.get() + 1);
+        false
+    });
+    let Ok(outcome) = outcome else {
+        panic!("interrupted without being asked to")
+    };
+    // The same answer as for the first target at each node: the worst pair (m1 to edge-1,
+    // 3ms) named by the first roles that are there.
+    assert_eq!(outcome.compliance, Compliance::Violation);
+    assert_eq!(outcome.value.as_deref(), Some("3ms"));
+    assert_eq!(
+        outcome.reason.as_deref(),
+        Some("latency 3ms between role-0000 (e1a) and role-0002 (m1) is worse than the limit 2ms")
+    );
+    // One look before the pairs and one per 256 pairs: 6 pairs of places, not 4.5
+    // million pairs of targets.
+    assert_eq!(checks.get(), 2);
+}
+
+#[test]
+fn an_interrupted_evaluation_gives_up() {
+    let latency = rule("latency", "1ms", Some("2ms"));
+    let two = targets(&[("a", pod("r0")), ("b", pod("r1"))]);
+    assert_eq!(
+        evaluate_rule_until(&view(), &two, &latency, &|| true),
+        Err(Interrupted)
+    );
+    let cpu = rule("cpu", "2", None);
+    let one = targets(&[("a", pod("r0"))]);
+    assert_eq!(
+        evaluate_rule_until(&view(), &one, &cpu, &|| true),
+        Err(Interrupted)
+    );
+}
+
+#[test]
+fn pairs_of_places_keep_the_order_of_the_pairs_of_targets() {
+    let (e1a, e1b) = (Location::Node(NodeId(0)), Location::Node(NodeId(1)));
+    let places = [("a", e1a), ("b", e1a), ("c", e1b), ("d", e1a), ("e", e1b)];
+    // (a, b) stands for the pairs within e1a, (a, c) for e1a-e1b, (c, e) within e1b.
+    assert_eq!(
+        super::builtin::representative_pairs(&places),
+        vec![(0, 1), (0, 2), (2, 4)]
+    );
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use super::state::ReferenceController;
+use crate::server::ServerLimits;
 
 /// Runs the reference controller on `listener` until `shutdown` completes: the gRPC
 /// service, and the reconciler (at start and every `resync`). This is the in-process form
@@ -13,6 +14,16 @@ use super::state::ReferenceController;
 pub async fn serve(
     listener: TcpListener,
     controller: Arc<ReferenceController>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    serve_with_limits(listener, controller, ServerLimits::default(), shutdown).await
+}
+
+/// [`serve`] within `limits`.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    controller: Arc<ReferenceController>,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -27,7 +38,7 @@ pub async fn serve(
                 .await;
         })
     };
-    let result = crate::server::serve(listener, controller, async move {
+    let result = crate::server::serve_with_limits(listener, controller, limits, async move {
         shutdown.await;
         let _ = stop.send(true);
     })

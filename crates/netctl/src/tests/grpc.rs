@@ -341,3 +341,92 @@ async fn a_silent_controller_times_out_and_a_failing_one_says_why() {
     );
     let _ = stop.send(());
 }
+
+/// Discover waits until told to go on (saying when it starts); the rest fail.
+struct Waiting {
+    started: tokio::sync::mpsc::UnboundedSender<()>,
+    go_on: tokio::sync::Notify,
+}
+
+#[tonic::async_trait]
+impl NetworkController for Waiting {
+    async fn discover(&self, _: &DiscoverRequest) -> Result<Vec<PathOffer>, NetctlError> {
+        let _ = self.started.send(());
+        self.go_on.notified().await;
+        Ok(Vec::new())
+    }
+    async fn allocate(&self, _: &AllocateRequest) -> Result<Allocated, NetctlError> {
+        Err(NetctlError::NotFound("nothing".into()))
+    }
+    async fn release(&self, _: &ReleaseRequest) -> Result<Released, NetctlError> {
+        Err(NetctlError::NotFound("nothing".into()))
+    }
+    async fn mitigate(&self, _: &MitigateRequest) -> Result<MitigateOutcome, NetctlError> {
+        Err(NetctlError::NotFound("nothing".into()))
+    }
+}
+
+fn discover_question(candidates: usize) -> proto::DiscoverRequest {
+    wire::discover_to_proto(&DiscoverRequest {
+        rules: vec![rule("latency", "2ms", "5ms")],
+        source: Endpoint::Site("stadium".into()),
+        candidate_nodes: (0..candidates).map(|i| format!("node-{i:06}")).collect(),
+        binding: String::new(),
+    })
+}
+
+#[tokio::test]
+async fn past_the_limit_of_calls_at_work_new_calls_are_shed_and_large_messages_refused() {
+    use crate::proto::network_controller_client::NetworkControllerClient;
+    use crate::server::{ServerLimits, serve_with_limits};
+    let (started, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+    let waiting = Arc::new(Waiting {
+        started,
+        go_on: tokio::sync::Notify::new(),
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let limits = ServerLimits {
+        max_concurrent_requests: 1,
+        max_message_bytes: 64 * 1024,
+        ..ServerLimits::default()
+    };
+    let (_stop, stopped) = oneshot::channel::<()>();
+    let controller: Arc<dyn NetworkController> = waiting.clone();
+    tokio::spawn(serve_with_limits(
+        listener,
+        controller,
+        limits,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let client = NetworkControllerClient::connect(url).await.unwrap();
+    let mut first = client.clone();
+    let busy = tokio::spawn(async move { first.discover(discover_question(1)).await });
+    match tokio::time::timeout(Duration::from_secs(60), started_rx.recv()).await {
+        Ok(Some(())) => {}
+        other => panic!("the first call never started: {other:?}"),
+    }
+    let mut second = client.clone();
+    let Err(shed) = second.discover(discover_question(1)).await else {
+        panic!("a second call was taken past a limit of 1")
+    };
+    assert_eq!(shed.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        shed.message().contains("(--max-concurrent-requests)"),
+        "{shed:?}"
+    );
+    waiting.go_on.notify_one();
+    assert!(matches!(busy.await, Ok(Ok(_))));
+    // 10,000 candidate nodes is about 120 KB: over the 64 KiB limit.
+    let Err(large) = second.discover(discover_question(10_000)).await else {
+        panic!("a message over the limit was read")
+    };
+    // tonic's code for it (grpc-go says RESOURCE_EXHAUSTED), naming the limit.
+    assert_eq!(large.code(), tonic::Code::OutOfRange);
+    assert!(
+        large.message().contains("the limit is: 65536 bytes"),
+        "{large:?}"
+    );
+}

@@ -12,8 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use edgeplane_api::ConstraintPolicyOffer;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
+use edgeplane_serve::{Acceptor, HttpLimits};
 use kube::runtime::reflector::Store;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -26,6 +25,7 @@ use super::{
     register_admissions, review,
 };
 use crate::cache::Cache;
+use crate::http::App;
 use crate::metrics::Metrics;
 use crate::watchdog::SchedulerWatch;
 
@@ -157,6 +157,9 @@ pub struct WebhookConfig {
     /// changes).
     pub cert_dir: PathBuf,
     pub options: GateOptions,
+    /// Body limit, timeouts and connection cap (`HttpLimits::default()`: the API
+    /// server's own 3 MiB, 32s, 60s).
+    pub limits: HttpLimits,
 }
 
 /// Serves the webhook over HTTPS until `shutdown` is cancelled, gating while `scheduler`
@@ -186,15 +189,16 @@ pub async fn serve(
         config.options,
         admissions,
     );
-    serve_tls(config.addr, tls, app, shutdown).await
+    serve_tls(config.addr, tls, app, config.limits, shutdown).await
 }
 
-/// Serves `app` over HTTPS with `tls` until `shutdown` is cancelled; connections in
-/// flight finish their current request.
+/// Serves `app` over HTTPS with `tls` within `limits` until `shutdown` is cancelled;
+/// connections in flight finish their current request.
 pub async fn serve_tls(
     addr: SocketAddr,
     tls: rustls::ServerConfig,
     app: Router,
+    limits: HttpLimits,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, JoinHandle<()>), WebhookError> {
     let listener = TcpListener::bind(addr)
@@ -204,22 +208,18 @@ pub async fn serve_tls(
         .local_addr()
         .map_err(|source| WebhookError::Listen { addr, source })?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let mut connections = Acceptor::new("webhook", listener, limits.max_connections);
+    let app = App(app);
     let task = tokio::spawn(async move {
-        loop {
-            let (stream, peer) = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(error) => {
-                        tracing::warn!(%error, "webhook: accept failed");
-                        continue;
-                    }
-                },
-            };
-            let acceptor = acceptor.clone();
-            let app = app.clone();
-            let shutdown = shutdown.clone();
+        while let Some(accepted) = connections.accept(&shutdown).await {
+            let (acceptor, app, limits, shutdown) = (
+                acceptor.clone(),
+                app.clone(),
+                limits.clone(),
+                shutdown.clone(),
+            );
             tokio::spawn(async move {
+                let (stream, peer, slot) = (accepted.stream, accepted.peer, accepted.slot);
                 let tls =
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => tls,
@@ -232,21 +232,12 @@ pub async fn serve_tls(
                             return;
                         }
                     };
-                let service = TowerToHyperService::new(app);
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), service);
-                let mut conn = std::pin::pin!(conn);
-                tokio::select! {
-                    result = conn.as_mut() => {
-                        if let Err(error) = result {
-                            tracing::debug!(%error, %peer, "webhook: connection ended with an error");
-                        }
-                    }
-                    _ = shutdown.cancelled() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = conn.await;
-                    }
+                if let Err(error) =
+                    edgeplane_serve::http::serve_connection(tls, limits, app, shutdown).await
+                {
+                    tracing::debug!(%error, %peer, "webhook: connection ended with an error");
                 }
+                drop(slot);
             });
         }
     });

@@ -179,3 +179,38 @@ async fn health_readiness_and_metrics_endpoints() {
     }
     a.stop().await;
 }
+
+/// Two replicas given the same `--identity`: the second sees a Lease naming its identity
+/// that it did not write, and follows until it expires, instead of renewing it as its own.
+#[tokio::test(start_paused = true)]
+async fn a_lease_with_our_name_written_by_another_process_is_not_taken() {
+    let cluster = harness::metro().await;
+    let client = cluster.client();
+    let a = harness::start_controller(&cluster, Setup::new("same").elected()).await;
+    assert!(harness::eventually(Duration::from_secs(10), || async { a.is_leader() }).await);
+    let b = harness::start_controller(&cluster, Setup::new("same").elected()).await;
+    assert!(
+        harness::eventually(Duration::from_secs(10), || async {
+            b.base.ctx.leadership.is_known()
+        })
+        .await
+    );
+    // Many retry periods (virtual time): a keeps leading, b never does and never writes.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(a.is_leader());
+    assert!(!b.is_leader(), "two processes believed they held the Lease");
+    assert_eq!(
+        b.base.ctx.leadership.role(),
+        Role::Follower {
+            holder: Some("same".into())
+        }
+    );
+    assert_eq!(b.writes.entries(), Vec::<String>::new());
+    // a crashes: b takes the Lease once it has expired, as a new holder.
+    a.crash();
+    assert!(harness::eventually(Duration::from_secs(30), || async { b.is_leader() }).await);
+    let l = lease(&client).await;
+    assert_eq!(holder(&l).as_deref(), Some("same"));
+    assert_eq!(l.spec.as_ref().and_then(|s| s.lease_transitions), Some(1));
+    b.stop().await;
+}

@@ -1,6 +1,7 @@
 //! `edgeplane bench`: benchmarks that print their figures (never asserted; see
 //! docs/performance.md). Each benchmark lives in its own module; this file only dispatches.
 
+mod evaluate;
 mod planner;
 mod rss;
 mod topology;
@@ -17,6 +18,9 @@ pub struct Args {
 pub enum What {
     /// Build the graph of a synthetic topology and time node-pair metric lookups.
     Topology(topology::Args),
+    /// Evaluate a pairwise rule for a binding with many targets, as a provider's
+    /// Evaluate does, and print the time per evaluation.
+    Evaluate(evaluate::Args),
     /// Plan seeded random MEC instances with both strategies and print time, memory and
     /// plan quality.
     Planner(planner::Args),
@@ -28,6 +32,7 @@ pub enum What {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Topology(a) => topology::run(a),
+        What::Evaluate(a) => evaluate::run(a),
         What::Planner(a) => planner::run(a),
         What::Sim(a) => crate::cmd::sim::bench(a),
     }

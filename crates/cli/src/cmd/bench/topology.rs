@@ -37,7 +37,7 @@ fn latency(random: &mut Rng, low_us: usize, high_us: usize) -> String {
 /// A metro-style topology: regional sites in a ring, each metro site linked to two
 /// regional ones, each edge site to a metro site (some to two), user sites to one or two
 /// edge sites, and a few one-way shortcuts between edge sites.
-fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
+pub(super) fn synthetic(args: &Args) -> (NetworkTopology, Vec<NodeInfo>, usize) {
     let mut random = Rng::new(args.seed);
     let total = args.sites.max(3);
     let users = (total / 10).max(1);

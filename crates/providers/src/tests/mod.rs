@@ -420,3 +420,5 @@ async fn bindings_route_rules_to_external_providers_first() {
         Some("no provider for rule latency")
     );
 }
+
+mod limits;
