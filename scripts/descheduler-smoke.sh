@@ -88,7 +88,7 @@ start() {
         --identity smoke >"$work/controller.log" 2>&1 &
     pids+=($!)
     "$bin" netctl serve --kubeconfig "$KUBECONFIG" --listen "127.0.0.1:$netctl_port" \
-        >"$work/netctl.log" 2>&1 &
+        --metrics-addr "127.0.0.1:$(free_port)" >"$work/netctl.log" 2>&1 &
     pids+=($!)
     "$bin" descheduler --kubeconfig "$KUBECONFIG" --metrics-addr "127.0.0.1:$(free_port)" \
         --identity smoke --interval 1s --min-pod-age 0s \

@@ -15,6 +15,17 @@ pub async fn serve(
     controller: Arc<ReferenceController>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    serve_as(listener, controller.clone(), controller, shutdown).await
+}
+
+/// [`serve`], with gRPC calls answered by `served`: the controller wrapped by the caller
+/// (`netctl serve` times and counts the calls), while the reconciler runs on `controller`.
+pub async fn serve_as(
+    listener: TcpListener,
+    controller: Arc<ReferenceController>,
+    served: Arc<dyn crate::NetworkController>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let reconciler = {
         let controller = controller.clone();
@@ -27,7 +38,7 @@ pub async fn serve(
                 .await;
         })
     };
-    let result = crate::server::serve(listener, controller, async move {
+    let result = crate::server::serve(listener, served, async move {
         shutdown.await;
         let _ = stop.send(true);
     })
