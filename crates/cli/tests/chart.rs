@@ -657,6 +657,10 @@ fn the_image_tag_follows_the_app_version() {
     let dockerfile = read("Dockerfile");
     assert!(dockerfile.contains("cargo build --release --locked -p edgeplane"));
     assert!(dockerfile.contains("USER 65532:65532"));
+    assert!(
+        dockerfile.contains(&format!("ARG VERSION={app_version}")),
+        "the Dockerfile labels the image with another version than {app_version}"
+    );
 }
 
 #[test]

@@ -83,19 +83,19 @@ fn names_registered_in_sources(dir: &Path, out: &mut BTreeSet<String>) {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         for (i, _) in text.match_indices("register(") {
             let after = text[i + "register(".len()..].trim_start();
-            if let Some(rest) = after.strip_prefix('"') {
-                if let Some(end) = rest.find('"') {
-                    out.insert(rest[..end].to_string());
-                }
+            if let Some(rest) = after.strip_prefix('"')
+                && let Some(end) = rest.find('"')
+            {
+                out.insert(rest[..end].to_string());
             }
         }
         for (i, _) in text.match_indices("MetricType::") {
             // `("name", MetricType::Gauge)` in a collector's family list.
             let before = text[..i].trim_end().trim_end_matches(',').trim_end();
-            if let Some(stripped) = before.strip_suffix('"') {
-                if let Some(start) = stripped.rfind('"') {
-                    out.insert(stripped[start + 1..].to_string());
-                }
+            if let Some(stripped) = before.strip_suffix('"')
+                && let Some(start) = stripped.rfind('"')
+            {
+                out.insert(stripped[start + 1..].to_string());
             }
         }
     }
