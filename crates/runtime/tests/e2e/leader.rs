@@ -175,7 +175,7 @@ async fn health_readiness_and_metrics_endpoints() {
     ] {
         assert!(body.contains(line), "{line} in\n{body}");
     }
-    // Bindings by offer: the stadium's three in Violation, five Compliant in all.
+    // Bindings by offer: three in Violation (one of them the stadium's), five Compliant.
     let bindings = |offer: Option<&str>, compliance: &str| -> f64 {
         body.lines()
             .filter(|l| l.starts_with("edgeplane_bindings{namespace=\"ar\",offer=\""))
@@ -184,12 +184,25 @@ async fn health_readiness_and_metrics_endpoints() {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     };
-    assert_eq!(bindings(Some("ar-stadium"), "Violation"), 3.0, "{body}");
+    assert_eq!(bindings(Some("ar-stadium"), "Violation"), 1.0, "{body}");
     assert_eq!(bindings(None, "Violation"), 3.0, "{body}");
     assert_eq!(bindings(None, "Compliant"), 5.0, "{body}");
     assert!(
-        body.contains("edgeplane_bindings_past_grace{namespace=\"ar\",offer=\"ar-stadium\"}"),
-        "{body}"
+        body.contains("edgeplane_bindings_past_grace{namespace=\"ar\",offer=\"ar-stadium\"} 0"),
+        "within its grace\n{body}"
     );
+    // The stadium's Violation has lasted a while on the virtual clock; the game state's
+    // bindings are none in Violation.
+    let longest = |offer: &str| -> Option<f64> {
+        body.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "edgeplane_binding_violation_longest_seconds{{namespace=\"ar\",offer=\"{offer}\"}}"
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    assert!(longest("ar-stadium").is_some_and(|s| s > 0.0), "{body}");
+    assert_eq!(longest("ar-game-state"), Some(0.0), "{body}");
     a.stop().await;
 }
