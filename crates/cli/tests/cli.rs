@@ -1409,6 +1409,14 @@ mod netctl {
         ] {
             assert!(metrics.contains(line), "{line} in\n{metrics}");
         }
+        // Nothing it never moves: no view, no Lease, no bindings of its own.
+        for absent in [
+            "edgeplane_cluster_view_builds",
+            "edgeplane_leader",
+            "edgeplane_bindings",
+        ] {
+            assert!(!metrics.contains(absent), "{absent} in\n{metrics}");
+        }
         let _ = std::fs::remove_file(&kubeconfig);
     }
 }

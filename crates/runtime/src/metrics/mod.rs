@@ -91,8 +91,8 @@ pub struct Metrics {
     /// `edgeplane_compliance_changes_total{from,to}`.
     pub compliance_changes: Family<TransitionLabels, Counter>,
     /// `edgeplane_cluster_view_builds_total`: network graph rebuilds (nodes or topology
-    /// changed).
-    pub view_builds: Counter,
+    /// changed); registered by the first view cache (`netctl serve` has none).
+    view_builds: OnceLock<Counter>,
 }
 
 /// The buckets of every latency histogram: 100us .. ~26s.
@@ -147,7 +147,7 @@ impl Metrics {
             leader: Family::default(),
             provider_errors: Family::default(),
             compliance_changes: Family::default(),
-            view_builds: Counter::default(),
+            view_builds: OnceLock::new(),
         };
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info.get_or_create(&BuildLabels::current()).set(1);
@@ -187,12 +187,22 @@ impl Metrics {
             "Binding compliance transitions",
             m.compliance_changes.clone(),
         );
-        m.register(
-            "cluster_view_builds",
-            "Network graph rebuilds after node or topology changes",
-            m.view_builds.clone(),
-        );
         m
+    }
+
+    /// `edgeplane_cluster_view_builds_total`, registered on first use.
+    pub fn view_builds(&self) -> Counter {
+        self.view_builds
+            .get_or_init(|| {
+                let counter = Counter::default();
+                self.register(
+                    "cluster_view_builds",
+                    "Network graph rebuilds after node or topology changes",
+                    counter.clone(),
+                );
+                counter
+            })
+            .clone()
     }
 
     /// The network-controller call metrics, registered on first use (one set per
@@ -307,6 +317,7 @@ pub fn catalogue() -> Metrics {
     bindings::BindingMetrics::register(&m, Vec::new, Arc::new(edgeplane_core::clock::SystemClock));
     m.network_controller();
     m.providers();
+    m.view_builds();
     m
 }
 
@@ -347,6 +358,25 @@ mod tests {
         }
         assert_eq!(m.writes_by("edgeplane-controller"), 2);
         assert_eq!(m.writes_by("nobody"), 0);
+    }
+
+    #[test]
+    fn a_fresh_registry_shows_no_series_that_nothing_moved() {
+        // A process that registered nothing of its own shows what it is and how it runs,
+        // and no zero counter of some other component.
+        let text = Metrics::new().encode();
+        let samples: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        assert!(!samples.is_empty());
+        for name in samples {
+            assert!(
+                name == "edgeplane_build_info" || name.starts_with("process_"),
+                "{name} in a fresh registry:\n{text}"
+            );
+        }
     }
 
     #[test]
