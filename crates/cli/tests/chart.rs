@@ -739,3 +739,73 @@ async fn the_sample_topology_is_a_valid_network_topology() {
     assert!(graph.is_ok(), "{:?}", graph.err());
     cluster.shutdown().await;
 }
+
+/// NOTES.txt, as `helm install` prints it (client-side dry run: no cluster).
+fn notes(helm: &Path, set: &[&str]) -> String {
+    let mut cmd = Command::new(helm);
+    cmd.args(["install", "--dry-run=client", "edgeplane"])
+        .arg(root().join(CHART))
+        .args(["--namespace", NAMESPACE]);
+    for s in set {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("running helm: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_once("NOTES:")
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| panic!("no NOTES in {text}"))
+}
+
+#[test]
+fn the_notes_name_the_leases_the_sample_and_the_next_steps() {
+    let helm = helm();
+    let text = notes(&helm, &[]);
+    // The Leases the components take (their component names).
+    let leases: Vec<&str> = text
+        .lines()
+        .find_map(|l| l.split_once(" get lease "))
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .take_while(|w| w.starts_with("edgeplane-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        leases,
+        [
+            "edgeplane-controller",
+            edgeplane_runtime::scheduler::COMPONENT,
+            edgeplane_runtime::descheduler::COMPONENT,
+        ],
+        "{text}"
+    );
+    // Readiness through each component's metrics Service.
+    for component in ["controller", "scheduler", "descheduler"] {
+        assert!(
+            text.contains(&format!(
+                "services/edgeplane-{component}-metrics:metrics/proxy/readyz"
+            )),
+            "{component} readiness in\n{text}"
+        );
+    }
+    // The sample it names exists, and is the topology it tells to look at.
+    let sample = "deploy/samples/networktopology.yaml";
+    assert!(text.contains(sample), "{text}");
+    assert!(read(sample).contains("name: default"));
+    assert!(text.contains("kubectl get ntop default"), "{text}");
+    assert!(text.contains("monitoring.enabled=true"), "{text}");
+    let with_monitoring = notes(&helm, &["monitoring.enabled=true"]);
+    assert!(
+        with_monitoring.contains("edgeplane-dashboard"),
+        "{with_monitoring}"
+    );
+    assert!(
+        with_monitoring.contains("docs/operations.md"),
+        "{with_monitoring}"
+    );
+}
