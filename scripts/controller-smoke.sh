@@ -100,7 +100,7 @@ until_matches 'ComplianceChanged' kubectl get events -n ar >/dev/null
 
 # Operational endpoints and the Lease.
 metrics="$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$metrics_port/metrics').read().decode())")"
-grep -q 'edgeplane_bindings{namespace="ar",compliance="Violation"} 3' <<<"$metrics" || fail "metrics: $metrics"
+grep -q 'edgeplane_bindings{namespace="ar",offer="ar-stadium",compliance="Violation"} 1' <<<"$metrics" || fail "metrics: $metrics"
 python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$metrics_port/readyz')" || fail "/readyz"
 until_matches 'smoke-1' kubectl get lease edgeplane-controller -n edgeplane-system -o jsonpath='{.spec.holderIdentity}' >/dev/null
 

@@ -87,8 +87,9 @@ start() {
     "$bin" controller --kubeconfig "$KUBECONFIG" --metrics-addr "127.0.0.1:$(free_port)" \
         --identity smoke >"$work/controller.log" 2>&1 &
     pids+=($!)
+    netctl_metrics_port="$(free_port)"
     "$bin" netctl serve --kubeconfig "$KUBECONFIG" --listen "127.0.0.1:$netctl_port" \
-        >"$work/netctl.log" 2>&1 &
+        --metrics-addr "127.0.0.1:$netctl_metrics_port" >"$work/netctl.log" 2>&1 &
     pids+=($!)
     "$bin" descheduler --kubeconfig "$KUBECONFIG" --metrics-addr "127.0.0.1:$(free_port)" \
         --identity smoke --interval 1s --min-pod-age 0s \
@@ -115,6 +116,9 @@ grep -q 'activated slice-a' <<<"$described" || fail "no mitigation in: $describe
 until_matches "^$name +ar-stadium +[^ ]+ +Limit" kubectl get cpb -n ar --no-headers >/dev/null
 kubectl get pod ar-render-2 -n ar >/dev/null || fail "ar-render-2 was evicted although the network was repaired"
 echo "$described" | sed -n '/^Events:/,$p'
+# The network controller counts the Mitigate call it answered.
+netctl_metrics() { python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$netctl_metrics_port/metrics').read().decode())"; }
+until_matches 'edgeplane_network_controller_requests_total\{method="mitigate",outcome="ok"\} [1-9]' netctl_metrics >/dev/null
 stop_all
 
 # 2. No catalogue: the mitigation fails, the renderer is evicted. The binding goes with its

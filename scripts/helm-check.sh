@@ -2,8 +2,12 @@
 # Lints and renders the Helm chart (deploy/helm/edgeplane) with the default values (gate
 # mode) and in bind mode, and checks the rendered manifests: every document parses and
 # names its kind and object, the expected kinds are there, the webhook never blocks pods,
-# the pods run non-root on a read-only root filesystem with probes, no RBAC rule grants
-# `*`, and the chart's CRDs are the generated ones in deploy/crds.
+# the pods run non-root on a read-only root filesystem with probes and resource requests,
+# replicated components have PodDisruptionBudgets, no RBAC rule grants `*`, the chart's
+# CRDs are the generated ones in deploy/crds, and the README lists the values
+# (scripts/chart-readme.py). With monitoring on and the network controller, it renders and
+# lints too. crates/cli/tests/chart.rs validates the monitoring objects against the
+# prometheus-operator CRDs and checks the dashboard's and alerts' metrics.
 # Helm comes from scripts/install-helm.sh (installed into .tools/ when missing).
 # crates/runtime/tests/rbac.rs checks the RBAC rules against the calls the code makes.
 set -euo pipefail
@@ -31,7 +35,10 @@ fi
 "$helm" lint --strict "$chart" --set scheduler.mode=bind
 "$helm" lint --strict "$chart" --set descheduler.dryRun=true \
   --set descheduler.networkController=http://netctl.edgeplane-system.svc:50052
+"$helm" lint --strict "$chart" --set monitoring.enabled=true --set netctl.enabled=true
 "$helm" template edgeplane "$chart" --namespace edgeplane-system --include-crds >"$out/gate.yaml"
+"$helm" template edgeplane "$chart" --namespace edgeplane-system \
+  --set monitoring.enabled=true --set netctl.enabled=true >"$out/full.yaml"
 "$helm" template edgeplane "$chart" --namespace edgeplane-system --include-crds \
   --set scheduler.mode=bind >"$out/bind.yaml"
 # Invalid values are refused.
@@ -39,10 +46,12 @@ if "$helm" template edgeplane "$chart" --set scheduler.mode=later >/dev/null 2>&
   echo "helm-check: scheduler.mode=later was accepted" >&2
   exit 1
 fi
-if "$helm" template edgeplane "$chart" --set descheduler.maxEvictionsPerCycle=0 >/dev/null 2>&1; then
-  echo "helm-check: descheduler.maxEvictionsPerCycle=0 was accepted" >&2
-  exit 1
-fi
+for bad in descheduler.maxEvictionsPerCycle=0 netctl.replicas=2 monitoring.enabeld=true podAntiAffinity=sometimes; do
+  if "$helm" lint --strict "$chart" --set "$bad" >/dev/null 2>&1; then
+    echo "helm-check: $bad was accepted" >&2
+    exit 1
+  fi
+done
 if ! "$helm" template edgeplane "$chart" --set descheduler.enabled=false | grep -q "kind: Deployment"; then
   echo "helm-check: the chart without the descheduler renders no Deployment" >&2
   exit 1
@@ -54,7 +63,9 @@ if ! python3 -c 'import yaml' 2>/dev/null; then
   exit 0
 fi
 
-python3 - "$out/gate.yaml" "$out/bind.yaml" <<'PY'
+python3 scripts/chart-readme.py --check
+
+python3 - "$out/gate.yaml" "$out/bind.yaml" "$out/full.yaml" <<'PY'
 import base64, os, collections, sys, yaml
 
 def load(path):
@@ -97,7 +108,8 @@ bind = load(sys.argv[2])
 crds = len([f for f in os.listdir("deploy/crds") if f.endswith(".yaml")])
 expected = {"CustomResourceDefinition": crds, "ServiceAccount": 3, "ClusterRole": 3,
             "ClusterRoleBinding": 3, "Role": 3, "RoleBinding": 3, "Deployment": 3,
-            "Service": 4, "Secret": 1, "MutatingWebhookConfiguration": 1}
+            "Service": 4, "Secret": 1, "MutatingWebhookConfiguration": 1,
+            "PodDisruptionBudget": 3}
 assert kinds(gate) == expected, f"gate mode renders {dict(kinds(gate))}, expected {expected}"
 check_common("gate", gate)
 check_common("bind", bind)
@@ -137,5 +149,17 @@ bind_deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d
                     for d in bind if d["kind"] == "Deployment"}
 assert arg(bind_deployments["scheduler"], "--mode") == ["bind"]
 assert arg(bind_deployments["controller"], "--webhook-addr") == []
-print(f"helm-check: gate mode {len(gate)} documents, bind mode {len(bind)} documents: ok")
+full = load(sys.argv[3])
+check_common("full", full)
+full_kinds = kinds(full)
+for kind, n in {"ServiceMonitor": 1, "PrometheusRule": 1, "Deployment": 4, "ServiceAccount": 4}.items():
+    assert full_kinds[kind] == n, f"monitoring and netctl on: {n} {kind} expected, got {dict(full_kinds)}"
+dashboards = [d for d in full if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"]
+assert len(dashboards) == 1, "no dashboard ConfigMap for the Grafana sidecar"
+import json
+json.loads(dashboards[0]["data"]["edgeplane.json"])
+netctl = [d for d in full if d["kind"] == "Service" and d["metadata"]["labels"].get("network.edgeplane.io/controller") == "enabled"]
+assert len(netctl) == 1 and netctl[0]["spec"]["ports"][0]["name"] == "grpc", "no network controller Service"
+print(f"helm-check: gate mode {len(gate)} documents, bind mode {len(bind)} documents, "
+      f"monitoring and netctl {len(full)} documents: ok")
 PY

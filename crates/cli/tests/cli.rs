@@ -1233,6 +1233,12 @@ mod netctl {
     /// Starts `edgeplane ARGS` and returns it with the first line it prints (its readiness
     /// signal).
     pub(super) fn start(args: &[&str]) -> (Process, String) {
+        let (process, mut lines) = start_lines(args, 1);
+        (process, lines.remove(0))
+    }
+
+    /// Starts `edgeplane ARGS` and returns it with the first `n` lines it prints.
+    fn start_lines(args: &[&str], n: usize) -> (Process, Vec<String>) {
         let child = Command::new(env!("CARGO_BIN_EXE_edgeplane"))
             .args(args)
             .current_dir(repo())
@@ -1241,11 +1247,38 @@ mod netctl {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn: {e}"));
         let mut process = Process(child);
-        let mut line = String::new();
+        let mut lines = vec![String::new(); n];
         if let Some(stdout) = process.0.stdout.take() {
-            let _ = BufReader::new(stdout).read_line(&mut line);
+            let mut reader = BufReader::new(stdout);
+            for line in &mut lines {
+                let _ = reader.read_line(line);
+                *line = line.trim().to_string();
+            }
         }
-        (process, line.trim().to_string())
+        (process, lines)
+    }
+
+    /// `GET path` over HTTP/1.0: the status line's code and the body.
+    fn http_get(address: &str, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(address).unwrap_or_else(|e| panic!("{address}: {e}"));
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let code = response
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (code, body)
     }
 
     #[test]
@@ -1274,17 +1307,26 @@ mod netctl {
             ready.starts_with("embedded cluster serving on http://"),
             "{ready:?}"
         );
-        let (_netctl, ready) = start(&[
-            "netctl",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--kubeconfig",
-            &kubeconfig,
-        ]);
-        let address = ready
+        let (_netctl, ready) = start_lines(
+            &[
+                "netctl",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--kubeconfig",
+                &kubeconfig,
+            ],
+            2,
+        );
+        let address = ready[0]
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("no address in {ready:?}"))
+            .to_string();
+        let metrics_address = ready[1]
+            .strip_prefix("metrics on ")
+            .unwrap_or_else(|| panic!("no metrics address in {ready:?}"))
             .to_string();
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -1355,6 +1397,26 @@ mod netctl {
                 )]
             );
         });
+        // The call answered is counted and timed; the process and build are described.
+        assert_eq!(http_get(&metrics_address, "/healthz").0, 200);
+        let (code, metrics) = http_get(&metrics_address, "/metrics");
+        assert_eq!(code, 200, "{metrics}");
+        for line in [
+            "edgeplane_network_controller_requests_total{method=\"mitigate\",outcome=\"ok\"} 1",
+            "edgeplane_network_controller_request_duration_seconds_count{method=\"mitigate\"} 1",
+            "edgeplane_build_info{version=\"",
+            "process_resident_memory_bytes ",
+        ] {
+            assert!(metrics.contains(line), "{line} in\n{metrics}");
+        }
+        // Nothing it never moves: no view, no Lease, no bindings of its own.
+        for absent in [
+            "edgeplane_cluster_view_builds",
+            "edgeplane_leader",
+            "edgeplane_bindings",
+        ] {
+            assert!(!metrics.contains(absent), "{absent} in\n{metrics}");
+        }
         let _ = std::fs::remove_file(&kubeconfig);
     }
 }

@@ -493,6 +493,11 @@ impl NetworkReads {
 }
 
 impl NetworkReads {
+    /// Whether both caches have listed once (the readiness of `netctl serve`).
+    pub fn is_ready(&self) -> bool {
+        self.nodes.is_ready() && self.bindings.is_ready()
+    }
+
     pub async fn wait_ready(&self) {
         self.nodes.wait_ready().await;
         self.bindings.wait_ready().await;

@@ -10,6 +10,9 @@ use edgeplane_providers::discovery::{DiscoveredProvider, providers_from_services
 use edgeplane_providers::{ClientOptions, GrpcProvider, Provider, Providers};
 use k8s_openapi::api::core::v1::Service;
 
+use crate::metrics::Metrics;
+use crate::metrics::providers::{ProviderMetrics, Timed};
+
 /// Rewrites a discovered provider's URL (`http://svc.ns.svc:port`). Out of the cluster
 /// (a controller run by hand against a remote API server) Service names do not resolve;
 /// tests point them at local ports.
@@ -25,6 +28,8 @@ pub struct ProviderRegistry {
     clients: Mutex<HashMap<String, Arc<GrpcProvider>>>,
     /// Discovery problems already logged (logged once each).
     reported: Mutex<std::collections::BTreeSet<String>>,
+    /// Set by the component that evaluates (`register_metrics`): external calls are timed.
+    metrics: std::sync::OnceLock<ProviderMetrics>,
 }
 
 impl std::fmt::Debug for ProviderRegistry {
@@ -45,6 +50,7 @@ impl ProviderRegistry {
             rewrite: None,
             clients: Mutex::new(HashMap::new()),
             reported: Mutex::new(Default::default()),
+            metrics: std::sync::OnceLock::new(),
         }
     }
 
@@ -60,6 +66,12 @@ impl ProviderRegistry {
     }
 
     /// The routing for one evaluation, from the Services in the cache now.
+    /// Times and counts the calls to external providers in `metrics` from now on (the
+    /// first registry given wins: one process, one registry).
+    pub fn register_metrics(&self, metrics: &Metrics) {
+        self.metrics.get_or_init(|| metrics.providers());
+    }
+
     pub fn providers(&self, services: &[Arc<Service>]) -> Providers {
         let mut providers = Providers::new(self.builtin.clone());
         let registering: Vec<Service> = services
@@ -110,6 +122,17 @@ impl ProviderRegistry {
     /// The client of `url`; a URL that is not one gives a provider that answers Error
     /// (the rule must not fall back to the built-in provider silently).
     fn client(&self, url: &str) -> Arc<dyn Provider> {
+        let client = self.plain_client(url);
+        match self.metrics.get() {
+            Some(metrics) => Arc::new(Timed {
+                inner: client,
+                metrics: metrics.clone(),
+            }),
+            None => client,
+        }
+    }
+
+    fn plain_client(&self, url: &str) -> Arc<dyn Provider> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = clients.get(url) {
             return c.clone();

@@ -178,6 +178,46 @@ pub const DESCHEDULER: &[ApiCall] = &[
     ),
 ];
 
+/// The reference network controller (`edgeplane netctl serve`, crates/netctl
+/// `reference`): watches nodes and bindings (`NetworkReads`; it lists them itself until
+/// the watches have listed), reads the NetworkTopology and the NetworkPathCatalogue it
+/// manages, and server-side applies the catalogue's status (allocations) and the
+/// topology's `status.activatedPaths` as `edgeplane-netctl`. One replica, no Lease, no
+/// Events.
+pub const NETWORK_CONTROLLER: &[ApiCall] = &[
+    call("", "nodes", WATCH, "netctl: node locations"),
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicybindings",
+        WATCH,
+        "netctl: orphaned allocations",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networktopologies",
+        &["get"],
+        "netctl: the topology",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networkpathcatalogues",
+        &["get"],
+        "netctl: the catalogue",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networkpathcatalogues/status",
+        &["patch"],
+        "netctl: allocations",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networktopologies/status",
+        &["patch"],
+        "netctl: activated paths",
+    ),
+];
+
 /// A component of the chart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Component {
@@ -187,6 +227,8 @@ pub enum Component {
     Scheduler(Mode),
     /// `edgeplane descheduler`.
     Descheduler,
+    /// `edgeplane netctl serve`, the reference network controller.
+    NetworkController,
 }
 
 impl Component {
@@ -196,6 +238,7 @@ impl Component {
             Component::Controller => "controller",
             Component::Scheduler(_) => "scheduler",
             Component::Descheduler => "descheduler",
+            Component::NetworkController => "netctl",
         }
     }
 }
@@ -203,6 +246,11 @@ impl Component {
 /// Every call the component makes.
 pub fn requirements(component: Component) -> Vec<ApiCall> {
     let mut out: Vec<ApiCall> = Vec::new();
+    // Not built on the shared caches, the Lease or the event recorder.
+    if component == Component::NetworkController {
+        out.extend(NETWORK_CONTROLLER);
+        return out;
+    }
     out.extend(CACHES);
     out.extend(LEADER_ELECTION);
     out.extend(EVENTS);
@@ -214,6 +262,7 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
         Component::Scheduler(Mode::Gate) => out.extend(SCHEDULER_GATE),
         Component::Scheduler(Mode::Bind) => out.extend(SCHEDULER_BIND),
         Component::Descheduler => out.extend(DESCHEDULER),
+        Component::NetworkController => {}
     }
     out
 }

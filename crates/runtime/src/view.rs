@@ -71,7 +71,8 @@ struct Inner {
     pods: Cache<Pod>,
     topologies: Cache<NetworkTopology>,
     clock: Arc<dyn Clock>,
-    metrics: Arc<Metrics>,
+    /// `edgeplane_cluster_view_builds_total`.
+    view_builds: prometheus_client::metrics::counter::Counter,
     state: Mutex<State>,
     tx: broadcast::Sender<ViewChange>,
 }
@@ -104,7 +105,7 @@ impl ViewCache {
             pods: pods.clone(),
             topologies: topologies.clone(),
             clock,
-            metrics,
+            view_builds: metrics.view_builds(),
             state: Mutex::new(State {
                 graph_dirty: true,
                 pods_dirty: true,
@@ -201,7 +202,7 @@ impl Inner {
             let mut nodes: Vec<Node> = self.nodes.list().iter().map(|n| (**n).clone()).collect();
             nodes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
             let built = ClusterView::build(topology.as_deref(), &nodes, &[], self.clock.now());
-            self.metrics.view_builds.inc();
+            self.view_builds.inc();
             state.base = Some(built.map(Arc::new).map_err(|e| ViewError(e.to_string())));
             state.has_measurements = topology
                 .as_ref()

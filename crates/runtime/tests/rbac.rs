@@ -147,6 +147,23 @@ fn the_chart_grants_every_call_and_nothing_wild() {
     check(&bind, Component::Controller);
     check(&bind, Component::Scheduler(Mode::Bind));
 
+    // The reference network controller, when the chart deploys it: reads and status
+    // patches only.
+    assert!(
+        of_kind(&gate, "ServiceAccount")
+            .all(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] != "netctl"),
+        "the network controller is deployed by default"
+    );
+    let with_netctl = render(&helm, &["netctl.enabled=true"]);
+    let (netctl, _) = check(&with_netctl, Component::NetworkController);
+    assert!(
+        !netctl.iter().any(|r| r
+            .verbs
+            .iter()
+            .any(|v| v == "delete" || v == "create" || v == "update")),
+        "the network controller may create, update or delete: {netctl:?}"
+    );
+
     // Nothing in the chart grants a wildcard, bound or not.
     for kind in ["ClusterRole", "Role"] {
         for role in of_kind(&gate, kind).chain(of_kind(&bind, kind)) {

@@ -12,6 +12,8 @@ use edgeplane_core::clock::SystemClock;
 use edgeplane_netctl::server::ServerLimits;
 use edgeplane_netctl::{ReferenceConfig, ReferenceController};
 use edgeplane_runtime::cache::NetworkReads;
+use edgeplane_runtime::http::Readiness;
+use edgeplane_runtime::metrics::Metrics;
 
 use super::live::{self, LiveArgs};
 
@@ -34,6 +36,14 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed on standard output).
     #[arg(long, default_value = "127.0.0.1:50052", value_name = "ADDR")]
     pub listen: SocketAddr,
+    /// Where to serve /healthz, /readyz and /metrics; port 0 picks a free port (printed on
+    /// standard output after the gRPC address).
+    #[arg(
+        long = "metrics-addr",
+        default_value = "0.0.0.0:8084",
+        value_name = "ADDR"
+    )]
+    pub metrics_addr: SocketAddr,
     #[command(flatten)]
     pub live: LiveArgs,
     /// The NetworkPathCatalogue to manage.
@@ -108,25 +118,52 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let watches = tokio_util::sync::CancellationToken::new();
         let _stop_watches = watches.clone().drop_guard();
         let reads = NetworkReads::start(&client, &watches);
+        // /metrics counts and times the calls answered; /readyz holds once the node and
+        // binding caches have listed (before that, each call lists them itself).
+        let metrics = Arc::new(Metrics::new());
+        let readiness = Readiness::default();
+        let caches = reads.clone();
+        readiness.add("caches", move || caches.is_ready());
+        let (metrics_address, http) = edgeplane_runtime::http::serve(
+            args.metrics_addr,
+            metrics.clone(),
+            readiness,
+            watches.clone(),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "serving /healthz, /readyz and /metrics on {}",
+                args.metrics_addr
+            )
+        })?;
         let controller = Arc::new(
             ReferenceController::new(client, Arc::new(SystemClock), config)
                 .with_cached_reads(Arc::new(reads)),
         );
-        // The address on standard output, alone, so scripts and tests can read the port.
+        let served = metrics.network_controller().wrap(controller.clone());
+        // The address on standard output, alone, so scripts and tests can read the port;
+        // the metrics address on the next line.
         println!("listening on {address}");
+        println!("metrics on {metrics_address}");
         std::io::stdout().flush()?;
         let limits = ServerLimits {
             max_concurrent_requests: args.max_concurrent_requests,
             max_connections: args.max_connections,
             max_message_bytes: args.max_message_bytes,
         };
-        edgeplane_netctl::reference::serve_with_limits(
+        edgeplane_netctl::reference::serve_as(
             listener,
             controller,
+            served,
             limits,
             live::shutdown_signal(),
         )
         .await?;
+        watches.cancel();
+        if let Ok(Err(error)) = http.await {
+            tracing::warn!(%error, "the metrics server failed");
+        }
         tracing::info!("stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })

@@ -31,7 +31,7 @@ mod state;
 mod status;
 
 pub use config::{CachedReads, ReferenceConfig};
-pub use serve::{serve, serve_with_limits};
+pub use serve::{serve, serve_as};
 pub use state::ReferenceController;
 #[cfg(test)]
 pub(crate) use state::WriteError;

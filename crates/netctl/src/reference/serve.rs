@@ -16,13 +16,23 @@ pub async fn serve(
     controller: Arc<ReferenceController>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    serve_with_limits(listener, controller, ServerLimits::default(), shutdown).await
+    serve_as(
+        listener,
+        controller.clone(),
+        controller,
+        ServerLimits::default(),
+        shutdown,
+    )
+    .await
 }
 
-/// [`serve`] within `limits`.
-pub async fn serve_with_limits(
+/// [`serve`] within `limits`, with gRPC calls answered by `served`: the controller wrapped
+/// by the caller (`netctl serve` times and counts the calls), while the reconciler runs on
+/// `controller`.
+pub async fn serve_as(
     listener: TcpListener,
     controller: Arc<ReferenceController>,
+    served: Arc<dyn crate::NetworkController>,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
@@ -38,7 +48,7 @@ pub async fn serve_with_limits(
                 .await;
         })
     };
-    let result = crate::server::serve_with_limits(listener, controller, limits, async move {
+    let result = crate::server::serve_with_limits(listener, served, limits, async move {
         shutdown.await;
         let _ = stop.send(true);
     })

@@ -26,7 +26,7 @@
 //! period while the topology carries measurements (they expire without notice). At
 //! 10,000 bindings this removes most of the controller's work.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,16 +45,13 @@ use k8s_openapi::api::core::v1::Service;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 
 use super::{Options, Shared, all_refs, drive, instrumented, reconcile_everything};
-use crate::cache::{Cache, Caches, Change};
+use crate::cache::{Caches, Change};
 use crate::context::Context;
 use crate::error::Error;
 use crate::events::{EventSpec, EventType, reasons};
+use crate::metrics::bindings::BindingMetrics;
 use crate::metrics::{RuleLabels, TransitionLabels};
 use crate::providers::ProviderRegistry;
 use crate::view::{ViewCache, ViewChange};
@@ -74,6 +71,7 @@ pub struct BindingExtra {
     pub views: ViewCache,
     /// What each binding's last evaluation read.
     pub evaluated: Evaluated,
+    pub metrics: BindingMetrics,
 }
 
 /// What an evaluation read, by version: the same inputs give the same outcomes when
@@ -137,8 +135,10 @@ pub async fn run(
     providers: Arc<ProviderRegistry>,
     options: Options,
 ) {
-    ctx.metrics
-        .register_collector(Box::new(BindingsByCompliance(caches.bindings.clone())));
+    let bindings = caches.bindings.clone();
+    let metrics =
+        BindingMetrics::register(&ctx.metrics, move || bindings.list(), ctx.clock.clone());
+    providers.register_metrics(&ctx.metrics);
     let index = Arc::new(Mutex::new(TargetIndex::default()));
     let evaluated = Evaluated::default();
     let triggers = triggers(&ctx, &caches, &views, index.clone(), evaluated.clone());
@@ -152,6 +152,7 @@ pub async fn run(
             index,
             views,
             evaluated,
+            metrics,
         },
     });
     drive(
@@ -439,16 +440,18 @@ async fn reconcile(
         )
     };
     if skip {
-        ctx.metrics.evaluations_skipped.inc();
+        shared.extra.metrics.evaluations_skipped.inc();
         return Ok(Action::requeue(recheck_after(period, measured(caches))));
     }
     let started = tokio::time::Instant::now();
     let outcomes =
         crate::providers::evaluate_binding(&providers, &binding.spec.targets, &inputs).await;
-    ctx.metrics
+    shared
+        .extra
+        .metrics
         .evaluation_duration
         .observe(started.elapsed().as_secs_f64());
-    ctx.metrics.evaluations.inc();
+    shared.extra.metrics.evaluations.inc();
     for rule in outcomes.iter().flat_map(|p| &p.rules) {
         if rule.compliance == Compliance::Error {
             ctx.metrics
@@ -538,38 +541,6 @@ async fn reconcile(
     }
     remember();
     Ok(Action::requeue(period))
-}
-
-/// `edgeplane_bindings{namespace,compliance}` (the registry adds the prefix), counted from the cache at each scrape.
-#[derive(Debug)]
-struct BindingsByCompliance(Cache<ConstraintPolicyBinding>);
-
-impl Collector for BindingsByCompliance {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut counts: BTreeMap<(String, Compliance), i64> = BTreeMap::new();
-        for b in self.0.list() {
-            let compliance = b.status.as_ref().map(|s| s.compliance).unwrap_or_default();
-            *counts
-                .entry((b.namespace().unwrap_or_default(), compliance))
-                .or_default() += 1;
-        }
-        let family = Family::<Vec<(String, String)>, Gauge>::default();
-        for ((namespace, compliance), n) in counts {
-            family
-                .get_or_create(&vec![
-                    ("namespace".to_string(), namespace),
-                    ("compliance".to_string(), compliance.to_string()),
-                ])
-                .set(n);
-        }
-        let metric = encoder.encode_descriptor(
-            "bindings",
-            "Bindings by namespace and compliance",
-            None,
-            family.metric_type(),
-        )?;
-        family.encode(metric)
-    }
 }
 
 #[cfg(test)]

@@ -200,6 +200,7 @@ async fn mitigate(
     let request = match observe::mitigate_request(binding, &rules, &pods) {
         Ok(r) => r,
         Err(problem) => {
+            metrics.mitigation("invalid");
             failed(format!(
                 "{}; cannot ask the network controller to mitigate: {problem}",
                 violation(binding)
@@ -217,7 +218,6 @@ async fn mitigate(
     {
         return;
     }
-    metrics.mitigations_attempted.inc();
     let outcome = net.controller.mitigate(&request).await;
     // The attempt counts, whatever its outcome: at most one per mitigation period, and the
     // eviction stage waits mitigationGrace after it.
@@ -226,7 +226,7 @@ async fn mitigate(
     }
     match outcome {
         Ok(outcome) if outcome.accepted => {
-            metrics.mitigations_succeeded.inc();
+            metrics.mitigation("accepted");
             event(
                 ctx,
                 binding,
@@ -243,6 +243,7 @@ async fn mitigate(
             .await;
         }
         Ok(outcome) => {
+            metrics.mitigation("refused");
             failed(format!(
                 "{}; the network controller ({}) cannot mitigate: {}",
                 violation(binding),
@@ -252,6 +253,7 @@ async fn mitigate(
             .await
         }
         Err(error) => {
+            metrics.mitigation("failed");
             failed(format!(
                 "{}; asking the network controller to mitigate failed: {error}",
                 violation(binding)

@@ -21,11 +21,10 @@ pub struct ReasonLabels {
 pub struct DeschedulerMetrics {
     /// `edgeplane_descheduler_cycles_total`: cycles run by the leader.
     pub cycles: Counter,
-    /// `edgeplane_descheduler_mitigations_attempted_total`: Mitigate calls.
-    pub mitigations_attempted: Counter,
-    /// `edgeplane_descheduler_mitigations_succeeded_total`: Mitigate calls the network
-    /// controller accepted.
-    pub mitigations_succeeded: Counter,
+    /// `edgeplane_descheduler_mitigations_total{outcome}`: `accepted`, `refused` (the
+    /// network controller answered that it cannot), `failed` (the call failed), `invalid`
+    /// (no request could be made from the binding: a pod or rule is missing).
+    pub mitigations: Family<OutcomeLabels, Counter>,
     /// `edgeplane_descheduler_evictions_total{outcome}`: `evicted`, `blocked` (a
     /// PodDisruptionBudget, 429), `failed`.
     pub evictions: Family<OutcomeLabels, Counter>,
@@ -44,14 +43,9 @@ impl DeschedulerMetrics {
             m.cycles.clone(),
         );
         metrics.register(
-            "descheduler_mitigations_attempted",
-            "Mitigate requests sent to the network controller",
-            m.mitigations_attempted.clone(),
-        );
-        metrics.register(
-            "descheduler_mitigations_succeeded",
-            "Mitigate requests the network controller accepted",
-            m.mitigations_succeeded.clone(),
+            "descheduler_mitigations",
+            "Mitigations of bindings in Violation, by outcome (accepted, refused, failed, invalid)",
+            m.mitigations.clone(),
         );
         metrics.register(
             "descheduler_evictions",
@@ -64,6 +58,14 @@ impl DeschedulerMetrics {
             m.skipped.clone(),
         );
         m
+    }
+
+    pub fn mitigation(&self, outcome: &str) {
+        self.mitigations
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     pub fn eviction(&self, outcome: &str) {

@@ -247,7 +247,10 @@ impl Descheduler {
             })
             .collect();
         self.memory.prune(&binding_facts, &pod_facts);
-        let controller = self.controllers.resolve(&services);
+        let controller = self
+            .controllers
+            .resolve(&services)
+            .map(|c| self.ctx.metrics.network_controller().wrap_resolved(c));
         let options = PlanOptions {
             // One pod over the nodes: small; the budget only guards against a huge cluster.
             max_iterations: 200_000,

@@ -166,7 +166,12 @@ impl Scheduler {
         if plan.unplaced.is_empty() {
             return;
         }
-        let Some(net) = self.discovery.resolve(&facts.services) else {
+        let network = self.ctx.metrics.network_controller();
+        let Some(net) = self
+            .discovery
+            .resolve(&facts.services)
+            .map(|n| network.wrap_resolved(n))
+        else {
             return;
         };
         for u in &plan.unplaced {

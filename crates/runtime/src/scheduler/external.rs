@@ -22,6 +22,8 @@ use edgeplane_providers::{ClientOptions, GrpcProvider, Provider, planner_costs};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 
+use crate::metrics::providers::{ProviderMetrics, Timed};
+
 /// Questions asked at once in a run.
 const CONCURRENCY: usize = 16;
 
@@ -31,6 +33,8 @@ pub struct ExternalProviders {
     explicit: BTreeMap<String, Arc<dyn Provider>>,
     options: ClientOptions,
     clients: Mutex<HashMap<String, Arc<GrpcProvider>>>,
+    /// When set, calls are timed and counted.
+    metrics: Option<ProviderMetrics>,
 }
 
 impl std::fmt::Debug for ExternalProviders {
@@ -47,7 +51,14 @@ impl ExternalProviders {
             explicit: BTreeMap::new(),
             options,
             clients: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// Times and counts the providers' calls in `metrics`.
+    pub fn with_metrics(mut self, metrics: ProviderMetrics) -> ExternalProviders {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The provider of `rule`, instead of any Service that registers one.
@@ -84,6 +95,14 @@ impl ExternalProviders {
                 },
             };
             out.insert(p.rule, client as Arc<dyn Provider>);
+        }
+        if let Some(metrics) = &self.metrics {
+            for provider in out.values_mut() {
+                *provider = Arc::new(Timed {
+                    inner: provider.clone(),
+                    metrics: metrics.clone(),
+                });
+            }
         }
         out
     }

@@ -13,11 +13,18 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TriggerLabels {
+    /// What made the run due: `quiet-period` (no pod arrived for the quiet period) or
+    /// `max-wait` (the oldest pod waited the maximum wait).
+    pub trigger: String,
+}
+
 /// The scheduler's own metrics (all prefixed `edgeplane_scheduler_`).
 #[derive(Clone, Debug)]
 pub struct SchedulerMetrics {
-    /// `edgeplane_scheduler_plan_runs_total`.
-    pub plan_runs: Counter,
+    /// `edgeplane_scheduler_plan_runs_total{trigger}`.
+    pub plan_runs: Family<TriggerLabels, Counter>,
     /// `edgeplane_scheduler_pods_planned_total`: pods whose placement was written.
     pub pods_planned: Counter,
     /// `edgeplane_scheduler_pods_unplaced_total`: pods a run could not place (counted per
@@ -45,7 +52,7 @@ impl SchedulerMetrics {
     /// Creates the metrics and registers them in `metrics`.
     pub fn register(metrics: &Metrics) -> SchedulerMetrics {
         let m = SchedulerMetrics {
-            plan_runs: Counter::default(),
+            plan_runs: Family::default(),
             pods_planned: Counter::default(),
             pods_unplaced: Counter::default(),
             plan_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
@@ -58,7 +65,7 @@ impl SchedulerMetrics {
         };
         metrics.register(
             "scheduler_plan_runs",
-            "Plan runs of the planning scheduler",
+            "Plan runs of the planning scheduler, by what made them due (quiet-period, max-wait)",
             m.plan_runs.clone(),
         );
         metrics.register(
@@ -117,6 +124,19 @@ impl SchedulerMetrics {
             .get_or_create(&ErrorLabels {
                 controller: "scheduler".into(),
                 kind: error.kind().into(),
+            })
+            .inc();
+    }
+
+    /// Counts a plan run made due by `due`.
+    pub fn plan_run(&self, due: edgeplane_core::scheduler::queue::Due) {
+        let trigger = match due {
+            edgeplane_core::scheduler::queue::Due::Quiet => "quiet-period",
+            edgeplane_core::scheduler::queue::Due::MaxWait => "max-wait",
+        };
+        self.plan_runs
+            .get_or_create(&TriggerLabels {
+                trigger: trigger.into(),
             })
             .inc();
     }

@@ -242,7 +242,8 @@ impl Scheduler {
         config: SchedulerConfig,
     ) -> Scheduler {
         let metrics = SchedulerMetrics::register(&ctx.metrics);
-        let external = ExternalProviders::new(config.provider_options.clone());
+        let external = ExternalProviders::new(config.provider_options.clone())
+            .with_metrics(ctx.metrics.providers());
         let events = ctx.events();
         Scheduler {
             ctx,
@@ -492,7 +493,7 @@ impl Scheduler {
         };
         state.runs += 1;
         let run = state.runs;
-        self.metrics.plan_runs.inc();
+        self.metrics.plan_run(due);
         let invalid = built.invalid.clone();
         let Some((plan, input)) = self.plan(&facts, &view, built).await else {
             let now = Instant::now();

@@ -230,7 +230,10 @@ async fn release_one(
     let mut warning = None;
     let note = match &id {
         None => format!("pod {key} was {how}; it holds no allocation"),
-        Some(id) => match discovery.resolve(&caches.services.list()) {
+        Some(id) => match discovery
+            .resolve(&caches.services.list())
+            .map(|n| ctx.metrics.network_controller().wrap_resolved(n))
+        {
             None => {
                 count("no-controller");
                 warning = Some(());

@@ -60,6 +60,9 @@ pub struct WatchdogMetrics {
     pub gated: Gauge,
     /// `edgeplane_gate_scheduler_alive`: 1 when the last look found a live scheduler.
     pub alive: Gauge,
+    /// `edgeplane_gate_watchdog_oldest_gated_seconds`: how long the longest-waiting pod
+    /// at the gate has waited (0: none waits); what the "gated for long" alert reads.
+    pub oldest_gated: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl WatchdogMetrics {
@@ -79,6 +82,11 @@ impl WatchdogMetrics {
             "gate_scheduler_alive",
             "1 when the watchdog's last look found a planning scheduler holding a fresh Lease",
             m.alive.clone(),
+        );
+        metrics.register(
+            "gate_watchdog_oldest_gated_seconds",
+            "How long the pod waiting longest at the planner's gate has waited, at the watchdog's last look (0: none waits)",
+            m.oldest_gated.clone(),
         );
         m
     }
@@ -164,6 +172,13 @@ impl Watchdog {
             .gated
             .set(i64::try_from(gated.len()).unwrap_or(i64::MAX));
         let now = self.ctx.clock.now();
+        let oldest = gated
+            .iter()
+            .filter_map(|g| g.since)
+            .min()
+            .map(|since| now.duration_since(since).as_secs_f64().max(0.0))
+            .unwrap_or(0.0);
+        self.metrics.oldest_gated.set(oldest);
         let decision = gate::decide(&gated, &liveness, now, self.config.timeout);
         if !self.ctx.leadership.is_leader() {
             return self.config.check;

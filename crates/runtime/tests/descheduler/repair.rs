@@ -56,7 +56,7 @@ async fn mediate_activates_an_alternate_path_and_evicts_nothing() {
     assert!(env.events("Evicted").await.is_empty());
     assert_eq!(env.events("Mitigated").await.len(), 1);
     assert_eq!(
-        env.metric("edgeplane_descheduler_mitigations_succeeded_total"),
+        env.metric("edgeplane_descheduler_mitigations_total{outcome=\"accepted\"}"),
         1.0
     );
     env.stop().await;
@@ -92,6 +92,17 @@ async fn evict_moves_one_pod_when_the_catalogue_is_exhausted() {
     let failed = env.events("MitigationFailed").await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].1.contains("cannot mitigate"), "{}", failed[0].1);
+    // The refusal is one mitigation, counted by its outcome, and timed as a call.
+    assert_eq!(
+        env.metric("edgeplane_descheduler_mitigations_total{outcome=\"refused\"}"),
+        1.0
+    );
+    assert_eq!(
+        env.metric(
+            "edgeplane_network_controller_requests_total{method=\"mitigate\",outcome=\"ok\"}"
+        ),
+        1.0
+    );
     let evicted = env.events("Evicted").await;
     // One on the pod, one on the binding.
     assert_eq!(evicted.len(), 2, "{evicted:?}");
@@ -219,10 +230,7 @@ async fn nothing_is_done_while_the_provider_is_down() {
     ] {
         assert!(env.events(reason).await.is_empty(), "{reason}");
     }
-    assert_eq!(
-        env.metric("edgeplane_descheduler_mitigations_attempted_total"),
-        0.0
-    );
+    assert_eq!(env.metric("edgeplane_descheduler_mitigations_total{"), 0.0);
     // The descheduler was running all along.
     assert!(env.metric("edgeplane_descheduler_cycles_total") > 300.0);
     env.stop().await;

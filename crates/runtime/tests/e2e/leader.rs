@@ -169,14 +169,41 @@ async fn health_readiness_and_metrics_endpoints() {
     let (status, body) = get("/metrics").await;
     assert_eq!(status, 200);
     for line in [
-        "edgeplane_bindings{namespace=\"ar\",compliance=\"Violation\"} 3",
-        "edgeplane_bindings{namespace=\"ar\",compliance=\"Compliant\"} 5",
         "edgeplane_leader{component=\"edgeplane-controller\"} 1",
         "# TYPE edgeplane_binding_evaluation_duration_seconds histogram",
         "edgeplane_compliance_changes_total{from=\"Pending\",to=\"Violation\"} 3",
     ] {
         assert!(body.contains(line), "{line} in\n{body}");
     }
+    // Bindings by offer: three in Violation (one of them the stadium's), five Compliant.
+    let bindings = |offer: Option<&str>, compliance: &str| -> f64 {
+        body.lines()
+            .filter(|l| l.starts_with("edgeplane_bindings{namespace=\"ar\",offer=\""))
+            .filter(|l| offer.is_none_or(|o| l.contains(&format!("offer=\"{o}\""))))
+            .filter(|l| l.contains(&format!("compliance=\"{compliance}\"}}")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(bindings(Some("ar-stadium"), "Violation"), 1.0, "{body}");
+    assert_eq!(bindings(None, "Violation"), 3.0, "{body}");
+    assert_eq!(bindings(None, "Compliant"), 5.0, "{body}");
+    assert!(
+        body.contains("edgeplane_bindings_past_grace{namespace=\"ar\",offer=\"ar-stadium\"} 0"),
+        "within its grace\n{body}"
+    );
+    // The stadium's Violation has lasted a while on the virtual clock; the game state's
+    // bindings are none in Violation.
+    let longest = |offer: &str| -> Option<f64> {
+        body.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "edgeplane_binding_violation_longest_seconds{{namespace=\"ar\",offer=\"{offer}\"}}"
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    assert!(longest("ar-stadium").is_some_and(|s| s > 0.0), "{body}");
+    assert_eq!(longest("ar-game-state"), Some(0.0), "{body}");
     a.stop().await;
 }
 

@@ -63,3 +63,44 @@ true
 - name: RUST_LOG
   value: {{ .Values.logLevel | quote }}
 {{- end -}}
+
+{{- define "edgeplane.netctlName" -}}
+{{- printf "%s-netctl" (include "edgeplane.fullname" .) -}}
+{{- end -}}
+
+{{/*
+The affinity of a component's pods: (dict "ctx" $ "component" "scheduler"). Its own
+`affinity` value when set; else, with more than one replica, anti-affinity across nodes
+(podAntiAffinity: soft prefers, hard requires), so that one node going down does not take
+every replica.
+*/}}
+{{- define "edgeplane.affinity" -}}
+{{- $values := index .ctx.Values .component -}}
+{{- if $values.affinity }}
+affinity:
+  {{- toYaml $values.affinity | nindent 2 }}
+{{- else if gt (int $values.replicas) 1 }}
+affinity:
+  podAntiAffinity:
+    {{- if eq .ctx.Values.podAntiAffinity "hard" }}
+    requiredDuringSchedulingIgnoredDuringExecution:
+      - topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "edgeplane.selector" (dict "ctx" .ctx "component" .component) | nindent 12 }}
+    {{- else }}
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              {{- include "edgeplane.selector" (dict "ctx" .ctx "component" .component) | nindent 14 }}
+    {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The components whose metrics Prometheus scrapes, when enabled. */}}
+{{- define "edgeplane.components" -}}
+controller scheduler descheduler netctl
+{{- end -}}
