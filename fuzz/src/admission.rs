@@ -22,7 +22,12 @@ pub fn run(data: &[u8]) {
         let Ok((answer, outcome)) = review(data, &offers, &options, scheduler) else {
             continue;
         };
-        let request: Value = serde_json::from_slice(data).expect("an answered body is JSON");
+        // serde skips the fields AdmissionReview does not have without checking that they
+        // are UTF-8 (found by this target: a byte 0xfb in an unknown field), so an answered
+        // body may not parse as a whole; the API server never sends such a body.
+        let Ok(request) = serde_json::from_slice::<Value>(data) else {
+            continue;
+        };
         let response = &answer["response"];
         assert_eq!(response["allowed"], true, "the webhook never refuses");
         assert_eq!(
