@@ -30,7 +30,7 @@ pub(crate) fn candidates(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
     for s in &class.sites {
         let mut best: Option<(f64, i64, u32)> = None;
         for x in &class.by_site[*s as usize] {
-            if !st.fits(u, *x) {
+            if !st.fits(u, *x) || !st.allowed(u, *x) {
                 continue;
             }
             let cost: f64 = unary
@@ -67,7 +67,11 @@ pub(crate) fn candidates(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
                     Location::Site(_) => None,
                 }));
         for node in peers {
-            if node != NONE && class.eligible[node as usize] && st.fits(u, node) {
+            if node != NONE
+                && class.eligible[node as usize]
+                && st.fits(u, node)
+                && st.allowed(u, node)
+            {
                 out.push(node);
             }
         }

@@ -354,6 +354,7 @@ pub fn generate(size: Size, seed: u64) -> Instance {
                 affinity,
                 tolerations,
                 labels: BTreeMap::from([("app".to_string(), format!("app{app}"))]),
+                pod_rules: Default::default(),
             });
         }
         let pod_ref = |i: usize, pending: &[PendingPod]| {
@@ -412,6 +413,7 @@ pub fn small(seed: u64) -> Instance {
             node,
             requests: Resources::pod(500, GIB),
             labels: BTreeMap::new(),
+            pod_rules: Default::default(),
         });
         let target = &inst.pending[rng.below(inst.pending.len())].key;
         let (name, rules) = &pod_pod_policies()[rng.below(3)];

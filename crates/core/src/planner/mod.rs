@@ -55,9 +55,13 @@ mod greedy;
 mod heuristic;
 pub mod instances;
 pub mod objective;
+mod podrules;
 mod report;
 mod state;
 
+pub use crate::placement::{
+    HostPort, InterPodRules, Namespaces, PodAffinityTerm, SpreadConstraint, WeightedTerm,
+};
 pub use crate::placement::{
     NodeOperator, NodeRequirement, NodeSelectorTerm, Taint, TaintEffect, Toleration,
     TolerationOperator,
@@ -129,6 +133,9 @@ pub struct PlacedPod {
     pub node: String,
     pub requests: Resources,
     pub labels: BTreeMap<String, String>,
+    /// Its required anti-affinity (which pods to place must respect) and host ports; the
+    /// rest of its rules were judged when it was scheduled.
+    pub pod_rules: InterPodRules,
 }
 
 /// A pod to place.
@@ -141,6 +148,8 @@ pub struct PendingPod {
     pub affinity: Vec<NodeSelectorTerm>,
     pub tolerations: Vec<Toleration>,
     pub labels: BTreeMap<String, String>,
+    /// Pod affinity and anti-affinity, topology spread, host ports and priority.
+    pub pod_rules: InterPodRules,
 }
 
 /// How a rule is judged.

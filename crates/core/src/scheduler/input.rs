@@ -29,7 +29,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::offers::{Candidate, Inventory};
-use crate::planner::convert::pod_key;
+use crate::placement::RulesContext;
+use crate::planner::convert::{pod_key, running_rules};
 use crate::planner::{
     PendingPod, PlacedPod, PlanBinding, PlanNode, PlanRule, PodKey, RuleProvider, pending_pod,
     placed_pod, plan_node, pod_requests,
@@ -205,6 +206,7 @@ pub fn build(
                     .and_then(|s| pod_requests(s).ok())
                     .unwrap_or_default(),
                 labels: pod.metadata.labels.clone().unwrap_or_default(),
+                pod_rules: running_rules(pod, &RulesContext::default()),
             });
             continue;
         }
@@ -238,6 +240,7 @@ pub fn build(
                     .and_then(|s| pod_requests(s).ok())
                     .unwrap_or_default(),
                 labels: pod.metadata.labels.clone().unwrap_or_default(),
+                pod_rules: running_rules(pod, &RulesContext::default()),
             });
         }
     }
