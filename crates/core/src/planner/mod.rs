@@ -448,4 +448,6 @@ pub fn plan(input: &PlanInput<'_>, options: &PlanOptions) -> Plan {
 }
 
 #[cfg(test)]
+mod podrules_tests;
+#[cfg(test)]
 mod tests;

@@ -124,7 +124,8 @@ struct GroupState {
     hist: BTreeMap<u32, u32>,
     /// Spread: count -> number of domains holding a holder.
     hist_h: BTreeMap<u32, u32>,
-    broken: bool,
+    /// How broken: 0 or 1, or for anti-affinity the pairs that break it.
+    broken: i64,
     soft: i64,
 }
 
@@ -417,7 +418,7 @@ impl Rules {
     /// Why placing `u` on `node` breaks a rule, given the state before (`None`: it does
     /// not).
     pub fn explain(&self, rs: &mut RuleState, u: u32, node: u32) -> Option<String> {
-        let before: Vec<bool> = rs.groups.iter().map(|g| g.broken).collect();
+        let before: Vec<i64> = rs.groups.iter().map(|g| g.broken).collect();
         let conflicts = rs.port_conflicts;
         let inc = &self.pods[u as usize];
         rs.apply(self, inc, node, 1);
@@ -435,7 +436,7 @@ impl Rules {
                 .groups
                 .iter()
                 .zip(&before)
-                .position(|(g, was)| g.broken && !was)
+                .position(|(g, was)| g.broken > *was)
                 .map(|g| self.groups[g].label.clone());
         }
         rs.apply(self, inc, node, -1);
@@ -533,7 +534,7 @@ impl RuleState {
                 self.touch(rules, *g, node, false, Some(false), sign);
             }
         }
-        self.broken = self.port_conflicts + self.groups.iter().filter(|g| g.broken).count() as i64;
+        self.broken = self.port_conflicts + self.groups.iter().map(|g| g.broken).sum::<i64>();
     }
 
     fn touch(
@@ -577,8 +578,11 @@ impl RuleState {
                     gs.bad_b += b(new) - b(old);
                 }
                 Kind::Anti => {
+                    // Pairs (holder, other matching pod) in the domain: running pods may
+                    // break a rule already, and a plan must not add to it.
                     let bad = |(c, hs, hn): (u32, u32, u32)| {
-                        i64::from((hn > 0 && c > 0) || (hs > 0 && c > 1))
+                        let c = i64::from(c);
+                        i64::from(hn) * c + i64::from(hs) * (c - 1).max(0)
                     };
                     gs.bad_a += bad(new) - bad(old);
                 }
@@ -617,21 +621,21 @@ impl RuleState {
     }
 }
 
-/// Whether a group is broken, and its soft penalty, from its counters.
-fn judge(group: &Group, gs: &GroupState) -> (bool, i64) {
+/// How broken a group is, and its soft penalty, from its counters.
+fn judge(group: &Group, gs: &GroupState) -> (i64, i64) {
     match group.kind {
         Kind::Affinity => (
-            gs.nokey_holders > 0 || gs.bad_a > 0 || (gs.bad_b > 0 && gs.total != 1),
+            i64::from(gs.nokey_holders > 0 || gs.bad_a > 0 || (gs.bad_b > 0 && gs.total != 1)),
             0,
         ),
-        Kind::Anti => (gs.bad_a > 0, 0),
+        Kind::Anti => (gs.bad_a, 0),
         Kind::Prefer { weight, anti } => {
             let nokey = if anti {
                 0
             } else {
                 weight * i64::from(gs.nokey_holders)
             };
-            (false, gs.domain_soft + nokey)
+            (0, gs.domain_soft + nokey)
         }
         Kind::Spread {
             max_skew,
@@ -639,7 +643,7 @@ fn judge(group: &Group, gs: &GroupState) -> (bool, i64) {
             hard,
         } => {
             if gs.holders == 0 {
-                return (false, 0);
+                return (0, 0);
             }
             let least = if group.domains < min_domains {
                 0
@@ -648,11 +652,14 @@ fn judge(group: &Group, gs: &GroupState) -> (bool, i64) {
             };
             if hard {
                 let most = gs.hist_h.keys().next_back().copied().unwrap_or(0);
-                (gs.nokey_holders > 0 || most > least + max_skew, 0)
+                (
+                    i64::from(gs.nokey_holders > 0 || most > least + max_skew),
+                    0,
+                )
             } else {
                 let most = gs.hist.keys().next_back().copied().unwrap_or(0);
                 let excess = i64::from(most) - i64::from(least) - i64::from(max_skew);
-                (false, SKEW_WEIGHT * excess.max(0))
+                (0, SKEW_WEIGHT * excess.max(0))
             }
         }
     }
