@@ -615,14 +615,31 @@ fn random_instance(rng: &mut Rng) -> Instance {
         if rng.chance(0.25) {
             let target = if rng.chance(0.5) { &app } else { &other };
             rules.affinity.push(term(target, keys[1 + rng.below(2)]));
+            if rng.chance(0.3) {
+                // Joint terms: a pod counts when it matches both.
+                let mut second = term(target, keys[rng.below(3)]);
+                second.namespaces = Namespaces::All;
+                rules.affinity.push(second);
+            }
         }
         if rng.chance(0.4) {
             let mut c = spread(&app, keys[rng.below(3)], 1 + rng.below(2) as i32, true);
             if rng.chance(0.3) {
                 c.min_domains = Some(1 + rng.below(4) as i32);
             }
+            c.honor_node_affinity = rng.chance(0.7);
             rules.spread.push(c);
         }
+        if rng.chance(0.2) {
+            rules.spread.push(spread(&app, ZONE, 1, false));
+        }
+        if rng.chance(0.15) {
+            rules.anti_affinity.push(PodAffinityTerm {
+                namespaces: Namespaces::All,
+                ..term(&other, keys[rng.below(3)])
+            });
+        }
+        let namespace = if rng.chance(0.2) { "other" } else { "default" };
         if rng.chance(0.2) {
             rules.host_ports.push(port(80, "TCP", "0.0.0.0"));
         }
@@ -635,6 +652,7 @@ fn random_instance(rng: &mut Rng) -> Instance {
         let priority = [0, 0, 100][rng.below(3)];
         for r in 0..1 + rng.below(4) {
             let mut p = pod(&format!("{app}-{r}"), &app, 1);
+            p.key.namespace = namespace.into();
             p.pod_rules = rules.clone();
             p.pod_rules.priority = priority;
             if rng.chance(0.15) {
@@ -647,6 +665,9 @@ fn random_instance(rng: &mut Rng) -> Instance {
     for r in 0..rng.below(3) {
         let at = nodes[rng.below(nodes.len())].name.clone();
         let mut p = running(&format!("old-{r}"), &format!("a{}", rng.below(apps)), &at);
+        if rng.chance(0.2) {
+            p.key.namespace = "other".into();
+        }
         p.requests = Resources::pod(0, 0);
         if rng.chance(0.5) {
             p.pod_rules
