@@ -421,6 +421,47 @@ fn preferences_count_after_limits() {
     assert_eq!(in_z1, 2);
 }
 
+/// The benchmark's rules (`instances::add_pod_rules`) hold in the plans of a generated
+/// instance: pods of a ruled application on distinct nodes.
+#[test]
+fn generated_high_availability_rules_hold() {
+    let size = instances::Size {
+        pods: 60,
+        nodes: 150,
+        sites: 8,
+        load: 0.45,
+    };
+    let mut inst = instances::generate(size, 5);
+    instances::add_pod_rules(&mut inst);
+    let ruled: Vec<&PendingPod> = inst
+        .pending
+        .iter()
+        .filter(|p| !p.pod_rules.anti_affinity.is_empty())
+        .collect();
+    assert!(ruled.len() >= 5, "{}", ruled.len());
+    for (name, strategy, exact_limit) in STRATEGIES {
+        // A short search: the rules must hold in whatever plan comes back.
+        let options = PlanOptions {
+            strategy,
+            exact_limit,
+            max_iterations: 30_000,
+            ..PlanOptions::default()
+        };
+        let plan = plan(&inst.input(), &options);
+        let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for pod in &ruled {
+            if let Some(node) = plan.node_of(&pod.key) {
+                assert!(
+                    seen.insert((&pod.labels["app"], node)),
+                    "{name}: two pods of {} on {node}",
+                    pod.labels["app"]
+                );
+            }
+        }
+        assert!(plan.summary.placed >= 50, "{name}: {}", plan.summary.placed);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Property test: an independent reading of kube-scheduler's filters.
 
