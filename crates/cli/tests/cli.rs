@@ -788,6 +788,107 @@ mod plan {
         .unwrap_or_default()
     }
 
+    /// Pod anti-affinity, topology spread and priority are read from the manifests:
+    /// two packet-core replicas never share a node, the web tier spreads over the zones,
+    /// and the high-priority pod (through its PriorityClass) takes the last room.
+    #[test]
+    fn plan_honours_rules_between_pods() {
+        let input = r#"
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: critical}
+value: 1000
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: core, labels: {tier: 5g}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: a1, labels: {topology.kubernetes.io/zone: z1, kubernetes.io/hostname: a1}}
+status: {allocatable: {cpu: "4", memory: 16Gi, pods: "110"}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: b1, labels: {topology.kubernetes.io/zone: z2, kubernetes.io/hostname: b1}}
+status: {allocatable: {cpu: "3", memory: 16Gi, pods: "110"}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: upf, namespace: core}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: upf}}
+  template:
+    metadata: {labels: {app: upf}}
+    spec:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - labelSelector: {matchLabels: {app: upf}}
+            namespaceSelector: {matchLabels: {tier: 5g}}
+            topologyKey: kubernetes.io/hostname
+      containers: [{name: u, image: u, resources: {requests: {cpu: "1"}}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}
+      containers: [{name: w, image: w, resources: {requests: {cpu: "1"}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: filler}
+spec: {containers: [{name: f, image: f, resources: {requests: {cpu: "3"}}}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: vip}
+spec:
+  priorityClassName: critical
+  containers: [{name: v, image: v, resources: {requests: {cpu: "2"}}}]
+"#;
+        let report = report_path("pod-rules");
+        let out = plan_with_stdin(
+            &[
+                "plan",
+                "-f",
+                "-",
+                "--report",
+                report.to_str().unwrap_or_default(),
+            ],
+            input.as_bytes(),
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let plan = read_report(&report);
+        let node = |name: &str| {
+            plan["assignments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["name"] == name)
+                .and_then(|a| a["node"].as_str())
+                .map(String::from)
+        };
+        let (upf0, upf1) = (node("upf-0"), node("upf-1"));
+        assert!(upf0.is_some() && upf1.is_some() && upf0 != upf1, "{plan}");
+        let (web0, web1) = (node("web-0"), node("web-1"));
+        assert!(web0.is_some() && web1.is_some() && web0 != web1, "{plan}");
+        // 4 + 3 CPU: vip (priority 1000 through its class) first, then the most pods of
+        // priority 0: the four 1-CPU replicas rather than the 3-CPU filler.
+        assert!(node("vip").is_some(), "{plan}");
+        assert_eq!(node("filler"), None, "{plan}");
+        assert!(stderr.contains("planned 5 of 6 pods"), "{stderr}");
+    }
+
     #[test]
     fn example_gives_pinned_manifests_and_the_report() {
         let report = report_path("metro-plan");

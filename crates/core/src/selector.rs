@@ -22,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 /// One requirement of a label selector. `Equals` and `NotEquals` come from `matchLabels`
 /// and the `=`, `==`, `!=` of the string form; `GreaterThan` and `LessThan` only from the
 /// string form.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Requirement {
     Equals(String, String),
     NotEquals(String, String),
@@ -73,7 +73,7 @@ impl Requirement {
 
 /// A validated selector: the conjunction of its requirements. The empty selector matches
 /// everything.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Selector {
     requirements: Vec<Requirement>,
 }
@@ -188,6 +188,12 @@ impl Selector {
                 .map(|(k, v)| Requirement::Equals(k.clone(), v.clone()))
                 .collect(),
         }
+    }
+
+    /// This selector with one more requirement (`matchLabelKeys` add `key In (value)`).
+    pub fn and(mut self, requirement: Requirement) -> Selector {
+        self.requirements.push(requirement);
+        self
     }
 
     /// The selector that selects everything.

@@ -30,6 +30,8 @@ pub struct Snapshot {
     pub stateful_sets: Vec<StatefulSet>,
     pub replica_sets: Vec<ReplicaSet>,
     pub virtual_machines: Vec<crate::kubevirt::VirtualMachine>,
+    pub namespaces: Vec<k8s_openapi::api::core::v1::Namespace>,
+    pub priority_classes: Vec<k8s_openapi::api::scheduling::v1::PriorityClass>,
     /// Objects of other kinds, counted by `apiVersion kind`.
     pub skipped: BTreeMap<String, usize>,
 }
@@ -56,6 +58,8 @@ impl Snapshot {
             Object::StatefulSet(s) => self.stateful_sets.push(*s),
             Object::ReplicaSet(r) => self.replica_sets.push(*r),
             Object::VirtualMachine(vm) => self.virtual_machines.push(*vm),
+            Object::Namespace(n) => self.namespaces.push(*n),
+            Object::PriorityClass(c) => self.priority_classes.push(*c),
             Object::Other { api_version, kind } => {
                 *self
                     .skipped
@@ -63,6 +67,11 @@ impl Snapshot {
                     .or_default() += 1;
             }
         }
+    }
+
+    /// What pods' placement rules refer to: namespace labels and PriorityClasses.
+    pub fn rules_context(&self) -> crate::placement::RulesContext {
+        crate::placement::RulesContext::new(&self.namespaces, &self.priority_classes)
     }
 
     /// The policy `name` in `namespace`.

@@ -19,6 +19,7 @@ pub use crate::kubevirt::{
 };
 pub use crate::manifests::{check_replicas, check_spec};
 use crate::offers::{Candidate, Inventory, OfferError};
+use crate::placement::RulesContext;
 use crate::planner::{PendingPod, PlacedPod, PlanBinding, PlanRule, PodKey, RuleProvider, convert};
 use crate::snapshot::Snapshot;
 
@@ -58,6 +59,7 @@ fn replicas(
     meta: &ObjectMeta,
     count: Option<i32>,
     template: &k8s_openapi::api::core::v1::PodTemplateSpec,
+    context: &RulesContext,
 ) -> Workload {
     let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
     let name = meta.name.clone().unwrap_or_default();
@@ -69,10 +71,11 @@ fn replicas(
     let spec = template.spec.clone().unwrap_or_default();
     let pods = (0..count.unwrap_or(1).max(0))
         .filter_map(|i| {
-            convert::pending_pod(
+            convert::pending_pod_in(
                 PodKey::new(&namespace, format!("{name}-{i}")),
                 labels.clone(),
                 &spec,
+                context,
             )
             .ok()
         })
@@ -90,6 +93,7 @@ fn replicas(
 /// ReplicaSets and VirtualMachines, each in input order.
 pub fn workloads(snapshot: &Snapshot) -> Vec<Workload> {
     let mut out = Vec::new();
+    let context = snapshot.rules_context();
     for pod in &snapshot.pods {
         if Candidate::from_pod(pod).is_none()
             || pod
@@ -103,7 +107,7 @@ pub fn workloads(snapshot: &Snapshot) -> Vec<Workload> {
         let key = convert::pod_key(pod);
         let spec = pod.spec.clone().unwrap_or_default();
         let labels = pod.metadata.labels.clone().unwrap_or_default();
-        if let Ok(pending) = convert::pending_pod(key.clone(), labels, &spec) {
+        if let Ok(pending) = convert::pending_pod_in(key.clone(), labels, &spec, &context) {
             out.push(Workload {
                 kind: WorkloadKind::Pod,
                 namespace: key.namespace,
@@ -119,6 +123,7 @@ pub fn workloads(snapshot: &Snapshot) -> Vec<Workload> {
             &d.metadata,
             spec.replicas,
             &spec.template,
+            &context,
         ));
     }
     for s in &snapshot.stateful_sets {
@@ -128,6 +133,7 @@ pub fn workloads(snapshot: &Snapshot) -> Vec<Workload> {
             &s.metadata,
             spec.replicas,
             &spec.template,
+            &context,
         ));
     }
     for r in &snapshot.replica_sets {
@@ -138,6 +144,7 @@ pub fn workloads(snapshot: &Snapshot) -> Vec<Workload> {
             &r.metadata,
             spec.replicas,
             &template,
+            &context,
         ));
     }
     for vm in &snapshot.virtual_machines {
@@ -147,10 +154,11 @@ pub fn workloads(snapshot: &Snapshot) -> Vec<Workload> {
             .clone()
             .unwrap_or_else(|| "default".into());
         let name = vm.metadata.name.clone().unwrap_or_default();
-        let pods = convert::pending_pod(
+        let pods = convert::pending_pod_in(
             PodKey::new(&namespace, &name),
             vm.pod_labels(),
             &vm.pod_spec(),
+            &context,
         )
         .into_iter()
         .collect();
@@ -166,10 +174,11 @@ pub fn workloads(snapshot: &Snapshot) -> Vec<Workload> {
 
 /// Pods of the snapshot that run already (they have a node).
 pub fn running(snapshot: &Snapshot) -> Vec<PlacedPod> {
+    let context = snapshot.rules_context();
     snapshot
         .pods
         .iter()
-        .filter_map(convert::placed_pod)
+        .filter_map(|pod| convert::placed_pod_in(pod, &context))
         .collect()
 }
 

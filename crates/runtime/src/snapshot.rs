@@ -10,7 +10,8 @@ use edgeplane_api::{
 use edgeplane_core::kubevirt::VirtualMachine;
 use edgeplane_core::manifests::Object;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
@@ -99,6 +100,18 @@ pub async fn read(client: &Client) -> Result<Vec<Object>, SnapshotError> {
             .map(Object::Binding),
     );
     objects.extend(
+        list::<Namespace>(client, "Namespace")
+            .await?
+            .into_iter()
+            .map(|o| Object::Namespace(Box::new(o))),
+    );
+    objects.extend(
+        list::<PriorityClass>(client, "PriorityClass")
+            .await?
+            .into_iter()
+            .map(|o| Object::PriorityClass(Box::new(o))),
+    );
+    objects.extend(
         virtual_machines(client)
             .await?
             .into_iter()
@@ -173,6 +186,13 @@ const SCENARIO_KINDS: &[Kind] = &[
         version: "v1",
         kind: "Namespace",
         plural: "namespaces",
+        keep_status: false,
+    },
+    Kind {
+        group: "scheduling.k8s.io",
+        version: "v1",
+        kind: "PriorityClass",
+        plural: "priorityclasses",
         keep_status: false,
     },
     Kind {
@@ -289,6 +309,8 @@ pub async fn scenario_manifests(client: &Client) -> Result<Vec<serde_json::Value
                 || PLATFORM_NAMESPACES.contains(&namespace)
                 || (kind.kind == "Namespace"
                     && (PLATFORM_NAMESPACES.contains(&name.as_str()) || name == "default"))
+                // Built into every API server, and reserved: creating one is refused.
+                || (kind.kind == "PriorityClass" && name.starts_with("system-"))
             {
                 continue;
             }

@@ -122,10 +122,10 @@ fn explain_pod(objects: Vec<Object>, key: &PodKey) -> Result<Explanation, String
             .as_ref()
             .ok_or_else(|| format!("pod {key}: spec: is required"))?;
         let labels = pod.metadata.labels.clone().unwrap_or_default();
-        let pending: PendingPod = convert::pending_pod(key.clone(), labels, spec)
-            .map_err(|e| format!("pod {key}: {e}"))?;
-        let input = parts.input();
-        let mut input = input;
+        let pending: PendingPod =
+            convert::pending_pod_in(key.clone(), labels, spec, &snapshot.rules_context())
+                .map_err(|e| format!("pod {key}: {e}"))?;
+        let mut input = parts.input();
         input.pending = vec![pending.clone()];
         return Ok(explain(&input, &Default::default(), &pending, Some(&node)));
     }

@@ -27,6 +27,10 @@ pub enum Object {
     StatefulSet(Box<StatefulSet>),
     ReplicaSet(Box<ReplicaSet>),
     VirtualMachine(Box<crate::kubevirt::VirtualMachine>),
+    /// Read for the labels `namespaceSelector`s of pod affinity terms match.
+    Namespace(Box<k8s_openapi::api::core::v1::Namespace>),
+    /// Read for the priority of pods that name it.
+    PriorityClass(Box<k8s_openapi::api::scheduling::v1::PriorityClass>),
     /// A kind edgeplane does not read; skipped.
     Other {
         api_version: String,
@@ -186,6 +190,16 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
                     .collect(),
             )?;
             Object::Node(Box::new(node))
+        }
+        ("v1", "Namespace") => {
+            let namespace: k8s_openapi::api::core::v1::Namespace = typed(doc, false)?;
+            check(doc, validate::metadata(&namespace.metadata, false))?;
+            Object::Namespace(Box::new(namespace))
+        }
+        ("scheduling.k8s.io/v1", "PriorityClass") => {
+            let class: k8s_openapi::api::scheduling::v1::PriorityClass = typed(doc, false)?;
+            check(doc, validate::metadata(&class.metadata, false))?;
+            Object::PriorityClass(Box::new(class))
         }
         _ => Object::Other { api_version, kind },
     };

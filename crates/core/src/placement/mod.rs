@@ -37,12 +37,17 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 mod affinity;
+pub mod interpod;
 mod requests;
 mod taints;
 
 pub use affinity::{
     affinity_matches, effective_required_affinity, matches_node_selector, required_affinity,
     requirement_holds, term_matches,
+};
+pub use interpod::{
+    HostPort, InterPodRules, Namespaces, PodAffinityTerm, RulesContext, SpreadConstraint,
+    WeightedTerm, inter_pod_rules, spread_counts_node,
 };
 pub use requests::{
     ResourceList, amount_fits, effective_node_allocatable, effective_pod_requests, insufficient,

@@ -27,27 +27,44 @@ pub(crate) fn candidates(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
         })
         .collect();
     let here = st.node_of[u as usize];
+    let key_of = |x: u32| -> Option<(f64, i64, u32)> {
+        if !st.fits(u, x) {
+            return None;
+        }
+        let cost: f64 = unary
+            .iter()
+            .map(|(c, pos)| p.unary(&p.cons[*c as usize], *pos, x))
+            .sum();
+        if cost.is_infinite() {
+            return None;
+        }
+        let mut slack = st.free[x as usize * d] - pod.req[0];
+        if x == here {
+            slack += pod.req[0];
+        }
+        Some((cost, slack, x))
+    };
+    let before = |a: &(f64, i64, u32), b: &(f64, i64, u32)| {
+        a.0 < b.0 || (a.0 == b.0 && (a.1 < b.1 || (a.1 == b.1 && a.2 < b.2)))
+    };
     for s in &class.sites {
+        let nodes = &class.by_site[*s as usize];
         let mut best: Option<(f64, i64, u32)> = None;
-        for x in &class.by_site[*s as usize] {
-            if !st.fits(u, *x) {
-                continue;
-            }
-            let cost: f64 = unary
-                .iter()
-                .map(|(c, pos)| p.unary(&p.cons[*c as usize], *pos, *x))
-                .sum();
-            if cost.is_infinite() {
-                continue;
-            }
-            let mut slack = st.free[*x as usize * d] - pod.req[0];
-            if *x == here {
-                slack += pod.req[0];
-            }
-            let key = (cost, slack, *x);
-            if best.is_none_or(|b| key.0 < b.0 || (key.0 == b.0 && key.1 < b.1)) {
+        for x in nodes {
+            if let Some(key) = key_of(*x)
+                && best.is_none_or(|b| before(&key, &b))
+            {
                 best = Some(key);
             }
+        }
+        // Rules between pods are tried on the best node first, and only when it breaks
+        // one on the others in order: trying every node would cost a rule update each.
+        if let Some(b) = best
+            && !st.allowed(u, b.2)
+        {
+            let mut keys: Vec<(f64, i64, u32)> = nodes.iter().filter_map(|x| key_of(*x)).collect();
+            keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            best = keys.into_iter().find(|k| st.allowed(u, k.2));
         }
         if let Some((_, _, x)) = best {
             out.push(x);
@@ -67,7 +84,11 @@ pub(crate) fn candidates(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
                     Location::Site(_) => None,
                 }));
         for node in peers {
-            if node != NONE && class.eligible[node as usize] && st.fits(u, node) {
+            if node != NONE
+                && class.eligible[node as usize]
+                && st.fits(u, node)
+                && st.allowed(u, node)
+            {
                 out.push(node);
             }
         }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use edgeplane_api::{Compliance, TargetKind};
 
 use super::feasibility::static_misfit;
+use super::podrules::Rules;
 use super::{PendingPod, PlanInput, PlanNode, RuleProvider};
 use crate::evaluate::{BuiltinRule, Score as NodeScore};
 use crate::network::{Location, NetworkGraph, NodeId, PathMetric, SiteId};
@@ -58,6 +59,9 @@ pub(crate) struct Con {
 
 pub(crate) struct PodC {
     pub input: usize,
+    /// What leaving it unplaced costs: 1 for the lowest priority, and for each higher
+    /// priority more than all pods of lower priorities together.
+    pub weight: u128,
     pub req: Vec<i64>,
     pub class: u32,
     pub cons: Vec<u32>,
@@ -95,6 +99,8 @@ pub(crate) struct Problem<'a> {
     /// For each constraint, per pending member: the least unary cost over its eligible
     /// nodes (a lower bound).
     pub min_unary: Vec<Vec<f64>>,
+    /// Placement rules between pods.
+    pub rules: Rules,
     pub warnings: Vec<String>,
 }
 
@@ -185,11 +191,16 @@ impl<'a> Problem<'a> {
             pending_index.insert(&pod.key, pods.len() as u32);
             pods.push(PodC {
                 input: i,
+                weight: 1,
                 req: vector(&pod.requests),
                 class,
                 cons: Vec::new(),
             });
         }
+
+        priority_weights(input, &mut pods, &mut warnings);
+        let order: Vec<usize> = pods.iter().map(|p| p.input).collect();
+        let rules = Rules::build(input, graph, &plan_node, &order);
 
         // Constraints.
         let mut pair_index: HashMap<String, u32> = HashMap::new();
@@ -328,9 +339,14 @@ impl<'a> Problem<'a> {
         let mut sym_class = vec![0u32; n];
         let mut sym_of: HashMap<SymKey, u32> = HashMap::new();
         for id in 0..n {
-            let unique = special[id] || any_external;
+            let unique = special[id] || any_external || rules.special[id];
             let key = SymKey {
                 unique: unique.then_some(id),
+                domains: if rules.active {
+                    rules.sym_part(id as u32)
+                } else {
+                    Vec::new()
+                },
                 site: node_site[id],
                 eligible: classes.iter().map(|c| c.eligible[id]).collect(),
                 costs: node_tables.iter().map(|t| t[id].to_bits()).collect(),
@@ -373,6 +389,7 @@ impl<'a> Problem<'a> {
             node_site,
             reach,
             min_unary,
+            rules,
             dims,
             free0,
             pods,
@@ -530,6 +547,43 @@ impl PairTable {
     }
 }
 
+/// Unplaced weights by priority: pods of the lowest priority weigh 1, and each higher
+/// priority one more than all pods of lower priorities together, so that placing one
+/// more pod of a priority is worth more than anything below it (lexicographic by
+/// priority). Too many distinct priorities for 128 bits merge the highest ones.
+fn priority_weights(input: &PlanInput<'_>, pods: &mut [PodC], warnings: &mut Vec<String>) {
+    let mut counts: BTreeMap<i32, u128> = BTreeMap::new();
+    for pod in pods.iter() {
+        *counts
+            .entry(input.pending[pod.input].pod_rules.priority)
+            .or_insert(0) += 1;
+    }
+    if counts.len() < 2 {
+        return;
+    }
+    let mut weight_of: BTreeMap<i32, u128> = BTreeMap::new();
+    let mut weight: u128 = 1;
+    let mut below: u128 = 0;
+    let mut saturated = false;
+    for (priority, count) in &counts {
+        weight_of.insert(*priority, weight);
+        below = below.saturating_add(weight.saturating_mul(*count));
+        match below.checked_add(1) {
+            Some(next) if !saturated && next < u128::MAX / 1024 => weight = next,
+            _ => saturated = true,
+        }
+    }
+    if saturated {
+        warnings.push(
+            "too many distinct pod priorities to order every one strictly; the highest share a weight"
+                .into(),
+        );
+    }
+    for pod in pods.iter_mut() {
+        pod.weight = weight_of[&input.pending[pod.input].pod_rules.priority];
+    }
+}
+
 fn reach_table(table: &PairTable, graph: &NetworkGraph, class: &Class) -> Vec<f64> {
     let s = graph.site_count();
     (0..s as u32)
@@ -635,6 +689,7 @@ struct ClassKey<'a> {
 #[derive(PartialEq, Eq, Hash)]
 struct SymKey {
     unique: Option<usize>,
+    domains: Vec<u32>,
     site: u32,
     eligible: Vec<bool>,
     costs: Vec<u64>,

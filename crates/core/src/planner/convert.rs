@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
 
 use super::{PendingPod, PlacedPod, PlanNode, PodKey, Resources};
-use crate::placement::{self, ResourceList};
+use crate::placement::{self, InterPodRules, ResourceList, RulesContext, inter_pod_rules};
 pub use crate::placement::{required_affinity, tolerations};
 use crate::quantity::ceil_units;
 use crate::validate::FieldError;
@@ -62,20 +62,32 @@ pub fn resources(list: &ResourceList) -> Resources {
     r
 }
 
-/// A pod to place from its identity, labels and spec. Field errors are relative to the
-/// spec (`containers[0].resources.requests["cpu"]`).
+/// A pod to place from its identity, labels and spec, with no Namespaces or
+/// PriorityClasses known ([`pending_pod_in`]). Field errors are relative to the spec
+/// (`containers[0].resources.requests["cpu"]`).
 pub fn pending_pod(
     key: PodKey,
     labels: BTreeMap<String, String>,
     spec: &PodSpec,
 ) -> Result<PendingPod, FieldError> {
+    pending_pod_in(key, labels, spec, &RulesContext::default())
+}
+
+/// A pod to place; `context` resolves `namespaceSelector`s and `priorityClassName`.
+pub fn pending_pod_in(
+    key: PodKey,
+    labels: BTreeMap<String, String>,
+    spec: &PodSpec,
+    context: &RulesContext,
+) -> Result<PendingPod, FieldError> {
     Ok(PendingPod {
-        key,
         requests: pod_requests(spec)?,
         node_selector: spec.node_selector.clone().unwrap_or_default(),
         affinity: required_affinity(spec.affinity.as_ref())?,
         tolerations: tolerations(spec.tolerations.as_ref())?,
+        pod_rules: inter_pod_rules(&key.namespace, &labels, spec, context)?,
         labels,
+        key,
     })
 }
 
@@ -83,6 +95,11 @@ pub fn pending_pod(
 /// finished or are being deleted. It uses what the cluster's scheduler counts for it
 /// ([`placement::effective_pod_requests`]), even if some quantity of it does not parse.
 pub fn placed_pod(pod: &Pod) -> Option<PlacedPod> {
+    placed_pod_in(pod, &RulesContext::default())
+}
+
+/// A running pod; `context` resolves the `namespaceSelector`s of its anti-affinity.
+pub fn placed_pod_in(pod: &Pod, context: &RulesContext) -> Option<PlacedPod> {
     crate::offers::Candidate::from_pod(pod)?;
     let spec = pod.spec.as_ref()?;
     let node = spec.node_name.clone().filter(|n| !n.is_empty())?;
@@ -91,7 +108,20 @@ pub fn placed_pod(pod: &Pod) -> Option<PlacedPod> {
         node,
         requests: resources(&placement::effective_pod_requests(spec)),
         labels: pod.metadata.labels.clone().unwrap_or_default(),
+        pod_rules: running_rules(pod, context),
     })
+}
+
+/// The rules of a pod that runs already (or is bound): the API server admitted it, so a
+/// rule that does not read here is one kube-scheduler ignores too; it takes part with
+/// none rather than stopping the plan.
+pub fn running_rules(pod: &Pod, context: &RulesContext) -> InterPodRules {
+    let key = pod_key(pod);
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    pod.spec
+        .as_ref()
+        .and_then(|spec| inter_pod_rules(&key.namespace, &labels, spec, context).ok())
+        .unwrap_or_default()
 }
 
 /// `namespace/name` of a pod (namespace `default` when unset).
@@ -107,6 +137,7 @@ pub fn check_pod_spec(spec: &PodSpec) -> Result<(), FieldError> {
     pod_requests(spec)?;
     required_affinity(spec.affinity.as_ref())?;
     tolerations(spec.tolerations.as_ref())?;
+    inter_pod_rules("default", &BTreeMap::new(), spec, &RulesContext::default())?;
     Ok(())
 }
 

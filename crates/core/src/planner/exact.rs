@@ -3,8 +3,9 @@
 //! Used on the whole group to prove optimality on small groups, and on small
 //! neighbourhoods by the large-neighbourhood search.
 //!
-//! - **Branching**: pods in most-constrained order (most rules already anchored to placed
-//!   members, then fewest candidate nodes); for each pod its candidate nodes, best score
+//! - **Branching**: pods in most-constrained order (pods with required pod affinity last,
+//!   after the pods they want; then most rules already anchored to placed members, then
+//!   fewest candidate nodes); for each pod its candidate nodes, best score
 //!   first, then "unplaced".
 //! - **Symmetry**: candidate nodes of one symmetry class (same site, eligibility, node-rule
 //!   costs) holding no pod of the plan and the same free capacity are interchangeable; only
@@ -147,7 +148,12 @@ impl Search {
                 return;
             }
             let score = st.score_if(u, x);
-            if score.violations > 0 {
+            // A broken pod rule that later pods cannot mend (anti-affinity, host ports)
+            // ends the branch; affinity and spread may be mended by the pods to come,
+            // and only complete plans with nothing broken replace the incumbent.
+            if score.violations > 0
+                || (score.broken > st.score.broken && !p.rules.pods[u as usize].repairable)
+            {
                 continue;
             }
             kids.push((score, x));
@@ -172,20 +178,21 @@ impl Search {
     fn prune(&mut self, st: &State<'_, '_>, level: usize) -> bool {
         let p = st.p;
         let rest = &self.order[level..];
-        let decided_unplaced = st.score.unplaced - rest.len() as u32;
+        let rest_weight: u128 = rest.iter().map(|u| p.pods[*u as usize].weight).sum();
+        let decided_unplaced = st.score.unplaced - rest_weight;
         if decided_unplaced > self.best.unplaced {
             return true;
         }
         for u in rest {
             self.mark[*u as usize] = false;
         }
-        let mut forced = 0u32;
+        let mut forced: u128 = 0;
         for (i, u) in rest.iter().enumerate() {
             if !self.cands[level + i]
                 .iter()
                 .any(|x| p.fits(*u, *x, &st.free))
             {
-                forced += 1;
+                forced += p.pods[*u as usize].weight;
                 self.mark[*u as usize] = true;
             }
         }
@@ -209,7 +216,14 @@ impl Search {
                     .filter(|q| st.node_of[**q as usize] == NONE)
                     .all(|q| !self.mark[*q as usize]);
                 if fresh {
-                    forced += 1;
+                    // One of its unplaced members stays out: at least the lightest.
+                    forced += con
+                        .pods
+                        .iter()
+                        .filter(|q| st.node_of[**q as usize] == NONE)
+                        .map(|q| p.pods[*q as usize].weight)
+                        .min()
+                        .unwrap_or(0);
                     for q in &con.pods {
                         if st.node_of[*q as usize] == NONE {
                             self.mark[*q as usize] = true;
@@ -228,19 +242,20 @@ impl Search {
         if unplaced_lb < self.best.unplaced {
             return false;
         }
+        // Soft penalties may still fall to 0 (and broken pod rules be mended).
         let bound = if forced == 0 {
             Score {
-                violations: 0,
                 unplaced: unplaced_lb,
                 limit,
                 cost,
+                ..Score::default()
             }
         } else {
             Score {
-                violations: 0,
                 unplaced: unplaced_lb,
                 limit: st.score.limit,
                 cost: st.score.cost,
+                ..Score::default()
             }
         };
         !bound.better(&self.best)
@@ -323,6 +338,7 @@ fn branching_order(st: &State<'_, '_>, free: &[u32]) -> Vec<u32> {
                 .count();
             let sites = p.classes[pod.class as usize].sites.len();
             (
+                p.rules.pods[u as usize].affine,
                 std::cmp::Reverse(anchored),
                 sites,
                 std::cmp::Reverse(pod.cons.len()),

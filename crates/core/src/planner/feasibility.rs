@@ -74,6 +74,7 @@ mod tests {
             affinity: vec![],
             tolerations: vec![],
             labels: BTreeMap::new(),
+            pod_rules: Default::default(),
         }
     }
 

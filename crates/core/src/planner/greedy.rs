@@ -1,5 +1,5 @@
 //! The baseline: Turnbuckle's pod-by-pod placement. Pods are taken in input (arrival)
-//! order; each goes to the candidate with the least total rule cost given the peers
+//! order, higher priorities first; each goes to the candidate with the least total rule cost given the peers
 //! placed before it, among those that put no rule with a placed peer in Violation. It
 //! knows nothing of the peers still to come, nor of Limit as such.
 
@@ -11,7 +11,10 @@ use super::state::State;
 pub(crate) fn solve(p: &Problem<'_>, budget: &mut Budget) -> Vec<u32> {
     let mut st = State::new(p);
     let mut cands = Vec::new();
-    for u in 0..p.pods.len() as u32 {
+    // kube-scheduler's queue: higher priority first, then arrival order.
+    let mut order: Vec<u32> = (0..p.pods.len() as u32).collect();
+    order.sort_by_key(|u| std::cmp::Reverse(p.pods[*u as usize].weight));
+    for u in order {
         candidates(&st, u, &mut cands);
         budget.spend(cands.len() as u64 + 1);
         let mut best: Option<(f64, u32)> = None;

@@ -256,7 +256,8 @@ fn bfs(p: &Problem<'_>, hood: &mut Vec<u32>, queue: &mut VecDeque<u32>, cap: usi
 }
 
 /// Breadth first over the rules' graph, starting each component at its most anchored pod
-/// (rules with sites or running pods), then fewest eligible sites.
+/// (rules with sites or running pods), then fewest eligible sites; then stably by
+/// priority (highest first) and required pod affinity (last).
 fn construction_order(p: &Problem<'_>) -> Vec<u32> {
     let n = p.pods.len();
     let mut seeds: Vec<u32> = (0..n as u32).collect();
@@ -295,5 +296,13 @@ fn construction_order(p: &Problem<'_>) -> Vec<u32> {
             }
         }
     }
+    // Higher priorities first (kube-scheduler's queue order), and pods with required pod
+    // affinity after the pods they may want.
+    order.sort_by_key(|u| {
+        (
+            std::cmp::Reverse(p.pods[*u as usize].weight),
+            p.rules.pods[*u as usize].affine,
+        )
+    });
     order
 }

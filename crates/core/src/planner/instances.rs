@@ -14,12 +14,14 @@ use edgeplane_api::{
     ConstraintPolicyRule, Link, NetworkTopology, NetworkTopologySpec, TargetRef, TopologySite,
 };
 
+use super::{Namespaces, PodAffinityTerm, SpreadConstraint};
 use super::{
     NodeOperator, NodeRequirement, NodeSelectorTerm, PendingPod, PlacedPod, PlanBinding, PlanInput,
     PlanNode, PlanRule, PodKey, Resources, Taint, TaintEffect, Toleration, TolerationOperator,
 };
 use crate::evaluate::{ClusterView, NodeFacts};
 use crate::network::{NetworkGraph, NodeInfo};
+use crate::selector::Selector;
 
 pub use crate::rng::Rng;
 
@@ -354,6 +356,7 @@ pub fn generate(size: Size, seed: u64) -> Instance {
                 affinity,
                 tolerations,
                 labels: BTreeMap::from([("app".to_string(), format!("app{app}"))]),
+                pod_rules: Default::default(),
             });
         }
         let pod_ref = |i: usize, pending: &[PendingPod]| {
@@ -387,6 +390,45 @@ pub fn generate(size: Size, seed: u64) -> Instance {
     build(topology, nodes, Vec::new(), pending, bindings)
 }
 
+/// High-availability rules on a fifth of the applications (those whose index is a
+/// multiple of 5), as `edgeplane bench planner --pod-rules` runs them: every pod of such an
+/// application keeps off the nodes of the others (required anti-affinity by hostname) and
+/// prefers to spread over the sites (ScheduleAnyway, maxSkew 1). Nodes get their hostname
+/// label.
+pub fn add_pod_rules(inst: &mut Instance) {
+    const HOSTNAME: &str = "kubernetes.io/hostname";
+    for node in &mut inst.nodes {
+        node.labels
+            .entry(HOSTNAME.to_string())
+            .or_insert_with(|| node.name.clone());
+    }
+    let site_label = inst.topology.spec.site_label.clone();
+    for pod in &mut inst.pending {
+        let Some(app) = pod.labels.get("app") else {
+            continue;
+        };
+        if app.trim_start_matches("app").parse::<usize>().unwrap_or(1) % 5 != 0 {
+            continue;
+        }
+        let selector = Selector::from_labels(&BTreeMap::from([("app".to_string(), app.clone())]));
+        let namespaces = Namespaces::Only([pod.key.namespace.clone()].into());
+        pod.pod_rules.anti_affinity.push(PodAffinityTerm {
+            selector: Some(selector.clone()),
+            namespaces,
+            topology_key: HOSTNAME.into(),
+        });
+        pod.pod_rules.spread.push(SpreadConstraint {
+            max_skew: 1,
+            topology_key: site_label.clone(),
+            hard: false,
+            selector: Some(selector),
+            min_domains: None,
+            honor_node_affinity: true,
+            honor_node_taints: false,
+        });
+    }
+}
+
 /// A small instance for exactness tests: 4-8 pods, 6-12 nodes, 2-4 sites, tight
 /// capacity and thresholds so that Limit and Violation trade-offs appear.
 pub fn small(seed: u64) -> Instance {
@@ -412,6 +454,7 @@ pub fn small(seed: u64) -> Instance {
             node,
             requests: Resources::pod(500, GIB),
             labels: BTreeMap::new(),
+            pod_rules: Default::default(),
         });
         let target = &inst.pending[rng.below(inst.pending.len())].key;
         let (name, rules) = &pod_pod_policies()[rng.below(3)];

@@ -10,16 +10,19 @@
 //!
 //! Hard constraints: a node's allocatable (cpu, memory, pods, extended resources) minus
 //! what is already requested on it; `nodeSelector` and required node affinity; taints
-//! (NoSchedule, NoExecute) against tolerations; unschedulable nodes; and no rule of a
-//! binding whose pod targets are all placed may end in Violation.
+//! (NoSchedule, NoExecute) against tolerations; unschedulable nodes; required pod affinity
+//! and anti-affinity (with the symmetry of running pods' anti-affinity), DoNotSchedule
+//! topology spread and host ports (`podrules`); and no rule of a binding whose pod targets
+//! are all placed may end in Violation.
 //!
 //! A *rule* is one (binding, policy, rule) triple. Its value is the worst over the pairs of
 //! the binding's targets (pairwise rules), over the nodes of its pod targets (node rules),
 //! or the external provider's cost at the pods' nodes. Its normalized cost is 0 at or
 //! better than the request and 1 at the limit, linear in between.
 //!
-//! Objective, lexicographic: (1) most pods placed; (2) fewest rules in Limit; (3) least
-//! total normalized cost. Only rules of bindings whose pod targets are all placed count;
+//! Objective, lexicographic: (1) most pods placed, higher priorities first; (2) fewest
+//! rules in Limit; (3) least soft penalty (preferred pod affinity and anti-affinity,
+//! ScheduleAnyway spread); (4) least total normalized cost. Only rules of bindings whose pod targets are all placed count;
 //! the others are reported Pending.
 //!
 //! # Strategies
@@ -55,9 +58,13 @@ mod greedy;
 mod heuristic;
 pub mod instances;
 pub mod objective;
+mod podrules;
 mod report;
 mod state;
 
+pub use crate::placement::{
+    HostPort, InterPodRules, Namespaces, PodAffinityTerm, SpreadConstraint, WeightedTerm,
+};
 pub use crate::placement::{
     NodeOperator, NodeRequirement, NodeSelectorTerm, Taint, TaintEffect, Toleration,
     TolerationOperator,
@@ -129,6 +136,9 @@ pub struct PlacedPod {
     pub node: String,
     pub requests: Resources,
     pub labels: BTreeMap<String, String>,
+    /// Its required anti-affinity (which pods to place must respect) and host ports; the
+    /// rest of its rules were judged when it was scheduled.
+    pub pod_rules: InterPodRules,
 }
 
 /// A pod to place.
@@ -141,6 +151,8 @@ pub struct PendingPod {
     pub affinity: Vec<NodeSelectorTerm>,
     pub tolerations: Vec<Toleration>,
     pub labels: BTreeMap<String, String>,
+    /// Pod affinity and anti-affinity, topology spread, host ports and priority.
+    pub pod_rules: InterPodRules,
 }
 
 /// How a rule is judged.
@@ -438,5 +450,7 @@ pub fn plan(input: &PlanInput<'_>, options: &PlanOptions) -> Plan {
     plan
 }
 
+#[cfg(test)]
+mod podrules_tests;
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,13 @@
 //! The objective and the work budget.
 //!
 //! A plan is scored by [`Score`]: first no rule in Violation among bindings whose targets
-//! are all placed (`violations`, 0 in every plan the planner returns), then most pods placed
-//! (fewest `unplaced`), then fewest rules in Limit, then least total normalized cost.
+//! are all placed (`violations`, 0 in every plan the planner returns) and no broken
+//! required pod rule (`broken`: pod affinity and anti-affinity, DoNotSchedule spread, host
+//! ports; 0 too), then most pods placed by priority (`unplaced`, weighted so that one pod
+//! of a higher priority outweighs all pods of lower ones), then fewest rules in Limit, then
+//! the least soft penalty (`soft`: weights of unmet preferred pod (anti-)affinity terms,
+//! and 100 per pod of skew beyond a ScheduleAnyway constraint's maxSkew), then least total
+//! normalized cost.
 
 use std::cmp::Ordering;
 use std::time::Instant;
@@ -17,16 +22,33 @@ const COST_EPSILON: f64 = 1e-9;
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Score {
     pub violations: u32,
-    pub unplaced: u32,
+    /// Required pod rules broken (see `podrules`).
+    pub broken: i64,
+    /// Unplaced pods, each weighted by its priority rank (1 when all share one priority).
+    pub unplaced: u128,
     pub limit: u32,
+    /// Unmet preferences between pods.
+    pub soft: i64,
     pub cost: f64,
 }
 
 impl Score {
     /// Compares two scores; costs within a relative 1e-9 are equal.
     pub fn compare(&self, other: &Score) -> Ordering {
-        (self.violations, self.unplaced, self.limit)
-            .cmp(&(other.violations, other.unplaced, other.limit))
+        (
+            self.violations,
+            self.broken,
+            self.unplaced,
+            self.limit,
+            self.soft,
+        )
+            .cmp(&(
+                other.violations,
+                other.broken,
+                other.unplaced,
+                other.limit,
+                other.soft,
+            ))
             .then_with(|| {
                 let scale = 1.0 + self.cost.abs().max(other.cost.abs());
                 if (self.cost - other.cost).abs() <= COST_EPSILON * scale {
@@ -143,12 +165,13 @@ impl Budget {
 mod tests {
     use super::*;
 
-    fn s(violations: u32, unplaced: u32, limit: u32, cost: f64) -> Score {
+    fn s(violations: u32, unplaced: u128, limit: u32, cost: f64) -> Score {
         Score {
             violations,
             unplaced,
             limit,
             cost,
+            ..Score::default()
         }
     }
 
@@ -160,6 +183,18 @@ mod tests {
         assert!(s(0, 0, 9, 9.0).better(&s(0, 1, 0, 0.0)));
         assert!(s(0, 0, 1, 5.0).better(&s(0, 0, 2, 0.1)));
         assert!(s(0, 0, 1, 0.5).better(&s(0, 0, 1, 0.6)));
+        // A broken pod rule weighs like a Violation; preferences come after Limits.
+        let broken = Score {
+            broken: 1,
+            ..s(0, 0, 0, 0.0)
+        };
+        assert!(s(0, 5, 9, 9.0).better(&broken));
+        let soft = Score {
+            soft: 50,
+            ..s(0, 0, 1, 0.0)
+        };
+        assert!(soft.better(&s(0, 0, 2, 0.0)));
+        assert!(s(0, 0, 1, 5.0).better(&soft));
         assert!(!s(0, 0, 1, 0.5).better(&s(0, 0, 1, 0.5 + 1e-13)));
         assert_eq!(
             s(0, 0, 1, 0.3).compare(&s(0, 0, 1, 0.1 + 0.2)),

@@ -215,7 +215,24 @@ fn reason(input: &PlanInput<'_>, st: &State<'_, '_>, u: u32) -> String {
         );
     }
 
-    // 4. Room, but every such node breaks a rule.
+    // 4. Room, but on every node with room it would break a rule between pods.
+    let roomy: Vec<u32> = eligible
+        .iter()
+        .copied()
+        .filter(|x| st.fits(u, *x))
+        .collect();
+    if roomy.iter().all(|x| !st.allowed(u, *x))
+        && let Some((why, x)) = roomy
+            .iter()
+            .find_map(|x| st.why_not(u, *x).map(|why| (why, *x)))
+    {
+        return format!(
+            "every node with room for it breaks a rule between pods: {why} (for example on {})",
+            p.graph.node_name(NodeId(x))
+        );
+    }
+
+    // 5. Room, but every such node breaks a rule of a binding.
     let mut cands = Vec::new();
     candidates(st, u, &mut cands);
     let mut blocking: BTreeMap<usize, (usize, Option<(f64, String)>)> = BTreeMap::new();

@@ -1,8 +1,11 @@
 //! A (partial) assignment with incremental evaluation: moving a pod re-evaluates only the
 //! rules of the bindings it belongs to.
 
+use std::cell::RefCell;
+
 use super::compile::{NONE, Problem};
 use super::objective::Score;
+use super::podrules::RuleState;
 
 pub(crate) struct State<'p, 'a> {
     pub p: &'p Problem<'a>,
@@ -13,6 +16,9 @@ pub(crate) struct State<'p, 'a> {
     /// Pods of the plan on each node.
     pub hosted: Vec<u32>,
     pub score: Score,
+    /// The pod rules' counters. Interior mutability lets `score_if` and `allowed` try a
+    /// move and undo it, instead of a second implementation of every rule.
+    pub rules: RefCell<RuleState>,
 }
 
 impl<'p, 'a> State<'p, 'a> {
@@ -25,9 +31,12 @@ impl<'p, 'a> State<'p, 'a> {
             values: vec![None; p.cons.len()],
             hosted: vec![0; p.node_count()],
             score: Score {
-                unplaced: p.pods.len() as u32,
+                unplaced: p.pods.iter().map(|pod| pod.weight).sum(),
+                broken: p.rules.base.broken,
+                soft: p.rules.base.soft,
                 ..Score::default()
             },
+            rules: RefCell::new(p.rules.base.clone()),
         };
         // Rules of bindings with nothing to place are constants.
         for (c, con) in p.cons.iter().enumerate() {
@@ -60,8 +69,61 @@ impl<'p, 'a> State<'p, 'a> {
         }
         self.node_of[pod as usize] = node;
         self.hosted[node as usize] += 1;
-        self.score.unplaced -= 1;
+        self.score.unplaced -= self.p.pods[pod as usize].weight;
         self.refresh(pod);
+        self.apply_rules(pod, node, 1);
+    }
+
+    fn apply_rules(&mut self, pod: u32, node: u32, sign: i32) {
+        let rules = &self.p.rules;
+        let inc = &rules.pods[pod as usize];
+        if inc.involved {
+            let rs = self.rules.get_mut();
+            rs.apply(rules, inc, node, sign);
+            self.score.broken = rs.broken;
+            self.score.soft = rs.soft;
+        }
+    }
+
+    /// The pod rules' (broken, soft) if `pod` moved to `node`, tried and undone.
+    fn rules_if(&self, pod: u32, node: u32) -> Option<(i64, i64)> {
+        let rules = &self.p.rules;
+        let inc = &rules.pods[pod as usize];
+        if !inc.involved {
+            return None;
+        }
+        let here = self.node_of[pod as usize];
+        let mut rs = self.rules.borrow_mut();
+        if here != NONE {
+            rs.apply(rules, inc, here, -1);
+        }
+        if node != NONE {
+            rs.apply(rules, inc, node, 1);
+        }
+        let after = (rs.broken, rs.soft);
+        if node != NONE {
+            rs.apply(rules, inc, node, -1);
+        }
+        if here != NONE {
+            rs.apply(rules, inc, here, 1);
+        }
+        Some(after)
+    }
+
+    /// Whether moving `pod` to `node` breaks no more required pod rules than are broken
+    /// now (kube-scheduler's inter-pod filters, both ways).
+    pub fn allowed(&self, pod: u32, node: u32) -> bool {
+        self.rules_if(pod, node)
+            .is_none_or(|(broken, _)| broken <= self.score.broken)
+    }
+
+    /// Why moving `pod` to `node` breaks a pod rule (`None`: it does not).
+    pub fn why_not(&self, pod: u32, node: u32) -> Option<String> {
+        let rules = &self.p.rules;
+        if !rules.pods[pod as usize].involved || self.node_of[pod as usize] != NONE {
+            return None;
+        }
+        rules.explain(&mut self.rules.borrow_mut(), pod, node)
     }
 
     pub fn remove(&mut self, pod: u32) {
@@ -76,8 +138,9 @@ impl<'p, 'a> State<'p, 'a> {
         }
         self.node_of[pod as usize] = NONE;
         self.hosted[node as usize] -= 1;
-        self.score.unplaced += 1;
+        self.score.unplaced += self.p.pods[pod as usize].weight;
         self.refresh(pod);
+        self.apply_rules(pod, node, -1);
     }
 
     /// Moves a pod (to `NONE`: unplaces it).
@@ -102,10 +165,15 @@ impl<'p, 'a> State<'p, 'a> {
     pub fn score_if(&self, pod: u32, node: u32) -> Score {
         let mut score = self.score;
         let here = self.node_of[pod as usize];
+        let weight = self.p.pods[pod as usize].weight;
         if here == NONE && node != NONE {
-            score.unplaced -= 1;
+            score.unplaced -= weight;
         } else if here != NONE && node == NONE {
-            score.unplaced += 1;
+            score.unplaced += weight;
+        }
+        if let Some((broken, soft)) = self.rules_if(pod, node) {
+            score.broken = broken;
+            score.soft = soft;
         }
         for c in &self.p.pods[pod as usize].cons {
             let new = self.p.value(*c, |q| {

@@ -71,6 +71,7 @@ fn pod(name: &str, cpu: i64) -> PendingPod {
         affinity: vec![],
         tolerations: vec![],
         labels: BTreeMap::new(),
+        pod_rules: Default::default(),
     }
 }
 
@@ -270,6 +271,7 @@ fn running_pods_use_capacity_and_anchor_bindings() {
             node: "e2".into(),
             requests: Resources::pod(3000, 1 << 30),
             labels: BTreeMap::new(),
+            pod_rules: Default::default(),
         }],
         vec![pod("app", 2)],
         vec![binding(

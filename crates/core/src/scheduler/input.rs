@@ -29,7 +29,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::offers::{Candidate, Inventory};
-use crate::planner::convert::pod_key;
+use crate::placement::RulesContext;
+use crate::planner::convert::{pod_key, running_rules};
 use crate::planner::{
     PendingPod, PlacedPod, PlanBinding, PlanNode, PlanRule, PodKey, RuleProvider, pending_pod,
     placed_pod, plan_node, pod_requests,
@@ -205,6 +206,7 @@ pub fn build(
                     .and_then(|s| pod_requests(s).ok())
                     .unwrap_or_default(),
                 labels: pod.metadata.labels.clone().unwrap_or_default(),
+                pod_rules: running_rules(pod, &RulesContext::default()),
             });
             continue;
         }
@@ -238,6 +240,7 @@ pub fn build(
                     .and_then(|s| pod_requests(s).ok())
                     .unwrap_or_default(),
                 labels: pod.metadata.labels.clone().unwrap_or_default(),
+                pod_rules: running_rules(pod, &RulesContext::default()),
             });
         }
     }
@@ -578,6 +581,51 @@ spec:
         let pending: Vec<String> = built.pending.iter().map(|p| p.key.to_string()).collect();
         assert_eq!(pending, ["shop/web"]);
         assert!(built.bindings.is_empty());
+    }
+
+    /// The planner sees the rules between pods: a running pod's anti-affinity and host
+    /// ports, a gated pod's spread constraints and priority.
+    #[test]
+    fn pod_rules_reach_the_planner() {
+        let w = world(
+            r#"
+apiVersion: v1
+kind: Node
+metadata: {name: edge-1-a}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: guard, namespace: ar}
+spec:
+  nodeName: edge-1-a
+  affinity:
+    podAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - {labelSelector: {matchLabels: {app: noisy}}, topologyKey: kubernetes.io/hostname}
+  containers: [{name: c, image: i, ports: [{containerPort: 80, hostPort: 8080}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: ar, labels: {app: web}}
+spec:
+  schedulingGates: [{name: constraint.edgeplane.io/planner}]
+  priority: 500
+  topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}
+  containers: [{name: c, image: i}]
+"#,
+        );
+        let built = build(Mode::Gate, w.observed(), &BTreeMap::new(), &BTreeSet::new());
+        let guard = &built.placed[0].pod_rules;
+        assert_eq!(
+            guard.anti_affinity[0].topology_key,
+            "kubernetes.io/hostname"
+        );
+        assert_eq!(guard.host_ports[0].port, 8080);
+        let web = &built.pending[0].pod_rules;
+        assert_eq!(web.priority, 500);
+        assert_eq!(web.spread[0].max_skew, 1);
+        assert!(web.spread[0].hard);
     }
 
     #[test]

@@ -16,8 +16,10 @@ use edgeplane_core::descheduler::{
 };
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::placement;
+use edgeplane_core::placement::RulesContext;
 use edgeplane_core::planner::convert::pod_key;
 use edgeplane_core::planner::convert::resources;
+use edgeplane_core::planner::convert::running_rules;
 use edgeplane_core::planner::{
     PlacedPod, PlanBinding, PlanNode, PlanRule, PodKey, pending_pod, placed_pod,
 };
@@ -344,6 +346,7 @@ pub fn replacement_question<'a>(
                 node: room::holds(p, &hosts)?,
                 requests: resources(&placement::effective_pod_requests(p.spec.as_ref()?)),
                 labels: p.metadata.labels.clone().unwrap_or_default(),
+                pod_rules: running_rules(p, &RulesContext::default()),
             })
         })
         .collect();
@@ -358,6 +361,7 @@ pub fn replacement_question<'a>(
             node: r.node.clone(),
             requests: resources(&r.requests),
             labels: Default::default(),
+            pod_rules: Default::default(),
         }
     }));
     let offers: BTreeMap<String, &Arc<ConstraintPolicyOffer>> =

@@ -221,6 +221,7 @@ mod tests {
             affinity: vec![],
             tolerations: vec![],
             labels: BTreeMap::new(),
+            pod_rules: Default::default(),
         }
     }
 
@@ -276,6 +277,7 @@ mod tests {
             node: "m1".into(),
             requests: Resources::default(),
             labels: BTreeMap::new(),
+            pod_rules: Default::default(),
         }];
         let q = request_for(&pending("r"), REASON, &b, &nodes, &placed);
         assert_eq!(

@@ -27,6 +27,11 @@ pub struct Args {
     /// Time budget of each plan.
     #[arg(long = "time-budget", default_value = "10s")]
     pub time_budget: String,
+    /// Add high-availability rules between pods to a fifth of the applications: required
+    /// anti-affinity by hostname and a ScheduleAnyway spread over sites
+    /// (`instances::add_pod_rules`).
+    #[arg(long = "pod-rules")]
+    pub pod_rules: bool,
     /// Internal: run one `SIZE:STRATEGY` and print its figures as JSON.
     #[arg(long, hide = true)]
     pub child: Option<String>,
@@ -61,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     if let Some(child) = &args.child {
-        return child_run(child, args.seed, budget);
+        return child_run(child, args.seed, budget, args.pod_rules);
     }
     for size in &args.sizes {
         if Size::named(size).is_none() {
@@ -90,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let out = Command::new(&exe)
                 .args(["bench", "planner", "--seed", &args.seed.to_string()])
                 .args(["--time-budget", &args.time_budget])
+                .args(args.pod_rules.then_some("--pod-rules"))
                 .args(["--child", &format!("{size}:{strategy}")])
                 .output()?;
             if !out.status.success() {
@@ -126,12 +132,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn child_run(spec: &str, seed: u64, budget: std::time::Duration) -> anyhow::Result<ExitCode> {
+fn child_run(
+    spec: &str,
+    seed: u64,
+    budget: std::time::Duration,
+    pod_rules: bool,
+) -> anyhow::Result<ExitCode> {
     let (size_name, strategy) = spec.split_once(':').unwrap_or((spec, "optimal"));
     let Some(size) = Size::named(size_name) else {
         anyhow::bail!("unknown size {size_name:?}");
     };
-    let instance = instances::generate(size, seed);
+    let mut instance = instances::generate(size, seed);
+    if pod_rules {
+        instances::add_pod_rules(&mut instance);
+    }
     let input = instance.input();
     let options = PlanOptions {
         strategy: if strategy == "greedy" {
