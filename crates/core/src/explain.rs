@@ -4,7 +4,9 @@
 //!
 //! The pod is judged alone, every other pod where it runs or where the plan puts it: a
 //! node is rejected by the same placement rules and resource accounting as the planner's
-//! ([`crate::placement`], [`crate::planner::feasibility`]) and by a rule in Violation; the
+//! ([`crate::placement`], [`crate::planner::feasibility`]), by a rule between pods the
+//! planner would see broken there (required pod affinity or anti-affinity, a
+//! `DoNotSchedule` topology spread constraint, a host port), and by a rule in Violation; the
 //! others are ranked by the planner's objective for one pod (fewest rules in Limit, then
 //! least total normalized cost). The planner settles whole groups at once, so the node it
 //! chose can rank below another for this pod alone (that node's room went to a peer, or a
@@ -79,12 +81,26 @@ pub fn explain(
         view.place(&key.namespace, &key.name, Some(node));
     }
     let used = used_by_node(input, others, &pod.key);
+    // Rules between pods (affinity, anti-affinity, spread, host ports), as the planner
+    // judges them with the other pods where they run or are planned.
+    let between = input
+        .pending
+        .iter()
+        .position(|p| p.key == pod.key)
+        .map(|at| crate::planner::pod_rule_verdicts(input, others, at))
+        .unwrap_or_default();
     let mut nodes: Vec<NodeVerdict> = input
         .nodes
         .iter()
         .map(|node| {
             view.place(&pod.key.namespace, &pod.key.name, Some(&node.name));
-            verdict(input, &view, node, pod, used.get(node.name.as_str()))
+            let mut verdict = verdict(input, &view, node, pod, used.get(node.name.as_str()));
+            if verdict.rejected.is_none()
+                && let Some(why) = between.get(&node.name)
+            {
+                verdict.rejected = Some(format!("{why} would be broken"));
+            }
+            verdict
         })
         .collect();
     rank(&mut nodes);
@@ -544,6 +560,44 @@ spec:
             "{}",
             e.summary
         );
+    }
+
+    /// Two replicas that must not share a zone: with one planned in edge-1, the other is
+    /// rejected there by the rule between them.
+    #[test]
+    fn rules_between_pods_reject_a_node() {
+        let replica = |name: &str| {
+            let spec: PodSpec = serde_json::from_value(json!({
+                "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}],
+                "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+                    "labelSelector": {"matchLabels": {"app": "upf"}},
+                    "topologyKey": "topology.kubernetes.io/zone"
+                }]}}
+            }))
+            .expect("a fixed pod decodes");
+            let labels = BTreeMap::from([("app".to_string(), "upf".to_string())]);
+            convert::pending_pod(PodKey::new("ar", name), labels, &spec)
+                .expect("a fixed pod converts")
+        };
+        let mut inst = instance();
+        inst.pending = vec![replica("upf-0"), replica("upf-1")];
+        inst.bindings.clear();
+        let input = inst.input();
+        let others = BTreeMap::from([(PodKey::new("ar", "upf-0"), "e1".to_string())]);
+        let e = explain(&input, &others, &inst.pending[1], Some("m1"));
+        let e1 = e
+            .nodes
+            .iter()
+            .find(|n| n.node == "e1")
+            .expect("e1 is judged");
+        assert_eq!(
+            e1.rejected.as_deref(),
+            Some(
+                "required pod anti-affinity (topologyKey topology.kubernetes.io/zone) would be broken"
+            )
+        );
+        assert_eq!(e.nodes[0].node, "m1");
+        assert_eq!(e.nodes[0].rank, Some(1));
     }
 
     #[test]

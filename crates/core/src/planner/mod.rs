@@ -59,6 +59,7 @@ mod heuristic;
 pub mod instances;
 pub mod objective;
 mod podrules;
+pub(crate) use podrules::pod_rule_verdicts;
 mod report;
 mod state;
 

@@ -444,6 +444,45 @@ impl Rules {
     }
 }
 
+/// Why each node of `input` breaks a rule between pods for `input.pending[pod]`, the other
+/// pending pods on the nodes `others` names (`edgeplane explain`): node name -> the rule it
+/// breaks. Nodes that break none are absent.
+pub(crate) fn pod_rule_verdicts(
+    input: &PlanInput<'_>,
+    others: &BTreeMap<super::PodKey, String>,
+    pod: usize,
+) -> BTreeMap<String, String> {
+    let graph = input.view.graph();
+    let mut plan_node = vec![None; graph.node_count()];
+    for (i, node) in input.nodes.iter().enumerate() {
+        if let Some(id) = graph.node_id(&node.name) {
+            plan_node[id.index()] = Some(i);
+        }
+    }
+    let pending: Vec<usize> = (0..input.pending.len()).collect();
+    let rules = Rules::build(input, graph, &plan_node, &pending);
+    let mut verdicts = BTreeMap::new();
+    if !rules.active || pod >= input.pending.len() {
+        return verdicts;
+    }
+    let mut state = rules.base.clone();
+    for (j, other) in input.pending.iter().enumerate() {
+        let node = others.get(&other.key).and_then(|n| graph.node_id(n));
+        if let (true, Some(node)) = (j != pod, node) {
+            state.apply(&rules, &rules.pods[j], node.index() as u32, 1);
+        }
+    }
+    for node in &input.nodes {
+        let Some(id) = graph.node_id(&node.name) else {
+            continue;
+        };
+        if let Some(why) = rules.explain(&mut state, pod as u32, id.index() as u32) {
+            verdicts.insert(node.name.clone(), why);
+        }
+    }
+    verdicts
+}
+
 fn facts(node: &PlanNode) -> NodeFacts<'_> {
     NodeFacts {
         name: &node.name,
