@@ -1333,6 +1333,30 @@ mod netctl {
 
     /// Starts `edgeplane ARGS` and returns it with the first line it prints (its readiness
     /// signal).
+    /// `cluster serve` of examples/metro with a kubeconfig at `kubeconfig`, ready.
+    pub(super) fn serve_metro(kubeconfig: &str) -> Process {
+        let (cluster, ready) = start(&[
+            "cluster",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--kubeconfig",
+            kubeconfig,
+            "--nodes",
+            "0",
+            // cluster serve applies file by file: the Namespace (in workloads.yaml) first.
+            "-f",
+            "examples/metro/workloads.yaml",
+            "-f",
+            "examples/metro",
+        ]);
+        assert!(
+            ready.starts_with("embedded cluster serving on http://"),
+            "{ready:?}"
+        );
+        cluster
+    }
+
     pub(super) fn start(args: &[&str]) -> (Process, String) {
         let (process, mut lines) = start_lines(args, 1);
         (process, lines.remove(0))
@@ -1389,25 +1413,7 @@ mod netctl {
             std::process::id()
         ));
         let kubeconfig = kubeconfig.to_string_lossy().into_owned();
-        let (_cluster, ready) = start(&[
-            "cluster",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--kubeconfig",
-            &kubeconfig,
-            "--nodes",
-            "0",
-            // cluster serve applies file by file: the Namespace (in workloads.yaml) first.
-            "-f",
-            "examples/metro/workloads.yaml",
-            "-f",
-            "examples/metro",
-        ]);
-        assert!(
-            ready.starts_with("embedded cluster serving on http://"),
-            "{ready:?}"
-        );
+        let _cluster = serve_metro(&kubeconfig);
         let (_netctl, ready) = start_lines(
             &[
                 "netctl",
@@ -2066,24 +2072,7 @@ mod explain {
             std::process::id()
         ));
         let kubeconfig = kubeconfig.to_string_lossy().into_owned();
-        let (_cluster, ready) = super::netctl::start(&[
-            "cluster",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--kubeconfig",
-            &kubeconfig,
-            "--nodes",
-            "0",
-            "-f",
-            "examples/metro/workloads.yaml",
-            "-f",
-            "examples/metro",
-        ]);
-        assert!(
-            ready.starts_with("embedded cluster serving on http://"),
-            "{ready:?}"
-        );
+        let _cluster = super::netctl::serve_metro(&kubeconfig);
         let live = explain_json(&[
             "explain",
             "pod/ar-render-2",
@@ -2200,24 +2189,7 @@ mod what_if {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         let kubeconfig = dir.join("kubeconfig").to_string_lossy().into_owned();
-        let (_cluster, ready) = super::netctl::start(&[
-            "cluster",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--kubeconfig",
-            &kubeconfig,
-            "--nodes",
-            "0",
-            "-f",
-            "examples/metro/workloads.yaml",
-            "-f",
-            "examples/metro",
-        ]);
-        assert!(
-            ready.starts_with("embedded cluster serving on http://"),
-            "{ready:?}"
-        );
+        let _cluster = super::netctl::serve_metro(&kubeconfig);
         // The served cluster's kubelets start the five pods and record an Event each: wait
         // for those writes, after which nothing else writes to it.
         let mut before = fingerprint(&kubeconfig);

@@ -537,19 +537,21 @@ spec:
         );
     }
 
+    fn rejected<'a>(e: &'a Explanation, node: &str) -> Option<&'a str> {
+        e.nodes
+            .iter()
+            .find(|n| n.node == node)
+            .and_then(|n| n.rejected.as_deref())
+    }
+
     #[test]
     fn room_taken_by_other_planned_pods_rejects_a_node() {
         let inst = instance();
         let input = inst.input();
         let others = BTreeMap::from([(PodKey::new("ar", "batch"), "e1".to_string())]);
         let e = explain(&input, &others, &inst.pending[0], Some("m1"));
-        let e1 = e
-            .nodes
-            .iter()
-            .find(|n| n.node == "e1")
-            .expect("e1 is judged");
         assert_eq!(
-            e1.rejected.as_deref(),
+            rejected(&e, "e1"),
             Some("insufficient cpu (requests 1, 0 free)")
         );
         assert_eq!(e.nodes[0].node, "m1");
@@ -585,13 +587,8 @@ spec:
         let input = inst.input();
         let others = BTreeMap::from([(PodKey::new("ar", "upf-0"), "e1".to_string())]);
         let e = explain(&input, &others, &inst.pending[1], Some("m1"));
-        let e1 = e
-            .nodes
-            .iter()
-            .find(|n| n.node == "e1")
-            .expect("e1 is judged");
         assert_eq!(
-            e1.rejected.as_deref(),
+            rejected(&e, "e1"),
             Some(
                 "required pod anti-affinity (topologyKey topology.kubernetes.io/zone) would be broken"
             )
