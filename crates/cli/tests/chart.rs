@@ -250,7 +250,7 @@ async fn monitoring_objects_validate_against_the_prometheus_operator_crds() {
 /// histograms with their `_bucket`, `_sum` and `_count` series.
 fn registered_series() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for (name, kind) in edgeplane_runtime::metrics::catalogue().registered() {
+    for (name, kind) in edgeplane_runtime::catalogue::all_metrics().registered() {
         if kind == "histogram" {
             for suffix in ["_bucket", "_sum", "_count"] {
                 out.insert(format!("{name}{suffix}"));

@@ -25,6 +25,7 @@
 //! Helm chart's RBAC must grant.
 
 pub mod cache;
+pub mod catalogue;
 pub mod component;
 pub mod context;
 pub mod controllers;

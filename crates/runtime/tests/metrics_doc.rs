@@ -1,12 +1,12 @@
 //! docs/metrics.md lists every metric the code registers, with its type, and nothing else.
-//! The registered metrics come from `metrics::catalogue()` (every component's
+//! The registered metrics come from `catalogue::all_metrics()` (every component's
 //! registration functions); a scan of the sources catches a registration added somewhere
 //! the catalogue does not call.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use edgeplane_runtime::metrics::catalogue;
+use edgeplane_runtime::catalogue::all_metrics as catalogue;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -120,6 +120,6 @@ fn every_registration_in_the_sources_is_in_the_catalogue() {
     let outside: Vec<&String> = names.difference(&registered).collect();
     assert!(
         outside.is_empty(),
-        "registered in the sources but not by metrics::catalogue(): {outside:?}"
+        "registered in the sources but not by catalogue::all_metrics(): {outside:?}"
     );
 }

@@ -305,22 +305,6 @@ impl Metrics {
     }
 }
 
-/// A registry with the metrics of every component registered: what docs/metrics.md
-/// lists, and what dashboards and alerts may name. Each component registers through the
-/// same functions when it starts.
-pub fn catalogue() -> Metrics {
-    let m = Metrics::new();
-    crate::scheduler::metrics::SchedulerMetrics::register(&m);
-    crate::descheduler::DeschedulerMetrics::register(&m);
-    crate::watchdog::WatchdogMetrics::register(&m);
-    crate::webhook::register_admissions(&m, Family::default());
-    bindings::BindingMetrics::register(&m, Vec::new, Arc::new(edgeplane_core::clock::SystemClock));
-    m.network_controller();
-    m.providers();
-    m.view_builds();
-    m
-}
-
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
