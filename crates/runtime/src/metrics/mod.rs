@@ -15,7 +15,7 @@ pub mod network;
 pub mod process;
 pub mod providers;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
