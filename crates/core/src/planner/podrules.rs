@@ -135,6 +135,8 @@ pub(crate) struct RuleState {
     groups: Vec<GroupState>,
     ports: HashMap<u32, Vec<HostPort>>,
     port_conflicts: i64,
+    /// The sum of the groups' `broken`, kept as they change.
+    groups_broken: i64,
     /// Broken groups plus host port conflicts.
     pub broken: i64,
     pub soft: i64,
@@ -573,7 +575,7 @@ impl RuleState {
                 self.touch(rules, *g, node, false, Some(false), sign);
             }
         }
-        self.broken = self.port_conflicts + self.groups.iter().map(|g| g.broken).sum::<i64>();
+        self.broken = self.port_conflicts + self.groups_broken;
     }
 
     fn touch(
@@ -654,6 +656,7 @@ impl RuleState {
             }
         }
         let (broken, soft) = judge(group, gs);
+        self.groups_broken += broken - gs.broken;
         gs.broken = broken;
         self.soft += soft - gs.soft;
         gs.soft = soft;
