@@ -19,7 +19,7 @@ use crate::placement::amount_fits;
 use crate::rules::{Rule, builtin_metric};
 
 pub(crate) const INF: f64 = f64::INFINITY;
-pub(crate) const NONE: u32 = u32::MAX;
+pub(crate) use super::NONE;
 /// Site tables beyond this many entries in all are not precomputed (costs are then
 /// computed on each lookup).
 const MAX_TABLE_ENTRIES: usize = 32 << 20;

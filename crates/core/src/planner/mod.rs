@@ -63,6 +63,9 @@ pub(crate) use podrules::pod_rule_verdicts;
 mod report;
 mod state;
 
+/// "None" in the planner's index tables: no node, no domain, no site.
+pub(crate) const NONE: u32 = u32::MAX;
+
 pub use crate::placement::{
     HostPort, InterPodRules, Namespaces, PodAffinityTerm, SpreadConstraint, WeightedTerm,
 };

@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::compile::NONE;
+use super::NONE;
 use super::{PlanInput, PlanNode};
 use crate::network::NetworkGraph;
 use crate::placement::{
