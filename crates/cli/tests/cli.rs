@@ -2169,8 +2169,12 @@ mod what_if {
                     .await
                     .unwrap_or_else(|e| panic!("{kind}: {e}"));
                 for item in list.items {
+                    let phase = item.data["status"]["phase"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
                     out.push(format!(
-                        "{kind} {}/{} {}",
+                        "{kind} {}/{} {} {phase}",
                         item.metadata.namespace.unwrap_or_default(),
                         item.metadata.name.unwrap_or_default(),
                         item.metadata.resource_version.unwrap_or_default()
@@ -2190,19 +2194,32 @@ mod what_if {
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         let kubeconfig = dir.join("kubeconfig").to_string_lossy().into_owned();
         let _cluster = super::netctl::serve_metro(&kubeconfig);
-        // The served cluster's kubelets start the five pods and record an Event each: wait
-        // for those writes, after which nothing else writes to it.
+        // The served cluster's kubelets start the five pods and record an Event each; after
+        // that nothing else writes to it.
         let mut before = fingerprint(&kubeconfig);
+        // Settled: the five pods Running, their Events written, and two reads alike (the
+        // kinds are listed one after the other, so one read alone can straddle a write).
         for _ in 0..400 {
-            if before.iter().filter(|l| l.starts_with("Event ar/")).count() >= 5 {
+            std::thread::sleep(std::time::Duration::from_millis(25));
+            let again = fingerprint(&kubeconfig);
+            let running = again
+                .iter()
+                .filter(|l| l.starts_with("Pod ar/") && l.ends_with(" Running"))
+                .count();
+            let events = again.iter().filter(|l| l.starts_with("Event ar/")).count();
+            let settled = running == 5 && events >= 5 && again == before;
+            before = again;
+            if settled {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-            before = fingerprint(&kubeconfig);
         }
-        assert!(
-            before.iter().any(|l| l.starts_with("Pod ar/ar-render-2 ")),
-            "{before:?}"
+        assert_eq!(
+            before
+                .iter()
+                .filter(|l| l.starts_with("Pod ar/") && l.ends_with(" Running"))
+                .count(),
+            5,
+            "the served cluster did not settle: {before:?}"
         );
 
         // The snapshot: the metro's objects, as a scenario that runs.
