@@ -73,6 +73,10 @@ pub struct SenderCounters {
 pub struct ProbeReport {
     pub summary: Summary,
     pub counters: SenderCounters,
+    /// The TTL (hop limit) the last answered probe reached the reflector with, as the
+    /// reflector wrote it; probes leave with 255, so `255 - ttl` routers forwarded it.
+    /// `None` when no answer had one (0: the reflector did not know).
+    pub sender_ttl: Option<u8>,
 }
 
 /// Runs a probe session to its end: `count` probes, then answers until all came back or
@@ -96,6 +100,7 @@ pub async fn probe(config: &SenderConfig) -> io::Result<ProbeReport> {
     let mut sent = 0u32;
     let mut answered = 0u32;
     let mut deadline: Option<Instant> = None;
+    let mut sender_ttl = None;
 
     while answered < count {
         // Disabled branches' futures are still built: a far deadline stands in.
@@ -150,7 +155,10 @@ pub async fn probe(config: &SenderConfig) -> io::Result<ProbeReport> {
                     received: received.at,
                 };
                 match window.reply(answer.sender_sequence, reply) {
-                    ReplyOutcome::Recorded | ReplyOutcome::Reordered => answered += 1,
+                    ReplyOutcome::Recorded | ReplyOutcome::Reordered => {
+                        answered += 1;
+                        sender_ttl = Some(answer.sender_ttl).filter(|t| *t != 0).or(sender_ttl);
+                    }
                     ReplyOutcome::Duplicate => {}
                     ReplyOutcome::Unknown => counters.unknown += 1,
                     ReplyOutcome::Inconsistent => counters.inconsistent += 1,
@@ -163,6 +171,7 @@ pub async fn probe(config: &SenderConfig) -> io::Result<ProbeReport> {
         // Every probe is settled now: answered, or lost after its wait.
         summary: window.summary(i64::MAX, 0, config.clocks_synchronized),
         counters,
+        sender_ttl,
     })
 }
 

@@ -65,6 +65,8 @@ async fn sender_and_reflector_match_every_answer_to_its_probe() {
         assert!(rtt.p90_ns <= rtt.p99_ns && rtt.p99_ns <= rtt.max_ns);
         let one_way = s.one_way.expect("one way");
         assert!(one_way.estimated, "clocks not declared synchronized");
+        #[cfg(target_os = "linux")]
+        assert_eq!(report.sender_ttl, Some(255), "no router on loopback");
         assert_eq!(ReflectorCounters::get(&counters.reflected), 50);
         assert_eq!(ReflectorCounters::get(&counters.too_short), 0);
 

@@ -10,8 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use edgeplane_agent::packet::BASE_LEN;
 use edgeplane_agent::reflector::{Reflector, ReflectorConfig, ReflectorCounters};
-use edgeplane_agent::sender::{self, ProbeFigures, SenderConfig};
-use edgeplane_agent::stats::Summary;
+use edgeplane_agent::sender::{self, ProbeFigures, ProbeReport, SenderConfig};
 use edgeplane_agent::timestamp::TimestampFormat;
 
 use super::live;
@@ -216,7 +215,7 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let figures = ProbeFigures::of(&report.summary);
     let text = match args.output {
         Output::Json => format!("{}\n", serde_json::to_string_pretty(&figures)?),
-        Output::Text => text(args.target, &report.summary, &report.counters),
+        Output::Text => text(args.target, &report),
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
@@ -233,7 +232,8 @@ fn us(ns: f64) -> String {
     format!("{:.1}", ns / 1000.0)
 }
 
-fn text(target: SocketAddr, s: &Summary, c: &edgeplane_agent::sender::SenderCounters) -> String {
+fn text(target: SocketAddr, report: &ProbeReport) -> String {
+    let (s, c) = (&report.summary, &report.counters);
     let mut t = format!(
         "STAMP probe of {target}: {} sent, {} received, {:.2}% loss\n",
         s.sent,
@@ -274,6 +274,13 @@ fn text(target: SocketAddr, s: &Summary, c: &edgeplane_agent::sender::SenderCoun
         opt(s.ipdv_ns),
         opt(s.interarrival_jitter_ns)
     );
+    if let Some(ttl) = report.sender_ttl {
+        // Probes leave with TTL 255 (RFC 8762's Session-Sender TTL).
+        t += &format!(
+            "hops:            {} (probes reached the reflector with TTL {ttl})\n",
+            255 - u16::from(ttl)
+        );
+    }
     t += &format!(
         "reordered {}, duplicates {}, malformed {}, unknown {}, inconsistent {}, send errors {}\n",
         s.reordered, s.duplicates, c.malformed, c.unknown, c.inconsistent, c.send_errors
