@@ -145,8 +145,12 @@ fn probe_prints_text_by_default() {
 
 #[test]
 fn bad_flags_are_usage_errors_that_say_what_is_wrong() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--target", "127.0.0.1:862", "--count", "0"], "--count"),
+        (
+            &["--target", "127.0.0.1:862", "--count", "1000001"],
+            "--count",
+        ),
         (
             &["--target", "127.0.0.1:862", "--interval", "0s"],
             "must be longer than zero",

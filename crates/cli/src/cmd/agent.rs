@@ -50,9 +50,9 @@ pub struct ProbeArgs {
     /// The reflector: `IP:PORT`, `HOST:PORT`, or an IP or host alone for port 862.
     #[arg(long, value_name = "ADDR", value_parser = parse_target)]
     pub target: SocketAddr,
-    /// Probes to send.
+    /// Probes to send (1 to 1000000: every probe is kept until the figures are printed).
     #[arg(long, default_value_t = 10, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub count: u32,
     /// Time between probes (`10ms`, `250us`, `1s`).
     #[arg(long, default_value = "10ms", value_name = "DURATION", value_parser = parse_positive_duration)]
