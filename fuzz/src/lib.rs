@@ -17,6 +17,7 @@ pub mod mutate;
 pub mod patch;
 pub mod planner;
 pub mod selector;
+pub mod stamp;
 pub mod values;
 
 /// A target: what `fuzz_target!` and the replay test call.
@@ -31,6 +32,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("patch", patch::run),
     ("planner", planner::run),
     ("selector", selector::run),
+    ("stamp", stamp::run),
     ("values", values::run),
 ];
 

@@ -90,5 +90,6 @@ replay_tests!(
     patch,
     planner,
     selector,
+    stamp,
     values
 );

@@ -34,6 +34,9 @@ enum Command {
     /// of each of the pod's rules there, and why the chosen node won (also `kubectl
     /// edgeplane explain pod/NAME`).
     Explain(cmd::explain::Args),
+    /// The STAMP (RFC 8762) measurement agent: `reflect` answers probes, `probe` measures
+    /// latency, jitter and loss to one reflector.
+    Agent(cmd::agent::Args),
     /// Benchmarks that print figures.
     Bench(cmd::bench::Args),
     /// Print every edgeplane CustomResourceDefinition as YAML.
@@ -185,6 +188,7 @@ fn main() -> ExitCode {
         Command::Provider(args) => cmd::provider::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Explain(args) => cmd::explain::run(args),
+        Command::Agent(args) => cmd::agent::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Controller(args) => cmd::controller::run(args),
@@ -225,6 +229,10 @@ mod tests {
             Command::Provider(a) => match a.command {
                 cmd::provider::Command::Serve(s) => s.listen.port(),
             },
+            Command::Agent(a) => match a.command {
+                cmd::agent::Command::Reflect(r) => r.listen.port(),
+                cmd::agent::Command::Probe(_) => panic!("agent probe listens on nothing"),
+            },
             other => panic!("{other:?} listens on nothing"),
         }
     }
@@ -233,13 +241,14 @@ mod tests {
     /// cluster and each component at once (docs/runtime.md runs them so).
     #[test]
     fn default_ports_do_not_clash() {
-        let commands: [&[&str]; 6] = [
+        let commands: [&[&str]; 7] = [
             &["edgeplane", "cluster", "serve"],
             &["edgeplane", "controller"],
             &["edgeplane", "scheduler"],
             &["edgeplane", "descheduler"],
             &["edgeplane", "netctl", "serve"],
             &["edgeplane", "provider", "serve"],
+            &["edgeplane", "agent", "reflect"],
         ];
         let ports: Vec<(u16, &[&str])> = commands.iter().map(|c| (default_port(c), *c)).collect();
         for (i, (port, argv)) in ports.iter().enumerate() {
