@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use edgeplane_serve::Acceptor;
 use edgeplane_serve::grpc::{WorkSlots, incoming};
+use edgeplane_serve::tls::ServerTls;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -140,24 +141,51 @@ pub async fn serve(
     controller: Arc<dyn NetworkController>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    serve_with_limits(listener, controller, ServerLimits::default(), shutdown).await
+    serve_with_limits(
+        listener,
+        controller,
+        ServerLimits::default(),
+        None,
+        shutdown,
+    )
+    .await
 }
 
-/// Serves `controller` on `listener` within `limits` until `shutdown` completes.
+/// Serves `controller` on `listener` within `limits` until `shutdown` completes, over TLS
+/// when `tls` is given (mutual TLS when it names a client CA), else in plain text (with a
+/// warning when the address is not a loopback one).
 pub async fn serve_with_limits(
     listener: TcpListener,
     controller: Arc<dyn NetworkController>,
     limits: ServerLimits,
+    tls: Option<Arc<ServerTls>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    if let Ok(addr) = listener.local_addr() {
+        edgeplane_serve::tls::warn_if_plain("the network controller", addr, tls.as_deref());
+    }
     let acceptor = Acceptor::new("netctl", listener, limits.max_connections);
     let stop_accepting = CancellationToken::new();
-    let connections = incoming(acceptor, stop_accepting.clone());
-    tonic::transport::Server::builder()
-        .add_service(NetworkControllerService::with_limits(controller, limits).into_server())
-        .serve_with_incoming_shutdown(connections, async move {
-            shutdown.await;
-            stop_accepting.cancel();
-        })
-        .await
+    let stop = stop_accepting.clone();
+    let signal = async move {
+        shutdown.await;
+        stop.cancel();
+    };
+    let server = tonic::transport::Server::builder()
+        .add_service(NetworkControllerService::with_limits(controller, limits).into_server());
+    match tls {
+        Some(tls) => {
+            server
+                .serve_with_incoming_shutdown(
+                    edgeplane_serve::tls::incoming(acceptor, tls, stop_accepting),
+                    signal,
+                )
+                .await
+        }
+        None => {
+            server
+                .serve_with_incoming_shutdown(incoming(acceptor, stop_accepting), signal)
+                .await
+        }
+    }
 }

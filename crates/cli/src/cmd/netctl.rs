@@ -70,6 +70,8 @@ pub struct ServeArgs {
     /// Largest request message in bytes; larger is refused with OUT_OF_RANGE.
     #[arg(long = "max-message-bytes", default_value_t = ServerLimits::default().max_message_bytes, value_name = "BYTES")]
     pub max_message_bytes: usize,
+    #[command(flatten)]
+    pub tls: super::tls::ServerTlsArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -90,7 +92,8 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ..ReferenceConfig::default()
         })
     })();
-    let config = match parsed {
+    let parsed = parsed.and_then(|config| Ok((config, args.tls.load()?)));
+    let (config, tls) = match parsed {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -157,6 +160,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             controller,
             served,
             limits,
+            tls,
             live::shutdown_signal(),
         )
         .await?;

@@ -119,6 +119,7 @@ fn client(url: &str, timeout: Duration) -> GrpcProvider {
         timeout,
         connect_timeout: timeout,
         max_in_flight: 4,
+        ..ClientOptions::default()
     };
     match GrpcProvider::new(url, &options) {
         Ok(c) => c,
