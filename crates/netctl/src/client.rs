@@ -107,6 +107,7 @@ pub fn from_status(url: &str, status: &tonic::Status) -> NetctlError {
         Code::DeadlineExceeded => NetctlError::Timeout(format!("{at} timed out: {detail}")),
         Code::InvalidArgument => NetctlError::InvalidArgument(format!("{at}: {detail}")),
         Code::NotFound => NetctlError::NotFound(format!("{at}: {detail}")),
+        Code::PermissionDenied => NetctlError::PermissionDenied(format!("{at}: {detail}")),
         Code::FailedPrecondition => NetctlError::FailedPrecondition(format!("{at}: {detail}")),
         Code::ResourceExhausted => NetctlError::AtCapacity(format!("{at}: {detail}")),
         Code::Aborted => NetctlError::Aborted(format!("{at}: {detail}")),

@@ -182,15 +182,22 @@ pub const DESCHEDULER: &[ApiCall] = &[
 /// `reference`): watches nodes and bindings (`NetworkReads`; it lists them itself until
 /// the watches have listed), reads the NetworkTopology and the NetworkPathCatalogue it
 /// manages, and server-side applies the catalogue's status (allocations) and the
-/// topology's `status.activatedPaths` as `edgeplane-netctl`. One replica, no Lease, no
-/// Events.
+/// topology's `status.activatedPaths` as `edgeplane-netctl`. To authorise a remote call it
+/// gets the binding the call names and the pods of its Pod targets. One replica, no Lease,
+/// no Events.
 pub const NETWORK_CONTROLLER: &[ApiCall] = &[
     call("", "nodes", WATCH, "netctl: node locations"),
     call(
         "constraint.edgeplane.io",
         "constraintpolicybindings",
-        WATCH,
-        "netctl: orphaned allocations",
+        &["get", "list", "watch"],
+        "netctl: orphaned allocations; the binding a call names",
+    ),
+    call(
+        "",
+        "pods",
+        &["get"],
+        "netctl: the nodes of a binding's pods",
     ),
     call(
         "network.edgeplane.io",

@@ -180,3 +180,29 @@ async fn a_plain_client_is_not_answered_by_a_tls_server() {
     assert!(client.mitigate(&question()).await.is_err());
     assert!(fake.calls().is_empty());
 }
+
+/// A caller with a client certificate is named by it: the first URI, else DNS subject
+/// alternative name, else the subject's common name.
+#[test]
+fn a_certificate_names_its_holder() {
+    use edgeplane_serve::tls::testing::TestCa;
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let ca = TestCa::new("edgeplane-ca");
+    let der = |pem: &str| {
+        CertificateDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .to_vec()
+    };
+    let (with_dns, _) = ca.issue("edgeplane-scheduler", &["scheduler.edgeplane-system.svc"]);
+    let (cn_only, _) = ca.issue("edgeplane-descheduler", &[]);
+    assert_eq!(
+        crate::server::certificate_name(&der(&with_dns)).as_deref(),
+        Some("scheduler.edgeplane-system.svc")
+    );
+    assert_eq!(
+        crate::server::certificate_name(&der(&cn_only)).as_deref(),
+        Some("edgeplane-descheduler")
+    );
+    assert_eq!(crate::server::certificate_name(b"not a certificate"), None);
+}
