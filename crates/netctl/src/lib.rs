@@ -39,7 +39,7 @@ pub use controller::{
     MitigateOutcome, MitigateRequest, NetctlError, NetworkController, PathOffer, PolicyRule,
     ReleaseRequest, Released,
 };
-pub use reference::{CachedReads, ReferenceConfig, ReferenceController};
+pub use reference::{CachedReads, ReferenceConfig, ReferenceController, RefusalReporter};
 
 #[cfg(test)]
 mod tests;

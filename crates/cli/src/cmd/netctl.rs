@@ -141,8 +141,11 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
         let controller = Arc::new(
-            ReferenceController::new(client, Arc::new(SystemClock), config)
-                .with_cached_reads(Arc::new(reads)),
+            ReferenceController::new(client.clone(), Arc::new(SystemClock), config)
+                .with_cached_reads(Arc::new(reads))
+                .with_refusal_reporter(Arc::new(edgeplane_runtime::netctl::RefusalEvents::new(
+                    edgeplane_runtime::context::Context::new(client, "edgeplane-netctl"),
+                ))),
         );
         let served = metrics.network_controller().wrap(controller.clone());
         // The address on standard output, alone, so scripts and tests can read the port;

@@ -420,8 +420,9 @@ impl NetworkController for ReferenceController {
             return self.allocate_by(request, None).await;
         };
         let facts = self.binding_facts(&request.binding).await?;
-        authorize::binding_call(&request.binding, facts.as_ref(), &[])
-            .inspect_err(|e| refused("allocate", &request.binding, identity, e))?;
+        authorize::binding_call(&request.binding, facts.as_ref(), &[]).inspect_err(|e| {
+            self.refused("Allocate", &request.binding, facts.is_some(), identity, e)
+        })?;
         self.allocate_by(request, Some(identity)).await
     }
 
@@ -433,9 +434,23 @@ impl NetworkController for ReferenceController {
         let Caller::Remote(identity) = caller else {
             return self.release_by(request, None).await;
         };
-        self.release_by(request, Some(identity))
-            .await
-            .inspect_err(|e| refused("release", &request.id, identity, e))
+        let answer = self.release_by(request, Some(identity)).await;
+        if let Err(error @ NetctlError::PermissionDenied(_)) = &answer {
+            // The Event goes on the binding that holds the allocation.
+            let binding = match self.load().await {
+                Ok(state) => state
+                    .allocations
+                    .iter()
+                    .find(|a| a.id == request.id)
+                    .map(|a| a.binding.clone()),
+                Err(_) => None,
+            };
+            match binding {
+                Some(binding) => self.refused("Release", &binding, true, identity, error),
+                None => self.refused("Release", &request.id, false, identity, error),
+            }
+        }
+        answer
     }
 
     async fn mitigate_as(
@@ -455,17 +470,33 @@ impl NetworkController for ReferenceController {
                 ("destination", &request.destination),
             ],
         )
-        .inspect_err(|e| refused("mitigate", &request.binding, identity, e))?;
+        .inspect_err(|e| {
+            self.refused("Mitigate", &request.binding, facts.is_some(), identity, e)
+        })?;
         self.mitigate_by(request, Some(identity)).await
     }
 }
 
-/// Logs a refused call (a refusal for a made-up binding is worth an operator's look).
-fn refused(call: &str, what: &str, identity: &str, error: &NetctlError) {
-    if matches!(
-        error,
-        NetctlError::PermissionDenied(_) | NetctlError::NotFound(_)
+impl ReferenceController {
+    /// Logs a refused call (a refusal for a made-up binding is worth an operator's look),
+    /// and reports it when `binding` exists.
+    fn refused(
+        &self,
+        call: &str,
+        binding: &str,
+        exists: bool,
+        identity: &str,
+        error: &NetctlError,
     ) {
-        tracing::warn!(%call, %what, caller = %identity, %error, "refused");
+        if !matches!(
+            error,
+            NetctlError::PermissionDenied(_) | NetctlError::NotFound(_)
+        ) {
+            return;
+        }
+        tracing::warn!(%call, %binding, caller = %identity, %error, "refused");
+        if let (true, Some(reporter)) = (exists, &self.refusals) {
+            reporter.refused(binding, format!("{call} from {identity} refused: {error}"));
+        }
     }
 }

@@ -16,7 +16,7 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use super::config::{CachedReads, ReferenceConfig};
+use super::config::{CachedReads, ReferenceConfig, RefusalReporter};
 use super::status::catalogue_status;
 use crate::controller::NetctlError;
 
@@ -34,6 +34,7 @@ pub struct ReferenceController {
     pub(super) config: ReferenceConfig,
     lock: tokio::sync::Mutex<()>,
     cached: Option<Arc<dyn CachedReads>>,
+    pub(super) refusals: Option<Arc<dyn RefusalReporter>>,
 }
 
 /// What the controller reads before deciding.
@@ -88,7 +89,17 @@ impl ReferenceController {
             config,
             lock: tokio::sync::Mutex::new(()),
             cached: None,
+            refusals: None,
         }
+    }
+
+    /// Reports refused remote calls about existing bindings to `reporter`.
+    pub fn with_refusal_reporter(
+        mut self,
+        reporter: Arc<dyn RefusalReporter>,
+    ) -> ReferenceController {
+        self.refusals = Some(reporter);
+        self
     }
 
     /// Reads nodes and bindings from `cached` when it has them.

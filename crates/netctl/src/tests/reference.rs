@@ -594,6 +594,16 @@ async fn without_a_catalogue_nothing_is_activated_and_orphans_are_released() {
     cluster.shutdown().await;
 }
 
+/// Refusals reported, in order.
+#[derive(Default)]
+struct Reports(std::sync::Mutex<Vec<(String, String)>>);
+
+impl crate::RefusalReporter for Reports {
+    fn refused(&self, binding: &str, note: String) {
+        self.0.lock().unwrap().push((binding.to_string(), note));
+    }
+}
+
 /// A binding `ar/b` of the pod `ar/ar-0` (on node m1) and the users at the stadium.
 const BINDING: &str = "apiVersion: v1
 kind: Namespace
@@ -627,9 +637,10 @@ async fn the_reference_controller_serves_over_grpc() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let reports = Arc::new(Reports::default());
     let server = tokio::spawn(crate::reference::serve(
         listener,
-        Arc::new(controller(&cluster)),
+        Arc::new(controller(&cluster).with_refusal_reporter(reports.clone())),
         async move {
             let _ = stopped.await;
         },
@@ -723,6 +734,24 @@ async fn the_reference_controller_serves_over_grpc() {
             released: true,
             deactivated: true
         })
+    );
+    // The refusals about the existing binding were reported (not the made-up one's).
+    let reported = reports.0.lock().unwrap().clone();
+    assert_eq!(reported.len(), 2, "{reported:?}");
+    assert_eq!(reported[0].0, "ar/b");
+    assert_eq!(
+        reported[0].1,
+        format!(
+            "Mitigate from {holder} refused: permission denied: source: node e9 runs none of binding ar/b's pods (its pods run on m1)"
+        )
+    );
+    assert_eq!(reported[1].0, "ar/b");
+    assert!(
+        reported[1]
+            .1
+            .starts_with("Release from connection:127.0.0.1:"),
+        "{}",
+        reported[1].1
     );
     let _ = stop.send(());
     assert!(server.await.unwrap().is_ok());
