@@ -69,3 +69,58 @@ impl GrpcClientTlsArgs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerTlsArgs,
+        #[command(flatten)]
+        client: GrpcClientTlsArgs,
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key() {
+        let error = Cli::try_parse_from(["x", "--tls-cert", "a.crt"]).expect_err("no key");
+        assert!(error.to_string().contains("--tls-key <FILE>"), "{error}");
+        let error =
+            Cli::try_parse_from(["x", "--tls-client-ca", "ca.crt"]).expect_err("no certificate");
+        assert!(error.to_string().contains("--tls-cert <FILE>"), "{error}");
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--tls-cert",
+            "/nonexistent/tls.crt",
+            "--tls-key",
+            "/nonexistent/tls.key",
+        ])
+        .expect("parses");
+        assert_eq!(
+            cli.server.load().err(),
+            Some(
+                "--tls-cert/--tls-key/--tls-client-ca: /nonexistent/tls.crt: No such file or directory (os error 2)"
+                    .into()
+            )
+        );
+        let cli = Cli::try_parse_from(["x", "--grpc-cert", "c.crt", "--grpc-key", "c.key"])
+            .expect("parses");
+        assert_eq!(
+            cli.client.load().err(),
+            Some(
+                "--grpc-cert and --grpc-key need --grpc-ca (the CA that signed the servers' certificates)"
+                    .into()
+            )
+        );
+        let plain = Cli::try_parse_from(["x"]).expect("parses");
+        assert!(plain.server.load().expect("none").is_none());
+        assert!(plain.client.load().expect("none").is_none());
+    }
+}
