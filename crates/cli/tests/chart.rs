@@ -813,6 +813,70 @@ fn tls_enabled_means_mutual_tls_between_the_components() {
     assert!(of_kind(&own, "Certificate").is_empty());
 }
 
+/// networkPolicy.enabled: a NetworkPolicy per component selecting its pods, letting in
+/// only its ports; the network controller's gRPC only from the scheduler and the
+/// descheduler, metrics only from networkPolicy.metricsFrom.
+#[test]
+fn network_policies_admit_only_each_components_callers() {
+    let helm = helm();
+    assert!(of_kind(&render(&helm, &["netctl.enabled=true"]), "NetworkPolicy").is_empty());
+    let docs = render(
+        &helm,
+        &[
+            "netctl.enabled=true",
+            "networkPolicy.enabled=true",
+            "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring",
+        ],
+    );
+    let policies = of_kind(&docs, "NetworkPolicy");
+    let deployments = of_kind(&docs, "Deployment");
+    assert_eq!(policies.len(), deployments.len());
+    let pod_labels = |name: &str| {
+        deployments
+            .iter()
+            .find(|d| component(d) == name)
+            .map(|d| d["spec"]["template"]["metadata"]["labels"].clone())
+            .unwrap_or_else(|| panic!("no {name} Deployment"))
+    };
+    let selects = |selector: &Value, labels: &Value| {
+        selector["matchLabels"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| labels[k] == *v))
+    };
+    let metrics_from = json!([{"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}]);
+    for policy in &policies {
+        let name = component(policy).to_string();
+        assert!(
+            selects(&policy["spec"]["podSelector"], &pod_labels(&name)),
+            "{policy}"
+        );
+        assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]));
+        let ingress = policy["spec"]["ingress"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(ingress[0]["from"], metrics_from, "{name}: metrics from");
+        let ports: Vec<i64> = ingress
+            .iter()
+            .filter_map(|r| r["ports"][0]["port"].as_i64())
+            .collect();
+        match name.as_str() {
+            "controller" => assert_eq!(ports, [8081, 9443]),
+            "scheduler" => assert_eq!(ports, [8082]),
+            "descheduler" => assert_eq!(ports, [8083]),
+            "netctl" => {
+                assert_eq!(ports, [8084, 50052]);
+                let from = ingress[1]["from"].as_array().cloned().unwrap_or_default();
+                assert_eq!(from.len(), 2);
+                assert!(selects(&from[0]["podSelector"], &pod_labels("scheduler")));
+                assert!(selects(&from[1]["podSelector"], &pod_labels("descheduler")));
+                assert!(!selects(&from[0]["podSelector"], &pod_labels("controller")));
+            }
+            other => panic!("a NetworkPolicy for {other}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_sample_topology_is_a_valid_network_topology() {
     let cluster = EmbeddedCluster::start(ClusterConfig::default()).await;
