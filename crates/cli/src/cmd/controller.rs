@@ -24,7 +24,7 @@ pub struct Args {
     /// Where to serve /healthz, /readyz and /metrics.
     #[arg(
         long = "metrics-addr",
-        default_value = "0.0.0.0:8081",
+        default_value = "127.0.0.1:8081",
         value_name = "ADDR"
     )]
     pub metrics_addr: SocketAddr,

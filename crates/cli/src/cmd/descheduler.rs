@@ -84,7 +84,7 @@ pub struct Args {
     #[command(flatten)]
     pub grpc_tls: super::tls::GrpcClientTlsArgs,
     /// /healthz, /readyz and /metrics.
-    #[arg(long, default_value = "0.0.0.0:8083", value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:8083", value_name = "ADDR")]
     pub metrics_addr: SocketAddr,
     #[command(flatten)]
     pub election: ElectionArgs,

@@ -40,7 +40,7 @@ pub struct ServeArgs {
     /// standard output after the gRPC address).
     #[arg(
         long = "metrics-addr",
-        default_value = "0.0.0.0:8084",
+        default_value = "127.0.0.1:8084",
         value_name = "ADDR"
     )]
     pub metrics_addr: SocketAddr,

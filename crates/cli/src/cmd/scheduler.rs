@@ -102,7 +102,7 @@ pub struct Args {
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     pub time_budget: String,
     /// /healthz, /readyz and /metrics.
-    #[arg(long, default_value = "0.0.0.0:8082", value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:8082", value_name = "ADDR")]
     pub metrics_addr: SocketAddr,
     #[command(flatten)]
     pub election: ElectionArgs,
