@@ -181,4 +181,19 @@ mod tests {
         assert!(problems.is_empty());
         assert_eq!(controller_from_services(&services[..2]).0, None);
     }
+
+    /// A port named grpcs serves TLS: the controller is called at https:// there.
+    #[test]
+    fn a_port_named_grpcs_is_called_over_tls() {
+        let services = [service(
+            "edgeplane",
+            "netctl",
+            Some("enabled"),
+            &[("metrics", 9100), ("grpc", 50051), ("grpcs", 50052)],
+        )];
+        assert_eq!(
+            controller_from_services(&services).0.map(|l| l.url),
+            Some("https://netctl.edgeplane.svc:50052".into())
+        );
+    }
 }
