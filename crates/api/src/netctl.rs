@@ -179,6 +179,11 @@ pub struct PathAllocation {
     pub bandwidth: Option<String>,
     /// When the allocation was made.
     pub allocated_at: Time,
+    /// Who asked for it over gRPC (`cert:<name>` from a client certificate, or
+    /// `connection:<address>`); only the same identity may release it. Absent for
+    /// allocations made in process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
 }
 
 /// Why an allocation was made.

@@ -712,6 +712,171 @@ fn the_network_controller_is_found_where_the_scheduler_looks() {
     );
 }
 
+/// The args of a component's first container.
+fn container_args(docs: &[Value], name: &str) -> Vec<String> {
+    let deployment = of_kind(docs, "Deployment")
+        .into_iter()
+        .find(|d| component(d) == name)
+        .unwrap_or_else(|| panic!("no {name} Deployment"));
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
+}
+
+/// With tls.enabled the network controller serves mutual TLS and its callers present
+/// certificates, all from Secrets (cert-manager Certificates when asked); discovery then
+/// finds it at https://, on the port named grpcs.
+#[test]
+fn tls_enabled_means_mutual_tls_between_the_components() {
+    let helm = helm();
+    let plain = render(&helm, &["netctl.enabled=true"]);
+    assert!(
+        container_args(&plain, "netctl")
+            .iter()
+            .all(|a| !a.starts_with("--tls-")),
+        "TLS is off by default"
+    );
+    let docs = render(
+        &helm,
+        &[
+            "netctl.enabled=true",
+            "tls.enabled=true",
+            "tls.certManager.enabled=true",
+        ],
+    );
+    let dir = "/etc/edgeplane/grpc-tls";
+    let netctl = container_args(&docs, "netctl");
+    for arg in [
+        format!("--tls-cert={dir}/tls.crt"),
+        format!("--tls-key={dir}/tls.key"),
+        format!("--tls-client-ca={dir}/ca.crt"),
+    ] {
+        assert!(netctl.contains(&arg), "{arg} not in {netctl:?}");
+    }
+    for client in ["scheduler", "descheduler"] {
+        let args = container_args(&docs, client);
+        for arg in [
+            format!("--grpc-ca={dir}/ca.crt"),
+            format!("--grpc-cert={dir}/tls.crt"),
+            format!("--grpc-key={dir}/tls.key"),
+        ] {
+            assert!(args.contains(&arg), "{client}: {arg} not in {args:?}");
+        }
+    }
+    // Each Secret mounted is one a Certificate writes.
+    let certificates: Vec<&Value> = of_kind(&docs, "Certificate");
+    let secrets: BTreeSet<String> = certificates
+        .iter()
+        .filter_map(|c| c["spec"]["secretName"].as_str().map(str::to_string))
+        .collect();
+    for name in ["netctl", "scheduler", "descheduler"] {
+        let deployment = of_kind(&docs, "Deployment")
+            .into_iter()
+            .find(|d| component(d) == name)
+            .unwrap_or_else(|| panic!("no {name} Deployment"));
+        let secret = deployment["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(secret, format!("edgeplane-{name}-grpc-tls"));
+        assert!(secrets.contains(&secret), "{secret} has no Certificate");
+    }
+    // The network controller's certificate names the host discovery dials.
+    let netctl_certificate = certificates
+        .iter()
+        .find(|c| c["spec"]["secretName"] == "edgeplane-netctl-grpc-tls")
+        .unwrap_or_else(|| panic!("no netctl Certificate"));
+    let services: Vec<k8s_openapi::api::core::v1::Service> = of_kind(&docs, "Service")
+        .into_iter()
+        .filter(|s| {
+            s["metadata"]["labels"]
+                .get(edgeplane_api::names::NETWORK_CONTROLLER_LABEL)
+                .is_some()
+        })
+        .map(|s| serde_json::from_value(s.clone()).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let (found, _) = edgeplane_netctl::discovery::locate(None, &services);
+    let host = format!("edgeplane-netctl.{NAMESPACE}.svc");
+    assert_eq!(found.map(|f| f.url), Some(format!("https://{host}:50052")));
+    assert!(
+        netctl_certificate["spec"]["dnsNames"]
+            .as_array()
+            .is_some_and(|names| names.iter().any(|n| n == host.as_str())),
+        "{netctl_certificate}"
+    );
+    // Without cert-manager the Secrets are the operator's: no Certificate.
+    let own = render(&helm, &["netctl.enabled=true", "tls.enabled=true"]);
+    assert!(of_kind(&own, "Certificate").is_empty());
+}
+
+/// networkPolicy.enabled: a NetworkPolicy per component selecting its pods, letting in
+/// only its ports; the network controller's gRPC only from the scheduler and the
+/// descheduler, metrics only from networkPolicy.metricsFrom.
+#[test]
+fn network_policies_admit_only_each_components_callers() {
+    let helm = helm();
+    assert!(of_kind(&render(&helm, &["netctl.enabled=true"]), "NetworkPolicy").is_empty());
+    let docs = render(
+        &helm,
+        &[
+            "netctl.enabled=true",
+            "networkPolicy.enabled=true",
+            "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring",
+        ],
+    );
+    let policies = of_kind(&docs, "NetworkPolicy");
+    let deployments = of_kind(&docs, "Deployment");
+    assert_eq!(policies.len(), deployments.len());
+    let pod_labels = |name: &str| {
+        deployments
+            .iter()
+            .find(|d| component(d) == name)
+            .map(|d| d["spec"]["template"]["metadata"]["labels"].clone())
+            .unwrap_or_else(|| panic!("no {name} Deployment"))
+    };
+    let selects = |selector: &Value, labels: &Value| {
+        selector["matchLabels"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| labels[k] == *v))
+    };
+    let metrics_from = json!([{"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}]);
+    for policy in &policies {
+        let name = component(policy).to_string();
+        assert!(
+            selects(&policy["spec"]["podSelector"], &pod_labels(&name)),
+            "{policy}"
+        );
+        assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]));
+        let ingress = policy["spec"]["ingress"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(ingress[0]["from"], metrics_from, "{name}: metrics from");
+        let ports: Vec<i64> = ingress
+            .iter()
+            .filter_map(|r| r["ports"][0]["port"].as_i64())
+            .collect();
+        match name.as_str() {
+            "controller" => assert_eq!(ports, [8081, 9443]),
+            "scheduler" => assert_eq!(ports, [8082]),
+            "descheduler" => assert_eq!(ports, [8083]),
+            "netctl" => {
+                assert_eq!(ports, [8084, 50052]);
+                let from = ingress[1]["from"].as_array().cloned().unwrap_or_default();
+                assert_eq!(from.len(), 2);
+                assert!(selects(&from[0]["podSelector"], &pod_labels("scheduler")));
+                assert!(selects(&from[1]["podSelector"], &pod_labels("descheduler")));
+                assert!(!selects(&from[0]["podSelector"], &pod_labels("controller")));
+            }
+            other => panic!("a NetworkPolicy for {other}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_sample_topology_is_a_valid_network_topology() {
     let cluster = EmbeddedCluster::start(ClusterConfig::default()).await;

@@ -1458,6 +1458,29 @@ mod netctl {
             };
             // ar-render-2 on edge-9-a is 11.5ms from the stadium's users (near-users:
             // latency 2ms / 5ms): slice-a (cost 10) makes it 5ms, express-9 (cost 50) 2ms.
+            // The network controller acts only for bindings that exist, between places
+            // they occupy: the binding a controller would make for ar-render-2.
+            let file =
+                kube::config::Kubeconfig::read_from(&kubeconfig).unwrap_or_else(|e| panic!("{e}"));
+            let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let kube_client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("{e}"));
+            let binding: edgeplane_api::ConstraintPolicyBinding =
+                serde_json::from_value(serde_json::json!({
+                    "apiVersion": "constraint.edgeplane.io/v1alpha1",
+                    "kind": "ConstraintPolicyBinding",
+                    "metadata": {"name": "ar-stadium-render-2", "namespace": "ar"},
+                    "spec": {"offer": "ar-stadium", "targets": {
+                        "renderer": {"namespace": "ar", "apiVersion": "v1", "kind": "Pod", "name": "ar-render-2"},
+                        "users": {"apiVersion": "network.edgeplane.io/v1alpha1", "kind": "Site", "name": "stadium"},
+                    }},
+                }))
+                .unwrap_or_else(|e| panic!("{e}"));
+            kube::Api::<edgeplane_api::ConstraintPolicyBinding>::namespaced(kube_client.clone(), "ar")
+                .create(&Default::default(), &binding)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             let question = MitigateRequest {
                 binding: "ar/ar-stadium-render-2".into(),
                 source: Endpoint::Node("edge-9-a".into()),
@@ -1479,12 +1502,6 @@ mod netctl {
             );
 
             // The served cluster's topology carries the activation.
-            let file =
-                kube::config::Kubeconfig::read_from(&kubeconfig).unwrap_or_else(|e| panic!("{e}"));
-            let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            let kube_client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("{e}"));
             let topology = kube::Api::<edgeplane_api::NetworkTopology>::all(kube_client)
                 .get("default")
                 .await

@@ -27,6 +27,8 @@ pub mod reasons {
     pub const PATH_ALLOCATED: &str = "PathAllocated";
     pub const PATH_RELEASED: &str = "PathReleased";
     pub const GATE_REMOVED: &str = "GateRemoved";
+    /// The network controller refused a remote call for the binding.
+    pub const NETWORK_CALL_REFUSED: &str = "NetworkCallRefused";
 }
 
 /// `Normal` or `Warning`, as Kubernetes Events have it.

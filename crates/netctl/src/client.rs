@@ -2,10 +2,12 @@
 //! [`NetctlError`] whose message names the controller: an unreachable controller is a
 //! clear error, never a panic.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use edgeplane_core::values::format_duration;
-use tonic::transport::{Channel, Endpoint as TonicEndpoint};
+use edgeplane_serve::tls::ClientTls;
+use tonic::transport::Channel;
 
 use crate::controller::{
     AllocateRequest, Allocated, DiscoverRequest, MitigateOutcome, MitigateRequest, NetctlError,
@@ -21,6 +23,9 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// The longest connecting may take.
     pub connect_timeout: Duration,
+    /// For `https://` URLs: the CA to trust and the client's certificate (`--grpc-ca`,
+    /// `--grpc-cert`, `--grpc-key`), re-read when the files change.
+    pub tls: Option<Arc<ClientTls>>,
 }
 
 impl Default for ClientOptions {
@@ -28,6 +33,7 @@ impl Default for ClientOptions {
         ClientOptions {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
+            tls: None,
         }
     }
 }
@@ -41,15 +47,17 @@ pub struct GrpcNetworkController {
 }
 
 impl GrpcNetworkController {
-    /// A client that connects on first use (and reconnects after failures). Must be called
-    /// inside a Tokio runtime. Fails only on a URL that is not one.
+    /// A client that connects on first use (and reconnects after failures): `http://` in
+    /// plain text, `https://` over TLS with `options.tls`. Must be called inside a Tokio
+    /// runtime. Fails only on a URL that is not one, or an `https://` URL without TLS
+    /// options.
     pub fn new(url: &str, options: &ClientOptions) -> Result<GrpcNetworkController, NetctlError> {
-        let endpoint = TonicEndpoint::from_shared(url.to_string())
-            .map_err(|e| NetctlError::InvalidArgument(format!("{url:?} is not a URL: {e}")))?
-            .connect_timeout(options.connect_timeout);
+        let channel =
+            edgeplane_serve::tls::channel(url, options.connect_timeout, options.tls.as_ref())
+                .map_err(NetctlError::InvalidArgument)?;
         Ok(GrpcNetworkController {
             url: url.to_string(),
-            client: NetworkControllerClient::new(endpoint.connect_lazy()),
+            client: NetworkControllerClient::new(channel),
             timeout: options.timeout,
         })
     }
@@ -99,6 +107,7 @@ pub fn from_status(url: &str, status: &tonic::Status) -> NetctlError {
         Code::DeadlineExceeded => NetctlError::Timeout(format!("{at} timed out: {detail}")),
         Code::InvalidArgument => NetctlError::InvalidArgument(format!("{at}: {detail}")),
         Code::NotFound => NetctlError::NotFound(format!("{at}: {detail}")),
+        Code::PermissionDenied => NetctlError::PermissionDenied(format!("{at}: {detail}")),
         Code::FailedPrecondition => NetctlError::FailedPrecondition(format!("{at}: {detail}")),
         Code::ResourceExhausted => NetctlError::AtCapacity(format!("{at}: {detail}")),
         Code::Aborted => NetctlError::Aborted(format!("{at}: {detail}")),

@@ -162,6 +162,10 @@ pub enum NetctlError {
     /// What the call names does not exist (NOT_FOUND).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The caller may not do this: the binding's pods are elsewhere, or another identity
+    /// holds the allocation (PERMISSION_DENIED).
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
     /// The call cannot be served in this state: an expired offer, no catalogue, an
     /// allocation held by another binding (FAILED_PRECONDITION).
     #[error("{0}")]
@@ -190,6 +194,7 @@ impl NetctlError {
         match self {
             NetctlError::InvalidArgument(_) => tonic::Status::invalid_argument(message),
             NetctlError::NotFound(_) => tonic::Status::not_found(message),
+            NetctlError::PermissionDenied(_) => tonic::Status::permission_denied(message),
             NetctlError::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
             NetctlError::AtCapacity(_) => tonic::Status::resource_exhausted(message),
             NetctlError::Unavailable(_) => tonic::Status::unavailable(message),
@@ -219,4 +224,47 @@ pub trait NetworkController: Send + Sync {
 
     /// Repairs the network for a binding, or says why it cannot.
     async fn mitigate(&self, request: &MitigateRequest) -> Result<MitigateOutcome, NetctlError>;
+
+    /// [`allocate`](Self::allocate) on behalf of `caller`: the gRPC server calls these
+    /// `_as` forms so that a controller can authorise the call. A controller that does not
+    /// authorise keeps the defaults; a wrapper must forward them.
+    async fn allocate_as(
+        &self,
+        request: &AllocateRequest,
+        caller: &Caller,
+    ) -> Result<Allocated, NetctlError> {
+        let _ = caller;
+        self.allocate(request).await
+    }
+
+    /// [`release`](Self::release) on behalf of `caller`.
+    async fn release_as(
+        &self,
+        request: &ReleaseRequest,
+        caller: &Caller,
+    ) -> Result<Released, NetctlError> {
+        let _ = caller;
+        self.release(request).await
+    }
+
+    /// [`mitigate`](Self::mitigate) on behalf of `caller`.
+    async fn mitigate_as(
+        &self,
+        request: &MitigateRequest,
+        caller: &Caller,
+    ) -> Result<MitigateOutcome, NetctlError> {
+        let _ = caller;
+        self.mitigate(request).await
+    }
+}
+
+/// Who makes a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// Code in the controller's own process (the simulator, tests): trusted.
+    InProcess,
+    /// A gRPC client, by identity: its mutual-TLS certificate's name
+    /// (`cert:<URI or DNS SAN, else subject CN>`), else its connection
+    /// (`connection:<address:port>`).
+    Remote(String),
 }

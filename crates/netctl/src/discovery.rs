@@ -50,9 +50,11 @@ pub fn controller_from_services(services: &[Service]) -> (Option<Located>, Vec<S
             .and_then(|s| s.ports.as_ref())
             .map(Vec::as_slice)
             .unwrap_or_default();
+        // A port named `grpcs` serves TLS (the chart names it so when `tls.enabled`).
         let port = ports
             .iter()
-            .find(|p| p.name.as_deref() == Some("grpc"))
+            .find(|p| p.name.as_deref() == Some("grpcs"))
+            .or_else(|| ports.iter().find(|p| p.name.as_deref() == Some("grpc")))
             .or(ports.first());
         let Some(port) = port else {
             problems.push(format!(
@@ -61,7 +63,15 @@ pub fn controller_from_services(services: &[Service]) -> (Option<Located>, Vec<S
             continue;
         };
         found = Some(Located {
-            url: format!("http://{name}.{namespace}.svc:{}", port.port),
+            url: format!(
+                "{}://{name}.{namespace}.svc:{}",
+                if port.name.as_deref() == Some("grpcs") {
+                    "https"
+                } else {
+                    "http"
+                },
+                port.port
+            ),
             service: Some(key),
         });
     }
@@ -170,5 +180,20 @@ mod tests {
         );
         assert!(problems.is_empty());
         assert_eq!(controller_from_services(&services[..2]).0, None);
+    }
+
+    /// A port named grpcs serves TLS: the controller is called at https:// there.
+    #[test]
+    fn a_port_named_grpcs_is_called_over_tls() {
+        let services = [service(
+            "edgeplane",
+            "netctl",
+            Some("enabled"),
+            &[("metrics", 9100), ("grpc", 50051), ("grpcs", 50052)],
+        )];
+        assert_eq!(
+            controller_from_services(&services).0.map(|l| l.url),
+            Some("https://netctl.edgeplane.svc:50052".into())
+        );
     }
 }

@@ -17,6 +17,7 @@
 //!
 //! docs/netctl.md is the guide.
 
+pub mod authorize;
 pub mod client;
 pub mod controller;
 pub mod discovery;
@@ -34,11 +35,11 @@ pub mod proto {
 
 pub use client::{ClientOptions, GrpcNetworkController};
 pub use controller::{
-    AllocateRequest, Allocated, DiscoverRequest, Endpoint, ExpectedMetrics, MitigateOutcome,
-    MitigateRequest, NetctlError, NetworkController, PathOffer, PolicyRule, ReleaseRequest,
-    Released,
+    AllocateRequest, Allocated, Caller, DiscoverRequest, Endpoint, ExpectedMetrics,
+    MitigateOutcome, MitigateRequest, NetctlError, NetworkController, PathOffer, PolicyRule,
+    ReleaseRequest, Released,
 };
-pub use reference::{CachedReads, ReferenceConfig, ReferenceController};
+pub use reference::{CachedReads, ReferenceConfig, ReferenceController, RefusalReporter};
 
 #[cfg(test)]
 mod tests;

@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use edgeplane_serve::Acceptor;
 use edgeplane_serve::grpc::{WorkSlots, incoming};
+use edgeplane_serve::tls::ServerTls;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::controller::NetworkController;
+use crate::controller::{Caller, NetworkController};
 use crate::proto;
 use crate::proto::network_controller_server::{
     NetworkController as NetworkControllerRpc, NetworkControllerServer,
@@ -98,7 +99,7 @@ impl NetworkControllerRpc for NetworkControllerService {
         let question = wire::allocate_from_proto(request.get_ref()).map_err(|e| e.to_status())?;
         let answer = self
             .controller
-            .allocate(&question)
+            .allocate_as(&question, &caller(&request))
             .await
             .map_err(|e| e.to_status())?;
         Ok(Response::new(wire::allocated_to_proto(&answer)))
@@ -112,7 +113,7 @@ impl NetworkControllerRpc for NetworkControllerService {
         let question = wire::release_from_proto(request.get_ref()).map_err(|e| e.to_status())?;
         let answer = self
             .controller
-            .release(&question)
+            .release_as(&question, &caller(&request))
             .await
             .map_err(|e| e.to_status())?;
         Ok(Response::new(wire::released_to_proto(&answer)))
@@ -126,11 +127,51 @@ impl NetworkControllerRpc for NetworkControllerService {
         let question = wire::mitigate_from_proto(request.get_ref()).map_err(|e| e.to_status())?;
         let answer = self
             .controller
-            .mitigate(&question)
+            .mitigate_as(&question, &caller(&request))
             .await
             .map_err(|e| e.to_status())?;
         Ok(Response::new(wire::outcome_to_proto(&answer)))
     }
+}
+
+/// Who calls: the name in the client's certificate when it presented one (mutual TLS),
+/// else its connection (address and port), so that what one connection allocated another
+/// cannot release.
+pub fn caller<T>(request: &Request<T>) -> Caller {
+    let named = request
+        .peer_certs()
+        .and_then(|certs| certs.first().and_then(|c| certificate_name(c)));
+    match (named, request.remote_addr()) {
+        (Some(name), _) => Caller::Remote(format!("cert:{name}")),
+        (None, Some(addr)) => Caller::Remote(format!("connection:{addr}")),
+        (None, None) => Caller::Remote("connection:unknown".into()),
+    }
+}
+
+/// A certificate's name: its first URI subject alternative name (a SPIFFE id, say), else
+/// its first DNS name, else its subject's common name.
+pub fn certificate_name(der: &[u8]) -> Option<String> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        let names = &san.value.general_names;
+        let uri = names.iter().find_map(|n| match n {
+            GeneralName::URI(u) => Some(u.to_string()),
+            _ => None,
+        });
+        let dns = names.iter().find_map(|n| match n {
+            GeneralName::DNSName(d) => Some(d.to_string()),
+            _ => None,
+        });
+        if let Some(name) = uri.or(dns) {
+            return Some(name);
+        }
+    }
+    cert.subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_string)
 }
 
 /// Serves `controller` on `listener` with the default [`ServerLimits`] until `shutdown`
@@ -140,24 +181,51 @@ pub async fn serve(
     controller: Arc<dyn NetworkController>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    serve_with_limits(listener, controller, ServerLimits::default(), shutdown).await
+    serve_with_limits(
+        listener,
+        controller,
+        ServerLimits::default(),
+        None,
+        shutdown,
+    )
+    .await
 }
 
-/// Serves `controller` on `listener` within `limits` until `shutdown` completes.
+/// Serves `controller` on `listener` within `limits` until `shutdown` completes, over TLS
+/// when `tls` is given (mutual TLS when it names a client CA), else in plain text (with a
+/// warning when the address is not a loopback one).
 pub async fn serve_with_limits(
     listener: TcpListener,
     controller: Arc<dyn NetworkController>,
     limits: ServerLimits,
+    tls: Option<Arc<ServerTls>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    if let Ok(addr) = listener.local_addr() {
+        edgeplane_serve::tls::warn_if_plain("the network controller", addr, tls.as_deref());
+    }
     let acceptor = Acceptor::new("netctl", listener, limits.max_connections);
     let stop_accepting = CancellationToken::new();
-    let connections = incoming(acceptor, stop_accepting.clone());
-    tonic::transport::Server::builder()
-        .add_service(NetworkControllerService::with_limits(controller, limits).into_server())
-        .serve_with_incoming_shutdown(connections, async move {
-            shutdown.await;
-            stop_accepting.cancel();
-        })
-        .await
+    let stop = stop_accepting.clone();
+    let signal = async move {
+        shutdown.await;
+        stop.cancel();
+    };
+    let server = tonic::transport::Server::builder()
+        .add_service(NetworkControllerService::with_limits(controller, limits).into_server());
+    match tls {
+        Some(tls) => {
+            server
+                .serve_with_incoming_shutdown(
+                    edgeplane_serve::tls::incoming(acceptor, tls, stop_accepting),
+                    signal,
+                )
+                .await
+        }
+        None => {
+            server
+                .serve_with_incoming_shutdown(incoming(acceptor, stop_accepting), signal)
+                .await
+        }
+    }
 }

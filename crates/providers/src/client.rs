@@ -9,8 +9,9 @@ use std::time::Duration;
 use edgeplane_api::{Compliance, ConstraintPolicyRule, TargetRef};
 use edgeplane_core::status::RuleOutcome;
 use edgeplane_core::values::format_duration;
+use edgeplane_serve::tls::ClientTls;
 use tokio::sync::Semaphore;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::proto;
 use crate::proto::rule_provider_client::RuleProviderClient;
@@ -27,6 +28,9 @@ pub struct ClientOptions {
     /// Calls in flight to one provider at most; more wait their turn (within their
     /// timeout).
     pub max_in_flight: usize,
+    /// For `https://` URLs: the CA to trust and the client's certificate (`--grpc-ca`,
+    /// `--grpc-cert`, `--grpc-key`), re-read when the files change.
+    pub tls: Option<Arc<ClientTls>>,
 }
 
 impl Default for ClientOptions {
@@ -35,6 +39,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
             max_in_flight: 16,
+            tls: None,
         }
     }
 }
@@ -49,17 +54,19 @@ pub struct GrpcProvider {
 }
 
 impl GrpcProvider {
-    /// A client that connects on first use (and reconnects after failures). Must be called
-    /// inside a Tokio runtime. Fails only on a URL that is not one.
+    /// A client that connects on first use (and reconnects after failures): `http://` in
+    /// plain text, `https://` over TLS with `options.tls`. Must be called inside a Tokio
+    /// runtime. Fails only on a URL that is not one, or an `https://` URL without TLS
+    /// options.
     pub fn new(url: &str, options: &ClientOptions) -> Result<GrpcProvider, ProviderError> {
-        let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|e| ProviderError::InvalidRequest(format!("{url:?} is not a URL: {e}")))?
-            // The call's timeout is applied around the call (see `call`), so that it also
-            // covers waiting for a permit and reads the same whatever times out.
-            .connect_timeout(options.connect_timeout);
+        // The call's timeout is applied around the call (see `call`), so that it also
+        // covers waiting for a permit and reads the same whatever times out.
+        let channel =
+            edgeplane_serve::tls::channel(url, options.connect_timeout, options.tls.as_ref())
+                .map_err(ProviderError::InvalidRequest)?;
         Ok(GrpcProvider {
             url: url.to_string(),
-            client: RuleProviderClient::new(endpoint.connect_lazy()),
+            client: RuleProviderClient::new(channel),
             permits: Arc::new(Semaphore::new(options.max_in_flight.max(1))),
             timeout: options.timeout,
         })

@@ -48,9 +48,11 @@ pub fn providers_from_services(services: &[Service]) -> (Vec<DiscoveredProvider>
             .and_then(|s| s.ports.as_ref())
             .map(Vec::as_slice)
             .unwrap_or_default();
+        // A port named `grpcs` serves TLS (the chart names it so when `tls.enabled`).
         let port = ports
             .iter()
-            .find(|p| p.name.as_deref() == Some("grpc"))
+            .find(|p| p.name.as_deref() == Some("grpcs"))
+            .or_else(|| ports.iter().find(|p| p.name.as_deref() == Some("grpc")))
             .or(ports.first());
         let Some(port) = port else {
             problems.push(format!(
@@ -71,7 +73,15 @@ pub fn providers_from_services(services: &[Service]) -> (Vec<DiscoveredProvider>
                 rule.to_string(),
                 DiscoveredProvider {
                     rule: rule.to_string(),
-                    url: format!("http://{name}.{namespace}.svc:{}", port.port),
+                    url: format!(
+                        "{}://{name}.{namespace}.svc:{}",
+                        if port.name.as_deref() == Some("grpcs") {
+                            "https"
+                        } else {
+                            "http"
+                        },
+                        port.port
+                    ),
                     service: key.clone(),
                 },
             );

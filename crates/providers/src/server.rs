@@ -6,6 +6,7 @@ use std::sync::Arc;
 use edgeplane_api::Compliance;
 use edgeplane_serve::Acceptor;
 use edgeplane_serve::grpc::{Interrupt, WorkSlots, incoming};
+use edgeplane_serve::tls::ServerTls;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -226,36 +227,57 @@ impl RuleProvider for RuleProviderService {
     }
 }
 
-/// Serves `provider` on `listener` within `limits` until `shutdown` completes.
+/// Serves `provider` on `listener` within `limits` until `shutdown` completes, over TLS
+/// when `tls` is given (mutual TLS when it names a client CA).
 pub async fn serve(
     listener: TcpListener,
     provider: Arc<dyn Provider>,
     limits: ServerLimits,
+    tls: Option<Arc<ServerTls>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     serve_service(
         listener,
         RuleProviderService::with_limits(provider, limits),
+        tls,
         shutdown,
     )
     .await
 }
 
 /// Serves a service built with [`RuleProviderService::with_limits`] (keep its
-/// [`RuleProviderService::slots`] to watch the work).
+/// [`RuleProviderService::slots`] to watch the work); plain text (with a warning when the
+/// address is not a loopback one) unless `tls` is given.
 pub async fn serve_service(
     listener: TcpListener,
     service: RuleProviderService,
+    tls: Option<Arc<ServerTls>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    if let Ok(addr) = listener.local_addr() {
+        edgeplane_serve::tls::warn_if_plain("the provider", addr, tls.as_deref());
+    }
     let acceptor = Acceptor::new("provider", listener, service.limits.max_connections);
     let stop_accepting = CancellationToken::new();
-    let connections = incoming(acceptor, stop_accepting.clone());
-    tonic::transport::Server::builder()
-        .add_service(service.into_server())
-        .serve_with_incoming_shutdown(connections, async move {
-            shutdown.await;
-            stop_accepting.cancel();
-        })
-        .await
+    let stop = stop_accepting.clone();
+    let signal = async move {
+        shutdown.await;
+        stop.cancel();
+    };
+    let server = tonic::transport::Server::builder().add_service(service.into_server());
+    match tls {
+        Some(tls) => {
+            server
+                .serve_with_incoming_shutdown(
+                    edgeplane_serve::tls::incoming(acceptor, tls, stop_accepting),
+                    signal,
+                )
+                .await
+        }
+        None => {
+            server
+                .serve_with_incoming_shutdown(incoming(acceptor, stop_accepting), signal)
+                .await
+        }
+    }
 }

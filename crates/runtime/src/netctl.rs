@@ -138,6 +138,40 @@ impl NetworkControllers {
     }
 }
 
+/// `netctl serve`'s [`edgeplane_netctl::RefusalReporter`]: a Warning Event
+/// `NetworkCallRefused` on the binding a refused remote call was about, through the
+/// component's [`crate::context::Context`] (published in the background; a failure is
+/// logged).
+pub struct RefusalEvents {
+    ctx: crate::context::Context,
+}
+
+impl RefusalEvents {
+    pub fn new(ctx: crate::context::Context) -> RefusalEvents {
+        RefusalEvents { ctx }
+    }
+}
+
+impl edgeplane_netctl::RefusalReporter for RefusalEvents {
+    fn refused(&self, binding: &str, note: String) {
+        use crate::events::{EventSpec, reasons};
+        use kube::Resource;
+        let Some((namespace, name)) = binding.split_once('/') else {
+            return;
+        };
+        let regarding = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(edgeplane_api::ConstraintPolicyBinding::api_version(&()).into()),
+            kind: Some(edgeplane_api::ConstraintPolicyBinding::kind(&()).into()),
+            namespace: Some(namespace.into()),
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        let event = EventSpec::warning(reasons::NETWORK_CALL_REFUSED, "Authorize", note);
+        let events = self.ctx.events();
+        tokio::spawn(async move { events.publish_or_log(&regarding, event).await });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

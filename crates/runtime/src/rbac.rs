@@ -182,15 +182,22 @@ pub const DESCHEDULER: &[ApiCall] = &[
 /// `reference`): watches nodes and bindings (`NetworkReads`; it lists them itself until
 /// the watches have listed), reads the NetworkTopology and the NetworkPathCatalogue it
 /// manages, and server-side applies the catalogue's status (allocations) and the
-/// topology's `status.activatedPaths` as `edgeplane-netctl`. One replica, no Lease, no
-/// Events.
+/// topology's `status.activatedPaths` as `edgeplane-netctl`. To authorise a remote call it
+/// gets the binding the call names and the pods of its Pod targets, and publishes a Warning
+/// Event on the binding when it refuses one. One replica, no Lease.
 pub const NETWORK_CONTROLLER: &[ApiCall] = &[
     call("", "nodes", WATCH, "netctl: node locations"),
     call(
         "constraint.edgeplane.io",
         "constraintpolicybindings",
-        WATCH,
-        "netctl: orphaned allocations",
+        &["get", "list", "watch"],
+        "netctl: orphaned allocations; the binding a call names",
+    ),
+    call(
+        "",
+        "pods",
+        &["get"],
+        "netctl: the nodes of a binding's pods",
     ),
     call(
         "network.edgeplane.io",
@@ -246,9 +253,10 @@ impl Component {
 /// Every call the component makes.
 pub fn requirements(component: Component) -> Vec<ApiCall> {
     let mut out: Vec<ApiCall> = Vec::new();
-    // Not built on the shared caches, the Lease or the event recorder.
+    // Not built on the shared caches or the Lease; events for refused calls only.
     if component == Component::NetworkController {
         out.extend(NETWORK_CONTROLLER);
+        out.extend(EVENTS);
         return out;
     }
     out.extend(CACHES);

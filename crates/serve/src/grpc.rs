@@ -109,6 +109,15 @@ pub struct Connection {
     _slot: OwnedSemaphorePermit,
 }
 
+impl Connection {
+    pub fn new(stream: TcpStream, slot: OwnedSemaphorePermit) -> Connection {
+        Connection {
+            stream,
+            _slot: slot,
+        }
+    }
+}
+
 impl AsyncRead for Connection {
     fn poll_read(
         mut self: Pin<&mut Self>,

@@ -12,14 +12,19 @@
 //! - [`grpc`] (feature `grpc`): work slots that shed load with `RESOURCE_EXHAUSTED`, an
 //!   interruption flag for work whose caller is gone, and accepted connections for tonic.
 //!
-//! TLS and authentication are layered on top by the servers that need them (the webhook
-//! does its TLS handshake on an accepted stream and then calls [`http::serve_connection`]).
+//! - [`tls`] (feature `grpc`): TLS and mutual TLS for the gRPC servers and clients, with
+//!   certificates re-read from their files when they change.
+//!
+//! The webhook does its own TLS handshake on an accepted stream and then calls
+//! [`http::serve_connection`].
 
 pub mod accept;
 pub mod backoff;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod http;
+#[cfg(feature = "grpc")]
+pub mod tls;
 
 pub use accept::{Accepted, Acceptor, Listen};
 pub use backoff::accept_backoff;

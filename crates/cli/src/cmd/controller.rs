@@ -24,7 +24,7 @@ pub struct Args {
     /// Where to serve /healthz, /readyz and /metrics.
     #[arg(
         long = "metrics-addr",
-        default_value = "0.0.0.0:8081",
+        default_value = "127.0.0.1:8081",
         value_name = "ADDR"
     )]
     pub metrics_addr: SocketAddr,
@@ -32,6 +32,9 @@ pub struct Args {
     pub election: ElectionArgs,
     #[command(flatten)]
     pub providers: ProviderArgs,
+    /// TLS for calls to providers.
+    #[command(flatten)]
+    pub grpc_tls: super::tls::GrpcClientTlsArgs,
     /// The gate webhook (gate mode of the scheduler): served here in the chart.
     #[command(flatten)]
     pub webhook: WebhookArgs,
@@ -47,15 +50,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok::<_, String>((
             args.providers.parse()?,
             live::positive_duration_flag("gate-timeout", &args.gate_timeout)?,
+            args.grpc_tls.load()?,
         ))
     })();
-    let (external, gate_timeout) = match flags {
+    let (mut external, gate_timeout, grpc_tls) = match flags {
         Ok(f) => f,
         Err(message) => {
             eprintln!("error: {message}");
             return Ok(ExitCode::from(2));
         }
     };
+    external.options.tls = grpc_tls;
     live::runtime()?.block_on(async move {
         let mut base =
             live::start_base(&args.live, &args.election, COMPONENT, args.metrics_addr).await?;

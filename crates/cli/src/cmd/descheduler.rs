@@ -40,9 +40,19 @@ impl NetworkControllerArgs {
         Ok(())
     }
 
-    /// How the component finds the controller: the URL, else Service discovery.
-    pub fn controllers(&self) -> NetworkControllers {
-        NetworkControllers::remote(self.network_controller.clone(), ClientOptions::default())
+    /// How the component finds the controller: the URL, else Service discovery; `https://`
+    /// URLs (and Services whose port is named `grpcs`) over TLS with `tls`.
+    pub fn controllers(
+        &self,
+        tls: Option<std::sync::Arc<edgeplane_serve::tls::ClientTls>>,
+    ) -> NetworkControllers {
+        NetworkControllers::remote(
+            self.network_controller.clone(),
+            ClientOptions {
+                tls,
+                ..ClientOptions::default()
+            },
+        )
     }
 }
 
@@ -71,8 +81,10 @@ pub struct Args {
     pub dry_run: bool,
     #[command(flatten)]
     pub network: NetworkControllerArgs,
+    #[command(flatten)]
+    pub grpc_tls: super::tls::GrpcClientTlsArgs,
     /// /healthz, /readyz and /metrics.
-    #[arg(long, default_value = "0.0.0.0:8083", value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:8083", value_name = "ADDR")]
     pub metrics_addr: SocketAddr,
     #[command(flatten)]
     pub election: ElectionArgs,
@@ -115,7 +127,10 @@ impl Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     args.live.init_logging();
-    let config = match args.config() {
+    let config = args
+        .config()
+        .and_then(|config| Ok((config, args.grpc_tls.load()?)));
+    let (config, grpc_tls) = match config {
         Ok(c) => c,
         Err(message) => {
             eprintln!("error: {message}");
@@ -136,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             base.views.clone(),
             config.clone(),
         )
-        .with_network_controllers(args.network.controllers());
+        .with_network_controllers(args.network.controllers(grpc_tls));
         base.spawn(descheduler.run());
         tracing::info!(identity = %base.ctx.identity, http = ?base.http_addr,
             interval = ?config.interval, dry_run = config.dry_run,

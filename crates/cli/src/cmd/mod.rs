@@ -16,5 +16,6 @@ pub mod plan;
 pub mod provider;
 pub mod scheduler;
 pub mod sim;
+pub mod tls;
 mod what_if;
 mod world;

@@ -40,7 +40,7 @@ pub struct ServeArgs {
     /// standard output after the gRPC address).
     #[arg(
         long = "metrics-addr",
-        default_value = "0.0.0.0:8084",
+        default_value = "127.0.0.1:8084",
         value_name = "ADDR"
     )]
     pub metrics_addr: SocketAddr,
@@ -70,6 +70,8 @@ pub struct ServeArgs {
     /// Largest request message in bytes; larger is refused with OUT_OF_RANGE.
     #[arg(long = "max-message-bytes", default_value_t = ServerLimits::default().max_message_bytes, value_name = "BYTES")]
     pub max_message_bytes: usize,
+    #[command(flatten)]
+    pub tls: super::tls::ServerTlsArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -90,7 +92,8 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ..ReferenceConfig::default()
         })
     })();
-    let config = match parsed {
+    let parsed = parsed.and_then(|config| Ok((config, args.tls.load()?)));
+    let (config, tls) = match parsed {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -138,8 +141,11 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
         let controller = Arc::new(
-            ReferenceController::new(client, Arc::new(SystemClock), config)
-                .with_cached_reads(Arc::new(reads)),
+            ReferenceController::new(client.clone(), Arc::new(SystemClock), config)
+                .with_cached_reads(Arc::new(reads))
+                .with_refusal_reporter(Arc::new(edgeplane_runtime::netctl::RefusalEvents::new(
+                    edgeplane_runtime::context::Context::new(client, "edgeplane-netctl"),
+                ))),
         );
         let served = metrics.network_controller().wrap(controller.clone());
         // The address on standard output, alone, so scripts and tests can read the port;
@@ -157,6 +163,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             controller,
             served,
             limits,
+            tls,
             live::shutdown_signal(),
         )
         .await?;

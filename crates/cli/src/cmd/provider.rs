@@ -45,6 +45,8 @@ pub struct ServeArgs {
     pub live: super::live::LiveArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub tls: super::tls::ServerTlsArgs,
 }
 
 /// What one client may ask of the server, and how much it does at once.
@@ -87,8 +89,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let tls = match args.tls.load() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     if args.files.is_empty() {
-        return run_live(args);
+        return run_live(args, tls);
     }
     let world = match World::read(&args.files, crate::input::ValidateArg::Strict) {
         Ok(w) => w,
@@ -130,6 +139,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             listener,
             provider,
             args.limits.limits(),
+            tls,
             super::live::shutdown_signal(),
         )
         .await?;
@@ -140,7 +150,10 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// Serves from a live cluster: watches nodes, pods and the topology and answers from the
 /// current view (rebuilt when they change).
-fn run_live(args: ServeArgs) -> anyhow::Result<ExitCode> {
+fn run_live(
+    args: ServeArgs,
+    tls: Option<Arc<edgeplane_serve::tls::ServerTls>>,
+) -> anyhow::Result<ExitCode> {
     use edgeplane_runtime::cache::Cache;
     use edgeplane_runtime::metrics::Metrics;
     use edgeplane_runtime::view::ViewCache;
@@ -185,7 +198,7 @@ fn run_live(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         println!("listening on {address}");
         std::io::stdout().flush()?;
-        edgeplane_providers::server::serve(listener, views.builtin_provider(), args.limits.limits(), super::live::shutdown_signal()).await?;
+        edgeplane_providers::server::serve(listener, views.builtin_provider(), args.limits.limits(), tls, super::live::shutdown_signal()).await?;
         shutdown.cancel();
         eprintln!("stopped");
         anyhow::Ok(ExitCode::SUCCESS)

@@ -102,7 +102,7 @@ pub struct Args {
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     pub time_budget: String,
     /// /healthz, /readyz and /metrics.
-    #[arg(long, default_value = "0.0.0.0:8082", value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:8082", value_name = "ADDR")]
     pub metrics_addr: SocketAddr,
     #[command(flatten)]
     pub election: ElectionArgs,
@@ -113,6 +113,9 @@ pub struct Args {
     /// Asked for paths (Discover, Allocate, Release) when no node satisfies a binding.
     #[command(flatten)]
     pub network: NetworkControllerArgs,
+    /// TLS for calls to providers and the network controller.
+    #[command(flatten)]
+    pub grpc_tls: super::tls::GrpcClientTlsArgs,
     /// The gate webhook is served by `edgeplane controller` in the chart; the scheduler
     /// can serve it too (a single-component setup, development).
     #[command(flatten)]
@@ -130,15 +133,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             live::positive_duration_flag("time-budget", &args.time_budget)?,
             args.providers.parse()?,
             args.network.validate()?,
+            args.grpc_tls.load()?,
         ))
     })();
-    let (triggers, time_budget, external, ()) = match flags {
+    let (triggers, time_budget, mut external, (), grpc_tls) = match flags {
         Ok(f) => f,
         Err(message) => {
             eprintln!("error: {message}");
             return Ok(ExitCode::from(2));
         }
     };
+    external.options.tls = grpc_tls.clone();
     live::runtime()?.block_on(async move {
         let mut base = live::start_base(
             &args.live,
@@ -190,7 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             base.views.clone(),
             config,
         )
-        .with_discovery(Arc::new(args.network.controllers()));
+        .with_discovery(Arc::new(args.network.controllers(grpc_tls)));
         for (rule, url) in &external.providers {
             let client = GrpcProvider::new(url, &external.options)
                 .map_err(|e| anyhow::anyhow!("--provider {rule}={url}: {e}"))?;

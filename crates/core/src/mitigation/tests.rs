@@ -98,6 +98,7 @@ fn allocation(id: &str, entry: &str, binding: &str, purpose: AllocationPurpose) 
         purpose,
         bandwidth: None,
         allocated_at: Time(now()),
+        holder: None,
     }
 }
 

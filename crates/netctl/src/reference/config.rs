@@ -52,3 +52,11 @@ pub trait CachedReads: Send + Sync {
     /// allocation look orphaned).
     fn binding_names(&self) -> Option<BTreeSet<String>>;
 }
+
+/// Where the reference controller reports a refused remote call about a binding that
+/// exists (`netctl serve`: a Warning Event `NetworkCallRefused` on the binding, written by
+/// the runtime). Called without waiting: reporting must not delay the answer.
+pub trait RefusalReporter: Send + Sync {
+    /// `binding` is `namespace/name`; `note` says which call, who asked, and why not.
+    fn refused(&self, binding: &str, note: String);
+}

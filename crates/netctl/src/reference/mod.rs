@@ -30,7 +30,7 @@ mod serve;
 mod state;
 mod status;
 
-pub use config::{CachedReads, ReferenceConfig};
+pub use config::{CachedReads, ReferenceConfig, RefusalReporter};
 pub use serve::{serve, serve_as};
 pub use state::ReferenceController;
 #[cfg(test)]

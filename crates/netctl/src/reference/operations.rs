@@ -12,9 +12,11 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::state::{ReferenceController, Step};
+use crate::authorize;
 use crate::controller::{
-    AllocateRequest, Allocated, DiscoverRequest, Endpoint, ExpectedMetrics, MitigateOutcome,
-    MitigateRequest, NetctlError, NetworkController, PathOffer, ReleaseRequest, Released,
+    AllocateRequest, Allocated, Caller, DiscoverRequest, Endpoint, ExpectedMetrics,
+    MitigateOutcome, MitigateRequest, NetctlError, NetworkController, PathOffer, ReleaseRequest,
+    Released,
 };
 
 /// An endpoint on the graph.
@@ -47,9 +49,11 @@ fn site_names(graph: &NetworkGraph, route: Option<&edgeplane_core::network::Rout
         .unwrap_or_default()
 }
 
-#[tonic::async_trait]
-impl NetworkController for ReferenceController {
-    async fn discover(&self, request: &DiscoverRequest) -> Result<Vec<PathOffer>, NetctlError> {
+impl ReferenceController {
+    async fn discover_paths(
+        &self,
+        request: &DiscoverRequest,
+    ) -> Result<Vec<PathOffer>, NetctlError> {
         let rules = parse_rules(&request.rules)?;
         let state = self.load().await?;
         let source = locate(&state.graph, "source", &request.source)?;
@@ -107,7 +111,12 @@ impl NetworkController for ReferenceController {
             .collect())
     }
 
-    async fn allocate(&self, request: &AllocateRequest) -> Result<Allocated, NetctlError> {
+    /// Allocate, recording `holder` (the remote caller) in the allocation.
+    async fn allocate_by(
+        &self,
+        request: &AllocateRequest,
+        holder: Option<&str>,
+    ) -> Result<Allocated, NetctlError> {
         let Some((entry_name, expires)) = parse_offer_id(&request.id) else {
             return Err(NetctlError::InvalidArgument(format!(
                 "id: {:?} is not an offer of this controller (offer.<entry>.<expiry>.<hash>, from Discover)",
@@ -170,6 +179,7 @@ impl NetworkController for ReferenceController {
                 bandwidth: (reserve > 0.0)
                     .then(|| Value::bits_per_second(reserve).to_string()),
                 allocated_at: Time(state.now),
+                holder: holder.map(str::to_string),
             });
             Ok(Step::Write(
                 allocations,
@@ -188,7 +198,15 @@ impl NetworkController for ReferenceController {
         })
     }
 
-    async fn release(&self, request: &ReleaseRequest) -> Result<Released, NetctlError> {
+    /// Release; a remote `caller` only of what it allocated.
+    async fn release_by(
+        &self,
+        request: &ReleaseRequest,
+        caller: Option<&str>,
+    ) -> Result<Released, NetctlError> {
+        if let Some(caller) = caller {
+            authorize::release(&request.id, false, None, caller)?;
+        }
         self.transact(|state| {
             let Some(held) = state.allocations.iter().find(|a| a.id == request.id) else {
                 return Ok(Step::Answer(Released {
@@ -196,6 +214,9 @@ impl NetworkController for ReferenceController {
                     deactivated: false,
                 }));
             };
+            if let Some(caller) = caller {
+                authorize::release(&request.id, true, held.holder.as_deref(), caller)?;
+            }
             if let Some(binding) = &request.binding
                 && *binding != held.binding
             {
@@ -227,7 +248,12 @@ impl NetworkController for ReferenceController {
         })
     }
 
-    async fn mitigate(&self, request: &MitigateRequest) -> Result<MitigateOutcome, NetctlError> {
+    /// Mitigate, recording `holder` (the remote caller) in a new allocation.
+    async fn mitigate_by(
+        &self,
+        request: &MitigateRequest,
+        holder: Option<&str>,
+    ) -> Result<MitigateOutcome, NetctlError> {
         let rules = parse_rules(&request.rules)?;
         let catalogue_missing = self.missing_catalogue();
         let outcome = self
@@ -324,6 +350,7 @@ impl NetworkController for ReferenceController {
                             bandwidth: (reserve > 0.0)
                                 .then(|| Value::bits_per_second(reserve).to_string()),
                             allocated_at: Time(state.now),
+                            holder: holder.map(str::to_string),
                         });
                         let moved = replaces
                             .map(|r| format!(" (instead of allocation {r}, which no longer did)"))
@@ -361,5 +388,115 @@ impl NetworkController for ReferenceController {
             "mitigate"
         );
         Ok(outcome)
+    }
+}
+
+/// In process, calls are trusted (the simulator and the tests run the controller here);
+/// remote callers are authorised first (`crate::authorize`).
+#[tonic::async_trait]
+impl NetworkController for ReferenceController {
+    async fn discover(&self, request: &DiscoverRequest) -> Result<Vec<PathOffer>, NetctlError> {
+        self.discover_paths(request).await
+    }
+
+    async fn allocate(&self, request: &AllocateRequest) -> Result<Allocated, NetctlError> {
+        self.allocate_by(request, None).await
+    }
+
+    async fn release(&self, request: &ReleaseRequest) -> Result<Released, NetctlError> {
+        self.release_by(request, None).await
+    }
+
+    async fn mitigate(&self, request: &MitigateRequest) -> Result<MitigateOutcome, NetctlError> {
+        self.mitigate_by(request, None).await
+    }
+
+    async fn allocate_as(
+        &self,
+        request: &AllocateRequest,
+        caller: &Caller,
+    ) -> Result<Allocated, NetctlError> {
+        let Caller::Remote(identity) = caller else {
+            return self.allocate_by(request, None).await;
+        };
+        let facts = self.binding_facts(&request.binding).await?;
+        authorize::binding_call(&request.binding, facts.as_ref(), &[]).inspect_err(|e| {
+            self.refused("Allocate", &request.binding, facts.is_some(), identity, e)
+        })?;
+        self.allocate_by(request, Some(identity)).await
+    }
+
+    async fn release_as(
+        &self,
+        request: &ReleaseRequest,
+        caller: &Caller,
+    ) -> Result<Released, NetctlError> {
+        let Caller::Remote(identity) = caller else {
+            return self.release_by(request, None).await;
+        };
+        let answer = self.release_by(request, Some(identity)).await;
+        if let Err(error @ NetctlError::PermissionDenied(_)) = &answer {
+            // The Event goes on the binding that holds the allocation.
+            let binding = match self.load().await {
+                Ok(state) => state
+                    .allocations
+                    .iter()
+                    .find(|a| a.id == request.id)
+                    .map(|a| a.binding.clone()),
+                Err(_) => None,
+            };
+            match binding {
+                Some(binding) => self.refused("Release", &binding, true, identity, error),
+                None => self.refused("Release", &request.id, false, identity, error),
+            }
+        }
+        answer
+    }
+
+    async fn mitigate_as(
+        &self,
+        request: &MitigateRequest,
+        caller: &Caller,
+    ) -> Result<MitigateOutcome, NetctlError> {
+        let Caller::Remote(identity) = caller else {
+            return self.mitigate_by(request, None).await;
+        };
+        let facts = self.binding_facts(&request.binding).await?;
+        authorize::binding_call(
+            &request.binding,
+            facts.as_ref(),
+            &[
+                ("source", &request.source),
+                ("destination", &request.destination),
+            ],
+        )
+        .inspect_err(|e| {
+            self.refused("Mitigate", &request.binding, facts.is_some(), identity, e)
+        })?;
+        self.mitigate_by(request, Some(identity)).await
+    }
+}
+
+impl ReferenceController {
+    /// Logs a refused call (a refusal for a made-up binding is worth an operator's look),
+    /// and reports it when `binding` exists.
+    fn refused(
+        &self,
+        call: &str,
+        binding: &str,
+        exists: bool,
+        identity: &str,
+        error: &NetctlError,
+    ) {
+        if !matches!(
+            error,
+            NetctlError::PermissionDenied(_) | NetctlError::NotFound(_)
+        ) {
+            return;
+        }
+        tracing::warn!(%call, %binding, caller = %identity, %error, "refused");
+        if let (true, Some(reporter)) = (exists, &self.refusals) {
+            reporter.refused(binding, format!("{call} from {identity} refused: {error}"));
+        }
     }
 }

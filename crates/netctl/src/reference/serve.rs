@@ -21,12 +21,13 @@ pub async fn serve(
         controller.clone(),
         controller,
         ServerLimits::default(),
+        None,
         shutdown,
     )
     .await
 }
 
-/// [`serve`] within `limits`, with gRPC calls answered by `served`: the controller wrapped
+/// [`serve`] within `limits` (over TLS when `tls` is given), with gRPC calls answered by `served`: the controller wrapped
 /// by the caller (`netctl serve` times and counts the calls), while the reconciler runs on
 /// `controller`.
 pub async fn serve_as(
@@ -34,6 +35,7 @@ pub async fn serve_as(
     controller: Arc<ReferenceController>,
     served: Arc<dyn crate::NetworkController>,
     limits: ServerLimits,
+    tls: Option<Arc<edgeplane_serve::tls::ServerTls>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -48,7 +50,7 @@ pub async fn serve_as(
                 .await;
         })
     };
-    let result = crate::server::serve_with_limits(listener, served, limits, async move {
+    let result = crate::server::serve_with_limits(listener, served, limits, tls, async move {
         shutdown.await;
         let _ = stop.send(true);
     })

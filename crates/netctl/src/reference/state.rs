@@ -16,7 +16,7 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use super::config::{CachedReads, ReferenceConfig};
+use super::config::{CachedReads, ReferenceConfig, RefusalReporter};
 use super::status::catalogue_status;
 use crate::controller::NetctlError;
 
@@ -34,6 +34,7 @@ pub struct ReferenceController {
     pub(super) config: ReferenceConfig,
     lock: tokio::sync::Mutex<()>,
     cached: Option<Arc<dyn CachedReads>>,
+    pub(super) refusals: Option<Arc<dyn RefusalReporter>>,
 }
 
 /// What the controller reads before deciding.
@@ -88,7 +89,17 @@ impl ReferenceController {
             config,
             lock: tokio::sync::Mutex::new(()),
             cached: None,
+            refusals: None,
         }
+    }
+
+    /// Reports refused remote calls about existing bindings to `reporter`.
+    pub fn with_refusal_reporter(
+        mut self,
+        reporter: Arc<dyn RefusalReporter>,
+    ) -> ReferenceController {
+        self.refusals = Some(reporter);
+        self
     }
 
     /// Reads nodes and bindings from `cached` when it has them.
@@ -305,6 +316,48 @@ impl ReferenceController {
             tracing::info!(allocation = %id, "released: its binding is gone");
         }
         Ok(released)
+    }
+
+    /// What a call's binding (`namespace/name`) occupies: the nodes of its Pod targets and
+    /// its Site targets; `None` when it does not exist.
+    pub(super) async fn binding_facts(
+        &self,
+        binding: &str,
+    ) -> Result<Option<crate::authorize::BindingFacts>, NetctlError> {
+        use k8s_openapi::api::core::v1::Pod;
+        let Some((namespace, name)) = binding.split_once('/') else {
+            return Err(NetctlError::InvalidArgument(format!(
+                "binding: {binding:?} is not namespace/name"
+            )));
+        };
+        let api: Api<ConstraintPolicyBinding> = Api::namespaced(self.client.clone(), namespace);
+        let found = api
+            .get_opt(name)
+            .await
+            .map_err(|e| kube_error(&format!("reading binding {binding}"), e))?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let mut facts = crate::authorize::BindingFacts::default();
+        for target in found.spec.targets.values() {
+            match target.kind {
+                edgeplane_api::TargetKind::Pod => {
+                    let namespace = target.namespace.as_deref().unwrap_or(namespace);
+                    let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+                    let pod = pods.get_opt(&target.name).await.map_err(|e| {
+                        kube_error(&format!("reading pod {namespace}/{}", target.name), e)
+                    })?;
+                    if let Some(node) = pod.and_then(|p| p.spec).and_then(|s| s.node_name) {
+                        facts.nodes.insert(node);
+                    }
+                }
+                edgeplane_api::TargetKind::Site => {
+                    facts.sites.insert(target.name.clone());
+                }
+                _ => {}
+            }
+        }
+        Ok(Some(facts))
     }
 
     /// `namespace/name` of every binding; `None` when they cannot be listed (the CRD is

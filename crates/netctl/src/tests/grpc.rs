@@ -397,6 +397,7 @@ async fn past_the_limit_of_calls_at_work_new_calls_are_shed_and_large_messages_r
         listener,
         controller,
         limits,
+        None,
         async move {
             let _ = stopped.await;
         },

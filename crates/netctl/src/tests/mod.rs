@@ -5,6 +5,7 @@
 
 mod grpc;
 mod reference;
+mod tls;
 
 use crate::PolicyRule;
 

@@ -594,40 +594,164 @@ async fn without_a_catalogue_nothing_is_activated_and_orphans_are_released() {
     cluster.shutdown().await;
 }
 
+/// Refusals reported, in order.
+#[derive(Default)]
+struct Reports(std::sync::Mutex<Vec<(String, String)>>);
+
+impl crate::RefusalReporter for Reports {
+    fn refused(&self, binding: &str, note: String) {
+        self.0.lock().unwrap().push((binding.to_string(), note));
+    }
+}
+
+/// A binding `ar/b` of the pod `ar/ar-0` (on node m1) and the users at the stadium.
+const BINDING: &str = "apiVersion: v1
+kind: Namespace
+metadata: {name: ar}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ar-0, namespace: ar}
+spec:
+  nodeName: m1
+  containers: [{name: render, image: render:1}]
+---
+apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicyBinding
+metadata: {name: b, namespace: ar}
+spec:
+  offer: ar-offer
+  targets:
+    render: {namespace: ar, apiVersion: v1, kind: Pod, name: ar-0}
+    users: {apiVersion: network.edgeplane.io/v1alpha1, kind: Site, name: stadium}
+";
+
 /// The in-process server over loopback gRPC, as `edgeplane netctl serve` runs it (real
-/// time: sockets and paused time do not mix).
+/// time: sockets and paused time do not mix). Remote callers are authorised: only bindings
+/// that exist, between the places they occupy; Release only by the allocating identity.
 #[tokio::test]
 async fn the_reference_controller_serves_over_grpc() {
     let cluster = cluster().await;
     cluster.load_yaml(CATALOGUE).await.unwrap();
+    cluster.load_yaml(BINDING).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let reports = Arc::new(Reports::default());
     let server = tokio::spawn(crate::reference::serve(
         listener,
-        Arc::new(controller(&cluster)),
+        Arc::new(controller(&cluster).with_refusal_reporter(reports.clone())),
         async move {
             let _ = stopped.await;
         },
     ));
     let client = GrpcNetworkController::new(&url, &ClientOptions::default()).unwrap();
+
+    // A made-up binding takes nothing.
+    let fake = client
+        .mitigate(&mitigate_request("ar/fake-0", &latency_rules()))
+        .await;
+    assert_eq!(
+        fake,
+        Err(NetctlError::NotFound(format!(
+            "network controller at {url}: not found: binding ar/fake-0 does not exist (ConstraintPolicyBinding ar/fake-0); only existing bindings may hold paths"
+        )))
+    );
+    assert_eq!(
+        catalogue(&cluster)
+            .await
+            .status
+            .map(|s| s.allocations)
+            .unwrap_or_default(),
+        vec![]
+    );
+    assert!(
+        topology(&cluster)
+            .await
+            .status
+            .map(|s| s.activated_paths.is_empty())
+            .unwrap_or(true)
+    );
+
     let o = client
         .mitigate(&mitigate_request("ar/b", &latency_rules()))
         .await
         .unwrap();
     assert!(o.accepted);
     assert_eq!(o.entry.as_deref(), Some("slice-a"));
-    let bad = client
+    let held = catalogue(&cluster).await.status.unwrap().allocations;
+    assert_eq!(held.len(), 1);
+    let holder = held[0].holder.clone().unwrap();
+    assert!(holder.starts_with("connection:127.0.0.1:"), "{holder}");
+
+    // Only between the binding's places.
+    let elsewhere = client
         .mitigate(&MitigateRequest {
-            source: Endpoint::Node("nope".into()),
+            source: Endpoint::Node("e9".into()),
             ..mitigate_request("ar/b", &latency_rules())
         })
         .await;
     assert_eq!(
-        bad,
-        Err(NetctlError::InvalidArgument(format!(
-            "network controller at {url}: invalid request: source: no node named \"nope\""
+        elsewhere,
+        Err(NetctlError::PermissionDenied(format!(
+            "network controller at {url}: permission denied: source: node e9 runs none of binding ar/b's pods (its pods run on m1)"
         )))
+    );
+
+    // Another identity (another connection) cannot release it; a Release without an id
+    // is refused; its holder can.
+    let id = o.allocation_id.clone().unwrap();
+    let other = GrpcNetworkController::new(&url, &ClientOptions::default()).unwrap();
+    let release = |id: &str| ReleaseRequest {
+        id: id.into(),
+        binding: None,
+        rules: vec![],
+    };
+    let Err(NetctlError::PermissionDenied(message)) = other.release(&release(&id)).await else {
+        panic!("another identity released the allocation")
+    };
+    let prefix = format!(
+        "network controller at {url}: permission denied: allocation {id} was made by {holder}, not by connection:127.0.0.1:"
+    );
+    assert!(message.starts_with(&prefix), "{message}");
+    assert!(
+        message.ends_with("; only its holder may release it"),
+        "{message}"
+    );
+    assert_eq!(
+        client.release(&release("")).await,
+        Err(NetctlError::InvalidArgument(format!(
+            "network controller at {url}: invalid request: id: is required"
+        )))
+    );
+    assert_eq!(
+        catalogue(&cluster).await.status.unwrap().allocations.len(),
+        1
+    );
+    assert_eq!(
+        client.release(&release(&id)).await,
+        Ok(Released {
+            released: true,
+            deactivated: true
+        })
+    );
+    // The refusals about the existing binding were reported (not the made-up one's).
+    let reported = reports.0.lock().unwrap().clone();
+    assert_eq!(reported.len(), 2, "{reported:?}");
+    assert_eq!(reported[0].0, "ar/b");
+    assert_eq!(
+        reported[0].1,
+        format!(
+            "Mitigate from {holder} refused: permission denied: source: node e9 runs none of binding ar/b's pods (its pods run on m1)"
+        )
+    );
+    assert_eq!(reported[1].0, "ar/b");
+    assert!(
+        reported[1]
+            .1
+            .starts_with("Release from connection:127.0.0.1:"),
+        "{}",
+        reported[1].1
     );
     let _ = stop.send(());
     assert!(server.await.unwrap().is_ok());

@@ -82,7 +82,7 @@ async fn serve(provider: Arc<dyn Provider>, limits: ServerLimits) -> Server {
     let service = RuleProviderService::with_limits(provider, limits);
     let slots = service.slots();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve_service(listener, service, async {
+    tokio::spawn(serve_service(listener, service, None, async {
         let _ = stopped.await;
     }));
     let client = RuleProviderClient::connect(url).await.expect("test setup");

@@ -4,6 +4,7 @@
 //! timeout is what ends the call.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,6 +120,7 @@ fn client(url: &str, timeout: Duration) -> GrpcProvider {
         timeout,
         connect_timeout: timeout,
         max_in_flight: 4,
+        ..ClientOptions::default()
     };
     match GrpcProvider::new(url, &options) {
         Ok(c) => c,
@@ -422,3 +424,70 @@ async fn bindings_route_rules_to_external_providers_first() {
 }
 
 mod limits;
+
+/// The built-in providers served over mutual TLS: a client with a certificate from the
+/// same CA gets the same answer as in plain text; one without a certificate gets an Error
+/// outcome that says why.
+#[tokio::test]
+async fn the_client_evaluates_over_mutual_tls() {
+    use edgeplane_serve::tls::testing::{TestCa, temp_dir};
+    use edgeplane_serve::tls::{ClientTls, ClientTlsFiles, ServerTls, ServerTlsFiles};
+    let dir = temp_dir("provider-mtls");
+    let ca = TestCa::new("edgeplane-ca");
+    let ca_file = ca.write_ca(&dir);
+    let (cert, key) = ca.write(&dir, "provider", &["127.0.0.1"]);
+    let tls = ServerTls::load(ServerTlsFiles {
+        cert,
+        key,
+        client_ca: Some(ca_file.clone()),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "https://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(crate::server::serve(
+        listener,
+        builtin(),
+        crate::server::ServerLimits::default(),
+        Some(Arc::new(tls)),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let remote = |cert: Option<(PathBuf, PathBuf)>| {
+        let files = ClientTlsFiles {
+            ca: ca_file.clone(),
+            cert: cert.as_ref().map(|c| c.0.clone()),
+            key: cert.map(|c| c.1),
+        };
+        let options = ClientOptions {
+            tls: Some(Arc::new(
+                ClientTls::load(files).unwrap_or_else(|e| panic!("{e}")),
+            )),
+            ..ClientOptions::default()
+        };
+        GrpcProvider::new(&url, &options).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let latency = rule("latency", "3ms", Some("5ms"));
+    let targets = pair(pod("r1"), site("stadium"));
+    let with_cert = remote(Some(ca.write(&dir, "scheduler", &["edgeplane-scheduler"])));
+    assert_eq!(
+        with_cert.evaluate(&targets, &latency).await,
+        builtin().evaluate(&targets, &latency).await
+    );
+    let without = remote(None).evaluate(&targets, &latency).await;
+    assert_eq!(without.compliance, Compliance::Error);
+    assert!(
+        without
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(&format!("provider at {url} failed: "))
+                && r.ends_with("received fatal alert: CertificateRequired")),
+        "{without:?}"
+    );
+}

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use edgeplane_netctl::{
-    AllocateRequest, Allocated, DiscoverRequest, MitigateOutcome, MitigateRequest, NetctlError,
-    NetworkController, PathOffer, ReleaseRequest, Released,
+    AllocateRequest, Allocated, Caller, DiscoverRequest, MitigateOutcome, MitigateRequest,
+    NetctlError, NetworkController, PathOffer, ReleaseRequest, Released,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -120,6 +120,40 @@ impl NetworkController for Timed {
     async fn mitigate(&self, request: &MitigateRequest) -> Result<MitigateOutcome, NetctlError> {
         let started = Instant::now();
         let answer = self.inner.mitigate(request).await;
+        self.metrics.observe("mitigate", started, answer.is_ok());
+        answer
+    }
+
+    // The caller is forwarded: the wrapped controller authorises on it.
+    async fn allocate_as(
+        &self,
+        request: &AllocateRequest,
+        caller: &Caller,
+    ) -> Result<Allocated, NetctlError> {
+        let started = Instant::now();
+        let answer = self.inner.allocate_as(request, caller).await;
+        self.metrics.observe("allocate", started, answer.is_ok());
+        answer
+    }
+
+    async fn release_as(
+        &self,
+        request: &ReleaseRequest,
+        caller: &Caller,
+    ) -> Result<Released, NetctlError> {
+        let started = Instant::now();
+        let answer = self.inner.release_as(request, caller).await;
+        self.metrics.observe("release", started, answer.is_ok());
+        answer
+    }
+
+    async fn mitigate_as(
+        &self,
+        request: &MitigateRequest,
+        caller: &Caller,
+    ) -> Result<MitigateOutcome, NetctlError> {
+        let started = Instant::now();
+        let answer = self.inner.mitigate_as(request, caller).await;
         self.metrics.observe("mitigate", started, answer.is_ok());
         answer
     }

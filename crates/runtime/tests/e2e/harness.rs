@@ -241,6 +241,7 @@ pub async fn start_controller(cluster: &EmbeddedCluster, setup: Setup) -> Compon
         timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(1),
         max_in_flight: 16,
+        tls: None,
     };
     let mut registry = ProviderRegistry::new(base.views.builtin_provider(), options);
     if let Some(rewrite) = setup.rewrite {

@@ -104,3 +104,8 @@ affinity:
 {{- define "edgeplane.components" -}}
 controller scheduler descheduler netctl
 {{- end -}}
+
+{{/* A component's gRPC certificate Secret (tls.enabled): <release>-<component>-grpc-tls. */}}
+{{- define "edgeplane.grpcTlsSecret" -}}
+{{- printf "%s-%s-grpc-tls" (include "edgeplane.fullname" .ctx) .component -}}
+{{- end -}}
