@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use edgeplane_serve::Acceptor;
-use edgeplane_serve::grpc::{WorkSlots, incoming};
+use edgeplane_serve::grpc::WorkSlots;
 use edgeplane_serve::tls::ServerTls;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::controller::{Caller, NetworkController};
@@ -201,31 +199,16 @@ pub async fn serve_with_limits(
     tls: Option<Arc<ServerTls>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    if let Ok(addr) = listener.local_addr() {
-        edgeplane_serve::tls::warn_if_plain("the network controller", addr, tls.as_deref());
-    }
-    let acceptor = Acceptor::new("netctl", listener, limits.max_connections);
-    let stop_accepting = CancellationToken::new();
-    let stop = stop_accepting.clone();
-    let signal = async move {
-        shutdown.await;
-        stop.cancel();
-    };
-    let server = tonic::transport::Server::builder()
+    let max_connections = limits.max_connections;
+    let router = tonic::transport::Server::builder()
         .add_service(NetworkControllerService::with_limits(controller, limits).into_server());
-    match tls {
-        Some(tls) => {
-            server
-                .serve_with_incoming_shutdown(
-                    edgeplane_serve::tls::incoming(acceptor, tls, stop_accepting),
-                    signal,
-                )
-                .await
-        }
-        None => {
-            server
-                .serve_with_incoming_shutdown(incoming(acceptor, stop_accepting), signal)
-                .await
-        }
-    }
+    edgeplane_serve::tls::serve_router(
+        "the network controller",
+        listener,
+        max_connections,
+        router,
+        tls,
+        shutdown,
+    )
+    .await
 }

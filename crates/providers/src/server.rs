@@ -4,11 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use edgeplane_api::Compliance;
-use edgeplane_serve::Acceptor;
-use edgeplane_serve::grpc::{Interrupt, WorkSlots, incoming};
+use edgeplane_serve::grpc::{Interrupt, WorkSlots};
 use edgeplane_serve::tls::ServerTls;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::proto;
@@ -254,30 +252,15 @@ pub async fn serve_service(
     tls: Option<Arc<ServerTls>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    if let Ok(addr) = listener.local_addr() {
-        edgeplane_serve::tls::warn_if_plain("the provider", addr, tls.as_deref());
-    }
-    let acceptor = Acceptor::new("provider", listener, service.limits.max_connections);
-    let stop_accepting = CancellationToken::new();
-    let stop = stop_accepting.clone();
-    let signal = async move {
-        shutdown.await;
-        stop.cancel();
-    };
-    let server = tonic::transport::Server::builder().add_service(service.into_server());
-    match tls {
-        Some(tls) => {
-            server
-                .serve_with_incoming_shutdown(
-                    edgeplane_serve::tls::incoming(acceptor, tls, stop_accepting),
-                    signal,
-                )
-                .await
-        }
-        None => {
-            server
-                .serve_with_incoming_shutdown(incoming(acceptor, stop_accepting), signal)
-                .await
-        }
-    }
+    let max_connections = service.limits.max_connections;
+    let router = tonic::transport::Server::builder().add_service(service.into_server());
+    edgeplane_serve::tls::serve_router(
+        "the provider",
+        listener,
+        max_connections,
+        router,
+        tls,
+        shutdown,
+    )
+    .await
 }

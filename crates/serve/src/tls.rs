@@ -362,6 +362,46 @@ pub fn incoming(
     })
 }
 
+/// Serves `router` on `listener` until `shutdown` completes: at most `max_connections`
+/// open (accepting backs off when it fails), over TLS when `tls` is given (mutual TLS when
+/// it names a client CA), else in plain text with a warning when the address is not a
+/// loopback one. `server` names it in logs (`the provider`). Every gRPC server of
+/// edgeplane starts here.
+pub async fn serve_router(
+    server: &'static str,
+    listener: TcpListener,
+    max_connections: usize,
+    router: tonic::transport::server::Router,
+    tls: Option<Arc<ServerTls>>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    if let Ok(addr) = listener.local_addr() {
+        warn_if_plain(server, addr, tls.as_deref());
+    }
+    let acceptor = Acceptor::new(server, listener, max_connections);
+    let stop_accepting = CancellationToken::new();
+    let stop = stop_accepting.clone();
+    let signal = async move {
+        shutdown.await;
+        stop.cancel();
+    };
+    match tls {
+        Some(tls) => {
+            router
+                .serve_with_incoming_shutdown(incoming(acceptor, tls, stop_accepting), signal)
+                .await
+        }
+        None => {
+            router
+                .serve_with_incoming_shutdown(
+                    crate::grpc::incoming(acceptor, stop_accepting),
+                    signal,
+                )
+                .await
+        }
+    }
+}
+
 /// A tonic channel to `url`, connecting on first use: `http://` in plain text, `https://`
 /// with `tls` (an `https://` URL without it is an error, as is a URL that is not one).
 pub fn channel(
