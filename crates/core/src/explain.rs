@@ -22,6 +22,7 @@ use crate::network::Location;
 use crate::placement::Misfit;
 use crate::planner::feasibility::{fits, static_misfit};
 use crate::planner::{PendingPod, PlanInput, PlanNode, PodKey, Resources, RuleProvider};
+use crate::quantity::format_amount;
 
 /// The verdicts on every node for one pod.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -296,23 +297,24 @@ fn misfit_reason(misfit: &Misfit) -> String {
     }
 }
 
-/// The first resource the pod does not fit in: `insufficient cpu: requests 2, 500m free`.
+/// The first resources the pod does not fit in: `insufficient cpu (requests 2, 500m free)`.
 fn room_reason(requests: &Resources, free: &Resources) -> String {
-    let milli = |m: i64| crate::quantity::format_milli(i128::from(m));
+    let amount = |resource: &str, units: i64, milli_per_unit: i128| {
+        format_amount(resource, i128::from(units.max(0)) * milli_per_unit)
+    };
     let mut short = Vec::new();
-    if requests.cpu_millis > free.cpu_millis.max(0) {
-        short.push(format!(
-            "cpu (requests {}, {} free)",
-            milli(requests.cpu_millis),
-            milli(free.cpu_millis.max(0))
-        ));
-    }
-    if requests.memory_bytes > free.memory_bytes.max(0) {
-        short.push(format!(
-            "memory (requests {}, {} free)",
-            bytes(requests.memory_bytes),
-            bytes(free.memory_bytes.max(0))
-        ));
+    // CPU is held in millicores, memory in bytes.
+    for (resource, wanted, have, per_unit) in [
+        ("cpu", requests.cpu_millis, free.cpu_millis, 1),
+        ("memory", requests.memory_bytes, free.memory_bytes, 1000),
+    ] {
+        if wanted > have.max(0) {
+            short.push(format!(
+                "{resource} (requests {}, {} free)",
+                amount(resource, wanted, per_unit),
+                amount(resource, have, per_unit)
+            ));
+        }
     }
     if requests.pods > free.pods.max(0) {
         short.push("pods (the node runs its maximum)".to_string());
@@ -324,18 +326,6 @@ fn room_reason(requests: &Resources, free: &Resources) -> String {
         }
     }
     format!("insufficient {}", short.join(", "))
-}
-
-fn bytes(b: i64) -> String {
-    const GI: i64 = 1 << 30;
-    const MI: i64 = 1 << 20;
-    if b != 0 && b % GI == 0 {
-        format!("{}Gi", b / GI)
-    } else if b != 0 && b % MI == 0 {
-        format!("{}Mi", b / MI)
-    } else {
-        b.to_string()
-    }
 }
 
 /// Feasible nodes first, by (rules in Limit, cost, name); rejected ones after, by name.

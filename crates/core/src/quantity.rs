@@ -84,6 +84,21 @@ pub fn format_milli(milli: i128) -> String {
     }
 }
 
+/// An amount of `resource` in milli-units as a quantity, for messages: `4`, `250m`; memory
+/// in `Gi` or `Mi` when exact.
+pub fn format_amount(resource: &str, milli: i128) -> String {
+    let bytes = milli / 1000;
+    if resource == "memory" && milli % 1000 == 0 && bytes != 0 {
+        if bytes % (1 << 30) == 0 {
+            return format!("{}Gi", bytes >> 30);
+        }
+        if bytes % (1 << 20) == 0 {
+            return format!("{}Mi", bytes >> 20);
+        }
+    }
+    format_milli(milli)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

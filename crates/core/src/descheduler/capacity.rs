@@ -25,7 +25,7 @@ use crate::placement::{
     self, NodeFacts, NodeSelectorTerm, PodRules, ResourceList, Taint, Toleration,
 };
 use crate::planner::PodKey;
-use crate::quantity::format_milli;
+use crate::quantity::format_amount;
 
 /// How much earlier than the eviction a pod of the same controller may be created and still
 /// count as its replacement: the API server's clock (creationTimestamp) and the
@@ -205,20 +205,6 @@ pub enum NoFit {
     },
 }
 
-/// An amount in milli-units as a quantity (`4`, `250m`; memory in `Gi` or `Mi` when exact).
-fn amount(resource: &str, milli: i128) -> String {
-    let bytes = milli / 1000;
-    if resource == "memory" && milli % 1000 == 0 && bytes != 0 {
-        if bytes % (1 << 30) == 0 {
-            return format!("{}Gi", bytes >> 30);
-        }
-        if bytes % (1 << 20) == 0 {
-            return format!("{}Mi", bytes >> 20);
-        }
-    }
-    format_milli(milli)
-}
-
 /// Why a placement rule keeps a pod off a node.
 fn rule(misfit: &placement::Misfit) -> String {
     match misfit {
@@ -242,7 +228,7 @@ impl fmt::Display for NoFit {
                 wanted,
                 holders,
             } => {
-                let a = |m| amount(resource, m);
+                let a = |m| format_amount(resource, m);
                 write!(
                     f,
                     "it needs {} {resource} and the node has {} allocatable, {} requested by the pods on it",
