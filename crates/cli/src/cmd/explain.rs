@@ -2,6 +2,7 @@
 //! with the network in it ([`edgeplane_core::explain`]). Reads the cluster from manifests
 //! (`-f`) or, read-only, from a live cluster by kubeconfig.
 
+use crate::cmd::invalid;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,11 +41,6 @@ pub enum ExplainFormat {
     Table,
     Json,
     Yaml,
-}
-
-fn invalid(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
-    eprintln!("error: {message}");
-    Ok(ExitCode::from(2))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

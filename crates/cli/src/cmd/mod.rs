@@ -19,3 +19,9 @@ pub mod sim;
 pub mod tls;
 mod what_if;
 mod world;
+
+/// Prints `error: MESSAGE` and ends with exit status 2: the input is invalid.
+pub fn invalid(message: impl std::fmt::Display) -> anyhow::Result<std::process::ExitCode> {
+    eprintln!("error: {message}");
+    Ok(std::process::ExitCode::from(2))
+}

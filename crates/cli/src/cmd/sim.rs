@@ -3,6 +3,7 @@
 //! reports; `--serve` runs it at a multiple of real time for kubectl. `edgeplane sim
 //! generate` writes scenarios of any size; `edgeplane bench sim` times a large one.
 
+use crate::cmd::invalid;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -209,11 +210,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(Command::Snapshot(s)) => run_snapshot(s),
         None => run_scenario(args.run),
     }
-}
-
-fn invalid(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
-    eprintln!("error: {message}");
-    Ok(ExitCode::from(2))
 }
 
 fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {

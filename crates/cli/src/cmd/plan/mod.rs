@@ -7,6 +7,7 @@
 //! order with the plan written into the workloads ([`edgeplane_core::gitops`]): pinned to
 //! their node, replicas spread over several nodes as one object per node.
 
+use crate::cmd::invalid;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -74,11 +75,6 @@ pub struct Args {
     /// projects' custom resources) are not checked.
     #[arg(long, value_enum, default_value_t = crate::input::ValidateArg::Strict)]
     pub validate: crate::input::ValidateArg,
-}
-
-fn invalid(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
-    eprintln!("error: {message}");
-    Ok(ExitCode::from(2))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
