@@ -3,15 +3,8 @@
 //! the manifests an offline command reads would hold them. `edgeplane explain --kubeconfig`
 //! reads it; it only lists, never writes or watches.
 
-use edgeplane_api::{
-    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkPathCatalogue,
-    NetworkTopology,
-};
 use edgeplane_core::kubevirt::VirtualMachine;
 use edgeplane_core::manifests::Object;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
@@ -39,78 +32,19 @@ pub enum SnapshotError {
 /// reads as none.
 pub async fn read(client: &Client) -> Result<Vec<Object>, SnapshotError> {
     let mut objects = Vec::new();
-    objects.extend(
-        list::<Node>(client, "Node")
-            .await?
-            .into_iter()
-            .map(|o| Object::Node(Box::new(o))),
-    );
-    objects.extend(
-        list::<Pod>(client, "Pod")
-            .await?
-            .into_iter()
-            .map(|o| Object::Pod(Box::new(o))),
-    );
-    objects.extend(
-        list::<Deployment>(client, "Deployment")
-            .await?
-            .into_iter()
-            .map(|o| Object::Deployment(Box::new(o))),
-    );
-    objects.extend(
-        list::<StatefulSet>(client, "StatefulSet")
-            .await?
-            .into_iter()
-            .map(|o| Object::StatefulSet(Box::new(o))),
-    );
-    objects.extend(
-        list::<ReplicaSet>(client, "ReplicaSet")
-            .await?
-            .into_iter()
-            .map(|o| Object::ReplicaSet(Box::new(o))),
-    );
-    objects.extend(
-        list::<NetworkTopology>(client, "NetworkTopology")
-            .await?
-            .into_iter()
-            .map(|o| Object::Topology(Box::new(o))),
-    );
-    objects.extend(
-        list::<NetworkPathCatalogue>(client, "NetworkPathCatalogue")
-            .await?
-            .into_iter()
-            .map(|o| Object::Catalogue(Box::new(o))),
-    );
-    objects.extend(
-        list::<ConstraintPolicy>(client, "ConstraintPolicy")
-            .await?
-            .into_iter()
-            .map(Object::Policy),
-    );
-    objects.extend(
-        list::<ConstraintPolicyOffer>(client, "ConstraintPolicyOffer")
-            .await?
-            .into_iter()
-            .map(Object::Offer),
-    );
-    objects.extend(
-        list::<ConstraintPolicyBinding>(client, "ConstraintPolicyBinding")
-            .await?
-            .into_iter()
-            .map(Object::Binding),
-    );
-    objects.extend(
-        list::<Namespace>(client, "Namespace")
-            .await?
-            .into_iter()
-            .map(|o| Object::Namespace(Box::new(o))),
-    );
-    objects.extend(
-        list::<PriorityClass>(client, "PriorityClass")
-            .await?
-            .into_iter()
-            .map(|o| Object::PriorityClass(Box::new(o))),
-    );
+    let o = &mut objects;
+    add_boxed(client, "Node", o, Object::Node).await?;
+    add_boxed(client, "Pod", o, Object::Pod).await?;
+    add_boxed(client, "Deployment", o, Object::Deployment).await?;
+    add_boxed(client, "StatefulSet", o, Object::StatefulSet).await?;
+    add_boxed(client, "ReplicaSet", o, Object::ReplicaSet).await?;
+    add_boxed(client, "NetworkTopology", o, Object::Topology).await?;
+    add_boxed(client, "NetworkPathCatalogue", o, Object::Catalogue).await?;
+    add(client, "ConstraintPolicy", o, Object::Policy).await?;
+    add(client, "ConstraintPolicyOffer", o, Object::Offer).await?;
+    add(client, "ConstraintPolicyBinding", o, Object::Binding).await?;
+    add_boxed(client, "Namespace", o, Object::Namespace).await?;
+    add_boxed(client, "PriorityClass", o, Object::PriorityClass).await?;
     objects.extend(
         virtual_machines(client)
             .await?
@@ -118,6 +52,33 @@ pub async fn read(client: &Client) -> Result<Vec<Object>, SnapshotError> {
             .map(|o| Object::VirtualMachine(Box::new(o))),
     );
     Ok(objects)
+}
+
+/// Lists `K` into `objects`, each wrapped as the manifests' [`Object`].
+async fn add<K>(
+    client: &Client,
+    kind: &'static str,
+    objects: &mut Vec<Object>,
+    wrap: impl Fn(K) -> Object,
+) -> Result<(), SnapshotError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    objects.extend(list::<K>(client, kind).await?.into_iter().map(wrap));
+    Ok(())
+}
+
+/// [`add`] for the kinds an [`Object`] holds boxed.
+async fn add_boxed<K>(
+    client: &Client,
+    kind: &'static str,
+    objects: &mut Vec<Object>,
+    wrap: impl Fn(Box<K>) -> Object,
+) -> Result<(), SnapshotError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    add(client, kind, objects, |k: K| wrap(Box::new(k))).await
 }
 
 async fn list<K>(client: &Client, kind: &'static str) -> Result<Vec<K>, SnapshotError>
