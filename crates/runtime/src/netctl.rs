@@ -51,6 +51,16 @@ pub struct Resolved {
     pub location: String,
 }
 
+impl Resolved {
+    /// The same controller, its calls timed and counted in `metrics`.
+    pub fn timed(self, metrics: &crate::metrics::network::NetworkControllerMetrics) -> Resolved {
+        Resolved {
+            controller: metrics.wrap(self.controller),
+            location: self.location,
+        }
+    }
+}
+
 impl NetworkControllers {
     fn with(source: Source, options: ClientOptions) -> NetworkControllers {
         NetworkControllers {

@@ -250,7 +250,7 @@ impl Descheduler {
         let controller = self
             .controllers
             .resolve(&services)
-            .map(|c| self.ctx.metrics.network_controller().wrap_resolved(c));
+            .map(|c| c.timed(&self.ctx.metrics.network_controller()));
         let options = PlanOptions {
             // One pod over the nodes: small; the budget only guards against a huge cluster.
             max_iterations: 200_000,

@@ -15,7 +15,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 
 use super::{Metrics, latency_histogram};
-use crate::netctl::Resolved;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
@@ -78,14 +77,6 @@ impl NetworkControllerMetrics {
             inner: controller,
             metrics: self.clone(),
         })
-    }
-
-    /// The resolved controller, its calls timed and counted.
-    pub fn wrap_resolved(&self, resolved: Resolved) -> Resolved {
-        Resolved {
-            controller: self.wrap(resolved.controller),
-            location: resolved.location,
-        }
     }
 }
 

@@ -170,7 +170,7 @@ impl Scheduler {
         let Some(net) = self
             .discovery
             .resolve(&facts.services)
-            .map(|n| network.wrap_resolved(n))
+            .map(|n| n.timed(&network))
         else {
             return;
         };

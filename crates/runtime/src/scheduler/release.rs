@@ -232,7 +232,7 @@ async fn release_one(
         None => format!("pod {key} was {how}; it holds no allocation"),
         Some(id) => match discovery
             .resolve(&caches.services.list())
-            .map(|n| ctx.metrics.network_controller().wrap_resolved(n))
+            .map(|n| n.timed(&ctx.metrics.network_controller()))
         {
             None => {
                 count("no-controller");
