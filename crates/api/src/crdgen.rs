@@ -3,9 +3,11 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+use crate::chain::ServiceChain;
 use crate::constraint::{ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer};
 use crate::netctl::NetworkPathCatalogue;
 use crate::network::NetworkTopology;
+use crate::nf::NetworkFunction;
 
 /// Every CRD edgeplane defines, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
@@ -15,6 +17,8 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         ConstraintPolicyBinding::crd(),
         NetworkTopology::crd(),
         NetworkPathCatalogue::crd(),
+        NetworkFunction::crd(),
+        ServiceChain::crd(),
     ]
 }
 
@@ -223,6 +227,14 @@ mod tests {
             columns("NetworkPathCatalogue"),
             ["ENTRIES", "ALLOCATED", "AGE"]
         );
+        assert_eq!(
+            columns("NetworkFunction"),
+            ["RUNTIME", "REPLICAS", "READY", "PHASE", "NODES", "AGE"]
+        );
+        assert_eq!(
+            columns("ServiceChain"),
+            ["HOPS", "LANES", "READY", "LATENCY", "PHASE", "AGE"]
+        );
     }
 
     #[test]
@@ -314,6 +326,102 @@ mod tests {
         assert_eq!(
             at("/properties/status/properties/allocations/items/properties/purpose/enum"),
             serde_json::json!(["Mitigate", "Discover"])
+        );
+    }
+
+    fn schema_of(kind: &str) -> (CustomResourceDefinition, Value) {
+        let Some(crd) = all().into_iter().find(|c| c.spec.names.kind == kind) else {
+            panic!("{kind} is not generated")
+        };
+        let schema = serde_json::to_value(
+            crd.spec.versions[0]
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref()),
+        )
+        .unwrap_or(Value::Null);
+        (crd, schema)
+    }
+
+    fn rules_at(schema: &Value, pointer: &str) -> Vec<String> {
+        schema
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .map(|rules| {
+                rules
+                    .iter()
+                    .filter_map(|r| r["rule"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn network_function_schema_keeps_vm_and_container_fields_apart() {
+        let (crd, schema) = schema_of("NetworkFunction");
+        assert_eq!(crd.spec.scope, "Namespaced");
+        assert_eq!(crd.spec.names.short_names, Some(vec!["nf".to_string()]));
+        let spec = "/properties/spec";
+        assert_eq!(
+            schema.pointer(&format!("{spec}/properties/runtime/enum")),
+            Some(&serde_json::json!(["Container", "VirtualMachine"]))
+        );
+        assert_eq!(
+            schema.pointer(&format!("{spec}/required")),
+            Some(&serde_json::json!(["image", "runtime"]))
+        );
+        assert_eq!(
+            schema.pointer(&format!(
+                "{spec}/properties/interfaces/items/properties/binding/enum"
+            )),
+            Some(&serde_json::json!(["bridge", "sriov", "masquerade"]))
+        );
+        assert_eq!(
+            schema.pointer(&format!(
+                "{spec}/properties/interfaces/x-kubernetes-list-map-keys"
+            )),
+            Some(&serde_json::json!(["name"]))
+        );
+        assert_eq!(
+            schema.pointer(&format!(
+                "{spec}/properties/vmTemplate/x-kubernetes-preserve-unknown-fields"
+            )),
+            Some(&serde_json::json!(true))
+        );
+        assert_eq!(
+            rules_at(&schema, &format!("{spec}/x-kubernetes-validations")),
+            [
+                "self.runtime == 'VirtualMachine' || !has(self.vmTemplate)",
+                "self.runtime == 'Container' || !has(self.podTemplate)",
+                "self.runtime == 'VirtualMachine' || !has(self.interfaces) || self.interfaces.all(i, !has(i.binding) || i.binding != 'masquerade')",
+            ]
+        );
+    }
+
+    #[test]
+    fn service_chain_schema_rejects_a_hop_twice() {
+        let (crd, schema) = schema_of("ServiceChain");
+        assert_eq!(crd.spec.scope, "Namespaced");
+        assert_eq!(crd.spec.names.short_names, Some(vec!["sc".to_string()]));
+        let hops = "/properties/spec/properties/hops";
+        assert_eq!(
+            schema.pointer(&format!("{hops}/minItems")),
+            Some(&serde_json::json!(1))
+        );
+        assert_eq!(
+            rules_at(&schema, &format!("{hops}/x-kubernetes-validations")),
+            [
+                "self.all(h, self.exists_one(g, g.name == h.name))",
+                "self.all(h, self.exists_one(g, g.networkFunction == h.networkFunction))",
+            ]
+        );
+        assert_eq!(
+            schema.pointer("/properties/spec/properties/network/properties/type/enum"),
+            Some(&serde_json::json!(["auto", "bridge", "macvlan", "sriov"]))
+        );
+        assert_eq!(
+            schema.pointer("/properties/spec/properties/placement/properties/colocate/enum"),
+            Some(&serde_json::json!(["Required", "Preferred", "None"]))
         );
     }
 }

@@ -3,13 +3,19 @@
 //! This crate does no I/O. Everything that talks to an API server lives in
 //! `edgeplane-runtime`; everything that decides lives in `edgeplane-core`.
 
+pub mod chain;
 pub mod constraint;
 pub mod crdgen;
 pub mod names;
 pub mod netctl;
 pub mod network;
+pub mod nf;
 pub mod patterns;
 
+pub use chain::{
+    ChainConstraints, ChainEnd, ChainNetwork, ChainPlacement, Colocate, EndToEnd, Hop, LaneHop,
+    LaneStatus, LinkStatus, LinkType, ServiceChain, ServiceChainSpec, ServiceChainStatus,
+};
 pub use constraint::{
     Compliance, ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyBindingSpec,
     ConstraintPolicyBindingStatus, ConstraintPolicyOffer, ConstraintPolicyOfferSpec,
@@ -24,4 +30,8 @@ pub use netctl::{
 pub use network::{
     ActivatedPath, Link, MeasuredLink, NetworkTopology, NetworkTopologySpec, NetworkTopologyStatus,
     PathSpec, TopologySite,
+};
+pub use nf::{
+    InterfaceBinding, InterfaceStatus, NetworkFunction, NetworkFunctionSpec, NetworkFunctionStatus,
+    NfInterface, NfRuntime, ReplicaStatus,
 };
