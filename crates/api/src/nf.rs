@@ -168,14 +168,12 @@ pub struct NfInterface {
     )]
     pub name: String,
     /// The NetworkAttachmentDefinition, `name` (in the NF's namespace) or `namespace/name`.
-    /// Interfaces that a ServiceChain wires are given their network by the chain and may
-    /// leave it empty.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The links of a ServiceChain are not listed here: the chain adds them.
     #[schemars(
         regex(pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
-        length(max = 317)
+        length(min = 1, max = 317)
     )]
-    pub network: Option<String>,
+    pub network: String,
     /// How a virtual machine attaches (KubeVirt's interface binding): `bridge` (default),
     /// `sriov`, or `masquerade`. For containers only `sriov` changes anything (the
     /// interface takes a VF).
