@@ -16,7 +16,7 @@ pub const NETWORKS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
 pub const NETWORK_STATUS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/network-status";
 
 /// A NetworkAttachmentDefinition.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkAttachmentDefinition {
     #[serde(default = "nad_api_version")]
@@ -27,6 +27,17 @@ pub struct NetworkAttachmentDefinition {
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: NadSpec,
+}
+
+impl Default for NetworkAttachmentDefinition {
+    fn default() -> Self {
+        NetworkAttachmentDefinition {
+            api_version: nad_api_version(),
+            kind: nad_kind(),
+            metadata: ObjectMeta::default(),
+            spec: NadSpec::default(),
+        }
+    }
 }
 
 fn nad_api_version() -> String {
