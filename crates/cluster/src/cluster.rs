@@ -206,6 +206,10 @@ impl EmbeddedCluster {
                 api.clone(),
                 shutdown.clone(),
             )));
+            tasks.push(tokio::spawn(crate::kubevirt::run(
+                api.clone(),
+                shutdown.clone(),
+            )));
         }
         if let Some(ttl) = config.event_ttl {
             tasks.push(tokio::spawn(crate::disruption::expire_events(

@@ -60,6 +60,8 @@ struct Kubelet {
     /// Pods with a start or stop timer running (by uid).
     starting: BTreeSet<String>,
     stopping: BTreeSet<String>,
+    /// Pods whose sandbox failed (a missing network), by uid: their Event is out.
+    sandbox_failed: BTreeSet<String>,
     node_index: HashMap<String, usize>,
     next_ip: HashMap<String, u32>,
 }
@@ -329,6 +331,54 @@ impl Kubelet {
         };
         let now = st.now();
         let ip = self.pod_ip(&node_obj);
+        let pod = match crate::multus::attach(st, &pod, &ip) {
+            crate::multus::Attach::Nothing => pod,
+            crate::multus::Attach::Failed(message) => {
+                // The kubelet retries the sandbox; the Event is published once per pod.
+                if self.sandbox_failed.insert(uid.to_string()) {
+                    record_event(
+                        st,
+                        &pod,
+                        "Warning",
+                        "FailedCreatePodSandBox",
+                        &message,
+                        KUBELET,
+                    );
+                }
+                self.schedule_start(key, uid.to_string());
+                return;
+            }
+            crate::multus::Attach::Attached(status, events) => {
+                self.sandbox_failed.remove(uid);
+                let Some(def) = st.registry.find("", "v1", "pods") else {
+                    return;
+                };
+                let mut annotated = (*pod).clone();
+                object::set_path(
+                    &mut annotated,
+                    &[
+                        "metadata",
+                        "annotations",
+                        edgeplane_core::multus::NETWORK_STATUS_ANNOTATION,
+                    ],
+                    json!(status),
+                );
+                let Ok(updated) = st.update(
+                    &def,
+                    Some(&key.0),
+                    &key.1,
+                    annotated,
+                    Subresource::Main,
+                    &WriteOptions::manager("multus"),
+                ) else {
+                    return;
+                };
+                for message in events {
+                    record_event(st, &updated, "Normal", "AddedInterface", &message, "multus");
+                }
+                updated
+            }
+        };
         let mut new = (*pod).clone();
         let statuses: Vec<Value> = containers(&pod)
             .iter()
@@ -460,6 +510,7 @@ pub(crate) async fn run(
         admitted: HashMap::new(),
         starting: BTreeSet::new(),
         stopping: BTreeSet::new(),
+        sandbox_failed: BTreeSet::new(),
         node_index: HashMap::new(),
         next_ip: HashMap::new(),
     };

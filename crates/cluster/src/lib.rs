@@ -14,7 +14,9 @@
 //!   finalizers and owner-reference garbage collection, scheduling gates, CRDs with
 //!   schema validation, and `Status` errors with the right codes.
 //! - Simulated machinery: kubelets, a default-scheduler stand-in, Deployment, ReplicaSet,
-//!   StatefulSet and DaemonSet controllers, the disruption controller, node failure.
+//!   StatefulSet and DaemonSet controllers, the disruption controller, node failure,
+//!   KubeVirt ([`kubevirt`]: VMs, VMIs, launcher pods) and Multus ([`multus`]: secondary
+//!   interfaces attached by the kubelet).
 //! - Virtual time: all timers are tokio timers and all timestamps come from one
 //!   [`VirtualClock`], so paused tokio time advances hours instantly.
 //! - [`EmbeddedCluster::serve`] serves it over HTTP so kubectl works against it.
@@ -33,7 +35,9 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod kubelet;
+pub mod kubevirt;
 pub mod lifecycle;
+pub mod multus;
 pub mod nodes;
 pub mod object;
 pub mod patch;
