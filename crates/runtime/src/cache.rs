@@ -16,7 +16,8 @@ use std::fmt::Debug;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use edgeplane_api::{
-    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkTopology,
+    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, NetworkFunction,
+    NetworkTopology, ServiceChain,
 };
 use edgeplane_core::snapshot::DEFAULT_TOPOLOGY;
 use futures::{Stream, StreamExt};
@@ -27,6 +28,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
+
+use crate::foreign::{NetworkAttachmentDefinition, VirtualMachine, VirtualMachineInstance};
 
 /// Changes a subscriber may fall behind before it gets [`Change::Resynced`] instead.
 pub const CHANNEL_CAPACITY: usize = 4096;
@@ -462,6 +465,48 @@ impl Caches {
     /// The topology edgeplane uses: the NetworkTopology named `default`.
     pub fn topology(&self) -> Option<Arc<NetworkTopology>> {
         self.topologies.get(None, DEFAULT_TOPOLOGY)
+    }
+}
+
+/// What the network-function and service-chain controllers read besides [`Caches`]:
+/// edgeplane's NFs and chains, and kinds that exist only where KubeVirt and Multus are
+/// installed, so only these controllers watch them (started on their own, with
+/// [`FunctionCaches::start`]).
+#[derive(Clone, Debug)]
+pub struct FunctionCaches {
+    pub nfs: Cache<NetworkFunction>,
+    pub chains: Cache<ServiceChain>,
+    pub vms: Cache<VirtualMachine>,
+    pub vmis: Cache<VirtualMachineInstance>,
+    pub nads: Cache<NetworkAttachmentDefinition>,
+}
+
+impl FunctionCaches {
+    pub fn start(client: &Client, shutdown: &CancellationToken) -> FunctionCaches {
+        let cfg = watcher::Config::default;
+        FunctionCaches {
+            nfs: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+            chains: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+            vms: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+            vmis: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+            nads: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.nfs.is_ready()
+            && self.chains.is_ready()
+            && self.vms.is_ready()
+            && self.vmis.is_ready()
+            && self.nads.is_ready()
+    }
+
+    pub async fn wait_ready(&self) {
+        self.nfs.wait_ready().await;
+        self.chains.wait_ready().await;
+        self.vms.wait_ready().await;
+        self.vmis.wait_ready().await;
+        self.nads.wait_ready().await;
     }
 }
 

@@ -32,6 +32,7 @@ pub mod controllers;
 pub mod descheduler;
 pub mod error;
 pub mod events;
+pub mod foreign;
 pub mod http;
 pub mod leader;
 pub mod metrics;

@@ -146,6 +146,82 @@ pub const CONTROLLERS: &[ApiCall] = &[
     ),
 ];
 
+/// [`crate::controllers::run_functions`] (the NF and chain controllers, in `edgeplane
+/// controller`): watches NFs, chains and the KubeVirt and Multus kinds
+/// ([`crate::cache::FunctionCaches`]); creates the pods of Container NFs and deletes those
+/// of removed replicas; server-side applies VirtualMachines, NetworkAttachmentDefinitions
+/// and lane bindings (and deletes them when no longer wanted); applies the status of NFs,
+/// chains and lane bindings.
+pub const FUNCTIONS: &[ApiCall] = &[
+    call(
+        "network.edgeplane.io",
+        "networkfunctions",
+        WATCH,
+        "NF caches: network functions",
+    ),
+    call(
+        "network.edgeplane.io",
+        "servicechains",
+        WATCH,
+        "NF caches: service chains",
+    ),
+    call("kubevirt.io", "virtualmachines", WATCH, "NF caches: VMs"),
+    call(
+        "kubevirt.io",
+        "virtualmachineinstances",
+        WATCH,
+        "NF caches: VMIs",
+    ),
+    call(
+        "k8s.cni.cncf.io",
+        "network-attachment-definitions",
+        WATCH,
+        "NF caches: networks",
+    ),
+    call(
+        "",
+        "pods",
+        &["patch", "delete"],
+        "NF controller: replicas of Container NFs",
+    ),
+    call(
+        "kubevirt.io",
+        "virtualmachines",
+        &["patch", "delete"],
+        "NF controller: replicas of VM NFs",
+    ),
+    call(
+        "k8s.cni.cncf.io",
+        "network-attachment-definitions",
+        &["patch", "delete"],
+        "chain controller: links",
+    ),
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicybindings",
+        &["patch", "delete"],
+        "chain controller: lane bindings",
+    ),
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicybindings/status",
+        &["patch"],
+        "chain controller: lane compliance",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networkfunctions/status",
+        &["patch"],
+        "NF controller: status",
+    ),
+    call(
+        "network.edgeplane.io",
+        "servicechains/status",
+        &["patch"],
+        "chain controller: status",
+    ),
+];
+
 /// [`crate::watchdog`] (in `edgeplane controller`): watches the scheduler's Lease (also read
 /// by the webhook there) and patches the pods whose planner gate it removes.
 pub const GATE_WATCHDOG: &[ApiCall] = &[
@@ -266,6 +342,7 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
         Component::Controller => {
             out.extend(CONTROLLERS);
             out.extend(GATE_WATCHDOG);
+            out.extend(FUNCTIONS);
         }
         Component::Scheduler(Mode::Gate) => out.extend(SCHEDULER_GATE),
         Component::Scheduler(Mode::Bind) => out.extend(SCHEDULER_BIND),

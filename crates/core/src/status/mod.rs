@@ -45,6 +45,14 @@ impl OwnedStatus for ConstraintPolicyStatus {
     type Object = ConstraintPolicy;
 }
 
+impl OwnedStatus for edgeplane_api::NetworkFunctionStatus {
+    type Object = edgeplane_api::NetworkFunction;
+}
+
+impl OwnedStatus for edgeplane_api::ServiceChainStatus {
+    type Object = edgeplane_api::ServiceChain;
+}
+
 /// The descheduler's one field of a binding's status: when it last asked the network
 /// controller to mitigate (the binding controller owns the rest).
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -3,7 +3,10 @@
 //! - [`offer`]: offers -> bindings (create, restore, delete) and offer status;
 //! - [`binding`]: evaluates bindings through the providers and writes their status;
 //! - [`policy`]: policy status (rule count, Valid);
-//! - [`topology`]: topology status (site, link and measurement counts, Valid).
+//! - [`topology`]: topology status (site, link and measurement counts, Valid);
+//! - [`nf`] and [`chain`]: network functions rendered as pods or VMs, service chains
+//!   wired over Multus with a binding per lane ([`run_functions`]: started apart, since
+//!   they watch KubeVirt and Multus kinds that not every cluster has).
 //!
 //! Each is a kube-runtime `Controller` fed from the shared [`Caches`] (no watch of its
 //! own): triggers are mapped from cache changes to the objects they concern. Followers
@@ -30,6 +33,8 @@ use crate::providers::ProviderRegistry;
 use crate::view::ViewCache;
 
 pub mod binding;
+pub mod chain;
+pub mod nf;
 pub mod offer;
 pub mod policy;
 pub mod topology;
@@ -87,6 +92,14 @@ pub async fn run(
     ));
     tasks.spawn(policy::run(ctx.clone(), caches.clone(), providers));
     tasks.spawn(topology::run(ctx.clone(), caches.clone(), views));
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Runs the NF and chain controllers until `ctx.shutdown` is cancelled.
+pub async fn run_functions(ctx: Context, caches: Caches, functions: nf::Functions) {
+    let mut tasks = JoinSet::new();
+    tasks.spawn(nf::run(ctx.clone(), caches.clone(), functions.clone()));
+    tasks.spawn(chain::run(ctx, caches, functions));
     while tasks.join_next().await.is_some() {}
 }
 
