@@ -1,0 +1,492 @@
+//! End-to-end tests of network functions and service chains: the NF and chain controllers
+//! and the planning scheduler against the embedded cluster, with the upstream KubeVirt and
+//! Multus CRDs loaded (so every VM and NAD edgeplane writes is validated by their schemas)
+//! and the cluster's KubeVirt and Multus stand-ins running.
+
+// Tests unwrap what they built and the errors they expect.
+#![allow(clippy::unwrap_used)]
+
+#[path = "e2e/harness.rs"]
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgeplane_api::{ConstraintPolicyBinding, NetworkFunction, ServiceChain};
+use edgeplane_cluster::EmbeddedCluster;
+use edgeplane_runtime::cache::FunctionCaches;
+use edgeplane_runtime::component::{Base, BaseConfig};
+use edgeplane_runtime::controllers::{self, nf::Functions};
+use edgeplane_runtime::foreign::{
+    NetworkAttachmentDefinition, VirtualMachine, VirtualMachineInstance,
+};
+use harness::{Component, WriteLog, eventually, recording_client, site_node};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::ListParams;
+use kube::{Api, Client};
+
+const TOPOLOGY: &str = "
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkTopology
+metadata: {name: default}
+spec:
+  sameNode: {latency: 20us}
+  intraSite: {latency: 200us}
+  sites: [{name: ran-3, transit: false}, {name: core-gw, transit: false}]
+  links:
+  - {from: ran-3, to: edge-a, latency: 300us}
+  - {from: edge-a, to: core-gw, latency: 400us}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: upf}
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: n6, namespace: upf}
+spec:
+  config: '{\"cniVersion\": \"0.3.1\", \"name\": \"n6\", \"type\": \"macvlan\", \"ipam\": {}}'
+";
+
+const FUNCTIONS: &str = "
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkFunction
+metadata: {name: fw, namespace: upf}
+spec:
+  runtime: VirtualMachine
+  image: registry.example/fw:1.2
+  replicas: 2
+  resources: {cpu: '2', memory: 2Gi}
+  interfaces: [{name: north, network: n6}]
+---
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkFunction
+metadata: {name: dpi, namespace: upf}
+spec:
+  runtime: Container
+  image: registry.example/dpi:3
+  replicas: 2
+  resources: {cpu: '1', memory: 1Gi}
+---
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkFunction
+metadata: {name: nat, namespace: upf}
+spec:
+  runtime: Container
+  image: registry.example/nat:1
+  replicas: 2
+---
+apiVersion: network.edgeplane.io/v1alpha1
+kind: ServiceChain
+metadata: {name: up, namespace: upf}
+spec:
+  hops: [{name: fw, networkFunction: fw}, {name: dpi, networkFunction: dpi}, {name: nat, networkFunction: nat}]
+  ingress: {site: ran-3}
+  egress: {site: core-gw}
+  constraints:
+    endToEnd: [{name: latency, request: 1ms, limit: 2ms}]
+";
+
+fn upstream_crd(path: &str) -> String {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/crds")
+        .join(path);
+    std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the upstream CRDs live in ../shared/crds)",
+            file.display()
+        )
+    })
+}
+
+/// Three nodes of site edge-a, the edgeplane and upstream CRDs, the topology, namespace
+/// `upf` and its NAD `n6`.
+async fn cluster() -> EmbeddedCluster {
+    let cluster = harness::cluster(vec![
+        site_node("e1", "edge-a"),
+        site_node("e2", "edge-a"),
+        site_node("e3", "edge-a"),
+    ])
+    .await;
+    for crd in [
+        "kubevirt/kubevirt.io_virtualmachines.yaml",
+        "kubevirt/kubevirt.io_virtualmachineinstances.yaml",
+        "multus/k8s.cni.cncf.io_network-attachment-definitions.yaml",
+    ] {
+        cluster.load_yaml(&upstream_crd(crd)).await.unwrap();
+    }
+    cluster.load_yaml(TOPOLOGY).await.unwrap();
+    cluster
+}
+
+/// Starts the NF and chain controllers (as `edgeplane controller` would run them).
+async fn start_functions(cluster: &EmbeddedCluster) -> Component {
+    let writes = WriteLog::default();
+    let client = recording_client(cluster, &writes);
+    let config = BaseConfig::new("edgeplane-controller").clock(Arc::new(cluster.clock()));
+    let mut base = Base::start(client.clone(), config).await.unwrap();
+    let caches = FunctionCaches::start(&client, &base.ctx.shutdown);
+    base.spawn(controllers::run_functions(
+        base.ctx.clone(),
+        base.caches.clone(),
+        Functions {
+            caches,
+            views: base.views.clone(),
+        },
+    ));
+    Component { base, writes }
+}
+
+async fn list<K>(client: &Client, namespace: &str) -> Vec<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+}
+
+async fn get<K>(client: &Client, namespace: &str, name: &str) -> Option<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_three_hop_chain_of_a_vm_and_containers_is_rendered_wired_and_judged() {
+    let cluster = cluster().await;
+    let client = cluster.client();
+    let functions = start_functions(&cluster).await;
+    let scheduler = harness::start_elected_scheduler(&cluster, "scheduler-a").await;
+    cluster.load_yaml(FUNCTIONS).await.unwrap();
+
+    let ready = eventually(Duration::from_secs(120), || async {
+        get::<ServiceChain>(&client, "upf", "up")
+            .await
+            .and_then(|c| c.status)
+            .is_some_and(|s| s.phase.as_deref() == Some("Ready"))
+    })
+    .await;
+    let chain = get::<ServiceChain>(&client, "upf", "up").await.unwrap();
+    let status = chain.status.clone().unwrap_or_default();
+    assert!(ready, "the chain is not Ready: {status:#?}");
+    assert_eq!(status.lane_count, Some(2));
+    assert_eq!(status.ready_lanes, Some(2));
+    assert_eq!(status.path.as_deref(), Some("ran-3>fw>dpi>nat>core-gw"));
+
+    // Each NF is Ready, its replicas on nodes with every interface attached.
+    for name in ["fw", "dpi", "nat"] {
+        let nf = get::<NetworkFunction>(&client, "upf", name).await.unwrap();
+        let s = nf.status.unwrap_or_default();
+        assert_eq!(s.phase.as_deref(), Some("Ready"), "{name}: {s:#?}");
+        assert_eq!(s.ready_replicas, Some(2));
+    }
+
+    // fw runs as two VMs, started, each in a virt-launcher pod with the n6 network first.
+    for i in 0..2 {
+        let vm = get::<VirtualMachine>(&client, "upf", &format!("fw-{i}"))
+            .await
+            .unwrap();
+        assert_eq!(vm.rest["spec"]["runStrategy"], "Always");
+        let networks = &vm.rest["spec"]["template"]["spec"]["networks"];
+        assert_eq!(networks[1]["multus"]["networkName"], "upf/n6");
+        assert_eq!(
+            networks[2]["multus"]["networkName"],
+            format!("upf/up-{i}-fw-dpi")
+        );
+        let vmi = get::<VirtualMachineInstance>(&client, "upf", &format!("fw-{i}"))
+            .await
+            .unwrap();
+        assert_eq!(vmi.rest["status"]["phase"], "Running");
+    }
+    let launchers: Vec<Pod> = list::<Pod>(&client, "upf")
+        .await
+        .into_iter()
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("kubevirt.io"))
+                .map(String::as_str)
+                == Some("virt-launcher")
+        })
+        .collect();
+    assert_eq!(launchers.len(), 2);
+
+    // dpi's pods were gated, placed by the planner, and attached by Multus.
+    let dpi0 = get::<Pod>(&client, "upf", "dpi-0").await.unwrap();
+    let annotations = dpi0.metadata.annotations.clone().unwrap_or_default();
+    let attached: serde_json::Value =
+        serde_json::from_str(&annotations["k8s.v1.cni.cncf.io/network-status"]).unwrap();
+    let names: Vec<&str> = attached
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["sim-pod-network", "upf/up-0-fw-dpi", "upf/up-0-dpi-nat"]
+    );
+    assert_eq!(
+        dpi0.metadata.owner_references.unwrap()[0].kind,
+        "NetworkFunction"
+    );
+
+    // One NAD per link and lane, with a CNI configuration; one binding per lane.
+    let mut nads: Vec<String> = list::<NetworkAttachmentDefinition>(&client, "upf")
+        .await
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    nads.sort();
+    assert_eq!(
+        nads,
+        [
+            "n6",
+            "up-0-dpi-nat",
+            "up-0-fw-dpi",
+            "up-1-dpi-nat",
+            "up-1-fw-dpi"
+        ]
+    );
+    let bindings: Vec<ConstraintPolicyBinding> = list(&client, "upf").await;
+    let mut lanes: Vec<(String, String)> = bindings
+        .iter()
+        .map(|b| {
+            (
+                b.metadata.name.clone().unwrap_or_default(),
+                b.status
+                    .as_ref()
+                    .map(|s| s.compliance.to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    lanes.sort();
+    for lane in &status.lanes {
+        let e2e = lane.end_to_end.clone().unwrap_or_default();
+        let latency = e2e.latency.unwrap_or_default();
+        assert!(!latency.is_empty(), "lane {} has no latency", lane.index);
+        assert_eq!(
+            lanes[lane.index as usize],
+            (
+                format!("up-lane-{}", lane.index),
+                e2e.compliance.to_string()
+            )
+        );
+    }
+    functions.stop().await;
+    scheduler.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_functions_and_chains_create_nothing_and_say_which_field() {
+    let cluster = cluster().await;
+    let client = cluster.client();
+    let functions = start_functions(&cluster).await;
+    // The embedded API server does not evaluate CEL, so the chain naming an NF twice
+    // reaches the controller, which must refuse it too.
+    cluster
+        .load_yaml(
+            "
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkFunction
+metadata: {name: lb, namespace: upf}
+spec:
+  runtime: Container
+  image: lb:1
+  replicas: 2
+  interfaces: [{name: south, network: missing}]
+---
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkFunction
+metadata: {name: one, namespace: upf}
+spec: {runtime: Container, image: one:1, replicas: 1}
+---
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkFunction
+metadata: {name: two, namespace: upf}
+spec: {runtime: Container, image: two:1, replicas: 2}
+---
+apiVersion: network.edgeplane.io/v1alpha1
+kind: ServiceChain
+metadata: {name: broken, namespace: upf}
+spec:
+  hops: [{name: a, networkFunction: one}, {name: b, networkFunction: two}, {name: c, networkFunction: one}, {name: d, networkFunction: ghost}]
+",
+        )
+        .await
+        .unwrap();
+    let invalid = |phase: Option<String>| phase.as_deref() == Some("Invalid");
+    let settled = eventually(Duration::from_secs(30), || async {
+        let lb = get::<NetworkFunction>(&client, "upf", "lb").await.unwrap();
+        let chain = get::<ServiceChain>(&client, "upf", "broken").await.unwrap();
+        invalid(lb.status.and_then(|s| s.phase)) && invalid(chain.status.and_then(|s| s.phase))
+    })
+    .await;
+    assert!(settled);
+    let lb = get::<NetworkFunction>(&client, "upf", "lb").await.unwrap();
+    let ready = lb
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        ready.message,
+        "spec.interfaces[0].network: NetworkAttachmentDefinition upf/missing does not exist"
+    );
+    let chain = get::<ServiceChain>(&client, "upf", "broken").await.unwrap();
+    let valid = chain
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Valid")
+        .unwrap();
+    assert_eq!(valid.status, "False");
+    assert_eq!(
+        valid.message,
+        "spec.hops[1].networkFunction: NetworkFunction two has 2 replicas, hop \"a\"'s has 1; lane i joins replica i of every hop; \
+         spec.hops[2].networkFunction: network function \"one\" is already hop \"a\"; traffic passes a function once; \
+         spec.hops[3].networkFunction: NetworkFunction upf/ghost does not exist"
+    );
+    // Nothing of lb, nothing of the chain. (one and two are valid NFs: their pods exist.)
+    let pods: Vec<String> = list::<Pod>(&client, "upf")
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert!(!pods.iter().any(|p| p.starts_with("lb-")), "{pods:?}");
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    let nads: Vec<NetworkAttachmentDefinition> = list(&client, "upf").await;
+    assert_eq!(nads.len(), 1, "only n6: {nads:?}");
+    let bindings: Vec<ConstraintPolicyBinding> = list(&client, "upf").await;
+    assert!(bindings.is_empty());
+
+    // The missing network appears: lb renders.
+    cluster
+        .load_yaml(
+            "apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: missing, namespace: upf}
+spec: {config: '{\"cniVersion\": \"0.3.1\", \"name\": \"missing\", \"type\": \"bridge\"}'}
+",
+        )
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            get::<Pod>(&client, "upf", "lb-1").await.is_some()
+        })
+        .await
+    );
+    functions.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn multus_holds_a_pod_whose_network_is_missing() {
+    let cluster = cluster().await;
+    let client = cluster.client();
+    cluster
+        .load_yaml(
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: probe
+  namespace: upf
+  annotations: {k8s.v1.cni.cncf.io/networks: 'n6,later@net7'}
+spec:
+  containers: [{name: c, image: probe:1}]
+",
+        )
+        .await
+        .unwrap();
+    let event_seen = eventually(Duration::from_secs(30), || async {
+        list::<Event>(&client, "upf")
+            .await
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("FailedCreatePodSandBox"))
+    })
+    .await;
+    assert!(event_seen);
+    let events: Vec<Event> = list(&client, "upf").await;
+    let failed = events
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("FailedCreatePodSandBox"))
+        .unwrap();
+    assert!(
+        failed.message.as_deref().unwrap_or_default().ends_with(
+            "cannot find a network-attachment-definition (later) in namespace (upf): network-attachment-definitions.k8s.cni.cncf.io \"later\" not found"
+        ),
+        "{failed:?}"
+    );
+    let pod = get::<Pod>(&client, "upf", "probe").await.unwrap();
+    let status = pod.status.unwrap();
+    assert_eq!(status.phase.as_deref(), Some("Pending"));
+    let waiting = status.container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .unwrap()
+        .waiting
+        .unwrap();
+    assert_eq!(waiting.reason.as_deref(), Some("ContainerCreating"));
+
+    cluster
+        .load_yaml(
+            "apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: later, namespace: upf}
+spec: {config: '{\"cniVersion\": \"0.3.1\", \"name\": \"later\", \"type\": \"bridge\"}'}
+",
+        )
+        .await
+        .unwrap();
+    let running = eventually(Duration::from_secs(30), || async {
+        get::<Pod>(&client, "upf", "probe")
+            .await
+            .and_then(|p| p.status)
+            .and_then(|s| s.phase)
+            .as_deref()
+            == Some("Running")
+    })
+    .await;
+    assert!(running);
+    let pod = get::<Pod>(&client, "upf", "probe").await.unwrap();
+    let annotations = pod.metadata.annotations.unwrap();
+    let attached: serde_json::Value =
+        serde_json::from_str(&annotations["k8s.v1.cni.cncf.io/network-status"]).unwrap();
+    let interfaces: Vec<(&str, &str)> = attached
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["interface"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        interfaces,
+        [
+            ("sim-pod-network", "eth0"),
+            ("upf/n6", "net1"),
+            ("upf/later", "net7")
+        ]
+    );
+}
