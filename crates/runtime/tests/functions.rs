@@ -288,6 +288,10 @@ async fn a_three_hop_chain_of_a_vm_and_containers_is_rendered_wired_and_judged()
             )
         );
     }
+    // Settled: nothing more to write while nothing changes.
+    let before = functions.writes.count();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(functions.writes.since(before), Vec::<String>::new());
     functions.stop().await;
     scheduler.stop().await;
 }

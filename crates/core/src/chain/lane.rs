@@ -20,7 +20,9 @@ use super::{
 use crate::multus::NetworkAttachmentDefinition;
 use crate::network::{Location, NetworkGraph, PathMetric, PathMetrics};
 use crate::nf::{FieldError, describe};
-use crate::status::{Evaluation, PolicyOutcome, RuleOutcome, condition, next_status};
+use crate::status::{
+    Evaluation, PolicyOutcome, RuleOutcome, condition, next_status, targets_summary,
+};
 
 /// How long a lane may be in Violation before the descheduler may act: chains carry no
 /// grace of their own yet, so lanes take the offers' default.
@@ -271,13 +273,14 @@ pub fn decide(chain: &ServiceChain, facts: &ChainFacts) -> ChainDecision {
         let binding = lane_binding(chain, i, lane);
         let binding_name = binding.metadata.name.clone().unwrap_or_default();
         let outcomes = lane_outcomes(&end_to_end, &per_link, total, &link_metrics);
-        let evaluation = next_status(
+        let mut evaluation = next_status(
             (facts.binding_status)(&binding_name).as_ref(),
             &outcomes,
             facts.now,
             LANE_GRACE,
             None,
         );
+        evaluation.status.targets = Some(targets_summary(&binding.spec.targets));
         let lane_ready = links.iter().all(|l| l.ready) && hops.iter().all(|h| h.node.is_some());
         if lane_ready {
             ready_lanes += 1;

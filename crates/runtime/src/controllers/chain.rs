@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use edgeplane_api::{ConstraintPolicyBinding, NetworkFunction, ServiceChain};
 use edgeplane_core::chain::{self, CHAIN_LABEL, ChainFacts, LANE_GRACE};
-use edgeplane_core::status::changes_with_time;
+use edgeplane_core::status::{changes_with_time, same_status};
 use futures::StreamExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
@@ -196,7 +196,13 @@ async fn reconcile(chain: Arc<ServiceChain>, shared: Arc<ChainShared>) -> Result
                 ctx.apply(&lane.binding).await?;
             }
             let status = &lane.evaluation.status;
-            if current.as_ref().and_then(|c| c.status.as_ref()) != Some(status) {
+            // lastEvaluatedTimestamp moves on every evaluation: compare without it, or
+            // each write would trigger the next.
+            if current
+                .as_ref()
+                .and_then(|c| c.status.as_ref())
+                .is_none_or(|s| !same_status(s, status))
+            {
                 ctx.apply_status(Some(&namespace), &binding_name, status)
                     .await?;
             }
