@@ -24,6 +24,7 @@ use harness::{Component, WriteLog, eventually, recording_client, site_node};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::ListParams;
 use kube::{Api, Client};
+use serde_json::json;
 
 const TOPOLOGY: &str = "
 apiVersion: network.edgeplane.io/v1alpha1
@@ -149,6 +150,25 @@ where
         .await
         .unwrap()
         .items
+}
+
+/// The rows of `kubectl get <plural> -n upf` (the Table the API server answers kubectl).
+async fn table(client: &Client, plural: &str) -> Vec<Vec<serde_json::Value>> {
+    let request = http::Request::get(format!(
+        "/apis/network.edgeplane.io/v1alpha1/namespaces/upf/{plural}"
+    ))
+    .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+    .body(Vec::new())
+    .unwrap();
+    let text = client.request_text(request).await.unwrap();
+    let table: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(table["kind"], "Table", "{text}");
+    table["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cells"].as_array().unwrap().clone())
+        .collect()
 }
 
 async fn get<K>(client: &Client, namespace: &str, name: &str) -> Option<K>
@@ -288,6 +308,50 @@ async fn a_three_hop_chain_of_a_vm_and_containers_is_rendered_wired_and_judged()
             )
         );
     }
+    // `kubectl get nf,sc` tells the story: the printer columns, as the API server's Table.
+    let sc = table(&client, "servicechains").await;
+    assert_eq!(
+        sc[0][..6],
+        [
+            json!("up"),
+            json!("ran-3>fw>dpi>nat>core-gw"),
+            json!(2),
+            json!(2),
+            json!(status.worst_latency),
+            json!("Ready")
+        ]
+    );
+    let nf = table(&client, "networkfunctions").await;
+    let runtimes: Vec<(
+        &serde_json::Value,
+        &serde_json::Value,
+        &serde_json::Value,
+        &serde_json::Value,
+    )> = nf.iter().map(|r| (&r[0], &r[1], &r[3], &r[4])).collect();
+    assert_eq!(
+        runtimes,
+        [
+            (
+                &json!("dpi"),
+                &json!("Container"),
+                &json!(2),
+                &json!("Ready")
+            ),
+            (
+                &json!("fw"),
+                &json!("VirtualMachine"),
+                &json!(2),
+                &json!("Ready")
+            ),
+            (
+                &json!("nat"),
+                &json!("Container"),
+                &json!(2),
+                &json!("Ready")
+            ),
+        ]
+    );
+
     // Settled: nothing more to write while nothing changes.
     let before = functions.writes.count();
     tokio::time::sleep(Duration::from_secs(30)).await;

@@ -42,6 +42,11 @@ pub struct Args {
     /// before the gate watchdog removes the gate (kube-scheduler then places it).
     #[arg(long, default_value = "5m", value_name = "DURATION")]
     pub gate_timeout: String,
+    /// Also run the NetworkFunction and ServiceChain controllers (docs/network-functions.md).
+    /// They watch KubeVirt's VirtualMachines and Multus' NetworkAttachmentDefinitions, so
+    /// those CRDs must be installed.
+    #[arg(long)]
+    pub network_functions: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -76,6 +81,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Arc::new(registry),
             Options::default(),
         ));
+        if args.network_functions {
+            let functions = controllers::nf::Functions {
+                caches: edgeplane_runtime::cache::FunctionCaches::start(
+                    &base.ctx.client,
+                    &base.ctx.shutdown,
+                ),
+                views: base.views.clone(),
+            };
+            base.spawn(controllers::run_functions(
+                base.ctx.clone(),
+                base.caches.clone(),
+                functions,
+            ));
+        }
         // Whether a planning scheduler is alive: the webhook gates only then, and the
         // watchdog releases gated pods when none has been for --gate-timeout.
         let scheduler = watchdog::watch_scheduler(&base.ctx, &args.election.lease_namespace());
