@@ -265,6 +265,30 @@ async fn a_three_hop_chain_of_a_vm_and_containers_is_rendered_wired_and_judged()
         "NetworkFunction"
     );
 
+    // colocate defaults to Preferred: each hop asks for the node of the previous one, and
+    // the planner honours it, so every link of every lane is a bridge on one node.
+    for lane in &status.lanes {
+        let nodes: Vec<Option<&str>> = lane.hops.iter().map(|h| h.node.as_deref()).collect();
+        assert!(
+            nodes.windows(2).all(|w| w[0] == w[1]),
+            "lane {}: {nodes:?}",
+            lane.index
+        );
+        assert!(
+            lane.links
+                .iter()
+                .all(|l| l.cni.as_deref() == Some("bridge")),
+            "{lane:?}"
+        );
+    }
+    let dpi1 = get::<Pod>(&client, "upf", "dpi-1").await.unwrap();
+    let affinity = serde_json::to_value(dpi1.spec.unwrap().affinity).unwrap();
+    assert_eq!(
+        affinity["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+            ["labelSelector"]["matchLabels"],
+        json!({"network.edgeplane.io/network-function": "fw", "network.edgeplane.io/replica": "1"})
+    );
+
     // One NAD per link and lane, with a CNI configuration; one binding per lane.
     let mut nads: Vec<String> = list::<NetworkAttachmentDefinition>(&client, "upf")
         .await

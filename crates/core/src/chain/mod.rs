@@ -6,17 +6,20 @@
 //! - [`lanes`] and [`ports`]: lane i joins replica i of every hop; hop k of a lane gets
 //!   the port `<chain>-in` on the link from hop k-1 and `<chain>-out` on the link to hop
 //!   k+1, each link its own NetworkAttachmentDefinition ([`nad`]).
+//! - [`colocate`]: `placement.colocate` as pod affinity of hop k to hop k-1 of its lane.
 //! - [`lane`]: per-link readiness (both ends report the port attached), the metrics along
 //!   the lane from the NetworkTopology (ingress site -> hop 1 -> ... -> egress site), the
 //!   lane's ConstraintPolicyBinding and its status, and the chain's status.
 
 mod check;
+pub mod colocate;
 pub mod lane;
 pub mod nad;
 #[cfg(test)]
 mod tests;
 
 pub use check::*;
+pub use colocate::*;
 pub use lane::*;
 pub use nad::*;
 

@@ -412,3 +412,38 @@ fn auto_links_follow_placement_and_colocation() {
         "sriov"
     );
 }
+
+#[test]
+fn colocation_asks_each_hop_for_the_node_of_the_previous_one() {
+    use edgeplane_api::{ChainPlacement, Colocate};
+    let mut c = chain(&[("fw", "fw"), ("dpi", "dpi"), ("nat", "nat")]);
+    assert_eq!(
+        colocation(&c, "fw", 2),
+        [None, None],
+        "the first hop follows nobody"
+    );
+    let preferred = colocation(&c, "nat", 2);
+    let term = serde_json::to_value(&preferred[1]).unwrap_or_default();
+    assert_eq!(
+        term,
+        serde_json::json!({"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100,
+            "podAffinityTerm": {"labelSelector": {"matchLabels": {
+                "network.edgeplane.io/network-function": "dpi", "network.edgeplane.io/replica": "1"}},
+                "topologyKey": "kubernetes.io/hostname"}}]})
+    );
+    c.spec.placement = Some(ChainPlacement {
+        colocate: Colocate::Required,
+    });
+    let required = colocation(&c, "dpi", 1);
+    assert!(required[0].as_ref().is_some_and(|a| {
+        a.required_during_scheduling_ignored_during_execution
+            .as_ref()
+            .is_some_and(|t| t[0].topology_key == "kubernetes.io/hostname")
+    }));
+    c.spec.placement = Some(ChainPlacement {
+        colocate: Colocate::None,
+    });
+    assert_eq!(colocation(&c, "dpi", 1), [None]);
+    let nfs = nfs();
+    assert_eq!(colocation_of(&nfs["dpi"], &[&c], &|_| false), [None, None]);
+}

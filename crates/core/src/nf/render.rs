@@ -6,7 +6,7 @@ use edgeplane_api::names::{NETWORK_API_VERSION, PLANNER_GATE};
 use edgeplane_api::{InterfaceBinding, NetworkFunction, NfRuntime};
 use k8s_openapi::api::core::v1::{
     Affinity, Container, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
-    Pod, PodSchedulingGate, PodSpec, ResourceRequirements,
+    Pod, PodAffinity, PodSchedulingGate, PodSpec, ResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -320,6 +320,28 @@ fn render_vm(
             },
         },
     }))
+}
+
+/// Adds the pod affinity chains ask for (`crate::chain::colocation`) to a replica: the
+/// pod's, or the VM template's (KubeVirt copies it to the launcher pod). It goes in at
+/// creation: a pod's affinity cannot change later.
+pub fn add_pod_affinity(replica: &mut Replica, affinity: &PodAffinity) {
+    match replica {
+        Replica::Pod(pod) => {
+            if let Some(spec) = pod.spec.as_mut() {
+                spec.affinity
+                    .get_or_insert_with(Affinity::default)
+                    .pod_affinity = Some(affinity.clone());
+            }
+        }
+        Replica::VirtualMachine(vm) => {
+            if let Some(spec) = vm.pointer_mut("/spec/template/spec")
+                && let Ok(value) = serde_json::to_value(affinity)
+            {
+                spec["affinity"]["podAffinity"] = value;
+            }
+        }
+    }
 }
 
 /// Merges `patch` into `target` as a JSON merge patch (RFC 7386: objects merge, `null`

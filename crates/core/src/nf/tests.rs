@@ -368,3 +368,32 @@ fn may_start_waits_for_every_network() {
     assert!(!may_start(&expected, &|n| n == "upf/n6"));
     assert!(may_start(&expected, &everything_exists));
 }
+
+#[test]
+fn pod_affinity_goes_on_the_pod_or_the_vm_template() {
+    use k8s_openapi::api::core::v1::PodAffinity;
+    let affinity = PodAffinity {
+        required_during_scheduling_ignored_during_execution: Some(vec![Default::default()]),
+        preferred_during_scheduling_ignored_during_execution: None,
+    };
+    for runtime in [NfRuntime::Container, NfRuntime::VirtualMachine] {
+        let mut replicas =
+            render(&nf(runtime), &[], &everything_exists, &|_| false).unwrap_or_default();
+        add_pod_affinity(&mut replicas[0], &affinity);
+        let value = match &replicas[0] {
+            Replica::Pod(p) => {
+                serde_json::to_value(&p.spec).unwrap_or_default()["affinity"].clone()
+            }
+            Replica::VirtualMachine(v) => v["spec"]["template"]["spec"]["affinity"].clone(),
+        };
+        assert_eq!(
+            value["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                .as_array()
+                .map(Vec::len),
+            Some(1),
+            "{runtime:?}"
+        );
+        // The node affinity of `requires` stays.
+        assert!(value["nodeAffinity"].is_object(), "{runtime:?}");
+    }
+}

@@ -194,7 +194,15 @@ async fn reconcile(nf: Arc<NetworkFunction>, shared: Arc<NfShared>) -> Result<Ac
     let running = |i: usize| {
         vm_of(i).is_some() && may_start(&expected_interfaces(&nf, &ports_of(i)), &network_exists)
     };
-    let rendered = nf::render(&nf, &ports, &network_exists, &running);
+    let colocation = chain::colocation_of(&nf, &chain_refs, &|c| chain_is_valid(functions, c));
+    let rendered = nf::render(&nf, &ports, &network_exists, &running).map(|mut replicas| {
+        for (replica, affinity) in replicas.iter_mut().zip(&colocation) {
+            if let Some(affinity) = affinity {
+                nf::add_pod_affinity(replica, affinity);
+            }
+        }
+        replicas
+    });
     let errors = match &rendered {
         Ok(replicas) => {
             for replica in replicas {
