@@ -14,6 +14,10 @@ pub mod reasons {
     pub const PROVIDER_ERROR: &str = "ProviderError";
     pub const POLICY_INVALID: &str = "PolicyInvalid";
     pub const TOPOLOGY_INVALID: &str = "TopologyInvalid";
+    /// A NetworkFunction cannot be rendered (the note names the fields); nothing is created.
+    pub const NETWORK_FUNCTION_INVALID: &str = "NetworkFunctionInvalid";
+    /// A ServiceChain cannot be wired (the note names the fields); nothing is created.
+    pub const SERVICE_CHAIN_INVALID: &str = "ServiceChainInvalid";
     pub const PLANNED: &str = "Planned";
     pub const UNPLACEABLE: &str = "Unplaceable";
     pub const FAILED_PLANNING: &str = "FailedPlanning";

@@ -467,6 +467,26 @@ spec:
     assert_eq!(pods.len(), 3, "{pods:?}");
     let nads: Vec<NetworkAttachmentDefinition> = list(&client, "upf").await;
     assert_eq!(nads.len(), 1, "only n6: {nads:?}");
+    // kubectl describe says it too, once each.
+    let events: Vec<Event> = list(&client, "upf").await;
+    let mut invalid: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .map(|e| {
+            (
+                e.reason.clone().unwrap_or_default(),
+                e.involved_object.name.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    invalid.sort();
+    assert_eq!(
+        invalid,
+        [
+            ("NetworkFunctionInvalid".to_string(), "lb".to_string()),
+            ("ServiceChainInvalid".to_string(), "broken".to_string()),
+        ]
+    );
     let bindings: Vec<ConstraintPolicyBinding> = list(&client, "upf").await;
     assert!(bindings.is_empty());
 

@@ -26,6 +26,7 @@ use super::{Shared, all_refs, drive, instrumented, object_ref, reconcile_everyth
 use crate::cache::{Caches, Change};
 use crate::context::Context;
 use crate::error::Error;
+use crate::events::{EventSpec, EventType, reasons};
 use crate::foreign::NetworkAttachmentDefinition;
 
 type ChainShared = Shared<ServiceChain, Functions>;
@@ -223,6 +224,25 @@ async fn reconcile(chain: Arc<ServiceChain>, shared: Arc<ChainShared>) -> Result
     if chain.status.as_ref() != Some(&decision.status) {
         ctx.apply_status(Some(&namespace), &name, &decision.status)
             .await?;
+    }
+    // Once per new complaint: the status keeps saying it.
+    if !decision.errors.is_empty()
+        && chain.status.as_ref().and_then(|s| s.reason.as_ref()) != decision.status.reason.as_ref()
+    {
+        ctx.events()
+            .publish_or_log(
+                &chain.object_ref(&()),
+                EventSpec {
+                    type_: EventType::Warning,
+                    reason: reasons::SERVICE_CHAIN_INVALID,
+                    action: "Wire",
+                    note: format!(
+                        "nothing wired: {}",
+                        edgeplane_core::nf::describe(&decision.errors)
+                    ),
+                },
+            )
+            .await;
     }
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }

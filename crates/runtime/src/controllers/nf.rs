@@ -31,6 +31,7 @@ use super::{Shared, all_refs, drive, instrumented, object_ref, reconcile_everyth
 use crate::cache::{Caches, Change, FunctionCaches};
 use crate::context::Context;
 use crate::error::Error;
+use crate::events::{EventSpec, EventType, reasons};
 use crate::foreign::VirtualMachine;
 use crate::view::ViewCache;
 
@@ -75,7 +76,21 @@ pub async fn run(ctx: Context, caches: Caches, functions: Functions) {
     let nfs = f.nfs.changes().map(move |change| match change {
         Change::Applied { old, new } => {
             if old.is_none_or(|o| o.metadata.generation != new.metadata.generation) {
-                vec![ObjectRef::from_obj(&*new)]
+                // The chains naming it may turn valid or invalid (replica counts): the
+                // other hops' ports follow.
+                let mut refs = vec![ObjectRef::from_obj(&*new)];
+                let namespace = new.namespace().unwrap_or_default();
+                for chain in c.chains.list_in(&namespace) {
+                    if chain
+                        .spec
+                        .hops
+                        .iter()
+                        .any(|h| h.network_function == new.name_any())
+                    {
+                        refs.extend(chain_nfs(&chain));
+                    }
+                }
+                refs
             } else {
                 vec![]
             }
@@ -235,6 +250,22 @@ async fn reconcile(nf: Arc<NetworkFunction>, shared: Arc<NfShared>) -> Result<Ac
     let status = nf_status(&nf, nf.status.as_ref(), &observed, &errors, ctx.clock.now());
     if nf.status.as_ref() != Some(&status) {
         ctx.apply_status(Some(&namespace), &name, &status).await?;
+    }
+    // Once per new complaint, as for policies: the status keeps saying it.
+    if !errors.is_empty()
+        && nf.status.as_ref().and_then(|s| s.reason.as_ref()) != status.reason.as_ref()
+    {
+        ctx.events()
+            .publish_or_log(
+                &nf.object_ref(&()),
+                EventSpec {
+                    type_: EventType::Warning,
+                    reason: reasons::NETWORK_FUNCTION_INVALID,
+                    action: "Render",
+                    note: format!("nothing rendered: {}", nf::describe(&errors)),
+                },
+            )
+            .await;
     }
     Ok(Action::await_change())
 }
