@@ -380,6 +380,68 @@ async fn a_three_hop_chain_of_a_vm_and_containers_is_rendered_wired_and_judged()
     let before = functions.writes.count();
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(functions.writes.since(before), Vec::<String>::new());
+
+    // A tighter budget: every lane is over its limit, and its binding says so as any
+    // binding does, GraceElapsed once the lane grace (60s) has passed.
+    Api::<ServiceChain>::namespaced(client.clone(), "upf")
+        .patch(
+            "up",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"constraints": {"endToEnd": [
+                {"name": "latency", "request": "100us", "limit": "300us"}]}}})),
+        )
+        .await
+        .unwrap();
+    let lane_bindings = || async {
+        let mut b: Vec<ConstraintPolicyBinding> = list(&client, "upf").await;
+        b.sort_by_key(|b| b.metadata.name.clone());
+        b
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            lane_bindings().await.iter().all(|b| {
+                b.status
+                    .as_ref()
+                    .map(|s| s.compliance.to_string())
+                    .as_deref()
+                    == Some("Violation")
+            })
+        })
+        .await
+    );
+    let grace_elapsed = |b: &ConstraintPolicyBinding| {
+        b.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "GraceElapsed" && c.status == "True")
+        })
+    };
+    assert!(!lane_bindings().await.iter().any(grace_elapsed));
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            lane_bindings().await.iter().all(grace_elapsed)
+        })
+        .await
+    );
+    let violating = lane_bindings().await[0].status.clone().unwrap();
+    assert!(violating.violating_since.is_some());
+    assert_eq!(
+        violating
+            .first_reason
+            .as_deref()
+            .map(|r| r.starts_with("latency")),
+        Some(true),
+        "{violating:?}"
+    );
+    let chain = get::<ServiceChain>(&client, "upf", "up").await.unwrap();
+    assert!(chain.status.unwrap().lanes.iter().all(|l| {
+        l.end_to_end
+            .as_ref()
+            .map(|e| e.compliance.to_string())
+            .as_deref()
+            == Some("Violation")
+    }));
     functions.stop().await;
     scheduler.stop().await;
 }
