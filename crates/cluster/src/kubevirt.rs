@@ -343,8 +343,19 @@ fn reconcile(st: &mut State) {
     }
 }
 
-/// Runs the KubeVirt stand-in until shutdown.
+/// Runs the KubeVirt stand-in until shutdown, from when the KubeVirt CRDs are loaded.
 pub(crate) async fn run(api: Arc<ApiServer>, shutdown: CancellationToken) {
+    // Until then it watches only CRDs: a task that woke on every pod change would reorder
+    // the other tasks' work, and with it the seeded names of simulations without KubeVirt.
+    let mut crds = Feed::new(&api, "customresourcedefinitions.apiextensions.k8s.io");
+    while api.lock().registry.by_storage(VM_STORAGE).is_none() {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = any_changed(std::slice::from_mut(&mut crds)) => {}
+        }
+        let _ = crds.fetch(&api);
+    }
+    drop(crds);
     let mut feeds = vec![
         Feed::new(&api, VM_STORAGE),
         Feed::new(&api, VMI_STORAGE),
