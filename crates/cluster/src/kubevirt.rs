@@ -137,7 +137,11 @@ fn multus_networks(spec: &Value, namespace: &str) -> Vec<(String, String, String
 
 /// The VMI's status from its launcher pod (`None`: none yet).
 pub fn vmi_status(vmi: &Value, pod: Option<&Value>) -> Value {
-    let mut status = vmi.get("status").cloned().unwrap_or_else(|| json!({}));
+    let mut status = vmi
+        .get("status")
+        .filter(|s| s.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let Some(pod) = pod else {
         let phase = match object::get_str(vmi, &["status", "phase"]) {
             // The launcher pod went away under a running VMI: the VM is gone.
@@ -225,6 +229,7 @@ fn reconcile(st: &mut State) {
                 let template = vm.pointer("/spec/template").cloned().unwrap_or_default();
                 let mut labels = template
                     .pointer("/metadata/labels")
+                    .filter(|l| l.is_object())
                     .cloned()
                     .unwrap_or_else(|| json!({}));
                 labels["kubevirt.io/vm"] = json!(name);

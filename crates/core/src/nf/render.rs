@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use serde_json::{Value, json};
 
 use super::{FieldError, NF_LABEL, Port, REPLICA_LABEL, check, parse_requirement, replica_name};
-use crate::kubevirt::KUBEVIRT_API_VERSION;
+use crate::kubevirt::{KUBEVIRT_API_VERSION, VirtualMachineInstanceSpec};
 use crate::multus::{NETWORKS_ANNOTATION, NetworkSelection, qualified};
 
 /// The name of the container of a Container NF (a `podTemplate` merges into it by name).
@@ -299,10 +299,13 @@ fn render_vm(
     }
     if let Some(template) = &nf.spec.vm_template {
         merge(&mut template_spec, template);
-        if !template_spec["domain"].is_object() {
+        // The fields edgeplane reads back (domain resources, placement) must keep their
+        // types; the rest is KubeVirt's to judge when the VM is applied.
+        if let Err(e) = serde_json::from_value::<VirtualMachineInstanceSpec>(template_spec.clone())
+        {
             return Err(FieldError::new(
                 "spec.vmTemplate",
-                "does not merge into a VirtualMachineInstance spec: domain is not an object",
+                format!("does not merge into a VirtualMachineInstance spec: {e}"),
             ));
         }
     }
@@ -335,10 +338,17 @@ pub fn add_pod_affinity(replica: &mut Replica, affinity: &PodAffinity) {
             }
         }
         Replica::VirtualMachine(vm) => {
-            if let Some(spec) = vm.pointer_mut("/spec/template/spec")
+            if let Some(spec) = vm
+                .pointer_mut("/spec/template/spec")
+                .and_then(Value::as_object_mut)
                 && let Ok(value) = serde_json::to_value(affinity)
             {
-                spec["affinity"]["podAffinity"] = value;
+                let slot = spec.entry("affinity").or_insert_with(|| json!({}));
+                // A template may have put anything there; indexing a non-object panics.
+                if !slot.is_object() {
+                    *slot = json!({});
+                }
+                slot["podAffinity"] = value;
             }
         }
     }

@@ -397,3 +397,34 @@ fn pod_affinity_goes_on_the_pod_or_the_vm_template() {
         assert!(value["nodeAffinity"].is_object(), "{runtime:?}");
     }
 }
+
+#[test]
+fn a_vm_template_that_breaks_placement_is_refused() {
+    let mut vm = nf(NfRuntime::VirtualMachine);
+    vm.spec.vm_template = Some(json!({"affinity": "not an object"}));
+    let errors = render(&vm, &[], &everything_exists, &|_| false)
+        .err()
+        .unwrap_or_default();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].field, "spec.vmTemplate");
+    assert!(
+        errors[0]
+            .message
+            .starts_with("does not merge into a VirtualMachineInstance spec: "),
+        "{}",
+        errors[0].message
+    );
+    // A template that adds to the domain and the disks renders.
+    vm.spec.vm_template = Some(json!({"domain": {"cpu": {"dedicatedCpuPlacement": true},
+        "devices": {"disks": [{"name": "cloudinit", "disk": {"bus": "virtio"}}]}}}));
+    let replicas = render(&vm, &[], &everything_exists, &|_| false).unwrap_or_default();
+    let Some(Replica::VirtualMachine(v)) = replicas.first() else {
+        panic!("not a VM")
+    };
+    let disks = &v["spec"]["template"]["spec"]["domain"]["devices"]["disks"];
+    assert_eq!(disks.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        v["spec"]["template"]["spec"]["domain"]["cpu"]["dedicatedCpuPlacement"],
+        true
+    );
+}

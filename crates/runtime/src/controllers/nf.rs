@@ -206,8 +206,18 @@ async fn reconcile(nf: Arc<NetworkFunction>, shared: Arc<NfShared>) -> Result<Ac
     let network_exists = |q: &str| nad_exists(fc, q);
     let vm_of = |i: usize| fc.vms.get(Some(&namespace), &replica_name(&name, i));
     let ports_of = |i: usize| ports.get(i).cloned().unwrap_or_default();
+    // Created halted, started once its networks exist; a started VM stays started (a
+    // chain naming it later adds a network its chain controller has not created yet, and
+    // that is no reason to stop it).
     let running = |i: usize| {
-        vm_of(i).is_some() && may_start(&expected_interfaces(&nf, &ports_of(i)), &network_exists)
+        vm_of(i).is_some_and(|vm| {
+            vm.rest
+                .get("spec")
+                .and_then(|spec| spec.get("runStrategy"))
+                .and_then(serde_json::Value::as_str)
+                == Some("Always")
+                || may_start(&expected_interfaces(&nf, &ports_of(i)), &network_exists)
+        })
     };
     let colocation = chain::colocation_of(&nf, &chain_refs, &|c| chain_is_valid(functions, c));
     let rendered = nf::render(&nf, &ports, &network_exists, &running).map(|mut replicas| {
