@@ -664,3 +664,122 @@ spec: {config: '{\"cniVersion\": \"0.3.1\", \"name\": \"later\", \"type\": \"bri
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn scaling_down_removes_a_lane_and_deleting_the_chain_removes_its_links() {
+    let cluster = cluster().await;
+    let client = cluster.client();
+    let functions = start_functions(&cluster).await;
+    let scheduler = harness::start_elected_scheduler(&cluster, "scheduler-a").await;
+    cluster.load_yaml(FUNCTIONS).await.unwrap();
+    let phase = || async {
+        get::<ServiceChain>(&client, "upf", "up")
+            .await
+            .and_then(|c| c.status)
+            .map(|s| {
+                (
+                    s.phase.unwrap_or_default(),
+                    s.lane_count.unwrap_or_default(),
+                )
+            })
+    };
+    assert!(
+        eventually(Duration::from_secs(120), || async {
+            phase().await == Some(("Ready".into(), 2))
+        })
+        .await
+    );
+    for nf in ["fw", "dpi", "nat"] {
+        Api::<NetworkFunction>::namespaced(client.clone(), "upf")
+            .patch(
+                nf,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"spec": {"replicas": 1}})),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            phase().await == Some(("Ready".into(), 1))
+        })
+        .await,
+        "{:?}",
+        phase().await
+    );
+    let names = |items: Vec<Option<String>>| {
+        let mut n: Vec<String> = items.into_iter().flatten().collect();
+        n.sort();
+        n
+    };
+    let settled = eventually(Duration::from_secs(30), || async {
+        let pods = names(
+            list::<Pod>(&client, "upf")
+                .await
+                .into_iter()
+                .map(|p| p.metadata.name)
+                .collect(),
+        );
+        pods.len() == 3
+    })
+    .await;
+    let pods = names(
+        list::<Pod>(&client, "upf")
+            .await
+            .into_iter()
+            .map(|p| p.metadata.name)
+            .collect(),
+    );
+    assert!(settled, "{pods:?}");
+    assert!(pods.contains(&"dpi-0".to_string()) && pods.contains(&"nat-0".to_string()));
+    assert!(
+        pods.iter().any(|p| p.starts_with("virt-launcher-fw-0-")),
+        "{pods:?}"
+    );
+    let vms = names(
+        list::<VirtualMachine>(&client, "upf")
+            .await
+            .into_iter()
+            .map(|v| v.metadata.name)
+            .collect(),
+    );
+    assert_eq!(vms, ["fw-0"]);
+    let nads = names(
+        list::<NetworkAttachmentDefinition>(&client, "upf")
+            .await
+            .into_iter()
+            .map(|n| n.metadata.name)
+            .collect(),
+    );
+    assert_eq!(nads, ["n6", "up-0-dpi-nat", "up-0-fw-dpi"]);
+    let bindings = names(
+        list::<ConstraintPolicyBinding>(&client, "upf")
+            .await
+            .into_iter()
+            .map(|b| b.metadata.name)
+            .collect(),
+    );
+    assert_eq!(bindings, ["up-lane-0"]);
+
+    // The chain goes: its links and lane binding are garbage-collected, and the hops lose
+    // their ports (the VM's template has only n6 again).
+    Api::<ServiceChain>::namespaced(client.clone(), "upf")
+        .delete("up", &Default::default())
+        .await
+        .unwrap();
+    let cleaned = eventually(Duration::from_secs(30), || async {
+        let nads: Vec<NetworkAttachmentDefinition> = list(&client, "upf").await;
+        let bindings: Vec<ConstraintPolicyBinding> = list(&client, "upf").await;
+        let vm = get::<VirtualMachine>(&client, "upf", "fw-0").await.unwrap();
+        nads.len() == 1
+            && bindings.is_empty()
+            && vm.rest["spec"]["template"]["spec"]["networks"]
+                .as_array()
+                .map(Vec::len)
+                == Some(2)
+    })
+    .await;
+    assert!(cleaned);
+    functions.stop().await;
+    scheduler.stop().await;
+}
