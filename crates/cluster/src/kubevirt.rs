@@ -29,9 +29,8 @@ pub const VMI_STORAGE: &str = "virtualmachineinstances.kubevirt.io";
 pub const VM_NAME_LABEL: &str = "vm.kubevirt.io/name";
 /// The label every launcher pod has, `virt-launcher`.
 pub const KUBEVIRT_LABEL: &str = "kubevirt.io";
-/// What the launcher pod asks for beyond the guest's memory (KubeVirt computes it from
-/// the domain; a constant is close enough for placement).
-pub const LAUNCHER_MEMORY_OVERHEAD: &str = "200Mi";
+/// What the launcher pod asks for beyond the guest's memory: the planner's constant.
+pub use edgeplane_core::kubevirt::LAUNCHER_MEMORY_OVERHEAD;
 
 /// Whether a VM's run strategy (or the older `spec.running`) asks for a running VMI.
 pub fn wants_running(vm: &Value) -> bool {

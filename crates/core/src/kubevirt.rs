@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 /// `kubevirt.io/v1`
 pub const KUBEVIRT_API_VERSION: &str = "kubevirt.io/v1";
 
+/// What a virt-launcher pod asks for beyond the guest's memory (libvirt, QEMU, the
+/// launcher itself). KubeVirt computes it from the domain; a constant of its usual size is
+/// close enough for placement, and the planner and the embedded cluster's KubeVirt
+/// stand-in use the same one.
+pub const LAUNCHER_MEMORY_OVERHEAD: &str = "200Mi";
+
 /// The part of a KubeVirt VirtualMachine the planner reads.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -91,7 +97,8 @@ pub struct DomainCpu {
 }
 
 impl VirtualMachine {
-    /// The launcher pod's spec as the planner needs it.
+    /// The launcher pod's spec as the planner needs it: the domain's requests, and the
+    /// launcher's memory overhead as the pod's `overhead`.
     pub fn pod_spec(&self) -> PodSpec {
         let vmi = &self.spec.template.spec;
         let mut requests: BTreeMap<String, Quantity> = vmi
@@ -123,6 +130,10 @@ impl VirtualMachine {
             node_selector: vmi.node_selector.clone(),
             affinity: vmi.affinity.clone(),
             tolerations: vmi.tolerations.clone(),
+            overhead: Some(BTreeMap::from([(
+                "memory".to_string(),
+                Quantity(LAUNCHER_MEMORY_OVERHEAD.into()),
+            )])),
             ..PodSpec::default()
         }
     }

@@ -9,7 +9,8 @@
 //!   labels (so Pod targets of offers select VMs by their template labels), the requests
 //!   of `spec.template.spec.domain.resources.requests` (or, without them, `memory.guest`
 //!   and one core per vCPU), and the template's node selector, affinity and tolerations.
-//!   The launcher's own overhead is not counted.
+//!   The launcher's own overhead counts as the pod's `overhead`
+//!   (`kubevirt::LAUNCHER_MEMORY_OVERHEAD`, as the embedded cluster's launcher pods have).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -347,7 +348,8 @@ spec: {nodeName: n1, containers: [{name: a, image: a}]}
         );
         let vm = &w[2].pods[0];
         assert_eq!(vm.requests.cpu_millis, 4000);
-        assert_eq!(vm.requests.memory_bytes, 4 << 30);
+        // 4Gi of guest memory and the launcher's 200Mi.
+        assert_eq!(vm.requests.memory_bytes, (4 << 30) + (200 << 20));
         assert_eq!(
             vm.node_selector.get("tier").map(String::as_str),
             Some("edge")
