@@ -254,6 +254,31 @@ fn reconcile(st: &mut State) {
                     );
                 }
             }
+            // `Always` and `RerunOnFailure` run the VM again after its VMI ended: the
+            // finished VMI goes, and the next pass starts a new one.
+            (Some(v), true)
+                if object::deletion_timestamp(v).is_none()
+                    && matches!(
+                        object::get_str(v, &["status", "phase"]),
+                        Some("Failed" | "Succeeded")
+                    )
+                    && matches!(
+                        object::get_str(vm, &["spec", "runStrategy"]),
+                        Some("Always" | "RerunOnFailure") | None
+                    ) =>
+            {
+                let _ = st.delete(&vmi_def, Some(&ns), &name, &DeleteOptions::default());
+                record_event(
+                    st,
+                    vm,
+                    "Normal",
+                    "SuccessfulDelete",
+                    &format!(
+                        "Deleted the finished virtual machine instance {name} to start it again"
+                    ),
+                    MANAGER,
+                );
+            }
             (Some(v), false) if object::deletion_timestamp(v).is_none() => {
                 let _ = st.delete(&vmi_def, Some(&ns), &name, &DeleteOptions::default());
                 record_event(

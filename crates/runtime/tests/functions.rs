@@ -783,3 +783,43 @@ async fn scaling_down_removes_a_lane_and_deleting_the_chain_removes_its_links() 
     functions.stop().await;
     scheduler.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_vm_hop_whose_node_fails_runs_again_elsewhere() {
+    let cluster = cluster().await;
+    let client = cluster.client();
+    let functions = start_functions(&cluster).await;
+    let scheduler = harness::start_elected_scheduler(&cluster, "scheduler-a").await;
+    cluster.load_yaml(FUNCTIONS).await.unwrap();
+    let node_of_fw0 = || async {
+        get::<VirtualMachineInstance>(&client, "upf", "fw-0")
+            .await
+            .filter(|v| {
+                v.rest.get("status").and_then(|s| s.get("phase")) == Some(&json!("Running"))
+            })
+            .and_then(|v| {
+                v.rest
+                    .get("status")?
+                    .get("nodeName")?
+                    .as_str()
+                    .map(str::to_string)
+            })
+    };
+    assert!(
+        eventually(Duration::from_secs(120), || async {
+            node_of_fw0().await.is_some()
+        })
+        .await
+    );
+    let failed = node_of_fw0().await.unwrap();
+    cluster.fail_node(&failed).await.unwrap();
+    // The node is noticed after 50s, its pods evicted after their 300s of toleration; the
+    // VMI, its launcher pod gone, fails, and runStrategy Always starts a new one elsewhere.
+    let moved = eventually(Duration::from_secs(600), || async {
+        node_of_fw0().await.is_some_and(|n| n != failed)
+    })
+    .await;
+    assert!(moved, "fw-0 still on {failed}: {:?}", node_of_fw0().await);
+    functions.stop().await;
+    scheduler.stop().await;
+}
