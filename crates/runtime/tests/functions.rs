@@ -785,7 +785,7 @@ async fn scaling_down_removes_a_lane_and_deleting_the_chain_removes_its_links() 
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_vm_hop_whose_node_fails_runs_again_elsewhere() {
+async fn a_lane_whose_node_fails_runs_again_elsewhere() {
     let cluster = cluster().await;
     let client = cluster.client();
     let functions = start_functions(&cluster).await;
@@ -820,6 +820,32 @@ async fn a_vm_hop_whose_node_fails_runs_again_elsewhere() {
     })
     .await;
     assert!(moved, "fw-0 still on {failed}: {:?}", node_of_fw0().await);
+    // The container hops of lane 0 were there too (co-located): their pods are stuck
+    // terminating, so each replica gets a new pod, placed next to the VM again, and the
+    // lane is wired anew.
+    let lane0 = || async {
+        get::<ServiceChain>(&client, "upf", "up")
+            .await
+            .and_then(|c| c.status)
+            .and_then(|s| s.lanes.into_iter().next())
+    };
+    let recovered = eventually(Duration::from_secs(300), || async {
+        lane0().await.is_some_and(|l| {
+            l.hops
+                .iter()
+                .all(|h| h.node.as_deref().is_some_and(|n| n != failed))
+                && l.links.iter().all(|link| link.ready)
+        })
+    })
+    .await;
+    assert!(recovered, "{:#?}", lane0().await);
+    let pods: Vec<String> = list::<Pod>(&client, "upf")
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert!(pods.contains(&"dpi-0-r1".to_string()), "{pods:?}");
+    assert!(pods.contains(&"nat-0-r1".to_string()), "{pods:?}");
     functions.stop().await;
     scheduler.stop().await;
 }

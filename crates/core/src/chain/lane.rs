@@ -89,7 +89,11 @@ fn replica_facts(
     replica: &str,
 ) -> (Option<String>, Vec<String>) {
     status
-        .and_then(|s| s.replicas.iter().find(|r| r.name == replica))
+        .and_then(|s| {
+            s.replicas
+                .iter()
+                .find(|r| crate::nf::is_pod_of(&r.name, replica))
+        })
         .map(|r| {
             (
                 r.node.clone(),

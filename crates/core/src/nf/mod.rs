@@ -73,3 +73,31 @@ pub struct Port {
 pub fn replica_name(nf: &str, index: usize) -> String {
     format!("{nf}-{index}")
 }
+
+/// The name of a new pod for replica `index`: `<nf>-<index>`, or `<nf>-<index>-r<k>` with
+/// the smallest k free when the first name is `taken` (its pod is stuck terminating on a
+/// failed node, say). Deterministic, so two reconciles that see the same pods create the
+/// same pod, never two.
+pub fn pod_name(nf: &str, index: usize, taken: &dyn Fn(&str) -> bool) -> String {
+    pod_name_for(&replica_name(nf, index), taken)
+}
+
+/// [`pod_name`] for the replica named `replica` (`<nf>-<index>`).
+pub fn pod_name_for(replica: &str, taken: &dyn Fn(&str) -> bool) -> String {
+    if !taken(replica) {
+        return replica.to_string();
+    }
+    (1..)
+        .map(|k| format!("{replica}-r{k}"))
+        .find(|n| !taken(n))
+        .unwrap_or_else(|| replica.to_string())
+}
+
+/// Whether `name` is a pod name [`pod_name`] gives replica `replica` (`<nf>-<index>`).
+pub fn is_pod_of(name: &str, replica: &str) -> bool {
+    name == replica
+        || name
+            .strip_prefix(replica)
+            .and_then(|rest| rest.strip_prefix("-r"))
+            .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+}

@@ -428,3 +428,15 @@ fn a_vm_template_that_breaks_placement_is_refused() {
         true
     );
 }
+
+#[test]
+fn a_replacement_pod_takes_the_first_free_name() {
+    let taken = |n: &str| n == "dpi-0" || n == "dpi-0-r1";
+    assert_eq!(pod_name("dpi", 0, &taken), "dpi-0-r2");
+    assert_eq!(pod_name("dpi", 1, &taken), "dpi-1");
+    assert!(is_pod_of("dpi-0", "dpi-0"));
+    assert!(is_pod_of("dpi-0-r2", "dpi-0"));
+    assert!(!is_pod_of("dpi-0-r", "dpi-0"));
+    assert!(!is_pod_of("dpi-00", "dpi-0"));
+    assert!(!is_pod_of("dpi-0-rx", "dpi-0"));
+}

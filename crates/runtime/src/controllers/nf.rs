@@ -245,11 +245,14 @@ async fn reconcile(nf: Arc<NetworkFunction>, shared: Arc<NfShared>) -> Result<Ac
             let expected = expected_interfaces(&nf, &ports_of(i));
             let replica = replica_name(&name, i);
             match nf.spec.runtime {
-                NfRuntime::Container => shared
-                    .caches
-                    .pods
-                    .get(Some(&namespace), &replica)
-                    .map(|p| observe_pod(&p, &expected)),
+                NfRuntime::Container => {
+                    // The live pod, else the newest one (terminating, failed) that tells why.
+                    let pods = pods_of(&shared.caches, &namespace, &replica);
+                    pods.iter()
+                        .find(|p| is_live(p))
+                        .or_else(|| pods.last())
+                        .map(|p| observe_pod(p, &expected))
+                }
                 NfRuntime::VirtualMachine => fc.vms.get(Some(&namespace), &replica).map(|vm| {
                     let vmi = fc.vmis.get(Some(&namespace), &replica).map(|v| v.to_json());
                     observe_vm(&vm.to_json(), vmi.as_ref(), &expected)
@@ -280,7 +283,29 @@ async fn reconcile(nf: Arc<NetworkFunction>, shared: Arc<NfShared>) -> Result<Ac
     Ok(Action::await_change())
 }
 
-/// Creates a pod that does not exist yet; applies a VM whose rendering differs.
+/// The pods of replica `replica` (`<nf>-<i>`) in creation order: `<nf>-<i>` and its
+/// replacements `<nf>-<i>-r<k>`.
+fn pods_of(caches: &Caches, namespace: &str, replica: &str) -> Vec<Arc<Pod>> {
+    let mut pods: Vec<Arc<Pod>> = caches
+        .pods
+        .list_in(namespace)
+        .into_iter()
+        .filter(|p| nf::is_pod_of(&p.name_any(), replica))
+        .collect();
+    pods.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    pods
+}
+
+/// Not deleting and not finished.
+fn is_live(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && !matches!(
+            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Failed" | "Succeeded")
+        )
+}
+
+/// Creates a pod for a replica that has none alive; applies a VM whose rendering differs.
 async fn apply_replica(
     ctx: &Context,
     caches: &Caches,
@@ -290,8 +315,14 @@ async fn apply_replica(
 ) -> Result<(), Error> {
     match replica {
         Replica::Pod(pod) => {
-            if caches.pods.get(Some(namespace), replica.name()).is_none() {
-                ctx.apply::<Pod>(&**pod).await?;
+            // A replica whose pod is gone, has failed, or is stuck terminating (its node
+            // failed) gets a new pod under the first free name.
+            let replica_pods = pods_of(caches, namespace, replica.name());
+            if !replica_pods.iter().any(|p| is_live(p)) {
+                let taken = |n: &str| replica_pods.iter().any(|p| p.name_any() == n);
+                let mut pod = (**pod).clone();
+                pod.metadata.name = Some(nf::pod_name_for(replica.name(), &taken));
+                ctx.apply::<Pod>(&pod).await?;
             }
         }
         Replica::VirtualMachine(json) => {
@@ -325,8 +356,14 @@ async fn remove_extra_replicas(
     let ours = |labels: &std::collections::BTreeMap<String, String>| {
         labels.get(NF_LABEL) == Some(&name) && labels.contains_key(REPLICA_LABEL)
     };
+    let kept_index = |labels: &std::collections::BTreeMap<String, String>| {
+        labels
+            .get(REPLICA_LABEL)
+            .and_then(|i| i.parse::<usize>().ok())
+            .is_some_and(|i| i < count)
+    };
     for pod in caches.pods.list_in(&namespace) {
-        let stale = nf.spec.runtime != NfRuntime::Container || !keep.contains(&pod.name_any());
+        let stale = nf.spec.runtime != NfRuntime::Container || !kept_index(pod.labels());
         if ours(pod.labels()) && pod.metadata.deletion_timestamp.is_none() && stale {
             // A VM's launcher pod carries the NF's labels too: KubeVirt deletes it.
             if pod.labels().get("kubevirt.io").is_none() {
