@@ -33,6 +33,8 @@ pub enum Builtin {
     Lease,
     PodDisruptionBudget,
     CustomResourceDefinition,
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
 }
 
 /// How a resource's objects are represented on the wire relative to storage.
