@@ -5,6 +5,7 @@
 //! decision unit-testable without a cluster and identical on a real cluster and on the
 //! embedded one.
 
+pub mod certificates;
 pub mod clock;
 pub mod descheduler;
 pub mod evaluate;

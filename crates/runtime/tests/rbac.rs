@@ -78,7 +78,40 @@ fn check(docs: &[Value], component: Component) -> (Vec<PolicyRule>, Vec<PolicyRu
 fn the_chart_grants_every_call_and_nothing_wild() {
     let helm = helm();
     let gate = render(&helm, &[]);
-    check(&gate, Component::Controller);
+    let (cluster, namespaced) = check(&gate, Component::Controller);
+    // The webhook certificate keeper: its Secret and the webhook configuration, by name
+    // only; and no access to Secrets at all when it does not run.
+    let missing = rbac::missing(rbac::WEBHOOK_CERTIFICATES, &cluster, &namespaced);
+    assert!(missing.is_empty(), "the keeper lacks {missing:?}");
+    let secret_rules = |rules: &[PolicyRule]| -> Vec<PolicyRule> {
+        rules
+            .iter()
+            .filter(|r| rbac::grants_some(r, "", "secrets", "get"))
+            .cloned()
+            .collect()
+    };
+    assert!(
+        secret_rules(&namespaced)
+            .iter()
+            .chain(&secret_rules(&cluster))
+            .all(|r| r.resource_names.as_deref()
+                == Some(&["edgeplane-webhook-cert".to_string()][..])),
+        "the controller may read Secrets other than the webhook's"
+    );
+    for set in [
+        &["scheduler.mode=bind"][..],
+        &[
+            "webhook.certificate.certManager.enabled=true",
+            "webhook.certificate.certManager.issuerRef.name=ca",
+        ][..],
+    ] {
+        let docs = render(&helm, set);
+        let (cluster, namespaced) = bound_rules(&docs, "controller");
+        assert!(
+            secret_rules(&cluster).is_empty() && secret_rules(&namespaced).is_empty(),
+            "{set:?}: the controller reads Secrets though it keeps no certificate"
+        );
+    }
     let (scheduler, _) = check(&gate, Component::Scheduler(Mode::Gate));
     // Least privilege: binding is for bind mode only.
     assert!(

@@ -989,6 +989,46 @@ async fn webhook_serves_admission_reviews_over_tls() {
         text.ends_with("Request entity too large: limit is 3145728\n"),
         "{text}"
     );
+
+    // A renewed certificate (the kubelet swaps the mounted Secret's files) is served to
+    // the next connection, with no restart; the old one is no longer presented.
+    let renewed = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (file, text) in [
+        ("tls.crt", renewed.cert.pem()),
+        ("tls.key", renewed.signing_key.serialize_pem()),
+    ] {
+        let staged = dir.join(format!("{file}.new"));
+        std::fs::write(&staged, text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::rename(&staged, dir.join(file)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let handshake = |trusted: &rcgen::Certificate| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(trusted.der().clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        async move {
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let name = rustls_pki_types::ServerName::try_from("localhost")
+                .unwrap_or_else(|e| panic!("{e}"));
+            connector.connect(name, tcp).await.is_ok()
+        }
+    };
+    assert!(
+        handshake(&renewed.cert).await,
+        "the renewed certificate is served"
+    );
+    assert!(!handshake(&cert.cert).await, "the old certificate is not");
     let _ = std::fs::remove_dir_all(&dir);
     env.stop().await;
 }

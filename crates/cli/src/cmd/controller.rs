@@ -9,6 +9,7 @@ use std::sync::Arc;
 use edgeplane_runtime::controllers::{self, Options};
 use edgeplane_runtime::providers::ProviderRegistry;
 use edgeplane_runtime::watchdog::{self, Watchdog, WatchdogConfig};
+use edgeplane_runtime::webhook::certificate::{self, KeeperConfig};
 
 use super::external::ProviderArgs;
 use super::live::{self, ElectionArgs, LiveArgs};
@@ -42,6 +43,62 @@ pub struct Args {
     /// before the gate watchdog removes the gate (kube-scheduler then places it).
     #[arg(long, default_value = "5m", value_name = "DURATION")]
     pub gate_timeout: String,
+    #[command(flatten)]
+    pub certificates: CertificateArgs,
+}
+
+/// The webhook certificate keeper (`runtime::webhook::certificate`): renews the webhook's
+/// serving certificate and CA in their Secret (in the lease namespace) and the webhook
+/// configuration's caBundle.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CertificateArgs {
+    /// Keep the webhook's certificate in this Secret renewed.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires_all = ["webhook_configuration", "webhook_service"]
+    )]
+    pub webhook_certificate_secret: Option<String>,
+    /// The MutatingWebhookConfiguration whose caBundle trusts the CA.
+    #[arg(long, value_name = "NAME", requires = "webhook_certificate_secret")]
+    pub webhook_configuration: Option<String>,
+    /// The webhook's Service: the names the certificate carries.
+    #[arg(long, value_name = "NAME", requires = "webhook_certificate_secret")]
+    pub webhook_service: Option<String>,
+    /// Lifetime of a serving certificate; renewed with a third of it left.
+    #[arg(long, default_value = "8760h", value_name = "DURATION")]
+    pub webhook_certificate_validity: String,
+    /// Lifetime of a CA; renewed with a third of it left.
+    #[arg(long, default_value = "87600h", value_name = "DURATION")]
+    pub webhook_ca_validity: String,
+}
+
+impl CertificateArgs {
+    /// The keeper's configuration, when `--webhook-certificate-secret` is given.
+    fn config(&self, namespace: &str) -> Result<Option<KeeperConfig>, String> {
+        let (Some(secret), Some(configuration), Some(service)) = (
+            &self.webhook_certificate_secret,
+            &self.webhook_configuration,
+            &self.webhook_service,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(KeeperConfig {
+            namespace: namespace.to_string(),
+            secret: secret.clone(),
+            configuration: configuration.clone(),
+            service: service.clone(),
+            ca_validity: live::positive_duration_flag(
+                "webhook-ca-validity",
+                &self.webhook_ca_validity,
+            )?,
+            validity: live::positive_duration_flag(
+                "webhook-certificate-validity",
+                &self.webhook_certificate_validity,
+            )?,
+            interval: std::time::Duration::from_secs(3600),
+        }))
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -51,9 +108,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.providers.parse()?,
             live::positive_duration_flag("gate-timeout", &args.gate_timeout)?,
             args.grpc_tls.load()?,
+            args.certificates.config(&args.election.lease_namespace())?,
         ))
     })();
-    let (mut external, gate_timeout, grpc_tls) = match flags {
+    let (mut external, gate_timeout, grpc_tls, keeper) = match flags {
         Ok(f) => f,
         Err(message) => {
             eprintln!("error: {message}");
@@ -105,6 +163,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let _ = task.await;
             });
         }
+        if let Some(keeper) = keeper {
+            base.spawn(certificate::run(base.ctx.clone(), keeper));
+        }
         tracing::info!(
             identity = %base.ctx.identity,
             http = ?base.http_addr,
@@ -128,6 +189,50 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         args: Args,
+    }
+
+    #[test]
+    fn the_certificate_keeper_needs_its_three_names() {
+        let cli = Cli::try_parse_from(["x"]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(cli.args.certificates.config("ns"), Ok(None)));
+        let err = Cli::try_parse_from(["x", "--webhook-certificate-secret", "s"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("--webhook-configuration"), "{err}");
+        let cli = Cli::try_parse_from([
+            "x",
+            "--webhook-certificate-secret=s",
+            "--webhook-configuration=c",
+            "--webhook-service=svc",
+            "--webhook-certificate-validity=720h",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let config = cli
+            .args
+            .certificates
+            .config("ns")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("configured"));
+        assert_eq!(
+            (
+                config.namespace.as_str(),
+                config.secret.as_str(),
+                config.validity
+            ),
+            ("ns", "s", std::time::Duration::from_secs(720 * 3600))
+        );
+        assert_eq!(config.names()[2], "svc.ns.svc");
+        let bad = Cli::try_parse_from([
+            "x",
+            "--webhook-certificate-secret=s",
+            "--webhook-configuration=c",
+            "--webhook-service=svc",
+            "--webhook-ca-validity=soon",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let message = bad.args.certificates.config("ns").err().unwrap_or_default();
+        assert!(message.contains("webhook-ca-validity"), "{message}");
     }
 
     #[test]

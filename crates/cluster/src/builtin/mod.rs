@@ -127,6 +127,9 @@ pub fn check_decodes(kind: Builtin, obj: &Value) -> Result<(), DecodeError> {
         Builtin::ValidatingAdmissionPolicyBinding => {
             try_as::<admission::ValidatingAdmissionPolicyBinding>(obj)
         }
+        Builtin::MutatingWebhookConfiguration => {
+            try_as::<admission::MutatingWebhookConfiguration>(obj)
+        }
     }
 }
 

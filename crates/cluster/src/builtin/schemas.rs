@@ -87,6 +87,12 @@ fn build() -> Schemas {
         "admissionregistration.k8s.io/v1",
         "ValidatingAdmissionPolicyBinding",
     );
+    add::<admission::MutatingWebhookConfiguration>(
+        g,
+        k,
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+    );
     let mut components = generator.take_definitions(true);
     for (api_version, kind, name) in &kinds {
         let (group, version) = crate::resources::split_api_version(api_version);

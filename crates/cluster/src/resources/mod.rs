@@ -35,6 +35,7 @@ pub enum Builtin {
     CustomResourceDefinition,
     ValidatingAdmissionPolicy,
     ValidatingAdmissionPolicyBinding,
+    MutatingWebhookConfiguration,
 }
 
 /// How a resource's objects are represented on the wire relative to storage.

@@ -459,6 +459,19 @@ pub(super) fn builtin_columns(kind: Builtin) -> (Vec<Value>, Cells) {
                 vec![json!(count), json!(param), Value::Null]
             },
         ),
+        Builtin::MutatingWebhookConfiguration => (
+            vec![
+                col("Name", "string", 0),
+                col("Webhooks", "integer", 0),
+                col("Age", "string", 0),
+            ],
+            |o| {
+                let count = object::get_path(o, &["webhooks"])
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                vec![json!(count), Value::Null]
+            },
+        ),
         Builtin::ValidatingAdmissionPolicyBinding => (
             vec![
                 col("Name", "string", 0),

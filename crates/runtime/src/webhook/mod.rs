@@ -11,7 +11,10 @@
 //!   simulator), reading offers from a cache attached once it exists.
 //! - [`review`] answers an `admission.k8s.io/v1` AdmissionReview.
 //! - [`serve`] is the HTTPS server (axum + rustls with ring), with the certificate and key
-//!   read from `tls.crt` and `tls.key` in a directory (a mounted Secret).
+//!   read from `tls.crt` and `tls.key` in a directory (a mounted Secret), re-read when
+//!   they change.
+//! - [`certificate`] keeps that Secret and the webhook configuration's `caBundle` renewed
+//!   (`edgeplane controller --webhook-certificate-secret`).
 //!
 //! The webhook never refuses a pod: anything it cannot read is admitted unchanged, and the
 //! chart registers it with `failurePolicy: Ignore`, so an outage of the webhook never
@@ -24,6 +27,7 @@
 //! `no-scheduler`, and kube-scheduler places it without a plan. Pods gated before the
 //! scheduler died are released by the gate watchdog ([`crate::watchdog`]).
 
+pub mod certificate;
 mod server;
 
 use std::sync::{Arc, OnceLock};
@@ -48,7 +52,7 @@ use serde_json::{Value, json};
 use crate::cache::Cache;
 use crate::metrics::Metrics;
 use crate::watchdog::SchedulerWatch;
-pub use server::{WebhookConfig, WebhookError, router, serve, serve_tls, tls_config};
+pub use server::{WebhookConfig, WebhookError, router, serve, serve_tls};
 
 /// kube-scheduler's name, the default `schedulerName`.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";

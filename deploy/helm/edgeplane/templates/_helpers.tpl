@@ -54,6 +54,15 @@ true
 {{- end -}}
 {{- end -}}
 
+{{/* "true" when the controller keeps the webhook's certificate renewed: the webhook is
+deployed, its certificate was not given in the values, and cert-manager does not issue it. */}}
+{{- define "edgeplane.webhookKeeper" -}}
+{{- $c := .Values.webhook.certificate -}}
+{{- if and (include "edgeplane.webhookActive" .) (not (or $c.cert $c.key)) (not $c.certManager.enabled) -}}
+true
+{{- end -}}
+{{- end -}}
+
 {{/* Environment every component gets: its pod name and namespace (identity, Lease). */}}
 {{- define "edgeplane.env" -}}
 - name: POD_NAME
