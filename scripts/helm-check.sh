@@ -108,8 +108,11 @@ bind = load(sys.argv[2])
 crds = len([f for f in os.listdir("deploy/crds") if f.endswith(".yaml")])
 expected = {"CustomResourceDefinition": crds, "ServiceAccount": 3, "ClusterRole": 3,
             "ClusterRoleBinding": 3, "Role": 3, "RoleBinding": 3, "Deployment": 3,
-            "Service": 4, "Secret": 1, "MutatingWebhookConfiguration": 1,
-            "PodDisruptionBudget": 3}
+            "Service": 4, "MutatingWebhookConfiguration": 1, "PodDisruptionBudget": 3,
+            # The keeper's CA, the webhook's certificate, the scheduler's and the
+            # descheduler's gRPC certificates (mutual TLS is the default).
+            "Secret": 4,
+            "ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1}
 assert kinds(gate) == expected, f"gate mode renders {dict(kinds(gate))}, expected {expected}"
 check_common("gate", gate)
 check_common("bind", bind)
@@ -117,7 +120,7 @@ check_common("bind", bind)
 webhook = next(d for d in gate if d["kind"] == "MutatingWebhookConfiguration")["webhooks"][0]
 assert webhook["failurePolicy"] == "Ignore" and webhook["sideEffects"] == "None"
 assert webhook["rules"][0]["operations"] == ["CREATE"] and webhook["rules"][0]["resources"] == ["pods"]
-secret = next(d for d in gate if d["kind"] == "Secret")
+secret = next(d for d in gate if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-webhook-cert"))
 assert secret["type"] == "kubernetes.io/tls"
 assert webhook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"], "caBundle is not the Secret's CA"
 assert base64.b64decode(secret["data"]["tls.crt"]).startswith(b"-----BEGIN CERTIFICATE-----")
@@ -138,8 +141,12 @@ assert any("pods/eviction" in rule["resources"] for rule in descheduler_role["ru
 assert not any("delete" in rule["verbs"] for rule in descheduler_role["rules"]), "the descheduler may delete"
 
 bind_kinds = kinds(bind)
-assert "MutatingWebhookConfiguration" not in bind_kinds and "Secret" not in bind_kinds, \
+assert "MutatingWebhookConfiguration" not in bind_kinds and not any(
+    d["kind"] == "Secret" and d["metadata"]["name"].endswith("-webhook-cert") for d in bind), \
     f"bind mode renders a webhook: {dict(bind_kinds)}"
+assert arg(deployments["controller"], "--webhook-certificate-secret") == ["edgeplane-webhook-cert"]
+assert arg(bind_deployments_ := {d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+           for d in bind if d["kind"] == "Deployment"}["controller"], "--webhook-certificate-secret") == []
 roles = {d["metadata"]["name"]: d for d in bind if d["kind"] == "ClusterRole"}
 scheduler_role = next(r for n, r in roles.items() if n.endswith("-scheduler"))
 assert any("pods/binding" in rule["resources"] for rule in scheduler_role["rules"]), "bind mode cannot bind"
@@ -159,7 +166,7 @@ assert len(dashboards) == 1, "no dashboard ConfigMap for the Grafana sidecar"
 import json
 json.loads(dashboards[0]["data"]["edgeplane.json"])
 netctl = [d for d in full if d["kind"] == "Service" and d["metadata"]["labels"].get("network.edgeplane.io/controller") == "enabled"]
-assert len(netctl) == 1 and netctl[0]["spec"]["ports"][0]["name"] == "grpc", "no network controller Service"
+assert len(netctl) == 1 and netctl[0]["spec"]["ports"][0]["name"] == "grpcs", "no network controller Service on grpcs (mutual TLS)"
 print(f"helm-check: gate mode {len(gate)} documents, bind mode {len(bind)} documents, "
       f"monitoring and netctl {len(full)} documents: ok")
 PY

@@ -1,9 +1,10 @@
-//! When the webhook's certificates are renewed: the decision of the controller's
-//! certificate keeper (`runtime::webhook::certificate`), from what it read of the Secret
-//! and the webhook configuration. The keeper holds a CA (its key in the Secret) that
-//! signs the serving certificate the API server checks against the configuration's
-//! `caBundle`; each is renewed once less than a third of its lifetime is left, as
-//! cert-manager does by default, so a renewal has weeks to reach every replica.
+//! When edgeplane's own certificates are renewed: the decision of the controller's
+//! certificate keeper (`runtime::certificates`), from what it read of the Secrets and the
+//! gate webhook's configuration. The keeper holds one CA (its key in the CA Secret) that
+//! signs every kept certificate (the gate webhook's serving certificate, the gRPC
+//! parties' certificates for mutual TLS); each is renewed once less than a third of its
+//! lifetime is left, as cert-manager does by default, so a renewal has weeks to reach
+//! every replica.
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -25,31 +26,42 @@ impl Certificate {
     }
 }
 
+/// One kept certificate, as read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Leaf {
+    /// Its Secret's name, for the reasons.
+    pub secret: String,
+    /// The certificate (`tls.crt`), when it parses, its key matches, and the CA signed it.
+    pub cert: Option<Certificate>,
+    /// The names it must carry.
+    pub names: Vec<String>,
+    /// Whether its Secret's `ca.crt` holds the CA (what its peers are checked against).
+    pub trusts_ca: bool,
+}
+
 /// What the keeper observed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Facts {
-    /// The CA in the Secret (`ca.crt`'s first certificate), when it parses and its key
+    /// The CA (the CA Secret's `ca.crt`'s first certificate), when it parses and its key
     /// (`ca.key`) is there and matches.
     pub ca: Option<Certificate>,
-    /// The serving certificate (`tls.crt`), when it parses, its key matches, and the CA
-    /// above signed it.
-    pub serving: Option<Certificate>,
-    /// The names the webhook's Service answers to.
-    pub names: Vec<String>,
-    /// Whether every webhook of the configuration trusts the CA above (its `caBundle`
-    /// holds it).
-    pub trusted: bool,
+    pub leaves: Vec<Leaf>,
+    /// Whether every webhook of the gate's configuration trusts the CA (its `caBundle`
+    /// holds it); `None` when no webhook configuration is kept.
+    pub trusted: Option<bool>,
 }
 
-/// What to do, in this order.
+/// What to do, in this order: trust, then the CA Secret, then the leaves.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Renewal {
-    /// Make a new CA (the previous one stays in the bundle until it expires, so that the
-    /// serving certificate still in use keeps being trusted).
+    /// Make a new CA (the previous one stays in the bundles until it expires, so that
+    /// certificates still in use keep being trusted).
     pub new_ca: bool,
-    /// Issue a new serving certificate from the (new) CA.
-    pub new_serving: bool,
-    /// Write the CA into every webhook's `caBundle`; done before the Secret changes.
+    /// Indices into [`Facts::leaves`] to issue again (every one when the CA is new).
+    pub reissue: Vec<usize>,
+    /// Indices of leaves whose certificate stays but whose `ca.crt` is rewritten.
+    pub rebundle: Vec<usize>,
+    /// Write the CA into every webhook's `caBundle`; done before any Secret changes.
     pub trust: bool,
     /// Why, for the Event.
     pub reasons: Vec<String>,
@@ -57,7 +69,7 @@ pub struct Renewal {
 
 impl Renewal {
     pub fn is_empty(&self) -> bool {
-        !(self.new_ca || self.new_serving || self.trust)
+        !self.new_ca && self.reissue.is_empty() && self.rebundle.is_empty() && !self.trust
     }
 }
 
@@ -68,7 +80,7 @@ pub fn decide(facts: &Facts, now: Timestamp) -> Renewal {
         None => {
             r.new_ca = true;
             r.reasons
-                .push("the Secret holds no usable CA (certificate and key)".into());
+                .push("the CA Secret holds no usable CA (certificate and key)".into());
         }
         Some(ca) if ca.due(now) => {
             r.new_ca = true;
@@ -79,42 +91,52 @@ pub fn decide(facts: &Facts, now: Timestamp) -> Renewal {
         }
         Some(_) => {}
     }
-    match &facts.serving {
-        _ if r.new_ca => r.new_serving = true,
-        None => {
-            r.new_serving = true;
-            r.reasons.push(
-                "the Secret holds no serving certificate signed by its CA, with its key".into(),
-            );
+    for (i, leaf) in facts.leaves.iter().enumerate() {
+        if r.new_ca {
+            r.reissue.push(i);
+            continue;
         }
-        Some(serving) => {
-            let missing: Vec<&str> = facts
-                .names
-                .iter()
-                .filter(|n| !serving.dns_names.contains(n))
-                .map(String::as_str)
-                .collect();
-            if !missing.is_empty() {
-                r.new_serving = true;
-                r.reasons.push(format!(
-                    "the serving certificate does not name {}",
-                    missing.join(", ")
-                ));
-            } else if serving.due(now) {
-                r.new_serving = true;
-                r.reasons.push(format!(
-                    "the serving certificate expires at {} (less than a third of its lifetime left)",
-                    serving.not_after
-                ));
-            }
+        let Some(cert) = &leaf.cert else {
+            r.reissue.push(i);
+            r.reasons.push(format!(
+                "{}: no certificate signed by the CA, with its key",
+                leaf.secret
+            ));
+            continue;
+        };
+        let missing: Vec<&str> = leaf
+            .names
+            .iter()
+            .filter(|n| !cert.dns_names.contains(n))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            r.reissue.push(i);
+            r.reasons.push(format!(
+                "{}: the certificate does not name {}",
+                leaf.secret,
+                missing.join(", ")
+            ));
+        } else if cert.due(now) {
+            r.reissue.push(i);
+            r.reasons.push(format!(
+                "{}: the certificate expires at {} (less than a third of its lifetime left)",
+                leaf.secret, cert.not_after
+            ));
+        } else if !leaf.trusts_ca {
+            r.rebundle.push(i);
+            r.reasons
+                .push(format!("{}: its ca.crt does not hold the CA", leaf.secret));
         }
     }
-    if r.new_ca || !facts.trusted {
-        r.trust = true;
-        if !r.new_ca {
+    match facts.trusted {
+        Some(_) if r.new_ca => r.trust = true,
+        Some(false) => {
+            r.trust = true;
             r.reasons
                 .push("the webhook configuration's caBundle does not hold the CA".into());
         }
+        _ => {}
     }
     r
 }
@@ -135,21 +157,32 @@ mod tests {
         }
     }
 
+    fn leaf(secret: &str, name: &str) -> Leaf {
+        Leaf {
+            secret: secret.into(),
+            cert: Some(cert(
+                "2026-01-01T00:00:00Z",
+                "2027-01-01T00:00:00Z",
+                &[name],
+            )),
+            names: vec![name.into()],
+            trusts_ca: true,
+        }
+    }
+
     fn facts() -> Facts {
         Facts {
             ca: Some(cert("2026-01-01T00:00:00Z", "2036-01-01T00:00:00Z", &[])),
-            serving: Some(cert(
-                "2026-01-01T00:00:00Z",
-                "2027-01-01T00:00:00Z",
-                &["wh.ns.svc"],
-            )),
-            names: vec!["wh.ns.svc".into()],
-            trusted: true,
+            leaves: vec![
+                leaf("webhook", "wh.ns.svc"),
+                leaf("netctl", "netctl.ns.svc"),
+            ],
+            trusted: Some(true),
         }
     }
 
     #[test]
-    fn nothing_to_do_while_both_are_fresh_and_trusted() {
+    fn nothing_to_do_while_all_are_fresh_and_trusted() {
         assert_eq!(
             decide(&facts(), at("2026-06-01T00:00:00Z")),
             Renewal::default()
@@ -157,45 +190,63 @@ mod tests {
     }
 
     #[test]
-    fn the_serving_certificate_is_renewed_with_a_third_of_its_life_left() {
+    fn a_certificate_is_renewed_with_a_third_of_its_life_left() {
         // 365 days of life: due once fewer than 121.67 days are left (from 2026-09-01T16:00).
         assert!(decide(&facts(), at("2026-09-01T00:00:00Z")).is_empty());
+        let mut f = facts();
+        f.leaves[1].cert = Some(cert(
+            "2026-03-01T00:00:00Z",
+            "2027-03-01T00:00:00Z",
+            &["netctl.ns.svc"],
+        ));
         assert_eq!(
-            decide(&facts(), at("2026-09-02T00:00:00Z")),
+            decide(&f, at("2026-09-02T00:00:00Z")),
             Renewal {
-                new_serving: true,
-                reasons: vec!["the serving certificate expires at 2027-01-01T00:00:00Z (less than a third of its lifetime left)".into()],
+                reissue: vec![0],
+                reasons: vec!["webhook: the certificate expires at 2027-01-01T00:00:00Z (less than a third of its lifetime left)".into()],
                 ..Renewal::default()
             }
         );
     }
 
     #[test]
-    fn a_new_ca_reissues_the_serving_certificate_and_is_trusted_first() {
+    fn a_new_ca_reissues_every_certificate_and_is_trusted_first() {
         let mut f = facts();
         f.ca = None;
         let r = decide(&f, at("2026-06-01T00:00:00Z"));
-        assert!(r.new_ca && r.new_serving && r.trust);
         assert_eq!(
-            r.reasons,
-            ["the Secret holds no usable CA (certificate and key)"]
+            r,
+            Renewal {
+                new_ca: true,
+                reissue: vec![0, 1],
+                trust: true,
+                reasons: vec!["the CA Secret holds no usable CA (certificate and key)".into()],
+                ..Renewal::default()
+            }
         );
         let r = decide(&facts(), at("2033-01-01T00:00:00Z"));
-        assert!(r.new_ca && r.new_serving && r.trust, "{r:?}");
+        assert!(r.new_ca && r.reissue == [0, 1] && r.trust, "{r:?}");
+        // Without a webhook configuration there is nothing to trust.
+        let mut f = facts();
+        f.trusted = None;
+        assert!(!decide(&f, at("2033-01-01T00:00:00Z")).trust);
     }
 
     #[test]
-    fn a_missing_name_or_an_untrusted_ca_is_repaired() {
+    fn missing_names_untrusted_cas_and_stale_bundles_are_repaired() {
         let mut f = facts();
-        f.names.push("wh.ns.svc.cluster.local".into());
-        f.trusted = false;
+        f.leaves[0].names.push("wh.ns.svc.cluster.local".into());
+        f.leaves[1].trusts_ca = false;
+        f.trusted = Some(false);
         assert_eq!(
             decide(&f, at("2026-06-01T00:00:00Z")),
             Renewal {
-                new_serving: true,
+                reissue: vec![0],
+                rebundle: vec![1],
                 trust: true,
                 reasons: vec![
-                    "the serving certificate does not name wh.ns.svc.cluster.local".into(),
+                    "webhook: the certificate does not name wh.ns.svc.cluster.local".into(),
+                    "netctl: its ca.crt does not hold the CA".into(),
                     "the webhook configuration's caBundle does not hold the CA".into(),
                 ],
                 ..Renewal::default()
@@ -204,13 +255,19 @@ mod tests {
     }
 
     #[test]
-    fn a_certificate_not_yet_valid_is_due() {
+    fn a_certificate_not_yet_valid_or_missing_is_issued() {
         let mut f = facts();
-        f.serving = Some(cert(
+        f.leaves[0].cert = Some(cert(
             "2027-01-01T00:00:00Z",
             "2028-01-01T00:00:00Z",
             &["wh.ns.svc"],
         ));
-        assert!(decide(&f, at("2026-06-01T00:00:00Z")).new_serving);
+        f.leaves[1].cert = None;
+        let r = decide(&f, at("2026-06-01T00:00:00Z"));
+        assert_eq!(r.reissue, [0, 1]);
+        assert_eq!(
+            r.reasons[1],
+            "netctl: no certificate signed by the CA, with its key"
+        );
     }
 }

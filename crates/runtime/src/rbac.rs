@@ -256,16 +256,15 @@ impl Component {
     }
 }
 
-/// [`crate::webhook::certificate`] (the controller, when the chart lets it keep the
-/// webhook's certificate): reads and patches the one Secret and the one
-/// MutatingWebhookConfiguration the chart names.
-pub const WEBHOOK_CERTIFICATES: &[ApiCall] = &[
+/// [`crate::certificates`] (the controller, when the chart lets it keep certificates):
+/// reads and patches the Secrets and the MutatingWebhookConfiguration the chart names.
+pub const CERTIFICATES: &[ApiCall] = &[
     ApiCall {
         group: "",
         resource: "secrets",
         verbs: &["get", "patch"],
         scope: Scope::OwnNamespace,
-        why: "webhook certificate keeper: its Secret",
+        why: "certificate keeper: the CA and the kept certificates",
         named: true,
     },
     ApiCall {
@@ -273,7 +272,7 @@ pub const WEBHOOK_CERTIFICATES: &[ApiCall] = &[
         resource: "mutatingwebhookconfigurations",
         verbs: &["get", "patch"],
         scope: Scope::Cluster,
-        why: "webhook certificate keeper: the caBundle",
+        why: "certificate keeper: the gate webhook's caBundle",
         named: true,
     },
 ];

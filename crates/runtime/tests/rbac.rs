@@ -79,9 +79,9 @@ fn the_chart_grants_every_call_and_nothing_wild() {
     let helm = helm();
     let gate = render(&helm, &[]);
     let (cluster, namespaced) = check(&gate, Component::Controller);
-    // The webhook certificate keeper: its Secret and the webhook configuration, by name
-    // only; and no access to Secrets at all when it does not run.
-    let missing = rbac::missing(rbac::WEBHOOK_CERTIFICATES, &cluster, &namespaced);
+    // The certificate keeper: its Secrets and the webhook configuration, by name only; and
+    // no access to Secrets at all when it keeps nothing.
+    let missing = rbac::missing(rbac::CERTIFICATES, &cluster, &namespaced);
     assert!(missing.is_empty(), "the keeper lacks {missing:?}");
     let secret_rules = |rules: &[PolicyRule]| -> Vec<PolicyRule> {
         rules
@@ -90,19 +90,27 @@ fn the_chart_grants_every_call_and_nothing_wild() {
             .cloned()
             .collect()
     };
+    let kept: Vec<String> = [
+        "edgeplane-ca",
+        "edgeplane-webhook-cert",
+        "edgeplane-scheduler-grpc-tls",
+        "edgeplane-descheduler-grpc-tls",
+    ]
+    .map(String::from)
+    .to_vec();
     assert!(
         secret_rules(&namespaced)
             .iter()
             .chain(&secret_rules(&cluster))
-            .all(|r| r.resource_names.as_deref()
-                == Some(&["edgeplane-webhook-cert".to_string()][..])),
-        "the controller may read Secrets other than the webhook's"
+            .all(|r| r.resource_names.as_ref() == Some(&kept)),
+        "the controller may read Secrets it does not keep"
     );
     for set in [
-        &["scheduler.mode=bind"][..],
+        &["scheduler.mode=bind", "tls.enabled=false"][..],
         &[
             "webhook.certificate.certManager.enabled=true",
             "webhook.certificate.certManager.issuerRef.name=ca",
+            "tls.certManager.enabled=true",
         ][..],
     ] {
         let docs = render(&helm, set);

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use edgeplane_runtime::certificates::{self, KeeperConfig, Kept};
 use edgeplane_runtime::controllers::{self, Options};
 use edgeplane_runtime::providers::ProviderRegistry;
 use edgeplane_runtime::watchdog::{self, Watchdog, WatchdogConfig};
-use edgeplane_runtime::webhook::certificate::{self, KeeperConfig};
 
 use super::external::ProviderArgs;
 use super::live::{self, ElectionArgs, LiveArgs};
@@ -47,54 +47,71 @@ pub struct Args {
     pub certificates: CertificateArgs,
 }
 
-/// The webhook certificate keeper (`runtime::webhook::certificate`): renews the webhook's
-/// serving certificate and CA in their Secret (in the lease namespace) and the webhook
-/// configuration's caBundle.
+/// The certificate keeper (`runtime::certificates`): one CA in `--ca-secret` that signs
+/// the gate webhook's certificate and the gRPC parties' certificates, each renewed in its
+/// Secret (all in the lease namespace), and the webhook configuration's caBundle.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct CertificateArgs {
-    /// Keep the webhook's certificate in this Secret renewed.
+    /// Keep certificates renewed, signed by the CA in this Secret (created when missing).
+    #[arg(long, value_name = "NAME")]
+    pub ca_secret: Option<String>,
+    /// The gate webhook's certificate Secret.
     #[arg(
         long,
         value_name = "NAME",
-        requires_all = ["webhook_configuration", "webhook_service"]
+        requires_all = ["ca_secret", "webhook_configuration", "webhook_service"]
     )]
     pub webhook_certificate_secret: Option<String>,
     /// The MutatingWebhookConfiguration whose caBundle trusts the CA.
     #[arg(long, value_name = "NAME", requires = "webhook_certificate_secret")]
     pub webhook_configuration: Option<String>,
-    /// The webhook's Service: the names the certificate carries.
+    /// The webhook's Service: the names its certificate carries.
     #[arg(long, value_name = "NAME", requires = "webhook_certificate_secret")]
     pub webhook_service: Option<String>,
-    /// Lifetime of a serving certificate; renewed with a third of it left.
+    /// A gRPC party's certificate, for mutual TLS: SECRET=SERVICE (its names are the
+    /// Service's; the first, SERVICE, is its identity). Repeat for each party.
+    #[arg(long, value_name = "SECRET=SERVICE", requires = "ca_secret")]
+    pub grpc_certificate: Vec<String>,
+    /// Lifetime of a certificate; renewed with a third of it left.
     #[arg(long, default_value = "8760h", value_name = "DURATION")]
-    pub webhook_certificate_validity: String,
-    /// Lifetime of a CA; renewed with a third of it left.
+    pub certificate_validity: String,
+    /// Lifetime of the CA; renewed with a third of it left.
     #[arg(long, default_value = "87600h", value_name = "DURATION")]
-    pub webhook_ca_validity: String,
+    pub ca_validity: String,
 }
 
 impl CertificateArgs {
-    /// The keeper's configuration, when `--webhook-certificate-secret` is given.
+    /// The keeper's configuration, when `--ca-secret` is given.
     fn config(&self, namespace: &str) -> Result<Option<KeeperConfig>, String> {
-        let (Some(secret), Some(configuration), Some(service)) = (
-            &self.webhook_certificate_secret,
-            &self.webhook_configuration,
-            &self.webhook_service,
-        ) else {
+        let Some(ca_secret) = &self.ca_secret else {
             return Ok(None);
         };
+        let mut certificates = Vec::new();
+        if let (Some(secret), Some(service)) =
+            (&self.webhook_certificate_secret, &self.webhook_service)
+        {
+            certificates.push(Kept::for_service(secret, service, namespace, false));
+        }
+        for given in &self.grpc_certificate {
+            let Some((secret, service)) = given
+                .split_once('=')
+                .filter(|(s, v)| !s.is_empty() && !v.is_empty())
+            else {
+                return Err(format!(
+                    "--grpc-certificate {given:?}: expected SECRET=SERVICE"
+                ));
+            };
+            certificates.push(Kept::for_service(secret, service, namespace, true));
+        }
         Ok(Some(KeeperConfig {
             namespace: namespace.to_string(),
-            secret: secret.clone(),
-            configuration: configuration.clone(),
-            service: service.clone(),
-            ca_validity: live::positive_duration_flag(
-                "webhook-ca-validity",
-                &self.webhook_ca_validity,
-            )?,
+            ca_secret: ca_secret.clone(),
+            certificates,
+            webhook_configuration: self.webhook_configuration.clone(),
+            ca_validity: live::positive_duration_flag("ca-validity", &self.ca_validity)?,
             validity: live::positive_duration_flag(
-                "webhook-certificate-validity",
-                &self.webhook_certificate_validity,
+                "certificate-validity",
+                &self.certificate_validity,
             )?,
             interval: std::time::Duration::from_secs(3600),
         }))
@@ -164,7 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             });
         }
         if let Some(keeper) = keeper {
-            base.spawn(certificate::run(base.ctx.clone(), keeper));
+            base.spawn(certificates::run(base.ctx.clone(), keeper));
         }
         tracing::info!(
             identity = %base.ctx.identity,
@@ -192,20 +209,22 @@ mod tests {
     }
 
     #[test]
-    fn the_certificate_keeper_needs_its_three_names() {
+    fn the_certificate_keeper_is_configured_by_its_flags() {
         let cli = Cli::try_parse_from(["x"]).unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(cli.args.certificates.config("ns"), Ok(None)));
         let err = Cli::try_parse_from(["x", "--webhook-certificate-secret", "s"])
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("--webhook-configuration"), "{err}");
+        assert!(err.contains("--ca-secret"), "{err}");
         let cli = Cli::try_parse_from([
             "x",
-            "--webhook-certificate-secret=s",
+            "--ca-secret=ca",
+            "--webhook-certificate-secret=wh",
             "--webhook-configuration=c",
             "--webhook-service=svc",
-            "--webhook-certificate-validity=720h",
+            "--grpc-certificate=netctl-tls=netctl",
+            "--certificate-validity=720h",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         let config = cli
@@ -215,24 +234,26 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("configured"));
         assert_eq!(
-            (
-                config.namespace.as_str(),
-                config.secret.as_str(),
-                config.validity
-            ),
-            ("ns", "s", std::time::Duration::from_secs(720 * 3600))
+            (config.ca_secret.as_str(), config.validity),
+            ("ca", std::time::Duration::from_secs(720 * 3600))
         );
-        assert_eq!(config.names()[2], "svc.ns.svc");
-        let bad = Cli::try_parse_from([
-            "x",
-            "--webhook-certificate-secret=s",
-            "--webhook-configuration=c",
-            "--webhook-service=svc",
-            "--webhook-ca-validity=soon",
-        ])
-        .unwrap_or_else(|e| panic!("{e}"));
-        let message = bad.args.certificates.config("ns").err().unwrap_or_default();
-        assert!(message.contains("webhook-ca-validity"), "{message}");
+        assert_eq!(
+            config.certificates,
+            [
+                Kept::for_service("wh", "svc", "ns", false),
+                Kept::for_service("netctl-tls", "netctl", "ns", true)
+            ]
+        );
+        assert_eq!(config.certificates[1].names[2], "netctl.ns.svc");
+        for (flag, says) in [
+            ("--ca-validity=soon", "ca-validity"),
+            ("--grpc-certificate=netctl", "expected SECRET=SERVICE"),
+        ] {
+            let bad = Cli::try_parse_from(["x", "--ca-secret=ca", flag])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let message = bad.args.certificates.config("ns").err().unwrap_or_default();
+            assert!(message.contains(says), "{flag}: {message}");
+        }
     }
 
     #[test]

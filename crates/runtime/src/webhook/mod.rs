@@ -13,8 +13,8 @@
 //! - [`serve`] is the HTTPS server (axum + rustls with ring), with the certificate and key
 //!   read from `tls.crt` and `tls.key` in a directory (a mounted Secret), re-read when
 //!   they change.
-//! - [`certificate`] keeps that Secret and the webhook configuration's `caBundle` renewed
-//!   (`edgeplane controller --webhook-certificate-secret`).
+//!   [`crate::certificates`] keeps that Secret and the webhook configuration's `caBundle`
+//!   renewed.
 //!
 //! The webhook never refuses a pod: anything it cannot read is admitted unchanged, and the
 //! chart registers it with `failurePolicy: Ignore`, so an outage of the webhook never
@@ -27,7 +27,6 @@
 //! `no-scheduler`, and kube-scheduler places it without a plan. Pods gated before the
 //! scheduler died are released by the gate watchdog ([`crate::watchdog`]).
 
-pub mod certificate;
 mod server;
 
 use std::sync::{Arc, OnceLock};

@@ -1,7 +1,7 @@
-//! The webhook certificate keeper on the embedded cluster: it issues a CA and a serving
-//! certificate into the webhook's Secret and trusts the CA in the webhook configuration,
-//! renews each once a third of its life is left (the old CA stays trusted until it
-//! expires), and the webhook server serves a renewed certificate without a restart.
+//! The certificate keeper on the embedded cluster: it issues a CA into its Secret and
+//! certificates into the webhook's and a gRPC party's Secrets, trusts the CA in the
+//! webhook configuration, renews each once a third of its life is left (the old CA stays
+//! trusted until it expires), and repairs a lost caBundle or a Secret taken from Helm.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,7 +10,7 @@ use base64::Engine;
 use edgeplane_cluster::{ClusterConfig, EmbeddedCluster};
 use edgeplane_core::clock::Clock;
 use edgeplane_runtime::Context;
-use edgeplane_runtime::webhook::certificate::{self, KeeperConfig};
+use edgeplane_runtime::certificates::{self as certificate, KeeperConfig, Kept};
 use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
@@ -41,9 +41,12 @@ const NS: &str = "edgeplane-system";
 fn config() -> KeeperConfig {
     KeeperConfig {
         namespace: NS.into(),
-        secret: "edgeplane-webhook-cert".into(),
-        configuration: "edgeplane-gate".into(),
-        service: "edgeplane-webhook".into(),
+        ca_secret: "edgeplane-ca".into(),
+        certificates: vec![
+            Kept::for_service("edgeplane-webhook-cert", "edgeplane-webhook", NS, false),
+            Kept::for_service("edgeplane-netctl-grpc-tls", "edgeplane-netctl", NS, true),
+        ],
+        webhook_configuration: Some("edgeplane-gate".into()),
         ca_validity: Duration::from_secs(5 * 365 * 86_400),
         validity: Duration::from_secs(365 * 86_400),
         interval: Duration::from_secs(3600),
@@ -72,9 +75,13 @@ async fn setup() -> (EmbeddedCluster, Context, Arc<HandClock>) {
 }
 
 struct Stored {
+    /// The webhook's certificate and key, and the gRPC party's certificate.
     cert: String,
     key: String,
+    grpc: String,
+    /// The CA Secret's bundle, the gRPC party's, and the webhook configuration's.
     ca: String,
+    grpc_ca: String,
     bundle: String,
 }
 
@@ -88,10 +95,15 @@ fn text(secret: &Secret, file: &str) -> String {
 }
 
 async fn stored(ctx: &Context) -> Stored {
-    let secret = Api::<Secret>::namespaced(ctx.client.clone(), NS)
-        .get("edgeplane-webhook-cert")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let get = |name: &'static str| async move {
+        Api::<Secret>::namespaced(ctx.client.clone(), NS)
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let secret = get("edgeplane-webhook-cert").await;
+    let ca = get("edgeplane-ca").await;
+    let grpc = get("edgeplane-netctl-grpc-tls").await;
     let webhooks = Api::<MutatingWebhookConfiguration>::all(ctx.client.clone())
         .get("edgeplane-gate")
         .await
@@ -102,10 +114,18 @@ async fn stored(ctx: &Context) -> Stored {
         .as_ref()
         .map(|ByteString(b)| String::from_utf8_lossy(b).into_owned())
         .unwrap_or_default();
+    assert_eq!(
+        text(&secret, "ca.crt"),
+        text(&ca, "ca.crt"),
+        "the webhook's ca.crt is the bundle"
+    );
+    assert!(text(&ca, "ca.key").contains("PRIVATE KEY"));
     Stored {
         cert: text(&secret, "tls.crt"),
         key: text(&secret, "tls.key"),
-        ca: text(&secret, "ca.crt"),
+        grpc: text(&grpc, "tls.crt"),
+        ca: text(&ca, "ca.crt"),
+        grpc_ca: text(&grpc, "ca.crt"),
         bundle,
     }
 }
@@ -116,6 +136,11 @@ fn count_certificates(pem: &str) -> usize {
 
 /// Whether a rustls client trusting `bundle` accepts `cert` for the Service's name.
 fn verifies(bundle: &str, cert: &str, at: &str) -> bool {
+    verifies_as(bundle, cert, at, "edgeplane-webhook.edgeplane-system.svc")
+}
+
+/// The same for the name `host`.
+fn verifies_as(bundle: &str, cert: &str, at: &str, host: &str) -> bool {
     use rustls::client::danger::ServerCertVerifier;
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
@@ -133,8 +158,7 @@ fn verifies(bundle: &str, cert: &str, at: &str) -> bool {
     let Some(Ok(end)) = CertificateDer::pem_slice_iter(cert.as_bytes()).next() else {
         return false;
     };
-    let name = ServerName::try_from("edgeplane-webhook.edgeplane-system.svc")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let name = ServerName::try_from(host.to_string()).unwrap_or_else(|e| panic!("{e}"));
     // Checked at the keeper's time, not the wall clock's.
     let at: Timestamp = at.parse().unwrap_or_else(|e| panic!("{e}"));
     let now = UnixTime::since_unix_epoch(Duration::from_secs(at.as_second().unsigned_abs()));
@@ -148,17 +172,24 @@ async fn the_keeper_issues_renews_and_keeps_the_old_ca_trusted_until_it_expires(
     let (cluster, ctx, clock) = setup().await;
     let config = config();
 
-    // No Secret yet: a CA and a serving certificate, the CA trusted by the webhook.
+    // No Secret yet: a CA and both certificates, the CA trusted by the webhook.
     let first = certificate::keep(&ctx, &config)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        first.new_ca && first.new_serving && first.trust,
+        first.new_ca && first.reissue == [0, 1] && first.trust,
         "{first:?}"
     );
     let issued = stored(&ctx).await;
     assert_eq!(count_certificates(&issued.ca), 1);
     assert_eq!(issued.bundle, issued.ca);
+    assert_eq!(issued.grpc_ca, issued.ca);
+    assert!(verifies_as(
+        &issued.grpc_ca,
+        &issued.grpc,
+        "2026-01-01T00:00:00Z",
+        "edgeplane-netctl.edgeplane-system.svc"
+    ));
     assert!(verifies(
         &issued.bundle,
         &issued.cert,
@@ -175,17 +206,18 @@ async fn the_keeper_issues_renews_and_keeps_the_old_ca_trusted_until_it_expires(
             .is_empty()
     );
 
-    // With under a third of its year left, only the serving certificate is renewed.
+    // With under a third of their year left, only the certificates are renewed.
     clock.set("2026-10-01T00:00:00Z");
     let renewed = certificate::keep(&ctx, &config)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        renewed.new_serving && !renewed.new_ca && !renewed.trust,
+        renewed.reissue == [0, 1] && !renewed.new_ca && !renewed.trust,
         "{renewed:?}"
     );
     let after = stored(&ctx).await;
     assert_ne!(after.cert, issued.cert);
+    assert_ne!(after.grpc, issued.grpc);
     assert_eq!(
         (after.ca.clone(), after.bundle.clone()),
         (issued.ca.clone(), issued.bundle.clone())
@@ -199,11 +231,12 @@ async fn the_keeper_issues_renews_and_keeps_the_old_ca_trusted_until_it_expires(
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        rotated.new_ca && rotated.new_serving && rotated.trust,
+        rotated.new_ca && rotated.reissue == [0, 1] && rotated.trust,
         "{rotated:?}"
     );
     let last = stored(&ctx).await;
     assert_eq!(count_certificates(&last.bundle), 2);
+    assert_eq!(last.grpc_ca, last.ca, "gRPC peers trust both CAs too");
     assert!(
         last.bundle.ends_with(&issued.ca),
         "the old CA is kept after the new one"
@@ -229,7 +262,7 @@ async fn the_keeper_issues_renews_and_keeps_the_old_ca_trusted_until_it_expires(
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        repaired.trust && !repaired.new_ca && !repaired.new_serving,
+        repaired.trust && !repaired.new_ca && repaired.reissue.is_empty(),
         "{repaired:?}"
     );
     assert_eq!(stored(&ctx).await.cert, last.cert);
@@ -237,9 +270,9 @@ async fn the_keeper_issues_renews_and_keeps_the_old_ca_trusted_until_it_expires(
 }
 
 #[tokio::test]
-async fn a_secret_from_helm_without_the_ca_key_is_taken_over() {
+async fn secrets_from_helm_are_taken_over_and_their_ca_stays_trusted() {
     let (cluster, ctx, _clock) = setup().await;
-    // What the chart's genCA writes: a CA and a certificate, but no ca.key.
+    // What the chart's genCA writes: a CA and a certificate, but no CA Secret.
     let ca = edgeplane_serve::tls::testing::TestCa::new("helm-ca");
     let (cert, key) = ca.issue(
         "edgeplane-webhook.edgeplane-system.svc",
@@ -259,9 +292,12 @@ async fn a_secret_from_helm_without_the_ca_key_is_taken_over() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         renewal.reasons,
-        ["the Secret holds no usable CA (certificate and key)"]
+        ["the CA Secret holds no usable CA (certificate and key)"]
     );
     let now = stored(&ctx).await;
     assert!(verifies(&now.bundle, &now.cert, "2026-01-01T00:00:00Z"));
+    // Helm's CA stays in the bundle: the certificate it signed is still mounted.
+    assert_eq!(count_certificates(&now.bundle), 2);
+    assert!(verifies(&now.bundle, &cert, "2026-01-01T00:00:00Z"));
     cluster.shutdown().await;
 }
