@@ -30,6 +30,7 @@ use crate::planner::Resources;
 mod judge;
 pub mod objects;
 mod place;
+pub mod render;
 #[cfg(test)]
 mod tests;
 
