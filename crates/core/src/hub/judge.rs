@@ -44,8 +44,9 @@ impl Judge {
 pub(super) struct Worst {
     pub compliance: Compliance,
     pub cost: f64,
-    /// The measured value of the worst pair, and between what.
-    pub value: Option<(Value, String)>,
+    /// The measured value of the worst pair, and from where to where (named only when a
+    /// reason is written: the search judges millions of pairs).
+    pub value: Option<(Value, Location, Location)>,
 }
 
 impl Worst {
@@ -103,10 +104,7 @@ pub(super) fn judge_pair(
                 Worst {
                     compliance: rule.judge(&value),
                     cost: rule.cost(&value),
-                    value: Some((
-                        value,
-                        format!("{} to {}", view.location_name(from), view.location_name(to)),
-                    )),
+                    value: Some((value, from, to)),
                 }
             }
         };
@@ -140,13 +138,16 @@ pub(super) fn judge_node(view: &ClusterView, rule: &BuiltinRule, at: Location) -
 }
 
 /// The one-line reason of a rule's outcome.
-pub(super) fn reason(judge: &Judge, worst: &Worst, at: &str) -> String {
+pub(super) fn reason(view: &ClusterView, judge: &Judge, worst: &Worst, at: &str) -> String {
     match judge {
         Judge::Broken(message) => message.clone(),
         Judge::Path { rule, .. } => match &worst.value {
-            Some((value, between)) => {
-                format!("{} ({between})", rule.explain(value, worst.compliance))
-            }
+            Some((value, from, to)) => format!(
+                "{} ({} to {})",
+                rule.explain(value, worst.compliance),
+                view.location_name(*from),
+                view.location_name(*to)
+            ),
             None if worst.compliance == Compliance::Violation => {
                 format!("{}: no path ({at})", rule.name)
             }

@@ -27,6 +27,7 @@ use crate::evaluate::ClusterView;
 use crate::placement::{Taint, Toleration};
 use crate::planner::Resources;
 
+pub mod instances;
 mod judge;
 pub mod objects;
 mod place;

@@ -18,10 +18,12 @@ use edgeplane_api::Compliance;
 use super::judge::{self, Judge, Worst};
 use super::{AppPlan, Application, HubInput, HubOptions, RuleVerdict, Share, Target, Unplaced};
 use crate::evaluate::ClusterView;
-use crate::network::{Location, NodeId, SiteId};
+use crate::network::{Location, NodeId, PathMetric, SiteId};
 use crate::placement::untolerated;
 use crate::planner::Resources;
 use crate::quantity::format_amount;
+use crate::rules::{Direction, Rule};
+use crate::values::Value;
 
 /// What every application's search shares: the view and the clusters by index.
 pub(super) struct Context<'a> {
@@ -30,6 +32,10 @@ pub(super) struct Context<'a> {
     /// The graph node of each cluster (`None`: not in the graph, receives nothing).
     node_of: Vec<Option<NodeId>>,
     by_name: HashMap<&'a str, usize>,
+    /// Per site of the graph: the clusters by latency from it (the worse direction),
+    /// nearest first, so that the clusters within a latency rule's limit of an anchor
+    /// (a user site, a placed peer) are a prefix and the rest is never looked at.
+    near: Vec<Vec<(f32, usize)>>,
 }
 
 /// One target of a compiled rule.
@@ -79,14 +85,33 @@ struct Objective {
 impl<'a> Context<'a> {
     pub(super) fn new(input: &'a HubInput<'a>) -> Context<'a> {
         let graph = input.view.graph();
+        let node_of: Vec<Option<NodeId>> = input
+            .clusters
+            .iter()
+            .map(|c| graph.node_id(&c.name))
+            .collect();
+        let near = graph
+            .sites()
+            .map(|site| {
+                let mut list: Vec<(f32, usize)> = node_of
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, node)| {
+                        let (a, b) = (Location::Site(site), Location::Node((*node)?));
+                        let there = judge::between(graph, a, b)?.latency_ns;
+                        let back = judge::between(graph, b, a)?.latency_ns;
+                        Some((there.max(back), k))
+                    })
+                    .collect();
+                list.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+                list
+            })
+            .collect();
         Context {
             view: input.view,
             clusters: &input.clusters,
-            node_of: input
-                .clusters
-                .iter()
-                .map(|c| graph.node_id(&c.name))
-                .collect(),
+            near,
+            node_of,
             by_name: input
                 .clusters
                 .iter()
@@ -338,10 +363,20 @@ impl<'a> Context<'a> {
             .iter()
             .map(|c| self.eligible(c, free))
             .collect();
-        let (mut best, first_choices) = self.greedy(app, &order, &eligible, free, None);
+        let masks: Vec<Vec<bool>> = eligible
+            .iter()
+            .map(|list| {
+                let mut mask = vec![false; self.clusters.len()];
+                for k in list.iter().flatten() {
+                    mask[*k] = true;
+                }
+                mask
+            })
+            .collect();
+        let (mut best, first_choices) = self.greedy(app, &order, &eligible, &masks, free, None);
         let mut best_score = self.objective(app, &best);
         for alternative in first_choices.into_iter().skip(1).take(options.alternatives) {
-            let (state, _) = self.greedy(app, &order, &eligible, free, Some(alternative));
+            let (state, _) = self.greedy(app, &order, &eligible, &masks, free, Some(alternative));
             let score = self.objective(app, &state);
             if score < best_score {
                 best = state;
@@ -358,6 +393,7 @@ impl<'a> Context<'a> {
         app: &AppC<'_>,
         order: &[usize],
         eligible: &[Result<Vec<usize>, String>],
+        masks: &[Vec<bool>],
         free: &[Resources],
         first: Option<usize>,
     ) -> (State, Vec<usize>) {
@@ -375,9 +411,31 @@ impl<'a> Context<'a> {
                     continue;
                 }
             };
+            let anchor = self.anchor(app, &state, c);
+            let walked;
+            let candidates = match anchor {
+                Some((site, rule)) => {
+                    walked = self.within(site, rule, &masks[c]);
+                    &walked
+                }
+                None => candidates,
+            };
             // (limits added, cost added, room, cluster)
             let mut scored: Vec<(i64, f64, u32, usize)> = Vec::new();
             let mut violated: Option<(usize, usize, Worst)> = None;
+            if candidates.is_empty()
+                && let Some((site, _)) = anchor
+                && let Some(&(_, k)) = self.near[site].iter().find(|(_, k)| masks[c][*k])
+            {
+                // Nothing within the limit: the nearest cluster with room says why.
+                for &r in &app.rules_of[c] {
+                    let after = self.with_cluster(app, &state, r, c, k);
+                    if after.compliance == Compliance::Violation {
+                        violated = Some((r, k, after));
+                        break;
+                    }
+                }
+            }
             for &k in candidates {
                 let room = fits(&free[k], state.used.get(&k), &component.requests);
                 if room == 0 {
@@ -486,6 +544,55 @@ impl<'a> Context<'a> {
         (state, first_choices)
     }
 
+    /// A latency rule of component `c` whose other end is placed already (a user site, a
+    /// peer's cluster): the site it is measured from, and the rule.
+    fn anchor<'r>(&self, app: &'r AppC<'_>, state: &State, c: usize) -> Option<(usize, &'r Rule)> {
+        let graph = self.view.graph();
+        for &r in &app.rules_of[c] {
+            let Judge::Path {
+                metric: PathMetric::Latency,
+                rule,
+            } = &app.rules[r].judge
+            else {
+                continue;
+            };
+            if rule.direction != Direction::LowerIsBetter {
+                continue;
+            }
+            for target in &app.rules[r].targets {
+                match target {
+                    Place::Site(Some(site)) => return Some((site.index(), rule)),
+                    Place::Component(d) if *d != c => {
+                        if let Some(node) =
+                            state.counts[*d].first().and_then(|(p, _)| self.node_of[*p])
+                        {
+                            return Some((graph.site_of(node).index(), rule));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        None
+    }
+
+    /// The clusters of `mask` nearest `site` up to the latency where `rule` is violated.
+    fn within(&self, site: usize, rule: &Rule, mask: &[bool]) -> Vec<usize> {
+        let mut out = Vec::new();
+        for &(latency, k) in &self.near[site] {
+            // A hair below the stored value, so that rounding never cuts a cluster that
+            // meets the limit; the ones let in are judged exactly afterwards.
+            let value = Value::duration_ns(f64::from(latency) * (1.0 - 1e-6));
+            if rule.judge(&value) == Compliance::Violation {
+                break;
+            }
+            if mask[k] {
+                out.push(k);
+            }
+        }
+        out
+    }
+
     fn violation_reason(&self, app: &AppC<'_>, r: usize, k: usize, worst: &Worst) -> String {
         let rule = &app.rules[r];
         format!(
@@ -493,7 +600,7 @@ impl<'a> Context<'a> {
             rule.policy,
             rule.name,
             self.clusters[k].name,
-            judge::reason(&rule.judge, worst, &self.clusters[k].name)
+            judge::reason(self.view, &rule.judge, worst, &self.clusters[k].name)
         )
     }
 
@@ -661,9 +768,9 @@ impl<'a> Context<'a> {
                     policy: rule.policy.to_string(),
                     rule: rule.name.to_string(),
                     compliance,
-                    value: shown.value.as_ref().map(|(v, _)| v.to_string()),
+                    value: shown.value.as_ref().map(|(v, _, _)| v.to_string()),
                     cost,
-                    reason: judge::reason(&rule.judge, &shown, &at),
+                    reason: judge::reason(self.view, &rule.judge, &shown, &at),
                 }
             })
             .collect();
