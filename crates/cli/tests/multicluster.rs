@@ -253,3 +253,134 @@ status:
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--output-dir is required"));
 }
+
+fn typed<T: serde::de::DeserializeOwned>(values: Vec<Value>) -> Vec<T> {
+    values
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect()
+}
+
+/// The example's objects, typed.
+fn example() -> (
+    edgeplane_api::NetworkTopology,
+    Vec<edgeplane_api::multicluster::MemberCluster>,
+    Vec<edgeplane_api::multicluster::MecApplication>,
+    Vec<edgeplane_api::ConstraintPolicy>,
+) {
+    let read = |file: &str| -> Vec<Value> {
+        serde_saphyr::from_multiple(
+            &std::fs::read_to_string(repo().join("examples/multicluster").join(file)).unwrap(),
+        )
+        .unwrap()
+    };
+    let topology = serde_json::from_value(read("topology.yaml").remove(0)).unwrap();
+    (
+        topology,
+        typed(read("clusters.yaml")),
+        typed(read("applications.yaml")),
+        typed(read("policies.yaml")),
+    )
+}
+
+/// The upstream Karmada CRDs, from the shared reference data (never copied into the
+/// project).
+fn karmada_crds() -> String {
+    let dir = repo().join("../shared/crds/karmada");
+    [
+        "policy.karmada.io_propagationpolicies.yaml",
+        "work.karmada.io_resourcebindings.yaml",
+    ]
+    .iter()
+    .map(|file| {
+        std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("reading {file}: {e}"))
+    })
+    .collect::<Vec<_>>()
+    .join("\n---\n")
+}
+
+#[tokio::test]
+async fn what_the_hub_writes_into_karmada_validates_against_the_upstream_crds() {
+    use edgeplane_cluster::{ClusterConfig, EmbeddedCluster};
+    use edgeplane_core::hub::{self, HubInput, HubObjects, HubOptions, karmada};
+
+    let (topology, members, apps, policies) = example();
+    let built = hub::build_input(
+        &HubObjects {
+            topology: Some(&topology),
+            clusters: &members,
+            applications: &apps,
+            policies: &policies,
+        },
+        jiff::Timestamp::UNIX_EPOCH,
+    )
+    .unwrap();
+    let plan = hub::plan(
+        &HubInput {
+            view: &built.view,
+            clusters: built.clusters,
+            applications: built.applications,
+        },
+        &HubOptions::default(),
+    );
+    let names = karmada::karmada_names(&members);
+    // analytics is split over two clusters: one plain PropagationPolicy for it.
+    let plain = karmada::propagation_policies(&apps[1], &plan.applications[1], &names);
+    assert_eq!(plain.len(), 1);
+    assert_eq!(
+        plain[0]["spec"]["placement"]["replicaScheduling"]["weightPreference"],
+        json!({"staticWeightList": [
+            {"targetCluster": {"clusterNames": ["metro-1"]}, "weight": 3},
+            {"targetCluster": {"clusterNames": ["region-1"]}, "weight": 1}
+        ]})
+    );
+    // As Karmada's scheduler: the binding Karmada made for the analytics Deployment.
+    let binding = json!({
+        "apiVersion": "work.karmada.io/v1alpha2", "kind": "ResourceBinding",
+        "metadata": {"name": "analytics-deployment", "namespace": "video"},
+        "spec": {
+            "resource": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "analytics",
+                         "namespace": "video"},
+            "replicas": 4,
+            "schedulerName": "edgeplane"
+        }
+    });
+    assert!(karmada::is_ours(&binding));
+    let scheduled = karmada::binding_clusters(&plan.applications[1], "analytics", &names);
+    let mut written = binding.clone();
+    written["spec"]["clusters"] =
+        karmada::binding_apply(&binding, scheduled)["spec"]["clusters"].clone();
+
+    let cluster = EmbeddedCluster::start(ClusterConfig::default()).await;
+    cluster
+        .load_yaml(&karmada_crds())
+        .await
+        .unwrap_or_else(|e| panic!("loading the Karmada CRDs: {e}"));
+    cluster
+        .apply_objects([
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "video"}}),
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let accepted = cluster
+        .apply_objects(plain.into_iter().chain([written.clone()]))
+        .await
+        .unwrap_or_else(|e| panic!("Karmada's schemas refused what the hub writes: {e}"));
+    assert_eq!(accepted.len(), 2);
+    assert_eq!(
+        accepted[1]["spec"]["clusters"],
+        json!([{"name": "metro-1", "replicas": 3}, {"name": "region-1", "replicas": 1}])
+    );
+
+    // The schema is really applied: a cluster entry without its name is refused.
+    let mut broken = written;
+    broken["metadata"]["name"] = json!("broken");
+    broken["spec"]["clusters"] = json!([{"replicas": 2}]);
+    let err = cluster
+        .apply_objects([broken])
+        .await
+        .map(|_| ())
+        .expect_err("a binding cluster without a name was accepted");
+    assert!(err.to_string().contains("name"), "{err}");
+    cluster.shutdown().await;
+}

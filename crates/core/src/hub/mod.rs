@@ -29,6 +29,7 @@ use crate::planner::Resources;
 
 pub mod instances;
 mod judge;
+pub mod karmada;
 pub mod objects;
 mod place;
 pub mod render;
