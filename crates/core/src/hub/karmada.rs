@@ -24,6 +24,7 @@ use serde_json::{Value as Json, json};
 
 use super::objects::InputError;
 use super::{AppPlan, Application, Component, Constraint, Target};
+use crate::placement::{Taint, TaintEffect};
 use crate::planner::convert::resources;
 use crate::quantity::parse_milli;
 
@@ -305,6 +306,123 @@ pub fn application_from_bindings(
     })
 }
 
+/// A member as Karmada reports it: a `cluster.karmada.io/v1alpha1` Cluster (served by
+/// Karmada's aggregated API server), at `site` of the hub's topology. Free capacity is
+/// `status.resourceSummary` allocatable less allocated and allocating; Ready from the
+/// `Ready` condition; `spec.taints` as taints; `spec.region` and `spec.zone` as the
+/// well-known topology labels, beside the object's own labels.
+pub fn member_from_karmada_cluster(
+    cluster: &Json,
+    site: &str,
+) -> Result<super::Cluster, InputError> {
+    let name = cluster
+        .pointer("/metadata/name")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let object = format!("Cluster {name}");
+    let fail = |field: String, message: String| InputError {
+        object: object.clone(),
+        field,
+        message,
+    };
+    if name.is_empty() {
+        return Err(fail("metadata.name".into(), "missing".into()));
+    }
+    let mut list: BTreeMap<String, i128> = BTreeMap::new();
+    for (part, sign) in [
+        ("allocatable", 1i128),
+        ("allocated", -1),
+        ("allocating", -1),
+    ] {
+        let Some(amounts) = cluster
+            .pointer(&format!("/status/resourceSummary/{part}"))
+            .and_then(Json::as_object)
+        else {
+            continue;
+        };
+        for (resource, amount) in amounts {
+            let text = amount
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| amount.to_string());
+            let milli = parse_milli(&text).filter(|m| *m >= 0).ok_or_else(|| {
+                fail(
+                    format!("status.resourceSummary.{part}[{resource:?}]"),
+                    format!("{text:?} is not a non-negative quantity"),
+                )
+            })?;
+            *list.entry(resource.clone()).or_default() += sign * milli;
+        }
+    }
+    for amount in list.values_mut() {
+        *amount = (*amount).max(0);
+    }
+    let ready = cluster
+        .pointer("/status/conditions")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c.get("type") == Some(&json!("Ready")) && c.get("status") == Some(&json!("True")));
+    let mut labels: BTreeMap<String, String> = cluster
+        .pointer("/metadata/labels")
+        .and_then(Json::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (field, label) in [
+        ("region", "topology.kubernetes.io/region"),
+        ("zone", "topology.kubernetes.io/zone"),
+    ] {
+        if let Some(value) = cluster
+            .pointer(&format!("/spec/{field}"))
+            .and_then(Json::as_str)
+        {
+            labels.insert(label.to_string(), value.to_string());
+        }
+    }
+    let mut taints = Vec::new();
+    for (i, taint) in cluster
+        .pointer("/spec/taints")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let key = taint.get("key").and_then(Json::as_str).unwrap_or_default();
+        let effect = taint
+            .get("effect")
+            .and_then(Json::as_str)
+            .and_then(TaintEffect::parse)
+            .ok_or_else(|| {
+                fail(
+                    format!("spec.taints[{i}].effect"),
+                    "expected NoSchedule, PreferNoSchedule or NoExecute".into(),
+                )
+            })?;
+        taints.push(Taint {
+            key: key.to_string(),
+            value: taint
+                .get("value")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            effect,
+        });
+    }
+    Ok(super::Cluster {
+        name,
+        site: site.to_string(),
+        labels,
+        taints,
+        ready,
+        free: resources(&list),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,6 +564,43 @@ mod tests {
             err.as_deref(),
             Some(
                 "PropagationPolicy ar/ar: metadata.annotations[\"multicluster.edgeplane.io/constraints\"][0].targets[0].component: no ResourceBinding of this policy propagates \"ghost\""
+            )
+        );
+    }
+    #[test]
+    fn a_karmada_cluster_is_a_member_with_its_free_capacity() {
+        let cluster = json!({
+            "apiVersion": "cluster.karmada.io/v1alpha1", "kind": "Cluster",
+            "metadata": {"name": "edge-east", "labels": {"tier": "edge"}},
+            "spec": {"region": "eu-west", "zone": "ee",
+                     "taints": [{"key": "dedicated", "value": "ar", "effect": "NoSchedule"}]},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "resourceSummary": {
+                    "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1100"},
+                    "allocated": {"cpu": "10", "memory": "40Gi", "pods": "80"},
+                    "allocating": {"cpu": "500m"}
+                }
+            }
+        });
+        let member = member_from_karmada_cluster(&cluster, "ee").unwrap_or_else(|e| panic!("{e}"));
+        assert!(member.ready);
+        assert_eq!(member.free.cpu_millis, 53_500);
+        assert_eq!(member.free.memory_bytes, 216 << 30);
+        assert_eq!(member.free.pods, 1020);
+        assert_eq!(member.labels["topology.kubernetes.io/region"], "eu-west");
+        assert_eq!(member.labels["tier"], "edge");
+        assert_eq!(member.taints[0].to_string(), "dedicated=ar:NoSchedule");
+
+        let mut broken = cluster;
+        broken["status"]["resourceSummary"]["allocated"]["cpu"] = json!("lots");
+        assert_eq!(
+            member_from_karmada_cluster(&broken, "ee")
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some(
+                "Cluster edge-east: status.resourceSummary.allocated[\"cpu\"]: \"lots\" is not a non-negative quantity"
             )
         );
     }
