@@ -618,3 +618,85 @@ fn bad_objects_are_reported_with_object_and_field() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Invariants on generated instances
+// ---------------------------------------------------------------------------------------
+
+/// On seeded instances: no rule in Violation, every component within its spread and with
+/// no more replicas than asked, no cluster given more than it had free, and every
+/// component short of replicas says why.
+#[test]
+fn plans_of_generated_instances_keep_every_promise() {
+    let size = instances::Size {
+        clusters: 200,
+        user_sites: 6,
+        applications: 400,
+    };
+    for seed in 1..=5 {
+        let instance = instances::generate(size, seed).unwrap_or_else(|e| panic!("{e}"));
+        let view = objects::view(
+            Some(&instance.topology),
+            &instance.clusters,
+            Timestamp::UNIX_EPOCH,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let input = HubInput {
+            view: &view,
+            clusters: instance.clusters.clone(),
+            applications: instance.applications.clone(),
+        };
+        let plan = plan(&input, &HubOptions::default());
+        let mut used: BTreeMap<&str, (i64, i64, i64)> = BTreeMap::new();
+        let mut placed_total = 0u64;
+        for (app, planned) in instance.applications.iter().zip(&plan.applications) {
+            assert_eq!(
+                planned.rule_counts().violation,
+                0,
+                "seed {seed} {}",
+                app.name
+            );
+            for component in &app.components {
+                let shares = planned.shares_of(&component.name);
+                let placed: u32 = shares.iter().map(|(_, n)| n).sum();
+                placed_total += u64::from(placed);
+                assert!(placed <= component.replicas);
+                if placed > 0 {
+                    assert!(
+                        (component.min_clusters as usize..=component.max_clusters as usize)
+                            .contains(&shares.len()),
+                        "seed {seed} {}/{}: {} clusters",
+                        app.name,
+                        component.name,
+                        shares.len()
+                    );
+                }
+                match planned.unplaced.get(&component.name) {
+                    Some(u) => {
+                        assert_eq!(u.replicas, component.replicas - placed);
+                        assert!(!u.reason.is_empty() && u.reason != "not placed");
+                    }
+                    None => assert_eq!(placed, component.replicas),
+                }
+                for (cluster, n) in shares {
+                    let slot = used.entry(cluster).or_default();
+                    let n = i64::from(n);
+                    slot.0 += component.requests.cpu_millis * n;
+                    slot.1 += component.requests.memory_bytes * n;
+                    slot.2 += component.requests.pods * n;
+                }
+            }
+        }
+        for cluster in &instance.clusters {
+            let (cpu, memory, pods) = used.get(cluster.name.as_str()).copied().unwrap_or_default();
+            assert!(
+                cpu <= cluster.free.cpu_millis
+                    && memory <= cluster.free.memory_bytes
+                    && pods <= cluster.free.pods,
+                "seed {seed}: {} overcommitted",
+                cluster.name
+            );
+        }
+        assert!(placed_total > 0);
+    }
+}
