@@ -4,6 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use crate::constraint::{ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer};
+use crate::multicluster::{MecApplication, MemberCluster};
 use crate::netctl::NetworkPathCatalogue;
 use crate::network::NetworkTopology;
 
@@ -15,6 +16,8 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         ConstraintPolicyBinding::crd(),
         NetworkTopology::crd(),
         NetworkPathCatalogue::crd(),
+        MemberCluster::crd(),
+        MecApplication::crd(),
     ]
 }
 

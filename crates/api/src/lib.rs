@@ -5,6 +5,7 @@
 
 pub mod constraint;
 pub mod crdgen;
+pub mod multicluster;
 pub mod names;
 pub mod netctl;
 pub mod network;

@@ -13,6 +13,7 @@ pub mod events;
 pub mod explain;
 pub mod gate;
 pub mod gitops;
+pub mod hub;
 pub mod kubevirt;
 pub mod manifests;
 pub mod mitigation;
