@@ -108,8 +108,11 @@ pub async fn keep(ctx: &Context, config: &KeeperConfig) -> Result<Renewal, Error
     let ca_secret = read(config.ca_secret.clone()).await?;
     let ca_files = SecretFiles::read(ca_secret.as_ref());
     let mut leaf_files = Vec::new();
+    let mut leaf_exists = Vec::new();
     for kept in &config.certificates {
-        leaf_files.push(SecretFiles::read(read(kept.secret.clone()).await?.as_ref()));
+        let secret = read(kept.secret.clone()).await?;
+        leaf_exists.push(secret.is_some());
+        leaf_files.push(SecretFiles::read(secret.as_ref()));
     }
     let webhooks = match &config.webhook_configuration {
         Some(name) => Some(
@@ -155,8 +158,17 @@ pub async fn keep(ctx: &Context, config: &KeeperConfig) -> Result<Renewal, Error
             None if renewal.rebundle.contains(&i) => json!({"ca.crt": b64(&issued.bundle)}),
             None => continue,
         };
-        let exists = !leaf_files[i].cert.is_empty() || !leaf_files[i].ca.is_empty();
-        write_secret(ctx, config, &kept.secret, exists, "kubernetes.io/tls", data).await?;
+        // The chart creates the Secrets empty (type Opaque, which cannot change): those
+        // are patched; only a missing one is created.
+        write_secret(
+            ctx,
+            config,
+            &kept.secret,
+            leaf_exists[i],
+            "kubernetes.io/tls",
+            data,
+        )
+        .await?;
     }
     let regarding = ObjectReference {
         api_version: Some("v1".into()),

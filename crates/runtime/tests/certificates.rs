@@ -301,3 +301,40 @@ async fn secrets_from_helm_are_taken_over_and_their_ca_stays_trusted() {
     assert!(verifies(&now.bundle, &cert, "2026-01-01T00:00:00Z"));
     cluster.shutdown().await;
 }
+
+/// What the chart creates: the three Secrets empty (type Opaque). The keeper fills them
+/// in place, so nothing the chart renders is random and GitOps syncs change nothing.
+#[tokio::test]
+async fn empty_secrets_from_the_chart_are_filled_in_place() {
+    let (cluster, ctx, _clock) = setup().await;
+    let empty = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+               "metadata": {"name": name, "namespace": NS}})
+    };
+    cluster
+        .apply_objects(vec![
+            empty("edgeplane-ca"),
+            empty("edgeplane-webhook-cert"),
+            empty("edgeplane-netctl-grpc-tls"),
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let renewal = certificate::keep(&ctx, &config())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(renewal.new_ca && renewal.reissue == [0, 1], "{renewal:?}");
+    let now = stored(&ctx).await;
+    assert!(verifies(&now.bundle, &now.cert, "2026-01-01T00:00:00Z"));
+    for name in [
+        "edgeplane-ca",
+        "edgeplane-webhook-cert",
+        "edgeplane-netctl-grpc-tls",
+    ] {
+        let secret = Api::<Secret>::namespaced(ctx.client.clone(), NS)
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(secret.type_.as_deref(), Some("Opaque"), "{name}");
+    }
+    cluster.shutdown().await;
+}

@@ -166,6 +166,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
             .run(),
         );
+        // Before the webhook, which may wait for the certificate the keeper writes.
+        if let Some(keeper) = keeper {
+            base.spawn(certificates::run(base.ctx.clone(), keeper));
+        }
         if let Some(task) = args
             .webhook
             .spawn(
@@ -179,9 +183,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             base.spawn(async move {
                 let _ = task.await;
             });
-        }
-        if let Some(keeper) = keeper {
-            base.spawn(certificates::run(base.ctx.clone(), keeper));
         }
         tracing::info!(
             identity = %base.ctx.identity,
