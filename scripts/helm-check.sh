@@ -41,6 +41,43 @@ fi
   --set monitoring.enabled=true --set netctl.enabled=true >"$out/full.yaml"
 "$helm" template edgeplane "$chart" --namespace edgeplane-system --include-crds \
   --set scheduler.mode=bind >"$out/bind.yaml"
+# Two renders of the defaults are the same: nothing random (GitOps tools sync them).
+"$helm" template edgeplane "$chart" --namespace edgeplane-system --include-crds \
+  --set monitoring.enabled=true --set netctl.enabled=true >"$out/again.yaml"
+"$helm" template edgeplane "$chart" --namespace edgeplane-system --include-crds \
+  --set monitoring.enabled=true --set netctl.enabled=true >"$out/again2.yaml"
+if ! cmp -s "$out/again.yaml" "$out/again2.yaml"; then
+  echo "helm-check: two renders of the same values differ:" >&2
+  diff "$out/again.yaml" "$out/again2.yaml" | head -20 >&2
+  exit 1
+fi
+# A certificate given in the values: a throwaway CA and certificate made with openssl
+# (installed from Debian's packages when missing).
+if ! command -v openssl >/dev/null; then
+  apt-get install -y -qq openssl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
+fi
+given_dir="$out/given"
+mkdir -p "$given_dir"
+python3 - "$given_dir" <<'PY'
+import subprocess, sys
+d = sys.argv[1]
+# A self-signed CA and a certificate for the webhook's names, by openssl.
+names = ",".join(f"DNS:{n}" for n in ["edgeplane-webhook", "edgeplane-webhook.edgeplane-system",
+                                        "edgeplane-webhook.edgeplane-system.svc"])
+run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=ca",
+    "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.crt")
+run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=edgeplane-webhook.edgeplane-system.svc",
+    "-keyout", f"{d}/tls.key", "-out", f"{d}/tls.csr")
+with open(f"{d}/ext", "w") as f:
+    f.write(f"subjectAltName={names}\n")
+run("openssl", "x509", "-req", "-in", f"{d}/tls.csr", "-CA", f"{d}/ca.crt", "-CAkey", f"{d}/ca.key",
+    "-CAcreateserial", "-days", "30", "-extfile", f"{d}/ext", "-out", f"{d}/tls.crt")
+PY
+"$helm" template edgeplane "$chart" --namespace edgeplane-system \
+  --set-file webhook.certificate.cert="$given_dir/tls.crt" \
+  --set-file webhook.certificate.key="$given_dir/tls.key" \
+  --set-file webhook.certificate.ca="$given_dir/ca.crt" >"$out/given.yaml"
 # Invalid values are refused.
 if "$helm" template edgeplane "$chart" --set scheduler.mode=later >/dev/null 2>&1; then
   echo "helm-check: scheduler.mode=later was accepted" >&2
@@ -65,7 +102,7 @@ fi
 
 python3 scripts/chart-readme.py --check
 
-python3 - "$out/gate.yaml" "$out/bind.yaml" "$out/full.yaml" <<'PY'
+python3 - "$out/gate.yaml" "$out/bind.yaml" "$out/full.yaml" "$out/given.yaml" <<'PY'
 import base64, os, collections, sys, yaml
 
 def load(path):
@@ -108,8 +145,11 @@ bind = load(sys.argv[2])
 crds = len([f for f in os.listdir("deploy/crds") if f.endswith(".yaml")])
 expected = {"CustomResourceDefinition": crds, "ServiceAccount": 3, "ClusterRole": 3,
             "ClusterRoleBinding": 3, "Role": 3, "RoleBinding": 3, "Deployment": 3,
-            "Service": 4, "Secret": 1, "MutatingWebhookConfiguration": 1,
-            "PodDisruptionBudget": 3}
+            "Service": 4, "MutatingWebhookConfiguration": 1, "PodDisruptionBudget": 3,
+            # The keeper's CA, the webhook's certificate, the scheduler's and the
+            # descheduler's gRPC certificates (mutual TLS is the default).
+            "Secret": 4,
+            "ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1}
 assert kinds(gate) == expected, f"gate mode renders {dict(kinds(gate))}, expected {expected}"
 check_common("gate", gate)
 check_common("bind", bind)
@@ -117,10 +157,17 @@ check_common("bind", bind)
 webhook = next(d for d in gate if d["kind"] == "MutatingWebhookConfiguration")["webhooks"][0]
 assert webhook["failurePolicy"] == "Ignore" and webhook["sideEffects"] == "None"
 assert webhook["rules"][0]["operations"] == ["CREATE"] and webhook["rules"][0]["resources"] == ["pods"]
-secret = next(d for d in gate if d["kind"] == "Secret")
-assert secret["type"] == "kubernetes.io/tls"
-assert webhook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"], "caBundle is not the Secret's CA"
-assert base64.b64decode(secret["data"]["tls.crt"]).startswith(b"-----BEGIN CERTIFICATE-----")
+# By default the controller's certificate keeper issues the webhook's certificate: the
+# chart's Secret is empty and the caBundle is the keeper's to write, so that two renders
+# are the same (GitOps); with a certificate in the values, Helm writes both.
+secret = next(d for d in gate if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-webhook-cert"))
+assert "data" not in secret and "caBundle" not in webhook["clientConfig"], "the keeper's Secret is rendered with data"
+given = load(sys.argv[4])
+given_webhook = next(d for d in given if d["kind"] == "MutatingWebhookConfiguration")["webhooks"][0]
+given_secret = next(d for d in given if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-webhook-cert"))
+assert given_secret["type"] == "kubernetes.io/tls"
+assert given_webhook["clientConfig"]["caBundle"] == given_secret["data"]["ca.crt"], "caBundle is not the Secret's CA"
+assert base64.b64decode(given_secret["data"]["tls.crt"]).startswith(b"-----BEGIN CERTIFICATE-----")
 service = webhook["clientConfig"]["service"]
 assert any(d["kind"] == "Service" and d["metadata"]["name"] == service["name"]
            and d["spec"]["ports"][0]["port"] == 443 for d in gate), "no webhook Service on 443"
@@ -138,8 +185,12 @@ assert any("pods/eviction" in rule["resources"] for rule in descheduler_role["ru
 assert not any("delete" in rule["verbs"] for rule in descheduler_role["rules"]), "the descheduler may delete"
 
 bind_kinds = kinds(bind)
-assert "MutatingWebhookConfiguration" not in bind_kinds and "Secret" not in bind_kinds, \
+assert "MutatingWebhookConfiguration" not in bind_kinds and not any(
+    d["kind"] == "Secret" and d["metadata"]["name"].endswith("-webhook-cert") for d in bind), \
     f"bind mode renders a webhook: {dict(bind_kinds)}"
+assert arg(deployments["controller"], "--webhook-certificate-secret") == ["edgeplane-webhook-cert"]
+assert arg(bind_deployments_ := {d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+           for d in bind if d["kind"] == "Deployment"}["controller"], "--webhook-certificate-secret") == []
 roles = {d["metadata"]["name"]: d for d in bind if d["kind"] == "ClusterRole"}
 scheduler_role = next(r for n, r in roles.items() if n.endswith("-scheduler"))
 assert any("pods/binding" in rule["resources"] for rule in scheduler_role["rules"]), "bind mode cannot bind"
@@ -159,7 +210,7 @@ assert len(dashboards) == 1, "no dashboard ConfigMap for the Grafana sidecar"
 import json
 json.loads(dashboards[0]["data"]["edgeplane.json"])
 netctl = [d for d in full if d["kind"] == "Service" and d["metadata"]["labels"].get("network.edgeplane.io/controller") == "enabled"]
-assert len(netctl) == 1 and netctl[0]["spec"]["ports"][0]["name"] == "grpc", "no network controller Service"
+assert len(netctl) == 1 and netctl[0]["spec"]["ports"][0]["name"] == "grpcs", "no network controller Service on grpcs (mutual TLS)"
 print(f"helm-check: gate mode {len(gate)} documents, bind mode {len(bind)} documents, "
       f"monitoring and netctl {len(full)} documents: ok")
 PY

@@ -6,6 +6,7 @@
 //! [`stats`] (the figures). I/O: [`socket`] (UDP with kernel receive timestamps),
 //! [`reflector`], [`sender`].
 
+pub mod bandwidth;
 pub mod packet;
 pub mod reflector;
 pub mod sender;

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::packet::{BASE_LEN, ReflectorPacket, SenderPacket};
 use crate::socket::StampSocket;
 use crate::stats::{ReplyOutcome, Summary, Window};
-use crate::timestamp::{self, ErrorEstimate, TimestampFormat};
+use crate::timestamp::{self, ErrorEstimate, Nanos, TimestampFormat};
 
 /// One probe session towards one reflector.
 #[derive(Debug, Clone)]
@@ -232,4 +232,162 @@ impl ProbeFigures {
             one_way_us: summary.one_way.map(|o| us(o.forward_ns)),
         }
     }
+}
+
+/// A packet train for a bandwidth estimate ([`crate::bandwidth`]).
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub target: SocketAddr,
+    pub bind: Option<SocketAddr>,
+    /// Packets in the train (at least 4).
+    pub packets: u32,
+    /// Octets per packet (STAMP payload, at least 44).
+    pub packet_len: usize,
+    /// The fastest the train is sent, bits per second at the IP layer: the cap that keeps
+    /// an estimate from flooding a path faster than it needs to.
+    pub max_bits_per_second: f64,
+    /// How long answers are awaited after the last packet.
+    pub wait: Duration,
+    pub format: TimestampFormat,
+    pub ssid: u16,
+}
+
+impl TrainConfig {
+    /// 100 packets of 1400 octets at up to 1 Gbit/s, answers awaited 1 s.
+    pub fn new(target: SocketAddr) -> TrainConfig {
+        TrainConfig {
+            target,
+            bind: None,
+            packets: 100,
+            packet_len: 1400,
+            max_bits_per_second: 1e9,
+            wait: Duration::from_secs(1),
+            format: TimestampFormat::Ntp,
+            ssid: 2,
+        }
+    }
+}
+
+/// What a train measured: the estimate (`None` when too few packets came back), and what
+/// the sender could not use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainReport {
+    pub estimate: Option<crate::bandwidth::Estimate>,
+    pub sent: u32,
+    pub received: u32,
+    pub counters: SenderCounters,
+}
+
+/// Sends one train to the reflector at `config.target` and estimates the path's rate
+/// from the reflector's receive timestamps.
+pub async fn train(config: &TrainConfig) -> io::Result<TrainReport> {
+    use crate::bandwidth::{Arrival, IP_UDP_HEADERS, estimate};
+
+    let bind = config.bind.unwrap_or(match config.target {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    });
+    let socket = StampSocket::bind(bind).await?;
+    socket.connect(config.target).await?;
+    socket.set_max_ttl()?;
+    let packets = config.packets.max(4);
+    let packet_len = config.packet_len.max(BASE_LEN);
+    let error_estimate = ErrorEstimate::microsecond(false, config.format);
+    let bits_per_packet = ((packet_len + IP_UDP_HEADERS) * 8) as f64;
+    let rate = config.max_bits_per_second.max(bits_per_packet);
+    let mut arrivals: Vec<Arrival> = Vec::with_capacity(packets as usize);
+    let mut counters = SenderCounters::default();
+    let mut buf = vec![0u8; 65_536];
+    // Each packet leaves at its own time on the cap's schedule, from a thread of its own
+    // that spins out the last stretch before each packet (the timer's millisecond grain
+    // would send the train in bursts faster than the cap; a train is short: 100 packets
+    // at 100 Mbit/s take 11 ms). Meanwhile this task reads the answers, which would
+    // otherwise overflow the socket's buffer.
+    let handle = socket.sender_handle()?;
+    let gap = Duration::from_secs_f64(bits_per_packet / rate);
+    let ssid = config.ssid;
+    let sending = tokio::task::spawn_blocking(move || {
+        let mut sent_at: Vec<Option<Nanos>> = vec![None; packets as usize];
+        let mut errors = 0u64;
+        let start = std::time::Instant::now();
+        for sequence in 0..packets {
+            let due = start + gap * sequence;
+            while std::time::Instant::now() < due {
+                std::hint::spin_loop();
+            }
+            let t1 = timestamp::now();
+            let packet = SenderPacket {
+                sequence,
+                timestamp: t1,
+                error_estimate,
+                ssid,
+            }
+            .encode(packet_len);
+            loop {
+                match handle.send(&packet) {
+                    Ok(_) => {
+                        sent_at[sequence as usize] = Some(t1);
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                    Err(_) => {
+                        errors += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        (sent_at, errors)
+    });
+    tokio::pin!(sending);
+    // (sequence, sender timestamp, reflector receive timestamp), matched once sent.
+    let mut answers: Vec<(u32, Nanos, Nanos)> = Vec::with_capacity(packets as usize);
+    let mut done: Option<(Vec<Option<Nanos>>, Instant)> = None;
+    loop {
+        if done.is_some() && answers.len() as u32 >= packets {
+            break;
+        }
+        let until = done
+            .as_ref()
+            .map_or_else(|| Instant::now() + Duration::from_secs(86_400), |(_, d)| *d);
+        tokio::select! {
+            finished = &mut sending, if done.is_none() => {
+                let (sent_at, errors) = finished.map_err(io::Error::other)?;
+                counters.send_errors += errors;
+                done = Some((sent_at, Instant::now() + config.wait));
+            }
+            received = socket.recv(&mut buf) => {
+                let received = match received {
+                    Ok(r) => r,
+                    Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset) => continue,
+                    Err(e) => return Err(e),
+                };
+                match ReflectorPacket::decode(&buf[..received.len.min(buf.len())]) {
+                    Ok(a) => answers.push((a.sender_sequence, a.sender_timestamp, a.receive_timestamp)),
+                    Err(_) => counters.malformed += 1,
+                }
+            }
+            () = tokio::time::sleep_until(until), if done.is_some() => break,
+        }
+    }
+    let sent_at = done.map(|(s, _)| s).unwrap_or_default();
+    for (sequence, sender_timestamp, received) in answers {
+        // The echoed timestamp must be the packet's own, and each packet counts once.
+        let ours = sent_at.get(sequence as usize).copied().flatten() == Some(sender_timestamp);
+        if !ours || arrivals.iter().any(|a| a.sequence == sequence) {
+            counters.unknown += 1;
+            continue;
+        }
+        arrivals.push(Arrival {
+            sequence,
+            sent: sender_timestamp,
+            received,
+        });
+    }
+    Ok(TrainReport {
+        estimate: estimate(&arrivals, packets, packet_len),
+        sent: packets,
+        received: arrivals.len() as u32,
+        counters,
+    })
 }

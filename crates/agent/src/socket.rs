@@ -69,6 +69,13 @@ impl StampSocket {
         }
     }
 
+    /// The same socket for sending from a thread of its own (a packet train paced by
+    /// spinning must not hold up the task reading the answers). It shares the
+    /// non-blocking mode: a full buffer is `WouldBlock`.
+    pub fn sender_handle(&self) -> io::Result<socket2::Socket> {
+        socket2::SockRef::from(&self.socket).try_clone()
+    }
+
     pub async fn send_to(&self, packet: &[u8], to: SocketAddr) -> io::Result<usize> {
         self.socket.send_to(packet, to).await
     }

@@ -5,6 +5,7 @@ use kube::CustomResourceExt;
 
 use crate::chain::ServiceChain;
 use crate::constraint::{ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer};
+use crate::multicluster::{MecApplication, MemberCluster};
 use crate::netctl::NetworkPathCatalogue;
 use crate::network::NetworkTopology;
 use crate::nf::NetworkFunction;
@@ -19,6 +20,8 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         NetworkPathCatalogue::crd(),
         NetworkFunction::crd(),
         ServiceChain::crd(),
+        MemberCluster::crd(),
+        MecApplication::crd(),
     ]
 }
 

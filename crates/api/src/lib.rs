@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod constraint;
 pub mod crdgen;
+pub mod multicluster;
 pub mod names;
 pub mod netctl;
 pub mod network;

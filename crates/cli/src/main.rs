@@ -231,7 +231,9 @@ mod tests {
             },
             Command::Agent(a) => match a.command {
                 cmd::agent::Command::Reflect(r) => r.listen.port(),
-                cmd::agent::Command::Probe(_) => panic!("agent probe listens on nothing"),
+                cmd::agent::Command::Probe(_) | cmd::agent::Command::Bandwidth(_) => {
+                    panic!("agent probe and bandwidth listen on nothing")
+                }
             },
             other => panic!("{other:?} listens on nothing"),
         }

@@ -211,3 +211,74 @@ fn probe_without_any_answer_fails_and_still_prints_the_figures() {
     assert_eq!(json["lossRatio"], 1.0);
     assert_eq!(json["rttUs"], Value::Null);
 }
+
+/// `edgeplane agent bandwidth` on loopback: a train capped at 50 Mbit/s arrives as fast
+/// as it left, so the estimate is the cap and says it was sender-limited; the JSON has
+/// exactly its keys; a rate that is not one is a usage error.
+#[test]
+fn bandwidth_estimates_a_train_and_says_when_the_sender_was_the_limit() {
+    let (_reflector, address) = reflector();
+    let out = edgeplane(&[
+        "agent",
+        "bandwidth",
+        "--target",
+        &address,
+        "--packets",
+        "40",
+        "--max-rate",
+        "50Mbps",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        keys(&json),
+        [
+            "bitsPerSecond",
+            "received",
+            "senderBitsPerSecond",
+            "senderLimited",
+            "sent",
+            "trainUs"
+        ]
+    );
+    assert_eq!(json["sent"], 40);
+    assert_eq!(json["senderLimited"], true, "{json}");
+    let rate = json["bitsPerSecond"].as_f64().unwrap_or_default();
+    assert!((rate - 50e6).abs() < 0.15 * 50e6, "{json}");
+    let text = edgeplane(&[
+        "agent",
+        "bandwidth",
+        "--target",
+        &address,
+        "--packets",
+        "20",
+        "--max-rate",
+        "20Mbps",
+    ]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.starts_with(&format!("bandwidth to {address}: ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sender-limited:"), "{stdout}");
+    let bad = edgeplane(&[
+        "agent",
+        "bandwidth",
+        "--target",
+        &address,
+        "--max-rate",
+        "fast",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--max-rate"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

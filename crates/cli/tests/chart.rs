@@ -713,9 +713,10 @@ fn the_network_controller_is_found_where_the_scheduler_looks() {
         .collect();
     let (found, problems) = edgeplane_netctl::discovery::locate(None, &services);
     assert!(problems.is_empty(), "{problems:?}");
+    // Mutual TLS is the default: discovery calls https:// on the port named grpcs.
     assert_eq!(
         found.map(|f| f.url),
-        Some(format!("http://edgeplane-netctl.{NAMESPACE}.svc:50052"))
+        Some(format!("https://edgeplane-netctl.{NAMESPACE}.svc:50052"))
     );
 }
 
@@ -734,18 +735,25 @@ fn container_args(docs: &[Value], name: &str) -> Vec<String> {
         .collect()
 }
 
-/// With tls.enabled the network controller serves mutual TLS and its callers present
-/// certificates, all from Secrets (cert-manager Certificates when asked); discovery then
-/// finds it at https://, on the port named grpcs.
+/// By default (tls.enabled) the network controller serves mutual TLS and its callers
+/// present certificates, all from Secrets: written by Helm and renewed by the
+/// controller's certificate keeper, or cert-manager Certificates when asked; discovery
+/// then finds it at https://, on the port named grpcs.
 #[test]
 fn tls_enabled_means_mutual_tls_between_the_components() {
     let helm = helm();
-    let plain = render(&helm, &["netctl.enabled=true"]);
+    let plain = render(&helm, &["netctl.enabled=true", "tls.enabled=false"]);
     assert!(
         container_args(&plain, "netctl")
             .iter()
             .all(|a| !a.starts_with("--tls-")),
-        "TLS is off by default"
+        "tls.enabled=false turns TLS off"
+    );
+    assert!(
+        container_args(&plain, "controller")
+            .iter()
+            .all(|a| !a.starts_with("--grpc-certificate")),
+        "nothing to keep without TLS"
     );
     let docs = render(
         &helm,
@@ -815,9 +823,42 @@ fn tls_enabled_means_mutual_tls_between_the_components() {
             .is_some_and(|names| names.iter().any(|n| n == host.as_str())),
         "{netctl_certificate}"
     );
-    // Without cert-manager the Secrets are the operator's: no Certificate.
-    let own = render(&helm, &["netctl.enabled=true", "tls.enabled=true"]);
+    // Without cert-manager (the default) the controller's certificate keeper issues each
+    // party's certificate into an empty Secret the chart creates, and keeps it renewed;
+    // the parties wait for their files; nothing asks for cert-manager.
+    let own = render(&helm, &["netctl.enabled=true"]);
     assert!(of_kind(&own, "Certificate").is_empty());
+    let secrets: BTreeSet<String> = of_kind(&own, "Secret")
+        .iter()
+        .filter_map(|s| s["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    let controller = container_args(&own, "controller");
+    assert!(
+        controller.contains(&"--ca-secret=edgeplane-ca".to_string()),
+        "{controller:?}"
+    );
+    assert!(secrets.contains("edgeplane-ca"), "{secrets:?}");
+    for name in ["netctl", "scheduler", "descheduler"] {
+        let secret = format!("edgeplane-{name}-grpc-tls");
+        assert!(
+            secrets.contains(&secret),
+            "{secret} is not written: {secrets:?}"
+        );
+        let flag = format!("--grpc-certificate={secret}=edgeplane-{name}");
+        assert!(controller.contains(&flag), "{flag} not in {controller:?}");
+    }
+    let netctl_secret = of_kind(&own, "Secret")
+        .into_iter()
+        .find(|s| s["metadata"]["name"] == "edgeplane-netctl-grpc-tls")
+        .unwrap_or_else(|| panic!("no netctl Secret"));
+    assert!(
+        netctl_secret.get("data").is_none(),
+        "the chart renders no certificate (nothing random): {netctl_secret}"
+    );
+    assert!(container_args(&own, "netctl").contains(&"--tls-wait=10m".to_string()));
+    for client in ["scheduler", "descheduler"] {
+        assert!(container_args(&own, client).contains(&"--grpc-tls-wait=10m".to_string()));
+    }
 }
 
 /// networkPolicy.enabled: a NetworkPolicy per component selecting its pods, letting in

@@ -245,6 +245,29 @@ impl EmbeddedCluster {
         self.client.clone()
     }
 
+    /// A client whose requests act as `user` (they carry the `Impersonate-User` and
+    /// `Impersonate-Group` headers), for admission policies that judge who writes.
+    pub fn client_as(&self, user: &crate::api::UserInfo) -> kube::Client {
+        let headers: Vec<(&'static str, http::HeaderValue)> =
+            std::iter::once(("impersonate-user", user.username.as_str()))
+                .chain(
+                    user.groups
+                        .iter()
+                        .map(|g| ("impersonate-group", g.as_str())),
+                )
+                .filter_map(|(k, v)| Some((k, http::HeaderValue::from_str(v).ok()?)))
+                .collect();
+        let service = tower::ServiceBuilder::new()
+            .map_request(move |mut req: http::Request<kube::client::Body>| {
+                for (k, v) in &headers {
+                    req.headers_mut().append(*k, v.clone());
+                }
+                req
+            })
+            .service(self.service());
+        kube::Client::new(service, "default")
+    }
+
     /// The cluster as a `tower::Service` (to build more clients, e.g. with another default
     /// namespace: `kube::Client::new(cluster.service(), "team-a")`).
     pub fn service(&self) -> ClusterService {

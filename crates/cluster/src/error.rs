@@ -236,6 +236,35 @@ impl ApiError {
         .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
     }
 
+    /// A ValidatingAdmissionPolicy's denial, as kube-apiserver answers it: the admission
+    /// plugin's "is forbidden" wording, with the code of the validation's `reason`
+    /// (Invalid, 422, when it names none) and the denial as the one cause.
+    pub fn denied_by_policy(
+        group: &str,
+        plural: &str,
+        name: &str,
+        reason: &str,
+        denial: &str,
+    ) -> Self {
+        let (code, reason) = match reason {
+            "Forbidden" => (403, "Forbidden"),
+            "Unauthorized" => (401, "Unauthorized"),
+            "RequestEntityTooLarge" => (413, "RequestEntityTooLarge"),
+            _ => (422, "Invalid"),
+        };
+        Self::new(
+            code,
+            reason,
+            format!(
+                "{} \"{name}\" is forbidden: {denial}",
+                qualified(group, plural)
+            ),
+        )
+        .with_details(
+            json!({"name": name, "group": group, "kind": plural, "causes": [{"message": denial}]}),
+        )
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }

@@ -25,11 +25,14 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))] // tests may unwrap what they built
 
+pub mod admission_policy;
 pub mod api;
 pub mod builtin;
+pub mod cel;
 pub mod clock;
 mod cluster;
 mod controller;
+pub mod crd_rules;
 pub mod disruption;
 pub mod error;
 pub mod events;
@@ -52,7 +55,7 @@ pub mod table;
 pub mod watch;
 pub mod workloads;
 
-pub use api::PodAdmission;
+pub use api::{PodAdmission, UserInfo};
 pub use clock::VirtualClock;
 pub use cluster::{ClusterConfig, ClusterError, EmbeddedCluster, kubeconfig, parse_yaml_documents};
 /// Resource quantities in exact milli-units (`edgeplane_core::quantity`, which the

@@ -1,6 +1,6 @@
 //! Structural OpenAPI v3 schemas of CustomResourceDefinitions: defaulting, pruning of
 //! unknown fields and validation, as the API server applies them to custom resources.
-//! CEL rules (`x-kubernetes-validations`) are not evaluated.
+//! CEL rules (`x-kubernetes-validations`) are evaluated by `crate::crd_rules` afterwards.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};

@@ -33,6 +33,8 @@ pub mod reasons {
     pub const GATE_REMOVED: &str = "GateRemoved";
     /// The network controller refused a remote call for the binding.
     pub const NETWORK_CALL_REFUSED: &str = "NetworkCallRefused";
+    /// The controller renewed the gate webhook's certificate or its CA.
+    pub const CERTIFICATE_RENEWED: &str = "CertificateRenewed";
 }
 
 /// `Normal` or `Warning`, as Kubernetes Events have it.

@@ -5,6 +5,7 @@
 //! decision unit-testable without a cluster and identical on a real cluster and on the
 //! embedded one.
 
+pub mod certificates;
 pub mod chain;
 pub mod clock;
 pub mod descheduler;
@@ -13,6 +14,7 @@ pub mod events;
 pub mod explain;
 pub mod gate;
 pub mod gitops;
+pub mod hub;
 pub mod kubevirt;
 pub mod manifests;
 pub mod mitigation;

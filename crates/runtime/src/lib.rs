@@ -26,6 +26,7 @@
 
 pub mod cache;
 pub mod catalogue;
+pub mod certificates;
 pub mod component;
 pub mod context;
 pub mod controllers;

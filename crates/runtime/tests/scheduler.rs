@@ -7,13 +7,16 @@
 //! judge the resulting bindings with the built-in providers directly (`evaluate_rule` on
 //! the final state), which is what that controller does.
 
+#[path = "support/chart.rs"]
+mod chart;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use edgeplane_api::names::{PLANNER_GATE, UNPLACED_ANNOTATION};
 use edgeplane_api::{Compliance, ConstraintPolicy, ConstraintPolicyOffer, NetworkTopology};
-use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, NodeSpec, PodAdmission};
+use edgeplane_cluster::{ClusterConfig, EmbeddedCluster, NodeSpec, PodAdmission, UserInfo};
 use edgeplane_core::evaluate::{ClusterView, evaluate_rule};
 use edgeplane_core::offers::{Candidate, Inventory};
 use edgeplane_runtime::leader::{self, LeaseConfig};
@@ -203,8 +206,16 @@ impl Env {
 
     /// A scheduler on the shared caches (always the leader).
     fn start_scheduler(&self, config: SchedulerConfig) -> Arc<Metrics> {
+        self.start_scheduler_with(config, self.client.clone())
+    }
+
+    /// A scheduler that writes through `client` (one acting as its service account).
+    fn start_scheduler_with(&self, config: SchedulerConfig, client: Client) -> Arc<Metrics> {
         let metrics = Arc::new(Metrics::new());
-        let ctx = self.context(metrics.clone(), self.shutdown.clone());
+        let ctx = Context::new(client, scheduler::COMPONENT)
+            .with_clock(Arc::new(self.cluster.clock()))
+            .with_metrics(metrics.clone())
+            .with_shutdown(self.shutdown.clone());
         let views = ViewCache::start(
             &self.caches.nodes,
             &self.caches.pods,
@@ -622,6 +633,103 @@ async fn an_unplaceable_pod_stays_gated_until_a_node_is_added() {
     env.stop().await;
 }
 
+/// The chart's ValidatingAdmissionPolicy lets the scheduler's service account do all that
+/// planning writes (node affinity, lifting its gate, the unplaced reason and removing it)
+/// and nothing else.
+#[tokio::test(start_paused = true)]
+async fn the_charts_admission_policy_admits_planning_and_refuses_the_rest() {
+    let env = Env::start(metro_nodes()).await;
+    let docs = chart::render(&chart::helm(), &[]);
+    let policy: Vec<serde_json::Value> = docs
+        .into_iter()
+        .filter(|d| {
+            d["kind"] == "ValidatingAdmissionPolicy"
+                || d["kind"] == "ValidatingAdmissionPolicyBinding"
+        })
+        .collect();
+    assert_eq!(
+        policy.len(),
+        2,
+        "the chart ships the policy and its binding"
+    );
+    env.cluster
+        .apply_objects(policy)
+        .await
+        .unwrap_or_else(|e| panic!("the chart's policy is refused: {e}"));
+    let account = UserInfo::service_account(chart::NAMESPACE, "edgeplane-scheduler");
+    let as_scheduler = env.cluster.client_as(&account);
+    env.start_scheduler_with(config(Mode::Gate, 2, 30), as_scheduler.clone());
+    env.cluster
+        .load_yaml(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: big, namespace: ar, labels: {app: ar-render}, annotations: {team: ar}}\nspec: {containers: [{name: c, image: i, resources: {requests: {cpu: \"24\"}}}]}\n",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the reason on the pod", Duration::from_secs(10), || async {
+        env.pods()
+            .await
+            .iter()
+            .any(|p| p.annotations().contains_key(UNPLACED_ANNOTATION))
+    })
+    .await;
+    env.cluster
+        .add_node(node("edge-2-big", "edge-2", "32"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the pod bound", Duration::from_secs(10), || async {
+        env.pods().await.iter().all(|p| node_of(p).is_some())
+    })
+    .await;
+    let pod = &env.pods().await[0];
+    assert_eq!(node_of(pod), Some("edge-2-big"));
+    assert!(!is_gated(pod) && !pod.annotations().contains_key(UNPLACED_ANNOTATION));
+
+    // What planning never does is refused, with the policy's message.
+    let pods: Api<Pod> = Api::namespaced(as_scheduler, "ar");
+    let refused = |patch: serde_json::Value| {
+        let pods = pods.clone();
+        async move {
+            match pods
+                .patch(
+                    "big",
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Strategic(patch),
+                )
+                .await
+            {
+                Err(kube::Error::Api(status)) => (status.code, status.message),
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+    };
+    let prefix = "pods \"big\" is forbidden: ValidatingAdmissionPolicy 'edgeplane-scheduler-pod-changes' with binding 'edgeplane-scheduler-pod-changes' denied request: the edgeplane scheduler may";
+    for (patch, says) in [
+        (
+            json!({"spec": {"containers": [{"name": "c", "image": "evil"}]}}),
+            " not change a pod's containers",
+        ),
+        (
+            json!({"metadata": {"labels": {"app": "other"}}}),
+            " not change a pod's labels, owners or finalizers",
+        ),
+        (
+            json!({"metadata": {"annotations": {"team": "other"}}}),
+            " change only edgeplane annotations, not team",
+        ),
+        (
+            json!({"metadata": {"annotations": {"team": null}}}),
+            " change only edgeplane annotations, not team",
+        ),
+    ] {
+        assert_eq!(
+            refused(patch.clone()).await,
+            (403, format!("{prefix}{says}")),
+            "{patch}"
+        );
+    }
+    env.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn bind_mode_binds_through_pods_binding() {
     let env = Env::start(metro_nodes()).await;
@@ -881,6 +989,46 @@ async fn webhook_serves_admission_reviews_over_tls() {
         text.ends_with("Request entity too large: limit is 3145728\n"),
         "{text}"
     );
+
+    // A renewed certificate (the kubelet swaps the mounted Secret's files) is served to
+    // the next connection, with no restart; the old one is no longer presented.
+    let renewed = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (file, text) in [
+        ("tls.crt", renewed.cert.pem()),
+        ("tls.key", renewed.signing_key.serialize_pem()),
+    ] {
+        let staged = dir.join(format!("{file}.new"));
+        std::fs::write(&staged, text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::rename(&staged, dir.join(file)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let handshake = |trusted: &rcgen::Certificate| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(trusted.der().clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        async move {
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let name = rustls_pki_types::ServerName::try_from("localhost")
+                .unwrap_or_else(|e| panic!("{e}"));
+            connector.connect(name, tcp).await.is_ok()
+        }
+    };
+    assert!(
+        handshake(&renewed.cert).await,
+        "the renewed certificate is served"
+    );
+    assert!(!handshake(&cert.cert).await, "the old certificate is not");
     let _ = std::fs::remove_dir_all(&dir);
     env.stop().await;
 }

@@ -200,6 +200,14 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn build_server(files: &ServerTlsFiles) -> Result<rustls::ServerConfig, TlsError> {
+    build_server_for(files, b"h2")
+}
+
+fn build_server_http1(files: &ServerTlsFiles) -> Result<rustls::ServerConfig, TlsError> {
+    build_server_for(files, b"http/1.1")
+}
+
+fn build_server_for(files: &ServerTlsFiles, alpn: &[u8]) -> Result<rustls::ServerConfig, TlsError> {
     let certs = certificates(&files.cert)?;
     let key = private_key(&files.key)?;
     let builder = rustls::ServerConfig::builder_with_provider(provider())
@@ -224,7 +232,7 @@ fn build_server(files: &ServerTlsFiles) -> Result<rustls::ServerConfig, TlsError
             files.key.display()
         ))
     })?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(config)
 }
 
@@ -256,6 +264,17 @@ impl ServerTls {
     /// Reads the files now: a missing or bad file is an error naming it.
     pub fn load(files: ServerTlsFiles) -> Result<ServerTls, TlsError> {
         Reloading::load(files, "server", build_server, |f| {
+            let mut paths = vec![f.cert.as_path(), f.key.as_path()];
+            paths.extend(f.client_ca.as_deref());
+            paths
+        })
+        .map(ServerTls)
+    }
+
+    /// The same for an HTTP/1.1 server (the admission webhook), whose clients negotiate
+    /// `http/1.1` rather than gRPC's `h2`.
+    pub fn load_http1(files: ServerTlsFiles) -> Result<ServerTls, TlsError> {
+        Reloading::load(files, "server", build_server_http1, |f| {
             let mut paths = vec![f.cert.as_path(), f.key.as_path()];
             paths.extend(f.client_ca.as_deref());
             paths

@@ -1,6 +1,6 @@
 //! `edgeplane agent`: the STAMP (RFC 8762) measurement agent's diagnostic verbs, which
 //! need no API server: `reflect` answers probes, `probe` measures one peer and prints the
-//! figures (docs/agent.md).
+//! figures, `bandwidth` estimates a path's rate from a packet train (docs/agent.md).
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use edgeplane_agent::packet::BASE_LEN;
 use edgeplane_agent::reflector::{Reflector, ReflectorConfig, ReflectorCounters};
-use edgeplane_agent::sender::{self, ProbeFigures, ProbeReport, SenderConfig};
+use edgeplane_agent::sender::{self, ProbeFigures, ProbeReport, SenderConfig, TrainConfig};
 use edgeplane_agent::timestamp::TimestampFormat;
 
 use super::live;
@@ -29,6 +29,35 @@ pub enum Command {
     /// Probe one STAMP reflector (any RFC 8762 implementation) and print round-trip
     /// latency, one-way latency, jitter and loss.
     Probe(ProbeArgs),
+    /// Estimate the bandwidth towards one STAMP reflector from the dispersion of a short
+    /// packet train (sent no faster than --max-rate).
+    Bandwidth(BandwidthArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BandwidthArgs {
+    /// The reflector: `IP:PORT`, `HOST:PORT`, or an IP or host alone for port 862.
+    #[arg(long, value_name = "ADDR", value_parser = parse_target)]
+    pub target: SocketAddr,
+    /// Packets in the train (4 to 10000).
+    #[arg(long, default_value_t = 100, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(4..=10_000))]
+    pub packets: u32,
+    /// Octets per packet (44 to 65507).
+    #[arg(long, default_value_t = 1400, value_name = "OCTETS",
+          value_parser = clap::value_parser!(u16).range(BASE_LEN as i64..=65_507))]
+    pub size: u16,
+    /// The fastest the train is sent (`100Mbps`, `1Gbps`): the estimate cannot exceed it,
+    /// and no path is flooded faster than this.
+    #[arg(long = "max-rate", default_value = "1Gbps", value_name = "RATE", value_parser = parse_rate)]
+    pub max_rate: f64,
+    /// How long answers are awaited after the last packet.
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub wait: Duration,
+    /// Output format: text, or json `{sent, received, bitsPerSecond,
+    /// senderBitsPerSecond, senderLimited, trainUs}`.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
 }
 
 #[derive(clap::Args, Debug)]
@@ -151,6 +180,15 @@ fn parse_target(text: &str) -> Result<SocketAddr, String> {
     }
 }
 
+/// A bit rate, bits per second, more than zero.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    use edgeplane_core::values::{Unit, Value};
+    match Value::parse(text, Unit::BitRate).map_err(|e| e.to_string())? {
+        Value::Quantity { magnitude, .. } if magnitude > 0.0 => Ok(magnitude),
+        _ => Err(format!("{text:?} must be more than zero")),
+    }
+}
+
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     let d = edgeplane_core::values::parse_duration_field(text).map_err(|e| e.to_string())?;
     if d.is_zero() {
@@ -167,7 +205,63 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Reflect(a) => runtime.block_on(reflect(a)),
         Command::Probe(a) => runtime.block_on(probe(a)),
+        Command::Bandwidth(a) => runtime.block_on(bandwidth(a)),
     }
+}
+
+async fn bandwidth(args: BandwidthArgs) -> anyhow::Result<ExitCode> {
+    let config = TrainConfig {
+        packets: args.packets,
+        packet_len: usize::from(args.size),
+        max_bits_per_second: args.max_rate,
+        wait: args.wait,
+        ..TrainConfig::new(args.target)
+    };
+    let report = sender::train(&config)
+        .await
+        .with_context(|| format!("sending a train to {}", args.target))?;
+    let text = match (&report.estimate, args.output) {
+        (Some(e), Output::Json) => format!("{}\n", serde_json::to_string_pretty(e)?),
+        (None, Output::Json) => format!(
+            "{}\n",
+            serde_json::json!({"sent": report.sent, "received": report.received,
+                "bitsPerSecond": null, "senderBitsPerSecond": null, "senderLimited": null, "trainUs": null})
+        ),
+        (Some(e), Output::Text) => {
+            let rate = |bps: f64| {
+                edgeplane_core::values::Value::quantity(edgeplane_core::values::Unit::BitRate, bps)
+                    .to_string()
+            };
+            let mut t = format!(
+                "bandwidth to {}: {} ({} of {} packets of {} octets arrived over {:.1} ms)\n",
+                args.target,
+                rate(e.bits_per_second),
+                e.received,
+                e.sent,
+                args.size,
+                e.train_us / 1000.0
+            );
+            if e.sender_limited {
+                t += &format!(
+                    "sender-limited: the train left at {} and arrived as fast, so the path may carry more (raise --max-rate)\n",
+                    rate(e.sender_bits_per_second)
+                );
+            }
+            t
+        }
+        (None, Output::Text) => format!(
+            "bandwidth to {}: not measured ({} of {} packets came back; at least 4 are needed)\n",
+            args.target, report.received, report.sent
+        ),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(if report.estimate.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn reflect(args: ReflectArgs) -> anyhow::Result<ExitCode> {

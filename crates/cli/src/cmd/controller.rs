@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use edgeplane_runtime::certificates::{self, KeeperConfig, Kept};
 use edgeplane_runtime::controllers::{self, Options};
 use edgeplane_runtime::providers::ProviderRegistry;
 use edgeplane_runtime::watchdog::{self, Watchdog, WatchdogConfig};
@@ -47,6 +48,79 @@ pub struct Args {
     /// those CRDs must be installed.
     #[arg(long)]
     pub network_functions: bool,
+    #[command(flatten)]
+    pub certificates: CertificateArgs,
+}
+
+/// The certificate keeper (`runtime::certificates`): one CA in `--ca-secret` that signs
+/// the gate webhook's certificate and the gRPC parties' certificates, each renewed in its
+/// Secret (all in the lease namespace), and the webhook configuration's caBundle.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CertificateArgs {
+    /// Keep certificates renewed, signed by the CA in this Secret (created when missing).
+    #[arg(long, value_name = "NAME")]
+    pub ca_secret: Option<String>,
+    /// The gate webhook's certificate Secret.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires_all = ["ca_secret", "webhook_configuration", "webhook_service"]
+    )]
+    pub webhook_certificate_secret: Option<String>,
+    /// The MutatingWebhookConfiguration whose caBundle trusts the CA.
+    #[arg(long, value_name = "NAME", requires = "webhook_certificate_secret")]
+    pub webhook_configuration: Option<String>,
+    /// The webhook's Service: the names its certificate carries.
+    #[arg(long, value_name = "NAME", requires = "webhook_certificate_secret")]
+    pub webhook_service: Option<String>,
+    /// A gRPC party's certificate, for mutual TLS: SECRET=SERVICE (its names are the
+    /// Service's; the first, SERVICE, is its identity). Repeat for each party.
+    #[arg(long, value_name = "SECRET=SERVICE", requires = "ca_secret")]
+    pub grpc_certificate: Vec<String>,
+    /// Lifetime of a certificate; renewed with a third of it left.
+    #[arg(long, default_value = "8760h", value_name = "DURATION")]
+    pub certificate_validity: String,
+    /// Lifetime of the CA; renewed with a third of it left.
+    #[arg(long, default_value = "87600h", value_name = "DURATION")]
+    pub ca_validity: String,
+}
+
+impl CertificateArgs {
+    /// The keeper's configuration, when `--ca-secret` is given.
+    fn config(&self, namespace: &str) -> Result<Option<KeeperConfig>, String> {
+        let Some(ca_secret) = &self.ca_secret else {
+            return Ok(None);
+        };
+        let mut certificates = Vec::new();
+        if let (Some(secret), Some(service)) =
+            (&self.webhook_certificate_secret, &self.webhook_service)
+        {
+            certificates.push(Kept::for_service(secret, service, namespace, false));
+        }
+        for given in &self.grpc_certificate {
+            let Some((secret, service)) = given
+                .split_once('=')
+                .filter(|(s, v)| !s.is_empty() && !v.is_empty())
+            else {
+                return Err(format!(
+                    "--grpc-certificate {given:?}: expected SECRET=SERVICE"
+                ));
+            };
+            certificates.push(Kept::for_service(secret, service, namespace, true));
+        }
+        Ok(Some(KeeperConfig {
+            namespace: namespace.to_string(),
+            ca_secret: ca_secret.clone(),
+            certificates,
+            webhook_configuration: self.webhook_configuration.clone(),
+            ca_validity: live::positive_duration_flag("ca-validity", &self.ca_validity)?,
+            validity: live::positive_duration_flag(
+                "certificate-validity",
+                &self.certificate_validity,
+            )?,
+            interval: std::time::Duration::from_secs(3600),
+        }))
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -56,9 +130,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.providers.parse()?,
             live::positive_duration_flag("gate-timeout", &args.gate_timeout)?,
             args.grpc_tls.load()?,
+            args.certificates.config(&args.election.lease_namespace())?,
         ))
     })();
-    let (mut external, gate_timeout, grpc_tls) = match flags {
+    let (mut external, gate_timeout, grpc_tls, keeper) = match flags {
         Ok(f) => f,
         Err(message) => {
             eprintln!("error: {message}");
@@ -110,6 +185,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
             .run(),
         );
+        // Before the webhook, which may wait for the certificate the keeper writes.
+        if let Some(keeper) = keeper {
+            base.spawn(certificates::run(base.ctx.clone(), keeper));
+        }
         if let Some(task) = args
             .webhook
             .spawn(
@@ -147,6 +226,54 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         args: Args,
+    }
+
+    #[test]
+    fn the_certificate_keeper_is_configured_by_its_flags() {
+        let cli = Cli::try_parse_from(["x"]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(cli.args.certificates.config("ns"), Ok(None)));
+        let err = Cli::try_parse_from(["x", "--webhook-certificate-secret", "s"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("--ca-secret"), "{err}");
+        let cli = Cli::try_parse_from([
+            "x",
+            "--ca-secret=ca",
+            "--webhook-certificate-secret=wh",
+            "--webhook-configuration=c",
+            "--webhook-service=svc",
+            "--grpc-certificate=netctl-tls=netctl",
+            "--certificate-validity=720h",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let config = cli
+            .args
+            .certificates
+            .config("ns")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("configured"));
+        assert_eq!(
+            (config.ca_secret.as_str(), config.validity),
+            ("ca", std::time::Duration::from_secs(720 * 3600))
+        );
+        assert_eq!(
+            config.certificates,
+            [
+                Kept::for_service("wh", "svc", "ns", false),
+                Kept::for_service("netctl-tls", "netctl", "ns", true)
+            ]
+        );
+        assert_eq!(config.certificates[1].names[2], "netctl.ns.svc");
+        for (flag, says) in [
+            ("--ca-validity=soon", "ca-validity"),
+            ("--grpc-certificate=netctl", "expected SECRET=SERVICE"),
+        ] {
+            let bad = Cli::try_parse_from(["x", "--ca-secret=ca", flag])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let message = bad.args.certificates.config("ns").err().unwrap_or_default();
+            assert!(message.contains(says), "{flag}: {message}");
+        }
     }
 
     #[test]

@@ -69,6 +69,22 @@ impl WebhookArgs {
                 ..edgeplane_serve::HttpLimits::default()
             },
         };
+        // The certificate may not be there yet: the controller's certificate keeper (in
+        // this process) writes it into a Secret the chart creates empty, and the kubelet
+        // updates the mount within about a minute. Until then the API server cannot call
+        // the webhook, which its failurePolicy Ignore lets pass.
+        let files = [
+            config.cert_dir.join(webhook::CERT_FILE),
+            config.cert_dir.join(webhook::KEY_FILE),
+        ];
+        let mut waited = 0u64;
+        while !files.iter().all(|f| f.exists()) && !shutdown.is_cancelled() {
+            if waited.is_multiple_of(30) {
+                tracing::info!(dir = %config.cert_dir.display(), "webhook: waiting for its certificate");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            waited += 1;
+        }
         let (bound, task) = webhook::serve(config, offers, scheduler, metrics, shutdown)
             .await
             .context("starting the webhook")?;

@@ -59,6 +59,39 @@ pub struct WriteOptions {
     pub field_manager: Option<String>,
     /// `fieldValidation=Strict`: unknown fields of custom resources are an error.
     pub strict: bool,
+    /// Who writes, as admission sees it; `None` is the cluster admin.
+    pub user: Option<UserInfo>,
+}
+
+/// The requesting user as admission sees it (`request.userInfo`). The embedded cluster
+/// authenticates no one: a request acts as the admin, or as whom its `Impersonate-User`
+/// and `Impersonate-Group` headers name (`kubectl --as`, kube-rs' `impersonate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub username: String,
+    pub groups: Vec<String>,
+}
+
+impl UserInfo {
+    /// The user of requests that name no one.
+    pub fn admin() -> Self {
+        UserInfo {
+            username: "system:admin".into(),
+            groups: vec!["system:masters".into(), "system:authenticated".into()],
+        }
+    }
+
+    /// A service account, with the groups the API server gives its tokens.
+    pub fn service_account(namespace: &str, name: &str) -> Self {
+        UserInfo {
+            username: format!("system:serviceaccount:{namespace}:{name}"),
+            groups: vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{namespace}"),
+                "system:authenticated".into(),
+            ],
+        }
+    }
 }
 
 impl WriteOptions {

@@ -178,21 +178,69 @@ impl State {
                     if opts.strict && !outcome.unknown_fields.is_empty() {
                         return Err(strict_error(def, &outcome.unknown_fields));
                     }
+                    if outcome.errors.is_empty() {
+                        errs.extend(crate::crd_rules::check(obj, old, schema));
+                    }
                     errs.extend(outcome.errors);
                 }
             }
             _ => {}
         }
-        if def.builtin == Some(Builtin::CustomResourceDefinition)
-            && let Err(e) = defs_from_crd(obj)
-        {
-            errs.extend(e);
+        if def.builtin == Some(Builtin::CustomResourceDefinition) {
+            if let Err(e) = defs_from_crd(obj) {
+                errs.extend(e);
+            }
+            errs.extend(crate::crd_rules::compile_all(obj));
         }
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::invalid(&def.group, &def.kind, &name, errs))
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(&def.group, &def.kind, &name, errs));
         }
+        self.admission_policies(def, obj, old, sub, opts)
+    }
+
+    /// Validating admission: the ValidatingAdmissionPolicies bound in this cluster.
+    fn admission_policies(
+        &self,
+        def: &ResourceDef,
+        obj: &Value,
+        old: Option<&Value>,
+        sub: Subresource,
+        opts: &WriteOptions,
+    ) -> Result<(), ApiError> {
+        use crate::admission_policy::{self, Attributes, BINDINGS, POLICIES};
+        if self.store.len(BINDINGS) == 0 {
+            return Ok(());
+        }
+        let all = |storage: &str| -> Vec<Arc<Value>> {
+            self.store
+                .range(storage, None, None)
+                .map(|s| s.value_arc())
+                .collect()
+        };
+        let namespace = object::namespace(obj);
+        let namespace_object = (def.namespaced && !namespace.is_empty())
+            .then(|| {
+                self.store
+                    .get("namespaces", &(String::new(), namespace.to_string()))
+            })
+            .flatten();
+        let admin = crate::api::UserInfo::admin();
+        let attrs = Attributes {
+            def,
+            subresource: if sub == Subresource::Status {
+                "status"
+            } else {
+                ""
+            },
+            namespace,
+            name: object::name(obj),
+            object: obj,
+            old_object: old,
+            namespace_object: namespace_object.as_deref(),
+            user: opts.user.as_ref().unwrap_or(&admin),
+            dry_run: opts.dry_run,
+        };
+        admission_policy::admit(&all(POLICIES), &all(BINDINGS), &attrs)
     }
 
     /// Kind-specific server-side fields computed on every write.

@@ -98,6 +98,7 @@ fn check_quantities(kind: Builtin, obj: &Value) -> Result<(), DecodeError> {
 /// Checks that an object decodes as its Kubernetes type (a real API server decodes every
 /// request into a typed struct and answers 400 when it cannot).
 pub fn check_decodes(kind: Builtin, obj: &Value) -> Result<(), DecodeError> {
+    use k8s_openapi::api::admissionregistration::v1 as admission;
     use k8s_openapi::api::policy::v1 as policy;
     use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coord, core::v1 as core};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as ext;
@@ -122,6 +123,13 @@ pub fn check_decodes(kind: Builtin, obj: &Value) -> Result<(), DecodeError> {
         Builtin::Lease => try_as::<coord::Lease>(obj),
         Builtin::PodDisruptionBudget => try_as::<policy::PodDisruptionBudget>(obj),
         Builtin::CustomResourceDefinition => try_as::<ext::CustomResourceDefinition>(obj),
+        Builtin::ValidatingAdmissionPolicy => try_as::<admission::ValidatingAdmissionPolicy>(obj),
+        Builtin::ValidatingAdmissionPolicyBinding => {
+            try_as::<admission::ValidatingAdmissionPolicyBinding>(obj)
+        }
+        Builtin::MutatingWebhookConfiguration => {
+            try_as::<admission::MutatingWebhookConfiguration>(obj)
+        }
     }
 }
 

@@ -28,6 +28,7 @@ pub fn schemas() -> &'static Schemas {
 }
 
 fn build() -> Schemas {
+    use k8s_openapi::api::admissionregistration::v1 as admission;
     use k8s_openapi::api::policy::v1 as policy;
     use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coord, core::v1 as core};
     use k8s_openapi::api::{autoscaling::v1 as autoscaling, events::v1 as events};
@@ -73,6 +74,24 @@ fn build() -> Schemas {
         k,
         "apiextensions.k8s.io/v1",
         "CustomResourceDefinition",
+    );
+    add::<admission::ValidatingAdmissionPolicy>(
+        g,
+        k,
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+    );
+    add::<admission::ValidatingAdmissionPolicyBinding>(
+        g,
+        k,
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+    );
+    add::<admission::MutatingWebhookConfiguration>(
+        g,
+        k,
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
     );
     let mut components = generator.take_definitions(true);
     for (api_version, kind, name) in &kinds {

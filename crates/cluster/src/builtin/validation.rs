@@ -438,6 +438,10 @@ pub fn validate(
 ) -> Vec<FieldError> {
     match kind {
         Builtin::Pod => validate_pod(new, old, status_only),
+        Builtin::ValidatingAdmissionPolicy if !status_only => {
+            crate::admission_policy::validate_policy(new)
+        }
+        Builtin::ValidatingAdmissionPolicyBinding => crate::admission_policy::validate_binding(new),
         Builtin::Deployment | Builtin::ReplicaSet | Builtin::StatefulSet | Builtin::DaemonSet
             if !status_only =>
         {

@@ -170,6 +170,7 @@ impl Query {
             dry_run: self.dry_run,
             field_manager: manager,
             strict: self.field_validation.as_deref() == Some("Strict"),
+            user: impersonated(headers),
         }
     }
 
@@ -352,4 +353,20 @@ pub(super) fn decode_patch(body: &[u8], ptype: PatchType) -> Result<Value, ApiEr
             Err(ApiError::bad_request(format!("error decoding patch: {e}")))
         }
     }
+}
+
+/// The user a request impersonates (`Impersonate-User`, each `Impersonate-Group`), which
+/// is who it acts as here: the embedded cluster authenticates no one, and everyone may
+/// impersonate. A user without groups gets `system:authenticated`, as a real server adds.
+fn impersonated(headers: &HeaderMap) -> Option<crate::api::UserInfo> {
+    let username = headers.get("impersonate-user")?.to_str().ok()?.to_string();
+    let mut groups: Vec<String> = headers
+        .get_all("impersonate-group")
+        .iter()
+        .filter_map(|g| g.to_str().ok().map(str::to_string))
+        .collect();
+    if !groups.iter().any(|g| g == "system:authenticated") {
+        groups.push("system:authenticated".into());
+    }
+    Some(crate::api::UserInfo { username, groups })
 }

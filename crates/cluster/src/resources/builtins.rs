@@ -261,6 +261,47 @@ pub(super) const BUILTINS: &[Spec] = &[
         generation: true,
         fields: &[],
     },
+    Spec {
+        group: "admissionregistration.k8s.io",
+        plural: "validatingadmissionpolicies",
+        kind: "ValidatingAdmissionPolicy",
+        namespaced: false,
+        short: &[],
+        all: false,
+        status: true,
+        scale: false,
+        builtin: Builtin::ValidatingAdmissionPolicy,
+        generation: true,
+        fields: &[],
+    },
+    Spec {
+        group: "admissionregistration.k8s.io",
+        plural: "validatingadmissionpolicybindings",
+        kind: "ValidatingAdmissionPolicyBinding",
+        namespaced: false,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        builtin: Builtin::ValidatingAdmissionPolicyBinding,
+        generation: true,
+        fields: &[],
+    },
+    // Stored and served (the webhook's certificate keeper writes its caBundle); the
+    // embedded cluster does not call webhooks (docs/embedded-cluster.md).
+    Spec {
+        group: "admissionregistration.k8s.io",
+        plural: "mutatingwebhookconfigurations",
+        kind: "MutatingWebhookConfiguration",
+        namespaced: false,
+        short: &[],
+        all: false,
+        status: false,
+        scale: false,
+        builtin: Builtin::MutatingWebhookConfiguration,
+        generation: true,
+        fields: &[],
+    },
 ];
 
 pub(super) fn builtin_def(s: &Spec) -> ResourceDef {

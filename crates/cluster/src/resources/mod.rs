@@ -33,6 +33,9 @@ pub enum Builtin {
     Lease,
     PodDisruptionBudget,
     CustomResourceDefinition,
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
+    MutatingWebhookConfiguration,
 }
 
 /// How a resource's objects are represented on the wire relative to storage.

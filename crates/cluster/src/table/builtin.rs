@@ -440,6 +440,57 @@ pub(super) fn builtin_columns(kind: Builtin) -> (Vec<Value>, Cells) {
             vec![col("Name", "string", 0), col("Age", "string", 0)],
             |_| vec![Value::Null],
         ),
+        // kubectl's columns for both kinds.
+        Builtin::ValidatingAdmissionPolicy => (
+            vec![
+                col("Name", "string", 0),
+                col("Validations", "integer", 0),
+                col("ParamKind", "string", 0),
+                col("Age", "string", 0),
+            ],
+            |o| {
+                let count = object::get_path(o, &["spec", "validations"])
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                let param = match object::get_path(o, &["spec", "paramKind"]) {
+                    Some(p) => format!("{}/{}", s(p, &["apiVersion"]), s(p, &["kind"])),
+                    None => "<unset>".to_string(),
+                };
+                vec![json!(count), json!(param), Value::Null]
+            },
+        ),
+        Builtin::MutatingWebhookConfiguration => (
+            vec![
+                col("Name", "string", 0),
+                col("Webhooks", "integer", 0),
+                col("Age", "string", 0),
+            ],
+            |o| {
+                let count = object::get_path(o, &["webhooks"])
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                vec![json!(count), Value::Null]
+            },
+        ),
+        Builtin::ValidatingAdmissionPolicyBinding => (
+            vec![
+                col("Name", "string", 0),
+                col("PolicyName", "string", 0),
+                col("ParamRef", "string", 0),
+                col("Age", "string", 0),
+            ],
+            |o| {
+                let param = match object::get_path(o, &["spec", "paramRef"]) {
+                    Some(p) => s(p, &["name"]).to_string(),
+                    None => "<unset>".to_string(),
+                };
+                vec![
+                    json!(s(o, &["spec", "policyName"])),
+                    json!(param),
+                    Value::Null,
+                ]
+            },
+        ),
     }
 }
 

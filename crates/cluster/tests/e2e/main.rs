@@ -6,6 +6,7 @@
 
 mod support;
 
+mod admission;
 mod crud;
 mod errors;
 mod faithfulness;

@@ -90,6 +90,7 @@ pub fn is_cluster_scoped(kind: &str) -> bool {
             | "Namespace"
             | "NetworkTopology"
             | "NetworkPathCatalogue"
+            | "MemberCluster"
             | "CustomResourceDefinition"
             | "ClusterRole"
             | "ClusterRoleBinding"

@@ -5,11 +5,13 @@
 //! differs; the runtime's `Context::apply_status` takes an [`OwnedStatus`], whose type says
 //! which object it belongs to and which field manager writes it.
 
+mod application;
 mod binding;
 mod offer;
 mod policy;
 mod topology;
 
+pub use application::*;
 pub use binding::*;
 pub use offer::*;
 pub use policy::*;

@@ -11,7 +11,10 @@
 //!   simulator), reading offers from a cache attached once it exists.
 //! - [`review`] answers an `admission.k8s.io/v1` AdmissionReview.
 //! - [`serve`] is the HTTPS server (axum + rustls with ring), with the certificate and key
-//!   read from `tls.crt` and `tls.key` in a directory (a mounted Secret).
+//!   read from `tls.crt` and `tls.key` in a directory (a mounted Secret), re-read when
+//!   they change.
+//!   [`crate::certificates`] keeps that Secret and the webhook configuration's `caBundle`
+//!   renewed.
 //!
 //! The webhook never refuses a pod: anything it cannot read is admitted unchanged, and the
 //! chart registers it with `failurePolicy: Ignore`, so an outage of the webhook never
@@ -48,7 +51,7 @@ use serde_json::{Value, json};
 use crate::cache::Cache;
 use crate::metrics::Metrics;
 use crate::watchdog::SchedulerWatch;
-pub use server::{WebhookConfig, WebhookError, router, serve, serve_tls, tls_config};
+pub use server::{WebhookConfig, WebhookError, router, serve, serve_tls};
 
 /// kube-scheduler's name, the default `schedulerName`.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";

@@ -2,7 +2,7 @@
 //! [`super::review`] with the offers of a cache and the scheduler's liveness.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use edgeplane_api::ConstraintPolicyOffer;
+use edgeplane_serve::tls::{ServerTls, ServerTlsFiles, TlsError};
 use edgeplane_serve::{Acceptor, HttpLimits};
 use kube::runtime::reflector::Store;
 use prometheus_client::metrics::counter::Counter;
@@ -94,16 +95,8 @@ async fn handle(State(state): State<AppState>, body: Bytes) -> Response {
 /// Why the webhook could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Pem { path: PathBuf, message: String },
-    #[error("the certificate and key do not make a TLS configuration: {0}")]
-    Tls(#[from] rustls::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("listening on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -112,49 +105,13 @@ pub enum WebhookError {
     },
 }
 
-/// A rustls server configuration (ring, TLS 1.2 and 1.3, HTTP/1.1) from PEM text: a
-/// certificate chain and its private key (PKCS#8, PKCS#1 or SEC1).
-pub fn tls_config(
-    cert_pem: &[u8],
-    key_pem: &[u8],
-    cert_path: &Path,
-    key_path: &Path,
-) -> Result<rustls::ServerConfig, WebhookError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| WebhookError::Pem {
-            path: cert_path.to_path_buf(),
-            message: format!("not a PEM certificate chain: {e}"),
-        })?;
-    if certs.is_empty() {
-        return Err(WebhookError::Pem {
-            path: cert_path.to_path_buf(),
-            message: "holds no certificate".into(),
-        });
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| WebhookError::Pem {
-        path: key_path.to_path_buf(),
-        message: format!("not a PEM private key: {e}"),
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
 /// Where and how the webhook serves.
 #[derive(Clone, Debug)]
 pub struct WebhookConfig {
     /// `0.0.0.0:9443` in the chart; port 0 picks one.
     pub addr: SocketAddr,
-    /// Holds `tls.crt` and `tls.key`. They are read once at start; a new certificate takes
-    /// effect when the pod restarts (the chart rolls the Deployment when the Secret
-    /// changes).
+    /// Holds `tls.crt` and `tls.key`, re-read when they change (a renewed certificate
+    /// takes effect for new connections without a restart).
     pub cert_dir: PathBuf,
     pub options: GateOptions,
     /// Body limit, timeouts and connection cap (`HttpLimits::default()`: the API
@@ -172,15 +129,12 @@ pub async fn serve(
     metrics: &Metrics,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, JoinHandle<()>), WebhookError> {
-    let cert_path = config.cert_dir.join(CERT_FILE);
-    let key_path = config.cert_dir.join(KEY_FILE);
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| WebhookError::Read {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    let tls = tls_config(&read(&cert_path)?, &read(&key_path)?, &cert_path, &key_path)?;
+    // Re-read when the mounted Secret changes (a renewal), so no restart is needed.
+    let tls = ServerTls::load_http1(ServerTlsFiles {
+        cert: config.cert_dir.join(CERT_FILE),
+        key: config.cert_dir.join(KEY_FILE),
+        client_ca: None,
+    })?;
     let admissions = Family::<AdmissionLabels, Counter>::default();
     register_admissions(metrics, admissions.clone());
     let app = router(
@@ -189,14 +143,15 @@ pub async fn serve(
         config.options,
         admissions,
     );
-    serve_tls(config.addr, tls, app, config.limits, shutdown).await
+    serve_tls(config.addr, Arc::new(tls), app, config.limits, shutdown).await
 }
 
-/// Serves `app` over HTTPS with `tls` within `limits` until `shutdown` is cancelled;
-/// connections in flight finish their current request.
+/// Serves `app` over HTTPS with `tls` (its current certificate for each new connection)
+/// within `limits` until `shutdown` is cancelled; connections in flight finish their
+/// current request.
 pub async fn serve_tls(
     addr: SocketAddr,
-    tls: rustls::ServerConfig,
+    tls: Arc<ServerTls>,
     app: Router,
     limits: HttpLimits,
     shutdown: CancellationToken,
@@ -207,13 +162,13 @@ pub async fn serve_tls(
     let bound = listener
         .local_addr()
         .map_err(|source| WebhookError::Listen { addr, source })?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+
     let mut connections = Acceptor::new("webhook", listener, limits.max_connections);
     let app = App(app);
     let task = tokio::spawn(async move {
         while let Some(accepted) = connections.accept(&shutdown).await {
             let (acceptor, app, limits, shutdown) = (
-                acceptor.clone(),
+                tokio_rustls::TlsAcceptor::from(tls.current()),
                 app.clone(),
                 limits.clone(),
                 shutdown.clone(),

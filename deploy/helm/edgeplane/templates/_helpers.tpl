@@ -54,6 +54,45 @@ true
 {{- end -}}
 {{- end -}}
 
+{{/* "true" when the controller keeps the webhook's certificate renewed: the webhook is
+deployed, its certificate was not given in the values, and cert-manager does not issue it. */}}
+{{- define "edgeplane.webhookKeeper" -}}
+{{- $c := .Values.webhook.certificate -}}
+{{- if and (include "edgeplane.webhookActive" .) (not (or $c.cert $c.key)) (not $c.certManager.enabled) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* The gRPC parties (space-separated) when tls.enabled: each has a certificate. */}}
+{{- define "edgeplane.grpcParties" -}}
+{{- $parties := list -}}
+{{- if .Values.tls.enabled -}}
+{{- if .Values.netctl.enabled }}{{ $parties = append $parties "netctl" }}{{ end -}}
+{{- if .Values.scheduler.enabled }}{{ $parties = append $parties "scheduler" }}{{ end -}}
+{{- if .Values.descheduler.enabled }}{{ $parties = append $parties "descheduler" }}{{ end -}}
+{{- end -}}
+{{- join " " $parties -}}
+{{- end -}}
+
+{{/* "true" when the controller keeps the gRPC certificates: TLS on without cert-manager. */}}
+{{- define "edgeplane.grpcKeeper" -}}
+{{- if and .Values.controller.enabled .Values.tls.enabled (not .Values.tls.certManager.enabled) (include "edgeplane.grpcParties" .) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when the controller runs the certificate keeper at all. */}}
+{{- define "edgeplane.certificateKeeper" -}}
+{{- if or (include "edgeplane.webhookKeeper" .) (include "edgeplane.grpcKeeper" .) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* The keeper's CA Secret. */}}
+{{- define "edgeplane.caSecret" -}}
+{{- printf "%s-ca" (include "edgeplane.fullname" .) -}}
+{{- end -}}
+
 {{/* Environment every component gets: its pod name and namespace (identity, Lease). */}}
 {{- define "edgeplane.env" -}}
 - name: POD_NAME

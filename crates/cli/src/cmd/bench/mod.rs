@@ -2,6 +2,7 @@
 //! docs/performance.md). Each benchmark lives in its own module; this file only dispatches.
 
 mod evaluate;
+mod hub;
 mod planner;
 mod rss;
 mod topology;
@@ -24,6 +25,10 @@ pub enum What {
     /// Plan seeded random MEC instances with both strategies and print time, memory and
     /// plan quality.
     Planner(planner::Args),
+    /// Place seeded MEC applications across member clusters with the hub planner (1,000
+    /// clusters, 10,000 applications by default); print time, peak memory, and the share
+    /// of applications whose constraints hold against Karmada- and OCM-style placements.
+    Hub(hub::Args),
     /// Generate a scenario (100 sites, 2,000 nodes, 5,000 pods, 1 h, 20 events by
     /// default), run it in the simulator and print wall time and peak memory.
     Sim(crate::cmd::sim::BenchArgs),
@@ -34,6 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         What::Topology(a) => topology::run(a),
         What::Evaluate(a) => evaluate::run(a),
         What::Planner(a) => planner::run(a),
+        What::Hub(a) => hub::run(a),
         What::Sim(a) => crate::cmd::sim::bench(a),
     }
 }

@@ -24,6 +24,7 @@ use super::fail_on::FailOnArgs;
 use crate::input;
 use crate::output::ManifestFormat;
 
+mod clusters;
 mod network;
 mod parts;
 mod report;
@@ -75,9 +76,26 @@ pub struct Args {
     /// projects' custom resources) are not checked.
     #[arg(long, value_enum, default_value_t = crate::input::ValidateArg::Strict)]
     pub validate: crate::input::ValidateArg,
+    /// Place MecApplications across MemberClusters instead (the hub's offline mode,
+    /// docs/multicluster.md): reads MemberClusters with status, MecApplications,
+    /// ConstraintPolicies and the hub's NetworkTopology; writes one directory per cluster
+    /// into --output-dir and the placement to --report.
+    #[arg(long)]
+    pub clusters: bool,
+    /// With --clusters: where `<cluster>/<namespace>.<application>.yaml` are written.
+    #[arg(long = "output-dir", value_name = "DIR", requires = "clusters")]
+    pub output_dir: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.clusters {
+        return clusters::run(
+            &args.files,
+            args.output_dir.as_deref(),
+            args.report.as_deref(),
+            args.validate,
+        );
+    }
     let budget = match parse_duration_field(&args.time_budget) {
         Ok(d) if !d.is_zero() => d,
         Ok(_) => return invalid("--time-budget: must be longer than 0"),

@@ -1,0 +1,607 @@
+//! Carrying the hub's placement out through Karmada (docs/multicluster.md), two ways:
+//!
+//! - as Karmada's scheduler: a PropagationPolicy with `spec.schedulerName: edgeplane`
+//!   makes Karmada copy that name into the ResourceBindings it creates and leave them
+//!   unscheduled; the hub writes each binding's `spec.clusters [{name, replicas}]`
+//!   ([`binding_clusters`]) and Karmada's own controllers make the Works. The
+//!   application is read from the bindings themselves ([`application_from_bindings`]):
+//!   each binding's workload is a component with the binding's replicas and replica
+//!   requirements, spread from the placement's `spreadConstraints` by cluster, and the
+//!   constraints from the policy's annotation [`CONSTRAINTS_ANNOTATION`];
+//! - for Karmadas whose scheduler may not be replaced: a plain PropagationPolicy per
+//!   placed component ([`propagation_policies`]) with the chosen clusters as cluster
+//!   affinity and the replica shares as static weights, which Karmada's scheduler then
+//!   divides exactly as planned.
+//!
+//! What is written is checked against the upstream CRDs (../shared/crds/karmada) by a test
+//! on the embedded cluster (crates/cli/tests/multicluster.rs).
+
+use std::collections::BTreeMap;
+
+use edgeplane_api::ConstraintPolicy;
+use edgeplane_api::multicluster::{ApplicationConstraint, MecApplication, MemberCluster};
+use serde_json::{Value as Json, json};
+
+use super::objects::InputError;
+use super::{AppPlan, Application, Component, Constraint, Target};
+use crate::placement::{Taint, TaintEffect};
+use crate::planner::convert::resources;
+use crate::quantity::parse_milli;
+
+/// The `schedulerName` that hands a PropagationPolicy's bindings to edgeplane.
+pub const SCHEDULER_NAME: &str = "edgeplane";
+/// On a PropagationPolicy: the constraints of its workloads, as JSON in the shape of a
+/// MecApplication's `spec.constraints`, components named by workload name:
+/// `[{"policy": "near-fans", "targets": [{"component": "ar-render"}, {"site": "stadium"}]}]`.
+pub const CONSTRAINTS_ANNOTATION: &str = "multicluster.edgeplane.io/constraints";
+/// The field manager of what the hub writes into Karmada's objects.
+pub const FIELD_MANAGER: &str = "edgeplane-hub";
+
+/// Member cluster name -> its name in Karmada (`spec.karmadaCluster`, else its own).
+pub fn karmada_names(members: &[MemberCluster]) -> BTreeMap<String, String> {
+    members
+        .iter()
+        .filter_map(|m| {
+            let name = m.metadata.name.clone()?;
+            let karmada = m
+                .spec
+                .karmada_cluster
+                .clone()
+                .unwrap_or_else(|| name.clone());
+            Some((name, karmada))
+        })
+        .collect()
+}
+
+/// Whether Karmada leaves this ResourceBinding (work.karmada.io/v1alpha2) to edgeplane.
+pub fn is_ours(binding: &Json) -> bool {
+    binding
+        .pointer("/spec/schedulerName")
+        .and_then(Json::as_str)
+        == Some(SCHEDULER_NAME)
+}
+
+/// `spec.clusters` of a component's binding: `[{name, replicas}]` by Karmada cluster name,
+/// in name order.
+pub fn binding_clusters(
+    plan: &AppPlan,
+    component: &str,
+    karmada: &BTreeMap<String, String>,
+) -> Vec<Json> {
+    let mut targets: Vec<(String, u32)> = plan
+        .shares_of(component)
+        .into_iter()
+        .map(|(cluster, n)| {
+            let name = karmada
+                .get(cluster)
+                .cloned()
+                .unwrap_or_else(|| cluster.to_string());
+            (name, n)
+        })
+        .collect();
+    targets.sort();
+    targets
+        .into_iter()
+        .map(|(name, replicas)| json!({"name": name, "replicas": replicas}))
+        .collect()
+}
+
+/// The server-side apply body that sets a binding's `spec.clusters` (field manager
+/// [`FIELD_MANAGER`]); everything else of the binding stays Karmada's.
+pub fn binding_apply(binding: &Json, clusters: Vec<Json>) -> Json {
+    json!({
+        "apiVersion": "work.karmada.io/v1alpha2",
+        "kind": "ResourceBinding",
+        "metadata": {
+            "name": binding.pointer("/metadata/name").cloned().unwrap_or(Json::Null),
+            "namespace": binding.pointer("/metadata/namespace").cloned().unwrap_or(Json::Null),
+        },
+        "spec": {"clusters": clusters}
+    })
+}
+
+/// One PropagationPolicy per placed component of an application: its workload, the
+/// clusters chosen as cluster affinity, and the planned shares as static weights
+/// (Divided, Weighted), so Karmada's own scheduler divides the replicas as planned.
+pub fn propagation_policies(
+    app: &MecApplication,
+    plan: &AppPlan,
+    karmada: &BTreeMap<String, String>,
+) -> Vec<Json> {
+    let namespace = app.metadata.namespace.as_deref().unwrap_or("default");
+    let name = app.metadata.name.as_deref().unwrap_or_default();
+    app.spec
+        .components
+        .iter()
+        .filter_map(|component| {
+            let targets = binding_clusters(plan, &component.name, karmada);
+            if targets.is_empty() {
+                return None;
+            }
+            let names: Vec<Json> = targets.iter().map(|t| t["name"].clone()).collect();
+            let weights: Vec<Json> = targets
+                .iter()
+                .map(|t| {
+                    json!({"targetCluster": {"clusterNames": [t["name"].clone()]},
+                           "weight": t["replicas"].clone()})
+                })
+                .collect();
+            Some(json!({
+                "apiVersion": "policy.karmada.io/v1alpha1",
+                "kind": "PropagationPolicy",
+                "metadata": {
+                    "name": format!("{name}-{}", component.name),
+                    "namespace": namespace,
+                    "labels": {"multicluster.edgeplane.io/application": name},
+                },
+                "spec": {
+                    "resourceSelectors": [{
+                        "apiVersion": "apps/v1",
+                        "kind": component.workload.kind.as_str(),
+                        "name": component.workload.name,
+                    }],
+                    "placement": {
+                        "clusterAffinity": {"clusterNames": names},
+                        "replicaScheduling": {
+                            "replicaSchedulingType": "Divided",
+                            "replicaDivisionPreference": "Weighted",
+                            "weightPreference": {"staticWeightList": weights},
+                        },
+                    },
+                },
+            }))
+        })
+        .collect()
+}
+
+/// The application a PropagationPolicy with `schedulerName: edgeplane` stands for: one
+/// component per ResourceBinding of it (named like the binding's workload), constraints
+/// from [`CONSTRAINTS_ANNOTATION`] resolved against the namespace's ConstraintPolicies.
+pub fn application_from_bindings(
+    policy: &Json,
+    bindings: &[Json],
+    policies: &[ConstraintPolicy],
+) -> Result<Application, InputError> {
+    let namespace = policy
+        .pointer("/metadata/namespace")
+        .and_then(Json::as_str)
+        .unwrap_or("default")
+        .to_string();
+    let name = policy
+        .pointer("/metadata/name")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let object = format!("PropagationPolicy {namespace}/{name}");
+    let fail = |field: String, message: String| InputError {
+        object: object.clone(),
+        field,
+        message,
+    };
+    let mut components = Vec::new();
+    for binding in bindings {
+        let binding_name = binding
+            .pointer("/metadata/name")
+            .and_then(Json::as_str)
+            .unwrap_or_default();
+        let in_binding = |field: &str, message: String| InputError {
+            object: format!("ResourceBinding {namespace}/{binding_name}"),
+            field: field.to_string(),
+            message,
+        };
+        let workload = binding
+            .pointer("/spec/resource/name")
+            .and_then(Json::as_str)
+            .ok_or_else(|| in_binding("spec.resource.name", "missing".into()))?;
+        let replicas = binding
+            .pointer("/spec/replicas")
+            .and_then(Json::as_u64)
+            .unwrap_or(0);
+        let mut list: BTreeMap<String, i128> = BTreeMap::new();
+        if let Some(request) = binding
+            .pointer("/spec/replicaRequirements/resourceRequest")
+            .and_then(Json::as_object)
+        {
+            for (resource, amount) in request {
+                let text = amount
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| amount.to_string());
+                let milli = parse_milli(&text).filter(|m| *m >= 0).ok_or_else(|| {
+                    in_binding(
+                        &format!("spec.replicaRequirements.resourceRequest[{resource:?}]"),
+                        format!("{text:?} is not a non-negative quantity"),
+                    )
+                })?;
+                list.insert(resource.clone(), milli);
+            }
+        }
+        let mut requests = resources(&list);
+        requests.pods = requests.pods.max(1);
+        let (mut min, mut max) = (1u32, u32::try_from(replicas.max(1)).unwrap_or(u32::MAX));
+        for spread in binding
+            .pointer("/spec/placement/spreadConstraints")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if spread.get("spreadByField").and_then(Json::as_str) == Some("cluster") {
+                let read = |key: &str| {
+                    spread
+                        .get(key)
+                        .and_then(Json::as_u64)
+                        .and_then(|n| u32::try_from(n).ok())
+                };
+                min = read("minGroups").unwrap_or(min).max(1);
+                max = read("maxGroups").unwrap_or(max).max(1);
+            }
+        }
+        components.push(Component {
+            name: workload.to_string(),
+            replicas: u32::try_from(replicas).unwrap_or(u32::MAX),
+            requests,
+            tolerations: Vec::new(),
+            min_clusters: min.min(max),
+            max_clusters: max,
+        });
+    }
+    let mut constraints = Vec::new();
+    if let Some(text) = policy
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            CONSTRAINTS_ANNOTATION.replace('/', "~1")
+        ))
+        .and_then(Json::as_str)
+    {
+        let field = format!("metadata.annotations[{CONSTRAINTS_ANNOTATION:?}]");
+        let written: Vec<ApplicationConstraint> = serde_json::from_str(text)
+            .map_err(|e| fail(field.clone(), format!("not a list of constraints: {e}")))?;
+        for (i, c) in written.iter().enumerate() {
+            let found = policies.iter().find(|p| {
+                p.metadata.name.as_deref() == Some(c.policy.as_str())
+                    && p.metadata.namespace.as_deref().unwrap_or("default") == namespace
+            });
+            let Some(found) = found else {
+                return Err(fail(
+                    format!("{field}[{i}].policy"),
+                    format!("no ConstraintPolicy {namespace}/{}", c.policy),
+                ));
+            };
+            let mut targets = Vec::new();
+            for (t, target) in c.targets.iter().enumerate() {
+                targets.push(match (&target.component, &target.site) {
+                    (Some(component), None) => {
+                        if !components.iter().any(|x| &x.name == component) {
+                            return Err(fail(
+                                format!("{field}[{i}].targets[{t}].component"),
+                                format!(
+                                    "no ResourceBinding of this policy propagates {component:?}"
+                                ),
+                            ));
+                        }
+                        Target::Component(component.clone())
+                    }
+                    (None, Some(site)) => Target::Site(site.clone()),
+                    _ => {
+                        return Err(fail(
+                            format!("{field}[{i}].targets[{t}]"),
+                            "names exactly one of component and site".into(),
+                        ));
+                    }
+                });
+            }
+            constraints.push(Constraint {
+                policy: c.policy.clone(),
+                targets,
+                rules: found.spec.rules.clone(),
+            });
+        }
+    }
+    Ok(Application {
+        namespace,
+        name,
+        components,
+        constraints,
+        prescribed: None,
+    })
+}
+
+/// A member as Karmada reports it: a `cluster.karmada.io/v1alpha1` Cluster (served by
+/// Karmada's aggregated API server), at `site` of the hub's topology. Free capacity is
+/// `status.resourceSummary` allocatable less allocated and allocating; Ready from the
+/// `Ready` condition; `spec.taints` as taints; `spec.region` and `spec.zone` as the
+/// well-known topology labels, beside the object's own labels.
+pub fn member_from_karmada_cluster(
+    cluster: &Json,
+    site: &str,
+) -> Result<super::Cluster, InputError> {
+    let name = cluster
+        .pointer("/metadata/name")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let object = format!("Cluster {name}");
+    let fail = |field: String, message: String| InputError {
+        object: object.clone(),
+        field,
+        message,
+    };
+    if name.is_empty() {
+        return Err(fail("metadata.name".into(), "missing".into()));
+    }
+    let mut list: BTreeMap<String, i128> = BTreeMap::new();
+    for (part, sign) in [
+        ("allocatable", 1i128),
+        ("allocated", -1),
+        ("allocating", -1),
+    ] {
+        let Some(amounts) = cluster
+            .pointer(&format!("/status/resourceSummary/{part}"))
+            .and_then(Json::as_object)
+        else {
+            continue;
+        };
+        for (resource, amount) in amounts {
+            let text = amount
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| amount.to_string());
+            let milli = parse_milli(&text).filter(|m| *m >= 0).ok_or_else(|| {
+                fail(
+                    format!("status.resourceSummary.{part}[{resource:?}]"),
+                    format!("{text:?} is not a non-negative quantity"),
+                )
+            })?;
+            *list.entry(resource.clone()).or_default() += sign * milli;
+        }
+    }
+    for amount in list.values_mut() {
+        *amount = (*amount).max(0);
+    }
+    let ready = cluster
+        .pointer("/status/conditions")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c.get("type") == Some(&json!("Ready")) && c.get("status") == Some(&json!("True")));
+    let mut labels: BTreeMap<String, String> = cluster
+        .pointer("/metadata/labels")
+        .and_then(Json::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (field, label) in [
+        ("region", "topology.kubernetes.io/region"),
+        ("zone", "topology.kubernetes.io/zone"),
+    ] {
+        if let Some(value) = cluster
+            .pointer(&format!("/spec/{field}"))
+            .and_then(Json::as_str)
+        {
+            labels.insert(label.to_string(), value.to_string());
+        }
+    }
+    let mut taints = Vec::new();
+    for (i, taint) in cluster
+        .pointer("/spec/taints")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let key = taint.get("key").and_then(Json::as_str).unwrap_or_default();
+        let effect = taint
+            .get("effect")
+            .and_then(Json::as_str)
+            .and_then(TaintEffect::parse)
+            .ok_or_else(|| {
+                fail(
+                    format!("spec.taints[{i}].effect"),
+                    "expected NoSchedule, PreferNoSchedule or NoExecute".into(),
+                )
+            })?;
+        taints.push(Taint {
+            key: key.to_string(),
+            value: taint
+                .get("value")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            effect,
+        });
+    }
+    Ok(super::Cluster {
+        name,
+        site: site.to_string(),
+        labels,
+        taints,
+        ready,
+        free: resources(&list),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Share;
+
+    fn plan() -> AppPlan {
+        AppPlan {
+            namespace: "ar".into(),
+            name: "ar-game".into(),
+            placement: vec![
+                Share {
+                    cluster: "edge-east".into(),
+                    components: BTreeMap::from([("render".into(), 4), ("state".into(), 1)]),
+                },
+                Share {
+                    cluster: "edge-west".into(),
+                    components: BTreeMap::from([("render".into(), 2)]),
+                },
+            ],
+            unplaced: BTreeMap::new(),
+            rules: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_binding_gets_the_component_shares_by_karmada_cluster_name() {
+        let karmada = BTreeMap::from([
+            ("edge-east".to_string(), "karmada-ee".to_string()),
+            ("edge-west".to_string(), "edge-west".to_string()),
+        ]);
+        let clusters = binding_clusters(&plan(), "render", &karmada);
+        assert_eq!(
+            clusters,
+            vec![
+                json!({"name": "edge-west", "replicas": 2}),
+                json!({"name": "karmada-ee", "replicas": 4}),
+            ]
+        );
+        let binding = json!({"metadata": {"name": "ar-render-deployment", "namespace": "ar"},
+                             "spec": {"schedulerName": "edgeplane"}});
+        assert!(is_ours(&binding));
+        assert!(!is_ours(
+            &json!({"spec": {"schedulerName": "default-scheduler"}})
+        ));
+        assert_eq!(
+            binding_apply(&binding, clusters),
+            json!({"apiVersion": "work.karmada.io/v1alpha2", "kind": "ResourceBinding",
+                   "metadata": {"name": "ar-render-deployment", "namespace": "ar"},
+                   "spec": {"clusters": [{"name": "edge-west", "replicas": 2},
+                                         {"name": "karmada-ee", "replicas": 4}]}})
+        );
+    }
+
+    #[test]
+    fn plain_policies_pin_the_clusters_and_weigh_them_by_share() {
+        let app: MecApplication = serde_json::from_value(json!({
+            "apiVersion": "multicluster.edgeplane.io/v1alpha1", "kind": "MecApplication",
+            "metadata": {"name": "ar-game", "namespace": "ar"},
+            "spec": {"components": [
+                {"name": "render", "workload": {"kind": "Deployment", "name": "ar-render"}, "replicas": 6},
+                {"name": "state", "workload": {"kind": "StatefulSet", "name": "game-state"}, "replicas": 1},
+                {"name": "idle", "workload": {"kind": "Deployment", "name": "idle"}, "replicas": 0}
+            ]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let policies = propagation_policies(&app, &plan(), &BTreeMap::new());
+        assert_eq!(policies.len(), 2);
+        assert_eq!(policies[0]["metadata"]["name"], "ar-game-render");
+        assert_eq!(
+            policies[0]["spec"]["placement"],
+            json!({
+                "clusterAffinity": {"clusterNames": ["edge-east", "edge-west"]},
+                "replicaScheduling": {
+                    "replicaSchedulingType": "Divided",
+                    "replicaDivisionPreference": "Weighted",
+                    "weightPreference": {"staticWeightList": [
+                        {"targetCluster": {"clusterNames": ["edge-east"]}, "weight": 4},
+                        {"targetCluster": {"clusterNames": ["edge-west"]}, "weight": 2}
+                    ]}
+                }
+            })
+        );
+        assert_eq!(
+            policies[1]["spec"]["resourceSelectors"],
+            json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "game-state"}])
+        );
+    }
+
+    #[test]
+    fn bindings_of_an_edgeplane_policy_read_as_an_application() {
+        let policy = json!({
+            "metadata": {"name": "ar", "namespace": "ar", "annotations": {
+                CONSTRAINTS_ANNOTATION: r#"[{"policy": "near-fans", "targets": [{"component": "ar-render"}, {"site": "stadium"}]}]"#
+            }},
+            "spec": {"schedulerName": "edgeplane"}
+        });
+        let binding = json!({
+            "metadata": {"name": "ar-render-deployment", "namespace": "ar"},
+            "spec": {
+                "resource": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "ar-render"},
+                "replicas": 6,
+                "replicaRequirements": {"resourceRequest": {"cpu": "500m", "memory": "1Gi"}},
+                "placement": {"spreadConstraints": [{"spreadByField": "cluster", "maxGroups": 3, "minGroups": 2}]},
+                "schedulerName": "edgeplane"
+            }
+        });
+        let policies: Vec<ConstraintPolicy> = vec![
+            serde_json::from_value(json!({
+                "apiVersion": "constraint.edgeplane.io/v1alpha1", "kind": "ConstraintPolicy",
+                "metadata": {"name": "near-fans", "namespace": "ar"},
+                "spec": {"rules": [{"name": "latency", "request": "2ms", "limit": "5ms"}]}
+            }))
+            .unwrap_or_else(|e| panic!("{e}")),
+        ];
+        let app = application_from_bindings(&policy, std::slice::from_ref(&binding), &policies)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(app.components.len(), 1);
+        let c = &app.components[0];
+        assert_eq!((c.name.as_str(), c.replicas), ("ar-render", 6));
+        assert_eq!((c.min_clusters, c.max_clusters), (2, 3));
+        assert_eq!(c.requests.cpu_millis, 500);
+        assert_eq!(c.requests.memory_bytes, 1 << 30);
+        assert_eq!(
+            app.constraints[0].targets,
+            vec![
+                Target::Component("ar-render".into()),
+                Target::Site("stadium".into())
+            ]
+        );
+
+        let mut bad = policy.clone();
+        bad["metadata"]["annotations"][CONSTRAINTS_ANNOTATION] =
+            json!(r#"[{"policy": "near-fans", "targets": [{"component": "ghost"}]}]"#);
+        let err = application_from_bindings(&bad, &[binding], &policies)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "PropagationPolicy ar/ar: metadata.annotations[\"multicluster.edgeplane.io/constraints\"][0].targets[0].component: no ResourceBinding of this policy propagates \"ghost\""
+            )
+        );
+    }
+    #[test]
+    fn a_karmada_cluster_is_a_member_with_its_free_capacity() {
+        let cluster = json!({
+            "apiVersion": "cluster.karmada.io/v1alpha1", "kind": "Cluster",
+            "metadata": {"name": "edge-east", "labels": {"tier": "edge"}},
+            "spec": {"region": "eu-west", "zone": "ee",
+                     "taints": [{"key": "dedicated", "value": "ar", "effect": "NoSchedule"}]},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "resourceSummary": {
+                    "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1100"},
+                    "allocated": {"cpu": "10", "memory": "40Gi", "pods": "80"},
+                    "allocating": {"cpu": "500m"}
+                }
+            }
+        });
+        let member = member_from_karmada_cluster(&cluster, "ee").unwrap_or_else(|e| panic!("{e}"));
+        assert!(member.ready);
+        assert_eq!(member.free.cpu_millis, 53_500);
+        assert_eq!(member.free.memory_bytes, 216 << 30);
+        assert_eq!(member.free.pods, 1020);
+        assert_eq!(member.labels["topology.kubernetes.io/region"], "eu-west");
+        assert_eq!(member.labels["tier"], "edge");
+        assert_eq!(member.taints[0].to_string(), "dedicated=ar:NoSchedule");
+
+        let mut broken = cluster;
+        broken["status"]["resourceSummary"]["allocated"]["cpu"] = json!("lots");
+        assert_eq!(
+            member_from_karmada_cluster(&broken, "ee")
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some(
+                "Cluster edge-east: status.resourceSummary.allocated[\"cpu\"]: \"lots\" is not a non-negative quantity"
+            )
+        );
+    }
+}
