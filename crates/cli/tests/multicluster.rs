@@ -367,6 +367,54 @@ async fn what_the_hub_writes_into_karmada_validates_against_the_upstream_crds() 
         .await
         .unwrap_or_else(|e| panic!("Karmada's schemas refused what the hub writes: {e}"));
     assert_eq!(accepted.len(), 2);
+
+    // What `plan --clusters --karmada` writes for a Karmada control plane validates too:
+    // ar-game's two components and its shared Service, analytics' one component.
+    let dir = scratch("karmada");
+    let out = run(&[
+        "plan",
+        "--clusters",
+        "--karmada",
+        "-f",
+        "examples/multicluster",
+        "--output-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut policies = Vec::new();
+    for file in ["ar.ar-game.yaml", "video.analytics.yaml"] {
+        let docs = documents(&dir.join("karmada").join(file));
+        let (karmada, resources): (Vec<Value>, Vec<Value>) = docs
+            .into_iter()
+            .partition(|d| d["kind"] == "PropagationPolicy");
+        // The resources go as written: Karmada divides the replicas itself.
+        assert!(resources.iter().any(|r| r["kind"] == "Deployment"));
+        policies.extend(karmada);
+    }
+    let names: Vec<&str> = policies
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ar-game-render",
+            "ar-game-state",
+            "ar-game-shared",
+            "analytics-analytics"
+        ]
+    );
+    cluster
+        .apply_objects([
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ar"}}),
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let accepted_policies = cluster
+        .apply_objects(policies)
+        .await
+        .unwrap_or_else(|e| panic!("Karmada's schemas refused plan --karmada's policies: {e}"));
+    assert_eq!(accepted_policies.len(), 4);
     assert_eq!(
         accepted[1]["spec"]["clusters"],
         json!([{"name": "metro-1", "replicas": 3}, {"name": "region-1", "replicas": 1}])

@@ -24,6 +24,7 @@ use serde_json::{Value as Json, json};
 
 use super::objects::InputError;
 use super::{AppPlan, Application, Component, Constraint, Target};
+use crate::manifests::is_cluster_scoped;
 use crate::placement::{Taint, TaintEffect};
 use crate::planner::convert::resources;
 use crate::quantity::parse_milli;
@@ -102,7 +103,9 @@ pub fn binding_apply(binding: &Json, clusters: Vec<Json>) -> Json {
 
 /// One PropagationPolicy per placed component of an application: its workload, the
 /// clusters chosen as cluster affinity, and the planned shares as static weights
-/// (Divided, Weighted), so Karmada's own scheduler divides the replicas as planned.
+/// (Divided, Weighted), so Karmada's own scheduler divides the replicas as planned; and
+/// `<app>-shared` for its other namespaced resources, to every cluster it uses
+/// (cluster-scoped ones would need a ClusterPropagationPolicy and are left out).
 pub fn propagation_policies(
     app: &MecApplication,
     plan: &AppPlan,
@@ -110,7 +113,8 @@ pub fn propagation_policies(
 ) -> Vec<Json> {
     let namespace = app.metadata.namespace.as_deref().unwrap_or("default");
     let name = app.metadata.name.as_deref().unwrap_or_default();
-    app.spec
+    let mut policies: Vec<Json> = app
+        .spec
         .components
         .iter()
         .filter_map(|component| {
@@ -151,7 +155,63 @@ pub fn propagation_policies(
                 },
             }))
         })
-        .collect()
+        .collect();
+    // The application's other namespaced resources (Services, ConfigMaps, ...) go to
+    // every cluster it uses, as offline mode writes them: one policy, Duplicated.
+    let mut used: Vec<Json> = plan
+        .placement
+        .iter()
+        .map(|s| {
+            json!(
+                karmada
+                    .get(&s.cluster)
+                    .cloned()
+                    .unwrap_or_else(|| s.cluster.clone())
+            )
+        })
+        .collect();
+    used.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    let shared: Vec<Json> = app
+        .spec
+        .resources
+        .iter()
+        .filter(|r| {
+            let kind = r.get("kind").and_then(Json::as_str).unwrap_or("");
+            let name = r
+                .pointer("/metadata/name")
+                .and_then(Json::as_str)
+                .unwrap_or("");
+            !is_cluster_scoped(kind)
+                && !app
+                    .spec
+                    .components
+                    .iter()
+                    .any(|c| c.workload.kind.as_str() == kind && c.workload.name == name)
+        })
+        .map(|r| {
+            json!({
+                "apiVersion": r.get("apiVersion").cloned().unwrap_or(Json::Null),
+                "kind": r.get("kind").cloned().unwrap_or(Json::Null),
+                "name": r.pointer("/metadata/name").cloned().unwrap_or(Json::Null),
+            })
+        })
+        .collect();
+    if !shared.is_empty() && !used.is_empty() {
+        policies.push(json!({
+            "apiVersion": "policy.karmada.io/v1alpha1",
+            "kind": "PropagationPolicy",
+            "metadata": {
+                "name": format!("{name}-shared"),
+                "namespace": namespace,
+                "labels": {"multicluster.edgeplane.io/application": name},
+            },
+            "spec": {
+                "resourceSelectors": shared,
+                "placement": {"clusterAffinity": {"clusterNames": used}},
+            },
+        }));
+    }
+    policies
 }
 
 /// The application a PropagationPolicy with `schedulerName: edgeplane` stands for: one
@@ -482,15 +542,29 @@ mod tests {
         let app: MecApplication = serde_json::from_value(json!({
             "apiVersion": "multicluster.edgeplane.io/v1alpha1", "kind": "MecApplication",
             "metadata": {"name": "ar-game", "namespace": "ar"},
-            "spec": {"components": [
-                {"name": "render", "workload": {"kind": "Deployment", "name": "ar-render"}, "replicas": 6},
-                {"name": "state", "workload": {"kind": "StatefulSet", "name": "game-state"}, "replicas": 1},
-                {"name": "idle", "workload": {"kind": "Deployment", "name": "idle"}, "replicas": 0}
-            ]}
+            "spec": {
+                "resources": [
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ar"}},
+                    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "render"}},
+                    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ar-render"}}
+                ],
+                "components": [
+                    {"name": "render", "workload": {"kind": "Deployment", "name": "ar-render"}, "replicas": 6},
+                    {"name": "state", "workload": {"kind": "StatefulSet", "name": "game-state"}, "replicas": 1},
+                    {"name": "idle", "workload": {"kind": "Deployment", "name": "idle"}, "replicas": 0}
+                ]
+            }
         }))
         .unwrap_or_else(|e| panic!("{e}"));
         let policies = propagation_policies(&app, &plan(), &BTreeMap::new());
-        assert_eq!(policies.len(), 2);
+        assert_eq!(policies.len(), 3);
+        // The Service goes wherever the application runs; the Namespace is cluster-scoped.
+        assert_eq!(policies[2]["metadata"]["name"], "ar-game-shared");
+        assert_eq!(
+            policies[2]["spec"],
+            json!({"resourceSelectors": [{"apiVersion": "v1", "kind": "Service", "name": "render"}],
+                   "placement": {"clusterAffinity": {"clusterNames": ["edge-east", "edge-west"]}}})
+        );
         assert_eq!(policies[0]["metadata"]["name"], "ar-game-render");
         assert_eq!(
             policies[0]["spec"]["placement"],

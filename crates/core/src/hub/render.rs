@@ -11,6 +11,34 @@ use serde_json::Value as Json;
 use super::AppPlan;
 use crate::manifests::is_cluster_scoped;
 
+/// The application's manifests as written, namespaced ones in the application's namespace
+/// when they name none: what goes to a Karmada control plane, which divides the replicas
+/// itself.
+pub fn resources(app: &MecApplication) -> Vec<Json> {
+    let namespace = app.metadata.namespace.as_deref().unwrap_or("default");
+    app.spec
+        .resources
+        .iter()
+        .map(|resource| {
+            let mut manifest = resource.clone();
+            default_namespace(&mut manifest, namespace);
+            manifest
+        })
+        .collect()
+}
+
+/// Namespaced kinds get the application's namespace when they name none, as `kubectl
+/// apply -n` would give them.
+fn default_namespace(manifest: &mut Json, namespace: &str) {
+    let kind = manifest.get("kind").and_then(Json::as_str).unwrap_or("");
+    if !is_cluster_scoped(kind)
+        && let Some(meta) = manifest.get_mut("metadata").and_then(Json::as_object_mut)
+        && !meta.contains_key("namespace")
+    {
+        meta.insert("namespace".into(), Json::from(namespace));
+    }
+}
+
 /// Cluster name -> the application's manifests for it, in the order of
 /// `spec.resources`.
 pub fn render(app: &MecApplication, plan: &AppPlan) -> BTreeMap<String, Vec<Json>> {
@@ -39,14 +67,7 @@ pub fn render(app: &MecApplication, plan: &AppPlan) -> BTreeMap<String, Vec<Json
                     spec.insert("replicas".into(), Json::from(replicas));
                 }
             }
-            // Namespaced kinds get the application's namespace when they name none, as
-            // `kubectl apply -n` would give them.
-            if !is_cluster_scoped(kind)
-                && let Some(meta) = manifest.get_mut("metadata").and_then(Json::as_object_mut)
-                && !meta.contains_key("namespace")
-            {
-                meta.insert("namespace".into(), Json::from(namespace));
-            }
+            default_namespace(&mut manifest, namespace);
             manifests.push(manifest);
         }
         out.insert(share.cluster.clone(), manifests);

@@ -2,7 +2,10 @@
 //! status), MecApplications, ConstraintPolicies and the hub's NetworkTopology, places the
 //! applications across the clusters (`edgeplane_core::hub`) and writes, for GitOps,
 //! `DIR/<cluster>/<namespace>.<application>.yaml` with every resource of each
-//! application placed there (`hub::render::render`).
+//! application placed there (`hub::render::render`); with `--karmada`, also
+//! `DIR/karmada/<namespace>.<application>.yaml` for a Karmada control plane whose
+//! scheduler may not be replaced: the resources and plain PropagationPolicies
+//! (`hub::karmada::propagation_policies`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -33,6 +36,7 @@ pub fn run(
     files: &[PathBuf],
     output_dir: Option<&Path>,
     report: Option<&Path>,
+    karmada: bool,
     validate: ValidateArg,
 ) -> anyhow::Result<ExitCode> {
     let Some(output_dir) = output_dir else {
@@ -77,6 +81,9 @@ pub fn run(
         &HubOptions::default(),
     );
     write_clusters(output_dir, &read.applications, &plan)?;
+    if karmada {
+        write_karmada(output_dir, &read.applications, &read.clusters, &plan)?;
+    }
     if let Some(path) = report {
         let text = serde_json::to_string_pretty(&Report::new(&plan))?;
         std::fs::write(path, text + "\n")
@@ -151,6 +158,36 @@ fn write_clusters(dir: &Path, apps: &[MecApplication], plan: &HubPlan) -> anyhow
             }
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         }
+    }
+    Ok(())
+}
+
+/// `DIR/karmada/<namespace>.<app>.yaml`: the application's resources and the plain
+/// PropagationPolicies that make Karmada's own scheduler divide them as planned.
+fn write_karmada(
+    dir: &Path,
+    apps: &[MecApplication],
+    members: &[MemberCluster],
+    plan: &HubPlan,
+) -> anyhow::Result<()> {
+    let names = hub::karmada::karmada_names(members);
+    let karmada_dir = dir.join("karmada");
+    for (app, app_plan) in apps.iter().zip(&plan.applications) {
+        if app_plan.placement.is_empty() {
+            continue;
+        }
+        std::fs::create_dir_all(&karmada_dir)
+            .with_context(|| format!("creating {}", karmada_dir.display()))?;
+        let mut text = String::new();
+        for manifest in hub::render::resources(app)
+            .into_iter()
+            .chain(hub::karmada::propagation_policies(app, app_plan, &names))
+        {
+            text.push_str("---\n");
+            text.push_str(&serde_saphyr::to_string(&manifest)?);
+        }
+        let path = karmada_dir.join(format!("{}.{}.yaml", app_plan.namespace, app_plan.name));
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

@@ -85,6 +85,11 @@ pub struct Args {
     /// With --clusters: where `<cluster>/<namespace>.<application>.yaml` are written.
     #[arg(long = "output-dir", value_name = "DIR", requires = "clusters")]
     pub output_dir: Option<PathBuf>,
+    /// With --clusters: also write `karmada/<namespace>.<application>.yaml`, the
+    /// resources and plain PropagationPolicies (cluster affinity, static weights) that
+    /// make Karmada's own scheduler divide the replicas as planned.
+    #[arg(long, requires = "clusters")]
+    pub karmada: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -93,6 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &args.files,
             args.output_dir.as_deref(),
             args.report.as_deref(),
+            args.karmada,
             args.validate,
         );
     }
