@@ -443,6 +443,7 @@ impl<'a> Problem<'a> {
 
     /// The value of constraint `c` with members at `node_of(pod)`; `None` when a pending
     /// member has no node (the rule is Pending).
+    #[inline]
     pub fn value(&self, c: u32, node_of: impl Fn(u32) -> u32) -> Option<f64> {
         let con = &self.cons[c as usize];
         let mut worst = con.fixed_value;

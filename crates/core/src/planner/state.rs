@@ -112,7 +112,12 @@ impl<'p, 'a> State<'p, 'a> {
 
     /// Whether moving `pod` to `node` breaks no more required pod rules than are broken
     /// now (kube-scheduler's inter-pod filters, both ways).
+    #[inline]
     pub fn allowed(&self, pod: u32, node: u32) -> bool {
+        // Most pods take part in no rule: answer without touching the rule state.
+        if !self.p.rules.pods[pod as usize].involved {
+            return true;
+        }
         self.rules_if(pod, node)
             .is_none_or(|(broken, _)| broken <= self.score.broken)
     }
@@ -171,7 +176,9 @@ impl<'p, 'a> State<'p, 'a> {
         } else if here != NONE && node == NONE {
             score.unplaced += weight;
         }
-        if let Some((broken, soft)) = self.rules_if(pod, node) {
+        if self.p.rules.active
+            && let Some((broken, soft)) = self.rules_if(pod, node)
+        {
             score.broken = broken;
             score.soft = soft;
         }
@@ -190,6 +197,7 @@ impl<'p, 'a> State<'p, 'a> {
     }
 
     /// Whether `pod` fits on `node`, counting what it uses where it is now.
+    #[inline]
     pub fn fits(&self, pod: u32, node: u32) -> bool {
         if self.node_of[pod as usize] == node {
             return true;
