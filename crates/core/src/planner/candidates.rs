@@ -148,6 +148,10 @@ pub(crate) fn guided(st: &State<'_, '_>, u: u32, x: u32, lookahead: bool) -> Gui
         limit: 0,
         cost: 0.0,
     };
+    // A link the move would over-subscribe rules the candidate out like a Violation.
+    if st.overbooks(u, x) {
+        g.actual_violations += 1;
+    }
     for c in &p.pods[u as usize].cons {
         let con = &p.cons[*c as usize];
         let mut actual = con.fixed_value;
