@@ -22,6 +22,6 @@ pub use netctl::{
     NetworkPathCatalogueStatus, PathAllocation, PathCapacity,
 };
 pub use network::{
-    ActivatedPath, Link, MeasuredLink, NetworkTopology, NetworkTopologySpec, NetworkTopologyStatus,
-    PathSpec, TopologySite,
+    ActivatedPath, Link, LinkBandwidth, MeasuredLink, NetworkTopology, NetworkTopologySpec,
+    NetworkTopologyStatus, PathSpec, TopologySite,
 };

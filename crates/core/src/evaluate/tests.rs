@@ -525,3 +525,45 @@ fn bandwidth_is_what_the_pair_gets_given_the_reservations() {
         (Compliance::Compliant, Some("1Gbps"))
     );
 }
+
+#[test]
+fn placed_bindings_demand_their_bandwidth_both_ways() {
+    let v = view();
+    let placed = targets(&[("renderer", pod("r0")), ("users", site("stadium"))]);
+    let waiting = targets(&[("renderer", pod("waiting")), ("users", site("stadium"))]);
+    let bandwidth = rule("bandwidth", "1Gbps", Some("100Mbps"));
+    let latency = rule("latency", "1ms", Some("5ms"));
+    let demands = bandwidth_demands(
+        &v,
+        [
+            BindingRules {
+                owner: "ar/placed".into(),
+                targets: &placed,
+                rules: vec![&latency, &bandwidth],
+            },
+            BindingRules {
+                owner: "ar/waiting".into(),
+                targets: &waiting,
+                rules: vec![&bandwidth],
+            },
+            BindingRules {
+                owner: "ar/latency-only".into(),
+                targets: &placed,
+                rules: vec![&latency],
+            },
+        ],
+    );
+    let g = v.graph();
+    let e1a = Location::Node(g.node_id("e1a").expect("e1a"));
+    let stadium = Location::Site(g.site_id("stadium").expect("stadium"));
+    let ends: Vec<(Location, Location, f64, f64)> = demands
+        .iter()
+        .map(|d| (d.from, d.to, d.request_bps, d.limit_bps))
+        .collect();
+    // Targets are in role order: renderer, then users.
+    assert_eq!(
+        ends,
+        vec![(e1a, stadium, 1e9, 1e8), (stadium, e1a, 1e9, 1e8)]
+    );
+    assert!(demands.iter().all(|d| d.owner == "ar/placed"));
+}

@@ -216,3 +216,63 @@ pub fn site_label(topology: Option<&NetworkTopology>) -> &str {
         .map(|t| t.spec.site_label.as_str())
         .unwrap_or(DEFAULT_SITE_LABEL)
 }
+
+/// A placed binding's rules, as [`bandwidth_demands`] reads them.
+pub struct BindingRules<'a> {
+    /// `namespace/name` of the binding.
+    pub owner: String,
+    pub targets: &'a BTreeMap<String, TargetRef>,
+    pub rules: Vec<&'a edgeplane_api::ConstraintPolicyRule>,
+}
+
+/// What the bandwidth rules of bindings reserve (docs/network.md): for every pair of
+/// targets of a binding whose targets all have a location, one demand per direction per
+/// bandwidth rule, asking for its request and accepting its limit. Rules that do not parse
+/// and bindings with a target not placed yet reserve nothing.
+pub fn bandwidth_demands<'a>(
+    view: &ClusterView,
+    bindings: impl IntoIterator<Item = BindingRules<'a>>,
+) -> Vec<crate::network::Demand> {
+    let mut demands = Vec::new();
+    for binding in bindings {
+        let wanted: Vec<(f64, f64)> = binding
+            .rules
+            .iter()
+            .filter(|r| r.name == crate::rules::builtin::BANDWIDTH)
+            .filter_map(|r| {
+                let metric = crate::rules::builtin_metric(&r.name)?;
+                let rule = crate::rules::Rule::parse(r, metric).ok()?;
+                let request = rule.request.magnitude()?;
+                let limit = rule.limit.magnitude()?;
+                (request.is_finite() && request > 0.0).then_some((request, limit.min(request)))
+            })
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let Ok(places) = binding
+            .targets
+            .values()
+            .map(|t| view.locate(t))
+            .collect::<Result<Vec<Location>, _>>()
+        else {
+            continue;
+        };
+        for (i, a) in places.iter().enumerate() {
+            for b in &places[i + 1..] {
+                for (request, limit) in &wanted {
+                    for (from, to) in [(*a, *b), (*b, *a)] {
+                        demands.push(crate::network::Demand {
+                            owner: binding.owner.clone(),
+                            from,
+                            to,
+                            request_bps: *request,
+                            limit_bps: *limit,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    demands
+}

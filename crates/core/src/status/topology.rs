@@ -3,14 +3,15 @@
 //! whether the network model is usable. `status.measured` (the measurement agent's) and
 //! `status.activatedPaths` (the network controller's) are carried, never written here.
 
-use edgeplane_api::{NetworkTopology, NetworkTopologyStatus};
+use edgeplane_api::{LinkBandwidth, NetworkTopology, NetworkTopologyStatus};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use serde::Serialize;
 
 use super::{CONDITION_VALID, OwnedStatus, condition};
 use crate::evaluate::ClusterView;
-use crate::network::check_topology;
+use crate::network::{Reservations, check_topology};
+use crate::values::Value;
 
 /// The summary of a topology over the current nodes (`measured` is carried over).
 pub fn topology_status(
@@ -62,6 +63,7 @@ pub fn topology_status(
         link_count: Some(link_count),
         measured_link_count: measured,
         observed_generation: generation,
+        bandwidth: previous.bandwidth.clone(),
         conditions: vec![condition(
             &previous.conditions,
             CONDITION_VALID,
@@ -72,6 +74,29 @@ pub fn topology_status(
             generation,
         )],
     }
+}
+
+/// `status.bandwidth`: each link the reservations of `view` use, by (from, to), its
+/// capacity, reserved total and what is available (docs/network.md).
+pub fn link_bandwidth(view: &ClusterView) -> Vec<LinkBandwidth> {
+    link_bandwidth_of(view.graph(), view.reservations())
+}
+
+fn link_bandwidth_of(graph: &crate::network::NetworkGraph, r: &Reservations) -> Vec<LinkBandwidth> {
+    let rate = |bps: f64| Value::bits_per_second(bps).to_string();
+    let finite = |bps: f64| bps.is_finite().then(|| rate(bps));
+    r.links()
+        .iter()
+        .map(|l| LinkBandwidth {
+            from: graph.site_name(l.from).to_string(),
+            to: graph.site_name(l.to).to_string(),
+            capacity: finite(l.capacity_bps),
+            reserved: rate(l.reserved_bps),
+            available: finite(l.available_bps()),
+            demands: i32::try_from(l.demands).unwrap_or(i32::MAX),
+            oversubscribed: l.oversubscribed(),
+        })
+        .collect()
 }
 
 /// The fields of a topology's status the topology controller owns: the summary without
