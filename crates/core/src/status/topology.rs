@@ -123,3 +123,73 @@ impl OwnedStatus for TopologySummary {
 pub fn same_summary(a: &NetworkTopologyStatus, b: &NetworkTopologyStatus) -> bool {
     TopologySummary::of(a) == TopologySummary::of(b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::{Demand, Location, NetworkGraph, NodeInfo};
+
+    #[test]
+    fn link_bandwidth_lists_each_direction_used_with_its_figures() {
+        let topology: NetworkTopology = serde_saphyr::from_str(
+            r#"
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkTopology
+metadata: {name: default}
+spec:
+  sites: [{name: stadium, transit: false}]
+  links:
+  - {from: stadium, to: edge-1, latency: 1ms, bandwidth: 1Gbps, oneWay: true}
+  - {from: edge-1, to: stadium, latency: 1ms, oneWay: true}
+"#,
+        )
+        .expect("topology");
+        let node = NodeInfo {
+            name: "e1".into(),
+            labels: [(
+                "topology.kubernetes.io/zone".to_string(),
+                "edge-1".to_string(),
+            )]
+            .into(),
+        };
+        let graph =
+            NetworkGraph::build(Some(&topology), &[node], Timestamp::UNIX_EPOCH).expect("graph");
+        let e1 = Location::Node(graph.node_id("e1").expect("e1"));
+        let stadium = Location::Site(graph.site_id("stadium").expect("stadium"));
+        let demand = |from, to| Demand {
+            owner: "tv/x".into(),
+            from,
+            to,
+            request_bps: 1e9,
+            limit_bps: 4e8,
+        };
+        let demands: Vec<Demand> = (0..3)
+            .flat_map(|_| [demand(e1, stadium), demand(stadium, e1)])
+            .collect();
+        let reserved = Reservations::compute(&graph, &demands);
+        let shown = link_bandwidth_of(&graph, &reserved);
+        assert_eq!(
+            shown,
+            vec![
+                LinkBandwidth {
+                    from: "edge-1".into(),
+                    to: "stadium".into(),
+                    capacity: None,
+                    reserved: "3Gbps".into(),
+                    available: None,
+                    demands: 3,
+                    oversubscribed: false,
+                },
+                LinkBandwidth {
+                    from: "stadium".into(),
+                    to: "edge-1".into(),
+                    capacity: Some("1Gbps".into()),
+                    reserved: "1.2Gbps".into(),
+                    available: Some("0bps".into()),
+                    demands: 3,
+                    oversubscribed: true,
+                },
+            ]
+        );
+    }
+}
