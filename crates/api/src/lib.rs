@@ -29,8 +29,8 @@ pub use netctl::{
     NetworkPathCatalogueStatus, PathAllocation, PathCapacity,
 };
 pub use network::{
-    ActivatedPath, Link, MeasuredLink, NetworkTopology, NetworkTopologySpec, NetworkTopologyStatus,
-    PathSpec, TopologySite,
+    ActivatedPath, Link, LinkBandwidth, MeasuredLink, NetworkTopology, NetworkTopologySpec,
+    NetworkTopologyStatus, PathSpec, TopologySite,
 };
 pub use nf::{
     InterfaceBinding, InterfaceStatus, NetworkFunction, NetworkFunctionSpec, NetworkFunctionStatus,

@@ -207,6 +207,36 @@ pub struct NetworkTopologyStatus {
     /// `Valid`: True when the topology builds into a graph.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Bandwidth reserved on each directed link that placed bindings' bandwidth rules
+    /// cross (docs/network.md, "Bandwidth as a reserved resource"), by (from, to).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50000))]
+    pub bandwidth: Vec<LinkBandwidth>,
+}
+
+/// What bandwidth rules reserve on one direction of a link.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkBandwidth {
+    #[schemars(length(min = 1, max = 63))]
+    pub from: String,
+    #[schemars(length(min = 1, max = 63))]
+    pub to: String,
+    /// The link's bandwidth in this direction (spec, fresh measurement or activated
+    /// path); absent when unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<String>,
+    /// The sum of what the bindings over it reserve.
+    pub reserved: String,
+    /// The capacity less what is reserved, at least 0; absent when unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available: Option<String>,
+    /// How many directions of pairs of binding targets use the link.
+    pub demands: i32,
+    /// The reservations exceed the capacity: bindings over it get a fair share below
+    /// their request.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oversubscribed: bool,
 }
 
 /// A measurement of a link. Metrics it does not carry keep the spec's values.

@@ -150,6 +150,12 @@ impl Base {
             config.clock.clone(),
             metrics.clone(),
             shutdown.clone(),
+        )
+        .with_reservations(
+            &caches.bindings,
+            &caches.offers,
+            &caches.policies,
+            shutdown.clone(),
         );
         let c = caches.clone();
         ctx.readiness.add("caches", move || c.is_ready());

@@ -16,9 +16,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use edgeplane_api::{ConstraintPolicyRule, NetworkTopology, TargetRef};
+use edgeplane_api::{
+    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, ConstraintPolicyRule,
+    NetworkTopology, TargetRef,
+};
 use edgeplane_core::clock::Clock;
-use edgeplane_core::evaluate::{ClusterView, evaluate_rule};
+use edgeplane_core::evaluate::{BindingRules, ClusterView, bandwidth_demands, evaluate_rule};
+use edgeplane_core::network::Reservations;
 use edgeplane_core::snapshot::DEFAULT_TOPOLOGY;
 use edgeplane_core::status::RuleOutcome;
 use edgeplane_providers::{BuiltinProvider, CostRequest, NodeCost, Provider, ProviderError};
@@ -75,6 +79,18 @@ struct Inner {
     view_builds: prometheus_client::metrics::counter::Counter,
     state: Mutex<State>,
     tx: broadcast::Sender<ViewChange>,
+    /// Where the bandwidth reservations come from, once [`ViewCache::with_reservations`]
+    /// named it.
+    reservations: std::sync::OnceLock<ReservationSource>,
+    /// Told when what the reservations read changed (not the pods: `PodMoved` says that).
+    reserved_tx: broadcast::Sender<()>,
+}
+
+/// The caches the bandwidth reservations are read from: bindings, their offers' policies.
+struct ReservationSource {
+    bindings: Cache<ConstraintPolicyBinding>,
+    offers: Cache<ConstraintPolicyOffer>,
+    policies: Cache<ConstraintPolicy>,
 }
 
 /// A lazily rebuilt [`ClusterView`]. Cheap to clone.
@@ -112,6 +128,8 @@ impl ViewCache {
                 ..State::default()
             }),
             tx,
+            reservations: std::sync::OnceLock::new(),
+            reserved_tx: broadcast::channel(crate::cache::CHANNEL_CAPACITY).0,
         });
         // Subscribe now, so nothing between here and the task's start is missed.
         let node_changes = nodes.changes();
@@ -137,6 +155,70 @@ impl ViewCache {
             }
         });
         ViewCache { inner }
+    }
+
+    /// Makes every view carry what the bandwidth rules of placed bindings reserve
+    /// (`network::Reservations`, docs/network.md), read from these caches: the one shared
+    /// reservation view the built-in bandwidth provider evaluates against. A binding
+    /// created or deleted, or a change of an offer's or a policy's spec, marks the view
+    /// stale without a notice: evaluations read the new reservations from their next look
+    /// (a pod bound or deleted is a `PodMoved` notice already). Without it (the scheduler's
+    /// and the descheduler's caches) views reserve nothing.
+    pub fn with_reservations(
+        self,
+        bindings: &Cache<ConstraintPolicyBinding>,
+        offers: &Cache<ConstraintPolicyOffer>,
+        policies: &Cache<ConstraintPolicy>,
+        shutdown: CancellationToken,
+    ) -> ViewCache {
+        let source = ReservationSource {
+            bindings: bindings.clone(),
+            offers: offers.clone(),
+            policies: policies.clone(),
+        };
+        if self.inner.reservations.set(source).is_err() {
+            return self;
+        }
+        let binding_changes = bindings.changes();
+        let offer_changes = offers.changes();
+        let policy_changes = policies.changes();
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let mut binding_changes = std::pin::pin!(binding_changes);
+            let mut offer_changes = std::pin::pin!(offer_changes);
+            let mut policy_changes = std::pin::pin!(policy_changes);
+            loop {
+                let stale = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    Some(c) = binding_changes.next() => spec_changed(&c, |b| &b.spec),
+                    Some(c) = offer_changes.next() => spec_changed(&c, |o| &o.spec),
+                    Some(c) = policy_changes.next() => spec_changed(&c, |p| &p.spec),
+                    else => break,
+                };
+                if stale {
+                    inner.lock().pods_dirty = true;
+                    let _ = inner.reserved_tx.send(());
+                }
+            }
+        });
+        self
+    }
+
+    /// Notifications that a binding, offer or policy changed what the reservations read
+    /// (sent after the view is marked stale; pods moving are `ViewChange::PodMoved`).
+    pub fn reservation_changes(&self) -> broadcast::Receiver<()> {
+        self.inner.reserved_tx.subscribe()
+    }
+
+    /// Whether views carry bandwidth reservations ([`ViewCache::with_reservations`]).
+    pub fn reserves(&self) -> bool {
+        self.inner.reservations.get().is_some()
+    }
+
+    /// Whether the reservations are complete: the caches they are read from (and the
+    /// view's) have listed once. Always true without reservations.
+    pub fn reservations_ready(&self) -> bool {
+        self.is_ready() && self.inner.reservations.get().is_none_or(|s| s.is_ready())
     }
 
     /// The current view, rebuilt first if something relevant changed.
@@ -224,14 +306,71 @@ impl Inner {
                 let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
                 view.place(&namespace, &pod.name_any(), node);
             }
+            // Reservations read before the caches have listed are partial: build them
+            // again at the next look until they have.
+            let mut partial = false;
+            if let Some(source) = self.reservations.get() {
+                view.set_reservations(Arc::new(source.reservations(&view)));
+                partial = !source.is_ready();
+            }
             state.current = Some(Arc::new(view));
             state.version += 1;
-            state.pods_dirty = false;
+            state.pods_dirty = partial;
         }
         state
             .current
             .clone()
             .ok_or_else(|| ViewError("not built".into()))
+    }
+}
+
+impl ReservationSource {
+    fn is_ready(&self) -> bool {
+        self.bindings.is_ready() && self.offers.is_ready() && self.policies.is_ready()
+    }
+    /// What the bandwidth rules of the bindings reserve on the view's links.
+    fn reservations(&self, view: &ClusterView) -> Reservations {
+        let bindings = self.bindings.list();
+        let mut read = Vec::new();
+        for binding in &bindings {
+            let Some(namespace) = binding.namespace() else {
+                continue;
+            };
+            let Some(offer) = self.offers.get(Some(&namespace), &binding.spec.offer) else {
+                continue;
+            };
+            let policies: Vec<Arc<ConstraintPolicy>> = offer
+                .spec
+                .policies
+                .iter()
+                .filter_map(|p| self.policies.get(Some(&namespace), p))
+                .collect();
+            read.push((
+                format!("{namespace}/{}", binding.name_any()),
+                binding.clone(),
+                policies,
+            ));
+        }
+        let demands = bandwidth_demands(
+            view,
+            read.iter().map(|(owner, binding, policies)| BindingRules {
+                owner: owner.clone(),
+                targets: &binding.spec.targets,
+                rules: policies.iter().flat_map(|p| p.spec.rules.iter()).collect(),
+            }),
+        );
+        Reservations::compute(view.graph(), &demands)
+    }
+}
+
+/// Whether a change of an object alters what `spec` reads (creation and deletion do).
+fn spec_changed<K, S: PartialEq>(change: &Change<K>, spec: impl Fn(&K) -> &S) -> bool {
+    match change {
+        Change::Applied {
+            old: Some(old),
+            new,
+        } => spec(old.as_ref()) != spec(new.as_ref()),
+        Change::Applied { old: None, .. } | Change::Deleted(_) | Change::Resynced => true,
     }
 }
 

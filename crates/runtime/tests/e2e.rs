@@ -9,6 +9,8 @@ mod harness;
 
 #[path = "e2e/application.rs"]
 mod application;
+#[path = "e2e/bandwidth.rs"]
+mod bandwidth;
 #[path = "e2e/bindings.rs"]
 mod bindings;
 #[path = "e2e/gate.rs"]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use edgeplane_api::{Compliance, ConstraintPolicyRule, TargetKind, TargetRef};
 
 use super::view::{ClusterView, Unlocated};
-use crate::network::{Location, NodeId, PathMetric, PathMetrics};
+use crate::network::{Location, NodeId, PathMetric, PathMetrics, SiteId};
 use crate::rules::{Rule, builtin, builtin_metric};
 use crate::status::RuleOutcome;
 use crate::values::{Unit, Value};
@@ -262,8 +262,8 @@ impl BuiltinRule {
                         return Err(Interrupted);
                     }
                     let ((role_a, a), (role_b, b)) = (places[i], places[j]);
-                    let there = view.graph().metrics(a, b);
-                    let back = view.graph().metrics(b, a);
+                    let (there, there_by) = self.path_between(view, *metric, a, b);
+                    let (back, back_by) = self.path_between(view, *metric, b, a);
                     let symmetric =
                         there.map(|m| m.value(*metric)) == back.map(|m| m.value(*metric));
                     let directions = if symmetric {
@@ -281,11 +281,19 @@ impl BuiltinRule {
                         let place =
                             |role: &str, l: Location| format!("{role} ({})", view.location_name(l));
                         let (pa, pb) = (place(role_a, a), place(role_b, b));
-                        let where_ = match (symmetric, forward) {
+                        let mut where_ = match (symmetric, forward) {
                             (true, _) => format!("between {pa} and {pb}"),
                             (false, true) => format!("from {pa} to {pb}"),
                             (false, false) => format!("from {pb} to {pa}"),
                         };
+                        if let Some((x, y)) = if forward { there_by } else { back_by } {
+                            let g = view.graph();
+                            where_ = format!(
+                                "{where_} (its fair share of the link {} -> {}, whose reservations exceed its capacity)",
+                                g.site_name(x),
+                                g.site_name(y)
+                            );
+                        }
                         worst = Some(self.judge_path(*metric, path, &where_));
                     }
                 }
@@ -313,6 +321,25 @@ impl BuiltinRule {
                 format!("{name}: nothing to judge"),
             ),
         })
+    }
+
+    /// The path's metrics from `a` to `b`; for bandwidth, what this rule's request gets
+    /// given the reservations of the view, and the over-subscribed link that limits it.
+    fn path_between(
+        &self,
+        view: &ClusterView,
+        metric: PathMetric,
+        a: Location,
+        b: Location,
+    ) -> (Option<PathMetrics>, Option<(SiteId, SiteId)>) {
+        if metric != PathMetric::Bandwidth {
+            return (view.graph().metrics(a, b), None);
+        }
+        let request = self.rule.request.magnitude().unwrap_or(f64::INFINITY);
+        match view.shared_metrics(a, b, request) {
+            Some((path, by)) => (Some(path), by),
+            None => (None, None),
+        }
     }
 
     /// The compliance and cost [`BuiltinRule::judge_path`] gives a path, without its
@@ -426,8 +453,8 @@ impl BuiltinRule {
             Check::Path(metric) => {
                 for peer in peers {
                     for path in [
-                        view.graph().metrics(here, *peer),
-                        view.graph().metrics(*peer, here),
+                        self.path_between(view, *metric, here, *peer).0,
+                        self.path_between(view, *metric, *peer, here).0,
                     ] {
                         let Some(path) = path else {
                             return Score::Infeasible;

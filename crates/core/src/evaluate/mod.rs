@@ -27,4 +27,4 @@ pub use builtin::{
     BuiltinRule, CompileError, Interrupted, NFD_LABEL_PREFIX, Score, check_rule, evaluate_rule,
     evaluate_rule_until,
 };
-pub use view::{ClusterView, NodeFacts, Unlocated, site_label};
+pub use view::{BindingRules, ClusterView, NodeFacts, Unlocated, bandwidth_demands, site_label};

@@ -480,3 +480,90 @@ fn pairs_of_places_keep_the_order_of_the_pairs_of_targets() {
         vec![(0, 1), (0, 2), (2, 4)]
     );
 }
+
+#[test]
+fn bandwidth_is_what_the_pair_gets_given_the_reservations() {
+    // Three pairs of 1Gbps over stadium <-> edge-1 (1Gbps): each gets a third.
+    let mut v = view();
+    let g = v.graph();
+    let stadium = Location::Site(g.site_id("stadium").expect("stadium"));
+    let e1a = Location::Node(g.node_id("e1a").expect("e1a"));
+    let demand = |from, to| crate::network::Demand {
+        owner: "ar/x".into(),
+        from,
+        to,
+        request_bps: 1e9,
+        limit_bps: 1e8,
+    };
+    let demands: Vec<_> = (0..3)
+        .flat_map(|_| [demand(e1a, stadium), demand(stadium, e1a)])
+        .collect();
+    let reserved = crate::network::Reservations::compute(g, &demands);
+    v.set_reservations(std::sync::Arc::new(reserved));
+    let pair = targets(&[("renderer", pod("r0")), ("users", site("stadium"))]);
+    let o = evaluate_rule(&v, &pair, &rule("bandwidth", "1Gbps", Some("100Mbps")));
+    assert_eq!(o.compliance, Compliance::Limit);
+    assert_eq!(o.value.as_deref(), Some("333.3333Mbps"));
+    let reason = o.reason.unwrap_or_default();
+    assert!(
+        reason.contains("its fair share of the link edge-1 -> stadium"),
+        "{reason}"
+    );
+    // Below the limit it is a Violation; a pair across no shared link keeps the path's.
+    let o = evaluate_rule(&v, &pair, &rule("bandwidth", "1Gbps", Some("500Mbps")));
+    assert_eq!(o.compliance, Compliance::Violation);
+    let local = targets(&[("a", pod("r0")), ("b", pod("g0"))]);
+    let o = evaluate_rule(&v, &local, &rule("bandwidth", "1Gbps", Some("500Mbps")));
+    assert_eq!(
+        (o.compliance, o.value.as_deref()),
+        (Compliance::Compliant, Some("10Gbps"))
+    );
+    // Without reservations the bottleneck decides, as before.
+    let o = evaluate_rule(&view(), &pair, &rule("bandwidth", "1Gbps", Some("500Mbps")));
+    assert_eq!(
+        (o.compliance, o.value.as_deref()),
+        (Compliance::Compliant, Some("1Gbps"))
+    );
+}
+
+#[test]
+fn placed_bindings_demand_their_bandwidth_both_ways() {
+    let v = view();
+    let placed = targets(&[("renderer", pod("r0")), ("users", site("stadium"))]);
+    let waiting = targets(&[("renderer", pod("waiting")), ("users", site("stadium"))]);
+    let bandwidth = rule("bandwidth", "1Gbps", Some("100Mbps"));
+    let latency = rule("latency", "1ms", Some("5ms"));
+    let demands = bandwidth_demands(
+        &v,
+        [
+            BindingRules {
+                owner: "ar/placed".into(),
+                targets: &placed,
+                rules: vec![&latency, &bandwidth],
+            },
+            BindingRules {
+                owner: "ar/waiting".into(),
+                targets: &waiting,
+                rules: vec![&bandwidth],
+            },
+            BindingRules {
+                owner: "ar/latency-only".into(),
+                targets: &placed,
+                rules: vec![&latency],
+            },
+        ],
+    );
+    let g = v.graph();
+    let e1a = Location::Node(g.node_id("e1a").expect("e1a"));
+    let stadium = Location::Site(g.site_id("stadium").expect("stadium"));
+    let ends: Vec<(Location, Location, f64, f64)> = demands
+        .iter()
+        .map(|d| (d.from, d.to, d.request_bps, d.limit_bps))
+        .collect();
+    // Targets are in role order: renderer, then users.
+    assert_eq!(
+        ends,
+        vec![(e1a, stadium, 1e9, 1e8), (stadium, e1a, 1e9, 1e8)]
+    );
+    assert!(demands.iter().all(|d| d.owner == "ar/placed"));
+}

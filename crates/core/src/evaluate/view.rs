@@ -7,7 +7,11 @@ use edgeplane_api::{NetworkTopology, TargetKind, TargetRef};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
-use crate::network::{Location, NetworkGraph, NodeId, NodeInfo, TopologyError};
+use std::sync::Arc;
+
+use crate::network::{
+    Location, NetworkGraph, NodeId, NodeInfo, PathMetrics, Reservations, SiteId, TopologyError,
+};
 use crate::values::{Unit, Value};
 
 /// What node rules read from a node.
@@ -54,6 +58,9 @@ pub struct ClusterView {
     graph: NetworkGraph,
     facts: Vec<NodeFacts>,
     pods: HashMap<(String, String), Placement>,
+    /// What the bandwidth rules of placed bindings reserve (docs/network.md): the one
+    /// shared view every provider of the bandwidth rule reads.
+    reservations: Arc<Reservations>,
 }
 
 /// Why a target has no location.
@@ -91,6 +98,7 @@ impl ClusterView {
             graph,
             facts,
             pods: HashMap::new(),
+            reservations: Arc::default(),
         };
         for pod in pods {
             if let Some(name) = &pod.metadata.name {
@@ -110,7 +118,37 @@ impl ClusterView {
             graph,
             facts,
             pods: HashMap::new(),
+            reservations: Arc::default(),
         }
+    }
+
+    /// Sets what the bandwidth rules of placed bindings reserve (computed over this
+    /// view's graph by `network::Reservations::compute`).
+    pub fn set_reservations(&mut self, reservations: Arc<Reservations>) {
+        self.reservations = reservations;
+    }
+
+    pub fn reservations(&self) -> &Reservations {
+        &self.reservations
+    }
+
+    /// The metrics from `a` to `b` with bandwidth as much as a pair asking `request_bps`
+    /// gets given the reservations (its fair share where a link is over-subscribed), and
+    /// the link that limits it to less than the path's capacity, if one does.
+    pub fn shared_metrics(
+        &self,
+        a: Location,
+        b: Location,
+        request_bps: f64,
+    ) -> Option<(PathMetrics, Option<(SiteId, SiteId)>)> {
+        let mut path = self.graph.metrics(a, b)?;
+        let (got, by) = self
+            .reservations
+            .available(&self.graph, a, b, request_bps)?;
+        if by.is_some() {
+            path.bandwidth_bps = got as f32;
+        }
+        Some((path, by))
     }
 
     /// Records that a pod runs on `node` (or is not placed, with `None`).
@@ -177,4 +215,64 @@ pub fn site_label(topology: Option<&NetworkTopology>) -> &str {
     topology
         .map(|t| t.spec.site_label.as_str())
         .unwrap_or(DEFAULT_SITE_LABEL)
+}
+
+/// A placed binding's rules, as [`bandwidth_demands`] reads them.
+pub struct BindingRules<'a> {
+    /// `namespace/name` of the binding.
+    pub owner: String,
+    pub targets: &'a BTreeMap<String, TargetRef>,
+    pub rules: Vec<&'a edgeplane_api::ConstraintPolicyRule>,
+}
+
+/// What the bandwidth rules of bindings reserve (docs/network.md): for every pair of
+/// targets of a binding whose targets all have a location, one demand per direction per
+/// bandwidth rule, asking for its request and accepting its limit. Rules that do not parse
+/// and bindings with a target not placed yet reserve nothing.
+pub fn bandwidth_demands<'a>(
+    view: &ClusterView,
+    bindings: impl IntoIterator<Item = BindingRules<'a>>,
+) -> Vec<crate::network::Demand> {
+    let mut demands = Vec::new();
+    for binding in bindings {
+        let wanted: Vec<(f64, f64)> = binding
+            .rules
+            .iter()
+            .filter(|r| r.name == crate::rules::builtin::BANDWIDTH)
+            .filter_map(|r| {
+                let metric = crate::rules::builtin_metric(&r.name)?;
+                let rule = crate::rules::Rule::parse(r, metric).ok()?;
+                let request = rule.request.magnitude()?;
+                let limit = rule.limit.magnitude()?;
+                (request.is_finite() && request > 0.0).then_some((request, limit.min(request)))
+            })
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let Ok(places) = binding
+            .targets
+            .values()
+            .map(|t| view.locate(t))
+            .collect::<Result<Vec<Location>, _>>()
+        else {
+            continue;
+        };
+        for (i, a) in places.iter().enumerate() {
+            for b in &places[i + 1..] {
+                for (request, limit) in &wanted {
+                    for (from, to) in [(*a, *b), (*b, *a)] {
+                        demands.push(crate::network::Demand {
+                            owner: binding.owner.clone(),
+                            from,
+                            to,
+                            request_bps: *request,
+                            limit_bps: *limit,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    demands
 }

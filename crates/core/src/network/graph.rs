@@ -279,12 +279,33 @@ impl NetworkGraph {
         Some(path)
     }
 
+    /// The site before `b` on the path from `a` to `b`; `None` when unreachable or equal.
+    pub fn predecessor(&self, a: SiteId, b: SiteId) -> Option<SiteId> {
+        let n = self.site_names.len();
+        if a.index() >= n || b.index() >= n {
+            return None;
+        }
+        let p = self.predecessor[a.index() * n + b.index()];
+        (p != u32::MAX).then_some(SiteId(p))
+    }
+
     #[inline]
-    pub(super) fn site_of_location(&self, location: Location) -> Option<SiteId> {
+    pub fn site_of_location(&self, location: Location) -> Option<SiteId> {
         match location {
             Location::Node(n) => self.node_site.get(n.index()).copied(),
             Location::Site(s) => (s.index() < self.site_names.len()).then_some(s),
         }
+    }
+
+    /// The bandwidth of the directed link `a -> b` as the graph uses it (spec, fresh
+    /// measurement or activated path; `INFINITY` when none states one); `None` when there
+    /// is no such link.
+    pub fn link_bandwidth(&self, a: SiteId, b: SiteId) -> Option<f64> {
+        let edges = self.adjacency.of(a.index());
+        edges
+            .binary_search_by_key(&b.0, |e| e.to)
+            .ok()
+            .map(|i| edges[i].metrics.bandwidth_bps)
     }
 
     /// The id of the node named `name`.

@@ -12,7 +12,6 @@ pub(crate) fn candidates(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
     out.clear();
     let pod = &p.pods[u as usize];
     let class = &p.classes[pod.class as usize];
-    let d = p.d();
     let unary: Vec<(u32, usize)> = pod
         .cons
         .iter()
@@ -27,44 +26,22 @@ pub(crate) fn candidates(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
         })
         .collect();
     let here = st.node_of[u as usize];
-    let key_of = |x: u32| -> Option<(f64, i64, u32)> {
-        if !st.fits(u, x) {
-            return None;
-        }
-        let cost: f64 = unary
-            .iter()
-            .map(|(c, pos)| p.unary(&p.cons[*c as usize], *pos, x))
-            .sum();
-        if cost.is_infinite() {
-            return None;
-        }
-        let mut slack = st.free[x as usize * d] - pod.req[0];
-        if x == here {
-            slack += pod.req[0];
-        }
-        Some((cost, slack, x))
-    };
-    let before = |a: &(f64, i64, u32), b: &(f64, i64, u32)| {
-        a.0 < b.0 || (a.0 == b.0 && (a.1 < b.1 || (a.1 == b.1 && a.2 < b.2)))
-    };
     for s in &class.sites {
         let nodes = &class.by_site[*s as usize];
+        // The hot loop of the constructions and the local search: kept free of the rules
+        // between pods (they are tried once, on the winner) so that it stays inlined.
         let mut best: Option<(f64, i64, u32)> = None;
         for x in nodes {
-            if let Some(key) = key_of(*x)
+            if let Some(key) = node_key(st, u, &unary, *x)
                 && best.is_none_or(|b| before(&key, &b))
             {
                 best = Some(key);
             }
         }
-        // Rules between pods are tried on the best node first, and only when it breaks
-        // one on the others in order: trying every node would cost a rule update each.
         if let Some(b) = best
             && !st.allowed(u, b.2)
         {
-            let mut keys: Vec<(f64, i64, u32)> = nodes.iter().filter_map(|x| key_of(*x)).collect();
-            keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-            best = keys.into_iter().find(|k| st.allowed(u, k.2));
+            best = best_allowed(st, u, &unary, nodes);
         }
         if let Some((_, _, x)) = best {
             out.push(x);
@@ -97,6 +74,51 @@ pub(crate) fn candidates(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
     out.dedup();
 }
 
+/// A node's rank for a pod within its site (least node-rule cost, then least cpu left,
+/// then id); `None` when the pod does not fit or a node rule is in Violation there.
+#[inline(always)]
+fn node_key(st: &State<'_, '_>, u: u32, unary: &[(u32, usize)], x: u32) -> Option<(f64, i64, u32)> {
+    let p = st.p;
+    if !st.fits(u, x) {
+        return None;
+    }
+    let cost: f64 = unary
+        .iter()
+        .map(|(c, pos)| p.unary(&p.cons[*c as usize], *pos, x))
+        .sum();
+    if cost.is_infinite() {
+        return None;
+    }
+    let pod = &p.pods[u as usize];
+    let mut slack = st.free[x as usize * p.d()] - pod.req[0];
+    if x == st.node_of[u as usize] {
+        slack += pod.req[0];
+    }
+    Some((cost, slack, x))
+}
+
+#[inline(always)]
+fn before(a: &(f64, i64, u32), b: &(f64, i64, u32)) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && (a.1 < b.1 || (a.1 == b.1 && a.2 < b.2)))
+}
+
+/// The site's best node that breaks no rule between pods, when its best node does: the
+/// others in order, each tried against the rules (a rule update each, so only then).
+#[cold]
+fn best_allowed(
+    st: &State<'_, '_>,
+    u: u32,
+    unary: &[(u32, usize)],
+    nodes: &[u32],
+) -> Option<(f64, i64, u32)> {
+    let mut keys: Vec<(f64, i64, u32)> = nodes
+        .iter()
+        .filter_map(|x| node_key(st, u, unary, *x))
+        .collect();
+    keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    keys.into_iter().find(|k| st.allowed(u, k.2))
+}
+
 /// The construction's score of a candidate: actual Violations with placed peers first,
 /// then Violations, Limits and cost counting the best reachable cost to unplaced peers.
 #[derive(Clone, Copy, Debug)]
@@ -126,6 +148,10 @@ pub(crate) fn guided(st: &State<'_, '_>, u: u32, x: u32, lookahead: bool) -> Gui
         limit: 0,
         cost: 0.0,
     };
+    // A link the move would over-subscribe rules the candidate out like a Violation.
+    if st.overbooks(u, x) {
+        g.actual_violations += 1;
+    }
     for c in &p.pods[u as usize].cons {
         let con = &p.cons[*c as usize];
         let mut actual = con.fixed_value;

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use edgeplane_api::{Compliance, TargetKind};
 
 use super::feasibility::static_misfit;
+use super::links::Links;
 use super::podrules::Rules;
 use super::{PendingPod, PlanInput, PlanNode, RuleProvider};
 use crate::evaluate::{BuiltinRule, Score as NodeScore};
@@ -101,6 +102,8 @@ pub(crate) struct Problem<'a> {
     pub min_unary: Vec<Vec<f64>>,
     /// Placement rules between pods.
     pub rules: Rules,
+    /// Link bandwidth reserved by bandwidth rules.
+    pub links: Links,
     pub warnings: Vec<String>,
 }
 
@@ -384,7 +387,9 @@ impl<'a> Problem<'a> {
             min_unary.push(mins);
         }
 
+        let links = Links::build(graph, &pairs, &cons);
         Problem {
+            links,
             graph,
             node_site,
             reach,
@@ -443,6 +448,7 @@ impl<'a> Problem<'a> {
 
     /// The value of constraint `c` with members at `node_of(pod)`; `None` when a pending
     /// member has no node (the rule is Pending).
+    #[inline]
     pub fn value(&self, c: u32, node_of: impl Fn(u32) -> u32) -> Option<f64> {
         let con = &self.cons[c as usize];
         let mut worst = con.fixed_value;
@@ -529,6 +535,14 @@ impl PairTable {
             table.sites = Some(sites);
         }
         Some(table)
+    }
+
+    /// The request of a bandwidth rule in bits per second; `None` for other metrics.
+    pub(crate) fn bandwidth_request(&self) -> Option<f64> {
+        (self.metric == PathMetric::Bandwidth)
+            .then(|| self.rule.request.magnitude())
+            .flatten()
+            .filter(|r| r.is_finite() && *r > 0.0)
     }
 
     fn between_sites(&self, graph: &NetworkGraph, a: SiteId, b: SiteId) -> f64 {

@@ -57,6 +57,7 @@ pub mod feasibility;
 mod greedy;
 mod heuristic;
 pub mod instances;
+mod links;
 pub mod objective;
 mod podrules;
 pub(crate) use podrules::pod_rule_verdicts;

@@ -19,6 +19,12 @@ pub(crate) struct State<'p, 'a> {
     /// The pod rules' counters. Interior mutability lets `score_if` and `allowed` try a
     /// move and undo it, instead of a second implementation of every rule.
     pub rules: RefCell<RuleState>,
+    /// Per tracked link (`links`): the bandwidth reserved on it.
+    pub load: Vec<f64>,
+    /// Links over their capacity, counted in `score.violations`.
+    over: u32,
+    /// `score_if`'s changes of link loads, kept to spare an allocation per call.
+    scratch: RefCell<Vec<(u32, f64)>>,
 }
 
 impl<'p, 'a> State<'p, 'a> {
@@ -37,6 +43,9 @@ impl<'p, 'a> State<'p, 'a> {
                 ..Score::default()
             },
             rules: RefCell::new(p.rules.base.clone()),
+            load: p.links.base.clone(),
+            over: 0,
+            scratch: RefCell::new(Vec::new()),
         };
         // Rules of bindings with nothing to place are constants.
         for (c, con) in p.cons.iter().enumerate() {
@@ -72,6 +81,96 @@ impl<'p, 'a> State<'p, 'a> {
         self.score.unplaced -= self.p.pods[pod as usize].weight;
         self.refresh(pod);
         self.apply_rules(pod, node, 1);
+        self.apply_links(pod, 1.0);
+    }
+
+    /// Adds (`sign` 1) or takes back (-1) what the bandwidth rules of `pod`'s complete
+    /// bindings reserve, as the pods are placed now.
+    fn apply_links(&mut self, pod: u32, sign: f64) {
+        let p = self.p;
+        if !p.links.active {
+            return;
+        }
+        let node_of = &self.node_of;
+        let load = &mut self.load;
+        let mut over = self.over as i64;
+        for c in &p.pods[pod as usize].cons {
+            let c = *c as usize;
+            p.links.con_reservations(
+                p.graph,
+                &p.cons[c],
+                c,
+                |q| node_of[q as usize],
+                &mut |e, amount| {
+                    let before = p.links.over(e, load[e as usize]);
+                    load[e as usize] += sign * amount;
+                    over += p.links.over(e, load[e as usize]) as i64 - before as i64;
+                },
+            );
+        }
+        let change = over - self.over as i64;
+        self.over = over.max(0) as u32;
+        self.score.violations = (self.score.violations as i64 + change).max(0) as u32;
+    }
+
+    /// How many more links would be over their capacity if `pod` moved to `node`.
+    fn links_over_if(&self, pod: u32, node: u32) -> i64 {
+        let p = self.p;
+        if !p.links.active {
+            return 0;
+        }
+        let mut changes = self.scratch.borrow_mut();
+        changes.clear();
+        for c in &p.pods[pod as usize].cons {
+            let c = *c as usize;
+            if p.links.request[c].is_none() {
+                continue;
+            }
+            let con = &p.cons[c];
+            p.links.con_reservations(
+                p.graph,
+                con,
+                c,
+                |q| self.node_of[q as usize],
+                &mut |e, amount| changes.push((e, -amount)),
+            );
+            p.links.con_reservations(
+                p.graph,
+                con,
+                c,
+                |q| {
+                    if q == pod {
+                        node
+                    } else {
+                        self.node_of[q as usize]
+                    }
+                },
+                &mut |e, amount| changes.push((e, amount)),
+            );
+        }
+        if changes.is_empty() {
+            return 0;
+        }
+        changes.sort_unstable_by_key(|(e, _)| *e);
+        let mut delta = 0i64;
+        let mut i = 0;
+        while i < changes.len() {
+            let e = changes[i].0;
+            let mut sum = 0.0;
+            while i < changes.len() && changes[i].0 == e {
+                sum += changes[i].1;
+                i += 1;
+            }
+            let now = self.load[e as usize];
+            delta += p.links.over(e, now + sum) as i64 - p.links.over(e, now) as i64;
+        }
+        delta
+    }
+
+    /// Whether moving `pod` to `node` takes a link over its capacity.
+    #[inline]
+    pub fn overbooks(&self, pod: u32, node: u32) -> bool {
+        self.p.links.active && self.links_over_if(pod, node) > 0
     }
 
     fn apply_rules(&mut self, pod: u32, node: u32, sign: i32) {
@@ -112,7 +211,12 @@ impl<'p, 'a> State<'p, 'a> {
 
     /// Whether moving `pod` to `node` breaks no more required pod rules than are broken
     /// now (kube-scheduler's inter-pod filters, both ways).
+    #[inline]
     pub fn allowed(&self, pod: u32, node: u32) -> bool {
+        // Most pods take part in no rule: answer without touching the rule state.
+        if !self.p.rules.pods[pod as usize].involved {
+            return true;
+        }
         self.rules_if(pod, node)
             .is_none_or(|(broken, _)| broken <= self.score.broken)
     }
@@ -136,6 +240,7 @@ impl<'p, 'a> State<'p, 'a> {
         for (k, r) in req.iter().enumerate() {
             self.free[node as usize * d + k] += r;
         }
+        self.apply_links(pod, -1.0);
         self.node_of[pod as usize] = NONE;
         self.hosted[node as usize] -= 1;
         self.score.unplaced += self.p.pods[pod as usize].weight;
@@ -171,9 +276,15 @@ impl<'p, 'a> State<'p, 'a> {
         } else if here != NONE && node == NONE {
             score.unplaced += weight;
         }
-        if let Some((broken, soft)) = self.rules_if(pod, node) {
+        if self.p.rules.active
+            && let Some((broken, soft)) = self.rules_if(pod, node)
+        {
             score.broken = broken;
             score.soft = soft;
+        }
+        if self.p.links.active {
+            score.violations =
+                (score.violations as i64 + self.links_over_if(pod, node)).max(0) as u32;
         }
         for c in &self.p.pods[pod as usize].cons {
             let new = self.p.value(*c, |q| {
@@ -190,6 +301,7 @@ impl<'p, 'a> State<'p, 'a> {
     }
 
     /// Whether `pod` fits on `node`, counting what it uses where it is now.
+    #[inline]
     pub fn fits(&self, pod: u32, node: u32) -> bool {
         if self.node_of[pod as usize] == node {
             return true;

@@ -12,6 +12,7 @@ use proptest::prelude::{
 
 use super::instances::{self, Instance, Size};
 use super::*;
+use crate::network::Location;
 
 const ZONE: &str = "topology.kubernetes.io/zone";
 
@@ -572,4 +573,103 @@ fn a_search_cut_by_the_iteration_budget_is_not_called_optimal() {
         },
     );
     assert_eq!(greedy.summary.search_note(), "greedy");
+}
+
+/// Three pods each needing 1Gbps to the users at `stadium`. edge-1 is nearer (1ms) but
+/// its link to the stadium carries 2Gbps; edge-2 is farther (3ms) over 10Gbps.
+fn three_over_two_gbps(running: usize) -> Instance {
+    let mut links = vec![
+        link("stadium", "edge-1", "1ms"),
+        link("stadium", "edge-2", "3ms"),
+    ];
+    links[0].bandwidth = Some("2Gbps".into());
+    links[1].bandwidth = Some("10Gbps".into());
+    let names = ["p1", "p2", "p3"];
+    let placed = names[..running]
+        .iter()
+        .map(|n| PlacedPod {
+            key: PodKey::new("default", *n),
+            node: "e1".into(),
+            requests: Resources::pod(1000, 1 << 30),
+            labels: BTreeMap::new(),
+            pod_rules: Default::default(),
+        })
+        .collect();
+    instances::build(
+        topology(&["stadium"], links),
+        vec![node("e1", "edge-1", 8), node("e2", "edge-2", 8)],
+        placed,
+        names[running..].iter().map(|n| pod(n, 1)).collect(),
+        names
+            .iter()
+            .map(|n| {
+                binding(
+                    &format!("{n}-users"),
+                    &[("app", pod_ref(n)), ("users", site_ref("stadium"))],
+                    &[("bandwidth", "1Gbps", "1Gbps"), ("latency", "1ms", "5ms")],
+                )
+            })
+            .collect(),
+    )
+}
+
+/// What the plan's pods and the running ones reserve, by the accounting of
+/// `network::reservation` (independent of the planner's own).
+fn reservations_of(inst: &Instance, plan: &Plan) -> crate::network::Reservations {
+    let g = inst.view.graph();
+    let stadium = Location::Site(g.site_id("stadium").expect("stadium"));
+    let mut demands = Vec::new();
+    let nodes = plan
+        .assignments
+        .iter()
+        .map(|a| a.node.as_str())
+        .chain(inst.placed.iter().map(|p| p.node.as_str()));
+    for node in nodes {
+        let at = Location::Node(g.node_id(node).expect("node"));
+        for (from, to) in [(at, stadium), (stadium, at)] {
+            demands.push(crate::network::Demand {
+                owner: node.into(),
+                from,
+                to,
+                request_bps: 1e9,
+                limit_bps: 1e9,
+            });
+        }
+    }
+    crate::network::Reservations::compute(g, &demands)
+}
+
+#[test]
+fn a_plan_never_oversubscribes_a_link() {
+    for strategy in [Strategy::Optimal, Strategy::Greedy] {
+        let inst = three_over_two_gbps(0);
+        let plan = run(&inst, strategy);
+        assert_eq!(plan.summary.placed, 3, "{strategy:?}");
+        let on = |node: &str| plan.assignments.iter().filter(|a| a.node == node).count();
+        // Two fill edge-1's 2Gbps, the third takes the longer way.
+        assert_eq!((on("e1"), on("e2")), (2, 1), "{strategy:?}");
+        let reserved = reservations_of(&inst, &plan);
+        assert_eq!(reserved.links().len(), 4);
+        for link in reserved.links() {
+            assert!(!link.oversubscribed(), "{strategy:?}: {link:?}");
+        }
+        let g = inst.view.graph();
+        let e1 = g.site_id("edge-1").expect("edge-1");
+        let stadium = g.site_id("stadium").expect("stadium");
+        assert_eq!(reserved.link(e1, stadium).expect("link").reserved_bps, 2e9);
+        assert_eq!(plan.summary.rules_violation, 0);
+    }
+}
+
+#[test]
+fn a_link_running_pods_fill_takes_no_more() {
+    // Two pods already use edge-1's 2Gbps: the third goes to edge-2.
+    let inst = three_over_two_gbps(2);
+    let plan = run(&inst, Strategy::Optimal);
+    assert_eq!(plan.node_of(&PodKey::new("default", "p3")), Some("e2"));
+    // Without the capacity the nearer edge-1 would win: the link decided.
+    let mut free = three_over_two_gbps(2);
+    free.bindings[2].rules.remove(0);
+    let plan = run(&free, Strategy::Optimal);
+    assert_eq!(plan.node_of(&PodKey::new("default", "p3")), Some("e1"));
 }

@@ -3,14 +3,15 @@
 //! whether the network model is usable. `status.measured` (the measurement agent's) and
 //! `status.activatedPaths` (the network controller's) are carried, never written here.
 
-use edgeplane_api::{NetworkTopology, NetworkTopologyStatus};
+use edgeplane_api::{LinkBandwidth, NetworkTopology, NetworkTopologyStatus};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use serde::Serialize;
 
 use super::{CONDITION_VALID, OwnedStatus, condition};
 use crate::evaluate::ClusterView;
-use crate::network::check_topology;
+use crate::network::{Reservations, check_topology};
+use crate::values::Value;
 
 /// The summary of a topology over the current nodes (`measured` is carried over).
 pub fn topology_status(
@@ -62,6 +63,7 @@ pub fn topology_status(
         link_count: Some(link_count),
         measured_link_count: measured,
         observed_generation: generation,
+        bandwidth: previous.bandwidth.clone(),
         conditions: vec![condition(
             &previous.conditions,
             CONDITION_VALID,
@@ -72,6 +74,29 @@ pub fn topology_status(
             generation,
         )],
     }
+}
+
+/// `status.bandwidth`: each link the reservations of `view` use, by (from, to), its
+/// capacity, reserved total and what is available (docs/network.md).
+pub fn link_bandwidth(view: &ClusterView) -> Vec<LinkBandwidth> {
+    link_bandwidth_of(view.graph(), view.reservations())
+}
+
+fn link_bandwidth_of(graph: &crate::network::NetworkGraph, r: &Reservations) -> Vec<LinkBandwidth> {
+    let rate = |bps: f64| Value::bits_per_second(bps).to_string();
+    let finite = |bps: f64| bps.is_finite().then(|| rate(bps));
+    r.links()
+        .iter()
+        .map(|l| LinkBandwidth {
+            from: graph.site_name(l.from).to_string(),
+            to: graph.site_name(l.to).to_string(),
+            capacity: finite(l.capacity_bps),
+            reserved: rate(l.reserved_bps),
+            available: finite(l.available_bps()),
+            demands: i32::try_from(l.demands).unwrap_or(i32::MAX),
+            oversubscribed: l.oversubscribed(),
+        })
+        .collect()
 }
 
 /// The fields of a topology's status the topology controller owns: the summary without
@@ -97,4 +122,74 @@ impl OwnedStatus for TopologySummary {
 /// Equal in the fields the topology controller writes.
 pub fn same_summary(a: &NetworkTopologyStatus, b: &NetworkTopologyStatus) -> bool {
     TopologySummary::of(a) == TopologySummary::of(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::{Demand, Location, NetworkGraph, NodeInfo};
+
+    #[test]
+    fn link_bandwidth_lists_each_direction_used_with_its_figures() {
+        let topology: NetworkTopology = serde_saphyr::from_str(
+            r#"
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkTopology
+metadata: {name: default}
+spec:
+  sites: [{name: stadium, transit: false}]
+  links:
+  - {from: stadium, to: edge-1, latency: 1ms, bandwidth: 1Gbps, oneWay: true}
+  - {from: edge-1, to: stadium, latency: 1ms, oneWay: true}
+"#,
+        )
+        .expect("topology");
+        let node = NodeInfo {
+            name: "e1".into(),
+            labels: [(
+                "topology.kubernetes.io/zone".to_string(),
+                "edge-1".to_string(),
+            )]
+            .into(),
+        };
+        let graph =
+            NetworkGraph::build(Some(&topology), &[node], Timestamp::UNIX_EPOCH).expect("graph");
+        let e1 = Location::Node(graph.node_id("e1").expect("e1"));
+        let stadium = Location::Site(graph.site_id("stadium").expect("stadium"));
+        let demand = |from, to| Demand {
+            owner: "tv/x".into(),
+            from,
+            to,
+            request_bps: 1e9,
+            limit_bps: 4e8,
+        };
+        let demands: Vec<Demand> = (0..3)
+            .flat_map(|_| [demand(e1, stadium), demand(stadium, e1)])
+            .collect();
+        let reserved = Reservations::compute(&graph, &demands);
+        let shown = link_bandwidth_of(&graph, &reserved);
+        assert_eq!(
+            shown,
+            vec![
+                LinkBandwidth {
+                    from: "edge-1".into(),
+                    to: "stadium".into(),
+                    capacity: None,
+                    reserved: "3Gbps".into(),
+                    available: None,
+                    demands: 3,
+                    oversubscribed: false,
+                },
+                LinkBandwidth {
+                    from: "stadium".into(),
+                    to: "edge-1".into(),
+                    capacity: Some("1Gbps".into()),
+                    reserved: "1.2Gbps".into(),
+                    available: Some("0bps".into()),
+                    demands: 3,
+                    oversubscribed: true,
+                },
+            ]
+        );
+    }
 }

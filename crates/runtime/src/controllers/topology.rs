@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgeplane_api::{NetworkTopology, NetworkTopologyStatus};
-use edgeplane_core::status::{CONDITION_VALID, TopologySummary, same_summary, topology_status};
+use edgeplane_core::status::{
+    CONDITION_VALID, TopologySummary, link_bandwidth, same_summary, topology_status,
+};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::runtime::controller::Action;
@@ -21,7 +23,7 @@ use crate::error::Error;
 use crate::events::{EventSpec, EventType, reasons};
 use crate::view::{MEASUREMENT_REFRESH, ViewCache, ViewChange};
 
-type TopologyShared = Shared<NetworkTopology, ()>;
+type TopologyShared = Shared<NetworkTopology, ViewCache>;
 
 pub async fn run(ctx: Context, caches: Caches, views: ViewCache) {
     let c = caches.clone();
@@ -38,21 +40,30 @@ pub async fn run(ctx: Context, caches: Caches, views: ViewCache) {
         Change::Resynced => all_refs(&c.topologies),
     });
     let c = caches.clone();
+    // A pod that moves changes the bandwidth reservations, when the view keeps them.
+    let reserves = views.reserves();
     let nodes = crate::cache::changes_of(views.subscribe()).map(move |change| match change {
-        Ok(ViewChange::PodMoved { .. }) => vec![],
+        Ok(ViewChange::PodMoved { .. }) if !reserves => vec![],
         _ => all_refs(&c.topologies),
     });
     let c = caches.clone();
+    let reserved =
+        crate::cache::changes_of(views.reservation_changes()).map(move |_| all_refs(&c.topologies));
+    let c = caches.clone();
     let everything = reconcile_everything(&ctx, &caches).map(move |()| all_refs(&c.topologies));
-    let triggers =
-        futures::stream::select_all([topologies.boxed(), nodes.boxed(), everything.boxed()])
-            .flat_map(futures::stream::iter);
+    let triggers = futures::stream::select_all([
+        topologies.boxed(),
+        nodes.boxed(),
+        reserved.boxed(),
+        everything.boxed(),
+    ])
+    .flat_map(futures::stream::iter);
     let shared = Arc::new(Shared {
         ctx,
         caches: caches.clone(),
         backoff: Default::default(),
         name: "topology-status",
-        extra: (),
+        extra: views.clone(),
     });
     drive(
         shared,
@@ -84,7 +95,15 @@ async fn reconcile(
         .map(|n| (**n).clone())
         .collect();
     let previous = topology.status.clone().unwrap_or_default();
-    let status = topology_status(&topology, &nodes, &previous, ctx.clock.now());
+    let mut status = topology_status(&topology, &nodes, &previous, ctx.clock.now());
+    // What bandwidth rules reserve, from the shared view (the one providers read).
+    // Only once every cache it reads has listed: a partial figure would be written, then
+    // corrected (a restart must write nothing).
+    if shared.extra.reservations_ready()
+        && let Ok(view) = shared.extra.view()
+    {
+        status.bandwidth = link_bandwidth(&view);
+    }
     // Measurements age out: look again while there are some.
     let next = if previous.measured.is_empty() {
         Action::await_change()
