@@ -451,8 +451,6 @@ async fn bad_functions_and_chains_create_nothing_and_say_which_field() {
     let cluster = cluster().await;
     let client = cluster.client();
     let functions = start_functions(&cluster).await;
-    // The embedded API server does not evaluate CEL, so the chain naming an NF twice
-    // reaches the controller, which must refuse it too.
     cluster
         .load_yaml(
             "
@@ -474,12 +472,38 @@ apiVersion: network.edgeplane.io/v1alpha1
 kind: NetworkFunction
 metadata: {name: two, namespace: upf}
 spec: {runtime: Container, image: two:1, replicas: 2}
----
+",
+        )
+        .await
+        .unwrap();
+    // What the schema can say, the API server refuses (its CEL rules): an NF twice.
+    let twice = cluster
+        .load_yaml(
+            "
 apiVersion: network.edgeplane.io/v1alpha1
 kind: ServiceChain
 metadata: {name: broken, namespace: upf}
 spec:
-  hops: [{name: a, networkFunction: one}, {name: b, networkFunction: two}, {name: c, networkFunction: one}, {name: d, networkFunction: ghost}]
+  hops: [{name: a, networkFunction: one}, {name: b, networkFunction: two}, {name: c, networkFunction: one}]
+",
+        )
+        .await
+        .expect_err("an NF twice is refused by the schema");
+    assert!(
+        twice.to_string().contains(
+            "spec.hops: Invalid value: \"array\": a network function is one hop of a chain"
+        ),
+        "{twice}"
+    );
+    // The rest reaches the controller, which says which field.
+    cluster
+        .load_yaml(
+            "
+apiVersion: network.edgeplane.io/v1alpha1
+kind: ServiceChain
+metadata: {name: broken, namespace: upf}
+spec:
+  hops: [{name: a, networkFunction: one}, {name: b, networkFunction: two}, {name: d, networkFunction: ghost}]
 ",
         )
         .await
@@ -516,8 +540,7 @@ spec:
     assert_eq!(
         valid.message,
         "spec.hops[1].networkFunction: NetworkFunction two has 2 replicas, hop \"a\"'s has 1; lane i joins replica i of every hop; \
-         spec.hops[2].networkFunction: network function \"one\" is already hop \"a\"; traffic passes a function once; \
-         spec.hops[3].networkFunction: NetworkFunction upf/ghost does not exist"
+         spec.hops[2].networkFunction: NetworkFunction upf/ghost does not exist"
     );
     // Nothing of lb, nothing of the chain. (one and two are valid NFs: their pods exist.)
     let pods: Vec<String> = list::<Pod>(&client, "upf")

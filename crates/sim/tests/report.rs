@@ -300,13 +300,13 @@ fn the_eviction_report_tells_the_mitigation_that_failed() {
     let o = &r.offers[0];
     assert_eq!(
         o.worst_violation.as_ref().map(|w| w.binding.as_str()),
-        Some("vision/analytics-campus-3c7178e145")
+        Some("vision/analytics-campus-05a033485d")
     );
     assert_eq!(
         o.bindings, 3,
         "the two, and the evicted pod's replacement's"
     );
-    let repaired = &r.series.binding_latency["vision/analytics-campus-3a07da544d"];
+    let repaired = &r.series.binding_latency["vision/analytics-campus-c5c523fe92"];
     let values: Vec<Option<f64>> = repaired.samples.iter().map(|s| s.latency_ms).collect();
     assert_eq!(values, [Some(1.0), Some(7.5), Some(1.5)]);
     assert_eq!(
