@@ -81,14 +81,21 @@ pub struct ProbeReport {
 
 /// Runs a probe session to its end: `count` probes, then answers until all came back or
 /// `wait` passed after the last probe.
-pub async fn probe(config: &SenderConfig) -> io::Result<ProbeReport> {
-    let bind = config.bind.unwrap_or(match config.target {
+/// A socket connected to the reflector at `target` (from `bind`, or any local address of
+/// its family), sending with TTL 255.
+async fn connect(target: SocketAddr, bind: Option<SocketAddr>) -> io::Result<StampSocket> {
+    let bind = bind.unwrap_or(match target {
         SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
         SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
     });
     let socket = StampSocket::bind(bind).await?;
-    socket.connect(config.target).await?;
+    socket.connect(target).await?;
     socket.set_max_ttl()?;
+    Ok(socket)
+}
+
+pub async fn probe(config: &SenderConfig) -> io::Result<ProbeReport> {
+    let socket = connect(config.target, config.bind).await?;
 
     let count = config.count.max(1);
     let error_estimate = ErrorEstimate::microsecond(config.clocks_synchronized, config.format);
@@ -283,13 +290,7 @@ pub struct TrainReport {
 pub async fn train(config: &TrainConfig) -> io::Result<TrainReport> {
     use crate::bandwidth::{Arrival, IP_UDP_HEADERS, estimate};
 
-    let bind = config.bind.unwrap_or(match config.target {
-        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-    });
-    let socket = StampSocket::bind(bind).await?;
-    socket.connect(config.target).await?;
-    socket.set_max_ttl()?;
+    let socket = connect(config.target, config.bind).await?;
     let packets = config.packets.max(4);
     let packet_len = config.packet_len.max(BASE_LEN);
     let error_estimate = ErrorEstimate::microsecond(false, config.format);

@@ -102,14 +102,7 @@ fn type_name(schema: &Value, v: &Value) -> &'static str {
         Some("integer") => "integer",
         Some("number") => "number",
         Some("boolean") => "boolean",
-        _ => match v {
-            Value::Object(_) => "object",
-            Value::Array(_) => "array",
-            Value::String(_) => "string",
-            Value::Number(_) => "number",
-            Value::Bool(_) => "boolean",
-            Value::Null => "null",
-        },
+        _ => crate::schema::type_name(v),
     }
 }
 

@@ -145,7 +145,8 @@ fn regex(pattern: &str) -> Option<Regex> {
         .clone()
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// The schema type a JSON value has (`integer` for whole numbers).
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
