@@ -387,7 +387,16 @@ impl<'a> Problem<'a> {
             min_unary.push(mins);
         }
 
-        let links = Links::build(graph, &pairs, &cons);
+        let requests = cons
+            .iter()
+            .map(|con| match con.kind {
+                ConKind::Pair(t) => pairs[t as usize].bandwidth_request(),
+                _ => None,
+            })
+            .collect();
+        let fixed: Vec<&[crate::network::Location]> =
+            cons.iter().map(|con| con.fixed.as_slice()).collect();
+        let links = Links::build(graph, requests, &fixed);
         Problem {
             links,
             graph,

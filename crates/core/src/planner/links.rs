@@ -11,7 +11,7 @@
 //! Only links with a finite bandwidth are tracked, and only when some rule of the plan is
 //! a bandwidth rule: otherwise `active` is false and nothing here runs.
 
-use super::compile::{Con, ConKind, NONE, PairTable};
+use super::NONE;
 use crate::network::{Location, NetworkGraph, NodeId, SiteId};
 
 pub(crate) struct Links {
@@ -43,14 +43,10 @@ impl Links {
         }
     }
 
-    pub fn build(graph: &NetworkGraph, pairs: &[PairTable], cons: &[Con]) -> Links {
-        let request: Vec<Option<f64>> = cons
-            .iter()
-            .map(|con| match con.kind {
-                ConKind::Pair(t) => pairs[t as usize].bandwidth_request(),
-                _ => None,
-            })
-            .collect();
+    /// `request[c]`: the bandwidth constraint `c` asks for each pair of its members, if
+    /// it has a bandwidth rule; `fixed[c]`: its members that do not move (running pods,
+    /// sites).
+    pub fn build(graph: &NetworkGraph, request: Vec<Option<f64>>, fixed: &[&[Location]]) -> Links {
         let s = graph.site_count();
         // Tracked links: directed edges with a finite bandwidth.
         let mut id_of = std::collections::HashMap::new();
@@ -66,7 +62,7 @@ impl Links {
             }
         }
         if request.iter().all(Option::is_none) || cap.is_empty() {
-            return Links::inactive(cons.len());
+            return Links::inactive(request.len());
         }
         // Paths of every site pair, row by row: the path to b is the path to b's
         // predecessor plus the last link.
@@ -96,9 +92,8 @@ impl Links {
         };
         // What bindings with running pods reserve between those pods already.
         let mut base = vec![0.0; links.cap.len()];
-        for (c, con) in cons.iter().enumerate() {
+        for (c, fixed) in fixed.iter().enumerate() {
             if let Some(r) = links.request[c] {
-                let fixed = &con.fixed;
                 for (i, x) in fixed.iter().enumerate() {
                     for y in &fixed[i + 1..] {
                         for (from, to) in [(*x, *y), (*y, *x)] {
@@ -152,12 +147,14 @@ impl Links {
     }
 
     /// Calls `f(link, amount)` for what constraint `c` reserves between a pending pod
-    /// and every other member (pods placed by `node_of`, running pods, sites), when all
-    /// its pending pods are placed. Pairs of running pods and sites are in `base`.
+    /// (of `pods`) and every other member (pods placed by `node_of`, the running pods and
+    /// sites of `fixed`), when all its pending pods are placed. Pairs of running pods and
+    /// sites are in `base`.
     pub fn con_reservations(
         &self,
         graph: &NetworkGraph,
-        con: &Con,
+        pods: &[u32],
+        fixed: &[Location],
         c: usize,
         node_of: impl Fn(u32) -> u32,
         f: &mut impl FnMut(u32, f64),
@@ -165,15 +162,15 @@ impl Links {
         let Some(r) = self.request[c] else {
             return;
         };
-        if con.pods.iter().any(|q| node_of(*q) == NONE) {
+        if pods.iter().any(|q| node_of(*q) == NONE) {
             return;
         }
-        for (i, q) in con.pods.iter().enumerate() {
+        for (i, q) in pods.iter().enumerate() {
             let here = Location::Node(NodeId(node_of(*q)));
-            let others = con.pods[..i]
+            let others = pods[..i]
                 .iter()
                 .map(|o| Location::Node(NodeId(node_of(*o))))
-                .chain(con.fixed.iter().copied());
+                .chain(fixed.iter().copied());
             for other in others {
                 self.reserve(graph, r, here, other, f);
                 self.reserve(graph, r, other, here, f);

@@ -98,7 +98,8 @@ impl<'p, 'a> State<'p, 'a> {
             let c = *c as usize;
             p.links.con_reservations(
                 p.graph,
-                &p.cons[c],
+                &p.cons[c].pods,
+                &p.cons[c].fixed,
                 c,
                 |q| node_of[q as usize],
                 &mut |e, amount| {
@@ -129,14 +130,16 @@ impl<'p, 'a> State<'p, 'a> {
             let con = &p.cons[c];
             p.links.con_reservations(
                 p.graph,
-                con,
+                &con.pods,
+                &con.fixed,
                 c,
                 |q| self.node_of[q as usize],
                 &mut |e, amount| changes.push((e, -amount)),
             );
             p.links.con_reservations(
                 p.graph,
-                con,
+                &con.pods,
+                &con.fixed,
                 c,
                 |q| {
                     if q == pod {
