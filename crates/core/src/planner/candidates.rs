@@ -130,6 +130,12 @@ pub(crate) struct Guided {
 }
 
 impl Guided {
+    pub(crate) fn order(&self, o: &Guided) -> std::cmp::Ordering {
+        (self.actual_violations, self.violations, self.limit)
+            .cmp(&(o.actual_violations, o.violations, o.limit))
+            .then(self.cost.total_cmp(&o.cost))
+    }
+
     pub(crate) fn better(&self, o: &Guided) -> bool {
         (self.actual_violations, self.violations, self.limit)
             .cmp(&(o.actual_violations, o.violations, o.limit))
@@ -139,6 +145,30 @@ impl Guided {
 }
 
 pub(crate) fn guided(st: &State<'_, '_>, u: u32, x: u32, lookahead: bool) -> Guided {
+    let mut g = guided_rules(st, u, x, lookahead);
+    // A link the move would over-subscribe rules the candidate out like a Violation.
+    if st.overbooks(u, x) {
+        g.actual_violations += 1;
+    }
+    g
+}
+
+/// The candidates without an actual Violation, best first by `key` (then node id), and
+/// among them the first whose move over-subscribes no link: the candidate the
+/// constructions would pick with [`guided`], found while asking the (costly) link
+/// question of as few candidates as possible.
+pub(crate) fn first_without_overbooking<K: Copy>(
+    st: &State<'_, '_>,
+    u: u32,
+    scored: &mut [(K, u32)],
+    order: impl Fn(&K, &K) -> std::cmp::Ordering,
+) -> Option<(K, u32)> {
+    scored.sort_by(|a, b| order(&a.0, &b.0).then(a.1.cmp(&b.1)));
+    scored.iter().copied().find(|(_, x)| !st.overbooks(u, *x))
+}
+
+/// [`guided`] without the link reservations (which only ever add an actual Violation).
+pub(crate) fn guided_rules(st: &State<'_, '_>, u: u32, x: u32, lookahead: bool) -> Guided {
     let p = st.p;
     let here = Location::Node(NodeId(x));
     let site = p.node_site[x as usize] as usize;
@@ -148,10 +178,6 @@ pub(crate) fn guided(st: &State<'_, '_>, u: u32, x: u32, lookahead: bool) -> Gui
         limit: 0,
         cost: 0.0,
     };
-    // A link the move would over-subscribe rules the candidate out like a Violation.
-    if st.overbooks(u, x) {
-        g.actual_violations += 1;
-    }
     for c in &p.pods[u as usize].cons {
         let con = &p.cons[*c as usize];
         let mut actual = con.fixed_value;

@@ -8,7 +8,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use super::candidates::{Guided, candidates, guided};
+use super::candidates::{Guided, candidates, first_without_overbooking, guided, guided_rules};
 use super::compile::{NONE, Problem};
 use super::exact;
 use super::instances::Rng;
@@ -32,22 +32,20 @@ pub(crate) fn solve(p: &Problem<'_>, seed: u64, budget: &mut Budget) -> Vec<u32>
 fn construct(st: &mut State<'_, '_>, budget: &mut Budget) {
     let p = st.p;
     let mut cands = Vec::new();
+    let mut scored: Vec<(Guided, u32)> = Vec::new();
     for u in construction_order(p) {
         candidates(st, u, &mut cands);
         budget.spend(cands.len() as u64 + 1);
-        let mut best: Option<(Guided, u32)> = None;
+        // The best candidate with no actual Violation (a link over-subscribed is one, asked
+        // of the best candidates only).
+        scored.clear();
         for x in &cands {
-            let g = guided(st, u, *x, true);
-            if best
-                .as_ref()
-                .is_none_or(|(b, bx)| g.better(b) || (!b.better(&g) && x < bx))
-            {
-                best = Some((g, *x));
+            let g = guided_rules(st, u, *x, true);
+            if g.actual_violations == 0 {
+                scored.push((g, *x));
             }
         }
-        if let Some((g, x)) = best
-            && g.actual_violations == 0
-        {
+        if let Some((_, x)) = first_without_overbooking(st, u, &mut scored, Guided::order) {
             st.place(u, x);
         }
     }
@@ -77,6 +75,11 @@ pub(crate) fn improve(st: &mut State<'_, '_>, seed: u64, budget: &mut Budget) {
             let mut best = (st.score, here);
             for x in &cands {
                 if *x == here {
+                    continue;
+                }
+                if let Some(floor) = st.score_floor_if(*u, *x)
+                    && !floor.better(&best.0)
+                {
                     continue;
                 }
                 let s = st.score_if(*u, *x);

@@ -57,11 +57,22 @@ impl Size {
         load: 0.45,
     };
 
+    /// 10,000 pods over 20,000 nodes and 1,000 sites (issue 18's XL shape); the benchmark
+    /// plans it with [`add_pod_rules`] (anti-affinity and spread on a fifth of the
+    /// applications).
+    pub const XL: Size = Size {
+        pods: 10_000,
+        nodes: 20_000,
+        sites: 1_000,
+        load: 0.45,
+    };
+
     pub fn named(name: &str) -> Option<Size> {
         match name {
             "S" | "s" => Some(Size::S),
             "M" | "m" => Some(Size::M),
             "L" | "l" => Some(Size::L),
+            "XL" | "xl" => Some(Size::XL),
             _ => None,
         }
     }

@@ -48,6 +48,7 @@ use edgeplane_api::{Compliance, ConstraintPolicyRule, TargetRef};
 
 use crate::evaluate::{BuiltinRule, ClusterView};
 
+pub mod bound;
 mod candidates;
 mod compile;
 pub mod convert;
@@ -375,9 +376,41 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Search steps taken (candidate evaluations and branch-and-bound nodes).
     pub iterations: u64,
+    /// What no plan can beat (`planner::bound`): computed for heuristic and greedy plans
+    /// (a plan proven optimal needs none).
+    pub bound: Option<bound::Bound>,
 }
 
 impl Summary {
+    /// Pods that waiting longer might still place: the bound minus the pods placed.
+    pub fn gap(&self) -> Option<usize> {
+        self.bound.map(|b| b.placed.saturating_sub(self.placed))
+    }
+
+    /// `bound 1815 pods (gap 41, 2.3 %); at least 402 rules in Limit at that`, or `None`.
+    pub fn bound_note(&self) -> Option<String> {
+        let b = self.bound?;
+        let gap = b.placed.saturating_sub(self.placed);
+        let pct = if b.placed == 0 {
+            0.0
+        } else {
+            gap as f64 * 100.0 / b.placed as f64
+        };
+        let partial = if b.exact_groups < b.groups {
+            format!(
+                "; {} of {} groups bounded by their size only",
+                b.groups - b.exact_groups,
+                b.groups
+            )
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "bound {} pods (gap {gap}, {pct:.1} %), at least {} rules in Limit at that{partial}",
+            b.placed, b.limit
+        ))
+    }
+
     /// How the plan was found, for messages: `exact, proven optimal`; `exact search
     /// stopped at the iteration budget after 200000 steps: best plan found, not proven
     /// optimal`; `heuristic`; `greedy`.
@@ -451,10 +484,15 @@ pub fn plan(input: &PlanInput<'_>, options: &PlanOptions) -> Plan {
     plan.summary.strategy = Some(options.strategy);
     plan.summary.method = Some(method);
     plan.summary.iterations = budget.used();
+    if !plan.summary.optimal {
+        plan.summary.bound = Some(bound::compute(&problem));
+    }
     plan.summary.elapsed = started.elapsed();
     plan
 }
 
+#[cfg(test)]
+mod bound_tests;
 #[cfg(test)]
 mod podrules_tests;
 #[cfg(test)]

@@ -269,6 +269,38 @@ impl<'p, 'a> State<'p, 'a> {
         }
     }
 
+    /// A score no better than [`State::score_if`]'s, from the pod count and the rules of
+    /// its bindings alone, when the move can change neither the pod rules (the pod takes
+    /// part in none) nor take a link off over-subscription (none is over): then a move
+    /// this does not find better than another is not better either, and the link
+    /// reservations need not be asked. `None` otherwise.
+    #[inline]
+    pub fn score_floor_if(&self, pod: u32, node: u32) -> Option<Score> {
+        if self.over > 0 || self.p.rules.pods[pod as usize].involved {
+            return None;
+        }
+        let mut score = self.score;
+        let here = self.node_of[pod as usize];
+        let weight = self.p.pods[pod as usize].weight;
+        if here == NONE && node != NONE {
+            score.unplaced -= weight;
+        } else if here != NONE && node == NONE {
+            score.unplaced += weight;
+        }
+        for c in &self.p.pods[pod as usize].cons {
+            let new = self.p.value(*c, |q| {
+                if q == pod {
+                    node
+                } else {
+                    self.node_of[q as usize]
+                }
+            });
+            score.account(self.values[*c as usize], -1);
+            score.account(new, 1);
+        }
+        Some(score)
+    }
+
     /// The score if `pod` moved to `node` (`NONE`: unplaced); resources are not checked.
     pub fn score_if(&self, pod: u32, node: u32) -> Score {
         let mut score = self.score;

@@ -16,7 +16,7 @@ use crate::network::Location;
 
 const ZONE: &str = "topology.kubernetes.io/zone";
 
-fn link(from: &str, to: &str, latency: &str) -> Link {
+pub(super) fn link(from: &str, to: &str, latency: &str) -> Link {
     Link {
         from: from.into(),
         to: to.into(),
@@ -28,7 +28,7 @@ fn link(from: &str, to: &str, latency: &str) -> Link {
     }
 }
 
-fn topology(users: &[&str], links: Vec<Link>) -> NetworkTopology {
+pub(super) fn topology(users: &[&str], links: Vec<Link>) -> NetworkTopology {
     NetworkTopology::new(
         "default",
         NetworkTopologySpec {
@@ -49,7 +49,7 @@ fn topology(users: &[&str], links: Vec<Link>) -> NetworkTopology {
     )
 }
 
-fn node(name: &str, zone: &str, cpu: i64) -> PlanNode {
+pub(super) fn node(name: &str, zone: &str, cpu: i64) -> PlanNode {
     PlanNode {
         name: name.into(),
         allocatable: Resources {
@@ -64,7 +64,7 @@ fn node(name: &str, zone: &str, cpu: i64) -> PlanNode {
     }
 }
 
-fn pod(name: &str, cpu: i64) -> PendingPod {
+pub(super) fn pod(name: &str, cpu: i64) -> PendingPod {
     PendingPod {
         key: PodKey::new("default", name),
         requests: Resources::pod(cpu * 1000, 1 << 30),
@@ -76,15 +76,19 @@ fn pod(name: &str, cpu: i64) -> PendingPod {
     }
 }
 
-fn pod_ref(name: &str) -> TargetRef {
+pub(super) fn pod_ref(name: &str) -> TargetRef {
     TargetRef::pod("default", name)
 }
 
-fn site_ref(name: &str) -> TargetRef {
+pub(super) fn site_ref(name: &str) -> TargetRef {
     TargetRef::site(name)
 }
 
-fn binding(name: &str, targets: &[(&str, TargetRef)], rules: &[(&str, &str, &str)]) -> PlanBinding {
+pub(super) fn binding(
+    name: &str,
+    targets: &[(&str, TargetRef)],
+    rules: &[(&str, &str, &str)],
+) -> PlanBinding {
     PlanBinding {
         name: name.into(),
         offer: format!("default/{name}"),
@@ -108,7 +112,7 @@ fn binding(name: &str, targets: &[(&str, TargetRef)], rules: &[(&str, &str, &str
     }
 }
 
-fn run(inst: &Instance, strategy: Strategy) -> Plan {
+pub(super) fn run(inst: &Instance, strategy: Strategy) -> Plan {
     plan(
         &inst.input(),
         &PlanOptions {
@@ -356,7 +360,7 @@ fn compare(seed: u64) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn cases() -> u32 {
+pub(super) fn cases() -> u32 {
     std::env::var("EDGEPLANE_PLANNER_CASES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -96,11 +96,14 @@ pub fn planned_note_from<'a>(
 /// `plan run 3 (quiet period): 5 pods, 5 placed, 0 unplaced; rules 27 Compliant, 0 Limit,
 /// 0 Violation, 0 Error, 0 Pending; exact, proven optimal, 2 ms`: `written` pods were
 /// placed (their write succeeded), `unplaced` were not; the search as
-/// [`Summary::search_note`] tells it.
+/// [`Summary::search_note`] tells it; then, for a plan not proven optimal, the bound and
+/// the gap ([`Summary::bound_note`]: `; bound 5 pods (gap 0, 0.0 %), at least 0 rules in
+/// Limit at that`).
 pub fn run_note(run: u64, due: Due, summary: &Summary, written: usize, unplaced: usize) -> String {
     let s = summary;
+    let bound = s.bound_note().map_or(String::new(), |b| format!("; {b}"));
     format!(
-        "plan run {run} ({}): {} pods, {written} placed, {unplaced} unplaced; rules {} Compliant, {} Limit, {} Violation, {} Error, {} Pending; {}, {} ms",
+        "plan run {run} ({}): {} pods, {written} placed, {unplaced} unplaced; rules {} Compliant, {} Limit, {} Violation, {} Error, {} Pending; {}, {} ms{bound}",
         due.as_str(),
         s.pods,
         s.rules_compliant,

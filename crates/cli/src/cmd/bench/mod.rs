@@ -3,8 +3,10 @@
 
 mod evaluate;
 mod hub;
+pub mod instance_yaml;
 mod planner;
 mod rss;
+mod scheduler;
 mod topology;
 
 use std::process::ExitCode;
@@ -29,9 +31,18 @@ pub enum What {
     /// clusters, 10,000 applications by default); print time, peak memory, and the share
     /// of applications whose constraints hold against Karmada- and OCM-style placements.
     Hub(hub::Args),
+    /// The planning scheduler's steady state: applications of 5 pods arriving one at a
+    /// time on a cluster of 5,000 nodes running 5,000 pods, each planned through the
+    /// scheduler's input building, planner and write decisions; prints p50/p99/max.
+    Scheduler(scheduler::Args),
     /// Generate a scenario (100 sites, 2,000 nodes, 5,000 pods, 1 h, 20 events by
     /// default), run it in the simulator and print wall time and peak memory.
     Sim(crate::cmd::sim::BenchArgs),
+}
+
+/// This process's peak resident memory so far, in MB (other commands print it too).
+pub fn peak_rss_mb() -> Option<f64> {
+    rss::peak_rss_bytes().map(|b| b as f64 / (1024.0 * 1024.0))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -40,6 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         What::Evaluate(a) => evaluate::run(a),
         What::Planner(a) => planner::run(a),
         What::Hub(a) => hub::run(a),
+        What::Scheduler(a) => scheduler::run(a),
         What::Sim(a) => crate::cmd::sim::bench(a),
     }
 }

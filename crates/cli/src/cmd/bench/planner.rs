@@ -13,12 +13,14 @@ use edgeplane_core::planner::{self, PlanOptions, Strategy};
 use edgeplane_core::values::parse_duration_field;
 use serde::{Deserialize, Serialize};
 
+use super::instance_yaml;
 use crate::output::Table;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Sizes to run, in this order: S (12 pods / 30 nodes / 6 sites), M (200 / 500 / 20),
-    /// L (2000 / 5000 / 100).
+    /// L (2000 / 5000 / 100), XL (10000 / 20000 / 1000, always with the rules of
+    /// `--pod-rules`).
     #[arg(long, default_value = "S,M,L", value_delimiter = ',')]
     pub sizes: Vec<String>,
     /// Seed of the instances and of the search.
@@ -32,6 +34,10 @@ pub struct Args {
     /// (`instances::add_pod_rules`).
     #[arg(long = "pod-rules")]
     pub pod_rules: bool,
+    /// Write the instance of the (single) size given by --sizes as one multi-document YAML
+    /// file for `edgeplane plan -f FILE`, and plan nothing.
+    #[arg(long = "write-instance", value_name = "FILE")]
+    pub write_instance: Option<std::path::PathBuf>,
     /// Internal: run one `SIZE:STRATEGY` and print its figures as JSON.
     #[arg(long, hide = true)]
     pub child: Option<String>,
@@ -55,6 +61,8 @@ struct Row {
     method: String,
     /// The budget that ended the search, if one did.
     stopped: Option<String>,
+    /// `planner::bound`: most pods placeable, least Limits at that (None: proven optimal).
+    bound: Option<(usize, usize)>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -70,9 +78,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     for size in &args.sizes {
         if Size::named(size).is_none() {
-            eprintln!("error: --sizes: unknown size {size:?} (expected S, M, L)");
+            eprintln!("error: --sizes: unknown size {size:?} (expected S, M, L, XL)");
             return Ok(ExitCode::from(2));
         }
+    }
+    if let Some(path) = &args.write_instance {
+        let [size_name] = args.sizes.as_slice() else {
+            eprintln!("error: --write-instance: give one size with --sizes");
+            return Ok(ExitCode::from(2));
+        };
+        let instance = instance_of(size_name, args.seed, args.pod_rules)?;
+        let objects = instance_yaml::manifests(&instance).map_err(anyhow::Error::msg)?;
+        let text = instance_yaml::yaml(&objects).map_err(anyhow::Error::msg)?;
+        std::fs::write(path, &text)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        eprintln!(
+            "wrote {} objects ({} pods to place, {} nodes, {} bindings as offers, {:.1} MB) to {}",
+            objects.len(),
+            instance.pending.len(),
+            instance.nodes.len(),
+            instance.bindings.len(),
+            text.len() as f64 / 1e6,
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     let exe = std::env::current_exe()?;
     let mut table = Table::new([
@@ -85,7 +114,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "PODS/S",
         "PEAK-MB",
         "PLACED",
+        "BOUND",
+        "GAP",
         "LIMIT",
+        "LIMIT-LB",
         "VIOLATION",
         "COST",
         "OPTIMAL",
@@ -117,7 +149,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 format!("{rate:.0}"),
                 format!("{:.1}", row.peak_mb),
                 row.placed.to_string(),
+                row.bound.map_or("-".into(), |b| b.0.to_string()),
+                row.bound.map_or("-".into(), |b| {
+                    let gap = b.0.saturating_sub(row.placed);
+                    format!("{gap} ({:.1} %)", gap as f64 * 100.0 / b.0.max(1) as f64)
+                }),
                 row.limit.to_string(),
+                row.bound.map_or("-".into(), |b| b.1.to_string()),
                 row.violation.to_string(),
                 format!("{:.2}", row.cost),
                 match (&row.stopped, row.optimal) {
@@ -132,6 +170,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The generated instance of a size; XL always carries the rules between pods.
+fn instance_of(size_name: &str, seed: u64, pod_rules: bool) -> anyhow::Result<instances::Instance> {
+    let Some(size) = Size::named(size_name) else {
+        anyhow::bail!("unknown size {size_name:?}");
+    };
+    let mut instance = instances::generate(size, seed);
+    if pod_rules || size == Size::XL {
+        instances::add_pod_rules(&mut instance);
+    }
+    Ok(instance)
+}
+
 fn child_run(
     spec: &str,
     seed: u64,
@@ -142,10 +192,7 @@ fn child_run(
     let Some(size) = Size::named(size_name) else {
         anyhow::bail!("unknown size {size_name:?}");
     };
-    let mut instance = instances::generate(size, seed);
-    if pod_rules {
-        instances::add_pod_rules(&mut instance);
-    }
+    let instance = instance_of(size_name, seed, pod_rules)?;
     let input = instance.input();
     let options = PlanOptions {
         strategy: if strategy == "greedy" {
@@ -176,6 +223,7 @@ fn child_run(
         optimal: s.optimal,
         method: s.method.map(|m| m.as_str()).unwrap_or("none").to_string(),
         stopped: s.stopped.map(|w| w.as_str().to_string()),
+        bound: s.bound.map(|b| (b.placed, b.limit)),
     };
     println!("{}", serde_json::to_string(&row)?);
     Ok(ExitCode::SUCCESS)

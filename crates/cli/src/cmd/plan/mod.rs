@@ -71,6 +71,10 @@ pub struct Args {
     pub output: ManifestFormat,
     #[command(flatten)]
     pub fail_on: FailOnArgs,
+    /// Print the time of each phase on stderr (reading the YAML, decoding, building the
+    /// planner's input, planning, writing) and the peak memory.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
     /// Fields an object's kind does not have (`spec.bogus`): an error (strict, as
     /// `kubectl apply`), a warning, or ignored. Kinds edgeplane has no schema for (other
     /// projects' custom resources) are not checked.
@@ -111,20 +115,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(e) => e,
         Err(e) => return invalid(e),
     };
+    let mut phases = Phases::new(args.verbose);
     let documents = match input::read_documents(&args.files, args.validate) {
         Ok(d) => d,
         Err(e) => return invalid(e),
     };
+    phases.done(format!("read {} documents", documents.len()));
     let objects = match input::decode_all(&documents) {
         Ok(o) => o,
         Err(e) => return invalid(e),
     };
     let snapshot = Snapshot::from_objects(objects);
+    phases.done("decode".to_string());
     let external_rules: Vec<String> = external.providers.iter().map(|(r, _)| r.clone()).collect();
     let parts = match PlanParts::build(&snapshot, &external_rules, jiff::Timestamp::now()) {
         Ok(p) => p,
         Err(e) => return invalid(e),
     };
+    phases.done(format!(
+        "input ({} nodes, {} pods, {} bindings)",
+        parts.nodes.len(),
+        parts.workloads.iter().map(|w| w.pods.len()).sum::<usize>(),
+        parts.bindings.len()
+    ));
     let workloads = &parts.workloads;
     for offer in &snapshot.offers {
         let namespace = offer.metadata.namespace.as_deref().unwrap_or("default");
@@ -155,7 +168,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..PlanOptions::default()
     }
     .with_time_budget(budget);
+    phases.done("external costs".to_string());
     let mut plan = planner::plan(&plan_input, &options);
+    phases.done("plan".to_string());
     let mut allocations = Vec::new();
     if let Some(url) = &args.network_controller {
         let outcomes = match network::allocate(url, &plan_input, &plan, jiff::Timestamp::now()) {
@@ -205,8 +220,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             drop_inventory: args.drop_inventory,
         },
     );
+    phases.done("render".to_string());
     let items = rendered.objects;
     crate::output::print_manifests(args.output, &items)?;
+    phases.done("write".to_string());
     if let Some(path) = &args.report {
         let report = Report::new(&plan, &allocations);
         let text = serde_json::to_string_pretty(&report)?;
@@ -226,9 +243,54 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for warning in &rendered.warnings {
         eprintln!("warning: {warning}");
     }
+    phases.finish();
     let mut outcome = Outcome::from_compliance(plan.bindings.iter().map(|b| b.compliance));
     outcome.unplaced = plan.unplaced.len();
     Ok(args.fail_on.exit_code(&outcome))
+}
+
+/// `-v`: the wall time of each phase, printed as one line at the end.
+struct Phases {
+    on: bool,
+    start: std::time::Instant,
+    last: std::time::Instant,
+    done: Vec<(String, std::time::Duration)>,
+}
+
+impl Phases {
+    fn new(on: bool) -> Phases {
+        let now = std::time::Instant::now();
+        Phases {
+            on,
+            start: now,
+            last: now,
+            done: Vec::new(),
+        }
+    }
+
+    fn done(&mut self, what: String) {
+        let now = std::time::Instant::now();
+        self.done.push((what, now - self.last));
+        self.last = now;
+    }
+
+    fn finish(&self) {
+        if !self.on {
+            return;
+        }
+        let phases: Vec<String> = self
+            .done
+            .iter()
+            .map(|(what, d)| format!("{what} {:.3} s", d.as_secs_f64()))
+            .collect();
+        let peak = crate::cmd::bench::peak_rss_mb()
+            .map_or(String::new(), |mb| format!(", peak RSS {mb:.0} MB"));
+        eprintln!(
+            "timings: {}; total {:.3} s{peak}",
+            phases.join(", "),
+            self.start.elapsed().as_secs_f64()
+        );
+    }
 }
 
 fn summarize(plan: &Plan) {
@@ -250,6 +312,9 @@ fn summarize(plan: &Plan) {
         s.rules_pending,
         s.cost
     );
+    if let Some(note) = s.bound_note() {
+        eprintln!("{note}");
+    }
     if !plan.unplaced.is_empty() {
         eprintln!("{} unplaced:", plan.unplaced.len());
         for u in &plan.unplaced {

@@ -94,6 +94,23 @@ pub struct ReportSummary {
     pub method: String,
     pub plan_millis: u64,
     pub iterations: u64,
+    /// What no plan can beat (docs/planner.md, "How good is the plan?"); null for a plan
+    /// proven optimal.
+    pub bound: Option<ReportBound>,
+    /// Pods the bound allows beyond those placed; null without a bound.
+    pub gap: Option<usize>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportBound {
+    /// No plan places more pods.
+    pub placed: usize,
+    /// A plan placing `placed` pods has at least this many rules in Limit.
+    pub limit: usize,
+    pub groups: usize,
+    /// Groups solved to the end (the others are bounded by their size).
+    pub exact_groups: usize,
 }
 
 impl Report {
@@ -174,6 +191,13 @@ impl Report {
                 method: s.method.map(|m| m.as_str()).unwrap_or("none").to_string(),
                 plan_millis: s.elapsed.as_millis() as u64,
                 iterations: s.iterations,
+                bound: s.bound.map(|b| ReportBound {
+                    placed: b.placed,
+                    limit: b.limit,
+                    groups: b.groups,
+                    exact_groups: b.exact_groups,
+                }),
+                gap: s.gap(),
             },
         }
     }
