@@ -261,11 +261,16 @@ mod tests {
     fn a_written_instance_reads_back_as_the_same_problem() {
         let mut inst = instances::generate(Size::M, 3);
         instances::add_pod_rules(&mut inst);
-        let text = yaml(&manifests(&inst).unwrap()).unwrap();
-        let docs = parse_documents("instance.yaml", &text).unwrap();
-        let objects: Vec<_> = docs.iter().map(|d| decode(d).unwrap()).collect();
+        let objects = manifests(&inst).unwrap_or_else(|e| panic!("{e}"));
+        let text = yaml(&objects).unwrap_or_else(|e| panic!("{e}"));
+        let docs = parse_documents("instance.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+        let objects: Vec<_> = docs
+            .iter()
+            .map(|d| decode(d).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
         let snapshot = Snapshot::from_objects(objects);
-        let parts = PlanParts::build(&snapshot, &[], jiff::Timestamp::UNIX_EPOCH).unwrap();
+        let parts = PlanParts::build(&snapshot, &[], jiff::Timestamp::UNIX_EPOCH)
+            .unwrap_or_else(|e| panic!("{e}"));
         let input = parts.input();
         assert_eq!(input.nodes, inst.nodes);
         assert_eq!(input.pending.len(), inst.pending.len());

@@ -249,12 +249,11 @@ fn bind(pod: &mut Pod, node: &str) {
     });
 }
 
+/// An arriving application's pods and offers.
+type Arrival = (Vec<Arc<Pod>>, Vec<Arc<ConstraintPolicyOffer>>);
+
 /// Application `i`: `n` gated pods in a chain, the first bound to the users of `site`.
-fn arrival(
-    i: usize,
-    n: usize,
-    site: &str,
-) -> anyhow::Result<(Vec<Arc<Pod>>, Vec<Arc<ConstraintPolicyOffer>>)> {
+fn arrival(i: usize, n: usize, site: &str) -> anyhow::Result<Arrival> {
     let namespace = "app-0";
     let name = |k: usize| format!("arrival{i}-{k}");
     let mut pods = Vec::new();
