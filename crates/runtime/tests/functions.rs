@@ -1021,3 +1021,73 @@ async fn each_lane_is_planned_as_a_unit_against_its_summed_budget() {
     functions.stop().await;
     scheduler.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_lane_whose_node_fails_is_planned_again_as_a_unit() {
+    // Two nodes near the RAN, one near the core. The lanes are planned split (720us);
+    // the node of lane 0's VM hop fails, and its hops there are planned again together,
+    // on the other node near the RAN, with the hops still running as fixed points: the
+    // lane is back within its budget.
+    let (cluster, gate) = harness::gated_cluster(vec![
+        site_node("a1", "edge-a"),
+        site_node("a2", "edge-a"),
+        site_node("b1", "edge-b"),
+    ])
+    .await;
+    with_upstream_crds(&cluster).await;
+    cluster.load_yaml(TWO_SITES).await.unwrap();
+    let client = cluster.client();
+    let functions = start_functions(&cluster).await;
+    gate.attach(&functions.base.caches.offers);
+    let scheduler = start_lane_scheduler(&cluster).await;
+    cluster
+        .load_yaml(&FUNCTIONS.replace(
+            "endToEnd: [{name: latency, request: 1ms, limit: 2ms}]",
+            "endToEnd: [{name: latency, request: 800us, limit: 1ms}]",
+        ))
+        .await
+        .unwrap();
+    let lane0 = || async {
+        get::<ServiceChain>(&client, "upf", "up")
+            .await
+            .and_then(|c| c.status)
+            .and_then(|s| s.lanes.into_iter().next())
+    };
+    let compliant = |l: &edgeplane_api::LaneStatus| {
+        l.links.iter().all(|link| link.ready)
+            && l.end_to_end
+                .as_ref()
+                .map(|e| e.compliance.to_string())
+                .as_deref()
+                == Some("Compliant")
+    };
+    assert!(
+        eventually(Duration::from_secs(120), || async {
+            lane0().await.is_some_and(|l| compliant(&l))
+        })
+        .await,
+        "{:#?}",
+        lane0().await
+    );
+    let before = lane0().await.unwrap();
+    let failed = before.hops[0].node.clone().unwrap();
+    assert!(failed.starts_with('a'), "{before:#?}");
+    cluster.fail_node(&failed).await.unwrap();
+    let recovered = eventually(Duration::from_secs(900), || async {
+        lane0().await.is_some_and(|l| {
+            l.hops
+                .iter()
+                .all(|h| h.node.as_deref().is_some_and(|n| n != failed))
+                && compliant(&l)
+        })
+    })
+    .await;
+    let after = lane0().await.unwrap();
+    assert!(recovered, "{after:#?}");
+    let other = if failed == "a1" { "a2" } else { "a1" };
+    assert_eq!(after.hops[0].node.as_deref(), Some(other), "{after:#?}");
+    assert_eq!(after.hops[2].node.as_deref(), Some("b1"), "{after:#?}");
+    assert_eq!(after.end_to_end.unwrap().latency.as_deref(), Some("720us"));
+    functions.stop().await;
+    scheduler.stop().await;
+}
