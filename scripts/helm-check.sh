@@ -36,6 +36,9 @@ fi
 "$helm" lint --strict "$chart" --set descheduler.dryRun=true \
   --set descheduler.networkController=http://netctl.edgeplane-system.svc:50052
 "$helm" lint --strict "$chart" --set monitoring.enabled=true --set netctl.enabled=true
+for mode in direct karmada karmada-policy; do
+  "$helm" lint --strict "$chart" --set hub.enabled=true --set hub.mode=$mode
+done
 "$helm" template edgeplane "$chart" --namespace edgeplane-system --include-crds >"$out/gate.yaml"
 "$helm" template edgeplane "$chart" --namespace edgeplane-system \
   --set monitoring.enabled=true --set netctl.enabled=true >"$out/full.yaml"
@@ -83,7 +86,7 @@ if "$helm" template edgeplane "$chart" --set scheduler.mode=later >/dev/null 2>&
   echo "helm-check: scheduler.mode=later was accepted" >&2
   exit 1
 fi
-for bad in descheduler.maxEvictionsPerCycle=0 netctl.replicas=2 monitoring.enabeld=true podAntiAffinity=sometimes; do
+for bad in descheduler.maxEvictionsPerCycle=0 netctl.replicas=2 monitoring.enabeld=true podAntiAffinity=sometimes hub.mode=kubefed; do
   if "$helm" lint --strict "$chart" --set "$bad" >/dev/null 2>&1; then
     echo "helm-check: $bad was accepted" >&2
     exit 1

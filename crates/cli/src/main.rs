@@ -50,6 +50,9 @@ enum Command {
     Controller(cmd::controller::Args),
     /// The reference network controller: serve it over gRPC.
     Netctl(cmd::netctl::Args),
+    /// Place MEC applications across member clusters from a hub cluster: apply to the
+    /// members directly, or hand the placement to Karmada (docs/multicluster.md).
+    Hub(cmd::hub::Args),
     /// Run the planning scheduler against a cluster: gate mode (node affinity + scheduling
     /// gate, kube-scheduler binds) or bind mode (a secondary scheduler).
     Scheduler(cmd::scheduler::Args),
@@ -193,6 +196,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Controller(args) => cmd::controller::run(args),
         Command::Netctl(args) => cmd::netctl::run(args),
+        Command::Hub(args) => cmd::hub::run(args),
         Command::Scheduler(args) => cmd::scheduler::run(args),
         Command::Descheduler(args) => cmd::descheduler::run(args),
         Command::Sim(args) => cmd::sim::run(args),
@@ -221,6 +225,7 @@ mod tests {
                 cmd::cluster::Command::Serve(s) => s.listen.port(),
             },
             Command::Controller(a) => a.metrics_addr.port(),
+            Command::Hub(a) => a.metrics_addr.port(),
             Command::Scheduler(a) => a.metrics_addr.port(),
             Command::Descheduler(a) => a.metrics_addr.port(),
             Command::Netctl(a) => match a.command {
@@ -243,8 +248,9 @@ mod tests {
     /// cluster and each component at once (docs/runtime.md runs them so).
     #[test]
     fn default_ports_do_not_clash() {
-        let commands: [&[&str]; 7] = [
+        let commands: [&[&str]; 8] = [
             &["edgeplane", "cluster", "serve"],
+            &["edgeplane", "hub"],
             &["edgeplane", "controller"],
             &["edgeplane", "scheduler"],
             &["edgeplane", "descheduler"],

@@ -62,6 +62,51 @@ pub fn is_ours(binding: &Json) -> bool {
         == Some(SCHEDULER_NAME)
 }
 
+/// Where Karmada names, on a ResourceBinding (label or annotation), the PropagationPolicy
+/// it was made for.
+pub const POLICY_NAME_KEY: &str = "propagationpolicy.karmada.io/name";
+
+/// The bindings among `bindings` that Karmada made for `policy` and left to edgeplane:
+/// same namespace, [`POLICY_NAME_KEY`] naming it, `schedulerName: edgeplane`.
+pub fn bindings_of<'a>(policy: &Json, bindings: &'a [Json]) -> Vec<&'a Json> {
+    let text = |o: &'a Json, p: &str| o.pointer(p).and_then(Json::as_str);
+    let key = POLICY_NAME_KEY.replace('/', "~1");
+    let name = policy.pointer("/metadata/name").and_then(Json::as_str);
+    let namespace = policy.pointer("/metadata/namespace").and_then(Json::as_str);
+    bindings
+        .iter()
+        .filter(|b| {
+            is_ours(b)
+                && text(b, "/metadata/namespace") == namespace
+                && (text(b, &format!("/metadata/labels/{key}")) == name
+                    || text(b, &format!("/metadata/annotations/{key}")) == name)
+        })
+        .collect()
+}
+
+/// The apply bodies for the bindings whose `spec.clusters` differ from the plan's.
+pub fn binding_changes(
+    plan: &AppPlan,
+    bindings: &[&Json],
+    karmada: &BTreeMap<String, String>,
+) -> Vec<Json> {
+    bindings
+        .iter()
+        .filter_map(|binding| {
+            let workload = binding
+                .pointer("/spec/resource/name")
+                .and_then(Json::as_str)?;
+            let clusters = binding_clusters(plan, workload, karmada);
+            let written = binding
+                .pointer("/spec/clusters")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
+            (written != clusters).then(|| binding_apply(binding, clusters))
+        })
+        .collect()
+}
+
 /// `spec.clusters` of a component's binding: `[{name, replicas}]` by Karmada cluster name,
 /// in name order.
 pub fn binding_clusters(
@@ -534,6 +579,51 @@ mod tests {
                    "metadata": {"name": "ar-render-deployment", "namespace": "ar"},
                    "spec": {"clusters": [{"name": "edge-west", "replicas": 2},
                                          {"name": "karmada-ee", "replicas": 4}]}})
+        );
+    }
+
+    #[test]
+    fn the_bindings_of_a_policy_are_its_own_left_to_edgeplane_and_written_when_they_differ() {
+        let policy = json!({"metadata": {"name": "ar", "namespace": "ar"}});
+        let binding = |name: &str, ns: &str, scheduler: &str, by: &str, clusters: Json| {
+            json!({"metadata": {"name": name, "namespace": ns,
+                                "annotations": {POLICY_NAME_KEY: by}},
+                   "spec": {"schedulerName": scheduler, "resource": {"name": "render"},
+                            "clusters": clusters}})
+        };
+        let bindings = vec![
+            binding("mine", "ar", "edgeplane", "ar", json!(null)),
+            binding("other-policy", "ar", "edgeplane", "other", json!(null)),
+            binding("karmadas", "ar", "default-scheduler", "ar", json!(null)),
+            binding("elsewhere", "x", "edgeplane", "ar", json!(null)),
+            binding(
+                "done",
+                "ar",
+                "edgeplane",
+                "ar",
+                json!([{"name": "edge-east", "replicas": 4}, {"name": "edge-west", "replicas": 2}]),
+            ),
+        ];
+        let mine = bindings_of(&policy, &bindings);
+        let names: Vec<&str> = mine
+            .iter()
+            .filter_map(|b| b.pointer("/metadata/name").and_then(Json::as_str))
+            .collect();
+        assert_eq!(names, ["mine", "done"]);
+        let karmada = BTreeMap::from([
+            ("edge-east".to_string(), "edge-east".to_string()),
+            ("edge-west".to_string(), "edge-west".to_string()),
+        ]);
+        let changes = binding_changes(&plan(), &mine, &karmada);
+        assert_eq!(
+            changes,
+            vec![binding_apply(
+                mine[0],
+                vec![
+                    json!({"name": "edge-east", "replicas": 4}),
+                    json!({"name": "edge-west", "replicas": 2})
+                ]
+            )]
         );
     }
 
