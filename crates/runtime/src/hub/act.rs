@@ -191,7 +191,11 @@ async fn applications(
         {
             tracing::warn!(application = %format!("{}/{}", key.0, key.1), %error, "hub: writing the status failed");
         }
-        if let Some(why) = moved.get(&key) {
+        // Placed again to where it already was (nothing better for a violation past
+        // grace): nothing moved, nothing to tell.
+        if let Some(why) = moved.get(&key)
+            && status.placement != previous.placement
+        {
             ctx.events()
                 .publish_or_log(
                     &app.object_ref(&()),
