@@ -107,6 +107,46 @@ pub fn binding_changes(
         .collect()
 }
 
+/// The placement a policy's bindings already have, by member name (cluster -> component
+/// -> replicas), when every binding gives all its replicas in `spec.clusters` and every
+/// cluster named is a member in `ready`: the hub then keeps it (judged, not moved), so a
+/// placement does not follow every change of the members' free capacity, which the
+/// placed replicas themselves take. `None` asks for a placement.
+pub fn written_placement(
+    bindings: &[Json],
+    karmada: &BTreeMap<String, String>,
+    ready: &std::collections::BTreeSet<String>,
+) -> Option<BTreeMap<String, BTreeMap<String, u32>>> {
+    let mut placement: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+    for binding in bindings {
+        let component = binding
+            .pointer("/spec/resource/name")
+            .and_then(Json::as_str)?;
+        let replicas = binding.pointer("/spec/replicas").and_then(Json::as_u64)?;
+        let clusters = binding.pointer("/spec/clusters").and_then(Json::as_array)?;
+        let mut given = 0u64;
+        for target in clusters {
+            let name = target.get("name").and_then(Json::as_str)?;
+            let n = target.get("replicas").and_then(Json::as_u64)?;
+            let member = karmada
+                .iter()
+                .find(|(_, k)| k.as_str() == name)
+                .map(|(m, _)| m.clone())
+                .filter(|m| ready.contains(m))?;
+            given += n;
+            *placement
+                .entry(member)
+                .or_default()
+                .entry(component.to_string())
+                .or_default() += u32::try_from(n).ok()?;
+        }
+        if clusters.is_empty() || given != replicas {
+            return None;
+        }
+    }
+    (!placement.is_empty()).then_some(placement)
+}
+
 /// `spec.clusters` of a component's binding: `[{name, replicas}]` by Karmada cluster name,
 /// in name order.
 pub fn binding_clusters(
@@ -625,6 +665,42 @@ mod tests {
                 ]
             )]
         );
+    }
+
+    #[test]
+    fn a_written_placement_is_kept_while_its_clusters_are_ready_and_it_gives_every_replica() {
+        let karmada = BTreeMap::from([
+            ("edge-east".to_string(), "karmada-ee".to_string()),
+            ("edge-west".to_string(), "edge-west".to_string()),
+        ]);
+        let ready =
+            std::collections::BTreeSet::from(["edge-east".to_string(), "edge-west".to_string()]);
+        let binding = |clusters: Json| json!({"spec": {"resource": {"name": "render"}, "replicas": 6, "clusters": clusters}});
+        let both = binding(
+            json!([{"name": "karmada-ee", "replicas": 4}, {"name": "edge-west", "replicas": 2}]),
+        );
+        assert_eq!(
+            written_placement(std::slice::from_ref(&both), &karmada, &ready),
+            Some(BTreeMap::from([
+                (
+                    "edge-east".to_string(),
+                    BTreeMap::from([("render".to_string(), 4)])
+                ),
+                (
+                    "edge-west".to_string(),
+                    BTreeMap::from([("render".to_string(), 2)])
+                ),
+            ]))
+        );
+        // West not Ready, replicas missing, nothing written, a cluster not a member: placed again.
+        let east_only = std::collections::BTreeSet::from(["edge-east".to_string()]);
+        assert_eq!(written_placement(&[both], &karmada, &east_only), None);
+        let short = binding(json!([{"name": "karmada-ee", "replicas": 4}]));
+        assert_eq!(written_placement(&[short], &karmada, &ready), None);
+        let unwritten = json!({"spec": {"resource": {"name": "render"}, "replicas": 6}});
+        assert_eq!(written_placement(&[unwritten], &karmada, &ready), None);
+        let stranger = binding(json!([{"name": "elsewhere", "replicas": 6}]));
+        assert_eq!(written_placement(&[stranger], &karmada, &ready), None);
     }
 
     #[test]

@@ -438,6 +438,14 @@ async fn bindings(
     let Some(built) = built else {
         return;
     };
+    let names = karmada::karmada_names(&observed.members);
+    // What Karmada's bindings already say stays while its clusters are Ready.
+    let ready: BTreeSet<String> = built
+        .clusters
+        .iter()
+        .filter(|c| c.ready)
+        .map(|c| c.name.clone())
+        .collect();
     let mut applications = Vec::new();
     let mut theirs = Vec::new();
     for policy in observed
@@ -453,7 +461,8 @@ async fn bindings(
             continue;
         }
         match karmada::application_from_bindings(policy, &bindings, &observed.policies) {
-            Ok(app) => {
+            Ok(mut app) => {
+                app.prescribed = karmada::written_placement(&bindings, &names, &ready);
                 applications.push(app);
                 theirs.push((policy, bindings));
             }
@@ -479,7 +488,6 @@ async fn bindings(
         applications,
     };
     let plan = hub::plan(&input, &config.options);
-    let names = karmada::karmada_names(&observed.members);
     let (resource, _) = resource_of("work.karmada.io/v1alpha2", "ResourceBinding");
     for (app, (policy, bindings)) in plan.applications.iter().zip(&theirs) {
         for (component, unplaced) in &app.unplaced {
