@@ -231,6 +231,7 @@ mod tests {
             },
             Command::Agent(a) => match a.command {
                 cmd::agent::Command::Reflect(r) => r.listen.port(),
+                cmd::agent::Command::Run(r) => r.metrics_addr.port(),
                 cmd::agent::Command::Probe(_) | cmd::agent::Command::Bandwidth(_) => {
                     panic!("agent probe and bandwidth listen on nothing")
                 }
@@ -243,7 +244,7 @@ mod tests {
     /// cluster and each component at once (docs/runtime.md runs them so).
     #[test]
     fn default_ports_do_not_clash() {
-        let commands: [&[&str]; 7] = [
+        let commands: [&[&str]; 8] = [
             &["edgeplane", "cluster", "serve"],
             &["edgeplane", "controller"],
             &["edgeplane", "scheduler"],
@@ -251,6 +252,8 @@ mod tests {
             &["edgeplane", "netctl", "serve"],
             &["edgeplane", "provider", "serve"],
             &["edgeplane", "agent", "reflect"],
+            // Its reflector takes 862 as `agent reflect` does: one or the other runs.
+            &["edgeplane", "agent", "run", "--node-name", "n1"],
         ];
         let ports: Vec<(u16, &[&str])> = commands.iter().map(|c| (default_port(c), *c)).collect();
         for (i, (port, argv)) in ports.iter().enumerate() {

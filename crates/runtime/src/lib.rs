@@ -36,6 +36,7 @@ pub mod events;
 pub mod foreign;
 pub mod http;
 pub mod leader;
+pub mod measurement;
 pub mod metrics;
 pub mod netctl;
 pub mod providers;

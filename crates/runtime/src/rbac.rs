@@ -307,6 +307,31 @@ pub const NETWORK_CONTROLLER: &[ApiCall] = &[
     ),
 ];
 
+/// `edgeplane agent run` ([`crate::measurement`]): watches nodes, the agent pods and the
+/// topologies (its own caches, not [`CACHES`]), and applies its site's entries of the
+/// topology's `status.measured`. No Lease, no Events, nothing created or deleted.
+pub const AGENT: &[ApiCall] = &[
+    call("", "nodes", WATCH, "agent: the nodes and their sites"),
+    call(
+        "",
+        "pods",
+        WATCH,
+        "agent: the agent pods (its peers' addresses)",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networktopologies",
+        WATCH,
+        "agent: the site label",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networktopologies/status",
+        &["patch"],
+        "agent: status.measured",
+    ),
+];
+
 /// A component of the chart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Component {
@@ -318,6 +343,8 @@ pub enum Component {
     Descheduler,
     /// `edgeplane netctl serve`, the reference network controller.
     NetworkController,
+    /// `edgeplane agent run`, the measurement agent (a DaemonSet).
+    Agent,
 }
 
 impl Component {
@@ -328,6 +355,7 @@ impl Component {
             Component::Scheduler(_) => "scheduler",
             Component::Descheduler => "descheduler",
             Component::NetworkController => "netctl",
+            Component::Agent => "agent",
         }
     }
 }
@@ -362,6 +390,10 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
         out.extend(EVENTS);
         return out;
     }
+    if component == Component::Agent {
+        out.extend(AGENT);
+        return out;
+    }
     out.extend(CACHES);
     out.extend(LEADER_ELECTION);
     out.extend(EVENTS);
@@ -374,7 +406,7 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
         Component::Scheduler(Mode::Gate) => out.extend(SCHEDULER_GATE),
         Component::Scheduler(Mode::Bind) => out.extend(SCHEDULER_BIND),
         Component::Descheduler => out.extend(DESCHEDULER),
-        Component::NetworkController => {}
+        Component::NetworkController | Component::Agent => {}
     }
     out
 }
