@@ -96,7 +96,15 @@ pub struct Monitor {
     peers: HashMap<SocketAddr, PeerState>,
     counters: MonitorCounters,
     buf: Vec<u8>,
+    /// The peers in probing order, and the next to probe ([`Monitor::probe_some`]).
+    order: Vec<SocketAddr>,
+    cursor: usize,
 }
+
+/// Probing rounds are split into this many slices spread over the interval, so that
+/// hundreds of peers are not probed in one burst (their answers would overflow the
+/// socket's receive buffer, and read as loss).
+pub const SLICES_PER_INTERVAL: u32 = 20;
 
 fn nanos(d: Duration) -> Nanos {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
@@ -113,6 +121,8 @@ impl Monitor {
             peers: HashMap::new(),
             counters: MonitorCounters::default(),
             buf: vec![0u8; 65_536],
+            order: Vec::new(),
+            cursor: 0,
         })
     }
 
@@ -154,13 +164,28 @@ impl Monitor {
             next.insert(peer.address, state);
         }
         self.peers = next;
+        let mut order: Vec<SocketAddr> = self.peers.keys().copied().collect();
+        order.sort();
+        self.order = order;
+        self.cursor = 0;
     }
 
     /// Sends one probe to every peer.
     pub async fn probe_all(&mut self) {
+        self.cursor = 0;
+        self.probe_some(self.order.len()).await;
+    }
+
+    /// Sends one probe to each of the next `count` peers in order (wrapping).
+    pub async fn probe_some(&mut self, count: usize) {
         let error_estimate =
             ErrorEstimate::microsecond(self.config.clocks_synchronized, self.config.format);
-        for (address, state) in &mut self.peers {
+        for _ in 0..count.min(self.order.len()) {
+            let address = self.order[self.cursor % self.order.len()];
+            self.cursor = (self.cursor + 1) % self.order.len();
+            let Some(state) = self.peers.get_mut(&address) else {
+                continue;
+            };
             let sequence = state.next_sequence;
             state.next_sequence = sequence.wrapping_add(1);
             let t1 = timestamp::now();
@@ -173,7 +198,7 @@ impl Monitor {
             .encode(self.config.packet_len);
             state.window.sent(sequence, t1);
             self.counters.sent += 1;
-            if self.socket.send_to(&packet, *address).await.is_err() {
+            if self.socket.send_to(&packet, address).await.is_err() {
                 self.counters.send_errors += 1;
             }
         }
@@ -236,18 +261,31 @@ impl Monitor {
         Ok(())
     }
 
-    /// Probes every `interval` and records answers until `until` completes.
+    /// The time between two slices of a probing round.
+    pub fn slice_interval(&self) -> std::time::Duration {
+        self.config.interval / SLICES_PER_INTERVAL
+    }
+
+    /// Sends the next slice of a probing round: every peer is probed once per `interval`
+    /// when this runs every [`Monitor::slice_interval`].
+    pub async fn probe_slice(&mut self) {
+        let count = self.order.len().div_ceil(SLICES_PER_INTERVAL as usize);
+        self.probe_some(count).await;
+    }
+
+    /// Probes every peer every `interval` (in slices) and records answers until `until`
+    /// completes.
     pub async fn run_until(
         &mut self,
         until: impl std::future::Future<Output = ()>,
     ) -> io::Result<()> {
         tokio::pin!(until);
-        let mut ticker = tokio::time::interval(self.config.interval);
+        let mut ticker = tokio::time::interval(self.slice_interval());
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = &mut until => return Ok(()),
-                _ = ticker.tick() => self.probe_all().await,
+                _ = ticker.tick() => self.probe_slice().await,
                 r = self.receive() => r?,
             }
         }

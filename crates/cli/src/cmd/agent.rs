@@ -28,7 +28,7 @@ pub enum Command {
     /// The long-running agent (the Helm chart's DaemonSet): reflects, probes its peers from
     /// the API server, serves per-peer metrics, and publishes its site's measured links
     /// into the NetworkTopology status.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Be a STAMP Session-Reflector (stateless) until interrupted; the first line of
     /// standard output is `listening on ADDR`.
     Reflect(ReflectArgs),
@@ -205,7 +205,7 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let args = match args.command {
-        Command::Run(a) => return run::run(a),
+        Command::Run(a) => return run::run(*a),
         other => other,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -143,7 +143,7 @@ fn agent_nodes_are_nodes_with_a_site_and_a_running_ready_agent_pod() {
             AgentNode {
                 site: "b".into(),
                 name: "n5".into(),
-                address: "fd00::5".parse().unwrap(),
+                address: "fd00::5".parse().expect("address"),
             },
         ]
     );
@@ -215,7 +215,7 @@ fn site_links_take_the_median_of_half_the_p90_round_trips_and_pool_the_loss() {
             peers: 3,
         }
     );
-    let time: jiff::Timestamp = "2026-12-07T10:00:00Z".parse().unwrap();
+    let time: jiff::Timestamp = "2026-12-07T10:00:00Z".parse().expect("time");
     let entries = measured_links("a", &links, time);
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
@@ -274,7 +274,7 @@ fn link(latency_ms: f64) -> LinkFigures {
 }
 
 fn at(seconds: i64) -> jiff::Timestamp {
-    jiff::Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+    jiff::Timestamp::from_second(1_800_000_000 + seconds).expect("time")
 }
 
 #[test]

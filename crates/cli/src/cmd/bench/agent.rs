@@ -130,18 +130,19 @@ fn agent(
         .map_err(|_| anyhow::anyhow!("the agent thread panicked"))?
 }
 
+/// The peers' reflector addresses, where to announce the agent's reflector, how to stop
+/// them, and their thread.
+type Peers = (
+    Vec<SocketAddr>,
+    Announce,
+    Arc<tokio::sync::Notify>,
+    std::thread::JoinHandle<anyhow::Result<()>>,
+);
+
 /// The peers: `count` reflectors, and a sender that probes the agent's reflector `count`
 /// times per `interval` (once the agent's address is known), on one thread. Returns their
 /// addresses, where to send the agent's address, and how to stop them.
-fn peers(
-    count: u32,
-    interval: Duration,
-) -> anyhow::Result<(
-    Vec<SocketAddr>,
-    tokio::sync::watch::Sender<Option<SocketAddr>>,
-    Arc<tokio::sync::Notify>,
-    std::thread::JoinHandle<anyhow::Result<()>>,
-)> {
+fn peers(count: u32, interval: Duration) -> anyhow::Result<Peers> {
     let (addrs_tx, addrs_rx) = std::sync::mpsc::channel();
     let (target_tx, mut target_rx) = tokio::sync::watch::channel(None::<SocketAddr>);
     let stop = Arc::new(tokio::sync::Notify::new());
@@ -166,7 +167,10 @@ fn peers(
             }
             addrs_tx.send(addrs)?;
             let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
-            let mut ticker = tokio::time::interval(interval);
+            // The peers' probes spread over the interval as the agent spreads its own.
+            let slices = edgeplane_agent::monitor::SLICES_PER_INTERVAL;
+            let per_slice = count.div_ceil(slices);
+            let mut ticker = tokio::time::interval(interval / slices);
             let mut buf = vec![0u8; 2048];
             let mut sequence = 0u32;
             loop {
@@ -176,7 +180,7 @@ fn peers(
                     _ = target_rx.changed() => {}
                     _ = ticker.tick(), if target.is_some() => {
                         let Some(target) = target else { continue };
-                        for _ in 0..count {
+                        for _ in 0..per_slice {
                             let packet = edgeplane_agent::packet::SenderPacket {
                                 sequence,
                                 timestamp: timestamp::now(),
