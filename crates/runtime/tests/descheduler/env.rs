@@ -116,6 +116,8 @@ pub struct Env {
 
 pub struct Options {
     pub policy: &'static str,
+    /// The world loaded first (`WORLD` unless a scenario needs another).
+    pub world: String,
     /// Extra manifests before anything starts.
     pub extra: Vec<String>,
     pub limits: Limits,
@@ -131,6 +133,7 @@ impl Options {
     pub fn new(policy: &'static str) -> Options {
         Options {
             policy,
+            world: WORLD.to_string(),
             extra: Vec::new(),
             limits: Limits {
                 min_pod_age: Duration::from_secs(10),
@@ -159,7 +162,7 @@ impl Env {
         ])
         .await;
         cluster
-            .load_yaml(&WORLD.replace("POLICY", options.policy))
+            .load_yaml(&options.world.replace("POLICY", options.policy))
             .await
             .unwrap();
         for yaml in &options.extra {
