@@ -5,6 +5,7 @@
 
 use super::*;
 use edgeplane_api::LinkBandwidth;
+use env::topology_of;
 
 /// The renderer streams 1Gbps (at least 800Mbps) to the stadium, as well as reaching it
 /// within 5ms; the stadium <-> edge-1 link carries `{capacity}`.
@@ -47,19 +48,13 @@ async fn link(env: &Env, from: &str, to: &str) -> Option<LinkBandwidth> {
         .find(|l| l.from == from && l.to == to)
 }
 
-fn topology_of(world: &str) -> String {
-    world
-        .split("---")
-        .find(|d| d.contains("kind: NetworkTopology"))
-        .unwrap()
-        .to_string()
-}
-
-#[tokio::test(start_paused = true)]
-async fn an_oversubscribed_link_is_mediated_by_a_path_that_reserves_the_bandwidth() {
+/// The renderer placed on edge-1 over a 2Gbps link (express-1 can reserve
+/// `express_capacity`), then the link dropped to 500Mbps, below its 800Mbps limit: its
+/// binding in Violation, the link named. Returns the env, the pod and the violation's start.
+async fn degraded(express_capacity: &str) -> (Env, Pod, jiff::Timestamp) {
     let mut options = Options::new("Mediate");
     options.world = world("2Gbps");
-    options.extra.push(express("5Gbps"));
+    options.extra.push(express(express_capacity));
     let env = Env::start(options).await;
     let (pod, _) = env.place_renderer().await;
     let name = pod.name_any();
@@ -80,7 +75,6 @@ async fn an_oversubscribed_link_is_mediated_by_a_path_that_reserves_the_bandwidt
     assert_eq!(before.available.as_deref(), Some("1Gbps"));
     assert!(!before.oversubscribed);
 
-    // The link drops to 500Mbps, below the 800Mbps limit: Violation, the link named.
     env.cluster
         .load_yaml(&topology_of(&world("500Mbps")))
         .await
@@ -99,41 +93,22 @@ async fn an_oversubscribed_link_is_mediated_by_a_path_that_reserves_the_bandwidt
         reason.contains("500Mbps between renderer (edge-1-a) and users (stadium)"),
         "{reason}"
     );
-    let degraded_at = status.violating_since.unwrap().0;
     let degraded = link(&env, "edge-1", "stadium").await.unwrap();
     assert!(degraded.oversubscribed, "{degraded:?}");
+    let since = status.violating_since.unwrap().0;
+    (env, pod, since)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_oversubscribed_link_is_mediated_by_a_path_that_reserves_the_bandwidth() {
+    let (env, pod, degraded_at) = degraded("5Gbps").await;
+    let name = pod.name_any();
 
     // Past the grace (30s) the descheduler asks the network controller, which activates
     // express-1 and reserves the binding's 1Gbps on it; traffic takes the faster path and
     // the binding is Compliant again, the renderer where it was.
-    assert!(
-        harness::eventually(Duration::from_secs(60), || async {
-            env.compliance_of(&name).await == Some(Compliance::Compliant)
-        })
-        .await,
-        "{:#?}\n{:#?}",
-        env.binding_of(&name).await,
-        env.binding_events().await
-    );
-    let binding = env.binding_of(&name).await.unwrap();
-    let mitigated = binding
-        .status
-        .as_ref()
-        .and_then(|s| s.last_mitigated_timestamp.clone())
-        .expect("lastMitigatedTimestamp")
-        .0;
-    let waited = mitigated.duration_since(degraded_at).as_secs();
-    assert!(
-        (30..=32).contains(&waited),
-        "mitigated {waited}s after the violation"
-    );
-    let mitigated_events = env.events("Mitigated").await;
-    assert_eq!(mitigated_events.len(), 1, "{mitigated_events:?}");
-    assert!(
-        mitigated_events[0].1.contains("activated express-1"),
-        "{}",
-        mitigated_events[0].1
-    );
+    env.assert_mitigated_by(&name, degraded_at, "express-1")
+        .await;
 
     // The catalogue holds the allocation's 1Gbps; the topology shows the reservation on the
     // activated path, and the degraded link no longer carries it.
@@ -175,23 +150,9 @@ async fn an_oversubscribed_link_is_mediated_by_a_path_that_reserves_the_bandwidt
 
 #[tokio::test(start_paused = true)]
 async fn a_path_without_room_for_the_bandwidth_is_not_activated() {
-    let mut options = Options::new("Mediate");
-    options.world = world("2Gbps");
     // express-1 could carry only 500Mbps more: not the renderer's 1Gbps.
-    options.extra.push(express("500Mbps"));
-    let env = Env::start(options).await;
-    let (pod, _) = env.place_renderer().await;
+    let (env, pod, _) = degraded("500Mbps").await;
     let name = pod.name_any();
-    env.cluster
-        .load_yaml(&topology_of(&world("500Mbps")))
-        .await
-        .unwrap();
-    assert!(
-        harness::eventually(Duration::from_secs(10), || async {
-            env.compliance_of(&name).await == Some(Compliance::Violation)
-        })
-        .await
-    );
     // Past the grace, the mitigation fails and says why; nothing is activated or held.
     assert!(
         harness::eventually(Duration::from_secs(60), || async {
