@@ -236,6 +236,7 @@ mod tests {
             },
             Command::Agent(a) => match a.command {
                 cmd::agent::Command::Reflect(r) => r.listen.port(),
+                cmd::agent::Command::Run(r) => r.metrics_addr.port(),
                 cmd::agent::Command::Probe(_) | cmd::agent::Command::Bandwidth(_) => {
                     panic!("agent probe and bandwidth listen on nothing")
                 }
@@ -257,6 +258,8 @@ mod tests {
             &["edgeplane", "netctl", "serve"],
             &["edgeplane", "provider", "serve"],
             &["edgeplane", "agent", "reflect"],
+            // Its reflector takes 862 as `agent reflect` does: one or the other runs.
+            &["edgeplane", "agent", "run", "--node-name", "n1"],
         ];
         let ports: Vec<(u16, &[&str])> = commands.iter().map(|c| (default_port(c), *c)).collect();
         for (i, (port, argv)) in ports.iter().enumerate() {

@@ -207,21 +207,35 @@ impl Context {
         S: OwnedStatus,
         S::Object: Object,
     {
-        let kind = S::Object::kind(&());
+        self.apply_status_as::<S::Object, S>(S::FIELD_MANAGER, namespace, name, status)
+            .await
+    }
+
+    /// [`Context::apply_status`] as the field manager `manager`, for writers whose manager
+    /// is known only at run time (each site's measurement agent owns its own entries of a
+    /// topology's `status.measured`).
+    pub async fn apply_status_as<K: Object, S: Serialize>(
+        &self,
+        manager: &str,
+        namespace: Option<&str>,
+        name: &str,
+        status: &S,
+    ) -> Result<K, Error> {
+        let kind = K::kind(&());
         let what = || format!("the status of {kind} {}", qualified(namespace, name));
         let mut metadata = json!({"name": name});
         if let Some(ns) = namespace {
             metadata["namespace"] = json!(ns);
         }
         let body = json!({
-            "apiVersion": S::Object::api_version(&()),
+            "apiVersion": K::api_version(&()),
             "kind": kind,
             "metadata": metadata,
             "status": status,
         });
         self.begin("apply_status", &kind, what)?;
-        let params = PatchParams::apply(S::FIELD_MANAGER).force();
-        self.api::<S::Object>(namespace)
+        let params = PatchParams::apply(manager).force();
+        self.api::<K>(namespace)
             .patch_status(name, &params, &Patch::Apply(body))
             .await
             .map_err(|e| Error::kube(format!("applying {}", what()), e))

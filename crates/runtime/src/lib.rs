@@ -38,6 +38,7 @@ pub mod foreign;
 pub mod http;
 pub mod hub;
 pub mod leader;
+pub mod measurement;
 pub mod metrics;
 pub mod netctl;
 pub mod providers;

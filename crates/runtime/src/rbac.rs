@@ -417,6 +417,31 @@ pub enum HubMode {
     KarmadaPolicy,
 }
 
+/// `edgeplane agent run` ([`crate::measurement`]): watches nodes, the agent pods and the
+/// topologies (its own caches, not [`CACHES`]), and applies its site's entries of the
+/// topology's `status.measured`. No Lease, no Events, nothing created or deleted.
+pub const AGENT: &[ApiCall] = &[
+    call("", "nodes", WATCH, "agent: the nodes and their sites"),
+    call(
+        "",
+        "pods",
+        WATCH,
+        "agent: the agent pods (its peers' addresses)",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networktopologies",
+        WATCH,
+        "agent: the site label",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networktopologies/status",
+        &["patch"],
+        "agent: status.measured",
+    ),
+];
+
 /// A component of the chart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Component {
@@ -430,6 +455,8 @@ pub enum Component {
     NetworkController,
     /// `edgeplane hub` in a mode.
     Hub(HubMode),
+    /// `edgeplane agent run`, the measurement agent (a DaemonSet).
+    Agent,
 }
 
 impl Component {
@@ -441,6 +468,7 @@ impl Component {
             Component::Descheduler => "descheduler",
             Component::NetworkController => "netctl",
             Component::Hub(_) => "hub",
+            Component::Agent => "agent",
         }
     }
 }
@@ -475,6 +503,10 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
         out.extend(EVENTS);
         return out;
     }
+    if component == Component::Agent {
+        out.extend(AGENT);
+        return out;
+    }
     // Lists each round instead of caches.
     if let Component::Hub(mode) = component {
         out.extend(HUB);
@@ -499,7 +531,7 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
         Component::Scheduler(Mode::Gate) => out.extend(SCHEDULER_GATE),
         Component::Scheduler(Mode::Bind) => out.extend(SCHEDULER_BIND),
         Component::Descheduler => out.extend(DESCHEDULER),
-        Component::NetworkController | Component::Hub(_) => {}
+        Component::NetworkController | Component::Hub(_) | Component::Agent => {}
     }
     out
 }

@@ -188,6 +188,31 @@ fn the_chart_grants_every_call_and_nothing_wild() {
             );
         }
     }
+    // The measurement agent, when the chart deploys it: reads, and patches of the
+    // topology's status only.
+    assert!(
+        of_kind(&gate, "ServiceAccount")
+            .all(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] != "agent"),
+        "the measurement agent is deployed by default"
+    );
+    let with_agent = render(&helm, &["agent.enabled=true"]);
+    let (agent, namespaced) = check(&with_agent, Component::Agent);
+    assert!(namespaced.is_empty(), "{namespaced:?}");
+    let writes: Vec<&PolicyRule> = agent
+        .iter()
+        .filter(|r| {
+            r.verbs
+                .iter()
+                .any(|v| !["get", "list", "watch"].contains(&v.as_str()))
+        })
+        .collect();
+    assert!(
+        writes.len() == 1
+            && writes[0].verbs == ["patch"]
+            && writes[0].resources.as_deref()
+                == Some(&["networktopologies/status".to_string()][..]),
+        "the agent may write more than the topology's status: {writes:?}"
+    );
 
     // Nothing in the chart grants a wildcard, bound or not.
     for kind in ["ClusterRole", "Role"] {
