@@ -249,7 +249,7 @@ mod tests {
     /// cluster and each component at once (docs/runtime.md runs them so).
     #[test]
     fn default_ports_do_not_clash() {
-        let commands: [&[&str]; 8] = [
+        let commands: [&[&str]; 9] = [
             &["edgeplane", "cluster", "serve"],
             &["edgeplane", "hub"],
             &["edgeplane", "controller"],
