@@ -36,9 +36,14 @@ fi
 "$helm" lint --strict "$chart" --set descheduler.dryRun=true \
   --set descheduler.networkController=http://netctl.edgeplane-system.svc:50052
 "$helm" lint --strict "$chart" --set monitoring.enabled=true --set netctl.enabled=true
+for mode in direct karmada karmada-policy; do
+  "$helm" lint --strict "$chart" --set hub.enabled=true --set hub.mode=$mode
+done
+"$helm" lint --strict "$chart" --set monitoring.enabled=true --set netctl.enabled=true \
+  --set agent.enabled=true
 "$helm" template edgeplane "$chart" --namespace edgeplane-system --include-crds >"$out/gate.yaml"
 "$helm" template edgeplane "$chart" --namespace edgeplane-system \
-  --set monitoring.enabled=true --set netctl.enabled=true >"$out/full.yaml"
+  --set monitoring.enabled=true --set netctl.enabled=true --set agent.enabled=true >"$out/full.yaml"
 "$helm" template edgeplane "$chart" --namespace edgeplane-system --include-crds \
   --set scheduler.mode=bind >"$out/bind.yaml"
 # Two renders of the defaults are the same: nothing random (GitOps tools sync them).
@@ -83,7 +88,7 @@ if "$helm" template edgeplane "$chart" --set scheduler.mode=later >/dev/null 2>&
   echo "helm-check: scheduler.mode=later was accepted" >&2
   exit 1
 fi
-for bad in descheduler.maxEvictionsPerCycle=0 netctl.replicas=2 monitoring.enabeld=true podAntiAffinity=sometimes; do
+for bad in descheduler.maxEvictionsPerCycle=0 netctl.replicas=2 monitoring.enabeld=true podAntiAffinity=sometimes hub.mode=kubefed; do
   if "$helm" lint --strict "$chart" --set "$bad" >/dev/null 2>&1; then
     echo "helm-check: $bad was accepted" >&2
     exit 1
@@ -133,6 +138,21 @@ def check_common(name, docs):
                 assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
                 assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
                 assert "resources" in c and c["resources"].get("requests"), f"{name}: {c['name']} has no requests"
+        if d["kind"] == "DaemonSet":
+            # The measurement agent: host network, locked down, at most NET_BIND_SERVICE
+            # (for the STAMP port 862; docs/agent.md says why it then runs as uid 0).
+            spec = d["spec"]["template"]["spec"]
+            assert spec.get("hostNetwork") is True, f"{name}: {d['metadata']['name']} is not on the host network"
+            for c in spec["containers"]:
+                sc = c["securityContext"]
+                assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, \
+                    f"{name}: container {c['name']} is not locked down"
+                assert sc["capabilities"]["drop"] == ["ALL"], f"{name}: {c['name']} keeps capabilities"
+                assert sc["capabilities"].get("add", []) in ([], ["NET_BIND_SERVICE"]), \
+                    f"{name}: {c['name']} adds {sc['capabilities']['add']}"
+                assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+                assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+                assert c["resources"].get("requests"), f"{name}: {c['name']} has no requests"
     services = [d for d in docs if d["kind"] == "Service"]
     assert any(p["name"] == "metrics" for s in services for p in s["spec"]["ports"]), f"{name}: no metrics Service"
 
@@ -203,8 +223,8 @@ assert arg(bind_deployments["controller"], "--webhook-addr") == []
 full = load(sys.argv[3])
 check_common("full", full)
 full_kinds = kinds(full)
-for kind, n in {"ServiceMonitor": 1, "PrometheusRule": 1, "Deployment": 4, "ServiceAccount": 4}.items():
-    assert full_kinds[kind] == n, f"monitoring and netctl on: {n} {kind} expected, got {dict(full_kinds)}"
+for kind, n in {"ServiceMonitor": 1, "PrometheusRule": 1, "Deployment": 4, "DaemonSet": 1, "ServiceAccount": 5}.items():
+    assert full_kinds[kind] == n, f"monitoring, netctl and agent on: {n} {kind} expected, got {dict(full_kinds)}"
 dashboards = [d for d in full if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"]
 assert len(dashboards) == 1, "no dashboard ConfigMap for the Grafana sidecar"
 import json
@@ -212,5 +232,5 @@ json.loads(dashboards[0]["data"]["edgeplane.json"])
 netctl = [d for d in full if d["kind"] == "Service" and d["metadata"]["labels"].get("network.edgeplane.io/controller") == "enabled"]
 assert len(netctl) == 1 and netctl[0]["spec"]["ports"][0]["name"] == "grpcs", "no network controller Service on grpcs (mutual TLS)"
 print(f"helm-check: gate mode {len(gate)} documents, bind mode {len(bind)} documents, "
-      f"monitoring and netctl {len(full)} documents: ok")
+      f"monitoring, netctl and agent {len(full)} documents: ok")
 PY

@@ -23,7 +23,8 @@ if [ "$#" -gt 0 ]; then
     scenarios=("$@")
 else
     scenarios=(examples/scenarios/stadium-ar/scenario.yaml examples/scenarios/eviction/scenario.yaml
-        examples/scenarios/node-failure/scenario.yaml examples/scenarios/burst/scenario.yaml)
+        examples/scenarios/node-failure/scenario.yaml examples/scenarios/burst/scenario.yaml
+        examples/scenarios/broadcast/scenario.yaml)
 fi
 
 find_chromium() {

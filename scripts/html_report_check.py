@@ -94,6 +94,15 @@ EXPECT = {
         "offers": {"shop/frontend-cart": 0.0},
         "latency": None,
     },
+    "broadcast": {
+        "marks": [("mitigations", "MitigationFailed", 2), ("evictions", "Evicted", 1),
+                  ("links", "LinkChanged", 1)],
+        "moments": [],
+        "offers": {"tv/encoder-feeds": 240.2},
+        "latency": None,
+        # The link utilisation chart draws this link direction.
+        "bandwidth": "edge-a - stadium",
+    },
     "burst": {
         "marks": [("scenario", "Applied", None)],
         "moments": [],
@@ -490,7 +499,7 @@ def check(page, name, report, out, fail):
     expect = EXPECT.get(scenario, {"marks": [], "moments": [], "offers": {}, "latency": None})
     with open(os.path.join(out, f"{name}.png"), "wb") as f:
         f.write(page.shot())
-    for part in ("chart-events", "chart-links", "map"):
+    for part in ("chart-events", "chart-links", "chart-bandwidth", "map"):
         box = page.js(f"(() => {{ const e = document.getElementById('{part}'); return e && __box(e); }})()")
         if box:
             with open(os.path.join(out, f"{name}-{part.removeprefix('chart-')}.png"), "wb") as f:
@@ -502,6 +511,15 @@ def check(page, name, report, out, fail):
             fail(f"{name}: the page's script failed: {errors}")
         if page.js("(() => { const f = document.getElementById('timeline-filters'); return !f || f.hidden; })()"):
             fail(f"{name}: the page's script did not run (no timeline filters shown)")
+
+    def bandwidth():
+        link = expect.get("bandwidth")
+        drawn = page.js("document.querySelectorAll('#chart-bandwidth path.link-use').length")
+        if link:
+            if not page.js(f"document.querySelectorAll('#chart-bandwidth path.link-use[data-link=\"{link}\"]').length"):
+                fail(f"{name}: the link utilisation chart draws no line for {link}")
+        elif drawn and not (report or {}).get("series", {}).get("linkBandwidth"):
+            fail(f"{name}: a link utilisation chart without reservations in the report")
 
     def latency():
         if expect["latency"]:
@@ -516,6 +534,7 @@ def check(page, name, report, out, fail):
         ("map", lambda: check_map(page, name, expect, out, fail)),
         ("offers", lambda: check_offers(page, name, report, expect, fail)),
         ("latency", latency),
+        ("bandwidth", bandwidth),
         ("timeline", lambda: check_timeline(page, name, marks, fail)),
     ]
     # Each step on its own: a report without one part still gets the others checked.

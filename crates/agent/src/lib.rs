@@ -7,6 +7,7 @@
 //! [`reflector`], [`sender`].
 
 pub mod bandwidth;
+pub mod monitor;
 pub mod packet;
 pub mod reflector;
 pub mod sender;

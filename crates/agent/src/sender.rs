@@ -299,8 +299,8 @@ pub async fn train(config: &TrainConfig) -> io::Result<TrainReport> {
     let mut arrivals: Vec<Arrival> = Vec::with_capacity(packets as usize);
     let mut counters = SenderCounters::default();
     let mut buf = vec![0u8; 65_536];
-    // Each packet leaves at its own time on the cap's schedule, from a thread of its own
-    // that spins out the last stretch before each packet (the timer's millisecond grain
+    // Each packet leaves one gap at the cap after the previous one, from a thread of its
+    // own that spins out the wait before each packet (the timer's millisecond grain
     // would send the train in bursts faster than the cap; a train is short: 100 packets
     // at 100 Mbit/s take 11 ms). Meanwhile this task reads the answers, which would
     // otherwise overflow the socket's buffer.
@@ -310,12 +310,17 @@ pub async fn train(config: &TrainConfig) -> io::Result<TrainReport> {
     let sending = tokio::task::spawn_blocking(move || {
         let mut sent_at: Vec<Option<Nanos>> = vec![None; packets as usize];
         let mut errors = 0u64;
-        let start = std::time::Instant::now();
+        let mut previous: Option<std::time::Instant> = None;
         for sequence in 0..packets {
-            let due = start + gap * sequence;
-            while std::time::Instant::now() < due {
-                std::hint::spin_loop();
+            // One gap after the previous packet, not on a fixed schedule from the start: a
+            // thread descheduled for a while would otherwise catch up in a burst faster
+            // than the cap.
+            if let Some(due) = previous.map(|p| p + gap) {
+                while std::time::Instant::now() < due {
+                    std::hint::spin_loop();
+                }
             }
+            previous = Some(std::time::Instant::now());
             let t1 = timestamp::now();
             let packet = SenderPacket {
                 sequence,

@@ -182,8 +182,13 @@ pub struct NetworkTopologyStatus {
     /// Measured links, written by the measurement agent. A measurement younger than
     /// `spec.measurementMaxAge` overrides the metrics it carries on the spec's link with
     /// the same ends (or adds the link when the spec has none); older ones are ignored.
+    /// Keyed by `from` and `to`: each site's agent owns its site's entries (server-side
+    /// apply, field manager `edgeplane-agent-SITE`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 50000))]
+    #[schemars(
+        length(max = 50000),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["from", "to"])
+    )]
     pub measured: Vec<MeasuredLink>,
     /// Paths activated by the network controller (field manager `edgeplane-netctl`): each
     /// is a link between its sites beside the spec's links, and traffic between those

@@ -50,6 +50,9 @@ enum Command {
     Controller(cmd::controller::Args),
     /// The reference network controller: serve it over gRPC.
     Netctl(cmd::netctl::Args),
+    /// Place MEC applications across member clusters from a hub cluster: apply to the
+    /// members directly, or hand the placement to Karmada (docs/multicluster.md).
+    Hub(cmd::hub::Args),
     /// Run the planning scheduler against a cluster: gate mode (node affinity + scheduling
     /// gate, kube-scheduler binds) or bind mode (a secondary scheduler).
     Scheduler(cmd::scheduler::Args),
@@ -193,6 +196,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Controller(args) => cmd::controller::run(args),
         Command::Netctl(args) => cmd::netctl::run(args),
+        Command::Hub(args) => cmd::hub::run(args),
         Command::Scheduler(args) => cmd::scheduler::run(args),
         Command::Descheduler(args) => cmd::descheduler::run(args),
         Command::Sim(args) => cmd::sim::run(args),
@@ -221,6 +225,7 @@ mod tests {
                 cmd::cluster::Command::Serve(s) => s.listen.port(),
             },
             Command::Controller(a) => a.metrics_addr.port(),
+            Command::Hub(a) => a.metrics_addr.port(),
             Command::Scheduler(a) => a.metrics_addr.port(),
             Command::Descheduler(a) => a.metrics_addr.port(),
             Command::Netctl(a) => match a.command {
@@ -231,6 +236,7 @@ mod tests {
             },
             Command::Agent(a) => match a.command {
                 cmd::agent::Command::Reflect(r) => r.listen.port(),
+                cmd::agent::Command::Run(r) => r.metrics_addr.port(),
                 cmd::agent::Command::Probe(_) | cmd::agent::Command::Bandwidth(_) => {
                     panic!("agent probe and bandwidth listen on nothing")
                 }
@@ -243,14 +249,17 @@ mod tests {
     /// cluster and each component at once (docs/runtime.md runs them so).
     #[test]
     fn default_ports_do_not_clash() {
-        let commands: [&[&str]; 7] = [
+        let commands: [&[&str]; 9] = [
             &["edgeplane", "cluster", "serve"],
+            &["edgeplane", "hub"],
             &["edgeplane", "controller"],
             &["edgeplane", "scheduler"],
             &["edgeplane", "descheduler"],
             &["edgeplane", "netctl", "serve"],
             &["edgeplane", "provider", "serve"],
             &["edgeplane", "agent", "reflect"],
+            // Its reflector takes 862 as `agent reflect` does: one or the other runs.
+            &["edgeplane", "agent", "run", "--node-name", "n1"],
         ];
         let ports: Vec<(u16, &[&str])> = commands.iter().map(|c| (default_port(c), *c)).collect();
         for (i, (port, argv)) in ports.iter().enumerate() {

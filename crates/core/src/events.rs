@@ -35,6 +35,14 @@ pub mod reasons {
     pub const NETWORK_CALL_REFUSED: &str = "NetworkCallRefused";
     /// The controller renewed the gate webhook's certificate or its CA.
     pub const CERTIFICATE_RENEWED: &str = "CertificateRenewed";
+    /// The hub placed an application placed before again (member outage, violation).
+    pub const APPLICATION_MOVED: &str = "ApplicationMoved";
+    /// The hub cannot read an application, a member or a Karmada policy (the note names
+    /// the field).
+    pub const HUB_INPUT_INVALID: &str = "HubInputInvalid";
+    /// A member cluster turned NotReady (unreachable, kubeconfig Secret missing or
+    /// malformed, no ready node).
+    pub const MEMBER_NOT_READY: &str = "MemberNotReady";
 }
 
 /// `Normal` or `Warning`, as Kubernetes Events have it.

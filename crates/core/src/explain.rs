@@ -222,6 +222,16 @@ fn verdict(
                     }
                 }
                 RuleProvider::Broken(why) => (Compliance::Error, None, Some(why.clone()), 0.0),
+                // A lane is judged as a whole by the planner, not node by node.
+                RuleProvider::Lane(_) => (
+                    Compliance::Pending,
+                    None,
+                    Some(format!(
+                        "{} is judged along the whole lane when it is planned",
+                        rule.spec.name
+                    )),
+                    0.0,
+                ),
             };
             if compliance == Compliance::Limit {
                 verdict.limit += 1;

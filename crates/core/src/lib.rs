@@ -17,6 +17,7 @@ pub mod gitops;
 pub mod hub;
 pub mod kubevirt;
 pub mod manifests;
+pub mod measurement;
 pub mod mitigation;
 pub mod multus;
 pub mod network;

@@ -17,6 +17,7 @@ pub fn all_metrics() -> Metrics {
     crate::scheduler::metrics::SchedulerMetrics::register(&m);
     crate::descheduler::DeschedulerMetrics::register(&m);
     crate::watchdog::WatchdogMetrics::register(&m);
+    crate::measurement::AgentMetrics::register(&m);
     crate::webhook::register_admissions(&m, Family::default());
     bindings::BindingMetrics::register(&m, Vec::new, Arc::new(edgeplane_core::clock::SystemClock));
     m.network_controller();

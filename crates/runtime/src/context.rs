@@ -16,7 +16,7 @@ use edgeplane_core::status::OwnedStatus;
 use k8s_openapi::api::core::v1::{Binding, Pod};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::core::{ClusterResourceScope, NamespaceResourceScope};
+use kube::core::{ApiResource, ClusterResourceScope, DynamicObject, NamespaceResourceScope};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -111,6 +111,13 @@ impl Context {
         }
     }
 
+    /// The same component against another API server (the hub's members): writes there
+    /// are gated on this component's leadership and counted in its metrics.
+    pub fn with_client(mut self, client: Client) -> Context {
+        self.client = client;
+        self
+    }
+
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Context {
         self.clock = clock;
         self
@@ -200,21 +207,35 @@ impl Context {
         S: OwnedStatus,
         S::Object: Object,
     {
-        let kind = S::Object::kind(&());
+        self.apply_status_as::<S::Object, S>(S::FIELD_MANAGER, namespace, name, status)
+            .await
+    }
+
+    /// [`Context::apply_status`] as the field manager `manager`, for writers whose manager
+    /// is known only at run time (each site's measurement agent owns its own entries of a
+    /// topology's `status.measured`).
+    pub async fn apply_status_as<K: Object, S: Serialize>(
+        &self,
+        manager: &str,
+        namespace: Option<&str>,
+        name: &str,
+        status: &S,
+    ) -> Result<K, Error> {
+        let kind = K::kind(&());
         let what = || format!("the status of {kind} {}", qualified(namespace, name));
         let mut metadata = json!({"name": name});
         if let Some(ns) = namespace {
             metadata["namespace"] = json!(ns);
         }
         let body = json!({
-            "apiVersion": S::Object::api_version(&()),
+            "apiVersion": K::api_version(&()),
             "kind": kind,
             "metadata": metadata,
             "status": status,
         });
         self.begin("apply_status", &kind, what)?;
-        let params = PatchParams::apply(S::FIELD_MANAGER).force();
-        self.api::<S::Object>(namespace)
+        let params = PatchParams::apply(manager).force();
+        self.api::<K>(namespace)
             .patch_status(name, &params, &Patch::Apply(body))
             .await
             .map_err(|e| Error::kube(format!("applying {}", what()), e))
@@ -319,6 +340,78 @@ impl Context {
                 e,
             )),
         }
+    }
+}
+
+impl Context {
+    /// Server-side apply of an object of any kind, given as JSON (`apiVersion`, `kind`,
+    /// `metadata.name`, and `metadata.namespace` for namespaced kinds), as
+    /// `field_manager`, forcing ownership of the fields it sets. `resource` addresses it
+    /// (its plural and scope).
+    pub async fn apply_json(
+        &self,
+        resource: &ApiResource,
+        namespaced: bool,
+        body: &serde_json::Value,
+        field_manager: &str,
+    ) -> Result<(), Error> {
+        let name = body
+            .pointer("/metadata/name")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let namespace = body
+            .pointer("/metadata/namespace")
+            .and_then(serde_json::Value::as_str);
+        let what = || format!("{} {}", resource.kind, qualified(namespace, name));
+        self.begin("apply", &resource.kind, what)?;
+        let params = PatchParams::apply(field_manager).force();
+        dynamic_api(self.client.clone(), resource, namespaced, namespace)
+            .patch(name, &params, &Patch::Apply(body))
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::kube(format!("applying {}", what()), e))
+    }
+
+    /// Deletes an object of any kind; one that is already gone counts as deleted.
+    pub async fn delete_json(
+        &self,
+        resource: &ApiResource,
+        namespaced: bool,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), Error> {
+        let what = || {
+            format!(
+                "deletion of {} {}",
+                resource.kind,
+                qualified(namespace, name)
+            )
+        };
+        self.begin("delete", &resource.kind, what)?;
+        match dynamic_api(self.client.clone(), resource, namespaced, namespace)
+            .delete(name, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(Error::kube(
+                format!("deleting {} {}", resource.kind, qualified(namespace, name)),
+                e,
+            )),
+        }
+    }
+}
+
+fn dynamic_api(
+    client: Client,
+    resource: &ApiResource,
+    namespaced: bool,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
+    match (namespaced, namespace) {
+        (true, Some(ns)) => Api::namespaced_with(client, ns, resource),
+        (true, None) => Api::namespaced_with(client, "default", resource),
+        (false, _) => Api::all_with(client, resource),
     }
 }
 

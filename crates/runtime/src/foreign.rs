@@ -1,5 +1,6 @@
 //! Kinds of other projects that edgeplane reads and writes (KubeVirt's VirtualMachine and
-//! VirtualMachineInstance, Multus' NetworkAttachmentDefinition), as typed resources so
+//! VirtualMachineInstance, Multus' NetworkAttachmentDefinition, Karmada's
+//! ResourceBinding and PropagationPolicy), as typed resources so
 //! that caches and [`crate::Context`] take them like edgeplane's own. Only the metadata is
 //! typed: the rest is kept as JSON, read and built by `edgeplane_core::{nf, chain}` and
 //! checked against the upstream CRDs in the tests.
@@ -91,4 +92,21 @@ foreign_kind!(
     "v1",
     "NetworkAttachmentDefinition",
     "network-attachment-definitions"
+);
+foreign_kind!(
+    /// A Karmada `ResourceBinding` (`work.karmada.io/v1alpha2`): a workload and the
+    /// clusters it is scheduled to (`spec.clusters`).
+    ResourceBinding,
+    "work.karmada.io",
+    "v1alpha2",
+    "ResourceBinding",
+    "resourcebindings"
+);
+foreign_kind!(
+    /// A Karmada `PropagationPolicy` (`policy.karmada.io/v1alpha1`).
+    PropagationPolicy,
+    "policy.karmada.io",
+    "v1alpha1",
+    "PropagationPolicy",
+    "propagationpolicies"
 );

@@ -21,7 +21,8 @@
 //! The planning scheduler: [`scheduler`] (gate and bind modes; docs/scheduler.md), and the
 //! mutating admission webhook that gates pods for it: [`webhook`]. The descheduler:
 //! [`descheduler`] (mitigate, then evict; docs/descheduler.md), and [`netctl`], how both
-//! find the network controller. [`rbac`] lists the API calls of each component, which the
+//! find the network controller. The hub over many clusters: [`hub`] (direct, karmada and
+//! karmada-policy modes; docs/multicluster.md). [`rbac`] lists the API calls of each component, which the
 //! Helm chart's RBAC must grant.
 
 pub mod cache;
@@ -35,7 +36,9 @@ pub mod error;
 pub mod events;
 pub mod foreign;
 pub mod http;
+pub mod hub;
 pub mod leader;
+pub mod measurement;
 pub mod metrics;
 pub mod netctl;
 pub mod providers;

@@ -307,6 +307,141 @@ pub const NETWORK_CONTROLLER: &[ApiCall] = &[
     ),
 ];
 
+/// [`crate::hub`] (`edgeplane hub`), every mode: lists the hub's kinds each round, reads
+/// the members' kubeconfig Secrets, applies the status of members and applications.
+/// (What it does inside a member is granted by the member's kubeconfig, not by the
+/// chart.)
+pub const HUB: &[ApiCall] = &[
+    call(
+        "multicluster.edgeplane.io",
+        "memberclusters",
+        &["list"],
+        "hub: members",
+    ),
+    call(
+        "multicluster.edgeplane.io",
+        "mecapplications",
+        &["list"],
+        "hub: applications",
+    ),
+    call(
+        "constraint.edgeplane.io",
+        "constraintpolicies",
+        &["list"],
+        "hub: policies",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networktopologies",
+        &["list"],
+        "hub: topology",
+    ),
+    // The chart keeps the kubeconfig Secrets in its own namespace.
+    ApiCall {
+        group: "",
+        resource: "secrets",
+        verbs: &["get"],
+        scope: Scope::OwnNamespace,
+        why: "hub: the members' kubeconfig Secrets",
+        named: false,
+    },
+    call(
+        "multicluster.edgeplane.io",
+        "memberclusters/status",
+        &["patch"],
+        "hub: member health and capacity",
+    ),
+    call(
+        "multicluster.edgeplane.io",
+        "mecapplications/status",
+        &["patch"],
+        "hub: application placement",
+    ),
+];
+
+/// `edgeplane hub --mode karmada`: reads PropagationPolicies and ResourceBindings, writes
+/// the bindings' `spec.clusters` (server-side apply).
+pub const HUB_KARMADA: &[ApiCall] = &[
+    call(
+        "policy.karmada.io",
+        "propagationpolicies",
+        &["list"],
+        "hub: Karmada policies",
+    ),
+    call(
+        "work.karmada.io",
+        "resourcebindings",
+        &["list", "patch"],
+        "hub: Karmada bindings",
+    ),
+];
+
+/// `edgeplane hub --mode karmada-policy`: applies the applications' resources (the
+/// workload kinds the hub places, Services and ConfigMaps) and plain
+/// PropagationPolicies into the Karmada control plane, and deletes its policies no
+/// longer wanted.
+pub const HUB_KARMADA_POLICY: &[ApiCall] = &[
+    call(
+        "policy.karmada.io",
+        "propagationpolicies",
+        &["list", "patch", "delete"],
+        "hub: plain policies",
+    ),
+    call(
+        "apps",
+        "deployments",
+        &["patch"],
+        "hub: resources for Karmada",
+    ),
+    call(
+        "apps",
+        "statefulsets",
+        &["patch"],
+        "hub: resources for Karmada",
+    ),
+    call(
+        "apps",
+        "replicasets",
+        &["patch"],
+        "hub: resources for Karmada",
+    ),
+    call("", "services", &["patch"], "hub: resources for Karmada"),
+    call("", "configmaps", &["patch"], "hub: resources for Karmada"),
+];
+
+/// How `edgeplane hub` carries the placement out (its RBAC differs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HubMode {
+    Direct,
+    Karmada,
+    KarmadaPolicy,
+}
+
+/// `edgeplane agent run` ([`crate::measurement`]): watches nodes, the agent pods and the
+/// topologies (its own caches, not [`CACHES`]), and applies its site's entries of the
+/// topology's `status.measured`. No Lease, no Events, nothing created or deleted.
+pub const AGENT: &[ApiCall] = &[
+    call("", "nodes", WATCH, "agent: the nodes and their sites"),
+    call(
+        "",
+        "pods",
+        WATCH,
+        "agent: the agent pods (its peers' addresses)",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networktopologies",
+        WATCH,
+        "agent: the site label",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networktopologies/status",
+        &["patch"],
+        "agent: status.measured",
+    ),
+];
+
 /// A component of the chart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Component {
@@ -318,6 +453,10 @@ pub enum Component {
     Descheduler,
     /// `edgeplane netctl serve`, the reference network controller.
     NetworkController,
+    /// `edgeplane hub` in a mode.
+    Hub(HubMode),
+    /// `edgeplane agent run`, the measurement agent (a DaemonSet).
+    Agent,
 }
 
 impl Component {
@@ -328,6 +467,8 @@ impl Component {
             Component::Scheduler(_) => "scheduler",
             Component::Descheduler => "descheduler",
             Component::NetworkController => "netctl",
+            Component::Hub(_) => "hub",
+            Component::Agent => "agent",
         }
     }
 }
@@ -362,6 +503,22 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
         out.extend(EVENTS);
         return out;
     }
+    if component == Component::Agent {
+        out.extend(AGENT);
+        return out;
+    }
+    // Lists each round instead of caches.
+    if let Component::Hub(mode) = component {
+        out.extend(HUB);
+        out.extend(LEADER_ELECTION);
+        out.extend(EVENTS);
+        match mode {
+            HubMode::Direct => {}
+            HubMode::Karmada => out.extend(HUB_KARMADA),
+            HubMode::KarmadaPolicy => out.extend(HUB_KARMADA_POLICY),
+        }
+        return out;
+    }
     out.extend(CACHES);
     out.extend(LEADER_ELECTION);
     out.extend(EVENTS);
@@ -374,7 +531,7 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
         Component::Scheduler(Mode::Gate) => out.extend(SCHEDULER_GATE),
         Component::Scheduler(Mode::Bind) => out.extend(SCHEDULER_BIND),
         Component::Descheduler => out.extend(DESCHEDULER),
-        Component::NetworkController => {}
+        Component::NetworkController | Component::Hub(_) | Component::Agent => {}
     }
     out
 }

@@ -87,6 +87,7 @@ struct Inner {
 }
 
 /// The caches the bandwidth reservations are read from: bindings, their offers' policies.
+#[derive(Clone)]
 struct ReservationSource {
     bindings: Cache<ConstraintPolicyBinding>,
     offers: Cache<ConstraintPolicyOffer>,
@@ -176,7 +177,7 @@ impl ViewCache {
             offers: offers.clone(),
             policies: policies.clone(),
         };
-        if self.inner.reservations.set(source).is_err() {
+        if self.inner.reservations.set(source.clone()).is_err() {
             return self;
         }
         let binding_changes = bindings.changes();
@@ -188,11 +189,16 @@ impl ViewCache {
             let mut offer_changes = std::pin::pin!(offer_changes);
             let mut policy_changes = std::pin::pin!(policy_changes);
             loop {
+                // Only what alters a reservation rebuilds the view: on clusters without
+                // bandwidth rules, binding churn costs nothing here.
                 let stale = tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    Some(c) = binding_changes.next() => spec_changed(&c, |b| &b.spec),
-                    Some(c) = offer_changes.next() => spec_changed(&c, |o| &o.spec),
-                    Some(c) = policy_changes.next() => spec_changed(&c, |p| &p.spec),
+                    Some(c) = binding_changes.next() => spec_changed(&c, |b| &b.spec)
+                        && touches(&c, |b| source.binding_reserves(b)),
+                    Some(c) = offer_changes.next() => spec_changed(&c, |o| &o.spec)
+                        && touches(&c, |o| source.offer_reserves(o)),
+                    Some(c) = policy_changes.next() => spec_changed(&c, |p| &p.spec)
+                        && touches(&c, |p| reserves_bandwidth(p)),
                     else => break,
                 };
                 if stale {
@@ -309,7 +315,9 @@ impl Inner {
             // Reservations read before the caches have listed are partial: build them
             // again at the next look until they have.
             let mut partial = false;
-            if let Some(source) = self.reservations.get() {
+            if let Some(source) = self.reservations.get()
+                && source.any_policy_reserves()
+            {
                 view.set_reservations(Arc::new(source.reservations(&view)));
                 partial = !source.is_ready();
             }
@@ -324,7 +332,51 @@ impl Inner {
     }
 }
 
+/// Whether a policy has a bandwidth rule: only those reserve.
+fn reserves_bandwidth(policy: &ConstraintPolicy) -> bool {
+    policy
+        .spec
+        .rules
+        .iter()
+        .any(|r| r.name == edgeplane_core::rules::builtin::BANDWIDTH)
+}
+
+/// Whether a change concerns an object for which `reserves` holds, before or after it
+/// (a resync may concern anything).
+fn touches<K>(change: &Change<K>, reserves: impl Fn(&K) -> bool) -> bool {
+    match change {
+        Change::Applied { old, new } => {
+            reserves(new.as_ref()) || old.as_ref().is_some_and(|o| reserves(o.as_ref()))
+        }
+        Change::Deleted(gone) => reserves(gone.as_ref()),
+        Change::Resynced => true,
+    }
+}
+
 impl ReservationSource {
+    /// Whether any policy has a bandwidth rule (policies are few; bindings many).
+    fn any_policy_reserves(&self) -> bool {
+        self.policies.list().iter().any(|p| reserves_bandwidth(p))
+    }
+
+    /// Whether one of the offer's policies has a bandwidth rule.
+    fn offer_reserves(&self, offer: &ConstraintPolicyOffer) -> bool {
+        let namespace = offer.namespace();
+        offer.spec.policies.iter().any(|name| {
+            self.policies
+                .get(namespace.as_deref(), name)
+                .is_some_and(|p| reserves_bandwidth(&p))
+        })
+    }
+
+    /// Whether the binding's offer has a policy with a bandwidth rule. A binding whose
+    /// offer is gone reserves nothing (the offer's deletion rebuilt the view).
+    fn binding_reserves(&self, binding: &ConstraintPolicyBinding) -> bool {
+        self.offers
+            .get(binding.namespace().as_deref(), &binding.spec.offer)
+            .is_some_and(|o| self.offer_reserves(&o))
+    }
+
     fn is_ready(&self) -> bool {
         self.bindings.is_ready() && self.offers.is_ready() && self.policies.is_ready()
     }

@@ -13,6 +13,8 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
+#[path = "descheduler/bandwidth.rs"]
+mod bandwidth;
 #[path = "descheduler/capacity.rs"]
 mod capacity;
 #[path = "descheduler/env.rs"]

@@ -17,5 +17,7 @@ mod bindings;
 mod gate;
 #[path = "e2e/leader.rs"]
 mod leader;
+#[path = "e2e/measurement.rs"]
+mod measurement;
 #[path = "e2e/offers.rs"]
 mod offers;

@@ -109,6 +109,12 @@ async fn cluster() -> EmbeddedCluster {
         site_node("e3", "edge-a"),
     ])
     .await;
+    with_upstream_crds(&cluster).await;
+    cluster.load_yaml(TOPOLOGY).await.unwrap();
+    cluster
+}
+
+async fn with_upstream_crds(cluster: &EmbeddedCluster) {
     for crd in [
         "kubevirt/kubevirt.io_virtualmachines.yaml",
         "kubevirt/kubevirt.io_virtualmachineinstances.yaml",
@@ -116,8 +122,6 @@ async fn cluster() -> EmbeddedCluster {
     ] {
         cluster.load_yaml(&upstream_crd(crd)).await.unwrap();
     }
-    cluster.load_yaml(TOPOLOGY).await.unwrap();
-    cluster
 }
 
 /// Starts the NF and chain controllers (as `edgeplane controller` would run them).
@@ -869,6 +873,221 @@ async fn a_lane_whose_node_fails_runs_again_elsewhere() {
         .collect();
     assert!(pods.contains(&"dpi-0-r1".to_string()), "{pods:?}");
     assert!(pods.contains(&"nat-0-r1".to_string()), "{pods:?}");
+    functions.stop().await;
+    scheduler.stop().await;
+}
+
+/// Two sites between the ingress and the egress: edge-a near the RAN, edge-b near the core.
+const TWO_SITES: &str = "
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkTopology
+metadata: {name: default}
+spec:
+  sameNode: {latency: 20us}
+  intraSite: {latency: 200us}
+  sites: [{name: ran-3, transit: false}, {name: core-gw, transit: false},
+          {name: edge-a, transit: false}, {name: edge-b, transit: false}]
+  links:
+  - {from: ran-3, to: edge-a, latency: 200us}
+  - {from: ran-3, to: edge-b, latency: 900us}
+  - {from: edge-a, to: core-gw, latency: 900us}
+  - {from: edge-b, to: core-gw, latency: 200us}
+  - {from: edge-a, to: edge-b, latency: 300us}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: upf}
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: n6, namespace: upf}
+spec:
+  config: '{\"cniVersion\": \"0.3.1\", \"name\": \"n6\", \"type\": \"macvlan\", \"ipam\": {}}'
+";
+
+/// The planning scheduler, watching service chains so that it plans their lanes as units.
+async fn start_lane_scheduler(cluster: &EmbeddedCluster) -> Component {
+    use edgeplane_core::scheduler::Mode;
+    use edgeplane_runtime::scheduler::queue::Triggers;
+    use edgeplane_runtime::scheduler::{Scheduler, SchedulerConfig};
+    let writes = WriteLog::default();
+    let client = recording_client(cluster, &writes);
+    let config =
+        BaseConfig::new(edgeplane_runtime::scheduler::COMPONENT).clock(Arc::new(cluster.clock()));
+    let mut base = Base::start(client.clone(), config).await.unwrap();
+    let chains = FunctionCaches::start(&client, &base.ctx.shutdown).chains;
+    let scheduler = Scheduler::new(
+        base.ctx.clone(),
+        base.caches.clone(),
+        base.views.clone(),
+        SchedulerConfig {
+            mode: Mode::Gate,
+            triggers: Triggers {
+                quiet_period: Duration::from_secs(1),
+                max_wait: Duration::from_secs(5),
+            },
+            ..SchedulerConfig::default()
+        },
+    )
+    .with_chains(chains);
+    base.spawn(scheduler.run());
+    Component { base, writes }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_lane_is_planned_as_a_unit_against_its_summed_budget() {
+    // Along ran-3 > fw > dpi > nat > core-gw, a lane all in edge-a is 200 + 20 + 20 +
+    // 900 = 1140us, all in edge-b 900 + 40 + 200 = 1140us: over the 1ms limit, although
+    // no single segment is. Split at the 300us link between the sites it is 720us. The
+    // launcher pods of the VM hop are gated (the webhook gates the pods of network
+    // functions), so the planner sees each lane whole.
+    let (cluster, gate) =
+        harness::gated_cluster(vec![site_node("a1", "edge-a"), site_node("b1", "edge-b")]).await;
+    with_upstream_crds(&cluster).await;
+    cluster.load_yaml(TWO_SITES).await.unwrap();
+    let client = cluster.client();
+    let functions = start_functions(&cluster).await;
+    gate.attach(&functions.base.caches.offers);
+    let scheduler = start_lane_scheduler(&cluster).await;
+    cluster
+        .load_yaml(&FUNCTIONS.replace(
+            "endToEnd: [{name: latency, request: 1ms, limit: 2ms}]",
+            "endToEnd: [{name: latency, request: 800us, limit: 1ms}]",
+        ))
+        .await
+        .unwrap();
+
+    let ready = eventually(Duration::from_secs(120), || async {
+        get::<ServiceChain>(&client, "upf", "up")
+            .await
+            .and_then(|c| c.status)
+            .is_some_and(|s| s.phase.as_deref() == Some("Ready"))
+    })
+    .await;
+    let status = get::<ServiceChain>(&client, "upf", "up")
+        .await
+        .unwrap()
+        .status
+        .unwrap_or_default();
+    assert!(ready, "{status:#?}");
+    // The launcher pods waited at the gate and were placed by the planner.
+    let launchers: Vec<Pod> = list::<Pod>(&client, "upf")
+        .await
+        .into_iter()
+        .filter(|p| {
+            p.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("virt-launcher-"))
+        })
+        .collect();
+    assert_eq!(launchers.len(), 2);
+    for pod in &launchers {
+        // The planner's placement: required node affinity to the planned node, written
+        // while the pod was at the gate (a VM's template has none of its own).
+        let affinity = serde_json::to_value(&pod.spec.as_ref().unwrap().affinity).unwrap();
+        let terms = &affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
+        assert_eq!(
+            terms[0]["matchFields"][0]["key"], "metadata.name",
+            "{:?} was not placed by the planner: {affinity}",
+            pod.metadata.name
+        );
+    }
+    for lane in &status.lanes {
+        let nodes: Vec<&str> = lane.hops.iter().filter_map(|h| h.node.as_deref()).collect();
+        assert_eq!(nodes.len(), 3);
+        // It starts near the RAN and ends near the core.
+        assert_eq!(nodes[0], "a1", "lane {}: {nodes:?}", lane.index);
+        assert_eq!(nodes[2], "b1", "lane {}: {nodes:?}", lane.index);
+        let e2e = lane.end_to_end.clone().unwrap_or_default();
+        assert_eq!(e2e.latency.as_deref(), Some("720us"), "{lane:?}");
+        assert_eq!(e2e.compliance.to_string(), "Compliant");
+        // The link between the sites is macvlan, the one on a node a bridge.
+        let mut cnis: Vec<&str> = lane.links.iter().filter_map(|l| l.cni.as_deref()).collect();
+        cnis.sort();
+        assert_eq!(cnis, ["bridge", "macvlan"], "{lane:?}");
+    }
+    let bindings: Vec<ConstraintPolicyBinding> = list(&client, "upf").await;
+    assert_eq!(bindings.len(), 2);
+    assert!(
+        bindings.iter().all(|b| b
+            .status
+            .as_ref()
+            .map(|s| s.compliance.to_string())
+            .as_deref()
+            == Some("Compliant")),
+        "{bindings:#?}"
+    );
+    functions.stop().await;
+    scheduler.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lane_whose_node_fails_is_planned_again_as_a_unit() {
+    // Two nodes near the RAN, one near the core. The lanes are planned split (720us);
+    // the node of lane 0's VM hop fails, and its hops there are planned again together,
+    // on the other node near the RAN, with the hops still running as fixed points: the
+    // lane is back within its budget.
+    let (cluster, gate) = harness::gated_cluster(vec![
+        site_node("a1", "edge-a"),
+        site_node("a2", "edge-a"),
+        site_node("b1", "edge-b"),
+    ])
+    .await;
+    with_upstream_crds(&cluster).await;
+    cluster.load_yaml(TWO_SITES).await.unwrap();
+    let client = cluster.client();
+    let functions = start_functions(&cluster).await;
+    gate.attach(&functions.base.caches.offers);
+    let scheduler = start_lane_scheduler(&cluster).await;
+    cluster
+        .load_yaml(&FUNCTIONS.replace(
+            "endToEnd: [{name: latency, request: 1ms, limit: 2ms}]",
+            "endToEnd: [{name: latency, request: 800us, limit: 1ms}]",
+        ))
+        .await
+        .unwrap();
+    let lane0 = || async {
+        get::<ServiceChain>(&client, "upf", "up")
+            .await
+            .and_then(|c| c.status)
+            .and_then(|s| s.lanes.into_iter().next())
+    };
+    let compliant = |l: &edgeplane_api::LaneStatus| {
+        l.links.iter().all(|link| link.ready)
+            && l.end_to_end
+                .as_ref()
+                .map(|e| e.compliance.to_string())
+                .as_deref()
+                == Some("Compliant")
+    };
+    assert!(
+        eventually(Duration::from_secs(120), || async {
+            lane0().await.is_some_and(|l| compliant(&l))
+        })
+        .await,
+        "{:#?}",
+        lane0().await
+    );
+    let before = lane0().await.unwrap();
+    let failed = before.hops[0].node.clone().unwrap();
+    assert!(failed.starts_with('a'), "{before:#?}");
+    cluster.fail_node(&failed).await.unwrap();
+    let recovered = eventually(Duration::from_secs(900), || async {
+        lane0().await.is_some_and(|l| {
+            l.hops
+                .iter()
+                .all(|h| h.node.as_deref().is_some_and(|n| n != failed))
+                && compliant(&l)
+        })
+    })
+    .await;
+    let after = lane0().await.unwrap();
+    assert!(recovered, "{after:#?}");
+    let other = if failed == "a1" { "a2" } else { "a1" };
+    assert_eq!(after.hops[0].node.as_deref(), Some(other), "{after:#?}");
+    assert_eq!(after.hops[2].node.as_deref(), Some("b1"), "{after:#?}");
+    assert_eq!(after.end_to_end.unwrap().latency.as_deref(), Some("720us"));
     functions.stop().await;
     scheduler.stop().await;
 }

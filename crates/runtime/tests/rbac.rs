@@ -6,7 +6,7 @@
 #[path = "support/chart.rs"]
 mod chart;
 
-use edgeplane_runtime::rbac::{self, Component};
+use edgeplane_runtime::rbac::{self, Component, HubMode};
 use edgeplane_runtime::scheduler::Mode;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::Value;
@@ -156,6 +156,62 @@ fn the_chart_grants_every_call_and_nothing_wild() {
             || v == "update"
             || (v == "create" && !rbac::grants(r, "events.k8s.io", "events", "create")))),
         "the network controller may create, update or delete: {netctl:?}"
+    );
+
+    // The hub, when the chart deploys it (off by default), in each mode: it never deletes
+    // in direct or karmada mode, and reads Secrets only in its own namespace.
+    assert!(
+        of_kind(&gate, "ServiceAccount")
+            .all(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] != "hub"),
+        "the hub is deployed by default"
+    );
+    for (mode, component) in [
+        ("direct", Component::Hub(HubMode::Direct)),
+        ("karmada", Component::Hub(HubMode::Karmada)),
+        ("karmada-policy", Component::Hub(HubMode::KarmadaPolicy)),
+    ] {
+        let mode_set = format!("hub.mode={mode}");
+        let docs = render(&helm, &["hub.enabled=true", &mode_set]);
+        let (cluster, _) = check(&docs, component);
+        assert!(
+            !cluster
+                .iter()
+                .any(|r| rbac::grants_some(r, "", "secrets", "get")),
+            "{mode}: the hub may read Secrets in every namespace"
+        );
+        if mode != "karmada-policy" {
+            assert!(
+                !cluster
+                    .iter()
+                    .any(|r| r.verbs.iter().any(|v| v == "delete")),
+                "{mode}: the hub may delete in the hub cluster: {cluster:?}"
+            );
+        }
+    }
+    // The measurement agent, when the chart deploys it: reads, and patches of the
+    // topology's status only.
+    assert!(
+        of_kind(&gate, "ServiceAccount")
+            .all(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] != "agent"),
+        "the measurement agent is deployed by default"
+    );
+    let with_agent = render(&helm, &["agent.enabled=true"]);
+    let (agent, namespaced) = check(&with_agent, Component::Agent);
+    assert!(namespaced.is_empty(), "{namespaced:?}");
+    let writes: Vec<&PolicyRule> = agent
+        .iter()
+        .filter(|r| {
+            r.verbs
+                .iter()
+                .any(|v| !["get", "list", "watch"].contains(&v.as_str()))
+        })
+        .collect();
+    assert!(
+        writes.len() == 1
+            && writes[0].verbs == ["patch"]
+            && writes[0].resources.as_deref()
+                == Some(&["networktopologies/status".to_string()][..]),
+        "the agent may write more than the topology's status: {writes:?}"
     );
 
     // Nothing in the chart grants a wildcard, bound or not.

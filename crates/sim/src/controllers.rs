@@ -124,12 +124,20 @@ impl Shared {
             .get_or_init(|| {
                 let metrics = self.metrics.clone();
                 let caches = Caches::start(&ctx.client, &ctx.shutdown);
+                // Bindings reserve their bandwidth on the links they cross, as in
+                // `edgeplane controller` (runtime::component).
                 let views = ViewCache::start(
                     &caches.nodes,
                     &caches.pods,
                     &caches.topologies,
                     ctx.clock.clone(),
                     metrics.clone(),
+                    ctx.shutdown.clone(),
+                )
+                .with_reservations(
+                    &caches.bindings,
+                    &caches.offers,
+                    &caches.policies,
                     ctx.shutdown.clone(),
                 );
                 let network = Arc::new(

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::journal::{ComplianceCounts, PodCounts, SharedJournal};
 use crate::lite;
-use crate::series::{ActivePath, NodePods};
+use crate::series::{ActivePath, LinkUse, NodePods};
 use crate::timeline::{Entry, EntryType, Source, map_reason};
 
 pub const PODS: &str = "pods";
@@ -631,7 +631,40 @@ impl Observer {
             }
         }
         journal.series.paths_at(at, activated_paths(t));
+        journal.series.bandwidth_at(at, &link_bandwidth(t));
     }
+}
+
+/// The reservations in the topology's `status.bandwidth` by directed link (`from -> to`);
+/// entries whose figures do not parse are left out.
+pub fn link_bandwidth(topology: &Value) -> BTreeMap<String, LinkUse> {
+    let links = topology
+        .pointer("/status/bandwidth")
+        .cloned()
+        .and_then(|v| serde_json::from_value::<Vec<edgeplane_api::LinkBandwidth>>(v).ok())
+        .unwrap_or_default();
+    let bps = |text: &str| {
+        Quantity::parse(text, Unit::BitRate)
+            .ok()
+            .and_then(|v| v.magnitude())
+    };
+    links
+        .into_iter()
+        .filter_map(|l| {
+            let reserved_bps = bps(&l.reserved)?;
+            let capacity_bps = match l.capacity.as_deref() {
+                Some(c) => Some(bps(c)?),
+                None => None,
+            };
+            Some((
+                link_label(&l.from, &l.to, true),
+                LinkUse {
+                    reserved_bps,
+                    capacity_bps,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The paths in the topology's `status.activatedPaths`; entries that do not parse are left

@@ -74,6 +74,25 @@ pub struct LinkLatency {
     pub latency_ms: f64,
 }
 
+/// What bandwidth rules reserve on one direction of a link (the topology's
+/// `status.bandwidth`), for the utilisation chart.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkUse {
+    pub reserved_bps: f64,
+    /// `None`: the link is unlimited.
+    pub capacity_bps: Option<f64>,
+}
+
+impl LinkUse {
+    /// Reserved over capacity, in percent; `None` on an unlimited link.
+    pub fn percent(&self) -> Option<f64> {
+        self.capacity_bps
+            .filter(|c| *c > 0.0)
+            .map(|c| self.reserved_bps / c * 100.0)
+    }
+}
+
 /// Pods bound to one node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct NodePods {
@@ -166,6 +185,10 @@ pub struct Series {
     pub links: BTreeMap<String, Vec<Sample<LinkLatency>>>,
     /// The paths the network controller activated, whenever they change.
     pub activated_paths: Vec<PathsSample>,
+    /// Directed link (`edge-1 -> stadium`) -> what bandwidth rules reserve on it, from the
+    /// topology's status; absent in runs where no binding reserves bandwidth.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub link_bandwidth: BTreeMap<String, Vec<Sample<LinkUse>>>,
     /// Binding `namespace/name` -> its measured latency. The report keeps the bindings
     /// whose latency changed.
     pub binding_latency: BTreeMap<String, BindingLatency>,
@@ -224,6 +247,29 @@ impl Series {
     pub fn link_at(&mut self, at: Duration, link: &str, latency_ms: f64) {
         let list = self.links.entry(link.to_string()).or_default();
         push_sample(list, at, LinkLatency { latency_ms });
+    }
+
+    /// The reservations on every directed link of the topology's status; a link that left
+    /// it (nothing reserved there any more) drops to 0.
+    pub fn bandwidth_at(&mut self, at: Duration, links: &BTreeMap<String, LinkUse>) {
+        for (link, list) in self.link_bandwidth.iter_mut() {
+            if !links.contains_key(link)
+                && let Some(last) = list.last().map(|s| s.value)
+            {
+                push_sample(
+                    list,
+                    at,
+                    LinkUse {
+                        reserved_bps: 0.0,
+                        ..last
+                    },
+                );
+            }
+        }
+        for (link, value) in links {
+            let list = self.link_bandwidth.entry(link.clone()).or_default();
+            push_sample(list, at, *value);
+        }
     }
 
     pub fn paths_at(&mut self, at: Duration, paths: Vec<ActivePath>) {

@@ -250,14 +250,21 @@ fn stadium_ar_places_renderers_next_to_the_stadium_and_mediates_the_degradation(
         3,
         "{timeline}"
     );
-    // The degraded fibre puts bindings in Violation, with the measured value as reason.
+    // The degraded fibre puts bindings in Violation, with the measured value as reason:
+    // the three video streams share its 200Mbps, a third each.
     let violations: Vec<String> = of(&r, EntryType::ComplianceChanged)
         .into_iter()
         .filter(|l| l.starts_with("00:12:00") && l.contains("-> Violation"))
         .collect();
     assert!(violations.len() >= 5, "{timeline}");
-    assert!(
-        violations.iter().any(|l| l.contains("bandwidth 200Mbps")),
+    assert_eq!(
+        violations
+            .iter()
+            .filter(|l| l.contains(
+                "bandwidth 66.66667Mbps between ingest (dc-a) and renderer (edge-1-a) (its fair share of the link metro-1 -> edge-1"
+            ))
+            .count(),
+        3,
         "{violations:#?}"
     );
     // After the grace (1m) the descheduler mediates, in one cycle, the four bindings past
@@ -369,6 +376,64 @@ fn eviction_mitigates_one_binding_and_moves_the_other_pod() {
     assert_eq!(nodes_of(&r, "analytics-north"), ["edge-a-1"], "{timeline}");
     assert_eq!(nodes_of(&r, "analytics-south"), ["edge-b-1"], "{timeline}");
     assert_eq!(r.summary.bindings, counts(1, 1, 0), "{timeline}");
+}
+
+#[test]
+fn broadcast_shares_the_fibres_by_capacity_and_moves_one_encoder_off_a_narrowed_link() {
+    let r = run("broadcast");
+    assert_whole("broadcast", &r);
+    let timeline = story(&r);
+    // Two encoders (4 of the 5Gbps) on the nearer edge-a, two on edge-b: never more on a
+    // link than it carries, although edge-a is nearer for all four.
+    let planned = of_at(&r, EntryType::Planned, "00:00:02");
+    assert_eq!(planned.len(), 4, "{timeline}");
+    assert_eq!(planned.iter().filter(|l| l.contains("edge-a-1")).count(), 2);
+    // 1.5Gbps left: both on edge-a get 750Mbps, below their 1Gbps limit.
+    let violations: Vec<String> = of(&r, EntryType::ComplianceChanged)
+        .into_iter()
+        .filter(|l| l.contains("Compliant -> Violation"))
+        .collect();
+    assert_eq!(violations.len(), 2, "{timeline}");
+    assert!(
+        violations.iter().all(|l| l.starts_with("00:10:00")
+            && l.contains("bandwidth 750Mbps")
+            && l.contains("its fair share of the link stadium -> edge-a")),
+        "{violations:?}"
+    );
+    // No catalogue: the mitigations fail, then one eviction is enough: the encoder left
+    // gets the whole 1.5Gbps (Limit) at once, so the other is not evicted.
+    assert_eq!(of(&r, EntryType::MitigationFailed).len(), 2, "{timeline}");
+    let evicted = of(&r, EntryType::Evicted);
+    assert_eq!(evicted.len(), 1, "{timeline}");
+    assert!(evicted[0].starts_with("00:12:00"), "{timeline}");
+    let to_limit = of(&r, EntryType::ComplianceChanged)
+        .into_iter()
+        .filter(|l| l.contains("Violation -> Limit"))
+        .collect::<Vec<_>>();
+    assert_eq!(to_limit.len(), 1, "{timeline}");
+    assert!(
+        to_limit[0].starts_with("00:12:00") && to_limit[0].contains("bandwidth 1.5Gbps"),
+        "{to_limit:?}"
+    );
+    assert_eq!(
+        nodes_of(&r, "encoder"),
+        ["edge-a-1", "edge-b-1", "edge-b-1", "edge-b-1"],
+        "{timeline}"
+    );
+    // The link's utilisation over time: 80 %; over-subscribed at 10m (each of the two
+    // reserves its 1Gbps limit: 2Gbps on 1.5Gbps); 100 % after the eviction (the one left
+    // reserves all of the 1.5Gbps it gets); 40 % once repaired (its 2Gbps request).
+    let link = &r.series.link_bandwidth["stadium -> edge-a"];
+    let percent: Vec<(f64, f64)> = link
+        .iter()
+        .filter_map(|s| s.value.percent().map(|p| (s.at, (p * 10.0).round() / 10.0)))
+        .collect();
+    assert_eq!(
+        percent.iter().map(|p| p.1).collect::<Vec<_>>(),
+        [80.0, 133.3, 100.0, 40.0],
+        "{percent:?}"
+    );
+    assert_eq!(r.summary.bindings, counts(4, 0, 0), "{timeline}");
 }
 
 /// An event that applies an offer together with the pods it targets: the pods still wait

@@ -15,6 +15,8 @@ use edgeplane_agent::timestamp::TimestampFormat;
 
 use super::live;
 
+pub mod run;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(subcommand)]
@@ -23,6 +25,10 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
+    /// The long-running agent (the Helm chart's DaemonSet): reflects, probes its peers from
+    /// the API server, serves per-peer metrics, and publishes its site's measured links
+    /// into the NetworkTopology status.
+    Run(Box<run::RunArgs>),
     /// Be a STAMP Session-Reflector (stateless) until interrupted; the first line of
     /// standard output is `listening on ADDR`.
     Reflect(ReflectArgs),
@@ -131,7 +137,7 @@ pub enum Output {
 }
 
 /// `IP:PORT`, or an IP alone for the STAMP port.
-fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     text.parse::<SocketAddr>()
         .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, edgeplane_agent::DEFAULT_PORT)))
         .map_err(|_| format!("{text:?} is not an address to listen on (IP or IP:PORT, such as 0.0.0.0:862 or [::]:862)"))
@@ -181,7 +187,7 @@ fn parse_target(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// A bit rate, bits per second, more than zero.
-fn parse_rate(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
     use edgeplane_core::values::{Unit, Value};
     match Value::parse(text, Unit::BitRate).map_err(|e| e.to_string())? {
         Value::Quantity { magnitude, .. } if magnitude > 0.0 => Ok(magnitude),
@@ -198,11 +204,16 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let args = match args.command {
+        Command::Run(a) => return run::run(*a),
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    match args.command {
+    match args {
+        Command::Run(_) => unreachable!("handled above"),
         Command::Reflect(a) => runtime.block_on(reflect(a)),
         Command::Probe(a) => runtime.block_on(probe(a)),
         Command::Bandwidth(a) => runtime.block_on(bandwidth(a)),

@@ -1,4 +1,5 @@
-//! `edgeplane cluster serve`: the embedded cluster over plain HTTP on loopback, for kubectl.
+//! `edgeplane cluster serve`: the embedded cluster over plain HTTP on loopback, for kubectl;
+//! with `--member NAME`, member clusters beside it for a hub.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +29,15 @@ pub(crate) struct ServeArgs {
     /// Where to write a kubeconfig that points at the server.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
+    /// Also serve a member cluster of this name (repeat for several), each on its own
+    /// loopback port with the same nodes and CRDs and none of the files, for a hub
+    /// (`edgeplane hub`) to place onto; its kubeconfig goes to
+    /// `--kubeconfig-dir/NAME.kubeconfig`.
+    #[arg(long = "member", value_name = "NAME", requires = "kubeconfig_dir")]
+    members: Vec<String>,
+    /// Where the members' kubeconfigs are written.
+    #[arg(long, value_name = "DIR")]
+    kubeconfig_dir: Option<PathBuf>,
     /// Manifests to load at start (files, directories of .yaml/.yml/.json files, or `-`).
     #[arg(short = 'f', long = "filename")]
     files: Vec<PathBuf>,
@@ -96,6 +106,86 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    for (i, name) in args.members.iter().enumerate() {
+        let valid = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid || args.members[..i].contains(name) {
+            eprintln!(
+                "error: --member {name:?}: {}",
+                if valid {
+                    "given twice"
+                } else {
+                    "not a DNS label (lower-case letters, digits and '-', at most 63)"
+                }
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let cluster = start_cluster(&args).await?;
+    // All files in one batch, so that CRDs and Namespaces are created first whatever
+    // the file order.
+    let documents = match crate::input::read_documents(&args.files, args.validate) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let values: Vec<serde_json::Value> = documents.iter().map(|d| d.value.clone()).collect();
+    if let Err(e) = cluster.apply_objects(values).await {
+        // Name the file and object the cluster refused, not its position in the batch.
+        let located = match &e {
+            ClusterError::Object { index, message, .. } => documents
+                .get(*index)
+                .map(|d| format!("{} {}: {message}", d.location(), d.describe())),
+            _ => None,
+        };
+        eprintln!(
+            "error: loading the manifests: {}",
+            located.unwrap_or(e.to_string())
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let addr = cluster
+        .serve_with_limits(args.listen, limits.clone())
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    if let Some(path) = &args.kubeconfig {
+        std::fs::write(path, kubeconfig(addr, "default"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("embedded cluster serving on http://{addr}");
+    let mut members = Vec::new();
+    if let Some(dir) = &args.kubeconfig_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for name in &args.members {
+            let member = start_cluster(&args).await?;
+            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+            let addr = member
+                .serve_with_limits(loopback, limits.clone())
+                .await
+                .with_context(|| format!("serving member {name}"))?;
+            let path = dir.join(format!("{name}.kubeconfig"));
+            std::fs::write(&path, kubeconfig(addr, "default"))
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("member cluster {name} serving on http://{addr}");
+            members.push(member);
+        }
+    }
+    super::live::shutdown_signal().await;
+    cluster.shutdown().await;
+    for member in members {
+        member.shutdown().await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A cluster with `--nodes` nodes, the system namespace and (unless `--no-crds`) the
+/// edgeplane CRDs.
+async fn start_cluster(args: &ServeArgs) -> anyhow::Result<EmbeddedCluster> {
     let mut config = ClusterConfig::default();
     for i in 0..args.nodes {
         config = config.with_node(NodeSpec::new(format!("node-{i}")));
@@ -122,40 +212,5 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("installing the edgeplane CRDs")?;
     }
-    // All files in one batch, so that CRDs and Namespaces are created first whatever
-    // the file order.
-    let documents = match crate::input::read_documents(&args.files, args.validate) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let values: Vec<serde_json::Value> = documents.iter().map(|d| d.value.clone()).collect();
-    if let Err(e) = cluster.apply_objects(values).await {
-        // Name the file and object the cluster refused, not its position in the batch.
-        let located = match &e {
-            ClusterError::Object { index, message, .. } => documents
-                .get(*index)
-                .map(|d| format!("{} {}: {message}", d.location(), d.describe())),
-            _ => None,
-        };
-        eprintln!(
-            "error: loading the manifests: {}",
-            located.unwrap_or(e.to_string())
-        );
-        return Ok(ExitCode::from(2));
-    }
-    let addr = cluster
-        .serve_with_limits(args.listen, limits)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    if let Some(path) = &args.kubeconfig {
-        std::fs::write(path, kubeconfig(addr, "default"))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    println!("embedded cluster serving on http://{addr}");
-    super::live::shutdown_signal().await;
-    cluster.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(cluster)
 }

@@ -10,6 +10,7 @@ pub mod descheduler;
 pub mod explain;
 mod external;
 pub mod fail_on;
+pub mod hub;
 pub mod live;
 pub mod netctl;
 pub mod plan;

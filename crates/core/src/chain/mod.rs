@@ -10,11 +10,13 @@
 //! - [`lane`]: per-link readiness (both ends report the port attached), the metrics along
 //!   the lane from the NetworkTopology (ingress site -> hop 1 -> ... -> egress site), the
 //!   lane's ConstraintPolicyBinding and its status, and the chain's status.
+//! - [`plan`]: each lane as one group for the planner, its budget summed along the lane.
 
 mod check;
 pub mod colocate;
 pub mod lane;
 pub mod nad;
+pub mod plan;
 #[cfg(test)]
 mod tests;
 

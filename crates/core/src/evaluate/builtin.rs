@@ -294,7 +294,10 @@ impl BuiltinRule {
                                 g.site_name(y)
                             );
                         }
-                        worst = Some(self.judge_path(*metric, path, &where_));
+                        let mut judged = self.judge_path(*metric, path, &where_);
+                        let (from, to) = if forward { (a, b) } else { (b, a) };
+                        judged.reason += &measured_note(view, *metric, from, to);
+                        worst = Some(judged);
                     }
                 }
             }
@@ -537,6 +540,22 @@ pub(super) fn representative_pairs(places: &[(&str, Location)]) -> Vec<(usize, u
     );
     pairs.sort_unstable();
     pairs
+}
+
+/// `; measured metro -> edge-1 at 2026-12-07T10:00:00Z` for the hops of the path whose
+/// metric a fresh measurement set (`status.measured`), empty when the metric is the spec's:
+/// the reason says which the judgement rests on.
+fn measured_note(view: &ClusterView, metric: PathMetric, a: Location, b: Location) -> String {
+    let g = view.graph();
+    let hops = g.measured_hops(a, b, metric);
+    if hops.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = hops
+        .iter()
+        .map(|(x, y, t)| format!("{} -> {} at {t}", g.site_name(*x), g.site_name(*y)))
+        .collect();
+    format!("; measured {}", list.join(", "))
 }
 
 fn yes_no(name: &str, ok: bool, measured: String, required: &str, place: &str) -> Judged {

@@ -62,6 +62,91 @@ pub fn is_ours(binding: &Json) -> bool {
         == Some(SCHEDULER_NAME)
 }
 
+/// Where Karmada names, on a ResourceBinding (label or annotation), the PropagationPolicy
+/// it was made for.
+pub const POLICY_NAME_KEY: &str = "propagationpolicy.karmada.io/name";
+
+/// The bindings among `bindings` that Karmada made for `policy` and left to edgeplane:
+/// same namespace, [`POLICY_NAME_KEY`] naming it, `schedulerName: edgeplane`.
+pub fn bindings_of<'a>(policy: &Json, bindings: &'a [Json]) -> Vec<&'a Json> {
+    let text = |o: &'a Json, p: &str| o.pointer(p).and_then(Json::as_str);
+    let key = POLICY_NAME_KEY.replace('/', "~1");
+    let name = policy.pointer("/metadata/name").and_then(Json::as_str);
+    let namespace = policy.pointer("/metadata/namespace").and_then(Json::as_str);
+    bindings
+        .iter()
+        .filter(|b| {
+            is_ours(b)
+                && text(b, "/metadata/namespace") == namespace
+                && (text(b, &format!("/metadata/labels/{key}")) == name
+                    || text(b, &format!("/metadata/annotations/{key}")) == name)
+        })
+        .collect()
+}
+
+/// The apply bodies for the bindings whose `spec.clusters` differ from the plan's.
+pub fn binding_changes(
+    plan: &AppPlan,
+    bindings: &[&Json],
+    karmada: &BTreeMap<String, String>,
+) -> Vec<Json> {
+    bindings
+        .iter()
+        .filter_map(|binding| {
+            let workload = binding
+                .pointer("/spec/resource/name")
+                .and_then(Json::as_str)?;
+            let clusters = binding_clusters(plan, workload, karmada);
+            let written = binding
+                .pointer("/spec/clusters")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
+            (written != clusters).then(|| binding_apply(binding, clusters))
+        })
+        .collect()
+}
+
+/// The placement a policy's bindings already have, by member name (cluster -> component
+/// -> replicas), when every binding gives all its replicas in `spec.clusters` and every
+/// cluster named is a member in `ready`: the hub then keeps it (judged, not moved), so a
+/// placement does not follow every change of the members' free capacity, which the
+/// placed replicas themselves take. `None` asks for a placement.
+pub fn written_placement(
+    bindings: &[Json],
+    karmada: &BTreeMap<String, String>,
+    ready: &std::collections::BTreeSet<String>,
+) -> Option<BTreeMap<String, BTreeMap<String, u32>>> {
+    let mut placement: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+    for binding in bindings {
+        let component = binding
+            .pointer("/spec/resource/name")
+            .and_then(Json::as_str)?;
+        let replicas = binding.pointer("/spec/replicas").and_then(Json::as_u64)?;
+        let clusters = binding.pointer("/spec/clusters").and_then(Json::as_array)?;
+        let mut given = 0u64;
+        for target in clusters {
+            let name = target.get("name").and_then(Json::as_str)?;
+            let n = target.get("replicas").and_then(Json::as_u64)?;
+            let member = karmada
+                .iter()
+                .find(|(_, k)| k.as_str() == name)
+                .map(|(m, _)| m.clone())
+                .filter(|m| ready.contains(m))?;
+            given += n;
+            *placement
+                .entry(member)
+                .or_default()
+                .entry(component.to_string())
+                .or_default() += u32::try_from(n).ok()?;
+        }
+        if clusters.is_empty() || given != replicas {
+            return None;
+        }
+    }
+    (!placement.is_empty()).then_some(placement)
+}
+
 /// `spec.clusters` of a component's binding: `[{name, replicas}]` by Karmada cluster name,
 /// in name order.
 pub fn binding_clusters(
@@ -535,6 +620,87 @@ mod tests {
                    "spec": {"clusters": [{"name": "edge-west", "replicas": 2},
                                          {"name": "karmada-ee", "replicas": 4}]}})
         );
+    }
+
+    #[test]
+    fn the_bindings_of_a_policy_are_its_own_left_to_edgeplane_and_written_when_they_differ() {
+        let policy = json!({"metadata": {"name": "ar", "namespace": "ar"}});
+        let binding = |name: &str, ns: &str, scheduler: &str, by: &str, clusters: Json| {
+            json!({"metadata": {"name": name, "namespace": ns,
+                                "annotations": {POLICY_NAME_KEY: by}},
+                   "spec": {"schedulerName": scheduler, "resource": {"name": "render"},
+                            "clusters": clusters}})
+        };
+        let bindings = vec![
+            binding("mine", "ar", "edgeplane", "ar", json!(null)),
+            binding("other-policy", "ar", "edgeplane", "other", json!(null)),
+            binding("karmadas", "ar", "default-scheduler", "ar", json!(null)),
+            binding("elsewhere", "x", "edgeplane", "ar", json!(null)),
+            binding(
+                "done",
+                "ar",
+                "edgeplane",
+                "ar",
+                json!([{"name": "edge-east", "replicas": 4}, {"name": "edge-west", "replicas": 2}]),
+            ),
+        ];
+        let mine = bindings_of(&policy, &bindings);
+        let names: Vec<&str> = mine
+            .iter()
+            .filter_map(|b| b.pointer("/metadata/name").and_then(Json::as_str))
+            .collect();
+        assert_eq!(names, ["mine", "done"]);
+        let karmada = BTreeMap::from([
+            ("edge-east".to_string(), "edge-east".to_string()),
+            ("edge-west".to_string(), "edge-west".to_string()),
+        ]);
+        let changes = binding_changes(&plan(), &mine, &karmada);
+        assert_eq!(
+            changes,
+            vec![binding_apply(
+                mine[0],
+                vec![
+                    json!({"name": "edge-east", "replicas": 4}),
+                    json!({"name": "edge-west", "replicas": 2})
+                ]
+            )]
+        );
+    }
+
+    #[test]
+    fn a_written_placement_is_kept_while_its_clusters_are_ready_and_it_gives_every_replica() {
+        let karmada = BTreeMap::from([
+            ("edge-east".to_string(), "karmada-ee".to_string()),
+            ("edge-west".to_string(), "edge-west".to_string()),
+        ]);
+        let ready =
+            std::collections::BTreeSet::from(["edge-east".to_string(), "edge-west".to_string()]);
+        let binding = |clusters: Json| json!({"spec": {"resource": {"name": "render"}, "replicas": 6, "clusters": clusters}});
+        let both = binding(
+            json!([{"name": "karmada-ee", "replicas": 4}, {"name": "edge-west", "replicas": 2}]),
+        );
+        assert_eq!(
+            written_placement(std::slice::from_ref(&both), &karmada, &ready),
+            Some(BTreeMap::from([
+                (
+                    "edge-east".to_string(),
+                    BTreeMap::from([("render".to_string(), 4)])
+                ),
+                (
+                    "edge-west".to_string(),
+                    BTreeMap::from([("render".to_string(), 2)])
+                ),
+            ]))
+        );
+        // West not Ready, replicas missing, nothing written, a cluster not a member: placed again.
+        let east_only = std::collections::BTreeSet::from(["edge-east".to_string()]);
+        assert_eq!(written_placement(&[both], &karmada, &east_only), None);
+        let short = binding(json!([{"name": "karmada-ee", "replicas": 4}]));
+        assert_eq!(written_placement(&[short], &karmada, &ready), None);
+        let unwritten = json!({"spec": {"resource": {"name": "render"}, "replicas": 6}});
+        assert_eq!(written_placement(&[unwritten], &karmada, &ready), None);
+        let stranger = binding(json!([{"name": "elsewhere", "replicas": 6}]));
+        assert_eq!(written_placement(&[stranger], &karmada, &ready), None);
     }
 
     #[test]

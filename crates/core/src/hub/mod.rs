@@ -27,9 +27,12 @@ use crate::evaluate::ClusterView;
 use crate::placement::{Taint, Toleration};
 use crate::planner::Resources;
 
+pub mod closed_loop;
+pub mod direct;
 pub mod instances;
 mod judge;
 pub mod karmada;
+pub mod members;
 pub mod objects;
 mod place;
 pub mod render;

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Node;
 
 use super::location::{Location, NodeId, SiteId};
 use super::metrics::{DEFAULT_INTRA_SITE, DEFAULT_SAME_NODE, LinkMetrics, PathMetrics};
-use super::overlay::{apply_activated, apply_measurements};
+use super::overlay::{MeasuredEdge, apply_activated, apply_measurements};
 use super::search::{Adjacency, Edge, Search};
 use super::spec::{ParsedSpec, TopologyError, parse_spec};
 
@@ -59,6 +59,8 @@ pub struct NetworkGraph {
     site_label: String,
     spec_link_count: usize,
     measurements_used: usize,
+    /// The directed edges (site indices) whose metrics a fresh measurement set.
+    measured_edges: BTreeMap<(u32, u32), MeasuredEdge>,
     activated_used: usize,
     warnings: Vec<String>,
 }
@@ -176,12 +178,26 @@ impl NetworkGraph {
         let mut warnings = Vec::new();
         let mut measurements_used = 0;
         let mut activated_used = 0;
+        let mut measured_edges = BTreeMap::new();
         if let Some(topology) = topology {
-            let (used, warned) =
-                apply_measurements(topology, &parsed, &lookup, now, &mut directed)?;
+            let (used, warned) = apply_measurements(
+                topology,
+                &parsed,
+                &lookup,
+                now,
+                &mut directed,
+                &mut measured_edges,
+            )?;
             measurements_used = used;
             warnings = warned;
+            let before: BTreeMap<(u32, u32), LinkMetrics> = measured_edges
+                .keys()
+                .filter_map(|k| directed.get(k).map(|m| (*k, *m)))
+                .collect();
             activated_used = apply_activated(topology, &lookup, &mut directed, &mut warnings);
+            // An activated path that took over a measured edge carries the traffic: the
+            // measurement no longer describes it.
+            measured_edges.retain(|k, _| before.get(k) == directed.get(k));
         }
         let adjacency = Adjacency::from_directed(site_count, &directed);
 
@@ -204,6 +220,7 @@ impl NetworkGraph {
             site_label: parsed.site_label,
             spec_link_count: topology.map(|t| t.spec.links.len()).unwrap_or(0),
             measurements_used,
+            measured_edges,
             activated_used,
             warnings,
         };
@@ -259,6 +276,35 @@ impl NetworkGraph {
         }
         let m = self.matrix[a.index() * n + b.index()];
         m.latency_ns.is_finite().then_some(m)
+    }
+
+    /// The hops of the path from `a` to `b` whose `metric` a fresh measurement set, in path
+    /// order, with the measurement's time. Empty when the path's metric is all spec (or the
+    /// locations share a site).
+    pub fn measured_hops(
+        &self,
+        a: Location,
+        b: Location,
+        metric: super::PathMetric,
+    ) -> Vec<(SiteId, SiteId, jiff::Timestamp)> {
+        if self.measured_edges.is_empty() {
+            return Vec::new();
+        }
+        let (Some(sa), Some(sb)) = (self.site_of_location(a), self.site_of_location(b)) else {
+            return Vec::new();
+        };
+        if sa == sb {
+            return Vec::new();
+        }
+        let Some(path) = self.path(sa, sb) else {
+            return Vec::new();
+        };
+        path.windows(2)
+            .filter_map(|hop| {
+                let edge = self.measured_edges.get(&(hop[0].0, hop[1].0))?;
+                edge.carries(metric).then_some((hop[0], hop[1], edge.time))
+            })
+            .collect()
     }
 
     /// The sites along the path from `a` to `b`, both included; `None` when unreachable.

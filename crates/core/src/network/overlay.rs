@@ -7,7 +7,7 @@ use edgeplane_api::NetworkTopology;
 use jiff::Timestamp;
 
 use super::location::SiteId;
-use super::metrics::{LINK_DEFAULTS, LinkMetrics};
+use super::metrics::{LINK_DEFAULTS, LinkMetrics, PathMetric};
 use super::spec::{ParsedSpec, TopologyError, parse_partial};
 
 /// Whether a parallel edge `candidate` carries the traffic instead of `current`: the one
@@ -17,14 +17,38 @@ pub(super) fn takes_over(candidate: &LinkMetrics, current: &LinkMetrics) -> bool
     candidate.latency_ns <= current.latency_ns
 }
 
-/// Applies the fresh measurements of a topology's status to the directed edges. Returns how
-/// many were used and warnings about those that were not usable.
+/// Which metrics of a directed edge come from a measurement, and when it was taken: what
+/// a rule's reason names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MeasuredEdge {
+    pub time: Timestamp,
+    pub latency: bool,
+    pub jitter: bool,
+    pub bandwidth: bool,
+    pub loss: bool,
+}
+
+impl MeasuredEdge {
+    pub fn carries(&self, metric: PathMetric) -> bool {
+        match metric {
+            PathMetric::Latency => self.latency,
+            PathMetric::Jitter => self.jitter,
+            PathMetric::Bandwidth => self.bandwidth,
+            PathMetric::PacketLoss => self.loss,
+        }
+    }
+}
+
+/// Applies the fresh measurements of a topology's status to the directed edges, noting in
+/// `measured` which metrics of which edge they set. Returns how many were used and
+/// warnings about those that were not usable.
 pub(super) fn apply_measurements(
     topology: &NetworkTopology,
     parsed: &ParsedSpec,
     lookup: &dyn Fn(&str) -> Option<SiteId>,
     now: Timestamp,
     directed: &mut BTreeMap<(u32, u32), LinkMetrics>,
+    measured: &mut BTreeMap<(u32, u32), MeasuredEdge>,
 ) -> Result<(usize, Vec<String>), TopologyError> {
     let Some(status) = &topology.status else {
         return Ok((0, Vec::new()));
@@ -96,6 +120,16 @@ pub(super) fn apply_measurements(
                 continue;
             }
         }
+        measured.insert(
+            dir,
+            MeasuredEdge {
+                time: m.time.0,
+                latency: partial.latency_ns.is_some(),
+                jitter: partial.jitter_ns.is_some(),
+                bandwidth: partial.bandwidth_bps.is_some(),
+                loss: partial.loss.is_some(),
+            },
+        );
         used.insert(i);
     }
     Ok((used.len(), warnings))

@@ -15,7 +15,12 @@ pub(crate) fn candidates(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
     let unary: Vec<(u32, usize)> = pod
         .cons
         .iter()
-        .filter(|c| !matches!(p.cons[**c as usize].kind, ConKind::Pair(_)))
+        .filter(|c| {
+            !matches!(
+                p.cons[**c as usize].kind,
+                ConKind::Pair(_) | ConKind::Lane(_)
+            )
+        })
         .map(|c| {
             let pos = p.cons[*c as usize]
                 .pods
@@ -183,6 +188,11 @@ pub(crate) fn guided_rules(st: &State<'_, '_>, u: u32, x: u32, lookahead: bool) 
         let mut actual = con.fixed_value;
         let mut ahead: f64 = 0.0;
         match &con.kind {
+            // The placed segments of the lane: adding the others only adds to them.
+            ConKind::Lane(l) => {
+                let node_of = |q: u32| if q == u { x } else { st.node_of[q as usize] };
+                actual = actual.max(super::lanes::bound(p, *l, node_of));
+            }
             ConKind::Pair(t) => {
                 for f in &con.fixed {
                     actual = actual.max(p.pair_cost(*t, here, *f));

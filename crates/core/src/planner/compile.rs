@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use edgeplane_api::{Compliance, TargetKind};
 
 use super::feasibility::static_misfit;
+use super::lanes::{self, LaneCon};
 use super::links::Links;
 use super::podrules::Rules;
 use super::{PendingPod, PlanInput, PlanNode, RuleProvider};
@@ -43,6 +44,8 @@ pub(crate) enum ConKind {
     Node(u32),
     /// Max over pod members of their own table (per pending member position).
     External(Vec<Option<Vec<f64>>>),
+    /// Judged along an ordered path (`Problem::lanes`).
+    Lane(u32),
 }
 
 /// One (binding, policy, rule) triple that the plan can change.
@@ -104,6 +107,8 @@ pub(crate) struct Problem<'a> {
     pub rules: Rules,
     /// Link bandwidth reserved by bandwidth rules.
     pub links: Links,
+    /// Rules judged along service chains' lanes.
+    pub lanes: Vec<LaneCon>,
     pub warnings: Vec<String>,
 }
 
@@ -213,6 +218,7 @@ impl<'a> Problem<'a> {
         let mut cons = Vec::new();
         let mut special = vec![false; n];
         let mut any_external = false;
+        let mut lane_cons: Vec<LaneCon> = Vec::new();
         let site_count = graph.site_count();
         for (b, binding) in input.bindings.iter().enumerate() {
             let mut pending_members = Vec::new();
@@ -248,6 +254,20 @@ impl<'a> Problem<'a> {
             for (r, rule) in binding.rules.iter().enumerate() {
                 let kind = match &rule.provider {
                     RuleProvider::Broken(_) => continue,
+                    RuleProvider::Lane(lane) => {
+                        let Some(con) = lanes::compile(
+                            graph,
+                            rule,
+                            lane,
+                            &binding.targets,
+                            &pending_index,
+                            &placed_at,
+                        ) else {
+                            continue;
+                        };
+                        lane_cons.push(con);
+                        ConKind::Lane(lane_cons.len() as u32 - 1)
+                    }
                     RuleProvider::Builtin(compiled) => {
                         if compiled.is_pairwise() {
                             if pending_members.len() + fixed_nodes.len() + sites.len() < 2 {
@@ -382,6 +402,7 @@ impl<'a> Problem<'a> {
                         };
                         mins.push(m);
                     }
+                    ConKind::Lane(_) => mins.push(0.0),
                 }
             }
             min_unary.push(mins);
@@ -399,6 +420,7 @@ impl<'a> Problem<'a> {
         let links = Links::build(graph, requests, &fixed);
         Problem {
             links,
+            lanes: lane_cons,
             graph,
             node_site,
             reach,
@@ -445,7 +467,7 @@ impl<'a> Problem<'a> {
     #[inline]
     pub fn unary(&self, con: &Con, pos: usize, node: u32) -> f64 {
         match &con.kind {
-            ConKind::Pair(_) => 0.0,
+            ConKind::Pair(_) | ConKind::Lane(_) => 0.0,
             ConKind::Node(t) => self.node_tables[*t as usize][node as usize],
             ConKind::External(tables) => tables
                 .get(pos)
@@ -462,6 +484,7 @@ impl<'a> Problem<'a> {
         let con = &self.cons[c as usize];
         let mut worst = con.fixed_value;
         match &con.kind {
+            ConKind::Lane(l) => return lanes::value(self, *l, node_of),
             ConKind::Pair(t) => {
                 for (i, p) in con.pods.iter().enumerate() {
                     let node = node_of(*p);
@@ -669,8 +692,9 @@ fn fixed_value(pairs: &[PairTable], nodes: &[Vec<f64>], graph: &NetworkGraph, co
                 }
             }
         }
-        // Running pods are not rescored by external providers here.
-        ConKind::External(_) => {}
+        // Running pods are not rescored by external providers here; a lane's value
+        // counts its fixed members itself.
+        ConKind::External(_) | ConKind::Lane(_) => {}
     }
     worst
 }

@@ -267,6 +267,9 @@ impl Search {
         let con = &p.cons[c as usize];
         let mut worst = con.fixed_value;
         match &con.kind {
+            ConKind::Lane(l) => {
+                worst = worst.max(super::lanes::bound(p, *l, |q| st.node_of[q as usize]));
+            }
             ConKind::Pair(t) => {
                 let placed: Vec<Location> = con
                     .pods

@@ -58,6 +58,7 @@ pub mod feasibility;
 mod greedy;
 mod heuristic;
 pub mod instances;
+pub mod lanes;
 mod links;
 pub mod objective;
 mod podrules;
@@ -171,6 +172,9 @@ pub enum RuleProvider {
     /// The rule cannot be evaluated (no provider, bad value, missing policy): it is
     /// reported in Error and does not constrain the plan.
     Broken(String),
+    /// A built-in path metric judged along the targets in order, not pairwise: a
+    /// service chain's lane ([`lanes`]).
+    Lane(lanes::LaneRule),
 }
 
 /// What an external provider said about a rule: for each pod target, the normalized cost

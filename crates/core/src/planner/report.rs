@@ -64,6 +64,23 @@ pub(crate) fn build(input: &PlanInput<'_>, p: &Problem<'_>, assignment: &[u32]) 
                 .and_then(|c| st.values[*c]);
             let (compliance, value, reason) = match &rule.provider {
                 RuleProvider::Broken(reason) => (Compliance::Error, None, Some(reason.clone())),
+                RuleProvider::Lane(_) => {
+                    match con_of.get(&(b as u32, r as u32)).map(|c| &p.cons[*c].kind) {
+                        Some(ConKind::Lane(l)) => {
+                            super::lanes::outcome(p, *l, &rule.spec.name, internal, |q| {
+                                st.node_of[q as usize]
+                            })
+                        }
+                        _ => (
+                            Compliance::Pending,
+                            None,
+                            Some(format!(
+                                "{} is judged once every hop of the lane has a pod",
+                                rule.spec.name
+                            )),
+                        ),
+                    }
+                }
                 RuleProvider::Builtin(compiled) => {
                     let o = compiled.evaluate(&view, &binding.targets);
                     (o.compliance, o.value, o.reason)

@@ -537,6 +537,7 @@ spec:
                         RuleProvider::Builtin(_) => "builtin",
                         RuleProvider::External(_) => "external",
                         RuleProvider::Broken(_) => "broken",
+                        RuleProvider::Lane(_) => "lane",
                     },
                 )
             })

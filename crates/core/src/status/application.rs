@@ -11,6 +11,10 @@ use crate::hub::AppPlan;
 
 /// The condition that says whether every replica has a cluster.
 pub const CONDITION_PLACED: &str = "Placed";
+/// The condition that says whether no rule of the application is in Violation (or
+/// Error); its transition time is since when, which the hub's closed loop compares with
+/// its grace.
+pub const CONDITION_RULES_HOLD: &str = "RulesHold";
 
 pub fn application_status(
     app: &MecApplication,
@@ -63,15 +67,51 @@ pub fn application_status(
             .map(|(c, u)| (c.clone(), i32::try_from(u.replicas).unwrap_or(i32::MAX)))
             .collect(),
         compliance: plan.compliance(),
-        conditions: vec![condition(
-            &previous.conditions,
-            CONDITION_PLACED,
-            status,
-            reason,
-            &message,
+        conditions: vec![
+            condition(
+                &previous.conditions,
+                CONDITION_PLACED,
+                status,
+                reason,
+                &message,
+                now,
+                generation,
+            ),
+            rules_hold(plan, &previous.conditions, now, generation),
+        ],
+    }
+}
+
+fn rules_hold(
+    plan: &AppPlan,
+    previous: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    now: Timestamp,
+    generation: Option<i64>,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    use edgeplane_api::Compliance;
+    let broken = plan
+        .rules
+        .iter()
+        .find(|r| matches!(r.compliance, Compliance::Violation | Compliance::Error));
+    match broken {
+        None => condition(
+            previous,
+            CONDITION_RULES_HOLD,
+            "True",
+            "RulesHold",
+            "no rule in Violation",
             now,
             generation,
-        )],
+        ),
+        Some(rule) => condition(
+            previous,
+            CONDITION_RULES_HOLD,
+            "False",
+            rule.compliance.as_str(),
+            &format!("policy {} rule {}: {}", rule.policy, rule.rule, rule.reason),
+            now,
+            generation,
+        ),
     }
 }
 

@@ -275,13 +275,26 @@ fn triggers(
     });
     let c = caches.clone();
     let idx = index.clone();
+    // With reservations, a pod that moves changes what every binding sharing its links
+    // gets: those are re-evaluated at once rather than at their period, so that nothing
+    // (the descheduler) acts on a share that no longer holds.
+    let reserves = views.reserves();
     let network = crate::cache::changes_of(views.subscribe()).map(move |change| match change {
-        Ok(ViewChange::PodMoved { namespace, name }) => idx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .bindings_of(&namespace, &name),
+        Ok(ViewChange::PodMoved { namespace, name }) => {
+            let mut refs = idx
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .bindings_of(&namespace, &name);
+            if reserves {
+                refs.extend(bindings_reserving(&c));
+            }
+            refs
+        }
         Ok(ViewChange::Network | ViewChange::Resynced) | Err(_) => all_refs(&c.bindings),
     });
+    let c = caches.clone();
+    let reserved =
+        crate::cache::changes_of(views.reservation_changes()).map(move |_| bindings_reserving(&c));
     let c = caches.clone();
     let offers = caches.offers.changes().map(move |change| match change {
         Change::Applied {
@@ -331,6 +344,7 @@ fn triggers(
     futures::stream::select_all([
         bindings.boxed(),
         network.boxed(),
+        reserved.boxed(),
         offers.boxed(),
         policies.boxed(),
         services.boxed(),
@@ -358,6 +372,30 @@ fn bindings_of_offer(
         .list_group(offer.namespace().as_deref().unwrap_or("default"), &name)
         .iter()
         .map(|b| ObjectRef::from_obj(&**b))
+        .collect()
+}
+
+/// The bindings whose policies have a bandwidth rule: those that reserve on links.
+fn bindings_reserving(caches: &Caches) -> Vec<ObjectRef<ConstraintPolicyBinding>> {
+    caches
+        .offers
+        .list()
+        .iter()
+        .filter(|o| {
+            let namespace = o.namespace();
+            o.spec.policies.iter().any(|name| {
+                caches
+                    .policies
+                    .get(namespace.as_deref(), name)
+                    .is_some_and(|p| {
+                        p.spec
+                            .rules
+                            .iter()
+                            .any(|r| r.name == edgeplane_core::rules::builtin::BANDWIDTH)
+                    })
+            })
+        })
+        .flat_map(|o| bindings_of_offer(caches, o))
         .collect()
 }
 

@@ -55,6 +55,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use edgeplane_api::ServiceChain;
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::planner::convert::pod_key;
 use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, PodKey};
@@ -69,7 +70,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::cache::Caches;
+use crate::cache::{Cache, Caches};
 use crate::context::Context;
 use crate::error::Backoff;
 use crate::events::{EventRecorder, EventSpec, reasons};
@@ -138,6 +139,8 @@ pub struct Scheduler {
     external: ExternalProviders,
     metrics: SchedulerMetrics,
     events: EventRecorder,
+    /// Service chains whose lanes are planned as units (`None`: not watched).
+    chains: Option<Cache<ServiceChain>>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -254,7 +257,16 @@ impl Scheduler {
             external,
             metrics,
             events,
+            chains: None,
         }
+    }
+
+    /// Plans each lane of the chains in `chains` as one unit against its end-to-end
+    /// budget (docs/network-functions.md): the lane's pods and virt-launcher pods are
+    /// found by the labels the NF controller sets.
+    pub fn with_chains(mut self, chains: Cache<ServiceChain>) -> Scheduler {
+        self.chains = Some(chains);
+        self
     }
 
     /// Asks the network controller `discovery` resolves for paths before giving up on a
@@ -465,7 +477,7 @@ impl Scheduler {
     async fn plan_run(&self, state: &mut RunState, due: Due) {
         let started = Instant::now();
         let arrivals = state.queue.start_run();
-        let facts = Facts::read(&self.caches, &self.external);
+        let facts = Facts::read(&self.caches, &self.external, self.chains.as_ref());
         let built = facts.input(self.config.mode, &state.in_flight);
         for warning in &built.warnings {
             tracing::debug!(%warning, "plan input");

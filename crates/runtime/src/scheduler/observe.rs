@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use edgeplane_api::{ConstraintPolicy, ConstraintPolicyOffer, NetworkTopology};
+use edgeplane_api::{ConstraintPolicy, ConstraintPolicyOffer, NetworkTopology, ServiceChain};
 use edgeplane_core::planner::PodKey;
 use edgeplane_core::planner::convert::pod_key;
 use edgeplane_core::scheduler::Mode;
@@ -12,7 +12,7 @@ use edgeplane_providers::Provider;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 
 use super::external::ExternalProviders;
-use crate::cache::Caches;
+use crate::cache::{Cache, Caches};
 
 /// A snapshot of the caches, taken once per plan run.
 pub struct Facts {
@@ -25,10 +25,16 @@ pub struct Facts {
     pub services: Vec<Arc<Service>>,
     /// The external providers by rule: given explicitly, or registered by Services.
     pub providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// Service chains, when the scheduler watches them: their lanes are planned as units.
+    pub chains: Vec<Arc<ServiceChain>>,
 }
 
 impl Facts {
-    pub fn read(caches: &Caches, external: &ExternalProviders) -> Facts {
+    pub fn read(
+        caches: &Caches,
+        external: &ExternalProviders,
+        chains: Option<&Cache<ServiceChain>>,
+    ) -> Facts {
         let services = caches.services.list();
         Facts {
             pods: caches.pods.list(),
@@ -38,6 +44,7 @@ impl Facts {
             topology: caches.topology(),
             providers: external.resolve(&services),
             services,
+            chains: chains.map(Cache::list).unwrap_or_default(),
         }
     }
 
@@ -45,7 +52,7 @@ impl Facts {
     /// that the cache may still show waiting).
     pub fn input(&self, mode: Mode, in_flight: &BTreeMap<PodKey, String>) -> Built {
         let external_rules: BTreeSet<String> = self.providers.keys().cloned().collect();
-        input::build(
+        let mut built = input::build(
             mode,
             Observed {
                 nodes: &self.nodes,
@@ -56,7 +63,18 @@ impl Facts {
             },
             in_flight,
             &external_rules,
-        )
+        );
+        if !self.chains.is_empty() {
+            let pending: BTreeSet<PodKey> = built.pending.iter().map(|p| p.key.clone()).collect();
+            let lanes =
+                edgeplane_core::chain::plan::lane_plan_bindings(&self.chains, &self.pods, &pending);
+            // A lane is placed as a unit: its pods wait until every hop has one.
+            built
+                .pending
+                .retain(|p| !lanes.waiting.contains_key(&p.key));
+            built.bindings.extend(lanes.bindings);
+        }
+        built
     }
 
     pub fn pods_by_key(&self) -> HashMap<PodKey, Arc<Pod>> {

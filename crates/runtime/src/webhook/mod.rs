@@ -123,6 +123,30 @@ pub fn gating_offer<'a>(
         .map(|o| &**o)
 }
 
+/// The network function a pod being created is a replica of (a container replica's pod,
+/// or the virt-launcher pod of a VM replica: both carry the NF's labels), when it would be
+/// gated: not bound, of a gated scheduler, not gated yet. Its lane is planned as a unit
+/// (docs/network-functions.md), so it waits for the planner like an offer's pod.
+pub fn gating_function(pod: &Pod, options: &GateOptions) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    if spec.node_name.as_deref().is_some_and(|n| !n.is_empty()) || has_gate(pod) {
+        return None;
+    }
+    let scheduler = spec
+        .scheduler_name
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_SCHEDULER);
+    if !options.scheduler_names.iter().any(|s| s == scheduler) {
+        return None;
+    }
+    pod.metadata
+        .labels
+        .as_ref()?
+        .get(edgeplane_core::nf::NF_LABEL)
+        .cloned()
+}
+
 /// Whether the pod carries the planner's gate.
 pub fn has_gate(pod: &Pod) -> bool {
     pod.spec
@@ -139,7 +163,11 @@ pub fn mutate(
     offers: &[Arc<ConstraintPolicyOffer>],
     options: &GateOptions,
 ) -> Option<json_patch::Patch> {
-    gating_offer(pod, namespace, offers, options)?;
+    if gating_offer(pod, namespace, offers, options).is_none()
+        && gating_function(pod, options).is_none()
+    {
+        return None;
+    }
     let has_list = pod
         .spec
         .as_ref()
@@ -195,15 +223,19 @@ pub fn admit(
     options: &GateOptions,
     scheduler: Option<&Liveness>,
 ) -> Admission {
-    let Some(offer) = gating_offer(pod, namespace, offers, options) else {
-        return Admission::Unchanged;
+    let holder = match gating_offer(pod, namespace, offers, options) {
+        Some(offer) => format!(
+            "{namespace}/{}",
+            offer.metadata.name.as_deref().unwrap_or_default()
+        ),
+        None => match gating_function(pod, options) {
+            Some(nf) => format!("{namespace}/{nf} (a network function's lane)"),
+            None => return Admission::Unchanged,
+        },
     };
     if let Some(Liveness::Dead { why, .. }) = scheduler {
         return Admission::NoScheduler {
-            offer: format!(
-                "{namespace}/{}",
-                offer.metadata.name.as_deref().unwrap_or_default()
-            ),
+            offer: holder,
             why: why.to_string(),
         };
     }

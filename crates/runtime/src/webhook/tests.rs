@@ -332,3 +332,35 @@ fn no_gate_while_no_scheduler_is_alive() {
         ])
     );
 }
+
+#[test]
+fn gates_network_function_pods_and_launcher_pods_without_an_offer() {
+    let o = GateOptions::default();
+    // A VM replica's launcher pod carries the NF's labels (KubeVirt copies the
+    // template's): it waits for the planner, which places its lane as a unit.
+    let launcher = pod(&[
+        ("kubevirt.io", "virt-launcher"),
+        ("network.edgeplane.io/network-function", "fw"),
+        ("network.edgeplane.io/replica", "0"),
+    ]);
+    assert_eq!(gating_function(&launcher, &o).as_deref(), Some("fw"));
+    assert!(mutate(&launcher, "upf", &[], &o).is_some());
+    match admit(&launcher, "upf", &[], &o, Some(&dead())) {
+        Admission::NoScheduler { offer, .. } => {
+            assert_eq!(offer, "upf/fw (a network function's lane)")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Bound, or another scheduler's: left alone; other pods: no offer, no gate.
+    let mut bound = launcher.clone();
+    if let Some(spec) = bound.spec.as_mut() {
+        spec.node_name = Some("e1".into());
+    }
+    assert!(mutate(&bound, "upf", &[], &o).is_none());
+    let mut other = launcher.clone();
+    if let Some(spec) = other.spec.as_mut() {
+        spec.scheduler_name = Some("volcano".into());
+    }
+    assert!(mutate(&other, "upf", &[], &o).is_none());
+    assert!(mutate(&pod(&[("app", "web")]), "upf", &[], &o).is_none());
+}

@@ -96,14 +96,19 @@ spec:
 /// The stadium <-> edge-1 link at 12ms: from edge-1 the users are now 7.5ms away (through
 /// the metro and edge-2), worse than the 5ms limit.
 pub fn degraded_topology() -> String {
-    WORLD
+    topology_of(WORLD).replace(
+        "{from: stadium, to: edge-1, latency: 1ms}",
+        "{from: stadium, to: edge-1, latency: 12ms}",
+    )
+}
+
+/// The NetworkTopology document of a world.
+pub fn topology_of(world: &str) -> String {
+    world
         .split("---")
         .find(|d| d.contains("kind: NetworkTopology"))
         .unwrap()
-        .replace(
-            "{from: stadium, to: edge-1, latency: 1ms}",
-            "{from: stadium, to: edge-1, latency: 12ms}",
-        )
+        .to_string()
 }
 
 pub struct Env {
@@ -116,6 +121,8 @@ pub struct Env {
 
 pub struct Options {
     pub policy: &'static str,
+    /// The world loaded first (`WORLD` unless a scenario needs another).
+    pub world: String,
     /// Extra manifests before anything starts.
     pub extra: Vec<String>,
     pub limits: Limits,
@@ -131,6 +138,7 @@ impl Options {
     pub fn new(policy: &'static str) -> Options {
         Options {
             policy,
+            world: WORLD.to_string(),
             extra: Vec::new(),
             limits: Limits {
                 min_pod_age: Duration::from_secs(10),
@@ -159,7 +167,7 @@ impl Env {
         ])
         .await;
         cluster
-            .load_yaml(&WORLD.replace("POLICY", options.policy))
+            .load_yaml(&options.world.replace("POLICY", options.policy))
             .await
             .unwrap();
         for yaml in &options.extra {
@@ -371,6 +379,41 @@ impl Env {
             .and_then(|b| b.status?.violating_since)
             .unwrap()
             .0
+    }
+
+    /// Waits for the renderer `pod`'s binding, in Violation since `since`, to be Compliant
+    /// again through a mitigation past the offer's 30s grace: one Mitigated event, about
+    /// that binding, naming the activated `entry`.
+    pub async fn assert_mitigated_by(&self, pod: &str, since: jiff::Timestamp, entry: &str) {
+        assert!(
+            harness::eventually(Duration::from_secs(60), || async {
+                self.compliance_of(pod).await == Some(Compliance::Compliant)
+            })
+            .await,
+            "{:#?}\n{:#?}",
+            self.binding_of(pod).await,
+            self.binding_events().await
+        );
+        let binding = self.binding_of(pod).await.unwrap();
+        let mitigated = binding
+            .status
+            .as_ref()
+            .and_then(|s| s.last_mitigated_timestamp.clone())
+            .expect("lastMitigatedTimestamp")
+            .0;
+        let waited = mitigated.duration_since(since).as_secs();
+        assert!(
+            (30..=32).contains(&waited),
+            "mitigated {waited}s after the violation"
+        );
+        let events = self.events("Mitigated").await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].0, binding.name_any());
+        assert!(
+            events[0].1.contains(&format!("activated {entry}")),
+            "{}",
+            events[0].1
+        );
     }
 
     pub async fn stop(self) {

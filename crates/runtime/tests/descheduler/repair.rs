@@ -15,34 +15,8 @@ async fn mediate_activates_an_alternate_path_and_evicts_nothing() {
 
     // Past the grace (30s), the network controller activates express-1 and the binding
     // comes back to Compliant (2ms), with the renderer where it was.
-    assert!(
-        harness::eventually(Duration::from_secs(60), || async {
-            env.compliance_of(&name).await == Some(Compliance::Compliant)
-        })
-        .await,
-        "{:#?}\n{:#?}",
-        env.binding_of(&name).await,
-        env.binding_events().await
-    );
-    let binding = env.binding_of(&name).await.unwrap();
-    let status = binding.status.clone().unwrap();
-    let mitigated = status
-        .last_mitigated_timestamp
-        .expect("lastMitigatedTimestamp")
-        .0;
-    let waited = mitigated.duration_since(degraded_at).as_secs();
-    assert!(
-        (30..=32).contains(&waited),
-        "mitigated {waited}s after the violation"
-    );
-    let mitigated_events = env.events("Mitigated").await;
-    assert_eq!(mitigated_events.len(), 1, "{mitigated_events:?}");
-    assert_eq!(mitigated_events[0].0, binding.name_any());
-    assert!(
-        mitigated_events[0].1.contains("activated express-1"),
-        "{}",
-        mitigated_events[0].1
-    );
+    env.assert_mitigated_by(&name, degraded_at, "express-1")
+        .await;
     let topology: NetworkTopology = Api::all(env.client.clone()).get("default").await.unwrap();
     let activated = topology.status.unwrap().activated_paths;
     assert_eq!(activated.len(), 1);
@@ -243,11 +217,7 @@ async fn a_flapping_link_shorter_than_the_grace_changes_nothing() {
     let env = Env::start(options).await;
     let (pod, _) = env.place_renderer().await;
     let name = pod.name_any();
-    let healthy = WORLD
-        .split("---")
-        .find(|d| d.contains("kind: NetworkTopology"))
-        .unwrap()
-        .to_string();
+    let healthy = env::topology_of(WORLD);
     for _ in 0..5 {
         let _ = env.degrade(&name).await;
         // 20s in Violation, less than the 30s grace.

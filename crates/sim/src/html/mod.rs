@@ -2,13 +2,15 @@
 //! fetched) with the summary, the time each offer's bindings spent out of compliance, a
 //! map of sites and links at the end and, with a slider, at each moment of the run,
 //! charts over time (bindings by compliance, pods, the latency of the links that changed
-//! and of the bindings they carried, a strip of failures and repairs by lane), the
+//! and of the bindings they carried, the bandwidth reserved on links where bindings reserve
+//! any, a strip of failures and repairs by lane), the
 //! workloads and the timeline (filters, folded long messages, a row per chart mark).
 //!
 //! Files: `page` (the sections in order), `style`, `script`, `chart` (the frame charts
-//! share), `charts` (bindings, pods), `latency`, `marks` (the strip), `map/`, `tables`
+//! share), `charts` (bindings, pods), `latency`, `bandwidth`, `marks` (the strip), `map/`, `tables`
 //! (by offer, workloads), `timeline`. Everything is deterministic.
 
+mod bandwidth;
 mod chart;
 mod charts;
 mod escape;

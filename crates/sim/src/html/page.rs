@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::bandwidth::bandwidth_chart;
 use super::charts::{bindings_chart, pods_chart};
 use super::escape::esc;
 use super::latency::latency_chart;
@@ -29,6 +30,9 @@ pub fn render(r: &Report) -> String {
     h.push_str(&bindings_chart(r));
     h.push_str(&pods_chart(r));
     h.push_str(&latency_chart(r));
+    if let Some(chart) = bandwidth_chart(r) {
+        h.push_str(&chart);
+    }
     h.push_str(&events_strip(r));
     h.push_str("</div></section>");
     workloads(&mut h, r);

@@ -103,6 +103,10 @@ true
   value: {{ .Values.logLevel | quote }}
 {{- end -}}
 
+{{- define "edgeplane.hubName" -}}
+{{- printf "%s-hub" (include "edgeplane.fullname" .) -}}
+{{- end -}}
+
 {{- define "edgeplane.netctlName" -}}
 {{- printf "%s-netctl" (include "edgeplane.fullname" .) -}}
 {{- end -}}
@@ -141,7 +145,7 @@ affinity:
 
 {{/* The components whose metrics Prometheus scrapes, when enabled. */}}
 {{- define "edgeplane.components" -}}
-controller scheduler descheduler netctl
+controller scheduler descheduler netctl hub
 {{- end -}}
 
 {{/* A component's gRPC certificate Secret (tls.enabled): <release>-<component>-grpc-tls. */}}

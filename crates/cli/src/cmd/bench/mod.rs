@@ -1,6 +1,7 @@
 //! `edgeplane bench`: benchmarks that print their figures (never asserted; see
 //! docs/performance.md). Each benchmark lives in its own module; this file only dispatches.
 
+mod agent;
 mod evaluate;
 mod hub;
 pub mod instance_yaml;
@@ -19,6 +20,10 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum What {
+    /// One measurement agent serving 500 peers on loopback at 10 probes/s each way:
+    /// print its CPU (% of one core) and memory against an idle agent, and the loopback
+    /// round trip that bounds its timestamping error.
+    Agent(agent::Args),
     /// Build the graph of a synthetic topology and time node-pair metric lookups.
     Topology(topology::Args),
     /// Evaluate a pairwise rule for a binding with many targets, as a provider's
@@ -47,6 +52,7 @@ pub fn peak_rss_mb() -> Option<f64> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
+        What::Agent(a) => agent::run(a),
         What::Topology(a) => topology::run(a),
         What::Evaluate(a) => evaluate::run(a),
         What::Planner(a) => planner::run(a),

@@ -1,0 +1,326 @@
+//! A member cluster's health and capacity as the hub observes it through the member's own
+//! API server (the kubeconfig in `spec.kubeconfigSecretRef`): the `Ready` condition from
+//! reachability and ready nodes, the capacity from the nodes' allocatable and the
+//! requests of the pods bound to them. A member that cannot be reached is NotReady with
+//! the error; a kubeconfig Secret that is missing or malformed is NotReady with a message
+//! naming the Secret. The condition's `lastTransitionTime` says since when, which the
+//! closed loop ([`super::closed_loop`]) compares with a failover toleration.
+
+use std::collections::BTreeMap;
+
+use edgeplane_api::multicluster::{ClusterCapacity, MemberClusterStatus, SecretRef};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, Pod, Secret};
+
+use crate::placement::{ResourceList, effective_node_allocatable, effective_pod_requests};
+use crate::quantity::format_milli;
+use crate::status::condition;
+
+/// The condition that says whether the hub reaches the member and it has a ready node.
+pub const CONDITION_READY: &str = "Ready";
+/// The key of the kubeconfig in the Secret (Karmada's and Cluster API's name for it).
+pub const KUBECONFIG_KEY: &str = "kubeconfig";
+
+/// What probing a member found.
+#[derive(Clone, Debug)]
+pub enum Probe {
+    /// The member answered with its nodes and pods.
+    Reached { nodes: Vec<Node>, pods: Vec<Pod> },
+    /// The member's API server did not answer (the error).
+    Unreachable(String),
+    /// The kubeconfig Secret is missing or malformed (the message names it).
+    Kubeconfig(String),
+}
+
+/// The member's status after a probe: capacity from what it answered (the previous one
+/// kept when it did not), and `Ready`.
+pub fn member_status(
+    previous: &MemberClusterStatus,
+    probe: &Probe,
+    now: Timestamp,
+    generation: Option<i64>,
+) -> MemberClusterStatus {
+    let (capacity, status, reason, message) = match probe {
+        Probe::Reached { nodes, pods } => {
+            let ready = nodes.iter().filter(|n| node_ready(n)).count();
+            let (status, reason) = if ready > 0 {
+                ("True", "Reachable")
+            } else {
+                ("False", "NoReadyNode")
+            };
+            (
+                Some(capacity(nodes, pods)),
+                status,
+                reason,
+                format!("{ready} of {} nodes ready", nodes.len()),
+            )
+        }
+        Probe::Unreachable(error) => (
+            previous.capacity.clone(),
+            "False",
+            "Unreachable",
+            error.clone(),
+        ),
+        Probe::Kubeconfig(error) => (
+            previous.capacity.clone(),
+            "False",
+            "KubeconfigInvalid",
+            error.clone(),
+        ),
+    };
+    MemberClusterStatus {
+        capacity,
+        conditions: vec![condition(
+            &previous.conditions,
+            CONDITION_READY,
+            status,
+            reason,
+            &message,
+            now,
+            generation,
+        )],
+    }
+}
+
+fn node_ready(node: &Node) -> bool {
+    let unschedulable = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.unschedulable)
+        .unwrap_or(false);
+    !unschedulable
+        && node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// What the ready nodes offer and what the pods bound to them request (pods that ended
+/// request nothing), as quantities.
+pub fn capacity(nodes: &[Node], pods: &[Pod]) -> ClusterCapacity {
+    let mut allocatable = ResourceList::new();
+    let mut ready_nodes = std::collections::BTreeSet::new();
+    for node in nodes.iter().filter(|n| node_ready(n)) {
+        ready_nodes.insert(node.metadata.name.clone().unwrap_or_default());
+        for (resource, milli) in effective_node_allocatable(node) {
+            *allocatable.entry(resource).or_default() += milli;
+        }
+    }
+    let mut requested = ResourceList::new();
+    for pod in pods {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed"))
+            || !node.is_some_and(|n| ready_nodes.contains(n))
+        {
+            continue;
+        }
+        if let Some(spec) = &pod.spec {
+            for (resource, milli) in effective_pod_requests(spec) {
+                *requested.entry(resource).or_default() += milli;
+            }
+        }
+    }
+    let text = |list: ResourceList| -> BTreeMap<String, String> {
+        list.into_iter()
+            .map(|(r, milli)| (r, format_milli(milli)))
+            .collect()
+    };
+    ClusterCapacity {
+        allocatable: text(allocatable),
+        requested: text(requested),
+    }
+}
+
+/// The kubeconfig text in the Secret `reference` names, for `member`; the error names the
+/// Secret and the member.
+pub fn kubeconfig_of(
+    member: &str,
+    reference: &SecretRef,
+    secret: Option<&Secret>,
+) -> Result<String, String> {
+    let named = format!(
+        "Secret {}/{} (spec.kubeconfigSecretRef of MemberCluster {member})",
+        reference.namespace, reference.name
+    );
+    let Some(secret) = secret else {
+        return Err(format!("{named} not found"));
+    };
+    let Some(bytes) = secret.data.as_ref().and_then(|d| d.get(KUBECONFIG_KEY)) else {
+        return Err(format!("{named} has no data key {KUBECONFIG_KEY:?}"));
+    };
+    match std::str::from_utf8(&bytes.0) {
+        Ok(text) if !text.trim().is_empty() => Ok(text.to_string()),
+        Ok(_) => Err(format!("{named}: data[{KUBECONFIG_KEY:?}] is empty")),
+        Err(_) => Err(format!("{named}: data[{KUBECONFIG_KEY:?}] is not UTF-8")),
+    }
+}
+
+impl crate::status::OwnedStatus for MemberClusterStatus {
+    type Object = edgeplane_api::multicluster::MemberCluster;
+    const FIELD_MANAGER: &'static str = super::karmada::FIELD_MANAGER;
+}
+
+/// Since when the member has been NotReady (its Ready condition's transition time), or
+/// `None` while it is Ready or was never probed.
+pub fn not_ready_since(status: Option<&MemberClusterStatus>) -> Option<Timestamp> {
+    status?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == CONDITION_READY && c.status != "True")
+        .map(|c| c.last_transition_time.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use serde_json::json;
+
+    fn node(name: &str, cpu: &str, ready: bool) -> Node {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "status": {
+                "allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
+                "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]
+            }
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn pod(node: &str, cpu: &str, phase: &str) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]},
+            "status": {"phase": phase}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn capacity_counts_ready_nodes_and_the_running_pods_on_them() {
+        let nodes = [
+            node("a", "4", true),
+            node("b", "2", true),
+            node("c", "8", false),
+        ];
+        let pods = [
+            pod("a", "500m", "Running"),
+            pod("b", "1", "Pending"),
+            pod("a", "2", "Succeeded"),
+            pod("c", "3", "Running"),
+        ];
+        let c = capacity(&nodes, &pods);
+        assert_eq!(
+            c.allocatable,
+            BTreeMap::from([
+                ("cpu".to_string(), "6".to_string()),
+                ("memory".to_string(), (16u64 << 30).to_string()),
+                ("pods".to_string(), "220".to_string()),
+            ])
+        );
+        assert_eq!(
+            c.requested,
+            BTreeMap::from([
+                ("cpu".to_string(), "1500m".to_string()),
+                ("pods".to_string(), "2".to_string()),
+            ])
+        );
+    }
+
+    #[test]
+    fn ready_follows_reachability_and_keeps_its_transition_time() {
+        let t0 = Timestamp::UNIX_EPOCH;
+        let t1 = Timestamp::from_second(30).unwrap_or(t0);
+        let t2 = Timestamp::from_second(60).unwrap_or(t0);
+        let reached = Probe::Reached {
+            nodes: vec![node("a", "4", true)],
+            pods: vec![],
+        };
+        let up = member_status(&MemberClusterStatus::default(), &reached, t0, Some(1));
+        let ready = &up.conditions[0];
+        assert_eq!(
+            (
+                ready.status.as_str(),
+                ready.reason.as_str(),
+                ready.message.as_str()
+            ),
+            ("True", "Reachable", "1 of 1 nodes ready")
+        );
+        assert_eq!(not_ready_since(Some(&up)), None);
+        let down = member_status(
+            &up,
+            &Probe::Unreachable("connection refused".into()),
+            t1,
+            Some(1),
+        );
+        assert_eq!(down.capacity, up.capacity, "the last capacity is kept");
+        assert_eq!(
+            (
+                down.conditions[0].status.as_str(),
+                down.conditions[0].reason.as_str()
+            ),
+            ("False", "Unreachable")
+        );
+        assert_eq!(not_ready_since(Some(&down)), Some(t1));
+        // Still down later: the transition time stays at the first failure.
+        let still = member_status(&down, &Probe::Unreachable("timeout".into()), t2, Some(1));
+        assert_eq!(not_ready_since(Some(&still)), Some(t1));
+        let none = member_status(
+            &MemberClusterStatus::default(),
+            &Probe::Reached {
+                nodes: vec![node("a", "4", false)],
+                pods: vec![],
+            },
+            t0,
+            None,
+        );
+        assert_eq!(none.conditions[0].reason, "NoReadyNode");
+    }
+
+    #[test]
+    fn a_missing_or_malformed_kubeconfig_secret_is_named() {
+        let reference = SecretRef {
+            namespace: "edgeplane-system".into(),
+            name: "east".into(),
+        };
+        assert_eq!(
+            kubeconfig_of("edge-east", &reference, None),
+            Err("Secret edgeplane-system/east (spec.kubeconfigSecretRef of MemberCluster edge-east) not found".into())
+        );
+        let mut secret = Secret::default();
+        assert_eq!(
+            kubeconfig_of("edge-east", &reference, Some(&secret)),
+            Err("Secret edgeplane-system/east (spec.kubeconfigSecretRef of MemberCluster edge-east) has no data key \"kubeconfig\"".into())
+        );
+        secret.data = Some(BTreeMap::from([(
+            KUBECONFIG_KEY.to_string(),
+            ByteString(vec![0xff, 0xfe]),
+        )]));
+        assert!(
+            kubeconfig_of("edge-east", &reference, Some(&secret))
+                .is_err_and(|e| e.ends_with("data[\"kubeconfig\"] is not UTF-8"))
+        );
+        secret.data = Some(BTreeMap::from([(
+            KUBECONFIG_KEY.to_string(),
+            ByteString(b"apiVersion: v1".to_vec()),
+        )]));
+        assert_eq!(
+            kubeconfig_of("edge-east", &reference, Some(&secret)),
+            Ok("apiVersion: v1".into())
+        );
+        let status = member_status(
+            &MemberClusterStatus::default(),
+            &Probe::Kubeconfig("Secret edgeplane-system/east ... not found".into()),
+            Timestamp::UNIX_EPOCH,
+            None,
+        );
+        assert_eq!(status.conditions[0].reason, "KubeconfigInvalid");
+        assert!(
+            status.conditions[0]
+                .message
+                .contains("edgeplane-system/east")
+        );
+    }
+}
