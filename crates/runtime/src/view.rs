@@ -198,7 +198,7 @@ impl ViewCache {
                     Some(c) = offer_changes.next() => spec_changed(&c, |o| &o.spec)
                         && touches(&c, |o| source.offer_reserves(o)),
                     Some(c) = policy_changes.next() => spec_changed(&c, |p| &p.spec)
-                        && touches(&c, |p| reserves_bandwidth(p)),
+                        && touches(&c, reserves_bandwidth),
                     else => break,
                 };
                 if stale {
