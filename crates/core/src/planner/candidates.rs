@@ -191,7 +191,7 @@ pub(crate) fn guided_rules(st: &State<'_, '_>, u: u32, x: u32, lookahead: bool) 
             // The placed segments of the lane: adding the others only adds to them.
             ConKind::Lane(l) => {
                 let node_of = |q: u32| if q == u { x } else { st.node_of[q as usize] };
-                actual = actual.max(super::lanes::bound(p, *l, node_of));
+                actual = actual.max(super::lanes::bound(&p.lanes[*l as usize], p.graph, node_of));
             }
             ConKind::Pair(t) => {
                 for f in &con.fixed {

@@ -484,7 +484,9 @@ impl<'a> Problem<'a> {
         let con = &self.cons[c as usize];
         let mut worst = con.fixed_value;
         match &con.kind {
-            ConKind::Lane(l) => return lanes::value(self, *l, node_of),
+            ConKind::Lane(l) => {
+                return lanes::value(&self.lanes[*l as usize], self.graph, node_of);
+            }
             ConKind::Pair(t) => {
                 for (i, p) in con.pods.iter().enumerate() {
                     let node = node_of(*p);

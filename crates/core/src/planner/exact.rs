@@ -268,7 +268,9 @@ impl Search {
         let mut worst = con.fixed_value;
         match &con.kind {
             ConKind::Lane(l) => {
-                worst = worst.max(super::lanes::bound(p, *l, |q| st.node_of[q as usize]));
+                worst = worst.max(super::lanes::bound(&p.lanes[*l as usize], p.graph, |q| {
+                    st.node_of[q as usize]
+                }));
             }
             ConKind::Pair(t) => {
                 let placed: Vec<Location> = con

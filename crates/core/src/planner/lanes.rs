@@ -15,8 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use edgeplane_api::{Compliance, TargetKind, TargetRef};
 
-use super::compile::{INF, NONE, Problem};
-use super::{PlanRule, PodKey};
+use super::{NONE, PlanRule, PodKey};
 use crate::network::{Location, NetworkGraph, NodeId, PathMetric, PathMetrics};
 use crate::rules::{Rule, builtin_metric};
 
@@ -98,10 +97,10 @@ impl LaneCon {
     /// The cost of measured metrics: 0 at or better than the request, 1 at the limit,
     /// infinite in Violation or without a path.
     fn judge(&self, m: Option<PathMetrics>) -> f64 {
-        let Some(m) = m else { return INF };
+        let Some(m) = m else { return f64::INFINITY };
         let value = m.value(self.metric);
         if self.rule.judge(&value) == Compliance::Violation {
-            INF
+            f64::INFINITY
         } else {
             self.rule.cost(&value)
         }
@@ -165,22 +164,24 @@ impl LaneCon {
 }
 
 /// The constraint's value with members at `node_of` (`None` while one is unplaced).
-pub(crate) fn value(p: &Problem<'_>, lane: u32, node_of: impl Fn(u32) -> u32) -> Option<f64> {
-    p.lanes[lane as usize].cost(p.graph, node_of, true)
+pub(crate) fn value(
+    con: &LaneCon,
+    graph: &NetworkGraph,
+    node_of: impl Fn(u32) -> u32,
+) -> Option<f64> {
+    con.cost(graph, node_of, true)
 }
 
 /// A lower bound on the constraint's value once every member is placed: the segments
 /// whose ends are both placed, judged alone.
-pub(crate) fn bound(p: &Problem<'_>, lane: u32, node_of: impl Fn(u32) -> u32) -> f64 {
-    p.lanes[lane as usize]
-        .cost(p.graph, node_of, false)
-        .unwrap_or(0.0)
+pub(crate) fn bound(con: &LaneCon, graph: &NetworkGraph, node_of: impl Fn(u32) -> u32) -> f64 {
+    con.cost(graph, node_of, false).unwrap_or(0.0)
 }
 
 /// What the report says of a lane rule: compliance, the value along the lane, a reason.
 pub(crate) fn outcome(
-    p: &Problem<'_>,
-    lane: u32,
+    con: &LaneCon,
+    graph: &NetworkGraph,
     rule: &str,
     cost: Option<f64>,
     node_of: impl Fn(u32) -> u32,
@@ -194,8 +195,7 @@ pub(crate) fn outcome(
             )),
         );
     };
-    let con = &p.lanes[lane as usize];
-    let text = con.value_text(p.graph, node_of);
+    let text = con.value_text(graph, node_of);
     let compliance = if cost.is_infinite() {
         Compliance::Violation
     } else if cost > 0.0 {

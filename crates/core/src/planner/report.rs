@@ -66,11 +66,13 @@ pub(crate) fn build(input: &PlanInput<'_>, p: &Problem<'_>, assignment: &[u32]) 
                 RuleProvider::Broken(reason) => (Compliance::Error, None, Some(reason.clone())),
                 RuleProvider::Lane(_) => {
                     match con_of.get(&(b as u32, r as u32)).map(|c| &p.cons[*c].kind) {
-                        Some(ConKind::Lane(l)) => {
-                            super::lanes::outcome(p, *l, &rule.spec.name, internal, |q| {
-                                st.node_of[q as usize]
-                            })
-                        }
+                        Some(ConKind::Lane(l)) => super::lanes::outcome(
+                            &p.lanes[*l as usize],
+                            p.graph,
+                            &rule.spec.name,
+                            internal,
+                            |q| st.node_of[q as usize],
+                        ),
                         _ => (
                             Compliance::Pending,
                             None,
