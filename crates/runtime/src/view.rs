@@ -221,6 +221,15 @@ impl ViewCache {
         self.inner.reservations.get().is_some()
     }
 
+    /// Whether a pod moving can change a reservation now: the views keep reservations
+    /// and some policy has a bandwidth rule. Cheap (policies are few): asked per pod move.
+    pub fn reserving_now(&self) -> bool {
+        self.inner
+            .reservations
+            .get()
+            .is_some_and(ReservationSource::any_policy_reserves)
+    }
+
     /// Whether the reservations are complete: the caches they are read from (and the
     /// view's) have listed once. Always true without reservations.
     pub fn reservations_ready(&self) -> bool {

@@ -278,14 +278,14 @@ fn triggers(
     // With reservations, a pod that moves changes what every binding sharing its links
     // gets: those are re-evaluated at once rather than at their period, so that nothing
     // (the descheduler) acts on a share that no longer holds.
-    let reserves = views.reserves();
+    let v = views.clone();
     let network = crate::cache::changes_of(views.subscribe()).map(move |change| match change {
         Ok(ViewChange::PodMoved { namespace, name }) => {
             let mut refs = idx
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .bindings_of(&namespace, &name);
-            if reserves {
+            if v.reserving_now() {
                 refs.extend(bindings_reserving(&c));
             }
             refs

@@ -41,9 +41,9 @@ pub async fn run(ctx: Context, caches: Caches, views: ViewCache) {
     });
     let c = caches.clone();
     // A pod that moves changes the bandwidth reservations, when the view keeps them.
-    let reserves = views.reserves();
+    let v = views.clone();
     let nodes = crate::cache::changes_of(views.subscribe()).map(move |change| match change {
-        Ok(ViewChange::PodMoved { .. }) if !reserves => vec![],
+        Ok(ViewChange::PodMoved { .. }) if !v.reserving_now() => vec![],
         _ => all_refs(&c.topologies),
     });
     let c = caches.clone();
