@@ -350,6 +350,20 @@ fn reserves_bandwidth(policy: &ConstraintPolicy) -> bool {
         .any(|r| r.name == edgeplane_core::rules::builtin::BANDWIDTH)
 }
 
+/// Whether one of the offer's policies (looked up in `policies`) has a bandwidth rule: the
+/// offer's bindings reserve on the links they cross.
+pub(crate) fn offer_reserves(
+    policies: &Cache<ConstraintPolicy>,
+    offer: &ConstraintPolicyOffer,
+) -> bool {
+    let namespace = offer.namespace();
+    offer.spec.policies.iter().any(|name| {
+        policies
+            .get(namespace.as_deref(), name)
+            .is_some_and(|p| reserves_bandwidth(&p))
+    })
+}
+
 /// Whether a change concerns an object for which `reserves` holds, before or after it
 /// (a resync may concern anything).
 fn touches<K>(change: &Change<K>, reserves: impl Fn(&K) -> bool) -> bool {
@@ -370,12 +384,7 @@ impl ReservationSource {
 
     /// Whether one of the offer's policies has a bandwidth rule.
     fn offer_reserves(&self, offer: &ConstraintPolicyOffer) -> bool {
-        let namespace = offer.namespace();
-        offer.spec.policies.iter().any(|name| {
-            self.policies
-                .get(namespace.as_deref(), name)
-                .is_some_and(|p| reserves_bandwidth(&p))
-        })
+        offer_reserves(&self.policies, offer)
     }
 
     /// Whether the binding's offer has a policy with a bandwidth rule. A binding whose

@@ -381,20 +381,7 @@ fn bindings_reserving(caches: &Caches) -> Vec<ObjectRef<ConstraintPolicyBinding>
         .offers
         .list()
         .iter()
-        .filter(|o| {
-            let namespace = o.namespace();
-            o.spec.policies.iter().any(|name| {
-                caches
-                    .policies
-                    .get(namespace.as_deref(), name)
-                    .is_some_and(|p| {
-                        p.spec
-                            .rules
-                            .iter()
-                            .any(|r| r.name == edgeplane_core::rules::builtin::BANDWIDTH)
-                    })
-            })
-        })
+        .filter(|o| crate::view::offer_reserves(&caches.policies, o))
         .flat_map(|o| bindings_of_offer(caches, o))
         .collect()
 }
