@@ -186,6 +186,10 @@ fn default_grace() -> String {
 /// One role of an offer: which objects may fill it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.mode) || self.kind == 'ServiceChain'",
+    "message": "only ServiceChain targets have a mode"
+}]))]
 pub struct OfferTarget {
     /// The role's name, used as the key of the binding's targets. Defaults to
     /// `target-<index>`.
@@ -193,7 +197,7 @@ pub struct OfferTarget {
     #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 63))]
     pub name: Option<String>,
     /// API version of the selected objects; defaults from the kind (`v1` for Pod,
-    /// `network.edgeplane.io/v1alpha1` for Site).
+    /// `network.edgeplane.io/v1alpha1` for Site, NetworkFunction and ServiceChain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
     /// Kind of the selected objects.
@@ -222,10 +226,14 @@ pub enum TargetKind {
     Pod,
     /// A site of the NetworkTopology: the nodes there, or the users there.
     Site,
-    /// A network function (designed; not supported yet).
+    /// A NetworkFunction in the offer's namespace: stands for each of its replicas' pods
+    /// (a VM's virt-launcher pod), selected by the NetworkFunction's labels.
     NetworkFunction,
     /// A member cluster (designed; not supported yet).
     Cluster,
+    /// A ServiceChain in the offer's namespace: stands for the pods of its first hop
+    /// (`mode: Start`), of its last hop (`mode: End`), or of every hop (no mode).
+    ServiceChain,
 }
 
 impl TargetKind {
@@ -235,6 +243,7 @@ impl TargetKind {
             TargetKind::Site => "Site",
             TargetKind::NetworkFunction => "NetworkFunction",
             TargetKind::Cluster => "Cluster",
+            TargetKind::ServiceChain => "ServiceChain",
         }
     }
 
@@ -242,14 +251,19 @@ impl TargetKind {
     pub fn default_api_version(self) -> &'static str {
         match self {
             TargetKind::Pod => "v1",
-            TargetKind::Site | TargetKind::NetworkFunction => names::NETWORK_API_VERSION,
+            TargetKind::Site | TargetKind::NetworkFunction | TargetKind::ServiceChain => {
+                names::NETWORK_API_VERSION
+            }
             TargetKind::Cluster => "multicluster.edgeplane.io/v1alpha1",
         }
     }
 
     /// Whether the object lives in a namespace.
     pub fn is_namespaced(self) -> bool {
-        matches!(self, TargetKind::Pod | TargetKind::NetworkFunction)
+        matches!(
+            self,
+            TargetKind::Pod | TargetKind::NetworkFunction | TargetKind::ServiceChain
+        )
     }
 }
 

@@ -167,7 +167,14 @@ mod tests {
                 "ConstraintPolicyOffer",
                 &format!("{offer_spec}/targets/items/properties/kind/enum")
             ),
-            serde_json::json!(["Pod", "Site", "NetworkFunction", "Cluster"])
+            serde_json::json!(["Pod", "Site", "NetworkFunction", "Cluster", "ServiceChain"])
+        );
+        assert_eq!(
+            find(
+                "ConstraintPolicyOffer",
+                &format!("{offer_spec}/targets/items/x-kubernetes-validations/0/rule")
+            ),
+            serde_json::json!("!has(self.mode) || self.kind == 'ServiceChain'")
         );
         assert!(
             find(

@@ -13,11 +13,15 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
 
+use crate::nf::targets::{self, FunctionInventory};
 use crate::selector::Selector;
 
 /// Bindings an offer may produce before it is refused: combinations grow as the product
 /// of the roles' matches, and an unbounded offer could flood the API server.
 pub const MAX_BINDINGS_PER_OFFER: usize = 10_000;
+
+/// The target kinds offers expand, for error messages.
+pub const SUPPORTED_KINDS: &str = "Pod, Site, NetworkFunction, ServiceChain";
 
 /// An object that can fill a role: its reference and its labels.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +64,9 @@ pub struct Inventory {
     pub pods: Vec<Candidate>,
     /// Sites of the network topology.
     pub sites: Vec<Candidate>,
+    /// Network functions and service chains (empty where their controllers are off:
+    /// then NF and chain targets match nothing).
+    pub functions: FunctionInventory,
 }
 
 /// A reason why an offer cannot be expanded, with the field at fault.
@@ -106,6 +113,9 @@ pub struct PodSelectors {
     /// `None` when a Pod target's selector does not compile: the offer is invalid and
     /// [`expand`] reports why; any pod is then treated as relevant, which is harmless.
     selectors: Option<Vec<Selector>>,
+    /// Whether the offer targets NetworkFunctions or ServiceChains: then any pod that
+    /// runs a network function may fill a role.
+    functions: bool,
 }
 
 impl PodSelectors {
@@ -120,11 +130,24 @@ impl PodSelectors {
                 None => Some(Selector::default()),
             })
             .collect();
-        PodSelectors { selectors }
+        let functions = offer.spec.targets.iter().any(|t| {
+            matches!(
+                t.kind,
+                TargetKind::NetworkFunction | TargetKind::ServiceChain
+            )
+        });
+        PodSelectors {
+            selectors,
+            functions,
+        }
     }
 
-    /// Whether a pod with these labels can fill one of the offer's Pod roles.
+    /// Whether a pod with these labels can fill one of the offer's Pod, NetworkFunction
+    /// or ServiceChain roles.
     pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        if self.functions && targets::runs_a_function(labels) {
+            return true;
+        }
         match &self.selectors {
             Some(selectors) => selectors.iter().any(|s| s.matches(labels)),
             None => true,
@@ -177,6 +200,12 @@ pub fn expand(
                 ),
             ));
         }
+        if target.mode.is_some() && target.kind != TargetKind::ServiceChain {
+            return Err(OfferError::new(
+                format!("{field}.mode"),
+                "only ServiceChain targets have a mode",
+            ));
+        }
         let matched: Vec<&TargetRef> = match target.kind {
             TargetKind::Pod => {
                 if target.sites.is_some() {
@@ -207,10 +236,29 @@ pub fn expand(
                     .map(|c| &c.reference)
                     .collect()
             }
-            kind @ (TargetKind::NetworkFunction | TargetKind::Cluster) => {
+            TargetKind::NetworkFunction | TargetKind::ServiceChain => {
+                if target.sites.is_some() {
+                    return Err(OfferError::new(
+                        format!("{field}.sites"),
+                        "only Site targets list sites",
+                    ));
+                }
+                let functions = inventory.functions.selected(target, &selector, namespace);
+                targets::pods_of(
+                    inventory
+                        .pods
+                        .iter()
+                        .filter(|c| c.reference.namespace.as_deref() == Some(namespace)),
+                    &functions,
+                )
+                .into_iter()
+                .map(|c| &c.reference)
+                .collect()
+            }
+            TargetKind::Cluster => {
                 return Err(OfferError::new(
                     format!("{field}.kind"),
-                    format!("{kind} targets are not supported yet (supported: Pod, Site)"),
+                    format!("Cluster targets are not supported yet (supported: {SUPPORTED_KINDS})"),
                 ));
             }
         };
@@ -406,7 +454,7 @@ pub fn offer_binding_selector(offer: &ConstraintPolicyOffer) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgeplane_api::{ConstraintPolicyOfferSpec, OfferTarget, ViolationPolicy};
+    use edgeplane_api::{ConstraintPolicyOfferSpec, OfferTarget, TargetMode, ViolationPolicy};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 
     fn offer(name: &str, targets: Vec<OfferTarget>) -> ConstraintPolicyOffer {
@@ -460,6 +508,7 @@ mod tests {
                 Candidate::site("campus", BTreeMap::from([("kind".into(), "users".into())])),
                 Candidate::site("edge-1", BTreeMap::new()),
             ],
+            functions: FunctionInventory::default(),
         }
     }
 
@@ -556,18 +605,164 @@ mod tests {
         assert_eq!(got, vec!["state-0+campus", "state-0+stadium"]);
     }
 
+    /// A user-plane chain fw -> dpi -> nat with two lanes, a lone NF `probe` labelled
+    /// `tier: monitoring`, and the same chain's name in another namespace.
+    fn functions_inventory() -> Inventory {
+        use crate::nf::targets::FunctionCandidate;
+        let nf_pod = |ns: &str, name: &str, nf: &str| Candidate {
+            reference: TargetRef::pod(ns, name),
+            labels: BTreeMap::from([
+                (crate::nf::NF_LABEL.to_string(), nf.to_string()),
+                (
+                    crate::nf::REPLICA_LABEL.to_string(),
+                    name[name.len() - 1..].to_string(),
+                ),
+            ]),
+        };
+        let function =
+            |ns: &str, name: &str, labels: &[(&str, &str)], hops: &[&str]| FunctionCandidate {
+                namespace: ns.into(),
+                name: name.into(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                functions: hops.iter().map(|h| h.to_string()).collect(),
+            };
+        let mut inv = inventory();
+        for nf in ["fw", "dpi", "nat"] {
+            for i in 0..2 {
+                inv.pods.push(nf_pod("default", &format!("{nf}-{i}"), nf));
+            }
+        }
+        inv.pods.push(nf_pod("default", "probe-0", "probe"));
+        inv.pods.push(nf_pod("other", "fw-0", "fw"));
+        inv.functions = FunctionInventory {
+            functions: vec![
+                function("default", "fw", &[], &["fw"]),
+                function("default", "dpi", &[], &["dpi"]),
+                function("default", "nat", &[], &["nat"]),
+                function("default", "probe", &[("tier", "monitoring")], &["probe"]),
+                function("other", "fw", &[], &["fw"]),
+            ],
+            chains: vec![
+                function("default", "upf", &[("app", "upf")], &["fw", "dpi", "nat"]),
+                function("other", "upf", &[("app", "upf")], &["fw"]),
+            ],
+        };
+        inv
+    }
+
+    #[test]
+    fn a_network_function_target_stands_for_each_of_its_replicas() {
+        let mut nf = target("nf", TargetKind::NetworkFunction, None);
+        nf.label_selector = Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([("tier".into(), "monitoring".into())])),
+            match_expressions: None,
+        });
+        let mut site = target("users", TargetKind::Site, None);
+        site.sites = Some(vec!["stadium".into()]);
+        let o = offer("probe-near", vec![nf, site.clone()]);
+        assert_eq!(
+            names(&expand_ok(&o, &functions_inventory())),
+            vec!["probe-0+stadium"]
+        );
+        // No selector: every NF of the offer's namespace, each replica its own binding.
+        let o = offer(
+            "all",
+            vec![target("nf", TargetKind::NetworkFunction, None), site],
+        );
+        let mut got = names(&expand_ok(&o, &functions_inventory()));
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "dpi-0+stadium",
+                "dpi-1+stadium",
+                "fw-0+stadium",
+                "fw-1+stadium",
+                "nat-0+stadium",
+                "nat-1+stadium",
+                "probe-0+stadium",
+            ]
+        );
+        // The targets are the pods themselves, so judging and planning need nothing new.
+        let bindings = expand_ok(&o, &functions_inventory());
+        assert!(
+            bindings
+                .iter()
+                .all(|b| b.targets["nf"].kind == TargetKind::Pod
+                    && b.targets["nf"].namespace.as_deref() == Some("default"))
+        );
+        // Without the NF controllers (empty function inventory) it selects nothing.
+        assert!(expand_ok(&o, &inventory()).is_empty());
+    }
+
+    #[test]
+    fn a_chain_target_stands_for_its_first_hop_its_last_or_all() {
+        let chain = |mode: Option<TargetMode>| {
+            let mut t = target("chain", TargetKind::ServiceChain, Some("upf"));
+            t.mode = mode;
+            t
+        };
+        let render = target("render", TargetKind::Pod, Some("state"));
+        let run = |mode| {
+            let o = offer("c", vec![chain(mode), render.clone()]);
+            let mut got = names(&expand_ok(&o, &functions_inventory()));
+            got.sort();
+            got
+        };
+        assert_eq!(
+            run(Some(TargetMode::Start)),
+            vec!["fw-0+state-0", "fw-1+state-0"]
+        );
+        assert_eq!(
+            run(Some(TargetMode::End)),
+            vec!["nat-0+state-0", "nat-1+state-0"]
+        );
+        assert_eq!(run(None).len(), 6);
+    }
+
+    #[test]
+    fn a_pod_running_a_function_is_relevant_to_offers_with_function_targets() {
+        let labels = BTreeMap::from([(crate::nf::NF_LABEL.to_string(), "fw".to_string())]);
+        let with = offer(
+            "f",
+            vec![target("chain", TargetKind::ServiceChain, Some("upf"))],
+        );
+        let without = offer("p", vec![target("p", TargetKind::Pod, Some("render"))]);
+        assert!(PodSelectors::of(&with).selects(&labels));
+        assert!(!PodSelectors::of(&without).selects(&labels));
+    }
+
     #[test]
     fn unsupported_kinds_and_bad_targets_are_errors_naming_the_field() {
         let o = offer(
-            "nf",
+            "mc",
             vec![
                 target("a", TargetKind::Pod, None),
-                target("b", TargetKind::NetworkFunction, None),
+                target("b", TargetKind::Cluster, None),
             ],
         );
         assert_eq!(
             expand(&o, &inventory()).err().map(|e| e.to_string()),
-            Some("spec.targets[1].kind: NetworkFunction targets are not supported yet (supported: Pod, Site)".into())
+            Some("spec.targets[1].kind: Cluster targets are not supported yet (supported: Pod, Site, NetworkFunction, ServiceChain)".into())
+        );
+        let mut moded = target("a", TargetKind::NetworkFunction, None);
+        moded.mode = Some(TargetMode::End);
+        assert_eq!(
+            expand(&offer("m", vec![moded]), &inventory())
+                .err()
+                .map(|e| e.to_string()),
+            Some("spec.targets[0].mode: only ServiceChain targets have a mode".into())
+        );
+        let mut listed = target("a", TargetKind::ServiceChain, None);
+        listed.sites = Some(vec!["stadium".into()]);
+        assert_eq!(
+            expand(&offer("s", vec![listed]), &inventory())
+                .err()
+                .map(|e| e.field),
+            Some("spec.targets[0].sites".into())
         );
         let o = offer(
             "dup",

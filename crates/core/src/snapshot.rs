@@ -30,6 +30,8 @@ pub struct Snapshot {
     pub stateful_sets: Vec<StatefulSet>,
     pub replica_sets: Vec<ReplicaSet>,
     pub virtual_machines: Vec<crate::kubevirt::VirtualMachine>,
+    pub functions: Vec<edgeplane_api::NetworkFunction>,
+    pub chains: Vec<edgeplane_api::ServiceChain>,
     pub namespaces: Vec<k8s_openapi::api::core::v1::Namespace>,
     pub priority_classes: Vec<k8s_openapi::api::scheduling::v1::PriorityClass>,
     /// Objects of other kinds, counted by `apiVersion kind`.
@@ -58,6 +60,8 @@ impl Snapshot {
             Object::StatefulSet(s) => self.stateful_sets.push(*s),
             Object::ReplicaSet(r) => self.replica_sets.push(*r),
             Object::VirtualMachine(vm) => self.virtual_machines.push(*vm),
+            Object::NetworkFunction(f) => self.functions.push(*f),
+            Object::ServiceChain(c) => self.chains.push(*c),
             Object::Namespace(n) => self.namespaces.push(*n),
             Object::PriorityClass(c) => self.priority_classes.push(*c),
             Object::Other { api_version, kind } => {
@@ -101,6 +105,7 @@ impl Snapshot {
         Inventory {
             pods: self.pods.iter().filter_map(Candidate::from_pod).collect(),
             sites: crate::sites::site_candidates(self.topology(), &self.nodes),
+            functions: crate::nf::targets::FunctionInventory::new(&self.functions, &self.chains),
         }
     }
 }

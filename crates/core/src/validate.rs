@@ -173,15 +173,18 @@ pub fn offer(offer: &ConstraintPolicyOffer) -> Vec<FieldError> {
                 "only Site targets list sites",
             ));
         }
-        if matches!(
-            target.kind,
-            TargetKind::NetworkFunction | TargetKind::Cluster
-        ) {
+        if target.mode.is_some() && target.kind != TargetKind::ServiceChain {
+            errors.push(FieldError::new(
+                format!("{field}.mode"),
+                "only ServiceChain targets have a mode",
+            ));
+        }
+        if target.kind == TargetKind::Cluster {
             errors.push(FieldError::new(
                 format!("{field}.kind"),
                 format!(
-                    "{} targets are not supported yet (supported: Pod, Site)",
-                    target.kind
+                    "Cluster targets are not supported yet (supported: {})",
+                    crate::offers::SUPPORTED_KINDS
                 ),
             ));
         }

@@ -18,7 +18,9 @@ pub fn target_to_proto(target: &TargetRef) -> proto::Target {
 /// A target on the wire that edgeplane cannot read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
-    #[error("unknown target kind {0:?} (expected Pod, Site, NetworkFunction or Cluster)")]
+    #[error(
+        "unknown target kind {0:?} (expected Pod, Site, NetworkFunction, ServiceChain or Cluster)"
+    )]
     UnknownKind(String),
     #[error("a {0} target has no name")]
     NoName(TargetKind),
@@ -32,6 +34,7 @@ pub fn target_from_proto(target: &proto::Target) -> Result<TargetRef, TargetErro
         "Site" => TargetKind::Site,
         "NetworkFunction" => TargetKind::NetworkFunction,
         "Cluster" => TargetKind::Cluster,
+        "ServiceChain" => TargetKind::ServiceChain,
         other => return Err(TargetError::UnknownKind(other.to_string())),
     };
     if target.name.is_empty() {

@@ -482,6 +482,14 @@ pub struct FunctionCaches {
 }
 
 impl FunctionCaches {
+    /// What offers that target network functions and chains select from.
+    pub fn targets(&self) -> FunctionTargets {
+        FunctionTargets {
+            nfs: self.nfs.clone(),
+            chains: self.chains.clone(),
+        }
+    }
+
     pub fn start(client: &Client, shutdown: &CancellationToken) -> FunctionCaches {
         let cfg = watcher::Config::default;
         FunctionCaches {
@@ -507,6 +515,38 @@ impl FunctionCaches {
         self.vms.wait_ready().await;
         self.vmis.wait_ready().await;
         self.nads.wait_ready().await;
+    }
+}
+
+/// The NetworkFunctions and ServiceChains that offers may target, for the components
+/// that expand offers (offer controller, scheduler) where the NF controllers are on.
+#[derive(Clone, Debug)]
+pub struct FunctionTargets {
+    pub nfs: Cache<NetworkFunction>,
+    pub chains: Cache<ServiceChain>,
+}
+
+impl FunctionTargets {
+    pub fn start(client: &Client, shutdown: &CancellationToken) -> FunctionTargets {
+        FunctionTargets {
+            nfs: Cache::spawn(
+                Api::all(client.clone()),
+                watcher::Config::default(),
+                shutdown.clone(),
+            ),
+            chains: Cache::spawn(
+                Api::all(client.clone()),
+                watcher::Config::default(),
+                shutdown.clone(),
+            ),
+        }
+    }
+
+    pub fn inventory(&self) -> edgeplane_core::nf::targets::FunctionInventory {
+        edgeplane_core::nf::targets::FunctionInventory::of_shared(
+            &self.nfs.list(),
+            &self.chains.list(),
+        )
     }
 }
 

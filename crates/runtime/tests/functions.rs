@@ -905,7 +905,9 @@ spec:
   config: '{\"cniVersion\": \"0.3.1\", \"name\": \"n6\", \"type\": \"macvlan\", \"ipam\": {}}'
 ";
 
-/// The planning scheduler, watching service chains so that it plans their lanes as units.
+/// The planning scheduler, watching service chains and network functions (as
+/// `--service-chains` does): it plans lanes as units, and the bindings of offers that
+/// target NFs and chains.
 async fn start_lane_scheduler(cluster: &EmbeddedCluster) -> Component {
     use edgeplane_core::scheduler::Mode;
     use edgeplane_runtime::scheduler::queue::Triggers;
@@ -915,7 +917,7 @@ async fn start_lane_scheduler(cluster: &EmbeddedCluster) -> Component {
     let config =
         BaseConfig::new(edgeplane_runtime::scheduler::COMPONENT).clock(Arc::new(cluster.clock()));
     let mut base = Base::start(client.clone(), config).await.unwrap();
-    let chains = FunctionCaches::start(&client, &base.ctx.shutdown).chains;
+    let functions = FunctionCaches::start(&client, &base.ctx.shutdown).targets();
     let scheduler = Scheduler::new(
         base.ctx.clone(),
         base.caches.clone(),
@@ -929,7 +931,7 @@ async fn start_lane_scheduler(cluster: &EmbeddedCluster) -> Component {
             ..SchedulerConfig::default()
         },
     )
-    .with_chains(chains);
+    .with_functions(functions);
     base.spawn(scheduler.run());
     Component { base, writes }
 }
@@ -1088,6 +1090,139 @@ async fn a_lane_whose_node_fails_is_planned_again_as_a_unit() {
     assert_eq!(after.hops[0].node.as_deref(), Some(other), "{after:#?}");
     assert_eq!(after.hops[2].node.as_deref(), Some("b1"), "{after:#?}");
     assert_eq!(after.end_to_end.unwrap().latency.as_deref(), Some("720us"));
+    functions.stop().await;
+    scheduler.stop().await;
+}
+
+/// Offers that target network functions: `dpi` within 300us of the RAN, and the chain's
+/// last hop within 300us of the core gateway (policy `near`).
+const FUNCTION_OFFERS: &str = "
+apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicy
+metadata: {name: near, namespace: upf}
+spec:
+  rules: [{name: latency, request: 300us, limit: 300us}]
+---
+apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicyOffer
+metadata: {name: dpi-near-ran, namespace: upf}
+spec:
+  targets:
+  - {name: dpi, kind: NetworkFunction, labelSelector: {matchLabels: {role: inspection}}}
+  - {name: ran, kind: Site, sites: [ran-3]}
+  policies: [near]
+---
+apiVersion: constraint.edgeplane.io/v1alpha1
+kind: ConstraintPolicyOffer
+metadata: {name: exit-near-core, namespace: upf}
+spec:
+  targets:
+  - {name: exit, kind: ServiceChain, mode: End, labelSelector: {matchLabels: {app: up}}}
+  - {name: core, kind: Site, sites: [core-gw]}
+  policies: [near]
+";
+
+#[tokio::test(start_paused = true)]
+async fn offers_that_target_network_functions_and_chains_bind_and_place_each_replica() {
+    // No end-to-end budget on the chain: only the offers pull the hops apart. dpi must
+    // be within 300us of ran-3 (edge-a: 200us, edge-b: 900us) and the chain's exit (nat)
+    // within 300us of core-gw (edge-b: 200us, edge-a: 900us). Each replica gets its own
+    // binding, with the pod as its target, and the planner places by them.
+    let (cluster, gate) =
+        harness::gated_cluster(vec![site_node("a1", "edge-a"), site_node("b1", "edge-b")]).await;
+    with_upstream_crds(&cluster).await;
+    cluster.load_yaml(TWO_SITES).await.unwrap();
+    let client = cluster.client();
+    let functions = start_functions(&cluster).await;
+    gate.attach(&functions.base.caches.offers);
+    let watching = tokio_util::sync::CancellationToken::new();
+    let mut setup = harness::Setup::new("controller-0");
+    setup.options.functions = Some(FunctionCaches::start(&client, &watching).targets());
+    let controller = harness::start_controller(&cluster, setup).await;
+    let scheduler = start_lane_scheduler(&cluster).await;
+    cluster.load_yaml(FUNCTION_OFFERS).await.unwrap();
+    cluster
+        .load_yaml(
+            &FUNCTIONS
+                .replace(
+                    "    endToEnd: [{name: latency, request: 1ms, limit: 2ms}]\n",
+                    "",
+                )
+                .replace("  constraints:\n", "")
+                .replace(
+                    "metadata: {name: dpi, namespace: upf}",
+                    "metadata: {name: dpi, namespace: upf, labels: {role: inspection}}",
+                )
+                .replace(
+                    "metadata: {name: up, namespace: upf}",
+                    "metadata: {name: up, namespace: upf, labels: {app: up}}",
+                ),
+        )
+        .await
+        .unwrap();
+
+    let of_offer = |offer: &'static str| {
+        let client = client.clone();
+        async move {
+            let mut found: Vec<(String, String, String)> = Vec::new();
+            for b in harness::bindings_of(&client, "upf", offer).await {
+                let pod = b.spec.targets.values().find(|t| t.kind.as_str() == "Pod");
+                let compliance = b
+                    .status
+                    .as_ref()
+                    .map(|s| s.compliance.to_string())
+                    .unwrap_or_default();
+                found.push((
+                    pod.map(|p| p.name.clone()).unwrap_or_default(),
+                    compliance,
+                    b.status
+                        .as_ref()
+                        .map(|s| s.first_reason.clone().unwrap_or_default())
+                        .unwrap_or_default(),
+                ));
+            }
+            found.sort();
+            found
+        }
+    };
+    let settled = eventually(Duration::from_secs(180), || async {
+        let dpi = of_offer("dpi-near-ran").await;
+        let exit = of_offer("exit-near-core").await;
+        dpi.len() == 2
+            && exit.len() == 2
+            && dpi.iter().chain(&exit).all(|(_, c, _)| c == "Compliant")
+    })
+    .await;
+    let dpi = of_offer("dpi-near-ran").await;
+    let exit = of_offer("exit-near-core").await;
+    assert!(settled, "{dpi:#?}\n{exit:#?}");
+    // One binding per replica of the NF, and per replica of the chain's last hop.
+    let pods = |found: &[(String, String, String)]| -> Vec<String> {
+        found.iter().map(|(p, _, _)| p.clone()).collect()
+    };
+    assert_eq!(pods(&dpi), ["dpi-0", "dpi-1"]);
+    assert_eq!(pods(&exit), ["nat-0", "nat-1"]);
+    assert!(dpi[0].2.contains("200us"), "{dpi:?}");
+    // The planner put each where its binding holds.
+    let node_of = |name: &'static str| {
+        let client = client.clone();
+        async move {
+            get::<Pod>(&client, "upf", name)
+                .await
+                .and_then(|p| p.spec)
+                .and_then(|s| s.node_name)
+        }
+    };
+    for (pod, node) in [
+        ("dpi-0", "a1"),
+        ("dpi-1", "a1"),
+        ("nat-0", "b1"),
+        ("nat-1", "b1"),
+    ] {
+        assert_eq!(node_of(pod).await.as_deref(), Some(node), "{pod}");
+    }
+    watching.cancel();
+    controller.stop().await;
     functions.stop().await;
     scheduler.stop().await;
 }

@@ -340,6 +340,7 @@ async fn judge_bindings(client: &Client, clock: jiff::Timestamp) -> BTreeMap<Str
     let inventory = Inventory {
         pods: pods.iter().filter_map(Candidate::from_pod).collect(),
         sites: edgeplane_core::sites::site_candidates(Some(&topology), &nodes),
+        functions: Default::default(),
     };
     let mut out = BTreeMap::new();
     for offer in &offers {

@@ -149,19 +149,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         for (rule, url) in &external.providers {
             registry = registry.with_explicit(rule.clone(), url.clone());
         }
+        let function_caches = args.network_functions.then(|| {
+            edgeplane_runtime::cache::FunctionCaches::start(&base.ctx.client, &base.ctx.shutdown)
+        });
         base.spawn(controllers::run(
             base.ctx.clone(),
             base.caches.clone(),
             base.views.clone(),
             Arc::new(registry),
-            Options::default(),
+            Options {
+                functions: function_caches.as_ref().map(|f| f.targets()),
+                ..Options::default()
+            },
         ));
-        if args.network_functions {
+        if let Some(caches) = function_caches {
             let functions = controllers::nf::Functions {
-                caches: edgeplane_runtime::cache::FunctionCaches::start(
-                    &base.ctx.client,
-                    &base.ctx.shutdown,
-                ),
+                caches,
                 views: base.views.clone(),
             };
             base.spawn(controllers::run_functions(

@@ -120,8 +120,10 @@ pub struct Args {
     /// /healthz, /readyz and /metrics.
     #[arg(long, default_value = "127.0.0.1:8082", value_name = "ADDR")]
     pub metrics_addr: SocketAddr,
-    /// Watch ServiceChains and plan each lane as one unit against its end-to-end budget
-    /// (docs/network-functions.md); needs list and watch on `servicechains`.
+    /// Watch ServiceChains and NetworkFunctions: plan each lane as one unit against its
+    /// end-to-end budget, and plan the bindings of offers that target NFs or chains
+    /// (docs/network-functions.md); needs list and watch on `servicechains` and
+    /// `networkfunctions`.
     #[arg(long)]
     pub service_chains: bool,
     #[command(flatten)]
@@ -217,12 +219,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
         .with_discovery(Arc::new(args.network.controllers(grpc_tls)));
         if args.service_chains {
-            let chains = edgeplane_runtime::cache::Cache::spawn(
-                kube::Api::all(base.ctx.client.clone()),
-                kube::runtime::watcher::Config::default(),
-                base.ctx.shutdown.clone(),
-            );
-            scheduler = scheduler.with_chains(chains);
+            scheduler = scheduler.with_functions(edgeplane_runtime::cache::FunctionTargets::start(
+                &base.ctx.client,
+                &base.ctx.shutdown,
+            ));
         }
         for (rule, url) in &external.providers {
             let client = GrpcProvider::new(url, &external.options)

@@ -22,6 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 
+pub mod functions;
+
 use crate::manifests::Document;
 use crate::planner::{Plan, PodKey};
 use crate::selector::is_label_value;

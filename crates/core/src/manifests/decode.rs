@@ -27,6 +27,8 @@ pub enum Object {
     StatefulSet(Box<StatefulSet>),
     ReplicaSet(Box<ReplicaSet>),
     VirtualMachine(Box<crate::kubevirt::VirtualMachine>),
+    NetworkFunction(Box<edgeplane_api::NetworkFunction>),
+    ServiceChain(Box<edgeplane_api::ServiceChain>),
     /// Read for the labels `namespaceSelector`s of pod affinity terms match.
     Namespace(Box<k8s_openapi::api::core::v1::Namespace>),
     /// Read for the priority of pods that name it.
@@ -158,6 +160,16 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
             });
             check(doc, errors.into_iter().collect())?;
             Object::VirtualMachine(Box::new(vm))
+        }
+        (_, "NetworkFunction") if network => {
+            let f: edgeplane_api::NetworkFunction = typed(doc, true)?;
+            check(doc, validate::metadata(&f.metadata, true))?;
+            Object::NetworkFunction(Box::new(f))
+        }
+        (_, "ServiceChain") if network => {
+            let chain: edgeplane_api::ServiceChain = typed(doc, true)?;
+            check(doc, validate::metadata(&chain.metadata, true))?;
+            Object::ServiceChain(Box::new(chain))
         }
         (_, "NetworkTopology") => {
             let topology: NetworkTopology = typed(doc, false)?;

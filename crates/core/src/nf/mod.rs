@@ -9,10 +9,12 @@
 //!   owned by the NF, both with the `requires` labels as required node affinity and the
 //!   secondary interfaces on Multus networks (the spec's, then the ports chains add).
 //! - [`status`]: the NF's status from the pods, VMIs and Multus' `network-status`.
+//! - [`targets`]: the pods an offer's NetworkFunction or ServiceChain target stands for.
 
 mod check;
 mod render;
 mod status;
+pub mod targets;
 #[cfg(test)]
 mod tests;
 

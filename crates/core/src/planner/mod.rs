@@ -442,7 +442,7 @@ impl Summary {
 }
 
 /// The planner's answer.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     /// Pods to place that got a node, in input order.
     pub assignments: Vec<Assignment>,

@@ -55,6 +55,9 @@ pub struct Observed<'a> {
     pub offers: &'a [Arc<ConstraintPolicyOffer>],
     /// The NetworkTopology named `default`.
     pub topology: Option<&'a NetworkTopology>,
+    /// Network functions and service chains, for offers that target them (empty when
+    /// the scheduler does not watch them).
+    pub functions: &'a crate::nf::targets::FunctionInventory,
 }
 
 /// The planner's input, owned (the planner borrows the cluster view separately).
@@ -250,6 +253,7 @@ pub fn build(
     let inventory = Inventory {
         pods: pods.iter().filter_map(|p| Candidate::from_pod(p)).collect(),
         sites: crate::sites::site_candidates(observed.topology, observed.nodes),
+        functions: observed.functions.clone(),
     };
     let policies: HashMap<(&str, &str), &ConstraintPolicy> = observed
         .policies
@@ -370,6 +374,7 @@ mod tests {
                 policies: &self.policies,
                 offers: &self.offers,
                 topology: self.topology.as_ref(),
+                functions: crate::nf::targets::FunctionInventory::none(),
             }
         }
     }
@@ -438,7 +443,7 @@ apiVersion: constraint.edgeplane.io/v1alpha1
 kind: ConstraintPolicyOffer
 metadata: {name: broken, namespace: ar}
 spec:
-  targets: [{name: x, kind: NetworkFunction}]
+  targets: [{name: x, kind: Cluster}]
   policies: [near-users]
 ---
 apiVersion: network.edgeplane.io/v1alpha1

@@ -186,7 +186,7 @@ mod tests {
 
         let error = OfferError {
             field: "spec.targets[0].kind".into(),
-            message: "NetworkFunction targets are not supported yet".into(),
+            message: "Cluster targets are not supported yet".into(),
         };
         let invalid = offer_status(&o, Err(error), &have, &[], &s, later);
         // Invalid offers keep (and count) their existing bindings.
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(invalid.conditions[0].reason, "InvalidOffer");
         assert_eq!(
             invalid.conditions[0].message,
-            "spec.targets[0].kind: NetworkFunction targets are not supported yet"
+            "spec.targets[0].kind: Cluster targets are not supported yet"
         );
     }
 }

@@ -54,6 +54,9 @@ pub struct Options {
     /// turn Compliant, in bursts, and each used to re-expand the offer. Short, so bindings
     /// still exist well before the planner's quiet period ends.
     pub offer_debounce: Duration,
+    /// NetworkFunctions and ServiceChains, where the NF controllers run: offers may then
+    /// target them. `None`: such targets match nothing.
+    pub functions: Option<crate::cache::FunctionTargets>,
 }
 
 impl Default for Options {
@@ -63,6 +66,7 @@ impl Default for Options {
             offer_concurrency: 4,
             offer_resync: Duration::from_secs(300),
             offer_debounce: Duration::from_millis(100),
+            functions: None,
         }
     }
 }

@@ -4,8 +4,9 @@
 //! Triggers (all mapped from the shared caches): the offer is created or its spec changes;
 //! a pod of its namespace appears, goes, changes labels or finishes; one of its bindings
 //! appears, goes, or changes compliance (for the counts); a policy it names changes; the
-//! sites change (topology or node labels) for offers with Site targets; this replica
-//! becomes the leader. And every `offer_resync` as a safety net.
+//! sites change (topology or node labels) for offers with Site targets; an NF or chain of
+//! its namespace changes, for offers with NetworkFunction or ServiceChain targets (where
+//! the NF controllers run: `Options::functions`); this replica becomes the leader. And every `offer_resync` as a safety net.
 //!
 //! Writes: bindings by server-side apply (field manager `edgeplane`, owner reference to the
 //! offer, label `constraint.edgeplane.io/offer`), deletions of bindings whose objects are
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use edgeplane_api::{
     Compliance, ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, TargetKind,
 };
+use edgeplane_core::nf::targets::FunctionInventory;
 use edgeplane_core::offers::{self, Candidate, Inventory, PodSelectors};
 use edgeplane_core::sites::site_candidates;
 use edgeplane_core::status;
@@ -28,7 +30,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::{Options, Shared, all_refs, drive, instrumented, object_ref, reconcile_everything};
-use crate::cache::{Caches, Change};
+use crate::cache::{Caches, Change, FunctionTargets};
 use crate::context::Context;
 use crate::error::Error;
 use crate::events::{EventSpec, EventType, reasons};
@@ -79,7 +81,13 @@ impl SiteMemo {
 /// Runs the offer controller until the context's shutdown.
 pub async fn run(ctx: Context, caches: Caches, views: ViewCache, options: Options) {
     let sites = SiteMemo::default();
-    let triggers = triggers(&ctx, &caches, &views, sites.clone());
+    let triggers = triggers(
+        &ctx,
+        &caches,
+        &views,
+        sites.clone(),
+        options.functions.clone(),
+    );
     let concurrency = options.offer_concurrency;
     let debounce = options.offer_debounce;
     let shared = Arc::new(Shared {
@@ -112,6 +120,7 @@ fn triggers(
     caches: &Caches,
     views: &ViewCache,
     sites: SiteMemo,
+    functions: Option<FunctionTargets>,
 ) -> impl futures::Stream<Item = ObjectRef<ConstraintPolicyOffer>> + Send + 'static {
     let c = caches.clone();
     let offers = caches.offers.changes().map(move |change| match change {
@@ -184,15 +193,64 @@ fn triggers(
     });
     let c = caches.clone();
     let everything = reconcile_everything(ctx, caches).map(move |()| all_refs(&c.offers));
-    futures::stream::select_all([
+    let mut streams = vec![
         offers.boxed(),
         pods.boxed(),
         bindings.boxed(),
         policies.boxed(),
         sites.boxed(),
         everything.boxed(),
-    ])
-    .flat_map(futures::stream::iter)
+    ];
+    if let Some(functions) = functions {
+        // An NF or chain appears, goes, or changes labels or hops: the offers of its
+        // namespace that target NFs or chains.
+        let c = caches.clone();
+        streams.push(
+            functions
+                .nfs
+                .changes()
+                .map(move |change| offers_targeting_functions(&c, &change))
+                .boxed(),
+        );
+        let c = caches.clone();
+        streams.push(
+            functions
+                .chains
+                .changes()
+                .map(move |change| offers_targeting_functions(&c, &change))
+                .boxed(),
+        );
+    }
+    futures::stream::select_all(streams).flat_map(futures::stream::iter)
+}
+
+/// The offers with NetworkFunction or ServiceChain targets in the namespace of a changed
+/// NF or chain (every namespace on a resync).
+fn offers_targeting_functions<K: kube::Resource>(
+    caches: &Caches,
+    change: &Change<K>,
+) -> Vec<ObjectRef<ConstraintPolicyOffer>> {
+    let namespace = match change {
+        Change::Applied { new, .. } => new.meta().namespace.clone(),
+        Change::Deleted(old) => old.meta().namespace.clone(),
+        Change::Resynced => None,
+    };
+    let offers = match &namespace {
+        Some(ns) => caches.offers.list_in(ns),
+        None => caches.offers.list(),
+    };
+    offers
+        .iter()
+        .filter(|o| {
+            o.spec.targets.iter().any(|t| {
+                matches!(
+                    t.kind,
+                    TargetKind::NetworkFunction | TargetKind::ServiceChain
+                )
+            })
+        })
+        .map(|o| ObjectRef::from_obj(&**o))
+        .collect()
 }
 
 /// Whether a pod change can change what offers select: labels, finishing, deletion.
@@ -244,7 +302,12 @@ fn owner_of(binding: &ConstraintPolicyBinding) -> Option<ObjectRef<ConstraintPol
 
 /// What an offer can select from, read from the caches: the pods of its namespace, and
 /// the sites when it has Site targets.
-fn inventory(caches: &Caches, sites: &SiteMemo, offer: &ConstraintPolicyOffer) -> Inventory {
+fn inventory(
+    caches: &Caches,
+    sites: &SiteMemo,
+    functions: Option<&FunctionTargets>,
+    offer: &ConstraintPolicyOffer,
+) -> Inventory {
     let namespace = offer.namespace().unwrap_or_else(|| "default".into());
     // Only the pods one of its roles can select: expanding ignores the others anyway.
     let selectors = PodSelectors::of(offer);
@@ -266,7 +329,21 @@ fn inventory(caches: &Caches, sites: &SiteMemo, offer: &ConstraintPolicyOffer) -
     } else {
         Vec::new()
     };
-    Inventory { pods, sites }
+    let targets_functions = offer.spec.targets.iter().any(|t| {
+        matches!(
+            t.kind,
+            TargetKind::NetworkFunction | TargetKind::ServiceChain
+        )
+    });
+    let functions = match functions {
+        Some(f) if targets_functions => f.inventory(),
+        _ => FunctionInventory::default(),
+    };
+    Inventory {
+        pods,
+        sites,
+        functions,
+    }
 }
 
 async fn reconcile(
@@ -284,7 +361,12 @@ async fn reconcile(
         .namespace()
         .ok_or_else(|| Error::Invalid(format!("offer {name} has no namespace")))?;
     let existing = caches.bindings.list_group(&namespace, &name);
-    let inventory = inventory(caches, &shared.extra.sites, &offer);
+    let inventory = inventory(
+        caches,
+        &shared.extra.sites,
+        shared.extra.options.functions.as_ref(),
+        &offer,
+    );
     let expansion = offers::expand(&offer, &inventory);
     let events = ctx.events();
     let regarding = offer.object_ref(&());

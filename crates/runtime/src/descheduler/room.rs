@@ -132,6 +132,7 @@ pub fn plan_waiting(
             policies: cluster.policies,
             offers: cluster.offers,
             topology: cluster.topology,
+            functions: edgeplane_core::nf::targets::FunctionInventory::none(),
         };
         let built = input::build(mode, observed, &BTreeMap::new(), &BTreeSet::new());
         let keys: Vec<PodKey> = built.pending.iter().map(|p| p.key.clone()).collect();

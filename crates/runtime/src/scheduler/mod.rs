@@ -55,7 +55,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeplane_api::ServiceChain;
+use edgeplane_api::{NetworkFunction, ServiceChain};
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::planner::convert::pod_key;
 use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, PodKey};
@@ -141,6 +141,8 @@ pub struct Scheduler {
     events: EventRecorder,
     /// Service chains whose lanes are planned as units (`None`: not watched).
     chains: Option<Cache<ServiceChain>>,
+    /// Network functions that offers may target (`None`: not watched).
+    nfs: Option<Cache<NetworkFunction>>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -258,6 +260,7 @@ impl Scheduler {
             metrics,
             events,
             chains: None,
+            nfs: None,
         }
     }
 
@@ -267,6 +270,13 @@ impl Scheduler {
     pub fn with_chains(mut self, chains: Cache<ServiceChain>) -> Scheduler {
         self.chains = Some(chains);
         self
+    }
+
+    /// Plans lanes as [`Scheduler::with_chains`] does, and the bindings of offers that
+    /// target NetworkFunctions or ServiceChains (each stands for its replicas' pods).
+    pub fn with_functions(mut self, functions: crate::cache::FunctionTargets) -> Scheduler {
+        self.nfs = Some(functions.nfs);
+        self.with_chains(functions.chains)
     }
 
     /// Asks the network controller `discovery` resolves for paths before giving up on a
@@ -477,7 +487,12 @@ impl Scheduler {
     async fn plan_run(&self, state: &mut RunState, due: Due) {
         let started = Instant::now();
         let arrivals = state.queue.start_run();
-        let facts = Facts::read(&self.caches, &self.external, self.chains.as_ref());
+        let facts = Facts::read(
+            &self.caches,
+            &self.external,
+            self.chains.as_ref(),
+            self.nfs.as_ref(),
+        );
         let built = facts.input(self.config.mode, &state.in_flight);
         for warning in &built.warnings {
             tracing::debug!(%warning, "plan input");

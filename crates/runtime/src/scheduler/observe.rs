@@ -3,7 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use edgeplane_api::{ConstraintPolicy, ConstraintPolicyOffer, NetworkTopology, ServiceChain};
+use edgeplane_api::{
+    ConstraintPolicy, ConstraintPolicyOffer, NetworkFunction, NetworkTopology, ServiceChain,
+};
+use edgeplane_core::nf::targets::FunctionInventory;
 use edgeplane_core::planner::PodKey;
 use edgeplane_core::planner::convert::pod_key;
 use edgeplane_core::scheduler::Mode;
@@ -27,6 +30,8 @@ pub struct Facts {
     pub providers: BTreeMap<String, Arc<dyn Provider>>,
     /// Service chains, when the scheduler watches them: their lanes are planned as units.
     pub chains: Vec<Arc<ServiceChain>>,
+    /// Network functions and chains that offers may target (empty when not watched).
+    pub functions: FunctionInventory,
 }
 
 impl Facts {
@@ -34,8 +39,14 @@ impl Facts {
         caches: &Caches,
         external: &ExternalProviders,
         chains: Option<&Cache<ServiceChain>>,
+        nfs: Option<&Cache<NetworkFunction>>,
     ) -> Facts {
         let services = caches.services.list();
+        let chains = chains.map(Cache::list).unwrap_or_default();
+        let functions = match nfs {
+            Some(nfs) => FunctionInventory::of_shared(&nfs.list(), &chains),
+            None => FunctionInventory::default(),
+        };
         Facts {
             pods: caches.pods.list(),
             nodes: caches.nodes.list(),
@@ -44,7 +55,8 @@ impl Facts {
             topology: caches.topology(),
             providers: external.resolve(&services),
             services,
-            chains: chains.map(Cache::list).unwrap_or_default(),
+            chains,
+            functions,
         }
     }
 
@@ -60,6 +72,7 @@ impl Facts {
                 policies: &self.policies,
                 offers: &self.offers,
                 topology: self.topology.as_deref(),
+                functions: &self.functions,
             },
             in_flight,
             &external_rules,

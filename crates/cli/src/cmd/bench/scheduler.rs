@@ -152,6 +152,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 policies: &policies,
                 offers: &offers,
                 topology: Some(&topology),
+                functions: edgeplane_core::nf::targets::FunctionInventory::none(),
             },
             &BTreeMap::new(),
             &BTreeSet::new(),

@@ -2,8 +2,10 @@
 //! required node affinity (GitOps mode, for clusters where no custom scheduler may run).
 //!
 //! Reads Nodes, a NetworkTopology, ConstraintPolicies, ConstraintPolicyOffers and
-//! workloads (Pods, Deployments, StatefulSets, ReplicaSets, VirtualMachines); running
-//! Pods (with `spec.nodeName`) stay where they are. Writes every input object in input
+//! workloads (Pods, Deployments, StatefulSets, ReplicaSets, VirtualMachines, and
+//! NetworkFunctions and ServiceChains: rendered as their controllers would, see
+//! [`edgeplane_core::gitops::functions`]); running Pods (with `spec.nodeName`) stay where
+//! they are. Writes every input object in input
 //! order with the plan written into the workloads ([`edgeplane_core::gitops`]): pinned to
 //! their node, replicas spread over several nodes as one object per node.
 
@@ -125,7 +127,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(o) => o,
         Err(e) => return invalid(e),
     };
-    let snapshot = Snapshot::from_objects(objects);
+    let mut snapshot = Snapshot::from_objects(objects);
+    // Network functions become the replicas their controller would create, and chains
+    // the NADs of their links (written after the plan).
+    let mut documents = documents;
+    if !snapshot.functions.is_empty() || !snapshot.chains.is_empty() {
+        let expanded = match gitops::functions::expand(&documents, &snapshot) {
+            Ok(e) => e,
+            Err(e) => return invalid(e),
+        };
+        for note in &expanded.notes {
+            eprintln!("{note}");
+        }
+        documents = expanded.documents;
+        snapshot = expanded.snapshot;
+    }
     phases.done("decode".to_string());
     let external_rules: Vec<String> = external.providers.iter().map(|(r, _)| r.clone()).collect();
     let parts = match PlanParts::build(&snapshot, &external_rules, jiff::Timestamp::now()) {
@@ -221,7 +237,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     );
     phases.done("render".to_string());
-    let items = rendered.objects;
+    let mut items = rendered.objects;
+    // After the replicas: a Multus pod waits for its networks, and the namespace exists.
+    items.extend(gitops::functions::networks(&snapshot.chains, &plan));
     crate::output::print_manifests(args.output, &items)?;
     phases.done("write".to_string());
     if let Some(path) = &args.report {

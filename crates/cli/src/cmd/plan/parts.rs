@@ -32,8 +32,11 @@ impl PlanParts {
             .collect();
         let workloads = workloads::workloads(snapshot);
         let inventory = workloads::inventory(snapshot, &workloads);
-        let bindings = workloads::plan_bindings(snapshot, &inventory, external_rules)
+        let mut bindings = workloads::plan_bindings(snapshot, &inventory, external_rules)
             .map_err(|(offer, e)| format!("offer {offer}: {e}"))?;
+        bindings.extend(edgeplane_core::gitops::functions::lane_bindings(
+            snapshot, &workloads,
+        ));
         Ok(PlanParts {
             view,
             nodes,
