@@ -129,6 +129,22 @@ pub struct ChainNetwork {
     pub type_: LinkType,
 }
 
+impl ServiceChainSpec {
+    /// The links' kind (`network.type`, `auto` when absent).
+    pub fn link_type(&self) -> LinkType {
+        self.network.as_ref().map(|n| n.type_).unwrap_or_default()
+    }
+
+    /// Whether a lane's hops should share a node (`placement.colocate`, `Preferred` when
+    /// absent).
+    pub fn colocate(&self) -> Colocate {
+        self.placement
+            .as_ref()
+            .map(|p| p.colocate)
+            .unwrap_or_default()
+    }
+}
+
 /// The CNI plugin a link's NetworkAttachmentDefinition uses.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "lowercase")]

@@ -17,12 +17,7 @@ pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 /// The pod affinity a valid chain gives each replica of `nf` (`None`: none, as for the
 /// first hop or `colocate: None`).
 pub fn colocation(chain: &ServiceChain, nf: &str, replicas: usize) -> Vec<Option<PodAffinity>> {
-    let colocate = chain
-        .spec
-        .placement
-        .as_ref()
-        .map(|p| p.colocate)
-        .unwrap_or_default();
+    let colocate = chain.spec.colocate();
     let hops = &chain.spec.hops;
     let previous = hops
         .iter()

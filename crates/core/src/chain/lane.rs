@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use edgeplane_api::names::NETWORK_API_VERSION;
 use edgeplane_api::{
-    Colocate, Compliance, ConstraintPolicyBinding, ConstraintPolicyBindingSpec,
+    Compliance, ConstraintPolicyBinding, ConstraintPolicyBindingSpec,
     ConstraintPolicyBindingStatus, EndToEnd, LaneHop, LaneStatus, LinkStatus, NetworkFunction,
     NetworkFunctionStatus, ServiceChain, ServiceChainStatus, TargetKind, TargetRef,
 };
@@ -159,18 +159,7 @@ pub fn decide(chain: &ServiceChain, facts: &ChainFacts) -> ChainDecision {
             };
         }
     };
-    let type_ = chain
-        .spec
-        .network
-        .as_ref()
-        .map(|n| n.type_)
-        .unwrap_or_default();
-    let colocate = chain
-        .spec
-        .placement
-        .as_ref()
-        .map(|p| p.colocate)
-        .unwrap_or(Colocate::Preferred);
+    let (type_, colocate) = (chain.spec.link_type(), chain.spec.colocate());
     let statuses: BTreeMap<String, Option<NetworkFunctionStatus>> = chain
         .spec
         .hops

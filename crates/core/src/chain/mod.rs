@@ -95,8 +95,8 @@ pub fn ports(chain: &ServiceChain, nf: &str, replicas: usize) -> Vec<Vec<Port>> 
     let Some(k) = hops.iter().position(|h| h.network_function == nf) else {
         return Vec::new();
     };
-    let binding = match chain.spec.network.as_ref().map(|n| n.type_) {
-        Some(LinkType::Sriov) => InterfaceBinding::Sriov,
+    let binding = match chain.spec.link_type() {
+        LinkType::Sriov => InterfaceBinding::Sriov,
         _ => InterfaceBinding::Bridge,
     };
     (0..replicas)

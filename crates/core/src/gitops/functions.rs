@@ -242,18 +242,7 @@ pub fn networks(chains: &[ServiceChain], plan: &Plan) -> Vec<Json> {
     let mut out = Vec::new();
     for chain in chains {
         let namespace = chain.metadata.namespace.as_deref().unwrap_or("default");
-        let type_ = chain
-            .spec
-            .network
-            .as_ref()
-            .map(|n| n.type_)
-            .unwrap_or_default();
-        let colocate = chain
-            .spec
-            .placement
-            .as_ref()
-            .map(|p| p.colocate)
-            .unwrap_or_default();
+        let (type_, colocate) = (chain.spec.link_type(), chain.spec.colocate());
         let lanes = lane_count(chain, plan);
         for lane in 0..lanes {
             for pair in chain.spec.hops.windows(2) {
