@@ -117,7 +117,7 @@ EXPECT = {
         "latency": None,
     },
     "multicluster-degraded-link": {
-        "marks": [("links", "LinkChanged", 4)],
+        "marks": [("links", "LinkChanged", 1)],
         "moments": [
             {"at": "congestion on the link between the stadium and edge-east", "nodes": {"edge-east": "pods", "edge-west": "empty"}},
             {"at": "ar/ar-game moved to edge-west", "nodes": {"edge-east": "pods"}},
