@@ -92,3 +92,41 @@ impl HubMetrics {
         self.moves.inc_by(facts.moved as u64);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_sets_the_members_and_placements_and_counts_the_moves() {
+        let metrics = Metrics::new();
+        let hub = HubMetrics::register(&metrics);
+        let facts = RoundFacts {
+            members_ready: 2,
+            members_not_ready: 1,
+            placed: 3,
+            moved: 1,
+        };
+        hub.record(facts, 0.01);
+        hub.record(
+            RoundFacts {
+                members_ready: 3,
+                members_not_ready: 0,
+                placed: 3,
+                moved: 0,
+            },
+            0.02,
+        );
+        let text = metrics.encode();
+        for line in [
+            "edgeplane_hub_rounds_total 2",
+            "edgeplane_hub_members{ready=\"true\"} 3",
+            "edgeplane_hub_members{ready=\"false\"} 0",
+            "edgeplane_hub_placements 3",
+            "edgeplane_hub_moves_total 1",
+            "edgeplane_hub_round_duration_seconds_count 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+    }
+}
