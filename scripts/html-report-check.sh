@@ -10,7 +10,7 @@
 #
 #   scripts/html-report-check.sh [SCENARIO.yaml ...]
 #
-# Default: the four examples (examples/scenarios/*/scenario.yaml). Leaves NAME.html,
+# Default: the examples (examples/scenarios/*/scenario.yaml). Leaves NAME.html,
 # NAME.json and screenshots (NAME.png, NAME-map.png, NAME-map-*.png, NAME-events.png, NAME-links.png) in
 # target/html-report-check/ for a person to look at.
 set -euo pipefail
@@ -24,7 +24,8 @@ if [ "$#" -gt 0 ]; then
 else
     scenarios=(examples/scenarios/stadium-ar/scenario.yaml examples/scenarios/eviction/scenario.yaml
         examples/scenarios/node-failure/scenario.yaml examples/scenarios/burst/scenario.yaml
-        examples/scenarios/broadcast/scenario.yaml)
+        examples/scenarios/broadcast/scenario.yaml examples/scenarios/multicluster-outage/scenario.yaml
+        examples/scenarios/multicluster-degraded-link/scenario.yaml)
 fi
 
 find_chromium() {

@@ -42,6 +42,7 @@ import zlib
 # The lanes of the failures chart, as crates/sim/src/html/marks.rs assigns them.
 LANE_OF = {
     "NodeFailed": "nodes", "NodeNotReady": "nodes", "NodeRecovered": "nodes",
+    "ClusterFailed": "nodes", "ClusterRecovered": "nodes",
     "LinkChanged": "links",
     "Mitigated": "mitigations", "MitigationFailed": "mitigations",
     "Evicted": "evictions", "TaintEviction": "evictions",
@@ -102,6 +103,28 @@ EXPECT = {
         "latency": None,
         # The link utilisation chart draws this link direction.
         "bandwidth": "edge-a - stadium",
+    },
+    # Many clusters: each member is a node at its site on the map.
+    "multicluster-outage": {
+        "marks": [("nodes", "ClusterFailed", 1), ("nodes", "ClusterRecovered", 1)],
+        "moments": [
+            {"at": "the link between the hub and edge-east is cut", "nodes": {"edge-east": "failed", "edge-west": "empty"}},
+            {"at": "cluster edge-east NotReady", "nodes": {"edge-east": "notready"}},
+            {"at": "ar/ar-game moved to edge-west", "nodes": {"edge-west": "empty"}},
+            {"at": "the end of the run", "nodes": {"edge-west": "pods", "edge-east": "empty"}},
+        ],
+        "offers": {},
+        "latency": None,
+    },
+    "multicluster-degraded-link": {
+        "marks": [("links", "LinkChanged", 1)],
+        "moments": [
+            {"at": "congestion on the link between the stadium and edge-east", "nodes": {"edge-east": "pods", "edge-west": "empty"}},
+            {"at": "ar/ar-game moved to edge-west", "nodes": {"edge-east": "pods"}},
+            {"at": "the end of the run", "nodes": {"edge-west": "pods", "edge-east": "empty"}},
+        ],
+        "offers": {},
+        "latency": None,
     },
     "burst": {
         "marks": [("scenario", "Applied", None)],

@@ -18,6 +18,7 @@ pub fn all_metrics() -> Metrics {
     crate::descheduler::DeschedulerMetrics::register(&m);
     crate::watchdog::WatchdogMetrics::register(&m);
     crate::measurement::AgentMetrics::register(&m);
+    crate::metrics::hub::HubMetrics::register(&m);
     crate::webhook::register_admissions(&m, Family::default());
     bindings::BindingMetrics::register(&m, Vec::new, Arc::new(edgeplane_core::clock::SystemClock));
     m.network_controller();

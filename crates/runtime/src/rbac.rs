@@ -374,6 +374,12 @@ pub const HUB_KARMADA: &[ApiCall] = &[
         &["list", "patch"],
         "hub: Karmada bindings",
     ),
+    call(
+        "cluster.karmada.io",
+        "clusters",
+        &["list"],
+        "hub: members' health from Karmada",
+    ),
 ];
 
 /// `edgeplane hub --mode karmada-policy`: applies the applications' resources (the
@@ -407,6 +413,12 @@ pub const HUB_KARMADA_POLICY: &[ApiCall] = &[
     ),
     call("", "services", &["patch"], "hub: resources for Karmada"),
     call("", "configmaps", &["patch"], "hub: resources for Karmada"),
+    call(
+        "cluster.karmada.io",
+        "clusters",
+        &["list"],
+        "hub: members' health from Karmada",
+    ),
 ];
 
 /// How `edgeplane hub` carries the placement out (its RBAC differs).

@@ -66,6 +66,13 @@ pub async fn perform(
         Action::FailNode(node) => vec![fail_node(cluster, node, at).await],
         Action::RecoverNode(node) => vec![recover_node(cluster, node, at).await],
         Action::Scale(target) => vec![scale(cluster, target, at)],
+        // Loading accepts them only with spec.clusters, whose run performs them.
+        Action::FailCluster(c) | Action::RecoverCluster(c) => vec![failed(
+            at,
+            format!("Cluster {c}"),
+            event.action.key(),
+            "a single-cluster run has no member clusters",
+        )],
     };
     for e in entries {
         journal.push(e);

@@ -22,6 +22,8 @@
 //!   node, each binding's compliance and latency, activated paths).
 //! - [`report`], [`html`], [`text`]: the outputs.
 //! - [`generate`]: scenarios of any size for benchmarks.
+//! - [`multicluster`]: scenarios with `spec.clusters`: a hub and its members, each an
+//!   embedded cluster, on one clock, with edgeplane's hub placing the applications.
 //!
 //! See docs/simulator.md.
 
@@ -35,6 +37,7 @@ pub mod generate;
 pub mod html;
 pub mod journal;
 pub mod lite;
+pub mod multicluster;
 pub mod observer;
 pub mod report;
 pub mod run;

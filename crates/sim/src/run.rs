@@ -104,6 +104,9 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, SimError>
 /// Runs a scenario inside the current runtime, which must be a current-thread runtime with
 /// paused time (`#[tokio::test(start_paused = true)]`).
 pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<Report, SimError> {
+    if let Some(multicluster) = &scenario.multicluster {
+        return crate::multicluster::run(scenario, multicluster, options).await;
+    }
     let wall = std::time::Instant::now();
     let RunOptions {
         components,
@@ -111,24 +114,7 @@ pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<
         serve,
         start_time,
     } = options;
-    let mut config = ClusterConfig {
-        seed: scenario.settings.seed,
-        watch_history: WATCH_HISTORY,
-        lifecycle: LifecycleConfig {
-            node_monitor_grace_period: scenario.settings.node_monitor_grace_period,
-            default_not_ready_toleration_seconds: scenario.settings.default_toleration_seconds,
-            default_unreachable_toleration_seconds: scenario.settings.default_toleration_seconds,
-            ..LifecycleConfig::default()
-        },
-        ..ClusterConfig::default()
-    }
-    .pod_start_delay(scenario.settings.pod_startup);
-    // Whole seconds: Kubernetes timestamps have no fraction, so deadlines computed from
-    // them (a taint's timeAdded + tolerationSeconds) land on the timeline's seconds.
-    config.start_time = Some(start_time.unwrap_or_else(|| {
-        let now = jiff::Timestamp::now();
-        jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
-    }));
+    let mut config = cluster_config(scenario, start_time);
     for c in &components {
         if let Some(hook) = c.pod_admission() {
             config = config.admission(hook);
@@ -317,8 +303,32 @@ pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<
     }))
 }
 
+/// The embedded cluster a scenario runs on: its seed, its node lifecycle and kubelet
+/// timing, its clock starting at `start_time` (the wall clock's whole second by default).
+pub(crate) fn cluster_config(scenario: &Scenario, start_time: Option<Timestamp>) -> ClusterConfig {
+    let mut config = ClusterConfig {
+        seed: scenario.settings.seed,
+        watch_history: WATCH_HISTORY,
+        lifecycle: LifecycleConfig {
+            node_monitor_grace_period: scenario.settings.node_monitor_grace_period,
+            default_not_ready_toleration_seconds: scenario.settings.default_toleration_seconds,
+            default_unreachable_toleration_seconds: scenario.settings.default_toleration_seconds,
+            ..LifecycleConfig::default()
+        },
+        ..ClusterConfig::default()
+    }
+    .pod_start_delay(scenario.settings.pod_startup);
+    // Whole seconds: Kubernetes timestamps have no fraction, so deadlines computed from
+    // them (a taint's timeAdded + tolerationSeconds) land on the timeline's seconds.
+    config.start_time = Some(start_time.unwrap_or_else(|| {
+        let now = jiff::Timestamp::now();
+        jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
+    }));
+    config
+}
+
 /// `43 objects: 19 Nodes, 4 ConstraintPolicies, ...` in order of first appearance.
-fn loaded_summary(objects: &[serde_json::Value]) -> String {
+pub(crate) fn loaded_summary(objects: &[serde_json::Value]) -> String {
     let mut kinds: Vec<(String, usize)> = Vec::new();
     for o in objects {
         let kind = o

@@ -204,6 +204,8 @@ pub fn header(scenario: &Scenario, components: &[String]) -> String {
                 }
                 Action::FailNode(n) => format!("node {n} fails"),
                 Action::RecoverNode(n) => format!("node {n} recovers"),
+                Action::FailCluster(c) => format!("cluster {c} stops answering"),
+                Action::RecoverCluster(c) => format!("cluster {c} answers again"),
                 Action::Scale(s) => format!(
                     "scale {} {}/{} to {}",
                     s.kind, s.namespace, s.name, s.replicas

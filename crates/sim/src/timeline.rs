@@ -34,6 +34,9 @@ pub enum EntryType {
     NodeNotReady,
     /// The taint manager deleted a pod whose toleration of a `NoExecute` taint ran out.
     TaintEviction,
+    /// A member cluster stopped answering / answers again (scenarios with clusters).
+    ClusterFailed,
+    ClusterRecovered,
     /// A scenario event's `note`.
     Note,
     /// A scenario event that the cluster refused.
@@ -68,6 +71,8 @@ impl EntryType {
             EntryType::NodeRecovered => "NodeRecovered",
             EntryType::NodeNotReady => "NodeNotReady",
             EntryType::TaintEviction => "TaintEviction",
+            EntryType::ClusterFailed => "ClusterFailed",
+            EntryType::ClusterRecovered => "ClusterRecovered",
             EntryType::Note => "Note",
             EntryType::ActionFailed => "ActionFailed",
             EntryType::PlanRun => "PlanRun",
@@ -156,6 +161,11 @@ pub const EVENT_REASONS: &[ReasonMapping] = &[
     detail("Scheduled", EntryType::Info),
     detail("Started", EntryType::Info),
     detail("Killing", EntryType::Info),
+    // The hub (scenarios with clusters): a member it stopped reaching, an application it
+    // placed again, an input it cannot read.
+    key("MemberNotReady", EntryType::Info),
+    key("ApplicationMoved", EntryType::Info),
+    key("HubInputInvalid", EntryType::Info),
 ];
 
 /// The mapping of an Event reason.

@@ -17,6 +17,9 @@
 //! on the embedded cluster (crates/cli/tests/multicluster.rs).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
 
 use edgeplane_api::ConstraintPolicy;
 use edgeplane_api::multicluster::{ApplicationConstraint, MecApplication, MemberCluster};
@@ -145,6 +148,90 @@ pub fn written_placement(
         }
     }
     (!placement.is_empty()).then_some(placement)
+}
+
+/// Karmada's taint keys for a cluster that is not ready / not reachable.
+pub const NOT_READY_TAINT: &str = "cluster.karmada.io/not-ready";
+pub const UNREACHABLE_TAINT: &str = "cluster.karmada.io/unreachable";
+
+/// How long a policy's workloads stay on a NotReady member before they move: the
+/// shortest `tolerationSeconds` of its `spec.placement.clusterTolerations` for Karmada's
+/// not-ready or unreachable taint (`NoExecute`, or every effect), else 300 s (what
+/// Karmada's webhook gives a policy that says nothing).
+pub fn cluster_toleration(policy: &Json) -> Duration {
+    policy
+        .pointer("/spec/placement/clusterTolerations")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            let key = t.get("key").and_then(Json::as_str).unwrap_or_default();
+            let effect = t.get("effect").and_then(Json::as_str).unwrap_or_default();
+            matches!(key, NOT_READY_TAINT | UNREACHABLE_TAINT) && matches!(effect, "" | "NoExecute")
+        })
+        .filter_map(|t| t.get("tolerationSeconds").and_then(Json::as_u64))
+        .min()
+        .map(Duration::from_secs)
+        .unwrap_or(super::closed_loop::DEFAULT_TOLERATION)
+}
+
+/// The first rule of a plan in Violation, as `policy/rule: reason`.
+pub fn first_violation(plan: &AppPlan) -> Option<String> {
+    plan.rules
+        .iter()
+        .find(|r| r.compliance == edgeplane_api::Compliance::Violation)
+        .map(|r| format!("{}/{}: {}", r.policy, r.rule, r.reason))
+}
+
+/// Karmada mode's closed loop, as [`super::closed_loop::decide`] is direct mode's: what
+/// a policy's bindings already say stays (judged, not moved) while every member it uses
+/// is Ready or NotReady for less than [`cluster_toleration`], and its rules have not been
+/// in Violation (`violated_since`, which the hub remembers between rounds: Karmada's
+/// objects have no place for it) for `grace` or longer.
+pub fn decide(
+    policy: &Json,
+    bindings: &[Json],
+    karmada: &BTreeMap<String, String>,
+    members: &[MemberCluster],
+    violated_since: Option<Timestamp>,
+    grace: Duration,
+    now: Timestamp,
+) -> super::closed_loop::Decision {
+    use super::closed_loop::Decision;
+    let known: std::collections::BTreeSet<String> = karmada.keys().cloned().collect();
+    let Some(written) = written_placement(bindings, karmada, &known) else {
+        return Decision::Place { moved: None };
+    };
+    let toleration = cluster_toleration(policy);
+    for cluster in written.keys() {
+        let status = members
+            .iter()
+            .find(|m| m.metadata.name.as_deref() == Some(cluster.as_str()))
+            .and_then(|m| m.status.as_ref());
+        if let Some(since) = super::members::not_ready_since(status) {
+            let down = now.duration_since(since).as_secs();
+            if down >= i64::try_from(toleration.as_secs()).unwrap_or(i64::MAX) {
+                return Decision::Place {
+                    moved: Some(format!(
+                        "member {cluster} NotReady for {down}s (toleration {}s)",
+                        toleration.as_secs()
+                    )),
+                };
+            }
+        }
+    }
+    if let Some(since) = violated_since {
+        let held = now.duration_since(since).as_secs();
+        if held >= i64::try_from(grace.as_secs()).unwrap_or(i64::MAX) {
+            return Decision::Place {
+                moved: Some(format!(
+                    "rules in Violation for {held}s (grace {}s)",
+                    grace.as_secs()
+                )),
+            };
+        }
+    }
+    Decision::Keep(written)
 }
 
 /// `spec.clusters` of a component's binding: `[{name, replicas}]` by Karmada cluster name,
@@ -572,6 +659,7 @@ pub fn member_from_karmada_cluster(
 mod tests {
     use super::*;
     use crate::hub::Share;
+    use crate::hub::closed_loop::Placement;
 
     fn plan() -> AppPlan {
         AppPlan {
@@ -591,6 +679,112 @@ mod tests {
             rules: Vec::new(),
             warnings: Vec::new(),
         }
+    }
+
+    fn member(name: &str, ready: &str, since: i64) -> MemberCluster {
+        serde_json::from_value(json!({
+            "apiVersion": "multicluster.edgeplane.io/v1alpha1", "kind": "MemberCluster",
+            "metadata": {"name": name},
+            "spec": {"site": "s"},
+            "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "r", "message": "",
+                "lastTransitionTime": Timestamp::from_second(since).unwrap_or_default().to_string()}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_policy_tolerates_a_not_ready_cluster_as_its_cluster_tolerations_say() {
+        assert_eq!(cluster_toleration(&json!({})), Duration::from_secs(300));
+        let policy = json!({"spec": {"placement": {"clusterTolerations": [
+            {"key": NOT_READY_TAINT, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 90},
+            {"key": UNREACHABLE_TAINT, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60},
+            {"key": "dedicated", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5},
+            {"key": NOT_READY_TAINT, "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 1}
+        ]}}});
+        assert_eq!(cluster_toleration(&policy), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn karmada_mode_keeps_what_is_written_until_the_toleration_or_the_grace_runs_out() {
+        use crate::hub::closed_loop::Decision;
+        let karmada = BTreeMap::from([
+            ("east".to_string(), "east".to_string()),
+            ("west".to_string(), "west".to_string()),
+        ]);
+        let policy = json!({"spec": {"placement": {"clusterTolerations": [
+            {"key": UNREACHABLE_TAINT, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}]}}});
+        let bindings = [
+            json!({"spec": {"resource": {"name": "render"}, "replicas": 4,
+                                        "clusters": [{"name": "east", "replicas": 4}]}}),
+        ];
+        let kept: Placement = BTreeMap::from([(
+            "east".to_string(),
+            BTreeMap::from([("render".to_string(), 4)]),
+        )]);
+        let at = |s: i64| Timestamp::from_second(s).unwrap_or_default();
+        let grace = Duration::from_secs(60);
+        let members = [member("east", "False", 1000), member("west", "True", 0)];
+        // NotReady for 59 s: kept; for 60 s: placed again.
+        assert_eq!(
+            decide(
+                &policy,
+                &bindings,
+                &karmada,
+                &members,
+                None,
+                grace,
+                at(1059)
+            ),
+            Decision::Keep(kept.clone())
+        );
+        assert_eq!(
+            decide(
+                &policy,
+                &bindings,
+                &karmada,
+                &members,
+                None,
+                grace,
+                at(1060)
+            ),
+            Decision::Place {
+                moved: Some("member east NotReady for 60s (toleration 60s)".into())
+            }
+        );
+        // Ready, in Violation since 2000: kept within the grace, placed again after it.
+        let members = [member("east", "True", 0), member("west", "True", 0)];
+        assert_eq!(
+            decide(
+                &policy,
+                &bindings,
+                &karmada,
+                &members,
+                Some(at(2000)),
+                grace,
+                at(2059)
+            ),
+            Decision::Keep(kept)
+        );
+        assert_eq!(
+            decide(
+                &policy,
+                &bindings,
+                &karmada,
+                &members,
+                Some(at(2000)),
+                grace,
+                at(2060)
+            ),
+            Decision::Place {
+                moved: Some("rules in Violation for 60s (grace 60s)".into())
+            }
+        );
+        // Nothing written yet: placed.
+        let unwritten = [json!({"spec": {"resource": {"name": "render"}, "replicas": 4}})];
+        assert_eq!(
+            decide(&policy, &unwritten, &karmada, &members, None, grace, at(0)),
+            Decision::Place { moved: None }
+        );
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub enum Probe {
     Unreachable(String),
     /// The kubeconfig Secret is missing or malformed (the message names it).
     Kubeconfig(String),
+    /// Karmada's `Cluster` (`cluster.karmada.io/v1alpha1`) for the member, as JSON, in the
+    /// Karmada modes when the member has no kubeconfig Secret; `None`: Karmada has no
+    /// Cluster of that name (the name in the message).
+    KarmadaCluster(Option<serde_json::Value>, String),
 }
 
 /// The member's status after a probe: capacity from what it answered (the previous one
@@ -67,6 +71,25 @@ pub fn member_status(
             "KubeconfigInvalid",
             error.clone(),
         ),
+        Probe::KarmadaCluster(None, name) => (
+            previous.capacity.clone(),
+            "False",
+            "KarmadaClusterMissing",
+            format!("Karmada has no Cluster {name:?} (spec.karmadaCluster)"),
+        ),
+        Probe::KarmadaCluster(Some(cluster), _) => {
+            let (ready, message) = karmada_ready(cluster);
+            (
+                Some(karmada_capacity(cluster)),
+                if ready { "True" } else { "False" },
+                if ready {
+                    "KarmadaReady"
+                } else {
+                    "KarmadaNotReady"
+                },
+                message,
+            )
+        }
     };
     MemberClusterStatus {
         capacity,
@@ -79,6 +102,62 @@ pub fn member_status(
             now,
             generation,
         )],
+    }
+}
+
+/// Karmada's view of a cluster's health: its `Ready` condition and its message.
+fn karmada_ready(cluster: &serde_json::Value) -> (bool, String) {
+    let ready = cluster
+        .pointer("/status/conditions")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c.get("type").and_then(serde_json::Value::as_str) == Some("Ready"));
+    match ready {
+        Some(c) => {
+            let text = |k: &str| {
+                c.get(k)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+            };
+            let message = format!("Karmada: {} {}", text("reason"), text("message"))
+                .trim_end()
+                .to_string();
+            (text("status") == "True", message)
+        }
+        None => (false, "Karmada: no Ready condition yet".to_string()),
+    }
+}
+
+/// Capacity from Karmada's `status.resourceSummary`: allocatable, and requested =
+/// allocated + allocating (quantities it cannot read count as none).
+fn karmada_capacity(cluster: &serde_json::Value) -> ClusterCapacity {
+    let read = |parts: &[&str]| -> BTreeMap<String, String> {
+        let mut list = ResourceList::new();
+        for part in parts {
+            let Some(amounts) = cluster
+                .pointer(&format!("/status/resourceSummary/{part}"))
+                .and_then(serde_json::Value::as_object)
+            else {
+                continue;
+            };
+            for (resource, amount) in amounts {
+                let text = amount
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| amount.to_string());
+                if let Some(milli) = crate::quantity::parse_milli(&text).filter(|m| *m >= 0) {
+                    *list.entry(resource.clone()).or_default() += milli;
+                }
+            }
+        }
+        list.into_iter()
+            .map(|(r, milli)| (r, format_milli(milli)))
+            .collect()
+    };
+    ClusterCapacity {
+        allocatable: read(&["allocatable"]),
+        requested: read(&["allocated", "allocating"]),
     }
 }
 
@@ -177,6 +256,59 @@ mod tests {
     use super::*;
     use k8s_openapi::ByteString;
     use serde_json::json;
+
+    #[test]
+    fn a_member_known_to_karmada_only_takes_its_health_and_capacity_from_the_cluster() {
+        let now = Timestamp::from_second(1000).unwrap_or_default();
+        let cluster = json!({
+            "apiVersion": "cluster.karmada.io/v1alpha1", "kind": "Cluster",
+            "metadata": {"name": "east"},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True", "reason": "ClusterReady", "message": "cluster is healthy and ready to accept workloads"}],
+                "resourceSummary": {
+                    "allocatable": {"cpu": "16", "memory": "64Gi"},
+                    "allocated": {"cpu": "2500m", "memory": "4Gi"},
+                    "allocating": {"cpu": "500m"}
+                }
+            }
+        });
+        let status = member_status(
+            &MemberClusterStatus::default(),
+            &Probe::KarmadaCluster(Some(cluster), "east".into()),
+            now,
+            Some(1),
+        );
+        let capacity = status.capacity.clone().unwrap_or_default();
+        assert_eq!(capacity.allocatable["cpu"], "16");
+        assert_eq!(capacity.requested["cpu"], "3");
+        assert_eq!(capacity.requested["memory"], (4_i64 << 30).to_string());
+        let c = &status.conditions[0];
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+            (
+                "True",
+                "KarmadaReady",
+                "Karmada: ClusterReady cluster is healthy and ready to accept workloads"
+            )
+        );
+        // Karmada has no such Cluster: NotReady, the capacity it had kept.
+        let gone = member_status(
+            &status,
+            &Probe::KarmadaCluster(None, "east".into()),
+            now,
+            Some(1),
+        );
+        assert_eq!(gone.capacity, status.capacity);
+        let c = &gone.conditions[0];
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+            (
+                "False",
+                "KarmadaClusterMissing",
+                "Karmada has no Cluster \"east\" (spec.karmadaCluster)"
+            )
+        );
+    }
 
     fn node(name: &str, cpu: &str, ready: bool) -> Node {
         serde_json::from_value(json!({

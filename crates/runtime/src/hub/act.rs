@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use edgeplane_api::multicluster::{MecApplication, MemberClusterStatus};
-use edgeplane_core::hub::closed_loop::{Round, build_tolerant, round};
+use edgeplane_core::hub::closed_loop::{Decision, Round, build_tolerant, round};
 use edgeplane_core::hub::direct::{self, APPLICATION_LABEL, ObjectKey, application_key};
 use edgeplane_core::hub::karmada::{self, FIELD_MANAGER};
 use edgeplane_core::hub::members::CONDITION_READY;
@@ -23,18 +23,46 @@ use super::observe::{MemberClients, Observed, resource_of};
 use super::{HubConfig, Mode};
 use crate::context::Context;
 use crate::events::{EventSpec, EventType, reasons};
+use crate::metrics::hub::RoundFacts;
 
 pub async fn act(
     ctx: &Context,
     config: &HubConfig,
     clients: &mut MemberClients,
     observed: Observed,
-) {
+) -> RoundFacts {
     member_statuses(ctx, &observed).await;
-    match config.mode {
+    let mut facts = match config.mode {
         Mode::Direct | Mode::KarmadaPolicy => applications(ctx, config, clients, &observed).await,
         Mode::Karmada => bindings(ctx, config, clients, &observed).await,
+    };
+    for m in &observed.members {
+        match m.status.as_ref().and_then(ready) {
+            Some(true) => facts.members_ready += 1,
+            Some(false) => facts.members_not_ready += 1,
+            None => {}
+        }
     }
+    facts
+}
+
+/// `west render=4; east state=1`.
+fn shares(plan: &hub::AppPlan) -> String {
+    plan.placement
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s.cluster,
+                s.components
+                    .iter()
+                    .map(|(c, n)| format!("{c}={n}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn ready(status: &MemberClusterStatus) -> Option<bool> {
@@ -152,7 +180,8 @@ async fn applications(
     config: &HubConfig,
     clients: &mut MemberClients,
     observed: &Observed,
-) {
+) -> RoundFacts {
+    let mut facts = RoundFacts::default();
     let now = ctx.clock.now();
     let Round {
         plans,
@@ -193,9 +222,13 @@ async fn applications(
         }
         // Placed again to where it already was (nothing better for a violation past
         // grace): nothing moved, nothing to tell.
+        if !plan.placement.is_empty() {
+            facts.placed += 1;
+        }
         if let Some(why) = moved.get(&key)
             && status.placement != previous.placement
         {
+            facts.moved += 1;
             ctx.events()
                 .publish_or_log(
                     &app.object_ref(&()),
@@ -203,22 +236,7 @@ async fn applications(
                         type_: EventType::Normal,
                         reason: reasons::APPLICATION_MOVED,
                         action: "Place",
-                        note: format!(
-                            "placed again ({why}): {}",
-                            plan.placement
-                                .iter()
-                                .map(|s| format!(
-                                    "{} {}",
-                                    s.cluster,
-                                    s.components
-                                        .iter()
-                                        .map(|(c, n)| format!("{c}={n}"))
-                                        .collect::<Vec<_>>()
-                                        .join(",")
-                                ))
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        ),
+                        note: format!("placed again ({why}): {}", shares(plan)),
                     },
                 )
                 .await;
@@ -258,6 +276,7 @@ async fn applications(
         Mode::KarmadaPolicy => policy_mode(ctx, observed, &with_plans, &held).await,
         Mode::Karmada => {}
     }
+    facts
 }
 
 async fn direct_mode(
@@ -416,7 +435,8 @@ async fn bindings(
     config: &HubConfig,
     clients: &mut MemberClients,
     observed: &Observed,
-) {
+) -> RoundFacts {
+    let mut facts = RoundFacts::default();
     let now = ctx.clock.now();
     let (built, errors, _, _) = build_tolerant(
         observed.topology.as_ref(),
@@ -436,16 +456,12 @@ async fn bindings(
         .await;
     }
     let Some(built) = built else {
-        return;
+        return facts;
     };
     let names = karmada::karmada_names(&observed.members);
-    // What Karmada's bindings already say stays while its clusters are Ready.
-    let ready: BTreeSet<String> = built
-        .clusters
-        .iter()
-        .filter(|c| c.ready)
-        .map(|c| c.name.clone())
-        .collect();
+    // What Karmada's bindings already say stays unless `karmada::decide` says otherwise
+    // (a member NotReady past the policy's toleration, rules in Violation past grace).
+    let mut moved: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut applications = Vec::new();
     let mut theirs = Vec::new();
     for policy in observed
@@ -462,7 +478,22 @@ async fn bindings(
         }
         match karmada::application_from_bindings(policy, &bindings, &observed.policies) {
             Ok(mut app) => {
-                app.prescribed = karmada::written_placement(&bindings, &names, &ready);
+                let key = (app.namespace.clone(), app.name.clone());
+                match karmada::decide(
+                    policy,
+                    &bindings,
+                    &names,
+                    &observed.members,
+                    clients.violations.get(&key).copied(),
+                    config.grace,
+                    now,
+                ) {
+                    Decision::Keep(placement) => app.prescribed = Some(placement),
+                    Decision::Place { moved: Some(why) } => {
+                        moved.insert(key, why);
+                    }
+                    Decision::Place { moved: None } => {}
+                }
                 applications.push(app);
                 theirs.push((policy, bindings));
             }
@@ -512,11 +543,50 @@ async fn bindings(
             );
             report(ctx, clients, r, &error, reasons::UNPLACEABLE).await;
         }
+        // Since when its rules are in Violation (remembered here: Karmada's objects have
+        // no place for it).
+        let key = (app.namespace.clone(), app.name.clone());
+        if karmada::first_violation(app).is_some() {
+            clients.violations.entry(key.clone()).or_insert(now);
+        } else {
+            clients.violations.remove(&key);
+        }
         let refs: Vec<&Json> = bindings.iter().collect();
-        for body in karmada::binding_changes(app, &refs, &names) {
+        let changes = karmada::binding_changes(app, &refs, &names);
+        if !app.placement.is_empty() {
+            facts.placed += 1;
+        }
+        if let Some(why) = moved.get(&key)
+            && !changes.is_empty()
+        {
+            facts.moved += 1;
+            let name = policy
+                .pointer("/metadata/name")
+                .and_then(Json::as_str)
+                .unwrap_or_default();
+            let namespace = policy.pointer("/metadata/namespace").and_then(Json::as_str);
+            ctx.events()
+                .publish_or_log(
+                    &reference(
+                        "policy.karmada.io/v1alpha1",
+                        "PropagationPolicy",
+                        namespace,
+                        name,
+                    ),
+                    EventSpec {
+                        type_: EventType::Normal,
+                        reason: reasons::APPLICATION_MOVED,
+                        action: "Place",
+                        note: format!("placed again ({why}): {}", shares(app)),
+                    },
+                )
+                .await;
+        }
+        for body in changes {
             if let Err(error) = ctx.apply_json(&resource, true, &body, FIELD_MANAGER).await {
                 tracing::warn!(%error, "hub: writing a ResourceBinding failed");
             }
         }
     }
+    facts
 }

@@ -32,6 +32,7 @@ use crate::component::BaseConfig;
 use crate::context::Context;
 use crate::leader::{self, Leadership};
 use crate::metrics::Metrics;
+use crate::metrics::hub::HubMetrics;
 
 /// How the hub carries its decisions out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +68,32 @@ pub struct HubConfig {
     /// How long a member may take to answer a probe before it counts as unreachable.
     pub probe_timeout: Duration,
     pub options: HubOptions,
+    /// How a member's kubeconfig becomes a client.
+    pub connect: Connector,
+}
+
+/// How the hub turns a member's kubeconfig (the text of its Secret) into a client.
+#[derive(Clone, Default)]
+pub enum Connector {
+    /// A client of the server the kubeconfig's current context names.
+    #[default]
+    Kubeconfig,
+    /// A client the caller makes from the text: the simulator's members are embedded
+    /// clusters in the same process, reached without sockets. The Secret is still read
+    /// and its resourceVersion still decides when the client is made again.
+    Custom(MakeClient),
+}
+
+/// Makes a member's client from its kubeconfig's text, or says why it cannot.
+pub type MakeClient = Arc<dyn Fn(&str) -> Result<Client, String> + Send + Sync>;
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Connector::Kubeconfig => f.write_str("Kubeconfig"),
+            Connector::Custom(_) => f.write_str("Custom"),
+        }
+    }
 }
 
 impl Default for HubConfig {
@@ -77,6 +104,7 @@ impl Default for HubConfig {
             grace: Duration::from_secs(60),
             probe_timeout: Duration::from_secs(5),
             options: HubOptions::default(),
+            connect: Connector::Kubeconfig,
         }
     }
 }
@@ -151,10 +179,15 @@ impl Hub {
 /// Rounds until the shutdown token is cancelled; only the leader acts.
 pub async fn run(ctx: Context, config: HubConfig) {
     let mut members = observe::MemberClients::default();
+    let metrics = HubMetrics::register(&ctx.metrics);
     loop {
         if ctx.leadership.is_leader() {
+            let started = std::time::Instant::now();
             match observe::observe(&ctx, &config, &mut members).await {
-                Ok(observed) => act::act(&ctx, &config, &mut members, observed).await,
+                Ok(observed) => {
+                    let facts = act::act(&ctx, &config, &mut members, observed).await;
+                    metrics.record(facts, started.elapsed().as_secs_f64());
+                }
                 Err(error) => tracing::warn!(%error, "hub: observing the hub cluster failed"),
             }
         }

@@ -17,7 +17,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, ResourceExt};
 use serde_json::Value as Json;
 
-use super::{HubConfig, Mode};
+use super::{Connector, HubConfig, Mode};
 use crate::context::Context;
 use crate::foreign::{PropagationPolicy, ResourceBinding};
 
@@ -28,6 +28,9 @@ pub struct MemberClients {
     clients: BTreeMap<String, (String, Client)>,
     /// The last input error reported per object, so each is reported once.
     pub reported: BTreeMap<String, String>,
+    /// Karmada mode: since when each policy's (namespace, name) rules are in Violation.
+    /// Kept in memory, so a hub that restarts counts the grace again.
+    pub violations: BTreeMap<(String, String), jiff::Timestamp>,
 }
 
 impl MemberClients {
@@ -115,17 +118,38 @@ pub async fn observe(
         ),
         Mode::Direct => (Vec::new(), Vec::new()),
     };
+    // Karmada's Clusters (served by its aggregated API server), when it serves them:
+    // what the Karmada modes know of a member without a kubeconfig Secret.
+    let karmada_clusters = match config.mode {
+        Mode::Direct => None,
+        _ => karmada_clusters(client.clone(), config.probe_timeout).await,
+    };
+    let karmada_clusters = &karmada_clusters;
     // Probe the members at once: a slow one does not delay the others.
     let probes = futures::future::join_all(members.iter().map(|m| {
         let client = client.clone();
         let timeout = config.probe_timeout;
         let mode = config.mode;
+        let connect = config.connect.clone();
         let cached = m
             .metadata
             .name
             .as_ref()
             .and_then(|n| clients.clients.get(n).cloned());
-        async move { probe(client, m, mode, timeout, cached).await }
+        async move {
+            if m.spec.kubeconfig_secret_ref.is_none()
+                && let Some(clusters) = karmada_clusters
+            {
+                let name = m
+                    .spec
+                    .karmada_cluster
+                    .clone()
+                    .unwrap_or_else(|| m.name_any());
+                let cluster = clusters.get(&name).cloned();
+                return Some((Probe::KarmadaCluster(cluster, name), None));
+            }
+            probe(client, m, mode, timeout, cached, &connect).await
+        }
     }))
     .await;
     let now = ctx.clock.now();
@@ -179,6 +203,30 @@ pub async fn observe(
     })
 }
 
+/// Karmada's `cluster.karmada.io/v1alpha1` Clusters by name, or `None` when the hub's API
+/// server does not serve them (not a Karmada control plane, or its aggregated API down).
+async fn karmada_clusters(hub: Client, timeout: Duration) -> Option<BTreeMap<String, Json>> {
+    let (resource, _) = resource_of("cluster.karmada.io/v1alpha1", "Cluster");
+    let api: Api<DynamicObject> = Api::all_with(hub, &resource);
+    let listed = tokio::time::timeout(timeout, api.list(&ListParams::default()))
+        .await
+        .ok()?
+        .ok()?;
+    Some(
+        listed
+            .items
+            .into_iter()
+            .filter_map(|c| {
+                let name = c.metadata.name.clone()?;
+                let mut json = serde_json::to_value(&c).ok()?;
+                json["apiVersion"] = Json::from("cluster.karmada.io/v1alpha1");
+                json["kind"] = Json::from("Cluster");
+                Some((name, json))
+            })
+            .collect(),
+    )
+}
+
 /// A member's probe, and the client that reached it (with the key of its Secret).
 /// `None`: not probed (no `spec.kubeconfigSecretRef` in a Karmada mode, where Karmada's
 /// own view of the member is what counts).
@@ -188,6 +236,7 @@ async fn probe(
     mode: Mode,
     timeout: Duration,
     cached: Option<(String, Client)>,
+    connect: &Connector,
 ) -> Option<(Probe, Option<(String, Client)>)> {
     let name = member.name_any();
     let Some(reference) = &member.spec.kubeconfig_secret_ref else {
@@ -243,7 +292,11 @@ async fn probe(
                 Ok(t) => t,
                 Err(message) => return Some((Probe::Kubeconfig(message), None)),
             };
-            match client_from(&text, timeout).await {
+            let made = match connect {
+                Connector::Kubeconfig => client_from(&text, timeout).await,
+                Connector::Custom(make) => make(&text),
+            };
+            match made {
                 Ok(c) => c,
                 Err(message) => {
                     return Some((

@@ -11,6 +11,7 @@
 //! is always zero), labelled families show a series once it has a value.
 
 pub mod bindings;
+pub mod hub;
 pub mod network;
 pub mod process;
 pub mod providers;

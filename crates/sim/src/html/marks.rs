@@ -63,7 +63,7 @@ impl Lane {
 pub(super) fn lane_of(kind: EntryType) -> Option<Lane> {
     use EntryType::*;
     Some(match kind {
-        NodeFailed | NodeNotReady | NodeRecovered => Lane::Nodes,
+        NodeFailed | NodeNotReady | NodeRecovered | ClusterFailed | ClusterRecovered => Lane::Nodes,
         LinkChanged => Lane::Links,
         Mitigated | MitigationFailed => Lane::Mitigations,
         // The descheduler's evictions and the taint manager's deletions.
@@ -90,9 +90,9 @@ pub(super) enum Shape {
 pub(super) fn style(kind: EntryType) -> (Shape, &'static str) {
     use EntryType::*;
     match kind {
-        NodeFailed => (Shape::Triangle, "#b03030"),
+        NodeFailed | ClusterFailed => (Shape::Triangle, "#b03030"),
         NodeNotReady => (Shape::Triangle, "#e0621b"),
-        NodeRecovered => (Shape::Circle, "#3c9d76"),
+        NodeRecovered | ClusterRecovered => (Shape::Circle, "#3c9d76"),
         LinkChanged => (Shape::Diamond, "#c0392b"),
         Mitigated => (Shape::Circle, "#2f9e5b"),
         MitigationFailed => (Shape::Triangle, "#b5521b"),

@@ -4,15 +4,18 @@
 //! charts over time (bindings by compliance, pods, the latency of the links that changed
 //! and of the bindings they carried, the bandwidth reserved on links where bindings reserve
 //! any, a strip of failures and repairs by lane), the
-//! workloads and the timeline (filters, folded long messages, a row per chart mark).
+//! workloads and the timeline (filters, folded long messages, a row per chart mark); for a
+//! scenario with clusters, the clusters (drawn on the map at their sites as well), the
+//! applications' placements and the members' workloads over time.
 //!
 //! Files: `page` (the sections in order), `style`, `script`, `chart` (the frame charts
 //! share), `charts` (bindings, pods), `latency`, `bandwidth`, `marks` (the strip), `map/`, `tables`
-//! (by offer, workloads), `timeline`. Everything is deterministic.
+//! (by offer, workloads), `clusters`, `timeline`. Everything is deterministic.
 
 mod bandwidth;
 mod chart;
 mod charts;
+mod clusters;
 mod escape;
 mod latency;
 mod map;

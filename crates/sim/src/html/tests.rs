@@ -311,6 +311,7 @@ fn fixture() -> Report {
             },
         ],
         expectations: Vec::new(),
+        multicluster: None,
     }
 }
 

@@ -54,6 +54,10 @@ pub struct Report {
     pub offers: Vec<OfferCompliance>,
     /// The scenario's expectations (`spec.expect`), judged against the summary.
     pub expectations: Vec<crate::scenario::ExpectationResult>,
+    /// A scenario with `spec.clusters`: the members, the applications' placements and
+    /// the members' workloads over time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multicluster: Option<crate::multicluster::MultiClusterReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -205,5 +209,6 @@ pub fn build(input: ReportInput<'_>) -> Report {
         series,
         offers,
         expectations,
+        multicluster: None,
     }
 }

@@ -70,7 +70,8 @@ fn priority(kind: EntryType) -> Option<u8> {
     use EntryType::*;
     match kind {
         LinkChanged | NodeFailed | NodeNotReady | NodeRecovered | TaintEviction | PodFailed
-        | Mitigated | MitigationFailed | Evicted | ActionFailed => Some(0),
+        | Mitigated | MitigationFailed | Evicted | ActionFailed | ClusterFailed
+        | ClusterRecovered => Some(0),
         PlanRun | Unplaceable | Scaled | Deleted => Some(1),
         _ => None,
     }

@@ -19,6 +19,7 @@ pub(super) fn event_action(
     event: RawEvent,
     world: &mut World,
     fields: &mut FieldCheck,
+    clusters: Option<&mut Clusters<'_>>,
 ) -> Result<Action, ScenarioError> {
     let RawEvent {
         apply,
@@ -27,6 +28,8 @@ pub(super) fn event_action(
         fail_node,
         recover_node,
         scale,
+        fail_cluster,
+        recover_cluster,
         ..
     } = event;
     let base = format!("spec.events[{index}]");
@@ -37,6 +40,8 @@ pub(super) fn event_action(
         ("failNode", fail_node.is_some()),
         ("recoverNode", recover_node.is_some()),
         ("scale", scale.is_some()),
+        ("failCluster", fail_cluster.is_some()),
+        ("recoverCluster", recover_cluster.is_some()),
     ]
     .into_iter()
     .filter_map(|(k, present)| present.then_some(k))
@@ -50,8 +55,37 @@ pub(super) fn event_action(
         return Err(file.at(
             Some(&base),
             format!(
-                "an event needs exactly one of apply, delete, setLink, failNode, recoverNode, scale (found {found})"
+                "an event needs exactly one of apply, delete, setLink, failNode, recoverNode, scale, failCluster, recoverCluster (found {found})"
             ),
+        ));
+    }
+    if let Some((name, fail)) = fail_cluster
+        .map(|n| (n, true))
+        .or(recover_cluster.map(|n| (n, false)))
+    {
+        let key = if fail {
+            "failCluster"
+        } else {
+            "recoverCluster"
+        };
+        let field = format!("{base}.{key}");
+        let Some(c) = clusters else {
+            return Err(file.at(
+                Some(&field),
+                "only a scenario with spec.clusters has clusters to fail",
+            ));
+        };
+        super::members::cluster_event(file, &field, &name, c.members, &mut c.failed, fail)?;
+        return Ok(if fail {
+            Action::FailCluster(name)
+        } else {
+            Action::RecoverCluster(name)
+        });
+    }
+    if clusters.is_some() && (fail_node.is_some() || recover_node.is_some() || scale.is_some()) {
+        return Err(file.at(
+            Some(&base),
+            "failNode, recoverNode and scale act on one cluster: in a scenario with spec.clusters the events act on the hub (apply, delete, setLink) or on a member as a whole (failCluster, recoverCluster)",
         ));
     }
     if let Some(objects) = apply {
@@ -73,6 +107,12 @@ pub(super) fn event_action(
         return scale_event(file, &base, s, world);
     }
     Err(file.at(Some(&base), "an event needs an action"))
+}
+
+/// The members of a scenario with `spec.clusters`, and those failed at this time.
+pub(super) struct Clusters<'a> {
+    pub(super) members: &'a [super::model::MemberSpec],
+    pub(super) failed: std::collections::BTreeSet<String>,
 }
 
 /// How unknown fields of objects are treated, and the warnings `Warn` gathered.

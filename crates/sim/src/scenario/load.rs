@@ -8,9 +8,10 @@ use edgeplane_core::manifests::{self, Document, Validation};
 use serde_json::Value;
 
 use super::error::{FileErrors, ScenarioError, scalar_text};
-use super::events::{FieldCheck, event_action};
+use super::events::{Clusters, FieldCheck, event_action};
 use super::expect;
-use super::model::{API_VERSION, Action, Event, KIND, Scenario, Settings};
+use super::members;
+use super::model::{API_VERSION, Action, Event, KIND, MultiCluster, Scenario, Settings};
 use super::raw::{RawEvent, RawScenario, RawSettings};
 use super::sources::{inline_document, normalize};
 use super::world::World;
@@ -126,14 +127,46 @@ pub fn parse_with(
     for (i, value) in spec.resources.into_iter().enumerate() {
         documents.push(inline_document(source, "spec.resources", i, value)?);
     }
-    let documents = manifests::unique(documents)?;
+    // A hub and its members: the objects above are the hub's.
     let mut warnings = Vec::new();
+    let hub_given = spec.hub.is_some();
+    let hub = members::hub_settings(&file, spec.hub)?;
+    let members = match spec.clusters {
+        Some(raw) => {
+            let members = members::members(&file, source, dir, raw, validation, &mut warnings)?;
+            documents.extend(members::member_clusters(source, &members, hub.mode)?);
+            documents.extend(members::applications(source, spec.applications)?);
+            Some(members)
+        }
+        None => {
+            if !spec.applications.is_empty() {
+                return Err(file.at(
+                    Some("spec.applications"),
+                    "MecApplications are placed by the hub: give the member clusters in spec.clusters",
+                ));
+            }
+            if hub_given {
+                return Err(file.at(
+                    Some("spec.hub"),
+                    "a hub needs member clusters: give them in spec.clusters",
+                ));
+            }
+            None
+        }
+    };
+    let documents = manifests::unique(documents)?;
     for doc in &documents {
         warnings.extend(manifests::check_fields(doc, validation)?);
     }
     let mut world = World::new();
     world.admit_batch(&documents)?;
     world.check_topology()?;
+    if let Some(members) = &members {
+        members::check_sites(&file, members, &world)?;
+        if hub.mode == super::model::HubMode::Karmada {
+            members::check_karmada(&file, &world)?;
+        }
+    }
     let mut objects: Vec<Value> = documents.into_iter().map(|d| d.value).collect();
     default_periods(&mut objects, settings.period);
 
@@ -162,9 +195,21 @@ pub fn parse_with(
         validation,
         warnings,
     };
+    let mut clusters = members.as_deref().map(|members| Clusters {
+        members,
+        failed: Default::default(),
+    });
     for (index, at, mut ev) in raw_events {
         let note = ev.note.take().filter(|n| !n.trim().is_empty());
-        let action = event_action(&file, source, index, ev, &mut world, &mut fields)?;
+        let action = event_action(
+            &file,
+            source,
+            index,
+            ev,
+            &mut world,
+            &mut fields,
+            clusters.as_mut(),
+        )?;
         events.push(Event {
             at,
             index,
@@ -188,6 +233,7 @@ pub fn parse_with(
         events,
         expect,
         warnings: fields.warnings,
+        multicluster: members.map(|clusters| MultiCluster { hub, clusters }),
     })
 }
 

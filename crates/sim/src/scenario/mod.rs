@@ -37,6 +37,7 @@ mod error;
 mod events;
 mod expect;
 mod load;
+mod members;
 mod model;
 mod raw;
 mod sources;
@@ -49,7 +50,9 @@ pub use error::ScenarioError;
 pub use events::link_matches;
 pub use expect::{Bound, Expectation, ExpectationResult, Measure};
 pub use load::{load, load_with, parse, parse_with};
+pub use members::{SECRET_NAMESPACE, secret_name};
 pub use model::{
-    API_VERSION, Action, Event, KIND, LinkChange, ObjectRef, ScaleTarget, Scenario, Settings,
+    API_VERSION, Action, Event, HubMode, HubSettings, KIND, LinkChange, MemberSpec, MultiCluster,
+    ObjectRef, ScaleTarget, Scenario, Settings,
 };
 pub use sources::normalize;

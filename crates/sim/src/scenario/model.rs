@@ -33,6 +33,70 @@ pub struct Scenario {
     pub expect: Vec<super::expect::Expectation>,
     /// Fields of the objects their kind does not have, under `--validate=warn`.
     pub warnings: Vec<String>,
+    /// `spec.clusters`: a hub and its members; `objects` and the events are then the
+    /// hub's.
+    pub multicluster: Option<MultiCluster>,
+}
+
+/// A scenario of several clusters: one embedded cluster per member and one for the hub,
+/// on one virtual clock, with edgeplane's hub placing the applications.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiCluster {
+    pub hub: HubSettings,
+    pub clusters: Vec<MemberSpec>,
+}
+
+/// `spec.hub`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubSettings {
+    pub mode: HubMode,
+    /// Time between the hub's rounds.
+    pub interval: Duration,
+    /// How long an application's rules may be in Violation before it is placed again.
+    pub grace: Duration,
+    pub probe_timeout: Duration,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings {
+            mode: HubMode::Direct,
+            interval: Duration::from_secs(10),
+            grace: Duration::from_secs(60),
+            probe_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How the hub carries its decisions out in the simulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HubMode {
+    /// The hub applies each member's share by the member's kubeconfig.
+    Direct,
+    /// The hub fills Karmada's ResourceBindings; the simulator plays Karmada.
+    Karmada,
+}
+
+impl HubMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HubMode::Direct => "direct",
+            HubMode::Karmada => "karmada",
+        }
+    }
+}
+
+/// One member cluster of `spec.clusters`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberSpec {
+    pub name: String,
+    /// Its site in the hub's NetworkTopology.
+    pub site: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Its name in Karmada (the member's name when not given).
+    pub karmada_cluster: Option<String>,
+    /// Its own objects: included files in order, then `resources`.
+    pub objects: Vec<Value>,
 }
 
 /// Timing knobs. Components (the planner, the binding controller) read theirs from the
@@ -96,6 +160,10 @@ pub enum Action {
     RecoverNode(String),
     /// Set the replicas of a Deployment, StatefulSet or ReplicaSet.
     Scale(ScaleTarget),
+    /// A member cluster stops answering (its API server is unreachable from the hub;
+    /// what runs in it keeps running).
+    FailCluster(String),
+    RecoverCluster(String),
 }
 
 impl Action {
@@ -108,6 +176,8 @@ impl Action {
             Action::FailNode(_) => "failNode",
             Action::RecoverNode(_) => "recoverNode",
             Action::Scale(_) => "scale",
+            Action::FailCluster(_) => "failCluster",
+            Action::RecoverCluster(_) => "recoverCluster",
         }
     }
 }

@@ -42,6 +42,37 @@ pub(super) struct RawSpec {
     pub(super) events: Vec<RawEvent>,
     #[serde(default)]
     pub(super) expect: Option<super::expect::RawExpect>,
+    /// Member clusters: the scenario is then a hub with members (docs/simulator.md).
+    pub(super) clusters: Option<Vec<RawCluster>>,
+    /// MecApplications, applied to the hub.
+    #[serde(default)]
+    pub(super) applications: Vec<Value>,
+    pub(super) hub: Option<RawHub>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawCluster {
+    pub(super) name: Option<String>,
+    pub(super) site: Option<String>,
+    #[serde(default)]
+    pub(super) labels: BTreeMap<String, String>,
+    pub(super) karmada_cluster: Option<String>,
+    /// The member's own objects (its Nodes first of all), as a single-cluster scenario
+    /// gives them.
+    #[serde(default)]
+    pub(super) include: Vec<String>,
+    #[serde(default)]
+    pub(super) resources: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawHub {
+    pub(super) mode: Option<String>,
+    pub(super) interval: Option<Value>,
+    pub(super) grace: Option<Value>,
+    pub(super) probe_timeout: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +98,8 @@ pub(super) struct RawEvent {
     pub(super) fail_node: Option<String>,
     pub(super) recover_node: Option<String>,
     pub(super) scale: Option<RawScale>,
+    pub(super) fail_cluster: Option<String>,
+    pub(super) recover_cluster: Option<String>,
 }
 
 #[derive(Deserialize)]

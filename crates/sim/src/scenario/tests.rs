@@ -112,7 +112,7 @@ fn errors_name_the_file_and_field() {
         ),
         (
             "  - {at: 5m, failNode: edge-1-a, recoverNode: edge-1-a}",
-            "t.yaml: spec.events[0]: an event needs exactly one of apply, delete, setLink, failNode, recoverNode, scale (found failNode and recoverNode)",
+            "t.yaml: spec.events[0]: an event needs exactly one of apply, delete, setLink, failNode, recoverNode, scale, failCluster, recoverCluster (found failNode and recoverNode)",
         ),
         (
             "  - {at: 5m, failnode: edge-1-a}",

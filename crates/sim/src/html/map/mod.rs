@@ -201,5 +201,8 @@ pub(super) fn map_section(h: &mut String, r: &Report) {
         slider::slider(h, r);
     }
     h.push_str(MAP_LEGEND);
+    if r.multicluster.is_some() {
+        h.push_str("<p class=\"note\" id=\"clusters-on-map\">Each member cluster is drawn as a node at its site: its number is the ready replicas of the hub's workloads in it; NotReady as the hub saw it, \"failed, not noticed yet\" between the scenario's failCluster and the hub's next round.</p>");
+    }
     h.push_str("</div></section>");
 }
