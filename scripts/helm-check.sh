@@ -223,7 +223,7 @@ assert arg(bind_deployments["controller"], "--webhook-addr") == []
 full = load(sys.argv[3])
 check_common("full", full)
 full_kinds = kinds(full)
-for kind, n in {"ServiceMonitor": 1, "PrometheusRule": 1, "Deployment": 4, "DaemonSet": 1, "ServiceAccount": 5}.items():
+for kind, n in {"ServiceMonitor": 1, "PodMonitor": 1, "PrometheusRule": 1, "Deployment": 4, "DaemonSet": 1, "ServiceAccount": 5}.items():
     assert full_kinds[kind] == n, f"monitoring, netctl and agent on: {n} {kind} expected, got {dict(full_kinds)}"
 dashboards = [d for d in full if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"]
 assert len(dashboards) == 1, "no dashboard ConfigMap for the Grafana sidecar"

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::packet::{BASE_LEN, ReflectorPacket, SenderPacket};
-use crate::socket::StampSocket;
+use crate::socket::{Received, StampSocket};
 use crate::stats::{Reply, ReplyOutcome, Summary, Window};
 use crate::timestamp::{self, ErrorEstimate, Nanos, TimestampFormat};
 
@@ -96,6 +96,8 @@ pub struct Monitor {
     peers: HashMap<SocketAddr, PeerState>,
     counters: MonitorCounters,
     buf: Vec<u8>,
+    /// The probe being sent: zeros but for the fields written before each send.
+    probe: Vec<u8>,
     /// The peers in probing order, and the next to probe ([`Monitor::probe_some`]).
     order: Vec<SocketAddr>,
     cursor: usize,
@@ -117,6 +119,7 @@ impl Monitor {
         socket.set_max_ttl()?;
         Ok(Monitor {
             socket,
+            probe: vec![0u8; config.packet_len.max(BASE_LEN)],
             config,
             peers: HashMap::new(),
             counters: MonitorCounters::default(),
@@ -189,16 +192,16 @@ impl Monitor {
             let sequence = state.next_sequence;
             state.next_sequence = sequence.wrapping_add(1);
             let t1 = timestamp::now();
-            let packet = SenderPacket {
+            let written = SenderPacket {
                 sequence,
                 timestamp: t1,
                 error_estimate,
                 ssid: self.config.ssid,
             }
-            .encode(self.config.packet_len);
+            .write_fields(&mut self.probe);
             state.window.sent(sequence, t1);
             self.counters.sent += 1;
-            if self.socket.send_to(&packet, address).await.is_err() {
+            if written.is_err() || self.socket.send_to_now(&self.probe, address).await.is_err() {
                 self.counters.send_errors += 1;
             }
         }
@@ -219,45 +222,8 @@ impl Monitor {
             }
             Err(e) => return Err(e),
         };
-        if !received.kernel_timestamp {
-            self.counters.user_space_timestamps += 1;
-        }
-        let Some(state) = self.peers.get_mut(&received.from) else {
-            self.counters.unknown += 1;
-            return Ok(());
-        };
-        if received.truncated {
-            self.counters.malformed += 1;
-            return Ok(());
-        }
-        let Ok(answer) = ReflectorPacket::decode(&self.buf[..received.len]) else {
-            self.counters.malformed += 1;
-            return Ok(());
-        };
-        // The echoed timestamp must be the probe's own (see the sender).
-        if state.window.sent_at(answer.sender_sequence) != Some(answer.sender_timestamp) {
-            self.counters.unknown += 1;
-            return Ok(());
-        }
-        let reply = Reply {
-            reflector_received: answer.receive_timestamp,
-            reflector_sent: answer.timestamp,
-            received: received.at,
-        };
-        match state.window.reply(answer.sender_sequence, reply) {
-            ReplyOutcome::Recorded => {
-                self.counters.replies += 1;
-                state.last_reply = Some(received.at);
-            }
-            ReplyOutcome::Reordered => {
-                self.counters.replies += 1;
-                self.counters.reordered += 1;
-                state.last_reply = Some(received.at);
-            }
-            ReplyOutcome::Duplicate => self.counters.duplicates += 1,
-            ReplyOutcome::Unknown => self.counters.unknown += 1,
-            ReplyOutcome::Inconsistent => self.counters.inconsistent += 1,
-        }
+        let bytes = &self.buf[..received.len.min(self.buf.len())];
+        record(&mut self.peers, &mut self.counters, received, bytes);
         Ok(())
     }
 
@@ -320,5 +286,53 @@ impl Monitor {
             );
         }
         out.into_values().collect()
+    }
+}
+
+/// Records one answer in its peer's window.
+fn record(
+    peers: &mut HashMap<SocketAddr, PeerState>,
+    counters: &mut MonitorCounters,
+    received: Received,
+    bytes: &[u8],
+) {
+    if !received.kernel_timestamp {
+        counters.user_space_timestamps += 1;
+    }
+    let Some(state) = peers.get_mut(&received.from) else {
+        counters.unknown += 1;
+        return;
+    };
+    if received.truncated {
+        counters.malformed += 1;
+        return;
+    }
+    let Ok(answer) = ReflectorPacket::decode(bytes) else {
+        counters.malformed += 1;
+        return;
+    };
+    // The echoed timestamp must be the probe's own (see the sender).
+    if state.window.sent_at(answer.sender_sequence) != Some(answer.sender_timestamp) {
+        counters.unknown += 1;
+        return;
+    }
+    let reply = Reply {
+        reflector_received: answer.receive_timestamp,
+        reflector_sent: answer.timestamp,
+        received: received.at,
+    };
+    match state.window.reply(answer.sender_sequence, reply) {
+        ReplyOutcome::Recorded => {
+            counters.replies += 1;
+            state.last_reply = Some(received.at);
+        }
+        ReplyOutcome::Reordered => {
+            counters.replies += 1;
+            counters.reordered += 1;
+            state.last_reply = Some(received.at);
+        }
+        ReplyOutcome::Duplicate => counters.duplicates += 1,
+        ReplyOutcome::Unknown => counters.unknown += 1,
+        ReplyOutcome::Inconsistent => counters.inconsistent += 1,
     }
 }

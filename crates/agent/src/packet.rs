@@ -63,14 +63,28 @@ impl SenderPacket {
     /// The packet, padded with zeros to `len` octets (at least [`BASE_LEN`]).
     pub fn encode(&self, len: usize) -> Vec<u8> {
         let mut out = vec![0u8; len.max(BASE_LEN)];
-        out[0..4].copy_from_slice(&self.sequence.to_be_bytes());
-        out[4..12].copy_from_slice(&timestamp::encode(
+        // Cannot fail: `out` holds at least BASE_LEN octets.
+        let _ = self.write_fields(&mut out);
+        out
+    }
+
+    /// Writes the fields (the first 16 octets) into `packet`, a buffer of at least
+    /// [`BASE_LEN`] octets whose MBZ octets and padding are already zero: a sender probing
+    /// hundreds of peers reuses one buffer rather than allocating one per probe.
+    /// Returns [`DecodeError::TooShort`] for a shorter buffer.
+    pub fn write_fields(&self, packet: &mut [u8]) -> Result<(), DecodeError> {
+        let len = packet.len();
+        let base = packet
+            .get_mut(..BASE_LEN)
+            .ok_or(DecodeError::TooShort(len))?;
+        base[0..4].copy_from_slice(&self.sequence.to_be_bytes());
+        base[4..12].copy_from_slice(&timestamp::encode(
             self.timestamp,
             self.error_estimate.format,
         ));
-        out[12..14].copy_from_slice(&self.error_estimate.to_bits().to_be_bytes());
-        out[14..16].copy_from_slice(&self.ssid.to_be_bytes());
-        out
+        base[12..14].copy_from_slice(&self.error_estimate.to_bits().to_be_bytes());
+        base[14..16].copy_from_slice(&self.ssid.to_be_bytes());
+        Ok(())
     }
 
     /// Reads the base fields; MBZ octets and TLVs are not looked at (peers that put
@@ -162,24 +176,36 @@ pub struct Reflection {
 /// TLVs are copied back with the U flag set, since the agent implements none (RFC 8972
 /// section 4); a TLV whose length runs past the packet gets the M flag and ends the list.
 pub fn reflect(request: &[u8], reflection: &Reflection) -> Result<Vec<u8>, DecodeError> {
-    let base = base(request)?;
+    let mut answer = request.to_vec();
+    reflect_in_place(&mut answer, reflection)?;
+    Ok(answer)
+}
+
+/// [`reflect`] writing the answer over the request in `packet` (the answer has the
+/// request's length), so that a reflector answers without allocating.
+pub fn reflect_in_place(packet: &mut [u8], reflection: &Reflection) -> Result<(), DecodeError> {
+    let len = packet.len();
+    let (base, tlvs) = packet
+        .split_at_mut_checked(BASE_LEN)
+        .ok_or(DecodeError::TooShort(len))?;
+    // Octets 0-3 (the sequence number, reused as the reflector's) and 14-15 (the SSID)
+    // stay; the sender's timestamp and error estimate move to their reflected places.
     let mut sender_timestamp = [0u8; 8];
     sender_timestamp.copy_from_slice(&base[4..12]);
-    let packet = ReflectorPacket {
-        sequence: u32_at(base, 0),
-        timestamp: reflection.sent_at,
-        error_estimate: reflection.error_estimate,
-        ssid: u16_at(base, 14),
-        receive_timestamp: reflection.received_at,
-        sender_sequence: u32_at(base, 0),
-        sender_timestamp: 0, // written raw below
-        sender_error_estimate: ErrorEstimate::from_bits(u16_at(base, 12)),
-        sender_ttl: reflection.ttl,
-        tlvs: TlvSummary::default(),
-    };
-    let mut tlvs = request[BASE_LEN..].to_vec();
-    mark_tlvs_unrecognized(&mut tlvs);
-    Ok(packet.encode(sender_timestamp, &tlvs))
+    let sender_error_estimate = [base[12], base[13]];
+    let sequence = [base[0], base[1], base[2], base[3]];
+    let format = reflection.error_estimate.format;
+    base[4..12].copy_from_slice(&timestamp::encode(reflection.sent_at, format));
+    base[12..14].copy_from_slice(&reflection.error_estimate.to_bits().to_be_bytes());
+    base[16..24].copy_from_slice(&timestamp::encode(reflection.received_at, format));
+    base[24..28].copy_from_slice(&sequence);
+    base[28..36].copy_from_slice(&sender_timestamp);
+    base[36..38].copy_from_slice(&sender_error_estimate);
+    base[38..40].fill(0);
+    base[40] = reflection.ttl;
+    base[41..44].fill(0);
+    mark_tlvs_unrecognized(tlvs);
+    Ok(())
 }
 
 /// Sets U on every TLV of `tlvs`, and M on one whose length overruns the buffer.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::packet::{self, Reflection};
-use crate::socket::StampSocket;
+use crate::socket::{Received, StampSocket};
 use crate::timestamp::{self, ErrorEstimate, TimestampFormat};
 
 /// How the reflector stamps its answers.
@@ -98,36 +98,39 @@ impl Reflector {
                 }
                 Err(e) => return Err(e),
             };
-            if received.truncated {
-                add(&self.counters.truncated);
-                continue;
-            }
-            if !received.kernel_timestamp {
-                add(&self.counters.user_space_timestamps);
-            }
-            let request = &buf[..received.len];
-            let mut reflection = Reflection {
-                received_at: received.at,
-                sent_at: 0,
-                ttl: received.ttl.unwrap_or(0),
-                error_estimate,
-            };
-            // T3 as late as possible: just before the answer is built and sent.
-            reflection.sent_at = timestamp::now();
-            let answer = match packet::reflect(request, &reflection) {
-                Ok(answer) => answer,
-                Err(e) => {
-                    tracing::debug!(from = %received.from, error = %e, "dropped");
-                    add(&self.counters.too_short);
-                    continue;
-                }
-            };
-            match self.socket.send_to(&answer, received.from).await {
-                Ok(_) => add(&self.counters.reflected),
-                Err(e) => {
-                    tracing::debug!(to = %received.from, error = %e, "answer not sent");
-                    add(&self.counters.send_errors);
-                }
+            let len = received.len.min(buf.len());
+            self.answer(received, &mut buf[..len], error_estimate).await;
+        }
+    }
+
+    /// Answers one datagram in place (the answer has the request's length).
+    async fn answer(&self, received: Received, packet: &mut [u8], error_estimate: ErrorEstimate) {
+        if received.truncated {
+            add(&self.counters.truncated);
+            return;
+        }
+        if !received.kernel_timestamp {
+            add(&self.counters.user_space_timestamps);
+        }
+        let reflection = Reflection {
+            received_at: received.at,
+            // T3 as late as possible: just before the answer is written and sent, for
+            // each answer of a batch (one T3 for a whole batch would count the sending
+            // of the others as path delay).
+            sent_at: timestamp::now(),
+            ttl: received.ttl.unwrap_or(0),
+            error_estimate,
+        };
+        if let Err(e) = packet::reflect_in_place(packet, &reflection) {
+            tracing::debug!(from = %received.from, error = %e, "dropped");
+            add(&self.counters.too_short);
+            return;
+        }
+        match self.socket.send_to_now(packet, received.from).await {
+            Ok(_) => add(&self.counters.reflected),
+            Err(e) => {
+                tracing::debug!(to = %received.from, error = %e, "answer not sent");
+                add(&self.counters.send_errors);
             }
         }
     }

@@ -192,8 +192,8 @@ pub struct ProbeFigures {
     pub loss_ratio: Option<f64>,
     pub rtt_us: Option<RttFigures>,
     pub jitter_us: JitterFigures,
-    /// Forward one-way delay when clocks are declared synchronized, else half the mean
-    /// round trip.
+    /// Forward one-way delay, the p90: of the measured delays when clocks are declared
+    /// synchronized, else half the p90 round trip.
     pub one_way_us: Option<f64>,
 }
 
@@ -236,7 +236,7 @@ impl ProbeFigures {
                 ipdv: summary.ipdv_ns.map(us),
                 interarrival: summary.interarrival_jitter_ns.map(us),
             },
-            one_way_us: summary.one_way.map(|o| us(o.forward_ns)),
+            one_way_us: summary.one_way.map(|o| us(o.forward_p90_ns)),
         }
     }
 }

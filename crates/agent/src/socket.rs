@@ -84,6 +84,17 @@ impl StampSocket {
         self.socket.send(packet).await
     }
 
+    /// Sends at once when the socket's buffer has room (the usual case: no future to
+    /// build and poll), else waits for room as [`StampSocket::send_to`] does.
+    pub async fn send_to_now(&self, packet: &[u8], to: SocketAddr) -> io::Result<usize> {
+        match self.socket.try_send_to(packet, to) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.socket.send_to(packet, to).await
+            }
+            other => other,
+        }
+    }
+
     /// Reads one datagram into `buf`.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
         #[cfg(target_os = "linux")]

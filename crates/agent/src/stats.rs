@@ -172,17 +172,21 @@ impl Window {
             interarrival += (d - interarrival) / 16.0;
         }
         let rtt = Distribution::of(&mut rtts);
+        // The p90, as the round-trip path publishes (p90 halved): one figure, whichever
+        // way it was measured.
         let one_way = rtt.map(|rtt| {
             if clocks_synchronized {
+                forward.sort_unstable();
+                backward.sort_unstable();
                 OneWay {
-                    forward_ns: mean(&forward),
-                    backward_ns: mean(&backward),
+                    forward_p90_ns: nearest_rank(&forward, 90) as f64,
+                    backward_p90_ns: nearest_rank(&backward, 90) as f64,
                     estimated: false,
                 }
             } else {
                 OneWay {
-                    forward_ns: rtt.mean_ns / 2.0,
-                    backward_ns: rtt.mean_ns / 2.0,
+                    forward_p90_ns: rtt.p90_ns as f64 / 2.0,
+                    backward_p90_ns: rtt.p90_ns as f64 / 2.0,
                     estimated: true,
                 }
             }
@@ -229,12 +233,12 @@ pub struct Summary {
     pub reordered: u64,
 }
 
-/// One-way delay: measured when clocks are declared synchronized, otherwise half the
-/// mean round trip (`estimated`).
+/// One-way delay, the p90 over the window: of the measured delays when clocks are
+/// declared synchronized, otherwise half the p90 round trip (`estimated`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OneWay {
-    pub forward_ns: f64,
-    pub backward_ns: f64,
+    pub forward_p90_ns: f64,
+    pub backward_p90_ns: f64,
     pub estimated: bool,
 }
 

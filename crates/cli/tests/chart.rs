@@ -1,5 +1,5 @@
 //! The Helm chart (deploy/helm/edgeplane): renders with monitoring off and on; its
-//! ServiceMonitor and PrometheusRule are accepted by the embedded cluster under the
+//! ServiceMonitor, the agents' PodMonitor and the PrometheusRule are accepted by the embedded cluster under the
 //! upstream prometheus-operator CRD schemas (and a broken one is refused); the dashboard
 //! and the alerts name only metrics the code registers; every value is in the schema and
 //! the README; bad values fail `helm lint --strict`; components with replicas get
@@ -176,6 +176,58 @@ fn the_chart_renders_with_monitoring_off_and_on() {
     );
 }
 
+#[test]
+fn the_agents_pod_monitor_comes_with_the_agent_and_selects_its_pods_by_the_metrics_port() {
+    let helm = helm();
+    let without = render(&helm, &["monitoring.enabled=true"]);
+    assert!(of_kind(&without, "PodMonitor").is_empty());
+    let agent_alone = render(&helm, &["agent.enabled=true"]);
+    assert!(of_kind(&agent_alone, "PodMonitor").is_empty());
+    let on = render(
+        &helm,
+        &[
+            "monitoring.enabled=true",
+            "agent.enabled=true",
+            "monitoring.serviceMonitor.labels.release=kps",
+        ],
+    );
+    let monitors = of_kind(&on, "PodMonitor");
+    assert_eq!(monitors.len(), 1);
+    let monitor = monitors[0];
+    assert_eq!(monitor["metadata"]["labels"]["release"], "kps");
+    assert_eq!(
+        monitor["spec"]["namespaceSelector"]["matchNames"],
+        json!([NAMESPACE])
+    );
+    let selector = monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{monitor}"));
+    // Of every pod template the chart renders, it selects the agent's alone.
+    let selected: Vec<&Value> = on
+        .iter()
+        .filter(|d| d["spec"]["template"]["metadata"]["labels"].is_object())
+        .filter(|d| {
+            selector
+                .iter()
+                .all(|(k, v)| d["spec"]["template"]["metadata"]["labels"][k.as_str()] == *v)
+        })
+        .collect();
+    assert_eq!(selected.len(), 1, "{selected:?}");
+    assert_eq!(selected[0]["kind"], "DaemonSet");
+    assert_eq!(component(selected[0]), "agent");
+    let endpoint = &monitor["spec"]["podMetricsEndpoints"][0];
+    assert_eq!(endpoint["path"], "/metrics");
+    let ports = selected[0]["spec"]["template"]["spec"]["containers"][0]["ports"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let port = ports
+        .iter()
+        .find(|p| p["name"] == endpoint["port"])
+        .unwrap_or_else(|| panic!("the agent has no port {}", endpoint["port"]));
+    assert_eq!(port["containerPort"], 8085);
+}
+
 /// The upstream prometheus-operator CRDs, from the shared reference data (never copied
 /// into the project).
 fn prometheus_operator_crds() -> String {
@@ -194,7 +246,14 @@ fn prometheus_operator_crds() -> String {
 #[tokio::test]
 async fn monitoring_objects_validate_against_the_prometheus_operator_crds() {
     let helm = helm();
-    let on = render(&helm, &["monitoring.enabled=true", "netctl.enabled=true"]);
+    let on = render(
+        &helm,
+        &[
+            "monitoring.enabled=true",
+            "netctl.enabled=true",
+            "agent.enabled=true",
+        ],
+    );
     let objects: Vec<Value> = on
         .iter()
         .filter(|d| {
@@ -204,7 +263,7 @@ async fn monitoring_objects_validate_against_the_prometheus_operator_crds() {
         })
         .cloned()
         .collect();
-    assert_eq!(objects.len(), 2);
+    assert_eq!(objects.len(), 3);
     let cluster = EmbeddedCluster::start(ClusterConfig::default()).await;
     cluster
         .load_yaml(&prometheus_operator_crds())
@@ -219,7 +278,7 @@ async fn monitoring_objects_validate_against_the_prometheus_operator_crds() {
         .apply_objects(objects.clone())
         .await
         .unwrap_or_else(|e| panic!("the chart's monitoring objects were refused: {e}"));
-    assert_eq!(accepted.len(), 2);
+    assert_eq!(accepted.len(), 3);
 
     // Broken copies are refused, naming the field.
     let mut monitor = objects
@@ -404,7 +463,7 @@ fn anchor(heading: &str) -> String {
 fn every_alert_names_registered_metrics_and_has_a_runbook() {
     let helm = helm();
     let registered = registered_series();
-    let docs = render(&helm, &["monitoring.enabled=true"]);
+    let docs = render(&helm, &["monitoring.enabled=true", "agent.enabled=true"]);
     let rule = of_kind(&docs, "PrometheusRule")[0];
     let operations = read("docs/operations.md");
     let anchors: BTreeSet<String> = operations
@@ -456,9 +515,14 @@ fn every_alert_names_registered_metrics_and_has_a_runbook() {
         "EdgeplaneNoLeader",
         "EdgeplaneComponentDown",
         "EdgeplaneProviderErrors",
+        "EdgeplaneAgentPeersStale",
     ] {
         assert!(alerts.contains(wanted), "no alert {wanted}: {alerts:?}");
     }
+    // Without agents, no alert about them.
+    let without = render(&helm, &["monitoring.enabled=true"]);
+    let text = serde_json::to_string(of_kind(&without, "PrometheusRule")[0]).unwrap_or_default();
+    assert!(!text.contains("EdgeplaneAgentPeersStale"), "{text}");
 }
 
 /// The paths of values.yaml that a user sets: leaves, and maps the schema leaves open

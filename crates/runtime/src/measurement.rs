@@ -72,7 +72,7 @@ pub fn pair_figures(f: &PeerFigures, site: &str, bandwidth: Option<f64>) -> Pair
         rtt_p50_ns: s.rtt.map(|d| d.p50_ns as f64),
         rtt_p90_ns: s.rtt.map(|d| d.p90_ns as f64),
         rtt_p99_ns: s.rtt.map(|d| d.p99_ns as f64),
-        forward_ns: s.one_way.filter(|o| !o.estimated).map(|o| o.forward_ns),
+        forward_ns: s.one_way.filter(|o| !o.estimated).map(|o| o.forward_p90_ns),
         jitter_ns: s.interarrival_jitter_ns,
         ipdv_ns: s.ipdv_ns,
         settled: s.settled,

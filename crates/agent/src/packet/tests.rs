@@ -206,3 +206,51 @@ fn arbitrary_bytes_never_panic() {
     }
     assert!(decoded > 0, "some random packets are readable");
 }
+
+#[test]
+fn a_reused_probe_buffer_reads_as_a_freshly_encoded_probe() {
+    let mut buffer = vec![0u8; 60];
+    let first = sender();
+    first
+        .write_fields(&mut buffer)
+        .expect("60 octets hold a probe");
+    assert_eq!(buffer, first.encode(60));
+    let second = SenderPacket {
+        sequence: 7,
+        timestamp: T1 + 10_000_000,
+        ..sender()
+    };
+    second
+        .write_fields(&mut buffer)
+        .expect("60 octets hold a probe");
+    assert_eq!(
+        buffer,
+        second.encode(60),
+        "no field of the first probe is left"
+    );
+    assert_eq!(
+        sender().write_fields(&mut [0u8; 43]),
+        Err(DecodeError::TooShort(43))
+    );
+}
+
+#[test]
+fn an_answer_written_in_place_clears_what_the_request_had_in_its_mbz_octets() {
+    let mut request = sender().encode(BASE_LEN);
+    request[16..BASE_LEN].fill(0xff);
+    let copy = reflect(&request, &reflection()).expect("reflects");
+    reflect_in_place(&mut request, &reflection()).expect("reflects");
+    assert_eq!(request, copy);
+    assert_eq!(request[38..40], [0, 0], "MBZ");
+    assert_eq!(request[40], 254, "TTL");
+    assert_eq!(request[41..44], [0, 0, 0], "MBZ");
+    assert_eq!(
+        request[24..28],
+        [1, 2, 3, 4],
+        "the sender's sequence number"
+    );
+    assert_eq!(
+        reflect_in_place(&mut [0u8; 43], &reflection()),
+        Err(DecodeError::TooShort(43))
+    );
+}

@@ -73,25 +73,55 @@ fn jitter_is_unaffected_by_the_clock_offset() {
 }
 
 #[test]
-fn one_way_is_measured_when_synchronized_and_half_the_round_trip_otherwise() {
+fn one_way_is_the_p90_measured_when_synchronized_and_half_the_p90_round_trip_otherwise() {
     let synced = window(0).summary(10_000 * US, 500 * US, true);
+    // Forward 90, 100, 120, 150 µs and backward 100, 100, 110, 130 µs: the p90 of four
+    // is the fourth.
     assert_eq!(
         synced.one_way,
         Some(OneWay {
-            forward_ns: 115_000.0,
-            backward_ns: 110_000.0,
+            forward_p90_ns: 150_000.0,
+            backward_p90_ns: 130_000.0,
             estimated: false
         })
     );
     let estimated = window(OFFSET).summary(10_000 * US, 500 * US, false);
+    // Round trips 200, 200, 220, 280 µs: p90 280, halved.
     assert_eq!(
         estimated.one_way,
         Some(OneWay {
-            forward_ns: 112_500.0,
-            backward_ns: 112_500.0,
+            forward_p90_ns: 140_000.0,
+            backward_p90_ns: 140_000.0,
             estimated: true
         })
     );
+}
+
+#[test]
+fn the_one_way_p90_is_the_ninth_of_ten_forward_delays_not_the_mean_or_the_max() {
+    let mut w = Window::new(10);
+    // Forward delays 10, 20, ... 100 µs (sent in a shuffled order of size), backward 50.
+    let forwards = [30, 100, 10, 90, 20, 80, 40, 70, 50, 60];
+    for (seq, fwd) in (0u32..).zip(forwards) {
+        let sent = i64::from(seq) * 1000;
+        w.sent(seq, sent * US);
+        assert_eq!(
+            w.reply(seq, reply(sent, fwd, 0, 50, 0)),
+            ReplyOutcome::Recorded
+        );
+    }
+    let s = w.summary(20_000 * US, 500 * US, true);
+    assert_eq!(
+        s.one_way,
+        Some(OneWay {
+            forward_p90_ns: 90_000.0,
+            backward_p90_ns: 50_000.0,
+            estimated: false
+        })
+    );
+    // Round trips 60..150 µs: p90 140, so the estimate without synchronized clocks is 70.
+    let s = w.summary(20_000 * US, 500 * US, false);
+    assert_eq!(s.one_way.map(|o| o.forward_p90_ns), Some(70_000.0));
 }
 
 #[test]

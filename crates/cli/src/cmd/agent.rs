@@ -362,14 +362,14 @@ fn text(target: SocketAddr, report: &ProbeReport) -> String {
     if let Some(o) = s.one_way {
         if o.estimated {
             t += &format!(
-                "one way (us):    {} (half the mean round trip: clocks not declared synchronized)\n",
-                us(o.forward_ns)
+                "one way (us):    p90 {} (half the p90 round trip: clocks not declared synchronized)\n",
+                us(o.forward_p90_ns)
             );
         } else {
             t += &format!(
-                "one way (us):    forward {}  backward {}\n",
-                us(o.forward_ns),
-                us(o.backward_ns)
+                "one way (us):    p90 forward {}  backward {}\n",
+                us(o.forward_p90_ns),
+                us(o.backward_p90_ns)
             );
         }
     }

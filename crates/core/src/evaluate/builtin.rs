@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use edgeplane_api::{Compliance, ConstraintPolicyRule, TargetKind, TargetRef};
 
 use super::view::{ClusterView, Unlocated};
-use crate::network::{Location, NodeId, PathMetric, PathMetrics, SiteId};
+use crate::network::{HopSource, Location, NodeId, PathMetric, PathMetrics, SiteId};
 use crate::rules::{Rule, builtin, builtin_metric};
 use crate::status::RuleOutcome;
 use crate::values::{Unit, Value};
@@ -542,20 +542,33 @@ pub(super) fn representative_pairs(places: &[(&str, Location)]) -> Vec<(usize, u
     pairs
 }
 
-/// `; measured metro -> edge-1 at 2026-12-07T10:00:00Z` for the hops of the path whose
-/// metric a fresh measurement set (`status.measured`), empty when the metric is the spec's:
-/// the reason says which the judgement rests on.
+/// What the path's `metric` rests on, for a topology that uses measurement: `; measured
+/// metro -> edge-1 at 2026-12-07T10:00:00Z` for the hops a fresh measurement set, `; spec
+/// for edge-1 -> far (measurement stale since 2026-12-07T10:05:00Z), far -> x (not
+/// measured)` for those whose figure is the spec's, both when the path mixes them. Empty
+/// when the topology has no measurement (every figure is the spec's) or the path has no
+/// hop (one site).
 fn measured_note(view: &ClusterView, metric: PathMetric, a: Location, b: Location) -> String {
     let g = view.graph();
-    let hops = g.measured_hops(a, b, metric);
-    if hops.is_empty() {
-        return String::new();
+    let hops = g.hop_sources(a, b, metric);
+    let mut measured = Vec::new();
+    let mut spec = Vec::new();
+    for (x, y, source) in hops {
+        let hop = format!("{} -> {}", g.site_name(x), g.site_name(y));
+        match source {
+            HopSource::Measured(t) => measured.push(format!("{hop} at {t}")),
+            HopSource::Stale(t) => spec.push(format!("{hop} (measurement stale since {t})")),
+            HopSource::NotMeasured => spec.push(format!("{hop} (not measured)")),
+        }
     }
-    let list: Vec<String> = hops
-        .iter()
-        .map(|(x, y, t)| format!("{} -> {} at {t}", g.site_name(*x), g.site_name(*y)))
-        .collect();
-    format!("; measured {}", list.join(", "))
+    let mut note = String::new();
+    if !measured.is_empty() {
+        note += &format!("; measured {}", measured.join(", "));
+    }
+    if !spec.is_empty() {
+        note += &format!("; spec for {}", spec.join(", "));
+    }
+    note
 }
 
 fn yes_no(name: &str, ok: bool, measured: String, required: &str, place: &str) -> Judged {

@@ -567,3 +567,102 @@ fn placed_bindings_demand_their_bandwidth_both_ways() {
     );
     assert!(demands.iter().all(|d| d.owner == "ar/placed"));
 }
+
+/// The world with `measured` as the topology's `status.measured` (a YAML flow list),
+/// evaluated at `now`; measurements expire after the default 5 minutes.
+fn measured_view(measured: &str, now: &str) -> ClusterView {
+    let world = WORLD.replace(
+        "  - {from: campus, to: edge-1, latency: 1ms, oneWay: true}\n",
+        &format!(
+            "  - {{from: campus, to: edge-1, latency: 1ms, oneWay: true}}\nstatus:\n  measured: {measured}\n"
+        ),
+    );
+    let docs = parse_documents("world.yaml", &world).unwrap_or_default();
+    let objects: Vec<Object> = docs.iter().filter_map(|d| decode(d).ok()).collect();
+    assert_eq!(objects.len(), 9);
+    let s = Snapshot::from_objects(objects);
+    let now: Timestamp = now.parse().expect("a timestamp");
+    match ClusterView::build(s.topology(), &s.nodes, &s.pods, now) {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn measured_reason(view: &ClusterView, rule: &ConstraintPolicyRule, pod_name: &str) -> String {
+    let o = evaluate_rule(
+        view,
+        &targets(&[("renderer", pod(pod_name)), ("users", site("stadium"))]),
+        rule,
+    );
+    o.reason.unwrap_or_default()
+}
+
+#[test]
+fn a_reason_on_a_measuring_topology_says_which_hops_are_measured_and_which_are_the_specs() {
+    let latency = rule("latency", "10ms", None);
+    // metro -> edge-1 measured at 10:00 (fresh at 10:01); edge-1 -> stadium never measured.
+    let fresh = measured_view(
+        "[{from: metro, to: edge-1, latency: 4ms, time: '2026-12-07T10:00:00Z'}]",
+        "2026-12-07T10:01:00Z",
+    );
+    assert_eq!(
+        measured_reason(&fresh, &latency, "r1"),
+        "latency 6ms between renderer (m1) and users (stadium) meets the request 10ms; \
+         measured metro -> edge-1 at 2026-12-07T10:00:00Z; \
+         spec for edge-1 -> stadium (not measured)"
+    );
+    // The same measurement at 10:06 is past the 5m maximum age: the spec's 3ms again.
+    let stale = measured_view(
+        "[{from: metro, to: edge-1, latency: 4ms, time: '2026-12-07T10:00:00Z'}]",
+        "2026-12-07T10:06:00Z",
+    );
+    assert_eq!(
+        measured_reason(&stale, &latency, "r1"),
+        "latency 5ms between renderer (m1) and users (stadium) meets the request 10ms; \
+         spec for metro -> edge-1 (measurement stale since 2026-12-07T10:05:00Z), \
+         edge-1 -> stadium (not measured)"
+    );
+    // A measurement that carries no jitter leaves the jitter the spec's on that hop.
+    let jitter = rule("jitter", "10ms", None);
+    assert_eq!(
+        measured_reason(&fresh, &jitter, "r1"),
+        "jitter 1.5ms between renderer (m1) and users (stadium) meets the request 10ms; \
+         spec for metro -> edge-1 (not measured), edge-1 -> stadium (not measured)"
+    );
+}
+
+#[test]
+fn a_reason_names_the_newest_stale_measurement_and_none_for_one_site() {
+    let latency = rule("latency", "10ms", None);
+    // Two stale measurements of edge-1 - stadium (both ways): the newer one is named.
+    let view = measured_view(
+        "[{from: stadium, to: edge-1, latency: 9ms, time: '2026-12-07T09:00:00Z'}, \
+          {from: edge-1, to: stadium, latency: 8ms, time: '2026-12-07T09:30:00Z'}]",
+        "2026-12-07T10:00:00Z",
+    );
+    assert_eq!(
+        measured_reason(&view, &latency, "r0"),
+        "latency 2ms between renderer (e1a) and users (stadium) meets the request 10ms; \
+         spec for edge-1 -> stadium (measurement stale since 2026-12-07T09:35:00Z)"
+    );
+    // Within one site there is no hop to name.
+    let o = evaluate_rule(
+        &view,
+        &targets(&[("renderer", pod("r0")), ("users", site("edge-1"))]),
+        &latency,
+    );
+    assert_eq!(
+        o.reason.unwrap_or_default(),
+        "latency 200us between renderer (e1a) and users (edge-1) meets the request 10ms"
+    );
+}
+
+#[test]
+fn a_topology_without_measurement_keeps_its_reasons_as_they_were() {
+    // No status.measured at all: every figure is the spec's, and the reason says nothing.
+    let latency = rule("latency", "10ms", None);
+    assert_eq!(
+        measured_reason(&view(), &latency, "r1"),
+        "latency 5ms between renderer (m1) and users (stadium) meets the request 10ms"
+    );
+}

@@ -34,7 +34,8 @@ pub struct PairFigures {
     pub rtt_p50_ns: Option<f64>,
     pub rtt_p90_ns: Option<f64>,
     pub rtt_p99_ns: Option<f64>,
-    /// The measured forward one-way delay, only when clocks are declared synchronized.
+    /// The measured forward one-way delay, p90 over the window (as the round trip's p90
+    /// feeds the latency otherwise), only when clocks are declared synchronized.
     pub forward_ns: Option<f64>,
     /// RFC 3550 interarrival jitter, nanoseconds (published).
     pub jitter_ns: Option<f64>,

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Node;
 
 use super::location::{Location, NodeId, SiteId};
 use super::metrics::{DEFAULT_INTRA_SITE, DEFAULT_SAME_NODE, LinkMetrics, PathMetrics};
-use super::overlay::{MeasuredEdge, apply_activated, apply_measurements};
+use super::overlay::{HopSource, MeasuredEdge, apply_activated, apply_measurements};
 use super::search::{Adjacency, Edge, Search};
 use super::spec::{ParsedSpec, TopologyError, parse_spec};
 
@@ -61,6 +61,10 @@ pub struct NetworkGraph {
     measurements_used: usize,
     /// The directed edges (site indices) whose metrics a fresh measurement set.
     measured_edges: BTreeMap<(u32, u32), MeasuredEdge>,
+    /// The directed edges whose newest measurement is stale, with when it became so.
+    stale_edges: BTreeMap<(u32, u32), MeasuredEdge>,
+    /// Whether the topology's status has any measurement, fresh or stale.
+    uses_measurement: bool,
     activated_used: usize,
     warnings: Vec<String>,
 }
@@ -179,6 +183,7 @@ impl NetworkGraph {
         let mut measurements_used = 0;
         let mut activated_used = 0;
         let mut measured_edges = BTreeMap::new();
+        let mut stale_edges = BTreeMap::new();
         if let Some(topology) = topology {
             let (used, warned) = apply_measurements(
                 topology,
@@ -187,6 +192,7 @@ impl NetworkGraph {
                 now,
                 &mut directed,
                 &mut measured_edges,
+                &mut stale_edges,
             )?;
             measurements_used = used;
             warnings = warned;
@@ -221,6 +227,10 @@ impl NetworkGraph {
             spec_link_count: topology.map(|t| t.spec.links.len()).unwrap_or(0),
             measurements_used,
             measured_edges,
+            stale_edges,
+            uses_measurement: topology
+                .and_then(|t| t.status.as_ref())
+                .is_some_and(|s| !s.measured.is_empty()),
             activated_used,
             warnings,
         };
@@ -278,16 +288,16 @@ impl NetworkGraph {
         m.latency_ns.is_finite().then_some(m)
     }
 
-    /// The hops of the path from `a` to `b` whose `metric` a fresh measurement set, in path
-    /// order, with the measurement's time. Empty when the path's metric is all spec (or the
-    /// locations share a site).
-    pub fn measured_hops(
+    /// Where the `metric` of each hop of the path from `a` to `b` comes from, in path
+    /// order. Empty when the topology has no measurement at all (every figure is the
+    /// spec's, and reasons need not say so), or the locations share a site.
+    pub fn hop_sources(
         &self,
         a: Location,
         b: Location,
         metric: super::PathMetric,
-    ) -> Vec<(SiteId, SiteId, jiff::Timestamp)> {
-        if self.measured_edges.is_empty() {
+    ) -> Vec<(SiteId, SiteId, HopSource)> {
+        if !self.uses_measurement {
             return Vec::new();
         }
         let (Some(sa), Some(sb)) = (self.site_of_location(a), self.site_of_location(b)) else {
@@ -300,9 +310,14 @@ impl NetworkGraph {
             return Vec::new();
         };
         path.windows(2)
-            .filter_map(|hop| {
-                let edge = self.measured_edges.get(&(hop[0].0, hop[1].0))?;
-                edge.carries(metric).then_some((hop[0], hop[1], edge.time))
+            .map(|hop| {
+                let key = (hop[0].0, hop[1].0);
+                let source = match (self.measured_edges.get(&key), self.stale_edges.get(&key)) {
+                    (Some(fresh), _) if fresh.carries(metric) => HopSource::Measured(fresh.time),
+                    (_, Some(stale)) if stale.carries(metric) => HopSource::Stale(stale.time),
+                    _ => HopSource::NotMeasured,
+                };
+                (hop[0], hop[1], source)
             })
             .collect()
     }

@@ -61,7 +61,7 @@ mod tests;
 pub use graph::{NetworkGraph, NodeInfo};
 pub use location::{Location, NodeId, SiteId};
 pub use metrics::{DEFAULT_INTRA_SITE, DEFAULT_SAME_NODE, LinkMetrics, PathMetric, PathMetrics};
-pub use overlay::MeasuredEdge;
+pub use overlay::{HopSource, MeasuredEdge};
 pub use reservation::{Demand, LinkLoad, Reservations};
 pub use route::{ExtraLink, Route};
 pub use spec::{TopologyError, check_topology, is_site_name};

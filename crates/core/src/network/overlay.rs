@@ -39,9 +39,23 @@ impl MeasuredEdge {
     }
 }
 
+/// Where the figure of one hop of a path comes from, for a topology that uses measurement
+/// (has any `status.measured` entry): what a rule's reason names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HopSource {
+    /// A fresh measurement taken at this time.
+    Measured(Timestamp),
+    /// The spec's figure: the newest measurement of the hop that carried the metric
+    /// became stale at this time (its time plus `spec.measurementMaxAge`).
+    Stale(Timestamp),
+    /// The spec's figure: no measurement of the hop carries the metric.
+    NotMeasured,
+}
+
 /// Applies the fresh measurements of a topology's status to the directed edges, noting in
-/// `measured` which metrics of which edge they set. Returns how many were used and
-/// warnings about those that were not usable.
+/// `measured` which metrics of which edge they set, and in `stale` the newest measurement
+/// of each direction that is too old to use (its `time` is when it became stale). Returns
+/// how many were used and warnings about those that were not usable.
 pub(super) fn apply_measurements(
     topology: &NetworkTopology,
     parsed: &ParsedSpec,
@@ -49,6 +63,7 @@ pub(super) fn apply_measurements(
     now: Timestamp,
     directed: &mut BTreeMap<(u32, u32), LinkMetrics>,
     measured: &mut BTreeMap<(u32, u32), MeasuredEdge>,
+    stale: &mut BTreeMap<(u32, u32), MeasuredEdge>,
 ) -> Result<(usize, Vec<String>), TopologyError> {
     let Some(status) = &topology.status else {
         return Ok((0, Vec::new()));
@@ -72,6 +87,7 @@ pub(super) fn apply_measurements(
         }
         let age_ns = now.duration_since(m.time.0).as_nanos() as f64;
         if age_ns > parsed.max_age_ns {
+            note_stale(m, parsed, lookup, stale);
             continue;
         }
         let (Some(a), Some(b)) = (lookup(&m.from), lookup(&m.to)) else {
@@ -133,6 +149,47 @@ pub(super) fn apply_measurements(
         used.insert(i);
     }
     Ok((used.len(), warnings))
+}
+
+/// Notes a stale measurement in `stale` when it is the newest of its direction (one that
+/// names an unknown site or the same site twice is ignored, as a fresh one would be).
+fn note_stale(
+    m: &edgeplane_api::MeasuredLink,
+    parsed: &ParsedSpec,
+    lookup: &dyn Fn(&str) -> Option<SiteId>,
+    stale: &mut BTreeMap<(u32, u32), MeasuredEdge>,
+) {
+    let (Some(a), Some(b)) = (lookup(&m.from), lookup(&m.to)) else {
+        return;
+    };
+    if a == b {
+        return;
+    }
+    let partial = parse_partial(
+        "",
+        m.latency.as_deref(),
+        m.jitter.as_deref(),
+        m.bandwidth.as_deref(),
+        m.loss.as_deref(),
+        &mut Vec::new(),
+    );
+    let max_age = jiff::SignedDuration::from_nanos(parsed.max_age_ns as i64);
+    let edge = MeasuredEdge {
+        time: m.time.0.checked_add(max_age).unwrap_or(m.time.0),
+        latency: partial.latency_ns.is_some(),
+        jitter: partial.jitter_ns.is_some(),
+        bandwidth: partial.bandwidth_bps.is_some(),
+        loss: partial.loss.is_some(),
+    };
+    let mut dirs = vec![(a.0, b.0)];
+    if !m.one_way {
+        dirs.push((b.0, a.0));
+    }
+    for dir in dirs {
+        if stale.get(&dir).is_none_or(|e| edge.time >= e.time) {
+            stale.insert(dir, edge);
+        }
+    }
 }
 
 /// Adds the paths the network controller activated (`status.activatedPaths`) as links

@@ -1,7 +1,8 @@
 //! The measurement agent feeds the providers end to end: real STAMP probes on loopback
 //! (through a relay that delays them, to degrade the link), the agent's aggregation and
 //! publication into the topology's `status.measured`, and the binding controller judging
-//! the latency rule on the measured value, with the reason naming the measurement.
+//! the latency rule on the measured value, with the reason naming the measurement (and,
+//! once it is stale, saying the figure is the spec's).
 //!
 //! The probing runs on a thread of its own with a real-time runtime, while the cluster and
 //! the controller wait on virtual time (the thread is joined, so virtual time stands still
@@ -296,8 +297,28 @@ async fn a_degraded_measured_link_turns_a_binding_to_violation_and_back_and_a_va
         binding(&client).await
     );
 
+    // The agent stops publishing (killed, say): its last entry stays in the status until,
+    // past the topology's measurementMaxAge (5m), it is stale. The spec's 2ms applies
+    // again, and the reason says the figure is the spec's and why.
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let spec_since_stale = |client: kube::Client| async move {
+        binding(&client).await.is_some_and(|(c, reason)| {
+            c == Compliance::Compliant
+                && reason.contains("latency 2ms ")
+                && reason.contains("; spec for edge-1 -> metro (measurement stale since ")
+                && !reason.contains("; measured ")
+        })
+    };
+    assert!(
+        harness::eventually(Duration::from_secs(60), || spec_since_stale(client.clone())).await,
+        "{:?}",
+        binding(&client).await
+    );
+    assert_eq!(measured(&client).await.len(), 1, "the stale entry stays");
+
     // The peer vanishes: after the stale timeout it is stale, its link leaves the status
-    // (never a zero latency), and the spec's 2ms applies again.
+    // (never a zero latency), and the spec's 2ms applies again; with no measurement left
+    // at all the reason is the plain one again.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let vanished = measure(None, Duration::from_secs(6));
     assert!(vanished.stale, "{vanished:?}");
@@ -316,6 +337,7 @@ async fn a_degraded_measured_link_turns_a_binding_to_violation_and_back_and_a_va
     );
     let (_, reason) = binding(&client).await.unwrap();
     assert!(reason.contains("latency 2ms "), "{reason}");
+    assert!(!reason.contains("; spec for"), "{reason}");
 }
 
 /// Each site's publisher owns its own entries: site b's apply neither removes nor takes
