@@ -1,20 +1,20 @@
 //! Offers to bindings: one binding per combination of matched objects across an offer's
 //! roles, with deterministic names so that a restart never duplicates or loses one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use edgeplane_api::constraint::binding_selector;
 use edgeplane_api::names::OFFER_LABEL;
 use edgeplane_api::{
     ConstraintPolicyBinding, ConstraintPolicyBindingSpec, ConstraintPolicyOffer, TargetKind,
-    TargetRef,
+    TargetMode, TargetRef,
 };
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
 
 use crate::nf::targets::{self, FunctionInventory};
-use crate::selector::Selector;
+use crate::selector::{Requirement, Selector};
 
 /// Bindings an offer may produce before it is refused: combinations grow as the product
 /// of the roles' matches, and an unbounded offer could flood the API server.
@@ -155,136 +155,308 @@ impl PodSelectors {
     }
 }
 
-/// Computes the bindings an offer should have given the objects that exist.
+/// The pods of an inventory by namespace and by label, so that an offer's Pod roles are
+/// matched only against the pods that can fill them: expanding every offer against every
+/// pod is what made the planner's input quadratic (hundreds of offers, tens of thousands
+/// of pods). Build it once per inventory and expand every offer with [`expand_indexed`].
+#[derive(Clone, Debug, Default)]
+pub struct PodIndex {
+    namespaces: HashMap<String, NamespacePods>,
+}
+
+/// Positions in `Inventory::pods`, ascending.
+#[derive(Clone, Debug, Default)]
+struct NamespacePods {
+    all: Vec<usize>,
+    by_label: HashMap<(String, String), Vec<usize>>,
+}
+
+impl PodIndex {
+    pub fn new(inventory: &Inventory) -> PodIndex {
+        let mut namespaces: HashMap<String, NamespacePods> = HashMap::new();
+        for (i, pod) in inventory.pods.iter().enumerate() {
+            let Some(namespace) = pod.reference.namespace.as_deref() else {
+                continue;
+            };
+            let entry = namespaces.entry(namespace.to_string()).or_default();
+            entry.all.push(i);
+            for (k, v) in &pod.labels {
+                entry
+                    .by_label
+                    .entry((k.clone(), v.clone()))
+                    .or_default()
+                    .push(i);
+            }
+        }
+        PodIndex { namespaces }
+    }
+
+    /// Positions of the pods of `namespace` that may match `selector`, ascending: those
+    /// carrying one of its required label values (the fewest of its `Equals`/`In`
+    /// requirements), or every pod of the namespace when it requires no value. The
+    /// caller still checks the whole selector.
+    fn candidates(&self, namespace: &str, selector: &Selector) -> Vec<usize> {
+        let Some(pods) = self.namespaces.get(namespace) else {
+            return Vec::new();
+        };
+        let mut best: Option<Vec<usize>> = None;
+        for requirement in selector.requirements() {
+            let values: Vec<&str> = match requirement {
+                Requirement::Equals(_, v) => vec![v.as_str()],
+                Requirement::In(_, vs) => vs.iter().map(String::as_str).collect(),
+                _ => continue,
+            };
+            let key = requirement.key();
+            let mut positions: Vec<usize> = values
+                .iter()
+                .filter_map(|v| pods.by_label.get(&(key.to_string(), v.to_string())))
+                .flatten()
+                .copied()
+                .collect();
+            if values.len() > 1 {
+                positions.sort_unstable();
+                positions.dedup();
+            }
+            if best.as_ref().is_none_or(|b| positions.len() < b.len()) {
+                best = Some(positions);
+            }
+        }
+        best.unwrap_or_else(|| pods.all.clone())
+    }
+}
+
+/// Computes the bindings an offer should have given the objects that exist. Expanding
+/// many offers against one inventory: index it once and use [`expand_indexed`].
 pub fn expand(
     offer: &ConstraintPolicyOffer,
     inventory: &Inventory,
 ) -> Result<Vec<DesiredBinding>, OfferError> {
-    let offer_name = offer.metadata.name.as_deref().unwrap_or_default();
-    let namespace = offer.metadata.namespace.as_deref().unwrap_or("default");
-    if offer_name.len() > 63 {
-        return Err(OfferError::new(
-            "metadata.name",
-            "an offer's name must be at most 63 characters (it labels its bindings)",
-        ));
-    }
-    let mut roles = Vec::new();
-    let mut seen_roles = BTreeSet::new();
-    for (i, target) in offer.spec.targets.iter().enumerate() {
-        let field = format!("spec.targets[{i}]");
-        let role = role_name(offer, i);
-        if !seen_roles.insert(role.clone()) {
+    expand_indexed(offer, inventory, &PodIndex::new(inventory))
+}
+
+/// [`expand`] with the inventory's pods indexed by `index` (built from the same inventory).
+pub fn expand_indexed(
+    offer: &ConstraintPolicyOffer,
+    inventory: &Inventory,
+    index: &PodIndex,
+) -> Result<Vec<DesiredBinding>, OfferError> {
+    CompiledOffer::of(offer)?.expand(inventory, index)
+}
+
+/// An offer whose targets are checked and whose selectors are compiled: everything about
+/// it that does not depend on the objects that exist.
+#[derive(Clone, Debug)]
+pub struct CompiledOffer<'a> {
+    name: &'a str,
+    namespace: &'a str,
+    roles: Vec<CompiledRole<'a>>,
+}
+
+#[derive(Clone, Debug)]
+struct CompiledRole<'a> {
+    name: String,
+    kind: TargetKind,
+    /// ServiceChain targets: which end of the chain.
+    mode: Option<TargetMode>,
+    selector: Selector,
+    /// Site targets: the sites listed by name.
+    sites: Option<&'a Vec<String>>,
+    /// Site targets: whether the selector selects too (listing sites narrows the
+    /// selection; a bare list selects exactly those).
+    by_selector: bool,
+}
+
+impl<'a> CompiledOffer<'a> {
+    /// Checks the offer's name and targets; the first problem is the error.
+    pub fn of(offer: &'a ConstraintPolicyOffer) -> Result<CompiledOffer<'a>, OfferError> {
+        let name = offer.metadata.name.as_deref().unwrap_or_default();
+        let namespace = offer.metadata.namespace.as_deref().unwrap_or("default");
+        if name.len() > 63 {
             return Err(OfferError::new(
-                format!("{field}.name"),
-                format!("role {role:?} is used twice"),
+                "metadata.name",
+                "an offer's name must be at most 63 characters (it labels its bindings)",
             ));
         }
-        let selector = match &target.label_selector {
-            Some(s) => Selector::compile(s).map_err(|e| {
-                OfferError::new(
-                    format!("{field}.labelSelector.{}", e.field),
-                    e.problem.to_string(),
-                )
-            })?,
-            None => Selector::default(),
-        };
-        if let Some(api_version) = &target.api_version
-            && api_version != target.kind.default_api_version()
-        {
-            return Err(OfferError::new(
-                format!("{field}.apiVersion"),
-                format!(
-                    "{api_version:?} does not serve {} (expected {})",
-                    target.kind,
-                    target.kind.default_api_version()
-                ),
-            ));
-        }
-        if target.mode.is_some() && target.kind != TargetKind::ServiceChain {
-            return Err(OfferError::new(
-                format!("{field}.mode"),
-                "only ServiceChain targets have a mode",
-            ));
-        }
-        let matched: Vec<&TargetRef> = match target.kind {
-            TargetKind::Pod => {
-                if target.sites.is_some() {
+        let mut roles = Vec::new();
+        let mut seen_roles = BTreeSet::new();
+        for (i, target) in offer.spec.targets.iter().enumerate() {
+            let field = format!("spec.targets[{i}]");
+            let role = role_name(offer, i);
+            if !seen_roles.insert(role.clone()) {
+                return Err(OfferError::new(
+                    format!("{field}.name"),
+                    format!("role {role:?} is used twice"),
+                ));
+            }
+            let selector = match &target.label_selector {
+                Some(s) => Selector::compile(s).map_err(|e| {
+                    OfferError::new(
+                        format!("{field}.labelSelector.{}", e.field),
+                        e.problem.to_string(),
+                    )
+                })?,
+                None => Selector::default(),
+            };
+            if let Some(api_version) = &target.api_version
+                && api_version != target.kind.default_api_version()
+            {
+                return Err(OfferError::new(
+                    format!("{field}.apiVersion"),
+                    format!(
+                        "{api_version:?} does not serve {} (expected {})",
+                        target.kind,
+                        target.kind.default_api_version()
+                    ),
+                ));
+            }
+            if target.mode.is_some() && target.kind != TargetKind::ServiceChain {
+                return Err(OfferError::new(
+                    format!("{field}.mode"),
+                    "only ServiceChain targets have a mode",
+                ));
+            }
+            match target.kind {
+                TargetKind::Pod | TargetKind::NetworkFunction | TargetKind::ServiceChain
+                    if target.sites.is_some() =>
+                {
                     return Err(OfferError::new(
                         format!("{field}.sites"),
                         "only Site targets list sites",
                     ));
                 }
-                inventory
-                    .pods
-                    .iter()
-                    .filter(|c| c.reference.namespace.as_deref() == Some(namespace))
-                    .filter(|c| selector.matches(&c.labels))
-                    .map(|c| &c.reference)
-                    .collect()
+                TargetKind::Pod
+                | TargetKind::Site
+                | TargetKind::NetworkFunction
+                | TargetKind::ServiceChain => {}
+                TargetKind::Cluster => {
+                    return Err(OfferError::new(
+                        format!("{field}.kind"),
+                        format!(
+                            "Cluster targets are not supported yet (supported: {SUPPORTED_KINDS})"
+                        ),
+                    ));
+                }
             }
-            TargetKind::Site => {
-                let names = target.sites.as_ref();
-                // Listing sites narrows the selection; a bare list selects exactly those.
-                let by_selector = target.label_selector.is_some() || names.is_none();
-                inventory
+            roles.push(CompiledRole {
+                name: role,
+                kind: target.kind,
+                mode: target.mode,
+                selector,
+                sites: target.sites.as_ref(),
+                by_selector: target.label_selector.is_some() || target.sites.is_none(),
+            });
+        }
+        Ok(CompiledOffer {
+            name,
+            namespace,
+            roles,
+        })
+    }
+
+    /// The pods of the offer's namespace in `inventory` that fill `role`.
+    fn pods<'i>(
+        &self,
+        role: &'i CompiledRole<'_>,
+        inventory: &'i Inventory,
+        index: &PodIndex,
+    ) -> impl Iterator<Item = &'i Candidate> {
+        let namespace = self.namespace;
+        let selector = &role.selector;
+        index
+            .candidates(namespace, &role.selector)
+            .into_iter()
+            .filter_map(|i| inventory.pods.get(i))
+            .filter(move |c| {
+                c.reference.namespace.as_deref() == Some(namespace) && selector.matches(&c.labels)
+            })
+    }
+
+    /// The pods of the offer's namespace that a NetworkFunction or ServiceChain role
+    /// stands for.
+    fn function_pods<'i>(
+        &self,
+        role: &CompiledRole<'_>,
+        inventory: &'i Inventory,
+    ) -> Vec<&'i Candidate> {
+        let functions =
+            inventory
+                .functions
+                .selected(role.kind, role.mode, &role.selector, self.namespace);
+        let namespace = self.namespace;
+        targets::pods_of(
+            inventory
+                .pods
+                .iter()
+                .filter(|c| c.reference.namespace.as_deref() == Some(namespace)),
+            &functions,
+        )
+    }
+
+    /// Whether some pod of `inventory` can fill one of the offer's Pod roles (or
+    /// NetworkFunction and ServiceChain roles, which stand for pods). The scheduler asks
+    /// it of the waiting pods only: an offer that can select none of them has no binding
+    /// that takes part in the plan, and is not expanded.
+    pub fn selects_a_pod(&self, inventory: &Inventory, index: &PodIndex) -> bool {
+        self.roles.iter().any(|r| match r.kind {
+            TargetKind::Pod => self.pods(r, inventory, index).next().is_some(),
+            TargetKind::NetworkFunction | TargetKind::ServiceChain => {
+                !self.function_pods(r, inventory).is_empty()
+            }
+            TargetKind::Site | TargetKind::Cluster => false,
+        })
+    }
+
+    /// The bindings the offer should have given the objects that exist.
+    pub fn expand(
+        &self,
+        inventory: &Inventory,
+        index: &PodIndex,
+    ) -> Result<Vec<DesiredBinding>, OfferError> {
+        let mut roles = Vec::new();
+        for role in &self.roles {
+            let matched: Vec<&TargetRef> = match role.kind {
+                TargetKind::Pod => self
+                    .pods(role, inventory, index)
+                    .map(|c| &c.reference)
+                    .collect(),
+                TargetKind::NetworkFunction | TargetKind::ServiceChain => self
+                    .function_pods(role, inventory)
+                    .into_iter()
+                    .map(|c| &c.reference)
+                    .collect(),
+                _ => inventory
                     .sites
                     .iter()
                     .filter(|c| {
-                        names.is_some_and(|n| n.contains(&c.reference.name))
-                            || (by_selector && selector.matches(&c.labels))
+                        role.sites.is_some_and(|n| n.contains(&c.reference.name))
+                            || (role.by_selector && role.selector.matches(&c.labels))
                     })
                     .map(|c| &c.reference)
-                    .collect()
-            }
-            TargetKind::NetworkFunction | TargetKind::ServiceChain => {
-                if target.sites.is_some() {
-                    return Err(OfferError::new(
-                        format!("{field}.sites"),
-                        "only Site targets list sites",
-                    ));
-                }
-                let functions = inventory.functions.selected(target, &selector, namespace);
-                targets::pods_of(
-                    inventory
-                        .pods
-                        .iter()
-                        .filter(|c| c.reference.namespace.as_deref() == Some(namespace)),
-                    &functions,
-                )
-                .into_iter()
-                .map(|c| &c.reference)
-                .collect()
-            }
-            TargetKind::Cluster => {
+                    .collect(),
+            };
+            roles.push((role.name.clone(), matched));
+        }
+        let mut bindings = Vec::new();
+        let mut chosen: Vec<(String, TargetRef)> = Vec::with_capacity(roles.len());
+        combine(&roles, &mut chosen, &mut |targets| {
+            if bindings.len() >= MAX_BINDINGS_PER_OFFER {
                 return Err(OfferError::new(
-                    format!("{field}.kind"),
-                    format!("Cluster targets are not supported yet (supported: {SUPPORTED_KINDS})"),
+                    "spec.targets",
+                    format!(
+                        "the targets match more than {MAX_BINDINGS_PER_OFFER} combinations; narrow the selectors"
+                    ),
                 ));
             }
-        };
-        roles.push((role, matched));
+            let targets: BTreeMap<String, TargetRef> = targets.iter().cloned().collect();
+            bindings.push(DesiredBinding {
+                name: binding_name(self.name, &targets),
+                targets,
+            });
+            Ok(())
+        })?;
+        bindings.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(bindings)
     }
-
-    let mut bindings = Vec::new();
-    let mut chosen: Vec<(String, TargetRef)> = Vec::with_capacity(roles.len());
-    combine(&roles, &mut chosen, &mut |targets| {
-        if bindings.len() >= MAX_BINDINGS_PER_OFFER {
-            return Err(OfferError::new(
-                "spec.targets",
-                format!(
-                    "the targets match more than {MAX_BINDINGS_PER_OFFER} combinations; narrow the selectors"
-                ),
-            ));
-        }
-        let targets: BTreeMap<String, TargetRef> = targets.iter().cloned().collect();
-        bindings.push(DesiredBinding {
-            name: binding_name(offer_name, &targets),
-            targets,
-        });
-        Ok(())
-    })?;
-    bindings.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(bindings)
 }
 
 /// One role and the objects it matched.
@@ -579,6 +751,79 @@ mod tests {
             ],
         );
         assert!(expand_ok(&o, &inventory()).is_empty());
+    }
+
+    /// The index only narrows: for every kind of requirement the roles match exactly the
+    /// pods a plain scan of the namespace matches.
+    #[test]
+    fn indexed_matching_selects_what_a_scan_selects() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+        let mut inv = inventory();
+        for (ns, name, labels) in [
+            ("default", "a", vec![("app", "render"), ("tier", "edge")]),
+            ("default", "b", vec![("app", "state"), ("tier", "core")]),
+            ("default", "c", vec![("tier", "edge")]),
+            ("other", "d", vec![("app", "state"), ("tier", "edge")]),
+        ] {
+            inv.pods.push(Candidate {
+                reference: TargetRef::pod(ns, name),
+                labels: labels
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            });
+        }
+        let expr = |key: &str, operator: &str, values: &[&str]| LabelSelectorRequirement {
+            key: key.into(),
+            operator: operator.into(),
+            values: (!values.is_empty()).then(|| values.iter().map(|v| v.to_string()).collect()),
+        };
+        let selectors = [
+            LabelSelector::default(),
+            LabelSelector {
+                match_labels: Some(BTreeMap::from([("app".into(), "render".into())])),
+                match_expressions: Some(vec![expr("tier", "In", &["edge", "core"])]),
+            },
+            LabelSelector {
+                match_labels: None,
+                match_expressions: Some(vec![expr("app", "In", &["state", "render", "x"])]),
+            },
+            LabelSelector {
+                match_labels: None,
+                match_expressions: Some(vec![expr("app", "NotIn", &["render"])]),
+            },
+            LabelSelector {
+                match_labels: None,
+                match_expressions: Some(vec![
+                    expr("tier", "Exists", &[]),
+                    expr("app", "DoesNotExist", &[]),
+                ]),
+            },
+            LabelSelector {
+                match_labels: Some(BTreeMap::from([("app".into(), "nothing".into())])),
+                match_expressions: None,
+            },
+        ];
+        let index = PodIndex::new(&inv);
+        for selector in selectors {
+            let mut t = target("r", TargetKind::Pod, None);
+            t.label_selector = Some(selector.clone());
+            let o = offer("s", vec![t]);
+            let compiled = Selector::compile(&selector).unwrap_or_else(|e| panic!("{e}"));
+            let mut scanned: Vec<String> = inv
+                .pods
+                .iter()
+                .filter(|c| c.reference.namespace.as_deref() == Some("default"))
+                .filter(|c| compiled.matches(&c.labels))
+                .map(|c| c.reference.name.clone())
+                .collect();
+            scanned.sort();
+            let indexed = expand_indexed(&o, &inv, &index).unwrap_or_else(|e| panic!("{e}"));
+            let mut got = names(&indexed);
+            got.sort();
+            assert_eq!(got, scanned, "{selector:?}");
+            assert_eq!(indexed, expand_ok(&o, &inv));
+        }
     }
 
     #[test]

@@ -221,14 +221,15 @@ pub fn plan_bindings(
     external: &[String],
 ) -> Result<Vec<PlanBinding>, (String, OfferError)> {
     let mut out = Vec::new();
+    let index = crate::offers::PodIndex::new(inventory);
     for offer in &snapshot.offers {
         let namespace = offer.metadata.namespace.as_deref().unwrap_or("default");
         let offer_key = format!(
             "{namespace}/{}",
             offer.metadata.name.as_deref().unwrap_or_default()
         );
-        let desired =
-            crate::offers::expand(offer, inventory).map_err(|e| (offer_key.clone(), e))?;
+        let desired = crate::offers::expand_indexed(offer, inventory, &index)
+            .map_err(|e| (offer_key.clone(), e))?;
         let mut rules = Vec::new();
         for policy in &offer.spec.policies {
             match snapshot.policy(namespace, policy) {

@@ -117,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             cluster.place(&pod.key.namespace, &pod.key.name, None);
         }
     }
+    let index = offers::PodIndex::new(&inventory);
     let mut found: Vec<Found> = Vec::new();
     let mut problems = world.warnings();
     problems.extend(graph_warnings);
@@ -133,7 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ));
             }
         }
-        let bindings = match offers::expand(offer, &inventory) {
+        let bindings = match offers::expand_indexed(offer, &inventory, &index) {
             Ok(b) => b,
             Err(e) => return usage(format!("offer {offer_key}: {e}")),
         };

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use edgeplane_api::{NetworkFunction, OfferTarget, ServiceChain, TargetKind, TargetMode};
+use edgeplane_api::{NetworkFunction, ServiceChain, TargetKind, TargetMode};
 
 use super::NF_LABEL;
 use crate::offers::Candidate;
@@ -116,13 +116,14 @@ impl FunctionInventory {
     /// selects in `namespace`.
     pub fn selected(
         &self,
-        target: &OfferTarget,
+        kind: TargetKind,
+        mode: Option<TargetMode>,
         selector: &Selector,
         namespace: &str,
     ) -> BTreeSet<String> {
-        let (objects, mode) = match target.kind {
+        let (objects, mode) = match kind {
             TargetKind::NetworkFunction => (&self.functions, None),
-            TargetKind::ServiceChain => (&self.chains, target.mode),
+            TargetKind::ServiceChain => (&self.chains, mode),
             TargetKind::Pod | TargetKind::Site | TargetKind::Cluster => return BTreeSet::new(),
         };
         objects

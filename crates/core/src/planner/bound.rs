@@ -39,6 +39,9 @@ pub struct Bound {
     pub groups: usize,
     /// Groups whose relaxation was solved to the end (the others count all their pods).
     pub exact_groups: usize,
+    /// Regions (sets of sites) whose capacity cannot hold every pod that can only run
+    /// there, and that lowered `placed` below the groups' sum (see [`regional`]).
+    pub regions: usize,
 }
 
 pub(crate) fn compute(p: &Problem<'_>) -> Bound {
@@ -50,6 +53,7 @@ pub(crate) fn compute(p: &Problem<'_>) -> Bound {
             bound.limit += 1;
         }
     }
+    let fixed_limits = bound.limit;
     let sites = p.graph.site_count();
     // Per class and site, per resource: the most any eligible node has free.
     let d = p.d();
@@ -163,7 +167,148 @@ pub(crate) fn compute(p: &Problem<'_>) -> Bound {
             bound.placed += search.domain.iter().filter(|d| !d.is_empty()).count();
         }
     }
+    let (placed, regions) = regional(&search, &room);
+    if placed < bound.placed {
+        // The groups' Limits hold only for plans placing every group's most, which no
+        // plan does now: what is left is the Limits of rules whose targets do not move.
+        bound.placed = placed;
+        bound.regions = regions;
+        bound.limit = fixed_limits;
+    }
     bound
+}
+
+/// The bound from capacity shared between groups. A pod bound alone to targets that do
+/// not move (a users site, a running pod) by a rule that must not end in Violation can
+/// only run at the sites where that rule allows it (and where it fits alone): its
+/// *region*. For a region R, the pods whose region lies within R must all fit in the
+/// free capacity of R's nodes before the plan, so at most as many of them as the
+/// smallest requests fit in that total, resource by resource, are placed. Disjoint
+/// regions hold disjoint sets of such pods, so their shortfalls add up; pods with an
+/// empty region are never placed. Returns the pods placeable at most and how many regions
+/// fell short. Every relaxation here only loosens (other pods' use of the region,
+/// packing into nodes, rules between pods are ignored), so it is a bound.
+fn regional(search: &Search<'_, '_>, room: &[Vec<i64>]) -> (usize, usize) {
+    let p = search.p;
+    let d = p.d();
+    let n = p.pods.len();
+    let sites = p.graph.site_count();
+    let mut region_of: Vec<Option<Vec<u32>>> = vec![None; n];
+    let mut never = 0;
+    for (u, pod) in p.pods.iter().enumerate() {
+        let alone: Vec<u32> = pod
+            .cons
+            .iter()
+            .copied()
+            .filter(|c| {
+                let con = &p.cons[*c as usize];
+                con.pods.len() == 1 && !con.fixed.is_empty() && con.fixed_value.is_finite()
+            })
+            .collect();
+        if alone.is_empty() {
+            continue;
+        }
+        let r = &room[pod.class as usize];
+        let region: Vec<u32> = p.classes[pod.class as usize]
+            .sites
+            .iter()
+            .copied()
+            .filter(|s| {
+                pod.req
+                    .iter()
+                    .enumerate()
+                    .all(|(k, q)| *q <= 0 || *q <= r[*s as usize * d + k])
+            })
+            .filter(|s| {
+                alone.iter().all(|c| {
+                    let con = &p.cons[*c as usize];
+                    match con.kind {
+                        ConKind::Pair(t) => {
+                            con.fixed.iter().all(|f| search.pair(t, *s, *f).is_finite())
+                        }
+                        ConKind::Lane(_) => true,
+                        _ => p.classes[pod.class as usize].by_site[*s as usize]
+                            .iter()
+                            .any(|x| p.unary(con, 0, *x).is_finite()),
+                    }
+                })
+            })
+            .collect();
+        if region.is_empty() {
+            never += 1;
+        } else if region.len() < p.classes[pod.class as usize].sites.len() {
+            region_of[u] = Some(region);
+        }
+    }
+    // Free capacity of each site before the plan (usable nodes only; overcommitted
+    // nodes count nothing).
+    let mut site_free = vec![0i64; sites * d];
+    for (x, slot) in p.plan_node.iter().enumerate() {
+        if slot.is_none() {
+            continue;
+        }
+        let s = p.node_site[x] as usize;
+        for k in 0..d {
+            site_free[s * d + k] = site_free[s * d + k].saturating_add(p.free0[x * d + k].max(0));
+        }
+    }
+    let mut distinct: Vec<&Vec<u32>> = region_of.iter().flatten().collect();
+    distinct.sort();
+    distinct.dedup();
+    // Pods by the first site of their region: a region holds a pod's region only if it
+    // holds that site.
+    let mut by_first: Vec<Vec<usize>> = vec![Vec::new(); sites];
+    for (u, r) in region_of.iter().enumerate() {
+        if let Some(first) = r.as_ref().and_then(|r| r.first()) {
+            by_first[*first as usize].push(u);
+        }
+    }
+    let mut shortfalls: Vec<(usize, &Vec<u32>)> = Vec::new();
+    for region in distinct {
+        let inside: Vec<usize> = region
+            .iter()
+            .flat_map(|s| &by_first[*s as usize])
+            .copied()
+            .filter(|u| {
+                region_of[*u]
+                    .as_ref()
+                    .is_some_and(|r| r.iter().all(|s| region.binary_search(s).is_ok()))
+            })
+            .collect();
+        let mut most = inside.len();
+        for k in 0..d {
+            let capacity: i64 = region.iter().map(|s| site_free[*s as usize * d + k]).sum();
+            let mut asks: Vec<i64> = inside.iter().map(|u| p.pods[*u].req[k].max(0)).collect();
+            asks.sort_unstable();
+            let mut total = 0i64;
+            let fit = asks
+                .iter()
+                .take_while(|q| {
+                    total = total.saturating_add(**q);
+                    total <= capacity
+                })
+                .count();
+            most = most.min(fit);
+        }
+        if most < inside.len() {
+            shortfalls.push((inside.len() - most, region));
+        }
+    }
+    // The largest shortfalls first, over regions that share no site.
+    shortfalls.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let mut taken = vec![false; sites];
+    let (mut short, mut regions) = (0, 0);
+    for (lack, region) in shortfalls {
+        if region.iter().any(|s| taken[*s as usize]) {
+            continue;
+        }
+        for s in region {
+            taken[*s as usize] = true;
+        }
+        short += lack;
+        regions += 1;
+    }
+    (n.saturating_sub(never + short), regions)
 }
 
 struct Search<'p, 'a> {

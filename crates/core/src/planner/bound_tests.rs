@@ -53,7 +53,8 @@ fn a_pod_in_violation_wherever_it_may_run_is_out_of_the_bound() {
             placed: 1,
             limit: 0,
             groups: 2,
-            exact_groups: 2
+            exact_groups: 2,
+            regions: 0
         }
     );
     let plan = run(&inst, Strategy::Greedy);
@@ -97,13 +98,59 @@ fn each_group_is_bounded_with_the_whole_clusters_room() {
             placed: 2,
             limit: 0,
             groups: 2,
-            exact_groups: 2
+            exact_groups: 2,
+            regions: 0
         }
     );
     let plan = run(&inst, Strategy::Optimal);
     assert_eq!((plan.summary.placed, plan.summary.rules_limit), (2, 1));
     assert!(plan.summary.optimal);
     assert_eq!(plan.summary.bound, None, "a proven optimum needs no bound");
+}
+
+/// Both pods may only run on edge-1 (edge-2 is 5ms from the users, beyond the 3ms
+/// limit), whose one node has one cpu free: each group alone could have it, but the region
+/// holds one of them at most, so the bound is 1 pod, and the plan reaches it.
+#[test]
+fn pods_that_can_only_run_in_one_region_share_its_capacity() {
+    let inst = instances::build(
+        topology(
+            &["stadium"],
+            vec![
+                link("stadium", "edge-1", "1ms"),
+                link("stadium", "edge-2", "5ms"),
+            ],
+        ),
+        vec![node("e1", "edge-1", 1), node("e2", "edge-2", 4)],
+        vec![],
+        vec![pod("a", 1), pod("b", 1), pod("c", 1)],
+        vec![
+            binding(
+                "a-users",
+                &[("front", pod_ref("a")), ("users", site_ref("stadium"))],
+                &[("latency", "1ms", "3ms")],
+            ),
+            binding(
+                "b-users",
+                &[("front", pod_ref("b")), ("users", site_ref("stadium"))],
+                &[("latency", "1ms", "3ms")],
+            ),
+        ],
+    );
+    // c has no rule: it runs anywhere and is not in the region.
+    assert_eq!(
+        bound_of(&inst),
+        Bound {
+            placed: 2,
+            limit: 0,
+            groups: 3,
+            exact_groups: 3,
+            regions: 1
+        }
+    );
+    let plan = run(&inst, Strategy::Greedy);
+    assert_eq!(plan.summary.placed, 2);
+    assert_eq!(plan.summary.gap(), Some(0));
 }
 
 /// Two pods pinned 5ms apart with a rule of 1ms..6ms: placing both puts it in Limit; a pod
@@ -137,7 +184,8 @@ fn a_pair_that_must_be_apart_counts_a_limit_and_a_pod_too_large_counts_out() {
             placed: 2,
             limit: 1,
             groups: 2,
-            exact_groups: 2
+            exact_groups: 2,
+            regions: 0
         }
     );
 }

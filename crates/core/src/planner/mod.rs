@@ -409,8 +409,13 @@ impl Summary {
         } else {
             String::new()
         };
+        let regions = if b.regions > 0 {
+            format!("; {} regions short of capacity", b.regions)
+        } else {
+            String::new()
+        };
         Some(format!(
-            "bound {} pods (gap {gap}, {pct:.1} %), at least {} rules in Limit at that{partial}",
+            "bound {} pods (gap {gap}, {pct:.1} %), at least {} rules in Limit at that{partial}{regions}",
             b.placed, b.limit
         ))
     }

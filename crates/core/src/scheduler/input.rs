@@ -18,8 +18,10 @@
 //!   planner must see the bindings of the pods it places, and those of a pod created a
 //!   moment ago may not have been written yet. Names are deterministic, so they are the
 //!   names the offer controller gives the binding objects. Only bindings with a pending
-//!   pod take part. An offer that does not expand is skipped with a warning (the offer
-//!   controller reports it on the offer).
+//!   pod take part, so an offer none of whose Pod roles selects a pending pod is not
+//!   expanded at all; pods are matched through an index by namespace and label
+//!   (`offers::PodIndex`), not against every pod. An offer that does not expand is skipped
+//!   with a warning (the offer controller reports it on the offer).
 //! - **Rules** come from the policies of the offer's namespace; a rule served by an
 //!   external provider gets an empty cost table, which the runtime fills (asking the
 //!   provider) before planning; a missing policy makes its rules Broken (reported in
@@ -28,7 +30,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::offers::{Candidate, Inventory};
+use crate::offers::{Candidate, CompiledOffer, Inventory, PodIndex};
 use crate::placement::RulesContext;
 use crate::planner::convert::{pod_key, running_rules};
 use crate::planner::{
@@ -255,6 +257,24 @@ pub fn build(
         sites: crate::sites::site_candidates(observed.topology, observed.nodes),
         functions: observed.functions.clone(),
     };
+    let index = PodIndex::new(&inventory);
+    let waiting = Inventory {
+        pods: inventory
+            .pods
+            .iter()
+            .filter(|c| {
+                pending_keys.contains(&PodKey::new(
+                    c.reference.namespace.as_deref().unwrap_or("default"),
+                    &c.reference.name,
+                ))
+            })
+            .cloned()
+            .collect(),
+        sites: Vec::new(),
+        // NF and chain roles stand for pods: the waiting ones among them count.
+        functions: inventory.functions.clone(),
+    };
+    let waiting_index = PodIndex::new(&waiting);
     let policies: HashMap<(&str, &str), &ConstraintPolicy> = observed
         .policies
         .iter()
@@ -276,7 +296,14 @@ pub fn build(
             "{namespace}/{}",
             offer.metadata.name.as_deref().unwrap_or_default()
         );
-        let desired = match crate::offers::expand(offer, &inventory) {
+        let desired = match CompiledOffer::of(offer) {
+            // Only bindings with a waiting pod take part: an offer that selects none of
+            // them is not expanded (with thousands of running pods, that is most offers).
+            Ok(compiled) if !compiled.selects_a_pod(&waiting, &waiting_index) => continue,
+            Ok(compiled) => compiled.expand(&inventory, &index),
+            Err(e) => Err(e),
+        };
+        let desired = match desired {
             Ok(d) => d,
             Err(e) => {
                 built.warnings.push(format!(

@@ -111,6 +111,9 @@ pub struct ReportBound {
     pub groups: usize,
     /// Groups solved to the end (the others are bounded by their size).
     pub exact_groups: usize,
+    /// Regions whose capacity cannot hold every pod that can only run there (they
+    /// lowered `placed`; `limit` then counts only rules whose targets do not move).
+    pub regions: usize,
 }
 
 impl Report {
@@ -196,6 +199,7 @@ impl Report {
                     limit: b.limit,
                     groups: b.groups,
                     exact_groups: b.exact_groups,
+                    regions: b.regions,
                 }),
                 gap: s.gap(),
             },
