@@ -158,12 +158,19 @@ where
 
 /// The rows of `kubectl get <plural> -n upf` (the Table the API server answers kubectl).
 async fn table(client: &Client, plural: &str) -> Vec<Vec<serde_json::Value>> {
-    let request = http::Request::get(format!(
-        "/apis/network.edgeplane.io/v1alpha1/namespaces/upf/{plural}"
-    ))
-    .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-    .body(Vec::new())
-    .unwrap();
+    table_of(
+        client,
+        &format!("network.edgeplane.io/v1alpha1/namespaces/upf/{plural}"),
+    )
+    .await
+}
+
+/// `kubectl get` of `/apis/<path>`: the rows' cells.
+async fn table_of(client: &Client, path: &str) -> Vec<Vec<serde_json::Value>> {
+    let request = http::Request::get(format!("/apis/{path}"))
+        .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(Vec::new())
+        .unwrap();
     let text = client.request_text(request).await.unwrap();
     let table: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(table["kind"], "Table", "{text}");
@@ -1349,6 +1356,46 @@ async fn a_vm_hop_whose_link_degrades_is_live_migrated_to_the_planners_node() {
         let e2e = lane.end_to_end.clone().unwrap();
         assert_eq!(e2e.latency.as_deref(), Some("780us"), "{lane:?}");
     }
+    // `kubectl get nf,sc,vmim` tells it: fw on c1, the chain Ready at 780us, two
+    // migrations Succeeded to c1.
+    let nf = table(&client, "networkfunctions").await;
+    let nodes: Vec<(&serde_json::Value, &serde_json::Value, &serde_json::Value)> =
+        nf.iter().map(|r| (&r[0], &r[4], &r[5])).collect();
+    assert_eq!(
+        nodes,
+        [
+            (&json!("dpi"), &json!("Ready"), &json!("a1,a1")),
+            (&json!("fw"), &json!("Ready"), &json!("c1,c1")),
+            (&json!("nat"), &json!("Ready"), &json!("b1,b1")),
+        ]
+    );
+    let sc = table(&client, "servicechains").await;
+    assert_eq!(
+        sc[0][..6],
+        [
+            json!("up"),
+            json!("ran-3>fw>dpi>nat>core-gw"),
+            json!(2),
+            json!(2),
+            json!("780us"),
+            json!("Ready")
+        ]
+    );
+    let vmim = table_of(
+        &client,
+        "kubevirt.io/v1/namespaces/upf/virtualmachineinstancemigrations",
+    )
+    .await;
+    let mut rows: Vec<(&serde_json::Value, &serde_json::Value, &serde_json::Value)> =
+        vmim.iter().map(|r| (&r[1], &r[2], &r[3])).collect();
+    rows.sort_by_key(|r| r.1.to_string());
+    assert_eq!(
+        rows,
+        [
+            (&json!("Succeeded"), &json!("fw-0"), &json!("c1")),
+            (&json!("Succeeded"), &json!("fw-1"), &json!("c1")),
+        ]
+    );
     // Nothing was evicted: the container pods are the same ones, and the descheduler made
     // no eviction; it created the migrations through the API.
     let after: Vec<Pod> = list(&client, "upf").await;
@@ -1384,8 +1431,7 @@ async fn a_vm_hop_whose_link_degrades_is_live_migrated_to_the_planners_node() {
         assert!(
             log[..gone]
                 .iter()
-                .filter(|(name, _, _)| name == source)
-                .last()
+                .rfind(|(name, _, _)| name == source)
                 .is_some_and(|(_, phase, _)| phase == "Running"),
             "{source} stopped running before it was deleted: {log:#?}"
         );
