@@ -666,7 +666,7 @@ mod tests {
             ),
             rule(
                 &["network.edgeplane.io"],
-                &["networktopologies"],
+                &["networktopologies", "servicechains"],
                 &["list", "watch"],
             ),
             rule(&["events.k8s.io"], &["events"], &["create"]),
