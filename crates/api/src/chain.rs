@@ -127,6 +127,18 @@ pub struct ChainNetwork {
     /// `bridge`, `macvlan` or `sriov`.
     #[serde(default, rename = "type")]
     pub type_: LinkType,
+    /// With `sriov`: the device plugin's resource the links' virtual functions come from
+    /// (`intel.com/sriov_netdevice`), written as each link NAD's
+    /// `k8s.v1.cni.cncf.io/resourceName` annotation, from which Multus' resource injector
+    /// adds the request to the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(
+            pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+        ),
+        length(min = 1, max = 316)
+    )]
+    pub resource_name: Option<String>,
 }
 
 impl ServiceChainSpec {

@@ -26,6 +26,12 @@ pub mod reasons {
     pub const MITIGATION_FAILED: &str = "MitigationFailed";
     pub const EVICTED: &str = "Evicted";
     pub const EVICTION_BLOCKED: &str = "EvictionBlocked";
+    /// The descheduler created a VirtualMachineInstanceMigration to move a VM hop.
+    pub const MIGRATION_STARTED: &str = "MigrationStarted";
+    /// A migration the descheduler created succeeded (the VMI runs on the target node).
+    pub const MIGRATED: &str = "Migrated";
+    /// A migration the descheduler created failed; it is retried after a backoff.
+    pub const MIGRATION_FAILED: &str = "MigrationFailed";
     pub const VIOLATION_IGNORED: &str = "ViolationIgnored";
     pub const EVICTION_SKIPPED: &str = "EvictionSkipped";
     pub const PATH_ALLOCATED: &str = "PathAllocated";

@@ -12,6 +12,8 @@ pub const NAD_API_VERSION: &str = "k8s.cni.cncf.io/v1";
 pub const NAD_KIND: &str = "NetworkAttachmentDefinition";
 /// The pod annotation naming the networks a pod attaches to.
 pub const NETWORKS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
+/// On a NAD: the device plugin resource its interfaces come from (SR-IOV).
+pub const RESOURCE_NAME_ANNOTATION: &str = "k8s.v1.cni.cncf.io/resourceName";
 /// The pod annotation where Multus reports the attached interfaces.
 pub const NETWORK_STATUS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/network-status";
 

@@ -29,7 +29,10 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::foreign::{NetworkAttachmentDefinition, VirtualMachine, VirtualMachineInstance};
+use crate::foreign::{
+    NetworkAttachmentDefinition, VirtualMachine, VirtualMachineInstance,
+    VirtualMachineInstanceMigration,
+};
 
 /// Changes a subscriber may fall behind before it gets [`Change::Resynced`] instead.
 pub const CHANNEL_CAPACITY: usize = 4096;
@@ -547,6 +550,34 @@ impl FunctionTargets {
             &self.nfs.list(),
             &self.chains.list(),
         )
+    }
+}
+
+/// What the descheduler reads to repair the lanes of service chains: the chains (whose
+/// lanes it plans as units when it predicts a move) and KubeVirt's migrations (one in
+/// flight per VMI). Started with `edgeplane descheduler --network-functions`.
+#[derive(Clone, Debug)]
+pub struct LaneCaches {
+    pub chains: Cache<ServiceChain>,
+    pub migrations: Cache<VirtualMachineInstanceMigration>,
+}
+
+impl LaneCaches {
+    pub fn start(client: &Client, shutdown: &CancellationToken) -> LaneCaches {
+        let cfg = watcher::Config::default;
+        LaneCaches {
+            chains: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+            migrations: Cache::spawn(Api::all(client.clone()), cfg(), shutdown.clone()),
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.chains.is_ready() && self.migrations.is_ready()
+    }
+
+    pub async fn wait_ready(&self) {
+        self.chains.wait_ready().await;
+        self.migrations.wait_ready().await;
     }
 }
 

@@ -194,6 +194,31 @@ impl Context {
             .map_err(|e| Error::kube(format!("applying {}", what()), e))
     }
 
+    /// Creates `object` as field manager `edgeplane` (`generateName` allowed): for objects
+    /// that are events in themselves, one per occurrence (a VMI migration), which
+    /// server-side apply, create-or-update by name, cannot express. Returns what the API
+    /// server stored (with its name).
+    pub async fn create<K: Object + Serialize>(&self, object: &K) -> Result<K, Error> {
+        let kind = K::kind(&());
+        let meta = object.meta();
+        let name = meta
+            .name
+            .clone()
+            .or_else(|| meta.generate_name.as_ref().map(|g| format!("{g}*")))
+            .unwrap_or_default();
+        let namespace = meta.namespace.clone();
+        let what = || format!("{kind} {}", qualified(namespace.as_deref(), &name));
+        self.begin("create", &kind, what)?;
+        let params = kube::api::PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        self.api::<K>(namespace.as_deref())
+            .create(&params, object)
+            .await
+            .map_err(|e| Error::kube(format!("creating {}", what()), e))
+    }
+
     /// Server-side apply of `status` on the status subresource of the object `name`. The
     /// kind, its apiVersion and the field manager come from the status type (a type per
     /// owner: the descheduler's `lastMitigatedTimestamp` is not the binding controller's).

@@ -86,6 +86,15 @@ foreign_kind!(
     "virtualmachineinstances"
 );
 foreign_kind!(
+    /// A KubeVirt `VirtualMachineInstanceMigration` (`kubevirt.io/v1`): a live migration
+    /// of one VMI, created by the descheduler to move a VM hop.
+    VirtualMachineInstanceMigration,
+    "kubevirt.io",
+    "v1",
+    "VirtualMachineInstanceMigration",
+    "virtualmachineinstancemigrations"
+);
+foreign_kind!(
     /// A Multus `NetworkAttachmentDefinition` (`k8s.cni.cncf.io/v1`).
     NetworkAttachmentDefinition,
     "k8s.cni.cncf.io",

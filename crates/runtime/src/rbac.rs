@@ -260,6 +260,43 @@ pub const DESCHEDULER: &[ApiCall] = &[
     ),
 ];
 
+/// [`crate::descheduler::Descheduler::with_lanes`] (`edgeplane descheduler
+/// --network-functions`): watches service chains and KubeVirt's migrations
+/// ([`crate::cache::LaneCaches`]) and creates a `VirtualMachineInstanceMigration` to move a
+/// VM hop. Granted whether or not the flag is given, like the controller's [`FUNCTIONS`].
+pub const DESCHEDULER_LANES: &[ApiCall] = &[
+    call(
+        "network.edgeplane.io",
+        "servicechains",
+        WATCH,
+        "descheduler lane caches: service chains",
+    ),
+    call(
+        "kubevirt.io",
+        "virtualmachineinstancemigrations",
+        &["create", "list", "watch"],
+        "descheduler: live migration of VM hops",
+    ),
+];
+
+/// [`crate::scheduler::Scheduler::with_functions`] (`edgeplane scheduler
+/// --service-chains`): watches service chains to plan their lanes as units, and network
+/// functions for the offers that target them. Granted whether or not the flag is given.
+pub const SCHEDULER_CHAINS: &[ApiCall] = &[
+    call(
+        "network.edgeplane.io",
+        "servicechains",
+        WATCH,
+        "scheduler: lanes of service chains",
+    ),
+    call(
+        "network.edgeplane.io",
+        "networkfunctions",
+        WATCH,
+        "scheduler: offers that target network functions",
+    ),
+];
+
 /// The reference network controller (`edgeplane netctl serve`, crates/netctl
 /// `reference`): watches nodes and bindings (`NetworkReads`; it lists them itself until
 /// the watches have listed), reads the NetworkTopology and the NetworkPathCatalogue it
@@ -540,9 +577,18 @@ pub fn requirements(component: Component) -> Vec<ApiCall> {
             out.extend(GATE_WATCHDOG);
             out.extend(FUNCTIONS);
         }
-        Component::Scheduler(Mode::Gate) => out.extend(SCHEDULER_GATE),
-        Component::Scheduler(Mode::Bind) => out.extend(SCHEDULER_BIND),
-        Component::Descheduler => out.extend(DESCHEDULER),
+        Component::Scheduler(Mode::Gate) => {
+            out.extend(SCHEDULER_GATE);
+            out.extend(SCHEDULER_CHAINS);
+        }
+        Component::Scheduler(Mode::Bind) => {
+            out.extend(SCHEDULER_BIND);
+            out.extend(SCHEDULER_CHAINS);
+        }
+        Component::Descheduler => {
+            out.extend(DESCHEDULER);
+            out.extend(DESCHEDULER_LANES);
+        }
         Component::NetworkController | Component::Hub(_) | Component::Agent => {}
     }
     out
@@ -640,7 +686,7 @@ mod tests {
             ),
             rule(
                 &["network.edgeplane.io"],
-                &["networktopologies"],
+                &["networktopologies", "servicechains", "networkfunctions"],
                 &["list", "watch"],
             ),
             rule(&["events.k8s.io"], &["events"], &["create"]),

@@ -158,12 +158,19 @@ where
 
 /// The rows of `kubectl get <plural> -n upf` (the Table the API server answers kubectl).
 async fn table(client: &Client, plural: &str) -> Vec<Vec<serde_json::Value>> {
-    let request = http::Request::get(format!(
-        "/apis/network.edgeplane.io/v1alpha1/namespaces/upf/{plural}"
-    ))
-    .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-    .body(Vec::new())
-    .unwrap();
+    table_of(
+        client,
+        &format!("network.edgeplane.io/v1alpha1/namespaces/upf/{plural}"),
+    )
+    .await
+}
+
+/// `kubectl get` of `/apis/<path>`: the rows' cells.
+async fn table_of(client: &Client, path: &str) -> Vec<Vec<serde_json::Value>> {
+    let request = http::Request::get(format!("/apis/{path}"))
+        .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(Vec::new())
+        .unwrap();
     let text = client.request_text(request).await.unwrap();
     let table: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(table["kind"], "Table", "{text}");
@@ -1225,4 +1232,371 @@ async fn offers_that_target_network_functions_and_chains_bind_and_place_each_rep
     controller.stop().await;
     functions.stop().await;
     scheduler.stop().await;
+}
+
+/// TWO_SITES and a third site, edge-c, near the RAN and next to edge-a (no node there at
+/// first): ran-3 > edge-c 140us, edge-c > edge-a 140us. No site is transit, so the path
+/// between ran-3 and edge-a is their link, whatever its latency.
+fn three_sites(ran_to_edge_a: &str) -> String {
+    TWO_SITES
+        .replace(
+            "{name: edge-b, transit: false}]",
+            "{name: edge-b, transit: false}, {name: edge-c, transit: false}]",
+        )
+        .replace(
+            "  - {from: ran-3, to: edge-a, latency: 200us}\n",
+            &format!(
+                "  - {{from: ran-3, to: edge-a, latency: {ran_to_edge_a}}}\n  - {{from: ran-3, to: edge-c, latency: 140us}}\n  - {{from: edge-c, to: edge-a, latency: 140us}}\n"
+            ),
+        )
+}
+
+/// The descheduler repairing lanes (`--network-functions`), every 2s, pods of any age,
+/// with the reference network controller in process (no catalogue: it cannot mitigate).
+async fn start_lane_descheduler(cluster: &EmbeddedCluster) -> Component {
+    use edgeplane_netctl::{NetworkController, ReferenceConfig, ReferenceController};
+    use edgeplane_runtime::cache::LaneCaches;
+    use edgeplane_runtime::descheduler::{self, Descheduler, DeschedulerConfig, Limits};
+    let writes = WriteLog::default();
+    let client = recording_client(cluster, &writes);
+    let clock = Arc::new(cluster.clock());
+    let config = BaseConfig::new(descheduler::COMPONENT).clock(clock.clone());
+    let mut base = Base::start(client.clone(), config).await.unwrap();
+    let lanes = LaneCaches::start(&client, &base.ctx.shutdown);
+    let network = Arc::new(ReferenceController::new(
+        client.clone(),
+        clock,
+        ReferenceConfig::default(),
+    ));
+    let descheduler = Descheduler::new(
+        base.ctx.clone(),
+        base.caches.clone(),
+        base.views.clone(),
+        DeschedulerConfig {
+            interval: Duration::from_secs(2),
+            limits: Limits {
+                min_pod_age: Duration::ZERO,
+                ..Limits::default()
+            },
+            ..DeschedulerConfig::default()
+        },
+    )
+    .with_network_controller(network as Arc<dyn NetworkController>)
+    .with_lanes(lanes);
+    base.spawn(descheduler.run());
+    Component { base, writes }
+}
+
+/// What a pod watch saw, in order: (pod, phase, being deleted).
+type PodLog = Arc<std::sync::Mutex<Vec<(String, String, bool)>>>;
+
+fn watch_pods(client: &Client, namespace: &str) -> PodLog {
+    use futures::StreamExt;
+    use kube::runtime::watcher;
+    let log: PodLog = Arc::default();
+    let sink = log.clone();
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    tokio::spawn(async move {
+        let mut events = std::pin::pin!(watcher(api, watcher::Config::default()));
+        while let Some(Ok(event)) = events.next().await {
+            let (pods, deleted) = match event {
+                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => (vec![p], false),
+                watcher::Event::Delete(p) => (vec![p], true),
+                _ => continue,
+            };
+            for p in pods {
+                let phase = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_default();
+                let deleting = deleted || p.metadata.deletion_timestamp.is_some();
+                sink.lock()
+                    .unwrap()
+                    .push((p.metadata.name.unwrap_or_default(), phase, deleting));
+            }
+        }
+    });
+    log
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vm_hop_whose_link_degrades_is_live_migrated_to_the_planners_node() {
+    // The lanes are planned split between edge-a and edge-b (fw and dpi on a1, nat on b1:
+    // 200 + 20 + 300 + 200 = 720us, request 800us, limit 1ms). Then a node comes up in
+    // edge-c and the link between the RAN and edge-a degrades to 900us: each lane is
+    // 1420us, in Violation. Only moving fw helps (ran-3 > c1 > a1 > b1 > core-gw: 780us,
+    // Compliant); moving dpi or nat leaves the 900us link in the lane. The descheduler asks
+    // the network controller first (no catalogue: refused), then, mitigationGrace later,
+    // migrates each lane's VM to c1 instead of evicting anything.
+    let (cluster, gate) =
+        harness::gated_cluster(vec![site_node("a1", "edge-a"), site_node("b1", "edge-b")]).await;
+    with_upstream_crds(&cluster).await;
+    cluster
+        .load_yaml(edgeplane_cluster::kubevirt::MIGRATION_CRD)
+        .await
+        .unwrap();
+    cluster.load_yaml(&three_sites("200us")).await.unwrap();
+    let client = cluster.client();
+    let functions = start_functions(&cluster).await;
+    gate.attach(&functions.base.caches.offers);
+    let scheduler = start_lane_scheduler(&cluster).await;
+    let pods = watch_pods(&client, "upf");
+    cluster
+        .load_yaml(&FUNCTIONS.replace(
+            "endToEnd: [{name: latency, request: 1ms, limit: 2ms}]",
+            "endToEnd: [{name: latency, request: 800us, limit: 1ms}]",
+        ))
+        .await
+        .unwrap();
+    let lanes = || async {
+        get::<ServiceChain>(&client, "upf", "up")
+            .await
+            .and_then(|c| c.status)
+            .map(|s| s.lanes)
+            .unwrap_or_default()
+    };
+    let all = |want: &'static str| {
+        let lanes = &lanes;
+        async move {
+            let lanes = lanes().await;
+            lanes.len() == 2
+                && lanes.iter().all(|l| {
+                    l.links.iter().all(|link| link.ready)
+                        && l.end_to_end
+                            .as_ref()
+                            .map(|e| e.compliance.to_string())
+                            .as_deref()
+                            == Some(want)
+                })
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(120), || all("Compliant")).await,
+        "{:#?}",
+        lanes().await
+    );
+    for lane in lanes().await {
+        let nodes: Vec<&str> = lane.hops.iter().filter_map(|h| h.node.as_deref()).collect();
+        assert_eq!(nodes, ["a1", "a1", "b1"], "lane {}", lane.index);
+    }
+    let before: Vec<Pod> = list(&client, "upf").await;
+    let container_pods: Vec<(String, String)> = before
+        .iter()
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("kubevirt.io"))
+                .is_none()
+        })
+        .map(|p| {
+            (
+                p.metadata.name.clone().unwrap(),
+                p.metadata.uid.clone().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(container_pods.len(), 4, "{container_pods:?}");
+    let sources: Vec<String> = before
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .filter(|n| n.starts_with("virt-launcher-fw-"))
+        .collect();
+    assert_eq!(sources.len(), 2);
+
+    let descheduler = start_lane_descheduler(&cluster).await;
+    cluster.add_node(site_node("c1", "edge-c")).await.unwrap();
+    cluster.load_yaml(&three_sites("900us")).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(60), || all("Violation")).await,
+        "{:#?}",
+        lanes().await
+    );
+    // Grace (60s), the refused mitigation, mitigationGrace (60s), then the migrations.
+    let migrated = eventually(Duration::from_secs(400), || async {
+        let done = lanes()
+            .await
+            .iter()
+            .all(|l| l.hops.first().and_then(|h| h.node.as_deref()) == Some("c1"));
+        done && all("Compliant").await
+    })
+    .await;
+    if !migrated {
+        let events: Vec<Event> = list(&client, "upf").await;
+        let notes: Vec<String> = events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{:?} {:?} {:?}",
+                    e.involved_object.name, e.reason, e.message
+                )
+            })
+            .collect();
+        panic!(
+            "not migrated: {:#?}\n{notes:#?}\n{:#?}",
+            lanes().await,
+            descheduler.writes.entries()
+        );
+    }
+
+    // Exactly one migration per VMI, to the planner's node, both succeeded.
+    use edgeplane_runtime::foreign::VirtualMachineInstanceMigration;
+    let migrations: Vec<VirtualMachineInstanceMigration> = list(&client, "upf").await;
+    let mut seen: Vec<(String, serde_json::Value, String)> = migrations
+        .iter()
+        .map(|m| {
+            (
+                m.rest["spec"]["vmiName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                m.rest["spec"]["addedNodeSelector"].clone(),
+                m.rest["status"]["phase"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        [
+            (
+                "fw-0".to_string(),
+                json!({"kubernetes.io/hostname": "c1"}),
+                "Succeeded".to_string()
+            ),
+            (
+                "fw-1".to_string(),
+                json!({"kubernetes.io/hostname": "c1"}),
+                "Succeeded".to_string()
+            ),
+        ]
+    );
+    for vmi in ["fw-0", "fw-1"] {
+        let v = get::<VirtualMachineInstance>(&client, "upf", vmi)
+            .await
+            .unwrap();
+        let status = &v.rest["status"];
+        assert_eq!(status["nodeName"], "c1", "{vmi}");
+        assert_eq!(status["phase"], "Running", "{vmi}");
+        assert_eq!(status["migrationState"]["completed"], true, "{vmi}");
+        assert_eq!(status["migrationState"]["targetNode"], "c1", "{vmi}");
+        assert_eq!(status["migrationState"]["sourceNode"], "a1", "{vmi}");
+    }
+    // The lane bindings are Compliant again, at 780us.
+    for lane in lanes().await {
+        let e2e = lane.end_to_end.clone().unwrap();
+        assert_eq!(e2e.latency.as_deref(), Some("780us"), "{lane:?}");
+    }
+    // `kubectl get nf,sc,vmim` tells it: fw on c1, the chain Ready at 780us, two
+    // migrations Succeeded to c1.
+    let nf = table(&client, "networkfunctions").await;
+    let nodes: Vec<(&serde_json::Value, &serde_json::Value, &serde_json::Value)> =
+        nf.iter().map(|r| (&r[0], &r[4], &r[5])).collect();
+    assert_eq!(
+        nodes,
+        [
+            (&json!("dpi"), &json!("Ready"), &json!("a1,a1")),
+            (&json!("fw"), &json!("Ready"), &json!("c1,c1")),
+            (&json!("nat"), &json!("Ready"), &json!("b1,b1")),
+        ]
+    );
+    let sc = table(&client, "servicechains").await;
+    assert_eq!(
+        sc[0][..6],
+        [
+            json!("up"),
+            json!("ran-3>fw>dpi>nat>core-gw"),
+            json!(2),
+            json!(2),
+            json!("780us"),
+            json!("Ready")
+        ]
+    );
+    let vmim = table_of(
+        &client,
+        "kubevirt.io/v1/namespaces/upf/virtualmachineinstancemigrations",
+    )
+    .await;
+    let mut rows: Vec<(&serde_json::Value, &serde_json::Value, &serde_json::Value)> =
+        vmim.iter().map(|r| (&r[1], &r[2], &r[3])).collect();
+    rows.sort_by_key(|r| r.1.to_string());
+    assert_eq!(
+        rows,
+        [
+            (&json!("Succeeded"), &json!("fw-0"), &json!("c1")),
+            (&json!("Succeeded"), &json!("fw-1"), &json!("c1")),
+        ]
+    );
+    // Nothing was evicted: the container pods are the same ones, and the descheduler made
+    // no eviction; it created the migrations through the API.
+    let after: Vec<Pod> = list(&client, "upf").await;
+    for (name, uid) in &container_pods {
+        assert!(
+            after.iter().any(|p| p.metadata.name.as_ref() == Some(name)
+                && p.metadata.uid.as_ref() == Some(uid)
+                && p.metadata.deletion_timestamp.is_none()),
+            "{name} was replaced"
+        );
+    }
+    let writes = descheduler.writes.entries();
+    assert!(
+        !writes.iter().any(|w| w.contains("eviction")),
+        "{writes:#?}"
+    );
+    assert_eq!(
+        writes
+            .iter()
+            .filter(|w| w.contains("virtualmachineinstancemigrations"))
+            .count(),
+        2,
+        "{writes:#?}"
+    );
+    // No interruption: each source launcher pod was Running until its target pod ran; only
+    // then was it deleted.
+    let log = pods.lock().unwrap().clone();
+    for source in &sources {
+        let gone = log
+            .iter()
+            .position(|(name, _, deleting)| name == source && *deleting)
+            .unwrap_or_else(|| panic!("{source} was not deleted: {log:#?}"));
+        assert!(
+            log[..gone]
+                .iter()
+                .rfind(|(name, _, _)| name == source)
+                .is_some_and(|(_, phase, _)| phase == "Running"),
+            "{source} stopped running before it was deleted: {log:#?}"
+        );
+        let vm = source
+            .trim_start_matches("virt-launcher-")
+            .rsplit_once('-')
+            .map(|(vm, _)| vm.to_string())
+            .unwrap();
+        let target_ran = log[..gone].iter().any(|(name, phase, _)| {
+            name.starts_with(&format!("virt-launcher-{vm}-"))
+                && name != source
+                && phase == "Running"
+        });
+        assert!(target_ran, "{source} went before its target ran: {log:#?}");
+    }
+    // The story, in Events on the lane binding.
+    let events: Vec<Event> = list(&client, "upf").await;
+    let reasons_of = |binding: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some(binding))
+            .filter_map(|e| e.reason.clone())
+            .collect()
+    };
+    let story = reasons_of("up-lane-0");
+    for reason in ["MitigationFailed", "MigrationStarted", "Migrated"] {
+        assert!(story.contains(&reason.to_string()), "{story:?}");
+    }
+    assert!(!story.contains(&"Evicted".to_string()), "{story:?}");
+    functions.stop().await;
+    scheduler.stop().await;
+    descheduler.stop().await;
 }

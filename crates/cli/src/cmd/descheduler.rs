@@ -79,6 +79,11 @@ pub struct Args {
     /// Decide and report (EvictionSkipped events, metrics) but neither mitigate nor evict.
     #[arg(long)]
     pub dry_run: bool,
+    /// Repair the lanes of service chains too, a VM hop by live migration
+    /// (docs/network-functions.md); watches servicechains and KubeVirt's
+    /// virtualmachineinstancemigrations, whose CRD must be installed.
+    #[arg(long)]
+    pub network_functions: bool,
     #[command(flatten)]
     pub network: NetworkControllerArgs,
     #[command(flatten)]
@@ -145,13 +150,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.metrics_addr,
         )
         .await?;
-        let descheduler = Descheduler::new(
+        let mut descheduler = Descheduler::new(
             base.ctx.clone(),
             base.caches.clone(),
             base.views.clone(),
             config.clone(),
         )
         .with_network_controllers(args.network.controllers(grpc_tls));
+        if args.network_functions {
+            descheduler = descheduler.with_lanes(edgeplane_runtime::cache::LaneCaches::start(
+                &base.ctx.client,
+                &base.ctx.shutdown,
+            ));
+        }
         base.spawn(descheduler.run());
         tracing::info!(identity = %base.ctx.identity, http = ?base.http_addr,
             interval = ?config.interval, dry_run = config.dry_run,

@@ -12,6 +12,7 @@ mod errors;
 mod faithfulness;
 mod load;
 mod machinery;
+mod migration;
 mod openapi;
 mod protobuf;
 mod serving;

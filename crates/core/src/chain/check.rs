@@ -96,6 +96,15 @@ pub fn check(
             ));
         }
     }
+    if let Some(network) = &chain.spec.network
+        && network.resource_name.is_some()
+        && network.type_ != edgeplane_api::LinkType::Sriov
+    {
+        errors.push(FieldError::new(
+            "spec.network.resourceName",
+            "only an sriov network has a device plugin resource (set type: sriov, or remove it)",
+        ));
+    }
     if let Some(constraints) = &chain.spec.constraints {
         for (list, rules) in [
             ("endToEnd", &constraints.end_to_end),

@@ -74,6 +74,15 @@ pub fn nad_object(
                 (LANE_LABEL.to_string(), lane.to_string()),
             ])),
             owner_references: owner(chain).map(|o| vec![o]),
+            annotations: chain
+                .spec
+                .network
+                .as_ref()
+                .and_then(|n| n.resource_name.clone())
+                .filter(|_| cni == "sriov")
+                .map(|r| {
+                    BTreeMap::from([(crate::multus::RESOURCE_NAME_ANNOTATION.to_string(), r)])
+                }),
             ..ObjectMeta::default()
         },
         spec: NadSpec {

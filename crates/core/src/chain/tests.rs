@@ -389,6 +389,46 @@ fn a_bad_chain_creates_nothing_and_names_every_field() {
 }
 
 #[test]
+fn sriov_links_name_the_device_plugin_resource() {
+    use edgeplane_api::{ChainNetwork, LinkType};
+    let mut c = chain(&[("fw", "fw"), ("dpi", "dpi")]);
+    c.spec.network = Some(ChainNetwork {
+        type_: LinkType::Sriov,
+        resource_name: Some("intel.com/sriov_netdevice".into()),
+    });
+    let nad = nad_object(&c, 0, "fw", "dpi", "sriov");
+    assert_eq!(
+        nad.metadata.annotations,
+        Some(BTreeMap::from([(
+            "k8s.v1.cni.cncf.io/resourceName".to_string(),
+            "intel.com/sriov_netdevice".to_string()
+        )]))
+    );
+    // Only on sriov links.
+    assert_eq!(
+        nad_object(&c, 0, "fw", "dpi", "macvlan")
+            .metadata
+            .annotations,
+        None
+    );
+    // A resource without sriov is refused, naming the field.
+    c.spec.network = Some(ChainNetwork {
+        type_: LinkType::Auto,
+        resource_name: Some("intel.com/sriov_netdevice".into()),
+    });
+    let topology_sites = |_: &str| true;
+    let errors = check(&c, &|name: &str| nfs().get(name).cloned(), &topology_sites)
+        .err()
+        .unwrap_or_default();
+    assert!(
+        errors.iter().any(|e| e
+            .to_string()
+            .starts_with("spec.network.resourceName: only an sriov network")),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn auto_links_follow_placement_and_colocation() {
     use edgeplane_api::{Colocate, LinkType};
     assert_eq!(

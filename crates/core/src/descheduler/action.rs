@@ -61,6 +61,8 @@ pub struct Candidate {
     pub demand: Demand,
     /// When the pod was created.
     pub created: Option<Timestamp>,
+    /// The VMI it runs, when it is a virt-launcher pod: moved by live migration.
+    pub vmi: Option<String>,
 }
 
 impl Candidate {
@@ -104,6 +106,23 @@ pub enum SkipReason {
     /// room left once the pods waiting at the gate and the replacements of other evictions
     /// are counted: evicting would leave the pod nowhere to run.
     NoRoom { reasons: Vec<(PodKey, String)> },
+    /// Every pod that could move is a VM whose last live migration failed, and its backoff
+    /// has not passed.
+    MigrationBackoff {
+        /// The VMI, its failed migration, why it failed, and when it may be tried again.
+        vmis: Vec<BackingOff>,
+    },
+}
+
+/// A VMI not migrated again yet because its last migration failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackingOff {
+    pub vmi: PodKey,
+    pub migration: String,
+    pub reason: Option<String>,
+    /// Consecutive failures.
+    pub failures: u32,
+    pub retry_at: Timestamp,
 }
 
 impl SkipReason {
@@ -120,6 +139,19 @@ impl SkipReason {
             SkipReason::Unmovable { .. } => "unmovable",
             SkipReason::NoCandidate { .. } => "no-candidate",
             SkipReason::NoRoom { .. } => "no-room",
+            SkipReason::MigrationBackoff { .. } => "migration-backoff",
+        }
+    }
+
+    /// What once-per-episode reporting remembers: the kind, and for a migration backoff
+    /// the failed migrations too, so that each failure is reported once.
+    pub fn report_key(&self) -> String {
+        match self {
+            SkipReason::MigrationBackoff { vmis } => {
+                let failed: Vec<&str> = vmis.iter().map(|b| b.migration.as_str()).collect();
+                format!("{} {}", self.kind(), failed.join(","))
+            }
+            _ => self.kind().to_string(),
         }
     }
 }
@@ -134,12 +166,21 @@ impl fmt::Display for SkipReason {
             SkipReason::DryRunMitigation => {
                 f.write_str("dry run: would ask the network controller to mitigate")
             }
-            SkipReason::DryRun { candidate } => write!(
-                f,
-                "dry run: would evict pod {}; the planner expects its replacement on {}",
-                candidate.pod,
-                candidate.prediction.describe()
-            ),
+            SkipReason::DryRun { candidate } => match &candidate.vmi {
+                Some(vmi) => write!(
+                    f,
+                    "dry run: would live-migrate VMI {}/{vmi} (pod {}) to {}",
+                    candidate.pod.namespace,
+                    candidate.pod,
+                    candidate.prediction.describe()
+                ),
+                None => write!(
+                    f,
+                    "dry run: would evict pod {}; the planner expects its replacement on {}",
+                    candidate.pod,
+                    candidate.prediction.describe()
+                ),
+            },
             SkipReason::CycleLimit { limit } => write!(
                 f,
                 "not evicting: {limit} evictions this cycle already (--max-evictions-per-cycle)"
@@ -183,6 +224,25 @@ impl fmt::Display for SkipReason {
                     list.join("; ")
                 )
             }
+            SkipReason::MigrationBackoff { vmis } => {
+                let list: Vec<String> = vmis
+                    .iter()
+                    .map(|b| {
+                        format!(
+                            "VMI {}: migration {} failed{} ({} in a row); not migrated again before {}",
+                            b.vmi,
+                            b.migration,
+                            b.reason
+                                .as_ref()
+                                .map(|r| format!(": {r}"))
+                                .unwrap_or_default(),
+                            b.failures,
+                            b.retry_at
+                        )
+                    })
+                    .collect();
+                write!(f, "not moving: {}", list.join("; "))
+            }
         }
     }
 }
@@ -219,6 +279,12 @@ pub enum Action {
         binding: BindingKey,
         candidates: Vec<Candidate>,
     },
+    /// Live-migrate the VMI of `candidate` (a virt-launcher pod) to the planner's node:
+    /// a `VirtualMachineInstanceMigration` with `addedNodeSelector`.
+    Migrate {
+        binding: BindingKey,
+        candidate: Box<Candidate>,
+    },
     /// Leave it alone, and say why.
     Skip {
         binding: BindingKey,
@@ -232,6 +298,7 @@ impl Action {
             Action::Ignore { binding }
             | Action::Mitigate { binding }
             | Action::Evict { binding, .. }
+            | Action::Migrate { binding, .. }
             | Action::Skip { binding, .. } => binding,
         }
     }

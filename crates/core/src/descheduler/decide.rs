@@ -6,10 +6,11 @@ use std::time::Duration;
 use edgeplane_api::{Compliance, ViolationPolicy};
 use jiff::Timestamp;
 
-use super::action::{Action, Candidate, Predicted, SkipReason};
+use super::action::{Action, BackingOff, Candidate, Predicted, SkipReason};
 use super::capacity::{Capacity, Ledger, Reservation};
 use super::facts::{BindingFacts, Limits, OfferFacts, Owner, PodFacts};
 use super::memory::{IGNORED, Memory};
+use super::migration::{MigrationFacts, MigrationState, migration_state};
 use crate::planner::PodKey;
 
 /// Everything one cycle decides from.
@@ -26,6 +27,21 @@ pub struct Input<'a> {
     pub dry_run: bool,
     pub mitigation_period: Duration,
     pub memory: &'a Memory,
+    /// The cluster's `VirtualMachineInstanceMigration`s (of the VMIs of `pods`, at least).
+    pub migrations: &'a [MigrationFacts],
+}
+
+impl Input<'_> {
+    /// What the migrations of the VMI a launcher pod runs allow now.
+    fn migration_state(&self, pod: &PodFacts) -> Option<MigrationState> {
+        let vmi = PodKey::new(&pod.key.namespace, pod.vmi.as_ref()?);
+        let ours = self
+            .memory
+            .migrating
+            .get(&vmi)
+            .map(|(name, _)| name.as_str());
+        Some(migration_state(&vmi, self.migrations, ours, self.now))
+    }
 }
 
 fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
@@ -74,7 +90,7 @@ pub fn decide(input: &Input<'_>, questions: &mut dyn Questions) -> Vec<Action> {
         let key = &binding.key;
         let reported = |kind: &str| input.memory.was_reported(key, episode, kind);
         let skip = |reason: SkipReason| -> Option<Action> {
-            (!reported(reason.kind())).then(|| Action::Skip {
+            (!reported(&reason.report_key())).then(|| Action::Skip {
                 binding: key.clone(),
                 reason,
             })
@@ -152,19 +168,22 @@ fn evict(
 ) -> Option<Action> {
     let key = &binding.key;
     let skip = |reason: SkipReason| -> Option<Action> {
-        (!input.memory.was_reported(key, episode, reason.kind())).then(|| Action::Skip {
+        (!input
+            .memory
+            .was_reported(key, episode, &reason.report_key()))
+        .then(|| Action::Skip {
             binding: key.clone(),
             reason,
         })
     };
     let pods: Vec<Option<&PodFacts>> = binding.pods.iter().map(|p| input.pods.get(p)).collect();
-    // Something is already moving (a target being deleted, one this process evicted):
-    // wait for it to settle.
-    if pods
-        .iter()
-        .flatten()
-        .any(|p| p.terminating || input.memory.evicted.contains_key(&p.key))
-    {
+    // Something is already moving (a target being deleted, one this process evicted, a
+    // VM being migrated): wait for it to settle.
+    if pods.iter().flatten().any(|p| {
+        p.terminating
+            || input.memory.evicted.contains_key(&p.key)
+            || matches!(input.migration_state(p), Some(MigrationState::InFlight(_)))
+    }) {
         return None;
     }
     let limits = input.limits;
@@ -189,6 +208,7 @@ fn evict(
     }
     let mut unmovable = Vec::new();
     let mut young = Vec::new();
+    let mut backing_off = Vec::new();
     let mut movable = Vec::new();
     if binding.pods.is_empty() {
         unmovable.push("it has no Pod target (sites do not move)".to_string());
@@ -216,10 +236,28 @@ fn evict(
             young.push((pod.clone(), age));
             continue;
         }
+        if let Some(MigrationState::BackingOff {
+            migration,
+            reason,
+            failures,
+            retry_at,
+        }) = input.migration_state(facts)
+        {
+            backing_off.push(BackingOff {
+                vmi: PodKey::new(&pod.namespace, facts.vmi.as_deref().unwrap_or_default()),
+                migration,
+                reason,
+                failures,
+                retry_at,
+            });
+            continue;
+        }
         movable.push(facts);
     }
     if movable.is_empty() {
-        return if young.is_empty() {
+        return if !backing_off.is_empty() {
+            skip(SkipReason::MigrationBackoff { vmis: backing_off })
+        } else if young.is_empty() {
             skip(SkipReason::Unmovable { why: unmovable })
         } else {
             skip(SkipReason::TooYoung {
@@ -272,9 +310,14 @@ fn evict(
             controller,
             demand: facts.demand.clone(),
             created: facts.created,
+            vmi: facts.vmi.clone(),
         });
     }
     if candidates.is_empty() {
+        // A failed migration is reported even when no other pod can move instead.
+        if !backing_off.is_empty() {
+            return skip(SkipReason::MigrationBackoff { vmis: backing_off });
+        }
         return skip(if no_room {
             SkipReason::NoRoom { reasons }
         } else {
@@ -287,6 +330,14 @@ fn evict(
             .then(a.prediction.cost.total_cmp(&b.prediction.cost))
             .then(a.pod.cmp(&b.pod))
     });
+    // A VM moves by live migration, never by eviction (which would kill the guest): when
+    // the best move is a VM's, that migration is the decision; otherwise the VMs are not
+    // among the eviction candidates.
+    if candidates[0].vmi.is_some() {
+        candidates.truncate(1);
+    } else {
+        candidates.retain(|c| c.vmi.is_none());
+    }
     counts.total += 1;
     *counts.namespace.entry(namespace.clone()).or_default() += 1;
     *counts.offer.entry(binding.offer_key()).or_default() += 1;
@@ -302,6 +353,12 @@ fn evict(
         let best = candidates.swap_remove(0);
         return skip(SkipReason::DryRun {
             candidate: Box::new(best),
+        });
+    }
+    if candidates[0].vmi.is_some() {
+        return Some(Action::Migrate {
+            binding: key.clone(),
+            candidate: Box::new(candidates.swap_remove(0)),
         });
     }
     Some(Action::Evict {

@@ -112,4 +112,7 @@ pub struct PodFacts {
     pub running: bool,
     /// Has a deletionTimestamp.
     pub terminating: bool,
+    /// The VMI it runs, when it is a virt-launcher pod (`kubevirt.io: virt-launcher`,
+    /// `vm.kubevirt.io/name`): it is live-migrated, never evicted.
+    pub vmi: Option<String>,
 }

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use super::action::{Action, SkipReason};
 use super::capacity::{Capacity, Claim, REPLACEMENT_TIMEOUT, Replacement, claims};
 use super::facts::{BindingFacts, BindingKey, PodFacts};
+use super::migration::{MigrationFacts, MigrationPhase};
 use crate::planner::PodKey;
 
 /// What the descheduler remembers between cycles (per process; a new leader starts empty
@@ -26,6 +27,10 @@ pub struct Memory {
     /// The replacements of the pods this process evicted (by evicted pod), until they are
     /// placed or [`REPLACEMENT_TIMEOUT`] has passed: their room is held meanwhile.
     pub replacements: BTreeMap<PodKey, Replacement>,
+    /// The migration this process created last per VMI (`namespace/vmi` -> migration
+    /// name, when), until it is seen finished: one in flight per VMI, even before the
+    /// cache shows it.
+    pub migrating: BTreeMap<PodKey, (String, Timestamp)>,
 }
 
 /// The report kind of [`Action::Ignore`].
@@ -91,6 +96,36 @@ impl Memory {
         }
     }
 
+    /// Forgets the migrations this process created that have finished (or are gone after
+    /// [`REPLACEMENT_TIMEOUT`], deleted by someone), and returns the finished ones: each
+    /// is reported once.
+    pub fn finish_migrations(
+        &mut self,
+        migrations: &[MigrationFacts],
+        now: Timestamp,
+    ) -> Vec<MigrationFacts> {
+        let mut finished = Vec::new();
+        self.migrating.retain(|vmi, (name, created)| {
+            let seen = migrations
+                .iter()
+                .find(|m| m.key.namespace == vmi.namespace && m.key.name == *name);
+            match seen {
+                Some(m) if m.phase != MigrationPhase::InFlight => {
+                    finished.push(m.clone());
+                    false
+                }
+                Some(_) => true,
+                // Not in the cache yet, or deleted: the decisions count it in flight for
+                // as long as a replacement is waited for.
+                None => {
+                    Duration::try_from(now.duration_since(*created)).unwrap_or(Duration::ZERO)
+                        < REPLACEMENT_TIMEOUT
+                }
+            }
+        });
+        finished
+    }
+
     /// Records what the actions of a cycle imply: Ignore and Skip reported for the episode,
     /// Mitigate (and its dry-run stand-in) attempted at `now`.
     pub fn record(&mut self, actions: &[Action], bindings: &[BindingFacts], now: Timestamp) {
@@ -111,13 +146,15 @@ impl Memory {
                 }
                 Action::Skip { reason, .. } => {
                     if let Some(e) = episodes.get(binding) {
-                        self.report(binding, *e, reason.kind());
+                        self.report(binding, *e, &reason.report_key());
                     }
                     if *reason == SkipReason::DryRunMitigation {
                         self.mitigated.insert(binding.clone(), now);
                     }
                 }
-                Action::Evict { .. } => {}
+                // The runtime records what it made of them (the eviction that went
+                // through, the migration created).
+                Action::Evict { .. } | Action::Migrate { .. } => {}
             }
         }
     }

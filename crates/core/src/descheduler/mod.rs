@@ -31,6 +31,10 @@
 //! the would-be actions come out as [`SkipReason::DryRunMitigation`] and
 //! [`SkipReason::DryRun`], counted against the limits as if they happened.
 //!
+//! A pod that must move and is a VM's virt-launcher pod is never evicted: the decision is
+//! [`Action::Migrate`], a live migration to the planner's node (see [`migration`]: one in
+//! flight per VMI, a failed one reported and retried after a backoff).
+//!
 //! Skips are reported once per binding, violation episode and kind ([`Memory::reported`]),
 //! so a binding held back by a limit for an hour gets one Event, not 360.
 
@@ -39,12 +43,13 @@ mod capacity;
 mod decide;
 mod facts;
 mod memory;
+mod migration;
 mod replacement;
 
 #[cfg(test)]
 mod tests;
 
-pub use action::{Action, Candidate, Predicted, Prediction, SkipReason};
+pub use action::{Action, BackingOff, Candidate, Predicted, Prediction, SkipReason};
 pub use capacity::{
     Arrival, CLOCK_SKEW, Capacity, Claim, Demand, Holder, Ledger, NoFit, NodeRoom,
     REPLACEMENT_TIMEOUT, Replacement, Reservation, WaitingPod, claims,
@@ -52,4 +57,9 @@ pub use capacity::{
 pub use decide::{Input, Questions, decide};
 pub use facts::{BindingFacts, BindingKey, Limits, OfferFacts, Owner, PodFacts};
 pub use memory::{IGNORED, Memory};
+pub use migration::{
+    KUBEVIRT_LABEL, MAX_MIGRATION_BACKOFF, MIGRATION_BACKOFF, MIGRATION_BINDING_LABEL,
+    MIGRATION_JOB_LABEL, MigrationFacts, MigrationPhase, MigrationState, VIRT_LAUNCHER,
+    VM_NAME_LABEL, backoff, migration_state,
+};
 pub use replacement::{ReplacementQuestion, predict_replacement, unpinned};

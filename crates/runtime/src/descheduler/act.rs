@@ -6,15 +6,20 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use edgeplane_api::{ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer};
-use edgeplane_core::descheduler::Memory;
-use edgeplane_core::descheduler::{Action, BindingKey, Candidate, IGNORED, SkipReason};
+use edgeplane_api::{
+    ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, ServiceChain,
+};
+use edgeplane_core::descheduler::{
+    Action, BindingKey, Candidate, IGNORED, MIGRATION_BINDING_LABEL, Memory, MigrationFacts,
+    MigrationPhase, SkipReason,
+};
+use edgeplane_core::kubevirt::KUBEVIRT_API_VERSION;
 use edgeplane_core::planner::PodKey;
 use edgeplane_core::planner::convert::pod_key;
 use edgeplane_core::status::MitigationStamp;
 use edgeplane_netctl::MitigateOutcome;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Resource;
 
@@ -23,6 +28,7 @@ use super::observe;
 use crate::context::Context;
 use crate::error::Error;
 use crate::events::{EventSpec, EventType, reasons};
+use crate::foreign::VirtualMachineInstanceMigration;
 use crate::netctl::Resolved;
 
 /// The report kind of a blocked eviction (once per violation episode).
@@ -34,6 +40,9 @@ pub struct Observed<'a> {
     pub offers: &'a [Arc<ConstraintPolicyOffer>],
     pub pods: &'a [Arc<Pod>],
     pub policies: &'a [Arc<ConstraintPolicy>],
+    pub nodes: &'a [Arc<Node>],
+    /// The service chains (empty when lanes are not repaired).
+    pub chains: &'a [Arc<ServiceChain>],
     pub controller: Option<&'a Resolved>,
     pub now: Timestamp,
 }
@@ -147,6 +156,210 @@ pub async fn act(
         Action::Evict { candidates, .. } => {
             evict(ctx, metrics, memory, observed, binding, &key, candidates).await
         }
+        Action::Migrate { candidate, .. } => {
+            migrate(ctx, metrics, memory, observed, binding, &key, *candidate).await
+        }
+    }
+}
+
+/// The reference of a VMI (for its events) from its launcher pod's owner.
+fn vmi_reference(pod: &Pod, vmi: &str) -> ObjectReference {
+    let uid = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "VirtualMachineInstance" && o.name == vmi)
+        .map(|o| o.uid.clone());
+    ObjectReference {
+        api_version: Some(KUBEVIRT_API_VERSION.into()),
+        kind: Some("VirtualMachineInstance".into()),
+        namespace: pod.metadata.namespace.clone(),
+        name: Some(vmi.to_string()),
+        uid,
+        ..ObjectReference::default()
+    }
+}
+
+/// The value of `kubernetes.io/hostname` on `node` (what `addedNodeSelector` selects on),
+/// the node's name when it has no such label.
+fn hostname(nodes: &[Arc<Node>], node: &str) -> String {
+    nodes
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(node))
+        .and_then(|n| n.metadata.labels.as_ref()?.get(HOSTNAME_LABEL).cloned())
+        .unwrap_or_else(|| node.to_string())
+}
+
+const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+
+/// The migration of `vmi` to the node whose hostname is `hostname`, for `binding`.
+pub fn migration_object(
+    namespace: &str,
+    vmi: &str,
+    hostname: &str,
+    binding: &str,
+) -> VirtualMachineInstanceMigration {
+    let mut object = VirtualMachineInstanceMigration::default();
+    object.metadata.generate_name = Some(format!("{vmi}-edgeplane-"));
+    object.metadata.namespace = Some(namespace.to_string());
+    object.metadata.labels = Some(
+        [(MIGRATION_BINDING_LABEL.to_string(), binding.to_string())]
+            .into_iter()
+            .collect(),
+    );
+    // The body sent on create is the struct as it serializes: apiVersion and kind with it.
+    object
+        .rest
+        .insert("apiVersion".into(), serde_json::json!(KUBEVIRT_API_VERSION));
+    object.rest.insert(
+        "kind".into(),
+        serde_json::json!("VirtualMachineInstanceMigration"),
+    );
+    object.rest.insert(
+        "spec".into(),
+        serde_json::json!({"vmiName": vmi, "addedNodeSelector": {HOSTNAME_LABEL: hostname}}),
+    );
+    object
+}
+
+/// Live-migrates the candidate's VMI to the planner's node: a
+/// VirtualMachineInstanceMigration with `addedNodeSelector`, never an eviction.
+async fn migrate(
+    ctx: &Context,
+    metrics: &DeschedulerMetrics,
+    memory: &mut Memory,
+    observed: &Observed<'_>,
+    binding: &ConstraintPolicyBinding,
+    key: &BindingKey,
+    candidate: Candidate,
+) {
+    let (Some(pod), Some(vmi)) = (observed.pod(&candidate.pod), candidate.vmi.as_deref()) else {
+        return;
+    };
+    let target = &candidate.prediction.node;
+    let object = migration_object(
+        &candidate.pod.namespace,
+        vmi,
+        &hostname(observed.nodes, target),
+        &key.name,
+    );
+    let created = match ctx.create(&object).await {
+        Ok(created) => created,
+        Err(Error::NotLeader(_)) => return,
+        Err(error) => {
+            metrics.migration("error");
+            tracing::warn!(binding = %key, %vmi, %error,
+                "creating the migration failed; retrying at a later cycle");
+            return;
+        }
+    };
+    metrics.migration("started");
+    let name = created.metadata.name.clone().unwrap_or_default();
+    let vmi_key = PodKey::new(&candidate.pod.namespace, vmi);
+    memory
+        .migrating
+        .insert(vmi_key.clone(), (name.clone(), observed.now));
+    // The target launcher pod (the VMI's, like the replacement of an eviction) holds its
+    // room on the target until it is placed.
+    if let Some(replacement) = candidate.replacement(observed.now) {
+        memory
+            .replacements
+            .insert(candidate.pod.clone(), replacement);
+    }
+    let to = candidate.prediction.describe();
+    ctx.events()
+        .publish_or_log(
+            &vmi_reference(pod, vmi),
+            EventSpec {
+                type_: EventType::Normal,
+                reason: reasons::MIGRATION_STARTED,
+                action: "Migrate",
+                note: format!(
+                    "live migration {name} to {to}, to restore binding {key} ({})",
+                    violation(binding)
+                ),
+            },
+        )
+        .await;
+    event(
+        ctx,
+        binding,
+        EventType::Normal,
+        reasons::MIGRATION_STARTED,
+        "Migrate",
+        format!(
+            "{}; live-migrating VMI {vmi_key} (pod {}) by migration {name} to {to}",
+            violation(binding),
+            candidate.pod
+        ),
+    )
+    .await;
+}
+
+/// Reports a migration this process created that finished: the metric, and an Event on the
+/// binding it was for (or on the migration, when the binding is gone).
+pub async fn migration_finished(
+    ctx: &Context,
+    metrics: &DeschedulerMetrics,
+    bindings: &[Arc<ConstraintPolicyBinding>],
+    migrations: &[Arc<VirtualMachineInstanceMigration>],
+    finished: &MigrationFacts,
+) {
+    let object = migrations.iter().find(|m| {
+        m.metadata.namespace.as_deref().unwrap_or("default") == finished.key.namespace
+            && m.metadata.name.as_deref() == Some(finished.key.name.as_str())
+    });
+    let node = object
+        .and_then(|m| m.rest.get("status")?.pointer("/migrationState/targetNode"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("?");
+    let (outcome, type_, reason, note) = match finished.phase {
+        MigrationPhase::Succeeded => (
+            "succeeded",
+            EventType::Normal,
+            reasons::MIGRATED,
+            format!(
+                "migration {} succeeded: VMI {}/{} runs on {node}",
+                finished.key.name, finished.key.namespace, finished.vmi
+            ),
+        ),
+        _ => (
+            "failed",
+            EventType::Warning,
+            reasons::MIGRATION_FAILED,
+            format!(
+                "migration {} of VMI {}/{} failed{}; retried after a backoff",
+                finished.key.name,
+                finished.key.namespace,
+                finished.vmi,
+                finished
+                    .reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        ),
+    };
+    metrics.migration(outcome);
+    let binding_name =
+        object.and_then(|m| m.metadata.labels.as_ref()?.get(MIGRATION_BINDING_LABEL));
+    let binding = binding_name.and_then(|name| {
+        bindings.iter().find(|b| {
+            b.metadata.namespace.as_deref().unwrap_or("default") == finished.key.namespace
+                && b.metadata.name.as_ref() == Some(name)
+        })
+    });
+    let spec = EventSpec {
+        type_,
+        reason,
+        action: "Migrate",
+        note,
+    };
+    match (binding, object) {
+        (Some(b), _) => ctx.events().publish_or_log(&reference(&**b), spec).await,
+        (None, Some(m)) => ctx.events().publish_or_log(&reference(&**m), spec).await,
+        (None, None) => {}
     }
 }
 
@@ -175,10 +388,16 @@ async fn mitigate(
         o.metadata.namespace.as_deref().unwrap_or("default") == key.namespace
             && o.metadata.name.as_deref() == Some(binding.spec.offer.as_str())
     });
-    let Some(offer) = offer else {
-        return;
+    let chain = observed.chains.iter().find(|c| {
+        c.metadata.namespace.as_deref().unwrap_or("default") == key.namespace
+            && c.metadata.name.as_deref() == Some(binding.spec.offer.as_str())
+    });
+    let (rules, problems) = match (offer, chain) {
+        (Some(offer), _) => observe::offer_rules(offer, observed.policies),
+        // A lane of a chain: its rules are the chain's.
+        (None, Some(_)) => (Vec::new(), Vec::new()),
+        (None, None) => return,
     };
-    let (rules, problems) = observe::offer_rules(offer, observed.policies);
     // Only the binding's own pods: keying every pod of the cluster for each mitigation
     // cost more than the mitigation.
     let targets: Vec<(&str, &str)> = binding
@@ -197,7 +416,18 @@ async fn mitigate(
         })
         .map(|p| (pod_key(p), p.clone()))
         .collect();
-    let request = match observe::mitigate_request(binding, &rules, &pods) {
+    let request = match (offer, chain) {
+        (None, Some(chain)) => {
+            let lane_pods: HashMap<PodKey, Arc<Pod>> = observe::lane_pods(binding, observed.pods)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|k| Some((k.clone(), observed.pod(&k)?.clone())))
+                .collect();
+            observe::lane_mitigate_request(binding, chain, &lane_pods)
+        }
+        _ => observe::mitigate_request(binding, &rules, &pods),
+    };
+    let request = match request {
         Ok(r) => r,
         Err(problem) => {
             metrics.mitigation("invalid");

@@ -32,6 +32,10 @@ pub struct DeschedulerMetrics {
     /// kind (`limit-cycle`, `min-pod-age`, `no-candidate`, `dry-run`, ...); ignored
     /// violations count as `ignored`.
     pub skipped: Family<ReasonLabels, Counter>,
+    /// `edgeplane_descheduler_migrations_total{outcome}`: live migrations of VM hops,
+    /// `started` (the VirtualMachineInstanceMigration was created), `succeeded`, `failed`
+    /// (as KubeVirt reports them), `error` (the create call failed).
+    pub migrations: Family<OutcomeLabels, Counter>,
 }
 
 impl DeschedulerMetrics {
@@ -57,7 +61,20 @@ impl DeschedulerMetrics {
             "Bindings in Violation past their grace left alone, by reason",
             m.skipped.clone(),
         );
+        metrics.register(
+            "descheduler_migrations",
+            "Live migrations of VMs by VirtualMachineInstanceMigration, by outcome (started, succeeded, failed, error)",
+            m.migrations.clone(),
+        );
         m
+    }
+
+    pub fn migration(&self, outcome: &str) {
+        self.migrations
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     pub fn mitigation(&self, outcome: &str) {

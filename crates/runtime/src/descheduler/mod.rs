@@ -36,7 +36,7 @@ use edgeplane_core::planner::{PlanOptions, PodKey};
 use edgeplane_netctl::NetworkController;
 use tokio::task::JoinHandle;
 
-use crate::cache::Caches;
+use crate::cache::{Caches, LaneCaches};
 use crate::context::Context;
 use crate::netctl::NetworkControllers;
 use crate::view::ViewCache;
@@ -120,6 +120,8 @@ pub struct Descheduler {
     memory: Memory,
     /// Offer problems already logged (each once).
     reported: BTreeSet<String>,
+    /// Service chains and VMI migrations, when the lanes of chains are repaired too.
+    lanes: Option<LaneCaches>,
 }
 
 impl std::fmt::Debug for Descheduler {
@@ -151,7 +153,16 @@ impl Descheduler {
             metrics,
             memory: Memory::default(),
             reported: BTreeSet::new(),
+            lanes: None,
         }
+    }
+
+    /// Repairs the lanes of service chains too (`--network-functions`): a lane binding in
+    /// Violation past the lane grace is mitigated, then one hop moves, the lane judged as
+    /// a unit; a VM hop by live migration.
+    pub fn with_lanes(mut self, lanes: LaneCaches) -> Descheduler {
+        self.lanes = Some(lanes);
+        self
     }
 
     /// Uses `controller` (in process, or any implementation) for Mitigate.
@@ -178,12 +189,19 @@ impl Descheduler {
             return;
         }
         let ready = self.caches.clone();
-        self.ctx
-            .readiness
-            .add("descheduler-caches", move || ready.is_ready());
+        let lanes = self.lanes.clone();
+        self.ctx.readiness.add("descheduler-caches", move || {
+            ready.is_ready() && lanes.as_ref().is_none_or(LaneCaches::is_ready)
+        });
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = self.caches.wait_ready() => {}
+        }
+        if let Some(lanes) = self.lanes.clone() {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = lanes.wait_ready() => {}
+            }
         }
         tracing::info!(interval = ?self.config.interval, dry_run = self.config.dry_run,
             limits = ?self.config.limits, controller = ?self.controllers, "descheduler started");
@@ -214,8 +232,27 @@ impl Descheduler {
         let policies = self.caches.policies.list();
         let nodes = self.caches.nodes.list();
         let services = self.caches.services.list();
+        let (chains, migrations) = match &self.lanes {
+            Some(l) => (l.chains.list(), l.migrations.list()),
+            None => (Vec::new(), Vec::new()),
+        };
+        let migration_facts: Vec<_> = migrations
+            .iter()
+            .map(|m| observe::migration_facts(m))
+            .collect();
 
         let mut offer_facts = BTreeMap::new();
+        // The lanes of chains have no offer: the chain stands for it.
+        for chain in &chains {
+            offer_facts.insert(
+                format!(
+                    "{}/{}",
+                    chain.metadata.namespace.as_deref().unwrap_or("default"),
+                    chain.metadata.name.as_deref().unwrap_or_default()
+                ),
+                observe::lane_offer_facts(),
+            );
+        }
         for offer in &offers {
             match observe::offer_facts(offer) {
                 Ok(f) => {
@@ -234,7 +271,15 @@ impl Descheduler {
         let binding_facts: Vec<_> = bindings
             .iter()
             .filter(|b| observe::concerns(&self.memory, b))
-            .map(|b| observe::binding_facts(b))
+            .map(|b| {
+                let mut facts = observe::binding_facts(b);
+                if self.lanes.is_some()
+                    && let Some(pods) = observe::lane_pods(b, &pods)
+                {
+                    facts.pods = pods;
+                }
+                facts
+            })
             .collect();
         let pod_facts: BTreeMap<PodKey, PodFacts> = binding_facts
             .iter()
@@ -247,6 +292,10 @@ impl Descheduler {
             })
             .collect();
         self.memory.prune(&binding_facts, &pod_facts);
+        for finished in self.memory.finish_migrations(&migration_facts, now) {
+            act::migration_finished(&self.ctx, &self.metrics, &bindings, &migrations, &finished)
+                .await;
+        }
         let controller = self
             .controllers
             .resolve(&services)
@@ -272,8 +321,14 @@ impl Descheduler {
             .map(|r| r.controller.clone())
             .collect();
         // The view and the room are read only when a binding reaches the eviction stage.
-        let mut answers =
-            questions::Answers::new(&self.views, cluster, &bindings, waited_for, &options);
+        let mut answers = questions::Answers::new(
+            &self.views,
+            cluster,
+            &bindings,
+            &chains,
+            waited_for,
+            &options,
+        );
         let actions = {
             let input = Input {
                 now,
@@ -285,6 +340,7 @@ impl Descheduler {
                 dry_run: self.config.dry_run,
                 mitigation_period: self.config.mitigation_period,
                 memory: &self.memory,
+                migrations: &migration_facts,
             };
             decide::decide(&input, &mut answers)
         };
@@ -298,6 +354,8 @@ impl Descheduler {
             offers: &offers,
             pods: &pods,
             policies: &policies,
+            nodes: &nodes,
+            chains: &chains,
             controller: controller.as_ref(),
             now,
         };

@@ -6,15 +6,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use edgeplane_api::ServiceChain;
 use edgeplane_api::{
     ConstraintPolicy, ConstraintPolicyBinding, ConstraintPolicyOffer, ConstraintPolicyRule,
     TargetKind, TargetRef,
 };
+use edgeplane_core::chain::plan::lane_plan_bindings;
+use edgeplane_core::chain::{CHAIN_LABEL, LANE_GRACE, LANE_LABEL};
 use edgeplane_core::descheduler::{
-    BindingFacts, BindingKey, Holder, Memory, OfferFacts, Owner, PodFacts, ReplacementQuestion,
-    Reservation, unpinned,
+    BindingFacts, BindingKey, Holder, KUBEVIRT_LABEL, Memory, MigrationFacts, MigrationPhase,
+    OfferFacts, Owner, PodFacts, ReplacementQuestion, Reservation, VIRT_LAUNCHER, VM_NAME_LABEL,
+    unpinned,
 };
 use edgeplane_core::evaluate::ClusterView;
+use edgeplane_core::nf::{NF_LABEL, REPLICA_LABEL};
 use edgeplane_core::placement;
 use edgeplane_core::placement::RulesContext;
 use edgeplane_core::planner::convert::pod_key;
@@ -30,6 +35,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 
 use super::room;
 use crate::controllers::binding::DEFAULT_GRACE;
+use crate::foreign::VirtualMachineInstanceMigration;
 
 fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
     meta.namespace.as_deref().unwrap_or("default")
@@ -208,7 +214,148 @@ pub fn pod_facts(pod: &Pod) -> PodFacts {
             .unwrap_or_default(),
         running: placed_pod(pod).is_some(),
         terminating: pod.metadata.deletion_timestamp.is_some(),
+        vmi: launched_vmi(pod),
     }
+}
+
+/// The VMI a virt-launcher pod runs (`kubevirt.io: virt-launcher`, `vm.kubevirt.io/name`).
+pub fn launched_vmi(pod: &Pod) -> Option<String> {
+    let labels = pod.metadata.labels.as_ref()?;
+    (labels.get(KUBEVIRT_LABEL).map(String::as_str) == Some(VIRT_LAUNCHER))
+        .then(|| labels.get(VM_NAME_LABEL).cloned())
+        .flatten()
+}
+
+/// The pods of a lane binding (labelled with its chain and lane), in role order: for each
+/// NetworkFunction target, the pods of the replica the lane label names (a container
+/// replica's pod, a VM replica's launcher pods: two while it migrates), finished ones left
+/// out. `None` for a binding that is not a lane's.
+pub fn lane_pods(binding: &ConstraintPolicyBinding, pods: &[Arc<Pod>]) -> Option<Vec<PodKey>> {
+    let labels = binding.metadata.labels.as_ref()?;
+    labels.get(CHAIN_LABEL)?;
+    let lane = labels.get(LANE_LABEL)?;
+    let namespace = namespace_of(&binding.metadata);
+    let mut out = Vec::new();
+    for target in binding.spec.targets.values() {
+        if target.kind != TargetKind::NetworkFunction {
+            continue;
+        }
+        let mut of_hop: Vec<PodKey> = pods
+            .iter()
+            .filter(|p| namespace_of(&p.metadata) == namespace)
+            .filter(|p| {
+                let l = p.metadata.labels.as_ref();
+                l.and_then(|l| l.get(NF_LABEL)) == Some(&target.name)
+                    && l.and_then(|l| l.get(REPLICA_LABEL)) == Some(lane)
+            })
+            .filter(|p| {
+                let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+                !matches!(phase, Some("Succeeded" | "Failed"))
+            })
+            .map(|p| pod_key(p))
+            .collect();
+        of_hop.sort();
+        out.extend(of_hop);
+    }
+    Some(out)
+}
+
+/// What the descheduler reads for the lanes of a chain, which have no offer: violationPolicy
+/// Evict (repair: mitigate first, then move a hop), the lane grace for both graces.
+pub fn lane_offer_facts() -> OfferFacts {
+    OfferFacts {
+        policy: edgeplane_api::ViolationPolicy::Evict,
+        grace: LANE_GRACE,
+        mitigation_grace: LANE_GRACE,
+    }
+}
+
+/// What the descheduler reads from a `VirtualMachineInstanceMigration`.
+pub fn migration_facts(migration: &VirtualMachineInstanceMigration) -> MigrationFacts {
+    let json = &migration.rest;
+    let text = |pointer: &str| {
+        let (first, rest) = pointer.split_once('/').unwrap_or((pointer, ""));
+        json.get(first)
+            .and_then(|v| {
+                if rest.is_empty() {
+                    Some(v)
+                } else {
+                    v.pointer(&format!("/{rest}"))
+                }
+            })
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let time = |pointer: &str| text(pointer).and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    let reason = json
+        .get("status")
+        .and_then(|s| s.get("conditions"))
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .find_map(|c| c.get("message").and_then(serde_json::Value::as_str))
+        .map(str::to_string);
+    MigrationFacts {
+        key: PodKey::new(
+            namespace_of(&migration.metadata),
+            migration.metadata.name.as_deref().unwrap_or_default(),
+        ),
+        vmi: text("spec/vmiName").unwrap_or_default(),
+        phase: MigrationPhase::from_phase(text("status/phase").as_deref()),
+        created: migration.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        ended: time("status/migrationState/endTimestamp"),
+        reason,
+    }
+}
+
+/// The Mitigate question for a lane binding: from its ingress to its egress (a site, or
+/// the node of the first or last hop's pod when the chain has none), with the chain's
+/// `endToEnd` rules: the network controller is asked for the path the lane's traffic
+/// enters and leaves by, as for a binding with more than two targets.
+pub fn lane_mitigate_request(
+    binding: &ConstraintPolicyBinding,
+    chain: &ServiceChain,
+    pods: &HashMap<PodKey, Arc<Pod>>,
+) -> Result<MitigateRequest, ObserveError> {
+    let key = binding_key(binding);
+    let hop_pod = |hop: Option<&edgeplane_api::Hop>, role: &str| {
+        let hop = hop.ok_or_else(|| ObserveError::SingleTarget {
+            binding: key.clone(),
+        })?;
+        pods.values()
+            .filter(|p| {
+                p.metadata.labels.as_ref().and_then(|l| l.get(NF_LABEL))
+                    == Some(&hop.network_function)
+            })
+            .find_map(|p| placed_pod(p).map(|placed| Endpoint::Node(placed.node)))
+            .ok_or_else(|| ObserveError::Target {
+                binding: key.clone(),
+                role: role.to_string(),
+                problem: Box::new(PlaceError::NotRunning(PodKey::new(
+                    &key.namespace,
+                    &hop.network_function,
+                ))),
+            })
+    };
+    let source = match &chain.spec.ingress {
+        Some(end) => Endpoint::Site(end.site.clone()),
+        None => hop_pod(chain.spec.hops.first(), "ingress")?,
+    };
+    let destination = match &chain.spec.egress {
+        Some(end) => Endpoint::Site(end.site.clone()),
+        None => hop_pod(chain.spec.hops.last(), "egress")?,
+    };
+    Ok(MitigateRequest {
+        binding: key.to_string(),
+        source,
+        destination,
+        rules: chain
+            .spec
+            .constraints
+            .as_ref()
+            .map(|c| c.end_to_end.clone())
+            .unwrap_or_default(),
+    })
 }
 
 /// The rules of an offer's policies, as the binding controller evaluates them, with the
@@ -296,6 +443,8 @@ pub struct World<'a> {
     pub bindings: &'a [Arc<ConstraintPolicyBinding>],
     pub offers: &'a [Arc<ConstraintPolicyOffer>],
     pub policies: &'a [Arc<ConstraintPolicy>],
+    /// The service chains whose lanes are planned as units (empty: not watched).
+    pub chains: &'a [Arc<ServiceChain>],
 }
 
 /// The planner's question about one pod: the cluster with every other pod holding
@@ -386,6 +535,10 @@ pub fn replacement_question<'a>(
                 .collect(),
         });
     }
+    // The lanes the pod is a hop of, judged as units along the lane (their bindings have
+    // no offer).
+    let asked = std::collections::BTreeSet::from([pod.clone()]);
+    bindings.extend(lane_plan_bindings(world.chains, world.pods, &asked).bindings);
     Ok(ReplacementQuestion {
         view: world.view,
         nodes,

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use edgeplane_api::ConstraintPolicyBinding;
+use edgeplane_api::{ConstraintPolicyBinding, ServiceChain};
 use edgeplane_core::descheduler::{
     self as decide, BindingFacts, Capacity, Predicted, Questions, Reservation,
 };
@@ -21,6 +21,8 @@ pub struct Answers<'a> {
     views: &'a ViewCache,
     cluster: room::Cluster<'a>,
     bindings: &'a [Arc<ConstraintPolicyBinding>],
+    /// The service chains whose lanes are judged as units (empty: not watched).
+    chains: &'a [Arc<ServiceChain>],
     /// The controllers whose replacements the descheduler waits for.
     controllers: BTreeSet<String>,
     options: &'a PlanOptions,
@@ -34,6 +36,7 @@ impl<'a> Answers<'a> {
         views: &'a ViewCache,
         cluster: room::Cluster<'a>,
         bindings: &'a [Arc<ConstraintPolicyBinding>],
+        chains: &'a [Arc<ServiceChain>],
         controllers: BTreeSet<String>,
         options: &'a PlanOptions,
     ) -> Answers<'a> {
@@ -41,6 +44,7 @@ impl<'a> Answers<'a> {
             views,
             cluster,
             bindings,
+            chains,
             controllers,
             options,
             view: None,
@@ -83,6 +87,7 @@ impl Questions for Answers<'_> {
             bindings: self.bindings,
             offers: self.cluster.offers,
             policies: self.cluster.policies,
+            chains: self.chains,
         };
         match observe::replacement_question(&world, &binding.key, pod, held) {
             Ok(question) => decide::predict_replacement(question, self.options),

@@ -140,11 +140,13 @@ pub fn gating_function(pod: &Pod, options: &GateOptions) -> Option<String> {
     if !options.scheduler_names.iter().any(|s| s == scheduler) {
         return None;
     }
-    pod.metadata
-        .labels
-        .as_ref()?
-        .get(edgeplane_core::nf::NF_LABEL)
-        .cloned()
+    let labels = pod.metadata.labels.as_ref()?;
+    // The target pod of a live migration: the migration chose its node (the descheduler
+    // asked the planner first), and holding it at the gate would stall the migration.
+    if labels.contains_key(edgeplane_core::descheduler::MIGRATION_JOB_LABEL) {
+        return None;
+    }
+    labels.get(edgeplane_core::nf::NF_LABEL).cloned()
 }
 
 /// Whether the pod carries the planner's gate.

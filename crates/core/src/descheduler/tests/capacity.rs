@@ -228,6 +228,7 @@ fn the_capacity_is_read_only_when_a_binding_reaches_the_predictions() {
         dry_run: false,
         mitigation_period: Duration::from_secs(60),
         memory: &w.memory,
+        migrations: &[],
     };
     let _ = decide(&input, &mut input_world);
     assert_eq!(input_world.capacity_reads, 0);

@@ -14,6 +14,7 @@ use crate::planner::{
 };
 
 mod capacity;
+mod migration;
 
 const T0: &str = "2025-06-01T00:00:00Z";
 
@@ -68,6 +69,7 @@ fn pod(name: &str, created: i64, owner: Owner) -> PodFacts {
         },
         running: true,
         terminating: false,
+        vmi: None,
     }
 }
 
@@ -102,6 +104,8 @@ struct World {
     predictions: BTreeMap<String, Vec<Predicted>>,
     /// The room in the cluster.
     capacity: Capacity,
+    /// The cluster's VirtualMachineInstanceMigrations.
+    migrations: Vec<MigrationFacts>,
 }
 
 impl World {
@@ -116,6 +120,7 @@ impl World {
             memory: Memory::default(),
             predictions: BTreeMap::new(),
             capacity: Capacity::default(),
+            migrations: Vec::new(),
         }
     }
 
@@ -172,6 +177,7 @@ impl World {
             dry_run: self.dry_run,
             mitigation_period: Duration::from_secs(60),
             memory: &self.memory,
+            migrations: &self.migrations,
         };
         let mut fake = FakePlanner {
             world: self,

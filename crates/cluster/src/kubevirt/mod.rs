@@ -4,8 +4,10 @@
 //! and its Multus networks), and the VMI's status follows the pod: phase, `nodeName`,
 //! `interfaces` (the pod network, then each Multus network with what Multus reported).
 //!
+//! Live migrations (`VirtualMachineInstanceMigration`) are in [`migration`].
+//!
 //! It runs only where the KubeVirt CRDs are loaded (the registry serves `kubevirt.io`).
-//! Not simulated: migrations, the virt-launcher's real overhead formula, guest agents,
+//! Not simulated: the virt-launcher's real overhead formula, guest agents,
 //! `spec.running` edits racing `runStrategy`, DataVolumes. docs/embedded-cluster.md says
 //! more.
 
@@ -21,6 +23,10 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ApiServer, DeleteOptions, State, Subresource, WriteOptions};
 use crate::controller::{Feed, any_changed, record_event};
 use crate::object;
+
+pub mod migration;
+
+pub use migration::{MIGRATION_CRD, MIGRATION_JOB_LABEL, VMIM_STORAGE};
 
 const MANAGER: &str = "virt-controller";
 pub const VM_STORAGE: &str = "virtualmachines.kubevirt.io";
@@ -321,6 +327,7 @@ fn reconcile(st: &mut State) {
             );
         }
     }
+    migration::reconcile(st);
     let vmis: Vec<Arc<Value>> = st
         .store
         .range(VMI_STORAGE, None, None)
@@ -342,10 +349,18 @@ fn reconcile(st: &mut State) {
             .map(|p| p.value_arc())
             .filter(|p| is_launcher_of(p, vmi))
             .collect();
-        let live = pods
+        // While a migration runs there are two launcher pods: the VMI's is the one on its
+        // node (the source), until the migration moves `status.nodeName` to the target.
+        let node = object::get_str(vmi, &["status", "nodeName"]);
+        let alive: Vec<&Arc<Value>> = pods
             .iter()
-            .find(|p| object::deletion_timestamp(p).is_none())
-            .cloned();
+            .filter(|p| object::deletion_timestamp(p).is_none())
+            .collect();
+        let live = alive
+            .iter()
+            .find(|p| node.is_some() && object::get_str(p, &["spec", "nodeName"]) == node)
+            .or_else(|| alive.iter().find(|p| !migration::is_migration_target(p)))
+            .map(|p| (*p).clone());
         let phase = object::get_str(vmi, &["status", "phase"]).unwrap_or("Pending");
         if object::deletion_timestamp(vmi).is_some() {
             for p in &pods {
@@ -389,7 +404,13 @@ pub(crate) async fn run(api: Arc<ApiServer>, shutdown: CancellationToken) {
         Feed::new(&api, VM_STORAGE),
         Feed::new(&api, VMI_STORAGE),
         Feed::new(&api, "pods"),
+        Feed::new(&api, "customresourcedefinitions.apiextensions.k8s.io"),
     ];
+    // Migrations are watched once their CRD is loaded (it may come after KubeVirt's).
+    let mut migrations_watched = api.lock().registry.by_storage(VMIM_STORAGE).is_some();
+    if migrations_watched {
+        feeds.push(Feed::new(&api, VMIM_STORAGE));
+    }
     {
         let mut st = api.lock();
         reconcile(&mut st);
@@ -402,6 +423,10 @@ pub(crate) async fn run(api: Arc<ApiServer>, shutdown: CancellationToken) {
         for feed in &mut feeds {
             // What changed does not matter: every VM and VMI is looked at again.
             let _ = feed.fetch(&api);
+        }
+        if !migrations_watched && api.lock().registry.by_storage(VMIM_STORAGE).is_some() {
+            feeds.push(Feed::new(&api, VMIM_STORAGE));
+            migrations_watched = true;
         }
         let mut st = api.lock();
         reconcile(&mut st);
