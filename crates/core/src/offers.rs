@@ -383,13 +383,12 @@ impl<'a> CompiledOffer<'a> {
                 .functions
                 .selected(role.kind, role.mode, &role.selector, self.namespace);
         let namespace = self.namespace;
-        targets::pods_of(
-            inventory
-                .pods
-                .iter()
-                .filter(|c| c.reference.namespace.as_deref() == Some(namespace)),
-            &functions,
-        )
+        inventory
+            .pods
+            .iter()
+            .filter(|c| c.reference.namespace.as_deref() == Some(namespace))
+            .filter(|c| targets::runs_one_of(&c.labels, &functions))
+            .collect()
     }
 
     /// Whether some pod of `inventory` can fill one of the offer's Pod roles (or

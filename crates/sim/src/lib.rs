@@ -43,12 +43,14 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod series;
+pub mod simulate;
 pub mod text;
 pub mod timeline;
 
 pub use component::{Component, ComponentResult, SimContext, component};
 pub use journal::Listener;
 pub use report::{Report, Summary};
-pub use run::{RunOptions, ServeOptions, SimError, run, run_in_runtime};
+pub use run::{RunOptions, ServeOptions, SimError};
 pub use scenario::{Scenario, ScenarioError};
+pub use simulate::{run, run_in_runtime};
 pub use timeline::{EVENT_REASONS, EntryType};

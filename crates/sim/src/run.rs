@@ -91,22 +91,10 @@ pub enum SimError {
     },
 }
 
-/// Runs a scenario to its end on a new paused current-thread runtime; returns its report.
-pub fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, SimError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .map_err(SimError::Runtime)?;
-    runtime.block_on(run_in_runtime(scenario, options))
-}
-
-/// Runs a scenario inside the current runtime, which must be a current-thread runtime with
-/// paused time (`#[tokio::test(start_paused = true)]`).
-pub async fn run_in_runtime(scenario: &Scenario, options: RunOptions) -> Result<Report, SimError> {
-    if let Some(multicluster) = &scenario.multicluster {
-        return crate::multicluster::run(scenario, multicluster, options).await;
-    }
+/// Runs a one-cluster scenario inside the current runtime, which must be a current-thread
+/// runtime with paused time ([`crate::simulate::run_in_runtime`] picks it or the
+/// multi-cluster run).
+pub async fn single(scenario: &Scenario, options: RunOptions) -> Result<Report, SimError> {
     let wall = std::time::Instant::now();
     let RunOptions {
         components,

@@ -38,8 +38,7 @@ pub const SCHEDULER_NAME: &str = "edgeplane";
 /// MecApplication's `spec.constraints`, components named by workload name:
 /// `[{"policy": "near-fans", "targets": [{"component": "ar-render"}, {"site": "stadium"}]}]`.
 pub const CONSTRAINTS_ANNOTATION: &str = "multicluster.edgeplane.io/constraints";
-/// The field manager of what the hub writes into Karmada's objects.
-pub const FIELD_MANAGER: &str = "edgeplane-hub";
+pub use super::FIELD_MANAGER;
 
 /// Member cluster name -> its name in Karmada (`spec.karmadaCluster`, else its own).
 pub fn karmada_names(members: &[MemberCluster]) -> BTreeMap<String, String> {

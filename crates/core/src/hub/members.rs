@@ -238,7 +238,7 @@ pub fn kubeconfig_of(
 
 impl crate::status::OwnedStatus for MemberClusterStatus {
     type Object = edgeplane_api::multicluster::MemberCluster;
-    const FIELD_MANAGER: &'static str = super::karmada::FIELD_MANAGER;
+    const FIELD_MANAGER: &'static str = super::FIELD_MANAGER;
 }
 
 /// Since when the member has been NotReady (its Ready condition's transition time), or

@@ -39,6 +39,10 @@ pub mod render;
 #[cfg(test)]
 mod tests;
 
+/// The hub's field manager: in what it applies to members, its own statuses, and what
+/// it writes into Karmada's objects.
+pub const FIELD_MANAGER: &str = "edgeplane-hub";
+
 pub use objects::{HubObjects, InputError, build_input};
 
 /// A member cluster as the planner sees it.

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use edgeplane_api::{NetworkFunction, ServiceChain, TargetKind, TargetMode};
 
 use super::NF_LABEL;
-use crate::offers::Candidate;
 use crate::selector::Selector;
 
 /// A network function or service chain an offer can select, by namespace and labels.
@@ -134,18 +133,9 @@ impl FunctionInventory {
     }
 }
 
-/// The pods among `pods` (already of the offer's namespace) that run one of `functions`.
-pub fn pods_of<'a>(
-    pods: impl IntoIterator<Item = &'a Candidate>,
-    functions: &BTreeSet<String>,
-) -> Vec<&'a Candidate> {
-    pods.into_iter()
-        .filter(|c| {
-            c.labels
-                .get(NF_LABEL)
-                .is_some_and(|f| functions.contains(f))
-        })
-        .collect()
+/// Whether a pod with these labels runs one of `functions`.
+pub fn runs_one_of(labels: &BTreeMap<String, String>, functions: &BTreeSet<String>) -> bool {
+    labels.get(NF_LABEL).is_some_and(|f| functions.contains(f))
 }
 
 /// Whether a pod with these labels runs some network function (the offer controller

@@ -21,6 +21,7 @@
 mod end;
 mod map;
 mod moments;
+pub mod multicluster;
 mod offers;
 
 use std::time::Duration;
@@ -57,7 +58,7 @@ pub struct Report {
     /// A scenario with `spec.clusters`: the members, the applications' placements and
     /// the members' workloads over time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub multicluster: Option<crate::multicluster::MultiClusterReport>,
+    pub multicluster: Option<multicluster::MultiClusterReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
