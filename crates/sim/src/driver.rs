@@ -381,3 +381,17 @@ fn scale(cluster: &EmbeddedCluster, target: &ScaleTarget, at: Duration) -> Entry
         Err(e) => failed(at, object, "scale", e.message),
     }
 }
+
+/// Waits for the components, which were asked to stop; one that does not is aborted after
+/// a grace period of virtual time (instant when nothing else runs).
+pub async fn stop_all<T>(running: Vec<tokio::task::JoinHandle<T>>) {
+    for handle in running {
+        let abort = handle.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(30), handle)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}

@@ -170,6 +170,14 @@ impl SharedJournal {
     pub fn push(&self, entry: Entry) {
         self.lock().push(entry);
     }
+
+    /// At the end of a run: the timeline's entries and the series, flushed and taken out.
+    pub fn take_recorded(&self) -> (Vec<Entry>, Series) {
+        let mut j = self.lock();
+        j.flush();
+        let entries = std::mem::take(&mut j.timeline).into_entries();
+        (entries, std::mem::take(&mut j.series))
+    }
 }
 
 #[cfg(test)]

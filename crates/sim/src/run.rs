@@ -260,26 +260,10 @@ pub async fn single(scenario: &Scenario, options: RunOptions) -> Result<Report, 
     }
     let observer = observer.await;
     shutdown.cancel();
-    for handle in running {
-        // Components are asked to stop; one that does not is aborted after a grace period
-        // of virtual time (instant when nothing else runs).
-        let abort = handle.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(30), handle)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
-    }
+    driver::stop_all(running).await;
     cluster.shutdown().await;
     drop(observer);
-    let (entries, series) = {
-        let mut j = journal.lock();
-        j.flush();
-        let entries = std::mem::take(&mut j.timeline).into_entries();
-        let series = std::mem::take(&mut j.series);
-        (entries, series)
-    };
+    let (entries, series) = journal.take_recorded();
     Ok(report::build(ReportInput {
         scenario,
         entries: &entries,

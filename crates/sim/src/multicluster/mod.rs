@@ -26,7 +26,6 @@ pub mod record;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use edgeplane_cluster::EmbeddedCluster;
 use edgeplane_core::hub::HubOptions;
@@ -378,27 +377,13 @@ pub async fn run(
     let recorded = recorder.await.unwrap_or_default();
     let observer = observer.await;
     shutdown.cancel();
-    for handle in running {
-        let abort = handle.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(30), handle)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
-    }
+    driver::stop_all(running).await;
     for m in members {
         m.cluster.shutdown().await;
     }
     hub.shutdown().await;
     drop(observer);
-    let (entries, series) = {
-        let mut j = journal.lock();
-        j.flush();
-        let entries = std::mem::take(&mut j.timeline).into_entries();
-        let series = std::mem::take(&mut j.series);
-        (entries, series)
-    };
+    let (entries, series) = journal.take_recorded();
     // The pods are the members'.
     let mut end = end;
     for e in &ends {
