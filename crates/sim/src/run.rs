@@ -110,11 +110,7 @@ pub async fn single(scenario: &Scenario, options: RunOptions) -> Result<Report, 
     }
     let cluster = EmbeddedCluster::start(config).await;
     let start = Instant::now();
-    let crds = edgeplane_api::crdgen::all()
-        .into_iter()
-        .map(serde_json::to_value)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SimError::Crds(e.to_string()))?;
+    let crds = crds()?;
     cluster
         .apply_objects(crds)
         .await
@@ -273,6 +269,15 @@ pub async fn single(scenario: &Scenario, options: RunOptions) -> Result<Report, 
         simulated,
         wall: wall.elapsed(),
     }))
+}
+
+/// edgeplane's CRDs, as objects to apply to a cluster of the run.
+pub(crate) fn crds() -> Result<Vec<Value>, SimError> {
+    edgeplane_api::crdgen::all()
+        .into_iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SimError::Crds(e.to_string()))
 }
 
 /// The embedded cluster a scenario runs on: its seed, its node lifecycle and kubelet

@@ -44,7 +44,7 @@ use crate::driver::{self, SETTLE, makes_pods};
 use crate::journal::SharedJournal;
 use crate::observer::Observer;
 use crate::report::{self, Report, ReportInput};
-use crate::run::{RunOptions, SimError, cluster_config, loaded_summary};
+use crate::run::{RunOptions, SimError, cluster_config, crds, loaded_summary};
 use crate::scenario::{Action, HubMode, MultiCluster, SECRET_NAMESPACE, Scenario, secret_name};
 use crate::timeline::{Entry, EntryType, Source};
 use reach::{Reach, Reachable};
@@ -65,14 +65,6 @@ struct Member {
     reach: Reach,
     /// Its client as the hub (and Karmada) reach it: refused while it is down.
     reachable: kube::Client,
-}
-
-fn crds() -> Result<Vec<Value>, SimError> {
-    edgeplane_api::crdgen::all()
-        .into_iter()
-        .map(serde_json::to_value)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SimError::Crds(e.to_string()))
 }
 
 pub async fn run(
