@@ -49,6 +49,9 @@ pub struct SimContext {
     pub virtual_clock: VirtualClock,
     /// The scenario's timing settings (quiet period, max wait, period, ...).
     pub settings: Settings,
+    /// The scenario has NetworkFunctions or ServiceChains: run what they need (the NF
+    /// and chain controllers, lane planning, lane repair).
+    pub functions: bool,
     /// Cancelled when the run ends; components stop promptly.
     pub shutdown: CancellationToken,
 }

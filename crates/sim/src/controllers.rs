@@ -4,6 +4,13 @@
 //! network controller serving the scenario's NetworkPathCatalogue, which the scheduler
 //! (Discover, Allocate, Release) and the descheduler (Mitigate) call in process.
 //!
+//! A scenario with NetworkFunctions or ServiceChains ([`SimContext::functions`]) also gets
+//! what `edgeplane controller --network-functions`, `edgeplane scheduler --service-chains`
+//! and `edgeplane descheduler --network-functions` run: the NF and chain controllers (and
+//! offers that target NFs and chains), lanes planned as units, and lane repair (live
+//! migration of VM hops). The embedded cluster's KubeVirt and Multus stand-ins run
+//! wherever the scenario includes their CRDs (docs/simulator.md).
+//!
 //! They are the production code, started as `edgeplane controller`, `edgeplane scheduler`,
 //! `edgeplane descheduler` and `edgeplane netctl serve` start it, on the embedded cluster's
 //! client and virtual
@@ -30,7 +37,7 @@ use edgeplane_cluster::PodAdmission;
 use edgeplane_netctl::NetworkController;
 use edgeplane_netctl::reference::{ReferenceConfig, ReferenceController};
 use edgeplane_providers::ClientOptions;
-use edgeplane_runtime::cache::{Caches, NetworkReads};
+use edgeplane_runtime::cache::{Caches, FunctionCaches, LaneCaches, NetworkReads};
 use edgeplane_runtime::context::Context;
 use edgeplane_runtime::controllers;
 use edgeplane_runtime::descheduler::{self, Descheduler, DeschedulerConfig};
@@ -108,6 +115,9 @@ struct Parts {
     views: ViewCache,
     metrics: Arc<Metrics>,
     network: Arc<ReferenceController>,
+    /// NFs, chains and the KubeVirt and Multus kinds, in a scenario with network
+    /// functions.
+    functions: Option<FunctionCaches>,
 }
 
 /// Started once, by the first component that starts: every component of a run gets the
@@ -148,11 +158,15 @@ impl Shared {
                     )
                     .with_cached_reads(Arc::new(NetworkReads::from(&caches))),
                 );
+                let functions = ctx
+                    .functions
+                    .then(|| FunctionCaches::start(&ctx.client, &ctx.shutdown));
                 Parts {
                     caches,
                     views,
                     metrics,
                     network,
+                    functions,
                 }
             })
             .clone()
@@ -177,14 +191,31 @@ fn controller(shared: &Shared) -> Box<dyn Component> {
         async move {
             let registry =
                 ProviderRegistry::new(parts.views.builtin_provider(), ClientOptions::default());
-            controllers::run(
-                context(&ctx, &parts, CONTROLLER),
-                parts.caches,
-                parts.views,
+            let cctx = context(&ctx, &parts, CONTROLLER);
+            let main = controllers::run(
+                cctx.clone(),
+                parts.caches.clone(),
+                parts.views.clone(),
                 Arc::new(registry),
-                controllers::Options::default(),
-            )
-            .await;
+                controllers::Options {
+                    functions: parts.functions.as_ref().map(FunctionCaches::targets),
+                    ..controllers::Options::default()
+                },
+            );
+            match parts.functions {
+                // `--network-functions`: the NF and chain controllers beside the others.
+                Some(caches) => {
+                    let functions = controllers::nf::Functions {
+                        caches,
+                        views: parts.views,
+                    };
+                    tokio::join!(
+                        main,
+                        controllers::run_functions(cctx, parts.caches, functions)
+                    );
+                }
+                None => main.await,
+            }
             Ok(())
         }
     }))
@@ -211,6 +242,10 @@ fn scheduler(shared: &Shared, network: bool) -> Box<dyn Component> {
             async move {
                 let sctx = context(&ctx, &parts, scheduler::COMPONENT);
                 let mut scheduler = Scheduler::new(sctx, parts.caches, parts.views, config);
+                // `--service-chains`: lanes planned as units, offers on NFs and chains.
+                if let Some(functions) = &parts.functions {
+                    scheduler = scheduler.with_functions(functions.targets());
+                }
                 if network {
                     let controller: Arc<dyn NetworkController> = parts.network;
                     scheduler = scheduler.with_network_controller(controller);
@@ -257,6 +292,10 @@ fn descheduler(shared: &Shared, network: bool) -> Box<dyn Component> {
             if network {
                 let controller: Arc<dyn NetworkController> = parts.network;
                 descheduler = descheduler.with_network_controller(controller);
+            }
+            // `--network-functions`: lanes repaired, VM hops live-migrated.
+            if ctx.functions {
+                descheduler = descheduler.with_lanes(LaneCaches::start(&ctx.client, &ctx.shutdown));
             }
             descheduler.run().await;
             Ok(())

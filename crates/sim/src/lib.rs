@@ -29,6 +29,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))] // tests may unwrap what they built
 
+pub mod chains;
 pub mod component;
 pub mod controllers;
 pub mod driver;

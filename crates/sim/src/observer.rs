@@ -28,8 +28,14 @@ pub const EVENTS: &str = "events";
 pub const NODES: &str = "nodes";
 pub const BINDINGS: &str = "constraintpolicybindings.constraint.edgeplane.io";
 pub const TOPOLOGIES: &str = "networktopologies.network.edgeplane.io";
+pub const CHAINS: &str = "servicechains.network.edgeplane.io";
+/// KubeVirt's migrations: served only where the scenario includes KubeVirt's CRDs (the
+/// feed is then simply empty).
+pub const MIGRATIONS: &str = edgeplane_cluster::kubevirt::VMIM_STORAGE;
 
-const WATCHED: [&str; 5] = [EVENTS, NODES, TOPOLOGIES, PODS, BINDINGS];
+const WATCHED: [&str; 7] = [
+    EVENTS, NODES, TOPOLOGIES, PODS, BINDINGS, CHAINS, MIGRATIONS,
+];
 
 struct Feed {
     storage: &'static str,
@@ -240,6 +246,22 @@ impl Observer {
                 self.binding(&change.object.key, b.as_ref(), at)
             }
             TOPOLOGIES if !gone => self.topology(&change.object.value(), at),
+            CHAINS if !gone => {
+                let value = change.object.value();
+                self.journal
+                    .lock()
+                    .series
+                    .chains
+                    .chain(at.as_secs_f64(), &value);
+            }
+            MIGRATIONS if !gone => {
+                let value = change.object.value();
+                self.journal
+                    .lock()
+                    .series
+                    .chains
+                    .migration(at.as_secs_f64(), &value);
+            }
             NODES => {
                 let name = change.object.key.1.clone();
                 if gone {
@@ -305,6 +327,17 @@ impl Observer {
             TOPOLOGIES => {
                 for (_, s) in current {
                     self.topology(&s.value(), at);
+                }
+            }
+            CHAINS | MIGRATIONS => {
+                let mut journal = self.journal.lock();
+                for (_, s) in current {
+                    let value = s.value();
+                    if storage == CHAINS {
+                        journal.series.chains.chain(at.as_secs_f64(), &value);
+                    } else {
+                        journal.series.chains.migration(at.as_secs_f64(), &value);
+                    }
                 }
             }
             NODES => {

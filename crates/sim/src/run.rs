@@ -115,6 +115,25 @@ pub async fn single(scenario: &Scenario, options: RunOptions) -> Result<Report, 
         .apply_objects(crds)
         .await
         .map_err(|e| SimError::Crds(e.to_string()))?;
+    // The scenario's CRDs (KubeVirt's and Multus' for network functions) before the
+    // components start, so that their caches of those kinds start on served kinds.
+    let (scenario_crds, objects): (Vec<Value>, Vec<Value>) = scenario
+        .objects
+        .iter()
+        .cloned()
+        .partition(crate::scenario::is_crd);
+    let mut loaded = cluster
+        .apply_objects(scenario_crds)
+        .await
+        .map_err(|e| SimError::Crds(e.to_string()))?;
+    if scenario.kubevirt() {
+        // KubeVirt's VirtualMachineInstanceMigration: upstream builds its CRD at run time
+        // and ships no file (../shared/crds/README.md); the embedded cluster's copy.
+        cluster
+            .load_yaml(edgeplane_cluster::kubevirt::MIGRATION_CRD)
+            .await
+            .map_err(|e| SimError::Crds(format!("VirtualMachineInstanceMigration: {e}")))?;
+    }
 
     let journal = SharedJournal::new(listener);
     let stop_observer = CancellationToken::new();
@@ -133,6 +152,7 @@ pub async fn single(scenario: &Scenario, options: RunOptions) -> Result<Report, 
             clock: Arc::new(clock),
             virtual_clock: clock,
             settings: scenario.settings.clone(),
+            functions: scenario.functions(),
             shutdown: shutdown.clone(),
         };
         let name = c.name().to_string();
@@ -158,12 +178,13 @@ pub async fn single(scenario: &Scenario, options: RunOptions) -> Result<Report, 
     // on by SETTLE), the pods. So an admission step that reads offers from a cache (the
     // scheduler's gate) sees the offers before the pods they target arrive, as it would on
     // a cluster where the offers were applied first.
-    let (workloads, setup): (Vec<Value>, Vec<Value>) =
-        scenario.objects.iter().cloned().partition(makes_pods);
-    let mut loaded = cluster
-        .apply_objects(setup)
-        .await
-        .map_err(|e| SimError::Load(e.to_string()))?;
+    let (workloads, setup): (Vec<Value>, Vec<Value>) = objects.into_iter().partition(makes_pods);
+    loaded.extend(
+        cluster
+            .apply_objects(setup)
+            .await
+            .map_err(|e| SimError::Load(e.to_string()))?,
+    );
     if !workloads.is_empty() {
         tokio::time::sleep(SETTLE).await;
         loaded.extend(

@@ -201,6 +201,9 @@ pub struct Series {
     /// Node -> the pods bound to it (the map's moments read it).
     #[serde(skip)]
     pub node_pods: BTreeMap<String, Vec<Sample<NodePods>>>,
+    /// Service chains' lanes and their VM hops' migrations (the report's `chains`).
+    #[serde(skip)]
+    pub chains: crate::chains::Chains,
 }
 
 /// Appends `value` at `at` unless it is the last value; a second value at the same instant

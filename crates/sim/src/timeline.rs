@@ -49,6 +49,9 @@ pub enum EntryType {
     Mitigated,
     MitigationFailed,
     Evicted,
+    /// The descheduler started a live migration of a service chain's VM hop instead of
+    /// evicting it (its `MigrationStarted` Event on the lane's binding).
+    Migrated,
     // Object watches.
     ComplianceChanged,
     /// A pod was bound to a node (placed, or re-placed after a failure or eviction).
@@ -81,6 +84,7 @@ impl EntryType {
             EntryType::Mitigated => "Mitigated",
             EntryType::MitigationFailed => "MitigationFailed",
             EntryType::Evicted => "Evicted",
+            EntryType::Migrated => "Migrated",
             EntryType::ComplianceChanged => "ComplianceChanged",
             EntryType::Bound => "Bound",
             EntryType::PodFailed => "PodFailed",
@@ -147,6 +151,10 @@ pub const EVENT_REASONS: &[ReasonMapping] = &[
     key("Mitigated", EntryType::Mitigated),
     key("MitigationFailed", EntryType::MitigationFailed),
     key("Evicted", EntryType::Evicted),
+    // Lane repair: a VM hop live-migrated (docs/network-functions.md).
+    key("MigrationStarted", EntryType::Migrated),
+    key("Migrated", EntryType::Info),
+    key("MigrationFailed", EntryType::Info),
     key("EvictionBlocked", EntryType::Info),
     key("ViolationIgnored", EntryType::Info),
     detail("EvictionSkipped", EntryType::Info),

@@ -67,7 +67,7 @@ pub(super) fn lane_of(kind: EntryType) -> Option<Lane> {
         LinkChanged => Lane::Links,
         Mitigated | MitigationFailed => Lane::Mitigations,
         // The descheduler's evictions and the taint manager's deletions.
-        Evicted | TaintEviction => Lane::Evictions,
+        Evicted | TaintEviction | Migrated => Lane::Evictions,
         PodFailed => Lane::PodFailures,
         Unplaceable => Lane::Unplaceable,
         Applied | Deleted | Scaled | Note | ActionFailed => Lane::Scenario,
@@ -97,6 +97,7 @@ pub(super) fn style(kind: EntryType) -> (Shape, &'static str) {
         Mitigated => (Shape::Circle, "#2f9e5b"),
         MitigationFailed => (Shape::Triangle, "#b5521b"),
         Evicted => (Shape::Circle, "#e17a00"),
+        Migrated => (Shape::Circle, "#0e7490"),
         TaintEviction => (Shape::Square, "#c2410c"),
         PodFailed => (Shape::Triangle, "#d64545"),
         Unplaceable => (Shape::Triangle, "#8e2b2b"),

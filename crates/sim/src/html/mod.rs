@@ -6,13 +6,15 @@
 //! any, a strip of failures and repairs by lane), the
 //! workloads and the timeline (filters, folded long messages, a row per chart mark); for a
 //! scenario with clusters, the clusters (drawn on the map at their sites as well), the
-//! applications' placements and the members' workloads over time.
+//! applications' placements and the members' workloads over time; for a scenario with
+//! service chains, their lanes on the map and a section of lanes and migrations.
 //!
 //! Files: `page` (the sections in order), `style`, `script`, `chart` (the frame charts
 //! share), `charts` (bindings, pods), `latency`, `bandwidth`, `marks` (the strip), `map/`, `tables`
-//! (by offer, workloads), `clusters`, `timeline`. Everything is deterministic.
+//! (by offer, workloads), `clusters`, `chains`, `timeline`. Everything is deterministic.
 
 mod bandwidth;
+mod chains;
 mod chart;
 mod charts;
 mod clusters;

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::bandwidth::bandwidth_chart;
+use super::chains::chains;
 use super::charts::{bindings_chart, pods_chart};
 use super::clusters::clusters;
 use super::escape::esc;
@@ -27,6 +28,7 @@ pub fn render(r: &Report) -> String {
     cards(&mut h, r);
     offers(&mut h, r);
     map_section(&mut h, r);
+    chains(&mut h, r);
     clusters(&mut h, r);
     h.push_str("<section id=\"charts\"><h2>Over time</h2><div class=\"grid\">");
     h.push_str(&bindings_chart(r));

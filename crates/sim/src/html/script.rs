@@ -80,7 +80,7 @@ pub(super) const SCRIPT: &str = r##"
   const slider = $("map-slider");
   const map = $("site-map");
   if (!data || !slider || !map) return;
-  const { bands, over, moments } = JSON.parse(data.textContent);
+  const { bands, over, moments, lanes } = JSON.parse(data.textContent);
   const colourOf = (ms) => {
     for (const [bound, colour] of bands) if (ms <= bound) return colour;
     return over;
@@ -99,6 +99,7 @@ pub(super) const SCRIPT: &str = r##"
   const counts = [...map.querySelectorAll("text.site-count")];
   const links = [...map.querySelectorAll("g.link[data-link]")];
   const paths = [...map.querySelectorAll("g.link[data-path]")];
+  const laneGroups = [...map.querySelectorAll("g.lane[data-lane]")];
   // The end's tooltips name the pods; other moments count them.
   const titles = new Map();
   for (const e of [...nodes, ...counts, ...links]) {
@@ -140,6 +141,18 @@ pub(super) const SCRIPT: &str = r##"
     }
     const up = new Set(m.paths.map((p) => p.activated + "|" + p.from + "|" + p.to));
     for (const g of paths) g.style.display = up.has(g.dataset.path) ? "" : "none";
+    // The lanes of service chains: ingress, the hops' nodes, egress at that moment.
+    for (const g of laneGroups) {
+      const l = lanes && lanes[g.dataset.lane] ? lanes[g.dataset.lane][i] : null;
+      g.style.display = l ? "" : "none";
+      if (!l) continue;
+      const p = g.querySelector("path");
+      p.setAttribute("d", l.d);
+      p.setAttribute("stroke", l.colour);
+      g.dataset.nodes = l.nodes;
+      g.dataset.compliance = l.compliance;
+      g.querySelector("title").textContent = l.title;
+    }
     slider.value = String(i);
     map.dataset.moment = String(i);
     const text = $("map-moment");

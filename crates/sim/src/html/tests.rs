@@ -70,6 +70,7 @@ fn moment(
             },
         )]),
         paths,
+        lanes: Vec::new(),
     }
 }
 
@@ -312,6 +313,7 @@ fn fixture() -> Report {
         ],
         expectations: Vec::new(),
         multicluster: None,
+        chains: Vec::new(),
     }
 }
 

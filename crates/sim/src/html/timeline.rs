@@ -26,6 +26,7 @@ pub(super) fn badge_colour(kind: EntryType) -> &'static str {
         EntryType::Mitigated => "#2f9e5b",
         EntryType::MitigationFailed => "#b5521b",
         EntryType::Evicted | EntryType::TaintEviction => "#e17a00",
+        EntryType::Migrated => "#0e7490",
         EntryType::NodeNotReady => "#c2410c",
         EntryType::NodeFailed | EntryType::ClusterFailed => "#b03030",
         EntryType::NodeRecovered | EntryType::ClusterRecovered => "#3c9d76",

@@ -109,6 +109,7 @@ pub fn draw_clusters(report: &mut Report) {
                     nodes: Vec::new(),
                     links: BTreeMap::new(),
                     paths: Vec::new(),
+                    lanes: Vec::new(),
                 });
                 mo.at = clock_text(Duration::from_secs(second));
                 mo.at_seconds = second as f64;

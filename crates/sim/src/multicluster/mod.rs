@@ -132,6 +132,7 @@ pub async fn run(
                 clock: Arc::new(clock),
                 virtual_clock: clock,
                 settings: scenario.settings.clone(),
+                functions: false,
                 shutdown: shutdown.clone(),
             };
             let name = format!("{} in {}", c.name(), spec.name);

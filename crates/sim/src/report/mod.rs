@@ -30,7 +30,9 @@ use serde::Serialize;
 
 pub use end::{FinalState, final_state};
 pub use map::{MapLink, MapNode, MapSite, SiteMap, natural_cmp};
-pub use moments::{MAX_MOMENTS, Moment, MomentLink, MomentNode, NodeState, latency_text};
+pub use moments::{
+    MAX_MOMENTS, Moment, MomentLane, MomentLink, MomentNode, NodeState, latency_text,
+};
 pub use offers::{BindingTime, OfferCompliance};
 
 use crate::journal::{ComplianceCounts, Series};
@@ -59,6 +61,10 @@ pub struct Report {
     /// the members' workloads over time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multicluster: Option<multicluster::MultiClusterReport>,
+    /// Service chains: each lane's hops' nodes, end-to-end latency and compliance
+    /// whenever they changed, and the live migrations of its VM hops.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chains: Vec<crate::chains::ChainRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -189,6 +195,7 @@ pub fn build(input: ReportInput<'_>) -> Report {
     let end = input.simulated.as_secs_f64();
     map.moments = moments::moments(entries, &input.series, end);
     let offers = offers::offers(&input.series, end);
+    let chains = input.series.chains.records();
     let expectations = input
         .scenario
         .expect
@@ -211,5 +218,6 @@ pub fn build(input: ReportInput<'_>) -> Report {
         offers,
         expectations,
         multicluster: None,
+        chains,
     }
 }

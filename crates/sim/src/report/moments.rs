@@ -33,6 +33,24 @@ pub struct Moment {
     pub links: BTreeMap<String, MomentLink>,
     /// The paths the network controller had activated then.
     pub paths: Vec<ActivePath>,
+    /// The lanes of service chains then: ingress, the nodes of the hops, egress.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lanes: Vec<MomentLane>,
+}
+
+/// A lane of a service chain at a moment, for the map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MomentLane {
+    /// `namespace/name` of the chain.
+    pub chain: String,
+    pub lane: usize,
+    pub ingress: Option<String>,
+    pub egress: Option<String>,
+    /// The node of each hop, in order (`None` while a hop is not placed).
+    pub nodes: Vec<Option<String>>,
+    pub latency: Option<String>,
+    pub compliance: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,7 +88,7 @@ fn priority(kind: EntryType) -> Option<u8> {
     use EntryType::*;
     match kind {
         LinkChanged | NodeFailed | NodeNotReady | NodeRecovered | TaintEviction | PodFailed
-        | Mitigated | MitigationFailed | Evicted | ActionFailed | ClusterFailed
+        | Mitigated | MitigationFailed | Evicted | Migrated | ActionFailed | ClusterFailed
         | ClusterRecovered => Some(0),
         PlanRun | Unplaceable | Scaled | Deleted => Some(1),
         _ => None,
@@ -200,6 +218,20 @@ fn state(series: &Series, downs: &HashMap<String, Vec<(f64, bool)>>, at: f64) ->
     } else {
         Vec::new()
     };
+    let mut lanes = Vec::new();
+    for chain in series.chains.chains.values() {
+        for lane in crate::chains::lanes_at(chain, at).unwrap_or_default() {
+            lanes.push(MomentLane {
+                chain: chain.name.clone(),
+                lane: lane.lane,
+                ingress: chain.ingress.clone(),
+                egress: chain.egress.clone(),
+                nodes: lane.hops.iter().map(|h| h.node.clone()).collect(),
+                latency: lane.latency.clone(),
+                compliance: lane.compliance.clone(),
+            });
+        }
+    }
     Moment {
         at: String::new(),
         at_seconds: at,
@@ -208,6 +240,7 @@ fn state(series: &Series, downs: &HashMap<String, Vec<(f64, bool)>>, at: f64) ->
         nodes,
         links,
         paths,
+        lanes,
     }
 }
 

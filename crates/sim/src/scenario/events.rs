@@ -147,7 +147,9 @@ fn apply_event(
     }
     world.admit_batch(&docs)?;
     world.check_topology()?;
-    Ok(Action::Apply(docs.into_iter().map(|d| d.value).collect()))
+    let objects: Vec<Value> = docs.into_iter().map(|d| d.value).collect();
+    super::functions::check_event_crds(&objects, world, |message| file.at(Some(&list), message))?;
+    Ok(Action::Apply(objects))
 }
 
 /// `delete`: every reference names a kind the embedded cluster serves.

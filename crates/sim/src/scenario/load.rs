@@ -161,6 +161,7 @@ pub fn parse_with(
     let mut world = World::new();
     world.admit_batch(&documents)?;
     world.check_topology()?;
+    super::functions::check_crds(&documents, &world)?;
     if let Some(members) = &members {
         members::check_sites(&file, members, &world)?;
         if hub.mode == super::model::HubMode::Karmada {

@@ -36,6 +36,7 @@
 mod error;
 mod events;
 mod expect;
+mod functions;
 mod load;
 mod members;
 mod model;
@@ -49,6 +50,7 @@ mod tests;
 pub use error::ScenarioError;
 pub use events::link_matches;
 pub use expect::{Bound, Expectation, ExpectationResult, Measure};
+pub use functions::{FUNCTION_CRDS, is_crd, is_function, is_kubevirt_crd};
 pub use load::{load, load_with, parse, parse_with};
 pub use members::{SECRET_NAMESPACE, secret_name};
 pub use model::{

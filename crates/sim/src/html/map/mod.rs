@@ -1,11 +1,13 @@
 //! The map of sites and links. It shows the end of the run, and a slider shows it at each
 //! moment of the run (the report's `map.moments`): nodes failed, NotReady, the pods on
 //! each, the latency of the links that changed, the paths the network controller had
-//! activated. Without the page's script the map stays at the end.
+//! activated, and the lanes of service chains. Without the page's script the map stays at
+//! the end.
 //!
 //! Files: `layout` (where sites go), `links` (lines and their labels), `sites` (site and
-//! node boxes), `slider` (the moments and their controls).
+//! node boxes), `lanes` (service chains' lanes), `slider` (the moments and their controls).
 
+mod lanes;
 mod layout;
 mod links;
 mod sites;
@@ -92,7 +94,8 @@ fn widest(r: &Report, l: &MapLink, key: &str) -> String {
     widest
 }
 
-fn map_svg(r: &Report) -> String {
+/// The map, and what the script shows of the chains' lanes at each moment.
+fn map_svg(r: &Report) -> (String, serde_json::Value) {
     let sites = &r.map.sites;
     let all = all_links(r);
     let spec: Vec<MapLink> = all.iter().map(|(l, _)| l.clone()).collect();
@@ -182,8 +185,10 @@ fn map_svg(r: &Report) -> String {
             sites::site_svg(&mut svg, s, p, lay.compact, &end);
         }
     }
+    // Over the sites, so that a lane shows through the nodes it passes.
+    let lanes = lanes::lanes_svg(&mut svg, r, &lay);
     svg.push_str("</svg>");
-    svg
+    (svg, lanes)
 }
 
 pub(super) fn map_section(h: &mut String, r: &Report) {
@@ -197,10 +202,21 @@ pub(super) fn map_section(h: &mut String, r: &Report) {
             "<p class=\"note\">No sites: the scenario has no nodes and no NetworkTopology.</p>",
         );
     } else {
-        h.push_str(&map_svg(r));
-        slider::slider(h, r);
+        let (svg, lanes) = map_svg(r);
+        h.push_str(&svg);
+        slider::slider(h, r, lanes);
     }
     h.push_str(MAP_LEGEND);
+    if !r.chains.is_empty() {
+        h.push_str("<div class=\"legend\" id=\"lanes-legend\">");
+        for (compliance, colour) in lanes::LANE_COLOURS {
+            let _ = write!(
+                h,
+                "<span><i style=\"background:{colour}\"></i>chain lane {compliance}</span>"
+            );
+        }
+        h.push_str("<span>each lane of a service chain runs from its ingress site through its hops' nodes (dots) to its egress site</span></div>");
+    }
     if r.multicluster.is_some() {
         h.push_str("<p class=\"note\" id=\"clusters-on-map\">Each member cluster is drawn as a node at its site: its number is the ready replicas of the hub's workloads in it; NotReady as the hub saw it, \"failed, not noticed yet\" between the scenario's failCluster and the hub's next round.</p>");
     }

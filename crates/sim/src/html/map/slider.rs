@@ -15,7 +15,8 @@ pub(in crate::html) fn script_json(value: &serde_json::Value) -> String {
     value.to_string().replace('<', "\\u003c")
 }
 
-pub(super) fn slider(h: &mut String, r: &Report) {
+/// `lanes`: the chains' lanes at each moment (`lanes::lanes_svg`), null without chains.
+pub(super) fn slider(h: &mut String, r: &Report, lanes: serde_json::Value) {
     let moments = &r.map.moments;
     if moments.len() < 2 {
         return;
@@ -57,6 +58,7 @@ pub(super) fn slider(h: &mut String, r: &Report) {
         "bands": LATENCY_BANDS,
         "over": LATENCY_OVER,
         "moments": moments_json,
+        "lanes": lanes,
     });
     let _ = write!(
         h,
