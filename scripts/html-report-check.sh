@@ -25,7 +25,8 @@ else
     scenarios=(examples/scenarios/stadium-ar/scenario.yaml examples/scenarios/eviction/scenario.yaml
         examples/scenarios/node-failure/scenario.yaml examples/scenarios/burst/scenario.yaml
         examples/scenarios/broadcast/scenario.yaml examples/scenarios/multicluster-outage/scenario.yaml
-        examples/scenarios/multicluster-degraded-link/scenario.yaml)
+        examples/scenarios/multicluster-degraded-link/scenario.yaml
+        examples/scenarios/5g-upf/scenario.yaml)
 fi
 
 find_chromium() {

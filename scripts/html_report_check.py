@@ -45,7 +45,7 @@ LANE_OF = {
     "ClusterFailed": "nodes", "ClusterRecovered": "nodes",
     "LinkChanged": "links",
     "Mitigated": "mitigations", "MitigationFailed": "mitigations",
-    "Evicted": "evictions", "TaintEviction": "evictions",
+    "Evicted": "evictions", "TaintEviction": "evictions", "Migrated": "evictions",
     "PodFailed": "pod-failures",
     "Unplaceable": "unplaceable",
     "Applied": "scenario", "Deleted": "scenario", "Scaled": "scenario", "Note": "scenario",
@@ -125,6 +125,22 @@ EXPECT = {
         ],
         "offers": {},
         "latency": None,
+    },
+    # Service chains: each lane drawn through its hops' nodes at each moment.
+    "5g-upf": {
+        "marks": [("links", "LinkChanged", 1), ("mitigations", "MitigationFailed", 1),
+                  ("evictions", "Migrated", 2), ("evictions", "TaintEviction", 2),
+                  ("nodes", "NodeFailed", 1), ("nodes", "NodeNotReady", 1), ("nodes", "NodeRecovered", 1)],
+        "moments": [
+            {"at": "the fibre between the RAN and edge-d degrades",
+             "lanes": {"upf/up#0": ("a1 a1 b1", "Compliant"), "upf/up#1": ("d1 d1 b1", "Violation")}},
+            {"at": "Migrated", "lanes": {"upf/up#1": ("c1 d1 b1", None)}},
+            {"at": "power failure", "nodes": {"a1": "failed"}, "lanes": {"upf/up#0": ("a1 a1 b1", "Compliant")}},
+            {"at": "the end of the run",
+             "lanes": {"upf/up#0": ("c1 d1 b1", "Compliant"), "upf/up#1": ("c1 d1 b1", "Compliant")}},
+        ],
+        "offers": {},
+        "latency": "upf/up-lane-1",
     },
     "burst": {
         "marks": [("scenario", "Applied", None)],
@@ -440,6 +456,17 @@ def check_map(page, name, expect, out, fail):
             pixel = page.pixel(box["x"] + 3, box["y"] + box["h"] / 2)
             if not near(pixel, NODE_FILL[state]):
                 fail(f"{name}: at {start!r} node {node} is drawn {pixel}, not {NODE_FILL[state]} ({state})")
+        for lane, (nodes, compliance) in want.get("lanes", {}).items():
+            got = page.js(f"""(() => {{ const g = document.querySelector('#site-map g.lane[data-lane="{lane}"]');
+                return g && g.style.display !== 'none' ? [g.dataset.nodes, g.dataset.compliance,
+                  g.querySelector('path').getAttribute('d')] : null; }})()""")
+            if not got:
+                fail(f"{name}: at {start!r} lane {lane} is not drawn")
+                continue
+            if got[0] != nodes or (compliance and got[1] != compliance):
+                fail(f"{name}: at {start!r} lane {lane} runs through {got[0]!r} ({got[1]}), not {nodes!r} ({compliance})")
+            if len(got[2].split(" L")) != len(nodes.split()) + 2:
+                fail(f"{name}: at {start!r} lane {lane} is drawn {got[2]!r}, not ingress > {nodes} > egress")
         for link, text in want.get("links", {}).items():
             got = page.js(f"""(() => {{ const t = document.querySelector('#site-map g.link[data-link="{link}"] text.lat');
                 return t ? t.textContent : null; }})()""")

@@ -80,8 +80,10 @@ fn of(r: &Report, kind: EntryType) -> Vec<String> {
         .collect()
 }
 
-/// A lane as `(nodes of fw, dpi, nat, latency, compliance)`.
-fn lane(l: &LaneState) -> (Vec<&str>, &str, &str) {
+/// A lane as `(nodes of fw, dpi and nat, latency, compliance)`.
+type Lane<'a> = (Vec<&'a str>, &'a str, &'a str);
+
+fn lane(l: &LaneState) -> Lane<'_> {
     (
         l.hops
             .iter()
@@ -93,8 +95,8 @@ fn lane(l: &LaneState) -> (Vec<&str>, &str, &str) {
 }
 
 /// Lane `i` whenever it changed: `(seconds, state)`.
-fn history(c: &ChainRecord, i: usize) -> Vec<(f64, (Vec<&str>, &str, &str))> {
-    let mut out: Vec<(f64, (Vec<&str>, &str, &str))> = Vec::new();
+fn history(c: &ChainRecord, i: usize) -> Vec<(f64, Lane<'_>)> {
+    let mut out: Vec<(f64, Lane<'_>)> = Vec::new();
     for s in &c.history {
         if let Some(l) = s.lanes.iter().find(|l| l.lane == i) {
             let state = lane(l);
@@ -127,7 +129,7 @@ fn the_user_plane_lanes_are_placed_migrated_live_and_planned_again_as_units() {
     // whole: fw to c1 and dpi to d1 together, 790us.
     let lane0 = history(up, 0);
     let lane1 = history(up, 1);
-    let compliant_at = |h: &[(f64, (Vec<&str>, &str, &str))], nodes: [&str; 3], latency: &str| {
+    let compliant_at = |h: &[(f64, Lane<'_>)], nodes: [&str; 3], latency: &str| {
         h.iter()
             .find(|(_, (n, l, c))| *n == nodes && *l == latency && *c == "Compliant")
             .map(|(at, _)| *at)

@@ -50,7 +50,7 @@ fn chain(h: &mut String, c: &ChainRecord) {
     let mut last: Vec<&LaneState> = Vec::new();
     for sample in &c.history {
         for l in &sample.lanes {
-            if last.iter().any(|p| *p == l) {
+            if last.contains(&l) {
                 continue;
             }
             let _ = write!(
