@@ -134,8 +134,10 @@ EXPECT = {
         "moments": [
             {"at": "the fibre between the RAN and edge-d degrades",
              "lanes": {"upf/up#0": ("a1 a1 b1", "Compliant"), "upf/up#1": ("d1 d1 b1", "Violation")}},
-            {"at": "Migrated", "lanes": {"upf/up#1": ("c1 d1 b1", None)}},
-            {"at": "power failure", "nodes": {"a1": "failed"}, "lanes": {"upf/up#0": ("a1 a1 b1", "Compliant")}},
+            # The migration starts: the VMI still runs on d1 until its target pod runs.
+            {"at": "Migrated", "lanes": {"upf/up#1": ("d1 d1 b1", "Violation")}},
+            {"at": "power failure", "nodes": {"a1": "failed"},
+             "lanes": {"upf/up#0": ("a1 a1 b1", "Compliant"), "upf/up#1": ("c1 d1 b1", "Compliant")}},
             {"at": "the end of the run",
              "lanes": {"upf/up#0": ("c1 d1 b1", "Compliant"), "upf/up#1": ("c1 d1 b1", "Compliant")}},
         ],

@@ -75,14 +75,19 @@ pub fn lane_plan_bindings(
     for chain in sorted {
         let namespace = chain.metadata.namespace.as_deref().unwrap_or("default");
         let name = chain.metadata.name.as_deref().unwrap_or_default();
-        let Some(first) = chain.spec.hops.first() else {
+        if chain.spec.hops.is_empty() {
             continue;
-        };
+        }
         let rules = lane_rules(chain);
         let order = lane_order(chain);
+        // A lane is known from a pod of any hop, not only of the first: a VM first hop has
+        // no pod until the VM is started (its networks exist), and the other hops' pods
+        // must wait for it rather than be planned as if no lane held them.
         let lanes: BTreeSet<&str> = by_replica
             .keys()
-            .filter(|(ns, nf, _)| *ns == namespace && *nf == first.network_function)
+            .filter(|(ns, nf, _)| {
+                *ns == namespace && chain.spec.hops.iter().any(|h| h.network_function == *nf)
+            })
             .map(|(_, _, replica)| *replica)
             .collect();
         for lane in lanes {
@@ -228,18 +233,29 @@ mod tests {
             // Lane 2: dpi has no pod yet: not judged as a unit.
             pod("virt-launcher-fw-2-klmno", "fw", "2", None),
         ];
+        let mut pods = pods;
+        // Lane 3: the VM is not started yet (no launcher pod), dpi-3 is pending: it waits
+        // for the first hop too, not planned as a pod no lane holds.
+        pods.push(pod("dpi-3", "dpi", "3", None));
         let pending = BTreeSet::from([
             PodKey::new("upf", "virt-launcher-fw-0-abcde"),
             PodKey::new("upf", "virt-launcher-fw-2-klmno"),
+            PodKey::new("upf", "dpi-3"),
         ]);
         let lanes = lane_plan_bindings(&[chain()], &pods, &pending);
-        // Lane 2's launcher pod waits for dpi-2.
+        // Lane 2's launcher pod waits for dpi-2, lane 3's dpi-3 for fw-3's launcher pod.
         assert_eq!(
             lanes.waiting,
-            BTreeMap::from([(
-                PodKey::new("upf", "virt-launcher-fw-2-klmno"),
-                "lane 2 of service chain upf/up waits for a pod of hop dpi".to_string()
-            )])
+            BTreeMap::from([
+                (
+                    PodKey::new("upf", "virt-launcher-fw-2-klmno"),
+                    "lane 2 of service chain upf/up waits for a pod of hop dpi".to_string()
+                ),
+                (
+                    PodKey::new("upf", "dpi-3"),
+                    "lane 3 of service chain upf/up waits for a pod of hop fw".to_string()
+                )
+            ])
         );
         let bindings = lanes.bindings;
         assert_eq!(bindings.len(), 1);
