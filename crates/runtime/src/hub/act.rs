@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value as Json, json};
 
-use super::observe::{MemberClients, Observed, resource_of};
+use super::observe::{MemberClients, Observed, edgeplane_members, resource_of};
 use super::{HubConfig, Mode};
 use crate::context::Context;
 use crate::events::{EventSpec, EventType, reasons};
@@ -287,8 +287,9 @@ async fn direct_mode(
     mut held: BTreeSet<String>,
 ) {
     let mut desired: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+    let edgeplane = edgeplane_members(&observed.members);
     for (app, plan) in plans {
-        for (member, objects) in direct::desired(app, plan) {
+        for (member, objects) in direct::desired(app, plan, &observed.policies, &edgeplane) {
             desired.entry(member).or_default().extend(objects);
         }
     }
