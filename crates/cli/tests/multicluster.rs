@@ -113,31 +113,31 @@ fn the_example_is_placed_and_written_per_cluster() {
     assert_eq!(
         summary(&game),
         [
+            "ConstraintPolicy/ar-game.near-fans",
+            "ConstraintPolicyOffer/ar-game.near-fans",
             "Service/render",
             "Deployment/ar-render 6",
-            "StatefulSet/game-state 1",
-            "ConstraintPolicy/ar-game.near-fans",
-            "ConstraintPolicyOffer/ar-game.near-fans"
+            "StatefulSet/game-state 1"
         ]
     );
     assert!(game.iter().all(|d| d["metadata"]["namespace"] == "ar"));
     // edge-west runs edgeplane: the renderers' pods bound to the stadium, by a copy of
     // near-fans (near-state binds no site: the hub's alone).
     assert_eq!(
-        game[4]["spec"],
+        game[1]["spec"],
         json!({"targets": [
                   {"name": "render", "kind": "Pod", "labelSelector": {"matchLabels": {"app": "ar-render"}}},
                   {"name": "stadium", "kind": "Site", "sites": ["stadium"]}],
                "policies": ["ar-game.near-fans"]})
     );
-    assert_eq!(game[3]["spec"]["rules"][0]["name"], "latency");
+    assert_eq!(game[0]["spec"]["rules"][0]["name"], "latency");
     let metro = documents(&out_dir.join("metro-1/video.analytics.yaml"));
     assert_eq!(
         summary(&metro),
         [
-            "Deployment/analytics 3",
             "ConstraintPolicy/analytics.near-fans",
-            "ConstraintPolicyOffer/analytics.near-fans"
+            "ConstraintPolicyOffer/analytics.near-fans",
+            "Deployment/analytics 3"
         ]
     );
     // region-1 does not run edgeplane.

@@ -169,6 +169,9 @@ fn a_member_outage_fails_over_after_the_toleration_and_nothing_moves_back() {
     assert_eq!(gone_at(west), None);
     assert_eq!(r.summary.pods_placed, 4);
     assert!(r.expectations.iter().all(|e| e.met), "{:?}", r.expectations);
+    // No member is labelled as running edgeplane: the hub writes no offers, and the
+    // members have no bindings.
+    assert!(m.member_bindings.is_empty(), "{:?}", m.member_bindings);
     let failed = r
         .timeline
         .iter()
@@ -326,4 +329,40 @@ fn karmada_mode_fills_the_binding_and_the_simulated_karmada_propagates_it() {
         .collect();
     assert_eq!(reasons, ["KarmadaReady", "KarmadaNotReady", "KarmadaReady"]);
     assert_eq!(r.summary.pods_placed, 4);
+}
+
+#[test]
+fn a_member_running_edgeplane_binds_the_pods_to_the_users_and_its_planner_places_them_near() {
+    let r = run("multicluster-member-planner");
+    let m = mc(&r);
+    let s = story(&r);
+    let app = &m.applications[0];
+    assert_eq!(app.placements.len(), 1, "{s}");
+    assert_eq!(app.placements[0].placement, on("edge-east", "render", 4));
+    // edge-east runs edgeplane: the hub's offer made one binding per renderer there, each
+    // Compliant because edge-east's planner put the renderer on the street cabinet's node
+    // (1 ms from the stadium), not on the larger depot (8 ms: beyond the 5 ms limit).
+    let bindings: Vec<(&str, &str, &str, &str)> = m
+        .member_bindings
+        .iter()
+        .map(|b| {
+            (
+                b.cluster.as_str(),
+                b.offer.as_str(),
+                b.compliance.as_str(),
+                b.reason.as_str(),
+            )
+        })
+        .collect();
+    let near =
+        "latency 1ms between render (east-street) and stadium (stadium) meets the request 2ms";
+    assert_eq!(
+        bindings,
+        [("edge-east", "ar/ar-game.near-fans", "Compliant", near); 4],
+        "{s}"
+    );
+    // The member's bindings count in the run's.
+    assert_eq!(r.summary.bindings.compliant, 4);
+    assert_eq!(r.summary.pods_placed, 4);
+    assert!(r.expectations.iter().all(|e| e.met), "{:?}", r.expectations);
 }

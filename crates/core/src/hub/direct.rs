@@ -150,9 +150,11 @@ pub fn desired(
 ) -> BTreeMap<String, Vec<Json>> {
     let namespace = app.metadata.namespace.as_deref().unwrap_or("default");
     let key = application_key(namespace, app.metadata.name.as_deref().unwrap_or_default());
-    let mut out = render(app, plan);
-    for (cluster, objects) in member_offers(app, plan, policies, edgeplane_members) {
-        out.entry(cluster).or_default().extend(objects);
+    let mut out = member_offers(app, plan, policies, edgeplane_members);
+    // The offers before the workloads: the member's planner then knows the constraint
+    // when the first pods come.
+    for (cluster, manifests) in render(app, plan) {
+        out.entry(cluster).or_default().extend(manifests);
     }
     out.into_iter()
         .map(|(cluster, manifests)| {
@@ -437,13 +439,13 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                "Service",
-                "Deployment",
                 "ConstraintPolicy",
-                "ConstraintPolicyOffer"
+                "ConstraintPolicyOffer",
+                "Service",
+                "Deployment"
             ]
         );
-        let offer = &before["east"][3];
+        let offer = &before["east"][1];
         assert_eq!(offer["metadata"]["labels"][APPLICATION_LABEL], "ar.ar-game");
         assert!(annotation(offer, APPLIED_ANNOTATION).is_some());
         // west does not run edgeplane: moved there, the offer is not written, and once
@@ -465,10 +467,10 @@ mod tests {
         assert_eq!(
             member_changes(&[], &observed["east"], &held).delete,
             vec![
-                key("Service", "render"),
-                key("Deployment", "ar-render"),
                 offer_key("ConstraintPolicy"),
                 offer_key("ConstraintPolicyOffer"),
+                key("Service", "render"),
+                key("Deployment", "ar-render"),
             ]
         );
     }

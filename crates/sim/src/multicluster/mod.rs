@@ -363,6 +363,10 @@ pub async fn run(
         .iter()
         .map(|m| report::final_state(m.cluster.api()))
         .collect();
+    let member_bindings: Vec<record::MemberBinding> = members
+        .iter()
+        .flat_map(|m| record::member_bindings(&m.name, m.cluster.api()))
+        .collect();
     let simulated = start.elapsed();
     stop_recorder.cancel();
     stop_observer.cancel();
@@ -376,8 +380,11 @@ pub async fn run(
     hub.shutdown().await;
     drop(observer);
     let (entries, series) = journal.take_recorded();
-    // The pods are the members'.
+    // The pods are the members', and so are the bindings of a member running edgeplane.
     let mut end = end;
+    for b in &member_bindings {
+        end.bindings.add(&b.compliance);
+    }
     for e in &ends {
         end.pods_placed += e.pods_placed;
         end.pods_unplaced += e.pods_unplaced;
@@ -402,6 +409,8 @@ pub async fn run(
         simulated,
         wall: wall.elapsed(),
     });
+    let mut recorded = recorded;
+    recorded.member_bindings = member_bindings;
     report.multicluster = Some(recorded);
     map::draw_clusters(&mut report);
     Ok(report)

@@ -157,11 +157,12 @@ fn write_clusters(dir: &Path, read: &Read, plan: &HubPlan) -> anyhow::Result<()>
         .filter_map(|c| c.metadata.name.clone())
         .collect();
     for (app, app_plan) in read.applications.iter().zip(&plan.applications) {
-        let mut rendered = hub::render::render(app, app_plan);
-        for (cluster, objects) in
-            hub::member_offers::member_offers(app, app_plan, &read.policies, &edgeplane)
-        {
-            rendered.entry(cluster).or_default().extend(objects);
+        // The offers first, as the hub applies them: the member's planner knows the
+        // constraint when the first pods come.
+        let mut rendered =
+            hub::member_offers::member_offers(app, app_plan, &read.policies, &edgeplane);
+        for (cluster, manifests) in hub::render::render(app, app_plan) {
+            rendered.entry(cluster).or_default().extend(manifests);
         }
         for (cluster, manifests) in rendered {
             let cluster_dir = dir.join(&cluster);
