@@ -369,7 +369,7 @@ async fn what_the_hub_writes_into_karmada_validates_against_the_upstream_crds() 
     let scheduled = karmada::binding_clusters(&plan.applications[1], "analytics", &names);
     let mut written = binding.clone();
     written["spec"]["clusters"] =
-        karmada::binding_apply(&binding, scheduled)["spec"]["clusters"].clone();
+        karmada::binding_apply(&binding, scheduled, None)["spec"]["clusters"].clone();
 
     let cluster = EmbeddedCluster::start(ClusterConfig::default()).await;
     cluster

@@ -485,7 +485,7 @@ async fn bindings(
                     &bindings,
                     &names,
                     &observed.members,
-                    clients.violations.get(&key).copied(),
+                    karmada::violated_since(&bindings),
                     config.grace,
                     now,
                 ) {
@@ -544,16 +544,12 @@ async fn bindings(
             );
             report(ctx, clients, r, &error, reasons::UNPLACEABLE).await;
         }
-        // Since when its rules are in Violation (remembered here: Karmada's objects have
-        // no place for it).
+        // Since when its rules are in Violation: noted on its bindings, so that a hub
+        // that restarts counts the grace from the same time.
         let key = (app.namespace.clone(), app.name.clone());
-        if karmada::first_violation(app).is_some() {
-            clients.violations.entry(key.clone()).or_insert(now);
-        } else {
-            clients.violations.remove(&key);
-        }
+        let since = karmada::next_violated_since(app, karmada::violated_since(bindings), now);
         let refs: Vec<&Json> = bindings.iter().collect();
-        let changes = karmada::binding_changes(app, &refs, &names);
+        let changes = karmada::binding_changes(app, &refs, &names, since);
         if !app.placement.is_empty() {
             facts.placed += 1;
         }

@@ -28,9 +28,6 @@ pub struct MemberClients {
     clients: BTreeMap<String, (String, Client)>,
     /// The last input error reported per object, so each is reported once.
     pub reported: BTreeMap<String, String>,
-    /// Karmada mode: since when each policy's (namespace, name) rules are in Violation.
-    /// Kept in memory, so a hub that restarts counts the grace again.
-    pub violations: BTreeMap<(String, String), jiff::Timestamp>,
 }
 
 impl MemberClients {
