@@ -366,3 +366,60 @@ fn a_member_running_edgeplane_binds_the_pods_to_the_users_and_its_planner_places
     assert_eq!(r.summary.pods_placed, 4);
     assert!(r.expectations.iter().all(|e| e.met), "{:?}", r.expectations);
 }
+
+#[test]
+fn karmada_policy_mode_writes_weights_that_karmadas_scheduler_divides_as_planned() {
+    let r = run("multicluster-karmada-policy");
+    let m = mc(&r);
+    let s = story(&r);
+    assert_eq!(m.mode, "karmada-policy");
+    let app = &m.applications[0];
+    assert_eq!(
+        (app.namespace.as_str(), app.name.as_str()),
+        ("ar", "ar-game")
+    );
+    let split: Placement = BTreeMap::from([
+        (
+            "edge-east".to_string(),
+            BTreeMap::from([("render".to_string(), 4)]),
+        ),
+        (
+            "edge-west".to_string(),
+            BTreeMap::from([("render".to_string(), 2)]),
+        ),
+    ]);
+    let at: Vec<(f64, &Placement)> = app
+        .placements
+        .iter()
+        .map(|p| (p.at_seconds, &p.placement))
+        .collect();
+    assert_eq!(
+        at,
+        [(0.5, &split), (370.5, &on("edge-west", "render", 6))],
+        "{s}"
+    );
+    // What runs in the members is what Karmada's simulated scheduler made of the plain
+    // policy's static weights (4 and 2, then 6): the planned shares.
+    let east = workload(m, "edge-east", "ar-render");
+    let west = workload(m, "edge-west", "ar-render");
+    assert_eq!(east.history[0].replicas, Some(4), "{east:?}");
+    assert_eq!(west.history[0].replicas, Some(2), "{west:?}");
+    assert_eq!(ready_at(east, 4), 3.5, "{east:?}");
+    assert_eq!(ready_at(west, 2), 3.5, "{west:?}");
+    // After the failover (6:10) Karmada schedules the rewritten policy: six on edge-west.
+    assert!(
+        ready_at(west, 6) > 370.5 && ready_at(west, 6) < 380.0,
+        "{west:?}"
+    );
+    // The hub's label on what it wrote into Karmada, carried to the members.
+    assert_eq!(west.application, "ar.ar-game");
+    // edge-east's copies go when it answers again (10:05).
+    assert_eq!(gone_at(east), Some(605.5), "{east:?}");
+    assert_eq!(gone_at(west), None);
+    assert_eq!(
+        readiness(m, "edge-east"),
+        [(0.5, true), (310.5, false), (610.5, true)],
+        "{s}"
+    );
+    assert!(r.expectations.iter().all(|e| e.met), "{:?}", r.expectations);
+}

@@ -13,13 +13,15 @@
 //!   (observe, `core::hub::closed_loop::round`, act through `Context`); only the way a
 //!   member's kubeconfig becomes a client differs ([`Connector::Custom`]: the Secret's
 //!   text names an in-process member).
-//! - In karmada mode [`karmada`] plays Karmada: ResourceBindings for the
-//!   PropagationPolicies with `schedulerName: edgeplane`, and the workloads of the
-//!   bindings' `spec.clusters` in the members.
+//! - In the karmada modes [`karmada`] plays Karmada: ResourceBindings for the
+//!   PropagationPolicies, their `spec.clusters` from the hub (`schedulerName: edgeplane`)
+//!   or from Karmada's own scheduler ([`karmada_scheduler`]: cluster affinity, static
+//!   weights), and the workloads of the bindings' `spec.clusters` in the members.
 //! - `failCluster` makes a member refuse every request ([`reach`]); `setLink`, `apply`
 //!   and `delete` act on the hub.
 
 pub mod karmada;
+pub mod karmada_scheduler;
 pub mod map;
 pub mod reach;
 pub mod record;
@@ -96,7 +98,7 @@ pub async fn run(
     hub.apply_objects(crds()?)
         .await
         .map_err(|e| SimError::Crds(e.to_string()))?;
-    if multicluster.hub.mode == HubMode::Karmada {
+    if multicluster.hub.mode.is_karmada() {
         hub.apply_objects([karmada::cluster_crd()])
             .await
             .map_err(|e| SimError::Crds(format!("the stand-in for Karmada's Cluster: {e}")))?;
@@ -235,6 +237,7 @@ pub async fn run(
         mode: match multicluster.hub.mode {
             HubMode::Direct => Mode::Direct,
             HubMode::Karmada => Mode::Karmada,
+            HubMode::KarmadaPolicy => Mode::KarmadaPolicy,
         },
         interval: multicluster.hub.interval,
         grace: multicluster.hub.grace,
@@ -247,7 +250,7 @@ pub async fn run(
                 .ok_or_else(|| "the kubeconfig names no simulated member".to_string())
         })),
     };
-    if multicluster.hub.mode == HubMode::Karmada {
+    if multicluster.hub.mode.is_karmada() {
         let karmada = karmada::Karmada {
             hub: hub.client(),
             members: members
@@ -262,6 +265,7 @@ pub async fn run(
                 .collect(),
             interval: karmada::SYNC_PERIOD,
             clock,
+            scheduled: Default::default(),
         };
         // One pass before the hub starts: the detector's bindings are there for the
         // hub's first round.
@@ -392,7 +396,7 @@ pub async fn run(
         end.standalone_failed += e.standalone_failed;
     }
     let mut names = vec!["edgeplane-hub".to_string()];
-    if multicluster.hub.mode == HubMode::Karmada {
+    if multicluster.hub.mode.is_karmada() {
         names.push("karmada (simulated)".to_string());
     }
     names.extend(

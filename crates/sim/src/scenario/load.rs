@@ -163,7 +163,7 @@ pub fn parse_with(
     world.check_topology()?;
     if let Some(members) = &members {
         members::check_sites(&file, members, &world)?;
-        if hub.mode == super::model::HubMode::Karmada {
+        if hub.mode.is_karmada() {
             members::check_karmada(&file, &world)?;
         }
     }

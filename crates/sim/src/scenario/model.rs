@@ -75,6 +75,9 @@ pub enum HubMode {
     Direct,
     /// The hub fills Karmada's ResourceBindings; the simulator plays Karmada.
     Karmada,
+    /// The hub writes the applications' resources and plain PropagationPolicies (cluster
+    /// affinity, static weights); the simulator plays Karmada, its scheduler included.
+    KarmadaPolicy,
 }
 
 impl HubMode {
@@ -82,7 +85,13 @@ impl HubMode {
         match self {
             HubMode::Direct => "direct",
             HubMode::Karmada => "karmada",
+            HubMode::KarmadaPolicy => "karmada-policy",
         }
+    }
+
+    /// Whether the simulator plays Karmada.
+    pub fn is_karmada(self) -> bool {
+        matches!(self, HubMode::Karmada | HubMode::KarmadaPolicy)
     }
 }
 
