@@ -364,6 +364,38 @@ fn a_member_running_edgeplane_binds_the_pods_to_the_users_and_its_planner_places
     // The member's bindings count in the run's.
     assert_eq!(r.summary.bindings.compliant, 4);
     assert_eq!(r.summary.pods_placed, 4);
+    // The street cabinet's node fails at 2:00 (failNode in edge-east): the renderers
+    // are not ready from 2:50 (the node NotReady), deleted at 3:20; their replacements
+    // wait unplaced rather than go to the depot (8 ms), and run on the street node again
+    // after it recovers at 4:00. The hub sees edge-east Ready throughout (one node of two).
+    let east = workload(m, "edge-east", "ar-render");
+    let history: Vec<(f64, Option<i32>, i32)> = east
+        .history
+        .iter()
+        .map(|h| (h.at_seconds, h.replicas, h.ready))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (0.5, Some(4), 0),
+            (5.5, Some(4), 4),
+            (170.5, Some(4), 0),
+            (245.5, Some(4), 4)
+        ],
+        "{s}"
+    );
+    assert_eq!(readiness(m, "edge-east"), [(0.5, true)]);
+    assert_eq!(r.summary.node_failures, 1);
+    let failed: Vec<String> = r
+        .timeline
+        .iter()
+        .filter(|e| matches!(e.kind, EntryType::NodeFailed | EntryType::NodeRecovered))
+        .map(|e| format!("{} {}", e.at, e.object))
+        .collect();
+    assert_eq!(
+        failed,
+        ["00:02:00 Node east-street", "00:04:00 Node east-street"]
+    );
     assert!(r.expectations.iter().all(|e| e.met), "{:?}", r.expectations);
 }
 

@@ -356,6 +356,15 @@ pub async fn run(
                     Source::Driver,
                 ));
             }
+            // A node of a member (loading checked the member and the node).
+            _ if event.cluster.is_some() => {
+                if let Some(m) = members
+                    .iter()
+                    .find(|m| Some(&m.name) == event.cluster.as_ref())
+                {
+                    driver::perform(&m.cluster, &journal, &scenario.name, event).await;
+                }
+            }
             _ => driver::perform(&hub, &journal, &scenario.name, event).await,
         }
     }

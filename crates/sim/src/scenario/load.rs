@@ -198,10 +198,11 @@ pub fn parse_with(
     let mut clusters = members.as_deref().map(|members| Clusters {
         members,
         failed: Default::default(),
+        failed_nodes: Default::default(),
     });
     for (index, at, mut ev) in raw_events {
         let note = ev.note.take().filter(|n| !n.trim().is_empty());
-        let action = event_action(
+        let (action, cluster) = event_action(
             &file,
             source,
             index,
@@ -215,6 +216,7 @@ pub fn parse_with(
             index,
             note,
             action,
+            cluster,
         });
     }
     for event in &mut events {

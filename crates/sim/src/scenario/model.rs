@@ -155,6 +155,9 @@ pub struct Event {
     /// A sentence for the timeline ("fibre cut between metro-1 and edge-1").
     pub note: Option<String>,
     pub action: Action,
+    /// With `spec.clusters`: the member a `failNode` or `recoverNode` acts in (`None`:
+    /// the hub, or the one cluster).
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
