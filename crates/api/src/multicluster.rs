@@ -24,6 +24,23 @@ use crate::constraint::Compliance;
 pub const GROUP: &str = "multicluster.edgeplane.io";
 /// `multicluster.edgeplane.io/v1alpha1`.
 pub const API_VERSION: &str = "multicluster.edgeplane.io/v1alpha1";
+/// Label of a MemberCluster that runs edgeplane itself (value `"true"`): in direct mode
+/// and in `plan --clusters` the hub also writes into it, for each constraint of a placed
+/// component to a user site, a copy of the ConstraintPolicy and a ConstraintPolicyOffer
+/// binding the component's pods to the same Site, so the member's own planner places the
+/// pods by it (`edgeplane_core::hub::member_offers`).
+pub const RUNS_EDGEPLANE_LABEL: &str = "multicluster.edgeplane.io/edgeplane";
+
+impl MemberCluster {
+    /// Whether it carries [`RUNS_EDGEPLANE_LABEL`]`: "true"`.
+    pub fn runs_edgeplane(&self) -> bool {
+        self.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(RUNS_EDGEPLANE_LABEL))
+            .is_some_and(|v| v == "true")
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // MemberCluster

@@ -249,6 +249,30 @@ spec:
   kubeconfigSecretRef: {namespace: edgeplane-system, name: west}
 "#;
 
+const CONSTRAINT: &str = "constraint.edgeplane.io/v1alpha1";
+
+/// MemberCluster east, labelled as running edgeplane.
+const EAST_RUNS_EDGEPLANE: &str = r#"
+apiVersion: multicluster.edgeplane.io/v1alpha1
+kind: MemberCluster
+metadata: {name: east, labels: {multicluster.edgeplane.io/edgeplane: "true"}}
+spec:
+  site: ee
+  kubeconfigSecretRef: {namespace: edgeplane-system, name: east}
+"#;
+
+/// east's own NetworkTopology: its site and the users' (docs/multicluster.md: a member
+/// running edgeplane must know the user sites the hub binds its pods to).
+const EAST_TOPOLOGY: &str = r#"
+apiVersion: network.edgeplane.io/v1alpha1
+kind: NetworkTopology
+metadata: {name: default}
+spec:
+  sites: [{name: stadium, transit: false}, {name: ee}]
+  links:
+  - {from: stadium, to: ee, latency: 1ms}
+"#;
+
 /// MecApplication ar/game: Service `render` and Deployment `render` (4 replicas of
 /// 100m), near the users at `site`; fails over after `toleration` seconds.
 fn application(site: &str, toleration: u32) -> String {
@@ -358,6 +382,34 @@ impl Clusters {
     }
 }
 
+impl Clusters {
+    /// `edgeplane controller` (offers, bindings) against a member, its log in the
+    /// scratch dir.
+    fn member_controller(&self, member: &str) -> Process {
+        let kubeconfig = self
+            .dir
+            .join(format!("{member}.kubeconfig"))
+            .to_string_lossy()
+            .into_owned();
+        let log = self.dir.join(format!("controller-{member}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_edgeplane"))
+            .args([
+                "controller",
+                "--kubeconfig",
+                &kubeconfig,
+                "--no-leader-election",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .current_dir(repo())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
+            .spawn()
+            .unwrap();
+        Process(child)
+    }
+}
+
 /// `replicas` of Deployment ar/render in a member, when it is the hub's and ready.
 async fn render_in(member: &Client) -> Result<i64, String> {
     let found = get(member, "apps/v1", "Deployment", "render").await;
@@ -384,12 +436,64 @@ async fn direct_mode_applies_the_shares_and_moves_them_make_before_break() {
         "apiVersion: multicluster.edgeplane.io/v1alpha1\nkind: MemberCluster\nmetadata: {name: ghost}\nspec:\n  site: ee\n  kubeconfigSecretRef: {namespace: edgeplane-system, name: ghost}\n",
     )
     .await;
+    // east runs edgeplane: its own topology knows the stadium, and its own controller
+    // (a separate process on east's kubeconfig) turns offers into bindings.
+    apply(&c.hub, EAST_RUNS_EDGEPLANE).await;
+    apply(&c.east, EAST_TOPOLOGY).await;
+    let _east_controller = c.member_controller("east");
     apply(&c.hub, &application("stadium", 300)).await;
     let _hub = c.hub_process("direct");
 
     // Near the stadium: all 4 replicas on east, the Service with them; nothing on west.
     let replicas = eventually(60, "the Deployment on east", || render_in(&c.east)).await;
     assert_eq!(replicas, 4);
+    // And, east running edgeplane, a copy of near-users and an offer binding the
+    // renderers' pods to the stadium, which east's offer controller made bindings of.
+    let copy = eventually(30, "the policy copy on east", || async {
+        get(&c.east, CONSTRAINT, "ConstraintPolicy", "game.near-users")
+            .await
+            .ok_or_else(|| "none".to_string())
+    })
+    .await;
+    assert_eq!(
+        copy["spec"],
+        json!({"rules": [{"name": "latency", "request": "2ms", "limit": "2500us"}]})
+    );
+    let offer = get(
+        &c.east,
+        CONSTRAINT,
+        "ConstraintPolicyOffer",
+        "game.near-users",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        offer["metadata"]["labels"]["multicluster.edgeplane.io/application"],
+        "ar.game"
+    );
+    assert_eq!(
+        offer["spec"]["targets"],
+        json!([{"name": "render", "kind": "Pod", "labelSelector": {"matchLabels": {"app": "render"}}},
+               {"name": "stadium", "kind": "Site", "sites": ["stadium"]}])
+    );
+    let bindings = eventually(60, "east's bindings of the offer", || async {
+        let bindings: Vec<Value> = list(&c.east, CONSTRAINT, "ConstraintPolicyBinding")
+            .await
+            .into_iter()
+            .filter(|b| b["spec"]["offer"] == "game.near-users")
+            .collect();
+        if bindings.len() == 4 {
+            Ok(bindings)
+        } else {
+            Err(format!("{bindings:?}"))
+        }
+    })
+    .await;
+    assert!(
+        bindings.iter().all(|b| b["metadata"]["namespace"] == "ar"
+            && b["spec"]["targets"]["stadium"]["name"] == "stadium"),
+        "{bindings:?}"
+    );
     let service = get(&c.east, "v1", "Service", "render").await.unwrap();
     assert_eq!(
         service["metadata"]["labels"]["multicluster.edgeplane.io/application"],
@@ -472,12 +576,31 @@ async fn direct_mode_applies_the_shares_and_moves_them_make_before_break() {
         match (
             get(&c.east, "apps/v1", "Deployment", "render").await,
             get(&c.east, "v1", "Service", "render").await,
+            get(
+                &c.east,
+                CONSTRAINT,
+                "ConstraintPolicyOffer",
+                "game.near-users",
+            )
+            .await,
+            get(&c.east, CONSTRAINT, "ConstraintPolicy", "game.near-users").await,
         ) {
-            (None, None) => Ok(()),
+            (None, None, None, None) => Ok(()),
             other => Err(format!("{other:?}")),
         }
     })
     .await;
+    // west does not run edgeplane: no offer there.
+    assert!(
+        get(
+            &c.west,
+            CONSTRAINT,
+            "ConstraintPolicyOffer",
+            "game.near-users"
+        )
+        .await
+        .is_none()
+    );
     let west = get(&c.west, "apps/v1", "Deployment", "render")
         .await
         .unwrap();

@@ -113,14 +113,34 @@ fn the_example_is_placed_and_written_per_cluster() {
     assert_eq!(
         summary(&game),
         [
+            "ConstraintPolicy/ar-game.near-fans",
+            "ConstraintPolicyOffer/ar-game.near-fans",
             "Service/render",
             "Deployment/ar-render 6",
             "StatefulSet/game-state 1"
         ]
     );
     assert!(game.iter().all(|d| d["metadata"]["namespace"] == "ar"));
+    // edge-west runs edgeplane: the renderers' pods bound to the stadium, by a copy of
+    // near-fans (near-state binds no site: the hub's alone).
+    assert_eq!(
+        game[1]["spec"],
+        json!({"targets": [
+                  {"name": "render", "kind": "Pod", "labelSelector": {"matchLabels": {"app": "ar-render"}}},
+                  {"name": "stadium", "kind": "Site", "sites": ["stadium"]}],
+               "policies": ["ar-game.near-fans"]})
+    );
+    assert_eq!(game[0]["spec"]["rules"][0]["name"], "latency");
     let metro = documents(&out_dir.join("metro-1/video.analytics.yaml"));
-    assert_eq!(summary(&metro), ["Deployment/analytics 3"]);
+    assert_eq!(
+        summary(&metro),
+        [
+            "ConstraintPolicy/analytics.near-fans",
+            "ConstraintPolicyOffer/analytics.near-fans",
+            "Deployment/analytics 3"
+        ]
+    );
+    // region-1 does not run edgeplane.
     let region = documents(&out_dir.join("region-1/video.analytics.yaml"));
     assert_eq!(summary(&region), ["Deployment/analytics 1"]);
     // The rest of the workload is as written.
@@ -349,7 +369,7 @@ async fn what_the_hub_writes_into_karmada_validates_against_the_upstream_crds() 
     let scheduled = karmada::binding_clusters(&plan.applications[1], "analytics", &names);
     let mut written = binding.clone();
     written["spec"]["clusters"] =
-        karmada::binding_apply(&binding, scheduled)["spec"]["clusters"].clone();
+        karmada::binding_apply(&binding, scheduled, None)["spec"]["clusters"].clone();
 
     let cluster = EmbeddedCluster::start(ClusterConfig::default()).await;
     cluster

@@ -169,6 +169,9 @@ fn a_member_outage_fails_over_after_the_toleration_and_nothing_moves_back() {
     assert_eq!(gone_at(west), None);
     assert_eq!(r.summary.pods_placed, 4);
     assert!(r.expectations.iter().all(|e| e.met), "{:?}", r.expectations);
+    // No member is labelled as running edgeplane: the hub writes no offers, and the
+    // members have no bindings.
+    assert!(m.member_bindings.is_empty(), "{:?}", m.member_bindings);
     let failed = r
         .timeline
         .iter()
@@ -326,4 +329,129 @@ fn karmada_mode_fills_the_binding_and_the_simulated_karmada_propagates_it() {
         .collect();
     assert_eq!(reasons, ["KarmadaReady", "KarmadaNotReady", "KarmadaReady"]);
     assert_eq!(r.summary.pods_placed, 4);
+}
+
+#[test]
+fn a_member_running_edgeplane_binds_the_pods_to_the_users_and_its_planner_places_them_near() {
+    let r = run("multicluster-member-planner");
+    let m = mc(&r);
+    let s = story(&r);
+    let app = &m.applications[0];
+    assert_eq!(app.placements.len(), 1, "{s}");
+    assert_eq!(app.placements[0].placement, on("edge-east", "render", 4));
+    // edge-east runs edgeplane: the hub's offer made one binding per renderer there, each
+    // Compliant because edge-east's planner put the renderer on the street cabinet's node
+    // (1 ms from the stadium), not on the larger depot (8 ms: beyond the 5 ms limit).
+    let bindings: Vec<(&str, &str, &str, &str)> = m
+        .member_bindings
+        .iter()
+        .map(|b| {
+            (
+                b.cluster.as_str(),
+                b.offer.as_str(),
+                b.compliance.as_str(),
+                b.reason.as_str(),
+            )
+        })
+        .collect();
+    let near =
+        "latency 1ms between render (east-street) and stadium (stadium) meets the request 2ms";
+    assert_eq!(
+        bindings,
+        [("edge-east", "ar/ar-game.near-fans", "Compliant", near); 4],
+        "{s}"
+    );
+    // The member's bindings count in the run's.
+    assert_eq!(r.summary.bindings.compliant, 4);
+    assert_eq!(r.summary.pods_placed, 4);
+    // The street cabinet's node fails at 2:00 (failNode in edge-east): the renderers
+    // are not ready from 2:50 (the node NotReady), deleted at 3:20; their replacements
+    // wait unplaced rather than go to the depot (8 ms), and run on the street node again
+    // after it recovers at 4:00. The hub sees edge-east Ready throughout (one node of two).
+    let east = workload(m, "edge-east", "ar-render");
+    let history: Vec<(f64, Option<i32>, i32)> = east
+        .history
+        .iter()
+        .map(|h| (h.at_seconds, h.replicas, h.ready))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (0.5, Some(4), 0),
+            (5.5, Some(4), 4),
+            (170.5, Some(4), 0),
+            (245.5, Some(4), 4)
+        ],
+        "{s}"
+    );
+    assert_eq!(readiness(m, "edge-east"), [(0.5, true)]);
+    assert_eq!(r.summary.node_failures, 1);
+    let failed: Vec<String> = r
+        .timeline
+        .iter()
+        .filter(|e| matches!(e.kind, EntryType::NodeFailed | EntryType::NodeRecovered))
+        .map(|e| format!("{} {}", e.at, e.object))
+        .collect();
+    assert_eq!(
+        failed,
+        ["00:02:00 Node east-street", "00:04:00 Node east-street"]
+    );
+    assert!(r.expectations.iter().all(|e| e.met), "{:?}", r.expectations);
+}
+
+#[test]
+fn karmada_policy_mode_writes_weights_that_karmadas_scheduler_divides_as_planned() {
+    let r = run("multicluster-karmada-policy");
+    let m = mc(&r);
+    let s = story(&r);
+    assert_eq!(m.mode, "karmada-policy");
+    let app = &m.applications[0];
+    assert_eq!(
+        (app.namespace.as_str(), app.name.as_str()),
+        ("ar", "ar-game")
+    );
+    let split: Placement = BTreeMap::from([
+        (
+            "edge-east".to_string(),
+            BTreeMap::from([("render".to_string(), 4)]),
+        ),
+        (
+            "edge-west".to_string(),
+            BTreeMap::from([("render".to_string(), 2)]),
+        ),
+    ]);
+    let at: Vec<(f64, &Placement)> = app
+        .placements
+        .iter()
+        .map(|p| (p.at_seconds, &p.placement))
+        .collect();
+    assert_eq!(
+        at,
+        [(0.5, &split), (370.5, &on("edge-west", "render", 6))],
+        "{s}"
+    );
+    // What runs in the members is what Karmada's simulated scheduler made of the plain
+    // policy's static weights (4 and 2, then 6): the planned shares.
+    let east = workload(m, "edge-east", "ar-render");
+    let west = workload(m, "edge-west", "ar-render");
+    assert_eq!(east.history[0].replicas, Some(4), "{east:?}");
+    assert_eq!(west.history[0].replicas, Some(2), "{west:?}");
+    assert_eq!(ready_at(east, 4), 3.5, "{east:?}");
+    assert_eq!(ready_at(west, 2), 3.5, "{west:?}");
+    // After the failover (6:10) Karmada schedules the rewritten policy: six on edge-west.
+    assert!(
+        ready_at(west, 6) > 370.5 && ready_at(west, 6) < 380.0,
+        "{west:?}"
+    );
+    // The hub's label on what it wrote into Karmada, carried to the members.
+    assert_eq!(west.application, "ar.ar-game");
+    // edge-east's copies go when it answers again (10:05).
+    assert_eq!(gone_at(east), Some(605.5), "{east:?}");
+    assert_eq!(gone_at(west), None);
+    assert_eq!(
+        readiness(m, "edge-east"),
+        [(0.5, true), (310.5, false), (610.5, true)],
+        "{s}"
+    );
+    assert!(r.expectations.iter().all(|e| e.met), "{:?}", r.expectations);
 }

@@ -13,10 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use edgeplane_api::ConstraintPolicy;
 use edgeplane_api::multicluster::MecApplication;
 use serde_json::{Value as Json, json};
 
 use super::AppPlan;
+use super::member_offers::member_offers;
 use super::render::render;
 
 /// On every object the hub applies to a member: the application it belongs to.
@@ -103,7 +105,7 @@ impl Observed {
 
 /// 64-bit FNV-1a: a digest that is the same in every process and release (the standard
 /// library's hasher is not).
-fn digest(text: &str) -> String {
+pub(crate) fn digest(text: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in text.bytes() {
         hash ^= u64::from(byte);
@@ -137,13 +139,24 @@ pub fn is_applied(existing: &Json, desired: &Json) -> bool {
     digest.is_some() && annotation(existing, APPLIED_ANNOTATION) == digest
 }
 
-/// Member -> the application's objects for it (its share of each component), each with
-/// the hub's label and digest.
-pub fn desired(app: &MecApplication, plan: &AppPlan) -> BTreeMap<String, Vec<Json>> {
+/// Member -> the application's objects for it (its share of each component, and in the
+/// members in `edgeplane_members` the policy copies and offers of
+/// [`member_offers`](super::member_offers)), each with the hub's label and digest.
+pub fn desired(
+    app: &MecApplication,
+    plan: &AppPlan,
+    policies: &[ConstraintPolicy],
+    edgeplane_members: &BTreeSet<String>,
+) -> BTreeMap<String, Vec<Json>> {
     let namespace = app.metadata.namespace.as_deref().unwrap_or("default");
     let key = application_key(namespace, app.metadata.name.as_deref().unwrap_or_default());
-    render(app, plan)
-        .into_iter()
+    let mut out = member_offers(app, plan, policies, edgeplane_members);
+    // The offers before the workloads: the member's planner then knows the constraint
+    // when the first pods come.
+    for (cluster, manifests) in render(app, plan) {
+        out.entry(cluster).or_default().extend(manifests);
+    }
+    out.into_iter()
         .map(|(cluster, manifests)| {
             let marked = manifests.into_iter().map(|m| mark(m, &key)).collect();
             (cluster, marked)
@@ -311,6 +324,11 @@ mod tests {
             .collect()
     }
 
+    /// `desired` with no member running edgeplane.
+    fn desired_here(app: &MecApplication, plan: &AppPlan) -> BTreeMap<String, Vec<Json>> {
+        desired(app, plan, &[], &BTreeSet::new())
+    }
+
     fn key(kind: &str, name: &str) -> ObjectKey {
         ObjectKey {
             api_version: if kind == "Service" { "v1" } else { "apps/v1" }.into(),
@@ -322,7 +340,7 @@ mod tests {
 
     #[test]
     fn desired_objects_carry_the_label_and_a_digest_of_what_is_applied() {
-        let out = desired(&app(), &plan(&[("east", 4), ("west", 2)]));
+        let out = desired_here(&app(), &plan(&[("east", 4), ("west", 2)]));
         let deployment = &out["east"][1];
         assert_eq!(deployment["spec"]["replicas"], 4);
         assert_eq!(
@@ -333,13 +351,13 @@ mod tests {
         let west = annotation(&out["west"][1], APPLIED_ANNOTATION);
         assert!(east.is_some() && west.is_some() && east != west);
         // The same plan gives the same digests.
-        let again = desired(&app(), &plan(&[("east", 4), ("west", 2)]));
+        let again = desired_here(&app(), &plan(&[("east", 4), ("west", 2)]));
         assert_eq!(again, out);
     }
 
     #[test]
     fn unchanged_objects_are_not_applied_again_and_strays_are_deleted() {
-        let out = desired(&app(), &plan(&[("east", 6)]));
+        let out = desired_here(&app(), &plan(&[("east", 6)]));
         let mut there = observe(&out["east"], 6);
         there.push(Observed {
             key: key("ConfigMap", "old"),
@@ -362,8 +380,8 @@ mod tests {
     #[test]
     fn a_move_makes_the_new_replicas_run_before_the_old_are_removed() {
         // Placed on east; the plan moves it to west.
-        let before = desired(&app(), &plan(&[("east", 6)]));
-        let after = desired(&app(), &plan(&[("west", 6)]));
+        let before = desired_here(&app(), &plan(&[("east", 6)]));
+        let after = desired_here(&app(), &plan(&[("west", 6)]));
         let mut observed = BTreeMap::from([
             ("east".to_string(), observe(&before["east"], 6)),
             ("west".to_string(), vec![]),
@@ -396,9 +414,71 @@ mod tests {
     }
 
     #[test]
+    fn a_member_running_edgeplane_gets_the_offer_marked_and_loses_it_when_the_component_moves() {
+        let mut app = app();
+        app.spec.resources[1]["spec"]["template"] =
+            json!({"metadata": {"labels": {"app": "ar-render"}}});
+        app.spec.constraints = serde_json::from_value(
+            json!([{"policy": "near-fans", "targets": [{"component": "render"}, {"site": "stadium"}]}]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let policies: Vec<ConstraintPolicy> = vec![
+            serde_json::from_value(json!({
+                "apiVersion": "constraint.edgeplane.io/v1alpha1", "kind": "ConstraintPolicy",
+                "metadata": {"name": "near-fans", "namespace": "ar"},
+                "spec": {"rules": [{"name": "latency", "request": "2ms", "limit": "5ms"}]}
+            }))
+            .unwrap_or_else(|e| panic!("{e}")),
+        ];
+        let edgeplane = BTreeSet::from(["east".to_string()]);
+        let before = desired(&app, &plan(&[("east", 6)]), &policies, &edgeplane);
+        let kinds: Vec<&str> = before["east"]
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "ConstraintPolicy",
+                "ConstraintPolicyOffer",
+                "Service",
+                "Deployment"
+            ]
+        );
+        let offer = &before["east"][1];
+        assert_eq!(offer["metadata"]["labels"][APPLICATION_LABEL], "ar.ar-game");
+        assert!(annotation(offer, APPLIED_ANNOTATION).is_some());
+        // west does not run edgeplane: moved there, the offer is not written, and once
+        // the new replicas run the old member's policy and offer go with the rest.
+        let after = desired(&app, &plan(&[("west", 6)]), &policies, &edgeplane);
+        assert_eq!(after["west"].len(), 2);
+        let observed = BTreeMap::from([
+            ("east".to_string(), observe(&before["east"], 6)),
+            ("west".to_string(), observe(&after["west"], 6)),
+        ]);
+        let held = starting(&after, &observed);
+        assert!(held.is_empty());
+        let offer_key = |kind: &str| ObjectKey {
+            api_version: "constraint.edgeplane.io/v1alpha1".into(),
+            kind: kind.into(),
+            namespace: Some("ar".into()),
+            name: "ar-game.near-fans".into(),
+        };
+        assert_eq!(
+            member_changes(&[], &observed["east"], &held).delete,
+            vec![
+                offer_key("ConstraintPolicy"),
+                offer_key("ConstraintPolicyOffer"),
+                key("Service", "render"),
+                key("Deployment", "ar-render"),
+            ]
+        );
+    }
+
+    #[test]
     fn a_shrink_waits_for_the_growth_elsewhere() {
-        let before = desired(&app(), &plan(&[("east", 6)]));
-        let after = desired(&app(), &plan(&[("east", 2), ("west", 4)]));
+        let before = desired_here(&app(), &plan(&[("east", 6)]));
+        let after = desired_here(&app(), &plan(&[("east", 2), ("west", 4)]));
         let observed = BTreeMap::from([("east".to_string(), observe(&before["east"], 6))]);
         let held = starting(&after, &observed);
         let east = member_changes(&after["east"], &observed["east"], &held);

@@ -91,7 +91,9 @@ pub fn binding_changes(
     plan: &AppPlan,
     bindings: &[&Json],
     karmada: &BTreeMap<String, String>,
+    violated_since: Option<Timestamp>,
 ) -> Vec<Json> {
+    let since = violated_since.map(|t| t.to_string());
     bindings
         .iter()
         .filter_map(|binding| {
@@ -104,9 +106,46 @@ pub fn binding_changes(
                 .and_then(Json::as_array)
                 .cloned()
                 .unwrap_or_default();
-            (written != clusters).then(|| binding_apply(binding, clusters))
+            let noted = annotation(binding, VIOLATED_SINCE_ANNOTATION);
+            (written != clusters || noted != since.as_deref())
+                .then(|| binding_apply(binding, clusters, violated_since))
         })
         .collect()
+}
+
+/// On the ResourceBindings of a policy whose rules are in Violation: since when (RFC
+/// 3339), so that the grace survives a restart of the hub (Karmada's objects have no
+/// field for it; the hub owns the annotation by server-side apply and drops it when the
+/// rules hold again).
+pub const VIOLATED_SINCE_ANNOTATION: &str = "multicluster.edgeplane.io/violated-since";
+
+fn annotation<'a>(object: &'a Json, name: &str) -> Option<&'a str> {
+    object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(name))
+        .and_then(Json::as_str)
+}
+
+/// Since when a policy's rules are in Violation, as its bindings' [`VIOLATED_SINCE_ANNOTATION`]
+/// say: the earliest of them. A value that is not an RFC 3339 time is ignored (the grace
+/// then starts again, and the next write replaces it).
+pub fn violated_since(bindings: &[Json]) -> Option<Timestamp> {
+    bindings
+        .iter()
+        .filter_map(|b| annotation(b, VIOLATED_SINCE_ANNOTATION)?.parse().ok())
+        .min()
+}
+
+/// What [`VIOLATED_SINCE_ANNOTATION`] should say after this round: the time already noted
+/// while the plan still has a rule in Violation (`now`, to the second, when none was),
+/// nothing once none is.
+pub fn next_violated_since(
+    plan: &AppPlan,
+    noted: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    first_violation(plan)?;
+    Some(noted.unwrap_or_else(|| Timestamp::from_second(now.as_second()).unwrap_or(now)))
 }
 
 /// The placement a policy's bindings already have, by member name (cluster -> component
@@ -185,8 +224,8 @@ pub fn first_violation(plan: &AppPlan) -> Option<String> {
 /// Karmada mode's closed loop, as [`super::closed_loop::decide`] is direct mode's: what
 /// a policy's bindings already say stays (judged, not moved) while every member it uses
 /// is Ready or NotReady for less than [`cluster_toleration`], and its rules have not been
-/// in Violation (`violated_since`, which the hub remembers between rounds: Karmada's
-/// objects have no place for it) for `grace` or longer.
+/// in Violation (`violated_since`: [`violated_since`] of its bindings, which the hub
+/// writes, so a restarted hub counts from the same time) for `grace` or longer.
 pub fn decide(
     policy: &Json,
     bindings: &[Json],
@@ -260,8 +299,12 @@ pub fn binding_clusters(
 
 /// The server-side apply body that sets a binding's `spec.clusters` (field manager
 /// [`FIELD_MANAGER`]); everything else of the binding stays Karmada's.
-pub fn binding_apply(binding: &Json, clusters: Vec<Json>) -> Json {
-    json!({
+pub fn binding_apply(
+    binding: &Json,
+    clusters: Vec<Json>,
+    violated_since: Option<Timestamp>,
+) -> Json {
+    let mut body = json!({
         "apiVersion": "work.karmada.io/v1alpha2",
         "kind": "ResourceBinding",
         "metadata": {
@@ -269,7 +312,12 @@ pub fn binding_apply(binding: &Json, clusters: Vec<Json>) -> Json {
             "namespace": binding.pointer("/metadata/namespace").cloned().unwrap_or(Json::Null),
         },
         "spec": {"clusters": clusters}
-    })
+    });
+    // Left out when the rules hold: server-side apply then removes the hub's annotation.
+    if let Some(since) = violated_since {
+        body["metadata"]["annotations"] = json!({VIOLATED_SINCE_ANNOTATION: since.to_string()});
+    }
+    body
 }
 
 /// One PropagationPolicy per placed component of an application: its workload, the
@@ -787,6 +835,118 @@ mod tests {
     }
 
     #[test]
+    fn the_violation_time_is_noted_on_the_bindings_and_a_restarted_hub_counts_from_it() {
+        use crate::hub::RuleVerdict;
+        use crate::hub::closed_loop::Decision;
+        use edgeplane_api::Compliance;
+        let at = |s: i64| Timestamp::from_second(s).unwrap_or_default();
+        let karmada = BTreeMap::from([("edge-east".to_string(), "edge-east".to_string())]);
+        let mut violated = plan();
+        violated.placement.truncate(1);
+        violated.placement[0].components.remove("state");
+        violated.rules = vec![RuleVerdict {
+            policy: "near-fans".into(),
+            rule: "latency".into(),
+            compliance: Compliance::Violation,
+            value: Some("8ms".into()),
+            cost: 1.0,
+            reason: "latency 8ms does not meet the limit 5ms".into(),
+        }];
+        let written = json!({"metadata": {"name": "ar-render-deployment", "namespace": "ar"},
+            "spec": {"resource": {"name": "render"}, "replicas": 4,
+                     "clusters": [{"name": "edge-east", "replicas": 4}]}});
+        // The first round in Violation notes the time (to the second) on the binding,
+        // though its clusters are unchanged.
+        let now = Timestamp::from_second(2000)
+            .and_then(|t| t.checked_add(jiff::SignedDuration::from_millis(400)))
+            .unwrap_or_default();
+        let since = next_violated_since(&violated, None, now);
+        assert_eq!(since, Some(at(2000)));
+        let changes = binding_changes(&violated, &[&written], &karmada, since);
+        assert_eq!(
+            changes,
+            vec![
+                json!({"apiVersion": "work.karmada.io/v1alpha2", "kind": "ResourceBinding",
+                "metadata": {"name": "ar-render-deployment", "namespace": "ar",
+                             "annotations": {VIOLATED_SINCE_ANNOTATION: "1970-01-01T00:33:20Z"}},
+                "spec": {"clusters": [{"name": "edge-east", "replicas": 4}]}})
+            ]
+        );
+        // The hub restarts: it remembers nothing, and reads the time back from the
+        // binding; the grace (60 s) runs from 2000, not from the restart at 2050.
+        let noted = json!({"metadata": {"name": "ar-render-deployment", "namespace": "ar",
+                "annotations": {VIOLATED_SINCE_ANNOTATION: "1970-01-01T00:33:20Z"}},
+            "spec": {"resource": {"name": "render"}, "replicas": 4,
+                     "clusters": [{"name": "edge-east", "replicas": 4}]}});
+        let bindings = [noted.clone()];
+        assert_eq!(violated_since(&bindings), Some(at(2000)));
+        assert_eq!(
+            next_violated_since(&violated, violated_since(&bindings), at(2050)),
+            Some(at(2000))
+        );
+        assert!(
+            binding_changes(&violated, &[&noted], &karmada, Some(at(2000))).is_empty(),
+            "nothing to write while the noted time stands"
+        );
+        let members = [member("edge-east", "True", 0)];
+        let grace = Duration::from_secs(60);
+        let policy = json!({});
+        assert_eq!(
+            decide(
+                &policy,
+                &bindings,
+                &karmada,
+                &members,
+                violated_since(&bindings),
+                grace,
+                at(2059)
+            ),
+            Decision::Keep(BTreeMap::from([(
+                "edge-east".to_string(),
+                BTreeMap::from([("render".to_string(), 4)])
+            )]))
+        );
+        assert_eq!(
+            decide(
+                &policy,
+                &bindings,
+                &karmada,
+                &members,
+                violated_since(&bindings),
+                grace,
+                at(2060)
+            ),
+            Decision::Place {
+                moved: Some("rules in Violation for 60s (grace 60s)".into())
+            }
+        );
+        // The rules hold again: the annotation is left out of the write, which removes it.
+        let holds = AppPlan {
+            rules: Vec::new(),
+            ..violated.clone()
+        };
+        assert_eq!(next_violated_since(&holds, Some(at(2000)), at(2070)), None);
+        assert_eq!(
+            binding_changes(&holds, &[&noted], &karmada, None),
+            vec![binding_apply(
+                &noted,
+                vec![json!({"name": "edge-east", "replicas": 4})],
+                None
+            )]
+        );
+        // Of several bindings the earliest time counts; one that is not a time is ignored.
+        let mut later = noted.clone();
+        later["metadata"]["annotations"][VIOLATED_SINCE_ANNOTATION] = json!("1970-01-01T01:00:00Z");
+        let mut broken = noted;
+        broken["metadata"]["annotations"][VIOLATED_SINCE_ANNOTATION] = json!("yesterday");
+        assert_eq!(
+            violated_since(&[later.clone(), bindings[0].clone(), broken.clone()]),
+            Some(at(2000))
+        );
+        assert_eq!(violated_since(&[broken]), None);
+    }
+
+    #[test]
     fn a_binding_gets_the_component_shares_by_karmada_cluster_name() {
         let karmada = BTreeMap::from([
             ("edge-east".to_string(), "karmada-ee".to_string()),
@@ -807,7 +967,7 @@ mod tests {
             &json!({"spec": {"schedulerName": "default-scheduler"}})
         ));
         assert_eq!(
-            binding_apply(&binding, clusters),
+            binding_apply(&binding, clusters, None),
             json!({"apiVersion": "work.karmada.io/v1alpha2", "kind": "ResourceBinding",
                    "metadata": {"name": "ar-render-deployment", "namespace": "ar"},
                    "spec": {"clusters": [{"name": "edge-west", "replicas": 2},
@@ -847,7 +1007,7 @@ mod tests {
             ("edge-east".to_string(), "edge-east".to_string()),
             ("edge-west".to_string(), "edge-west".to_string()),
         ]);
-        let changes = binding_changes(&plan(), &mine, &karmada);
+        let changes = binding_changes(&plan(), &mine, &karmada, None);
         assert_eq!(
             changes,
             vec![binding_apply(
@@ -855,7 +1015,8 @@ mod tests {
                 vec![
                     json!({"name": "edge-east", "replicas": 4}),
                     json!({"name": "edge-west", "replicas": 2})
-                ]
+                ],
+                None
             )]
         );
     }

@@ -32,6 +32,7 @@ pub mod direct;
 pub mod instances;
 mod judge;
 pub mod karmada;
+pub mod member_offers;
 pub mod members;
 pub mod objects;
 mod place;

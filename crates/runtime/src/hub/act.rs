@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value as Json, json};
 
-use super::observe::{MemberClients, Observed, resource_of};
+use super::observe::{MemberClients, Observed, edgeplane_members, resource_of};
 use super::{HubConfig, Mode};
 use crate::context::Context;
 use crate::events::{EventSpec, EventType, reasons};
@@ -287,8 +287,9 @@ async fn direct_mode(
     mut held: BTreeSet<String>,
 ) {
     let mut desired: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+    let edgeplane = edgeplane_members(&observed.members);
     for (app, plan) in plans {
-        for (member, objects) in direct::desired(app, plan) {
+        for (member, objects) in direct::desired(app, plan, &observed.policies, &edgeplane) {
             desired.entry(member).or_default().extend(objects);
         }
     }
@@ -484,7 +485,7 @@ async fn bindings(
                     &bindings,
                     &names,
                     &observed.members,
-                    clients.violations.get(&key).copied(),
+                    karmada::violated_since(&bindings),
                     config.grace,
                     now,
                 ) {
@@ -543,16 +544,12 @@ async fn bindings(
             );
             report(ctx, clients, r, &error, reasons::UNPLACEABLE).await;
         }
-        // Since when its rules are in Violation (remembered here: Karmada's objects have
-        // no place for it).
+        // Since when its rules are in Violation: noted on its bindings, so that a hub
+        // that restarts counts the grace from the same time.
         let key = (app.namespace.clone(), app.name.clone());
-        if karmada::first_violation(app).is_some() {
-            clients.violations.entry(key.clone()).or_insert(now);
-        } else {
-            clients.violations.remove(&key);
-        }
+        let since = karmada::next_violated_since(app, karmada::violated_since(bindings), now);
         let refs: Vec<&Json> = bindings.iter().collect();
-        let changes = karmada::binding_changes(app, &refs, &names);
+        let changes = karmada::binding_changes(app, &refs, &names, since);
         if !app.placement.is_empty() {
             facts.placed += 1;
         }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use edgeplane_api::multicluster::{MecApplication, MemberCluster, MemberClusterStatus};
-use edgeplane_api::{ConstraintPolicy, NetworkTopology};
+use edgeplane_api::{ConstraintPolicy, NetworkTopology, names};
 use edgeplane_core::hub::direct::{self, APPLICATION_LABEL};
 use edgeplane_core::hub::members::{Probe, kubeconfig_of, member_status};
 use edgeplane_core::manifests::is_cluster_scoped;
@@ -28,9 +28,6 @@ pub struct MemberClients {
     clients: BTreeMap<String, (String, Client)>,
     /// The last input error reported per object, so each is reported once.
     pub reported: BTreeMap<String, String>,
-    /// Karmada mode: since when each policy's (namespace, name) rules are in Violation.
-    /// Kept in memory, so a hub that restarts counts the grace again.
-    pub violations: BTreeMap<(String, String), jiff::Timestamp>,
 }
 
 impl MemberClients {
@@ -180,7 +177,14 @@ pub async fn observe(
     let mut in_members = BTreeMap::new();
     if config.mode == Mode::Direct {
         let kinds = kinds(&applications);
+        let edgeplane = edgeplane_members(&members);
         for (name, client) in &reachable {
+            // A member that runs edgeplane also holds the hub's policy copies and offers
+            // (`core::hub::member_offers`); the others may not serve those kinds at all.
+            let mut kinds = kinds.clone();
+            if edgeplane.contains(name) {
+                kinds.extend(member_offer_kinds());
+            }
             match hub_objects(client.clone(), &kinds, config.probe_timeout).await {
                 Ok(objects) => {
                     in_members.insert(name.clone(), objects);
@@ -356,6 +360,22 @@ pub fn kinds(applications: &[MecApplication]) -> BTreeSet<(String, String)> {
             ))
         })
         .collect()
+}
+
+/// The members labelled as running edgeplane
+/// (`multicluster.edgeplane.io/edgeplane: "true"`).
+pub fn edgeplane_members(members: &[MemberCluster]) -> BTreeSet<String> {
+    members
+        .iter()
+        .filter(|m| m.runs_edgeplane())
+        .map(|m| m.name_any())
+        .collect()
+}
+
+/// The kinds of what `core::hub::member_offers` writes into a member running edgeplane.
+fn member_offer_kinds() -> [(String, String); 2] {
+    ["ConstraintPolicy", "ConstraintPolicyOffer"]
+        .map(|kind| (names::CONSTRAINT_API_VERSION.to_string(), kind.to_string()))
 }
 
 /// How an object of `api_version`/`kind` is addressed, and whether it is namespaced.

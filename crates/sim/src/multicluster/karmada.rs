@@ -12,6 +12,9 @@
 //!   `spec.replicaRequirements.resourceRequest` (one replica's requests),
 //!   `spec.schedulerName` and `spec.placement` from the policy, and the label
 //!   `propagationpolicy.karmada.io/name`;
+//! - **scheduler** (karmada-policy mode): `spec.clusters` of the bindings Karmada
+//!   schedules itself, from their cluster affinity and static weights
+//!   ([`karmada_scheduler`]);
 //! - **binding controller**: for each binding with `spec.clusters`, a Work
 //!   `<binding>` in the namespace `karmada-es-<cluster>` of each cluster, holding the
 //!   workload with that cluster's replicas; Works of clusters no longer listed are
@@ -33,6 +36,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use edgeplane_core::hub::karmada::POLICY_NAME_KEY;
+
+use super::karmada_scheduler;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
@@ -46,6 +51,8 @@ pub const SYNC_PERIOD: Duration = Duration::from_secs(1);
 pub const SYNC_OFFSET: Duration = Duration::from_millis(250);
 /// Field manager of its writes.
 pub const MANAGER: &str = "karmada";
+/// Field manager of its scheduler's writes (`spec.clusters`).
+pub const SCHEDULER_MANAGER: &str = "karmada-scheduler";
 /// The label on the Works and the members' objects naming the binding.
 pub const BINDING_LABEL: &str = "resourcebinding.karmada.io/name";
 
@@ -68,6 +75,9 @@ pub struct Karmada {
     pub interval: Duration,
     /// For the Clusters' condition times.
     pub clock: edgeplane_cluster::VirtualClock,
+    /// The scheduler's memory: per binding (namespace, name), the placement and replicas
+    /// it last scheduled.
+    pub scheduled: std::sync::Mutex<BTreeMap<(String, String), Value>>,
 }
 
 /// A stand-in for the `Cluster` kind Karmada's aggregated API server serves (Karmada
@@ -107,6 +117,13 @@ async fn list(client: &Client, api_version: &str, kind: &str) -> Vec<Value> {
 }
 
 async fn apply(client: &Client, body: &Value) -> Result<(), kube::Error> {
+    apply_as(client, body, MANAGER).await
+}
+
+/// Server-side apply as `manager` (the scheduler's field manager differs from the
+/// detector's, which applies the rest of the binding and would otherwise drop
+/// `spec.clusters`).
+async fn apply_as(client: &Client, body: &Value, manager: &str) -> Result<(), kube::Error> {
     let r = resource(text(body, "/apiVersion"), text(body, "/kind"));
     let name = text(body, "/metadata/name");
     let api: Api<DynamicObject> = match body.pointer("/metadata/namespace").and_then(Value::as_str)
@@ -116,7 +133,7 @@ async fn apply(client: &Client, body: &Value) -> Result<(), kube::Error> {
     };
     api.patch(
         name,
-        &PatchParams::apply(MANAGER).force(),
+        &PatchParams::apply(manager).force(),
         &Patch::Apply(body),
     )
     .await
@@ -240,6 +257,60 @@ impl Karmada {
             }
             self.sync().await;
             wait = self.interval;
+        }
+    }
+
+    /// Karmada's scheduler for the bindings it schedules itself
+    /// ([`karmada_scheduler::schedule`]), over the Clusters that are Ready; `bindings`
+    /// are updated with what it wrote.
+    async fn schedule(&self, bindings: &mut [Value]) {
+        let ready: Vec<String> = list(&self.hub, "cluster.karmada.io/v1alpha1", "Cluster")
+            .await
+            .iter()
+            .filter(|c| {
+                c.pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|k| text(k, "/type") == "Ready" && text(k, "/status") == "True")
+            })
+            .map(|c| text(c, "/metadata/name").to_string())
+            .collect();
+        for b in bindings
+            .iter_mut()
+            .filter(|b| karmada_scheduler::is_karmadas(b))
+        {
+            let key = (
+                text(b, "/metadata/namespace").to_string(),
+                text(b, "/metadata/name").to_string(),
+            );
+            let asked = json!([b.pointer("/spec/placement"), b.pointer("/spec/replicas")]);
+            let again = {
+                let mut scheduled = match self.scheduled.lock() {
+                    Ok(s) => s,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                let again =
+                    b.pointer("/spec/clusters").is_none() || scheduled.get(&key) != Some(&asked);
+                scheduled.insert(key.clone(), asked);
+                again
+            };
+            if !again {
+                continue;
+            }
+            let clusters = karmada_scheduler::schedule(b, &ready);
+            let body = json!({
+                "apiVersion": "work.karmada.io/v1alpha2",
+                "kind": "ResourceBinding",
+                "metadata": {"name": key.1, "namespace": key.0},
+                "spec": {"clusters": clusters},
+            });
+            match apply_as(&self.hub, &body, SCHEDULER_MANAGER).await {
+                Ok(()) => b["spec"]["clusters"] = body["spec"]["clusters"].clone(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "karmada (simulated): scheduling a ResourceBinding failed")
+                }
+            }
         }
     }
 
@@ -389,6 +460,10 @@ impl Karmada {
             }
         }
         bindings = list(&self.hub, "work.karmada.io/v1alpha2", "ResourceBinding").await;
+        // Scheduler: the bindings Karmada schedules itself (karmada-policy mode), when
+        // new or when their placement or replicas changed since it last did (as Karmada,
+        // it does not move a divided workload because a cluster turned NotReady).
+        self.schedule(&mut bindings).await;
         // Binding controller: the Works wanted.
         let mut wanted: BTreeMap<(String, String), Value> = BTreeMap::new();
         for b in &bindings {

@@ -13,13 +13,15 @@
 //!   (observe, `core::hub::closed_loop::round`, act through `Context`); only the way a
 //!   member's kubeconfig becomes a client differs ([`Connector::Custom`]: the Secret's
 //!   text names an in-process member).
-//! - In karmada mode [`karmada`] plays Karmada: ResourceBindings for the
-//!   PropagationPolicies with `schedulerName: edgeplane`, and the workloads of the
-//!   bindings' `spec.clusters` in the members.
+//! - In the karmada modes [`karmada`] plays Karmada: ResourceBindings for the
+//!   PropagationPolicies, their `spec.clusters` from the hub (`schedulerName: edgeplane`)
+//!   or from Karmada's own scheduler ([`karmada_scheduler`]: cluster affinity, static
+//!   weights), and the workloads of the bindings' `spec.clusters` in the members.
 //! - `failCluster` makes a member refuse every request ([`reach`]); `setLink`, `apply`
 //!   and `delete` act on the hub.
 
 pub mod karmada;
+pub mod karmada_scheduler;
 pub mod map;
 pub mod reach;
 pub mod record;
@@ -96,7 +98,7 @@ pub async fn run(
     hub.apply_objects(crds()?)
         .await
         .map_err(|e| SimError::Crds(e.to_string()))?;
-    if multicluster.hub.mode == HubMode::Karmada {
+    if multicluster.hub.mode.is_karmada() {
         hub.apply_objects([karmada::cluster_crd()])
             .await
             .map_err(|e| SimError::Crds(format!("the stand-in for Karmada's Cluster: {e}")))?;
@@ -236,6 +238,7 @@ pub async fn run(
         mode: match multicluster.hub.mode {
             HubMode::Direct => Mode::Direct,
             HubMode::Karmada => Mode::Karmada,
+            HubMode::KarmadaPolicy => Mode::KarmadaPolicy,
         },
         interval: multicluster.hub.interval,
         grace: multicluster.hub.grace,
@@ -248,7 +251,7 @@ pub async fn run(
                 .ok_or_else(|| "the kubeconfig names no simulated member".to_string())
         })),
     };
-    if multicluster.hub.mode == HubMode::Karmada {
+    if multicluster.hub.mode.is_karmada() {
         let karmada = karmada::Karmada {
             hub: hub.client(),
             members: members
@@ -263,6 +266,7 @@ pub async fn run(
                 .collect(),
             interval: karmada::SYNC_PERIOD,
             clock,
+            scheduled: Default::default(),
         };
         // One pass before the hub starts: the detector's bindings are there for the
         // hub's first round.
@@ -353,6 +357,15 @@ pub async fn run(
                     Source::Driver,
                 ));
             }
+            // A node of a member (loading checked the member and the node).
+            _ if event.cluster.is_some() => {
+                if let Some(m) = members
+                    .iter()
+                    .find(|m| Some(&m.name) == event.cluster.as_ref())
+                {
+                    driver::perform(&m.cluster, &journal, &scenario.name, event).await;
+                }
+            }
             _ => driver::perform(&hub, &journal, &scenario.name, event).await,
         }
     }
@@ -363,6 +376,10 @@ pub async fn run(
     let ends: Vec<report::FinalState> = members
         .iter()
         .map(|m| report::final_state(m.cluster.api()))
+        .collect();
+    let member_bindings: Vec<record::MemberBinding> = members
+        .iter()
+        .flat_map(|m| record::member_bindings(&m.name, m.cluster.api()))
         .collect();
     let simulated = start.elapsed();
     stop_recorder.cancel();
@@ -377,8 +394,11 @@ pub async fn run(
     hub.shutdown().await;
     drop(observer);
     let (entries, series) = journal.take_recorded();
-    // The pods are the members'.
+    // The pods are the members', and so are the bindings of a member running edgeplane.
     let mut end = end;
+    for b in &member_bindings {
+        end.bindings.add(&b.compliance);
+    }
     for e in &ends {
         end.pods_placed += e.pods_placed;
         end.pods_unplaced += e.pods_unplaced;
@@ -386,7 +406,7 @@ pub async fn run(
         end.standalone_failed += e.standalone_failed;
     }
     let mut names = vec!["edgeplane-hub".to_string()];
-    if multicluster.hub.mode == HubMode::Karmada {
+    if multicluster.hub.mode.is_karmada() {
         names.push("karmada (simulated)".to_string());
     }
     names.extend(
@@ -403,6 +423,8 @@ pub async fn run(
         simulated,
         wall: wall.elapsed(),
     });
+    let mut recorded = recorded;
+    recorded.member_bindings = member_bindings;
     report.multicluster = Some(recorded);
     map::draw_clusters(&mut report);
     Ok(report)

@@ -18,15 +18,39 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Api, Client, ResourceExt};
 
+use edgeplane_cluster::api::ApiServer;
+
 use super::karmada::BINDING_LABEL;
+use crate::lite;
+use crate::observer::BINDINGS;
 pub use crate::report::multicluster::{
-    ApplicationReport, ClusterReport, Move, MultiClusterReport, Placement, PlacementAt, Readiness,
-    WorkloadAt, WorkloadReport,
+    ApplicationReport, ClusterReport, MemberBinding, Move, MultiClusterReport, Placement,
+    PlacementAt, Readiness, WorkloadAt, WorkloadReport,
 };
 
 /// How often the recorder looks, and how far off the whole seconds.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 pub const SAMPLE_OFFSET: Duration = Duration::from_millis(500);
+
+/// The bindings in a member (`cluster`) as its API server holds them, by namespace and
+/// name.
+pub fn member_bindings(cluster: &str, api: &ApiServer) -> Vec<MemberBinding> {
+    let st = api.lock();
+    st.store
+        .range(BINDINGS, None, None)
+        .map(|stored| {
+            let b: lite::Binding = lite::decode(stored.json());
+            MemberBinding {
+                cluster: cluster.to_string(),
+                namespace: b.metadata.namespace.clone(),
+                name: b.metadata.name.clone(),
+                offer: b.offer(),
+                compliance: b.compliance().to_string(),
+                reason: b.status.first_reason.clone(),
+            }
+        })
+        .collect()
+}
 
 /// The recorder's state: the report so far.
 pub struct Recorder {

@@ -15,6 +15,23 @@ pub struct MultiClusterReport {
     pub applications: Vec<ApplicationReport>,
     /// The applications' Deployments in the members.
     pub workloads: Vec<WorkloadReport>,
+    /// The ConstraintPolicyBindings in the members at the end: in a member running
+    /// edgeplane, those of the hub's offers bind the pods placed there to the user sites.
+    pub member_bindings: Vec<MemberBinding>,
+}
+
+/// A binding in a member at the end of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberBinding {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+    /// The offer (`namespace/name`) that made it.
+    pub offer: String,
+    pub compliance: String,
+    /// Why, when it is not Compliant.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -10,9 +10,118 @@ use super::raw::{RawEvent, RawLink, RawRef, RawScale};
 use super::sources::inline_document;
 use super::world::World;
 
-/// The action of one event, checked against the world at its time (which it updates):
-/// the event must give exactly one action.
+/// The action of one event, checked against the world at its time (which it updates),
+/// and the member it acts in: the event must give exactly one action.
 pub(super) fn event_action(
+    file: &FileErrors,
+    source: &str,
+    index: usize,
+    event: RawEvent,
+    world: &mut World,
+    fields: &mut FieldCheck,
+    clusters: Option<&mut Clusters<'_>>,
+) -> Result<(Action, Option<String>), ScenarioError> {
+    let cluster = event.cluster.clone();
+    let base = format!("spec.events[{index}]");
+    match (&cluster, clusters) {
+        (Some(member), Some(c)) => {
+            let action = member_node_event(file, &base, member, event, c)?;
+            Ok((action, cluster))
+        }
+        (Some(_), None) => Err(file.at(
+            Some(&format!("{base}.cluster")),
+            "only a scenario with spec.clusters has member clusters to address",
+        )),
+        (None, clusters) => {
+            action_of(file, source, index, event, world, fields, clusters).map(|a| (a, None))
+        }
+    }
+}
+
+/// `failNode` or `recoverNode` with `cluster:`: a Node among the member's objects, up (to
+/// fail) or failed (to recover) at this time.
+fn member_node_event(
+    file: &FileErrors,
+    base: &str,
+    member: &str,
+    event: RawEvent,
+    clusters: &mut Clusters<'_>,
+) -> Result<Action, ScenarioError> {
+    let field = format!("{base}.cluster");
+    let Some(spec) = clusters.members.iter().find(|m| m.name == member) else {
+        let names: Vec<&str> = clusters.members.iter().map(|m| m.name.as_str()).collect();
+        return Err(file.at(
+            Some(&field),
+            format!(
+                "unknown cluster {member:?} (clusters: {})",
+                names.join(", ")
+            ),
+        ));
+    };
+    let (node, fail) = match (event.fail_node, event.recover_node) {
+        (Some(n), None) => (n, true),
+        (None, Some(n)) => (n, false),
+        _ => {
+            return Err(file.at(
+                Some(&field),
+                "an event with cluster is a failNode or a recoverNode (in that member), and only that",
+            ));
+        }
+    };
+    let others = [
+        event.apply.is_some(),
+        event.delete.is_some(),
+        event.set_link.is_some(),
+        event.scale.is_some(),
+        event.fail_cluster.is_some(),
+        event.recover_cluster.is_some(),
+    ];
+    if others.iter().any(|o| *o) {
+        return Err(file.at(
+            Some(&field),
+            "an event with cluster is a failNode or a recoverNode (in that member), and only that",
+        ));
+    }
+    let key = if fail { "failNode" } else { "recoverNode" };
+    let node_field = format!("{base}.{key}");
+    let nodes: Vec<&str> = spec
+        .objects
+        .iter()
+        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Node"))
+        .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+        .collect();
+    if !nodes.contains(&node.as_str()) {
+        return Err(file.at(
+            Some(&node_field),
+            format!(
+                "unknown node {node:?} in cluster {member} (nodes: {})",
+                nodes.join(", ")
+            ),
+        ));
+    }
+    let key_of = (member.to_string(), node.clone());
+    if fail {
+        if !clusters.failed_nodes.insert(key_of) {
+            return Err(file.at(
+                Some(&node_field),
+                format!("node {node:?} of cluster {member} has already failed"),
+            ));
+        }
+        Ok(Action::FailNode(node))
+    } else {
+        if !clusters.failed_nodes.remove(&key_of) {
+            return Err(file.at(
+                Some(&node_field),
+                format!(
+                    "node {node:?} of cluster {member} has not failed (fail it first with failNode)"
+                ),
+            ));
+        }
+        Ok(Action::RecoverNode(node))
+    }
+}
+
+fn action_of(
     file: &FileErrors,
     source: &str,
     index: usize,
@@ -85,7 +194,7 @@ pub(super) fn event_action(
     if clusters.is_some() && (fail_node.is_some() || recover_node.is_some() || scale.is_some()) {
         return Err(file.at(
             Some(&base),
-            "failNode, recoverNode and scale act on one cluster: in a scenario with spec.clusters the events act on the hub (apply, delete, setLink) or on a member as a whole (failCluster, recoverCluster)",
+            "failNode, recoverNode and scale act on one cluster: in a scenario with spec.clusters the events act on the hub (apply, delete, setLink), on a member as a whole (failCluster, recoverCluster), or on a node of a member (failNode or recoverNode with cluster: the member)",
         ));
     }
     if let Some(objects) = apply {
@@ -113,6 +222,8 @@ pub(super) fn event_action(
 pub(super) struct Clusters<'a> {
     pub(super) members: &'a [super::model::MemberSpec],
     pub(super) failed: std::collections::BTreeSet<String>,
+    /// (member, node) failed at this time.
+    pub(super) failed_nodes: std::collections::BTreeSet<(String, String)>,
 }
 
 /// How unknown fields of objects are treated, and the warnings `Warn` gathered.

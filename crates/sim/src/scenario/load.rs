@@ -164,7 +164,7 @@ pub fn parse_with(
     super::functions::check_crds(&documents, &world)?;
     if let Some(members) = &members {
         members::check_sites(&file, members, &world)?;
-        if hub.mode == super::model::HubMode::Karmada {
+        if hub.mode.is_karmada() {
             members::check_karmada(&file, &world)?;
         }
     }
@@ -199,10 +199,11 @@ pub fn parse_with(
     let mut clusters = members.as_deref().map(|members| Clusters {
         members,
         failed: Default::default(),
+        failed_nodes: Default::default(),
     });
     for (index, at, mut ev) in raw_events {
         let note = ev.note.take().filter(|n| !n.trim().is_empty());
-        let action = event_action(
+        let (action, cluster) = event_action(
             &file,
             source,
             index,
@@ -216,6 +217,7 @@ pub fn parse_with(
             index,
             note,
             action,
+            cluster,
         });
     }
     for event in &mut events {

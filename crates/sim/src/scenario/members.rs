@@ -34,10 +34,13 @@ pub(super) fn hub_settings(
         s.mode = match mode.as_str() {
             "direct" => HubMode::Direct,
             "karmada" => HubMode::Karmada,
+            "karmada-policy" => HubMode::KarmadaPolicy,
             other => {
                 return Err(file.at(
                     Some("spec.hub.mode"),
-                    format!("{other:?} is not a mode the simulator runs (direct, karmada)"),
+                    format!(
+                        "{other:?} is not a mode the simulator runs (direct, karmada, karmada-policy)"
+                    ),
                 ));
             }
         };

@@ -75,6 +75,9 @@ pub enum HubMode {
     Direct,
     /// The hub fills Karmada's ResourceBindings; the simulator plays Karmada.
     Karmada,
+    /// The hub writes the applications' resources and plain PropagationPolicies (cluster
+    /// affinity, static weights); the simulator plays Karmada, its scheduler included.
+    KarmadaPolicy,
 }
 
 impl HubMode {
@@ -82,7 +85,13 @@ impl HubMode {
         match self {
             HubMode::Direct => "direct",
             HubMode::Karmada => "karmada",
+            HubMode::KarmadaPolicy => "karmada-policy",
         }
+    }
+
+    /// Whether the simulator plays Karmada.
+    pub fn is_karmada(self) -> bool {
+        matches!(self, HubMode::Karmada | HubMode::KarmadaPolicy)
     }
 }
 
@@ -146,6 +155,9 @@ pub struct Event {
     /// A sentence for the timeline ("fibre cut between metro-1 and edge-1").
     pub note: Option<String>,
     pub action: Action,
+    /// With `spec.clusters`: the member a `failNode` or `recoverNode` acts in (`None`:
+    /// the hub, or the one cluster).
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -100,6 +100,8 @@ pub(super) struct RawEvent {
     pub(super) scale: Option<RawScale>,
     pub(super) fail_cluster: Option<String>,
     pub(super) recover_cluster: Option<String>,
+    /// With spec.clusters: the member a failNode or recoverNode is addressed to.
+    pub(super) cluster: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -142,6 +142,10 @@ fn errors_name_the_file_and_field() {
             "  - {at: 90, failNode: edge-1-a}",
             "t.yaml: spec.events[0].at: 90 is not a duration (write a unit",
         ),
+        (
+            "  - {at: 5m, failNode: edge-1-a, cluster: edge-east}",
+            "t.yaml: spec.events[0].cluster: only a scenario with spec.clusters has member clusters to address",
+        ),
     ];
     for (events, expected) in cases {
         let got = err(events);
@@ -308,4 +312,75 @@ fn unknown_fields_of_applied_objects_are_errors_too() {
         warned,
         ["t.yaml: spec.events[0].apply[0] ConfigMap default/c: dta: unknown field, ignored"]
     );
+}
+
+/// The multi-cluster example `multicluster-member-planner` with `events` instead of its
+/// own: what loading it says.
+fn member_events(events: &str) -> Result<Scenario, String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scenarios/multicluster-member-planner");
+    let text = std::fs::read_to_string(dir.join("scenario.yaml")).map_err(|e| e.to_string())?;
+    let start = text.find("  events:\n").ok_or("no events")?;
+    let end = text.find("  expect:\n").ok_or("no expect")?;
+    let text = format!("{}  events:\n{events}\n{}", &text[..start], &text[end..]);
+    parse("m.yaml", &text, &dir).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_node_of_a_member_fails_and_recovers_by_its_cluster() {
+    let s = member_events(
+        "  - {at: 2m, cluster: edge-east, failNode: east-street}\n  - {at: 4m, cluster: edge-east, recoverNode: east-street}",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<(Option<&str>, &Action)> = s
+        .events
+        .iter()
+        .map(|e| (e.cluster.as_deref(), &e.action))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("edge-east"), &Action::FailNode("east-street".into())),
+            (
+                Some("edge-east"),
+                &Action::RecoverNode("east-street".into())
+            ),
+        ]
+    );
+    let cases = [
+        (
+            "  - {at: 2m, cluster: edge-north, failNode: east-street}",
+            "m.yaml: spec.events[0].cluster: unknown cluster \"edge-north\" (clusters: edge-east, edge-west)",
+        ),
+        (
+            "  - {at: 2m, cluster: edge-west, failNode: east-street}",
+            "m.yaml: spec.events[0].failNode: unknown node \"east-street\" in cluster edge-west (nodes: west-a)",
+        ),
+        (
+            "  - {at: 2m, cluster: edge-east, recoverNode: east-street}",
+            "m.yaml: spec.events[0].recoverNode: node \"east-street\" of cluster edge-east has not failed",
+        ),
+        (
+            "  - {at: 2m, cluster: edge-east, failNode: east-street}\n  - {at: 3m, cluster: edge-east, failNode: east-street}",
+            "m.yaml: spec.events[1].failNode: node \"east-street\" of cluster edge-east has already failed",
+        ),
+        (
+            "  - {at: 2m, cluster: edge-east, failCluster: edge-east}",
+            "m.yaml: spec.events[0].cluster: an event with cluster is a failNode or a recoverNode",
+        ),
+        (
+            "  - {at: 2m, failNode: east-street}",
+            "m.yaml: spec.events[0]: failNode, recoverNode and scale act on one cluster",
+        ),
+    ];
+    for (events, expected) in cases {
+        let got = match member_events(events) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e,
+        };
+        assert!(
+            got.starts_with(expected),
+            "events {events}\n  expected: {expected}\n  got:      {got}"
+        );
+    }
 }

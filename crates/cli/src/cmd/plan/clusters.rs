@@ -2,12 +2,14 @@
 //! status), MecApplications, ConstraintPolicies and the hub's NetworkTopology, places the
 //! applications across the clusters (`edgeplane_core::hub`) and writes, for GitOps,
 //! `DIR/<cluster>/<namespace>.<application>.yaml` with every resource of each
-//! application placed there (`hub::render::render`); with `--karmada`, also
+//! application placed there (`hub::render::render`), and in the clusters labelled as
+//! running edgeplane the policy copies and offers of `hub::member_offers`; with
+//! `--karmada`, also
 //! `DIR/karmada/<namespace>.<application>.yaml` for a Karmada control plane whose
 //! scheduler may not be replaced: the resources and plain PropagationPolicies
 //! (`hub::karmada::propagation_policies`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -80,7 +82,7 @@ pub fn run(
         },
         &HubOptions::default(),
     );
-    write_clusters(output_dir, &read.applications, &plan)?;
+    write_clusters(output_dir, &read, &plan)?;
     if karmada {
         write_karmada(output_dir, &read.applications, &read.clusters, &plan)?;
     }
@@ -144,9 +146,25 @@ fn read(documents: &[Document]) -> Result<Read, manifests::ManifestError> {
     Ok(read)
 }
 
-fn write_clusters(dir: &Path, apps: &[MecApplication], plan: &HubPlan) -> anyhow::Result<()> {
-    for (app, app_plan) in apps.iter().zip(&plan.applications) {
+/// `DIR/<cluster>/<namespace>.<app>.yaml`: the application's share of each cluster, and
+/// in a cluster running edgeplane the policy copies and offers that bind its pods to the
+/// user sites (`hub::member_offers`).
+fn write_clusters(dir: &Path, read: &Read, plan: &HubPlan) -> anyhow::Result<()> {
+    let edgeplane: BTreeSet<String> = read
+        .clusters
+        .iter()
+        .filter(|c| c.runs_edgeplane())
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    for (app, app_plan) in read.applications.iter().zip(&plan.applications) {
+        // The offers first, as the hub applies them: the member's planner knows the
+        // constraint when the first pods come.
+        let mut rendered =
+            hub::member_offers::member_offers(app, app_plan, &read.policies, &edgeplane);
         for (cluster, manifests) in hub::render::render(app, app_plan) {
+            rendered.entry(cluster).or_default().extend(manifests);
+        }
+        for (cluster, manifests) in rendered {
             let cluster_dir = dir.join(&cluster);
             std::fs::create_dir_all(&cluster_dir)
                 .with_context(|| format!("creating {}", cluster_dir.display()))?;
