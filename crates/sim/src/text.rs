@@ -297,6 +297,9 @@ pub fn summary(r: &Report) -> String {
             out.push_str(&format!("  workloads  short: {}\n", short.join("; ")));
         }
     }
+    for line in chain_lines(&r.chains) {
+        out.push_str(&line);
+    }
     if !r.expectations.is_empty() {
         let met = r.expectations.iter().filter(|e| e.met).count();
         out.push_str(&format!(
@@ -310,6 +313,41 @@ pub fn summary(r: &Report) -> String {
         );
     }
     out
+}
+
+/// A summary line per service chain: its lanes' compliance at the end and its VM hops'
+/// live migrations, which the repairs line (mitigations, evictions) does not count.
+fn chain_lines(chains: &[crate::chains::ChainRecord]) -> Vec<String> {
+    chains
+        .iter()
+        .map(|c| {
+            let lanes = c.history.last().map(|s| s.lanes.as_slice()).unwrap_or(&[]);
+            let mut by_compliance: std::collections::BTreeMap<&str, usize> = Default::default();
+            for lane in lanes {
+                *by_compliance.entry(lane.compliance.as_str()).or_default() += 1;
+            }
+            let at_end: Vec<String> = by_compliance
+                .iter()
+                .map(|(compliance, n)| format!("{n} {compliance}"))
+                .collect();
+            let succeeded = c
+                .migrations
+                .iter()
+                .filter(|m| m.phase == "Succeeded")
+                .count();
+            format!(
+                "  chain      {}: {} ({}), {} ({succeeded} succeeded)\n",
+                c.name,
+                plural(lanes.len(), "lane", "lanes"),
+                if at_end.is_empty() {
+                    "none at the end".to_string()
+                } else {
+                    at_end.join(", ")
+                },
+                plural(c.migrations.len(), "live migration", "live migrations"),
+            )
+        })
+        .collect()
 }
 
 /// Prints entries to a writer (stdout) and progress to stderr.
@@ -421,6 +459,55 @@ mod tests {
             line(&e),
             "00:12:00  ComplianceChanged Binding ar/ar-stadium-1b5b441ca8: Compliant -> Violation: latency 31ms"
         );
+    }
+
+    #[test]
+    fn a_chain_line_counts_its_lanes_at_the_end_and_its_migrations() {
+        use crate::chains::{ChainRecord, ChainSample, LaneState, MigrationRecord};
+        let lane = |lane: usize, compliance: &str| LaneState {
+            lane,
+            hops: Vec::new(),
+            latency: None,
+            compliance: compliance.into(),
+        };
+        let migration = |phase: &str| MigrationRecord {
+            name: "m".into(),
+            vmi: "fw-1".into(),
+            binding: None,
+            created_at: 360.0,
+            source_node: None,
+            target_node: None,
+            phase: phase.into(),
+            ended_at: None,
+        };
+        let chain = ChainRecord {
+            name: "upf/up".into(),
+            ingress: None,
+            egress: None,
+            hops: vec!["fw".into()],
+            history: vec![
+                ChainSample {
+                    at: 0.0,
+                    lanes: vec![lane(0, "Pending"), lane(1, "Pending")],
+                },
+                ChainSample {
+                    at: 2.0,
+                    lanes: vec![
+                        lane(0, "Compliant"),
+                        lane(1, "Violation"),
+                        lane(2, "Compliant"),
+                    ],
+                },
+            ],
+            migrations: vec![migration("Succeeded"), migration("Failed")],
+        };
+        assert_eq!(
+            chain_lines(&[chain]),
+            [
+                "  chain      upf/up: 3 lanes (2 Compliant, 1 Violation), 2 live migrations (1 succeeded)\n"
+            ]
+        );
+        assert!(chain_lines(&[]).is_empty());
     }
 
     #[test]

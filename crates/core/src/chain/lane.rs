@@ -20,6 +20,11 @@ use super::{
 use crate::multus::NetworkAttachmentDefinition;
 use crate::network::{Location, NetworkGraph, PathMetric, PathMetrics};
 use crate::nf::{FieldError, describe};
+
+/// The name of the binding of lane `lane` (its replica index) of chain `chain`.
+pub fn lane_binding_name(chain: &str, lane: impl std::fmt::Display) -> String {
+    format!("{chain}-lane-{lane}")
+}
 use crate::status::{
     Evaluation, PolicyOutcome, RuleOutcome, condition, next_status, targets_summary,
 };
@@ -432,7 +437,7 @@ pub fn lane_binding(
     }
     ConstraintPolicyBinding {
         metadata: ObjectMeta {
-            name: Some(format!("{name}-lane-{index}")),
+            name: Some(lane_binding_name(&name, index)),
             namespace,
             labels: Some(BTreeMap::from([
                 (CHAIN_LABEL.to_string(), name.clone()),

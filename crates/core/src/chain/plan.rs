@@ -127,7 +127,7 @@ pub fn lane_plan_bindings(
                 targets.insert("egress".into(), TargetRef::site(&egress.site));
             }
             out.bindings.push(PlanBinding {
-                name: format!("{name}-lane-{lane}"),
+                name: super::lane_binding_name(name, lane),
                 offer: format!("{namespace}/{name}"),
                 targets,
                 rules: rules

@@ -99,8 +99,11 @@ fn priority(kind: EntryType) -> Option<u8> {
 pub fn moments(entries: &[Entry], series: &Series, end: f64) -> Vec<Moment> {
     // Second -> the story entries of that second that make it a moment.
     let mut seconds: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    let lanes = lane_bindings(series);
     for (i, e) in entries.iter().enumerate() {
-        if !e.detail && priority(e.kind).is_some() {
+        let lane_changed =
+            e.kind == EntryType::ComplianceChanged && lanes.contains(e.object.as_str());
+        if !e.detail && (priority(e.kind).is_some() || lane_changed) {
             seconds.entry(e.at.as_secs()).or_default().push(i);
         }
     }
@@ -108,7 +111,7 @@ pub fn moments(entries: &[Entry], series: &Series, end: f64) -> Vec<Moment> {
     if chosen.len() >= MAX_MOMENTS {
         let rank = |ids: &Vec<usize>| {
             ids.iter()
-                .filter_map(|&i| priority(entries[i].kind))
+                .filter_map(|&i| priority(entries[i].kind).or(Some(1)))
                 .min()
                 .unwrap_or(u8::MAX)
         };
@@ -138,6 +141,22 @@ pub fn moments(entries: &[Entry], series: &Series, end: f64) -> Vec<Moment> {
     last.at_seconds = end;
     last.what = "the end of the run".into();
     out.push(last);
+    out
+}
+
+/// The timeline objects of the chains' lane bindings (`<chain>-lane-<i>`): a lane that
+/// changes compliance is a moment of the map, so a lane repaired without an incident of
+/// its own (a live migration ending) is drawn where it runs now.
+fn lane_bindings(series: &Series) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for chain in series.chains.chains.values() {
+        for sample in &chain.history {
+            for lane in &sample.lanes {
+                let binding = edgeplane_core::chain::lane_binding_name(&chain.name, lane.lane);
+                out.insert(format!("ConstraintPolicyBinding {binding}"));
+            }
+        }
+    }
     out
 }
 
@@ -415,6 +434,60 @@ mod tests {
         assert_eq!(ms.len(), MAX_MOMENTS);
         assert!(ms.iter().any(|m| m.what.starts_with("NodeFailed")));
         assert!(ms.windows(2).all(|w| w[0].at_seconds < w[1].at_seconds));
+    }
+
+    #[test]
+    fn a_lane_whose_compliance_changes_is_a_moment_other_bindings_are_not() {
+        use crate::chains::{ChainRecord, ChainSample, LaneState};
+        let mut series = Series::default();
+        let lane = |compliance: &str| LaneState {
+            lane: 1,
+            hops: Vec::new(),
+            latency: None,
+            compliance: compliance.into(),
+        };
+        series.chains.chains.insert(
+            "upf/up".into(),
+            ChainRecord {
+                name: "upf/up".into(),
+                history: vec![
+                    ChainSample {
+                        at: 240.0,
+                        lanes: vec![lane("Violation")],
+                    },
+                    ChainSample {
+                        at: 363.0,
+                        lanes: vec![lane("Compliant")],
+                    },
+                ],
+                ..ChainRecord::default()
+            },
+        );
+        let entries = vec![
+            entry(
+                200.0,
+                EntryType::ComplianceChanged,
+                "ConstraintPolicyBinding ar/x",
+            ),
+            entry(
+                363.2,
+                EntryType::ComplianceChanged,
+                "ConstraintPolicyBinding upf/up-lane-1",
+            ),
+            entry(
+                370.0,
+                EntryType::Info,
+                "ConstraintPolicyBinding upf/up-lane-1",
+            ),
+        ];
+        let ms = moments(&entries, &series, 600.0);
+        let at: Vec<&str> = ms.iter().map(|m| m.at.as_str()).collect();
+        assert_eq!(at, ["00:06:03", "00:10:00"]);
+        assert_eq!(ms[0].lanes[0].compliance, "Compliant");
+        assert_eq!(
+            ms[0].what,
+            "ComplianceChanged ConstraintPolicyBinding upf/up-lane-1"
+        );
     }
 
     #[test]
