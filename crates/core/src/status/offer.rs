@@ -10,19 +10,50 @@ use edgeplane_api::{
 use jiff::Timestamp;
 
 use super::condition;
-use crate::offers::{DesiredBinding, OfferError};
+use crate::offers::{Candidate, DesiredBinding, OfferError};
 
 /// The offer's condition type.
 pub const CONDITION_READY: &str = "Ready";
 
+/// What an offer names that is not there: policies of its namespace, and sites its Site
+/// targets list by name that the network topology lacks (`spec.targets[1].sites: stadium`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Missing<'a> {
+    pub policies: Vec<&'a str>,
+    pub sites: Vec<String>,
+}
+
+/// The sites `offer`'s Site targets list by name that are not among `sites`, per target:
+/// such a target binds only the sites that exist, so the offer says which it could not.
+pub fn unknown_sites(offer: &ConstraintPolicyOffer, sites: &[Candidate]) -> Vec<String> {
+    let known: BTreeSet<&str> = sites.iter().map(|c| c.reference.name.as_str()).collect();
+    offer
+        .spec
+        .targets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let missing: Vec<&str> = t
+                .sites
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .filter(|s| !known.contains(s))
+                .collect();
+            (!missing.is_empty())
+                .then(|| format!("spec.targets[{i}].sites: {}", missing.join(", ")))
+        })
+        .collect()
+}
+
 /// The offer's status from what the reconcile saw: binding counts (the desired set when
 /// the offer expands, the existing one when it does not), the bindings' selector, and the
-/// Ready condition (False with the expansion error, or naming missing policies).
+/// Ready condition (False with the expansion error, or naming missing policies or sites).
 pub fn offer_status(
     offer: &ConstraintPolicyOffer,
     expansion: Result<&[DesiredBinding], OfferError>,
     existing: &[Arc<ConstraintPolicyBinding>],
-    missing_policies: &[&str],
+    missing: &Missing<'_>,
     previous: &ConstraintPolicyOfferStatus,
     now: Timestamp,
 ) -> ConstraintPolicyOfferStatus {
@@ -47,15 +78,20 @@ pub fn offer_status(
                 .is_some_and(|s| s.compliance == Compliance::Compliant)
         })
         .count();
-    let (status, reason, message) = match (&expansion, missing_policies) {
+    let bindings = format!(
+        "{} binding{}",
+        names.len(),
+        if names.len() == 1 { "" } else { "s" }
+    );
+    let (status, reason, message) = match (&expansion, missing.policies.as_slice()) {
         (Err(e), _) => ("False", "InvalidOffer", e.to_string()),
+        (Ok(_), []) if missing.sites.is_empty() => ("True", "Expanded", bindings),
         (Ok(_), []) => (
-            "True",
-            "Expanded",
+            "False",
+            "SiteNotFound",
             format!(
-                "{} binding{}",
-                names.len(),
-                if names.len() == 1 { "" } else { "s" }
+                "not in the network topology: {} ({bindings} for the sites it has)",
+                missing.sites.join("; ")
             ),
         ),
         (Ok(_), missing) => (
@@ -161,7 +197,14 @@ mod tests {
             Arc::new(existing("a", Compliance::Compliant)),
             Arc::new(existing("gone", Compliance::Compliant)),
         ];
-        let s = offer_status(&o, Ok(&want), &have, &[], &Default::default(), now);
+        let s = offer_status(
+            &o,
+            Ok(&want),
+            &have,
+            &Missing::default(),
+            &Default::default(),
+            now,
+        );
         assert_eq!((s.binding_count, s.compliant_binding_count), (2, 1));
         assert_eq!(s.binding_selector, "constraint.edgeplane.io/offer=ar");
         assert_eq!(s.observed_generation, Some(3));
@@ -174,9 +217,16 @@ mod tests {
             ("True", "Expanded", "2 bindings")
         );
         // The same again later: identical, so nothing is written.
-        assert_eq!(offer_status(&o, Ok(&want), &have, &[], &s, later), s);
+        assert_eq!(
+            offer_status(&o, Ok(&want), &have, &Missing::default(), &s, later),
+            s
+        );
 
-        let missing = offer_status(&o, Ok(&want), &have, &["p"], &s, later);
+        let policies = Missing {
+            policies: vec!["p"],
+            sites: Vec::new(),
+        };
+        let missing = offer_status(&o, Ok(&want), &have, &policies, &s, later);
         assert_eq!(missing.conditions[0].reason, "PolicyNotFound");
         assert_eq!(
             missing.conditions[0].message,
@@ -188,7 +238,7 @@ mod tests {
             field: "spec.targets[0].kind".into(),
             message: "Cluster targets are not supported yet".into(),
         };
-        let invalid = offer_status(&o, Err(error), &have, &[], &s, later);
+        let invalid = offer_status(&o, Err(error), &have, &Missing::default(), &s, later);
         // Invalid offers keep (and count) their existing bindings.
         assert_eq!(
             (invalid.binding_count, invalid.compliant_binding_count),
@@ -199,5 +249,56 @@ mod tests {
             invalid.conditions[0].message,
             "spec.targets[0].kind: Cluster targets are not supported yet"
         );
+    }
+
+    #[test]
+    fn sites_an_offer_lists_that_the_topology_lacks_are_named_with_their_target() {
+        let mut o = offer();
+        let site_target = |sites: &[&str]| OfferTarget {
+            name: None,
+            api_version: None,
+            kind: TargetKind::Site,
+            mode: None,
+            label_selector: None,
+            sites: Some(sites.iter().map(|s| s.to_string()).collect()),
+        };
+        o.spec
+            .targets
+            .push(site_target(&["stadium", "edge-1", "fan-zone"]));
+        o.spec.targets.push(site_target(&["edge-1"]));
+        let known = [Candidate {
+            reference: edgeplane_api::TargetRef::site("edge-1"),
+            labels: Default::default(),
+        }];
+        let unknown = unknown_sites(&o, &known);
+        assert_eq!(unknown, ["spec.targets[1].sites: stadium, fan-zone"]);
+        assert!(unknown_sites(&offer(), &[]).is_empty());
+
+        let now = Timestamp::from_second(1_000).unwrap_or_default();
+        let missing = Missing {
+            policies: Vec::new(),
+            sites: unknown,
+        };
+        let s = offer_status(
+            &o,
+            Ok(&[desired("a")]),
+            &[],
+            &missing,
+            &Default::default(),
+            now,
+        );
+        assert_eq!(
+            (
+                s.conditions[0].status.as_str(),
+                s.conditions[0].reason.as_str(),
+                s.conditions[0].message.as_str()
+            ),
+            (
+                "False",
+                "SiteNotFound",
+                "not in the network topology: spec.targets[1].sites: stadium, fan-zone (1 binding for the sites it has)"
+            )
+        );
+        assert_eq!(s.binding_count, 1);
     }
 }

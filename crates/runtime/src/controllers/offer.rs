@@ -424,19 +424,22 @@ async fn reconcile(
                 .await;
         }
     }
-    let missing_policies: Vec<&str> = offer
-        .spec
-        .policies
-        .iter()
-        .filter(|p| caches.policies.get(Some(&namespace), p).is_none())
-        .map(String::as_str)
-        .collect();
+    let missing = status::Missing {
+        policies: offer
+            .spec
+            .policies
+            .iter()
+            .filter(|p| caches.policies.get(Some(&namespace), p).is_none())
+            .map(String::as_str)
+            .collect(),
+        sites: status::unknown_sites(&offer, &inventory.sites),
+    };
     let previous = offer.status.clone().unwrap_or_default();
     let status = status::offer_status(
         &offer,
         expansion.as_deref().map_err(Clone::clone),
         &existing,
-        &missing_policies,
+        &missing,
         &previous,
         ctx.clock.now(),
     );

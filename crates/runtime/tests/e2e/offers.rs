@@ -219,6 +219,60 @@ async fn pods_coming_and_going_create_and_delete_their_bindings() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_offer_naming_a_site_the_topology_lacks_says_which_and_binds_the_others() {
+    let cluster = harness::metro().await;
+    let client = cluster.client();
+    let controller = harness::start_controller(&cluster, Setup::new("replica-a")).await;
+    let offer: edgeplane_api::ConstraintPolicyOffer = serde_json::from_value(json!({
+        "apiVersion": "constraint.edgeplane.io/v1alpha1", "kind": "ConstraintPolicyOffer",
+        "metadata": {"name": "ar-fans", "namespace": "ar"},
+        "spec": {
+            "targets": [
+                {"name": "renderer", "kind": "Pod", "labelSelector": {"matchLabels": {"app": "ar-render"}}},
+                {"name": "users", "kind": "Site", "sites": ["stadium", "fan-zone"]}
+            ],
+            "policies": ["near-users"], "period": "10s", "grace": "1m", "violationPolicy": "Ignore"
+        }
+    }))
+    .unwrap();
+    Api::<edgeplane_api::ConstraintPolicyOffer>::namespaced(client.clone(), "ar")
+        .create(&PostParams::default(), &offer)
+        .await
+        .unwrap();
+    let said = |status: &edgeplane_api::ConstraintPolicyOfferStatus| {
+        status.conditions.first().map(|c| {
+            (
+                c.status.clone(),
+                c.reason.clone(),
+                c.message.clone(),
+                status.binding_count,
+            )
+        })
+    };
+    let want = (
+        "False".to_string(),
+        "SiteNotFound".to_string(),
+        "not in the network topology: spec.targets[1].sites: fan-zone (3 bindings for the sites it has)"
+            .to_string(),
+        3,
+    );
+    assert!(
+        harness::eventually(Duration::from_secs(60), || async {
+            harness::offer(&client, "ar", "ar-fans")
+                .await
+                .status
+                .as_ref()
+                .and_then(said)
+                == Some(want.clone())
+        })
+        .await,
+        "{:?}",
+        harness::offer(&client, "ar", "ar-fans").await.status
+    );
+    controller.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn nothing_changed_no_writes_and_a_restart_duplicates_and_loses_nothing() {
     let cluster = harness::metro().await;
     let client = cluster.client();
