@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
 use super::{Document, ManifestError};

@@ -65,14 +65,15 @@ pub(crate) enum PodRole {
 #[derive(Clone, Debug)]
 pub(crate) struct Kept<K, V> {
     pub entries: BTreeMap<Id, Entry<K, V>>,
-    by_address: HashMap<usize, Id>,
+    /// The address of each entry's `Arc`, with its id and the generation that last listed
+    /// it: an unchanged object is found (and marked) with one hash lookup.
+    by_address: HashMap<usize, (Id, u64)>,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct Entry<K, V> {
     pub object: Arc<K>,
     pub value: V,
-    seen: u64,
 }
 
 impl<K, V> Default for Kept<K, V> {
@@ -110,15 +111,14 @@ impl<K, V> Kept<K, V> {
             set: Vec::new(),
             removed: Vec::new(),
         };
-        let mut seen = 0usize;
+        // Entries listed in this generation.
+        let mut listed = 0usize;
         for object in objects {
             let address = Arc::as_ptr(object) as usize;
-            if let Some(known) = self.by_address.get(&address)
-                && let Some(entry) = self.entries.get_mut(known)
-            {
-                if entry.seen != generation {
-                    entry.seen = generation;
-                    seen += 1;
+            if let Some((_, seen)) = self.by_address.get_mut(&address) {
+                if *seen != generation {
+                    *seen = generation;
+                    listed += 1;
                 }
                 continue;
             }
@@ -126,31 +126,27 @@ impl<K, V> Kept<K, V> {
             let entry = Entry {
                 object: object.clone(),
                 value: compile(object),
-                seen: generation,
             };
-            match self.entries.insert(key.clone(), entry) {
-                Some(old) => {
-                    self.by_address.remove(&(Arc::as_ptr(&old.object) as usize));
-                    if old.seen != generation {
-                        seen += 1;
-                    }
-                }
-                None => seen += 1,
+            let replaced = self.entries.insert(key.clone(), entry);
+            let counted = replaced
+                .and_then(|old| self.by_address.remove(&(Arc::as_ptr(&old.object) as usize)))
+                .is_some_and(|(_, seen)| seen == generation);
+            if !counted {
+                listed += 1;
             }
-            self.by_address.insert(address, key.clone());
+            self.by_address.insert(address, (key.clone(), generation));
             changes.set.push(key);
         }
-        if seen != self.entries.len() {
-            let gone: Vec<Id> = self
-                .entries
+        if listed != self.entries.len() {
+            let gone: Vec<(usize, Id)> = self
+                .by_address
                 .iter()
-                .filter(|(_, e)| e.seen != generation)
-                .map(|(k, _)| k.clone())
+                .filter(|(_, (_, seen))| *seen != generation)
+                .map(|(address, (key, _))| (*address, key.clone()))
                 .collect();
-            for key in gone {
+            for (address, key) in gone {
+                self.by_address.remove(&address);
                 if let Some(entry) = self.entries.remove(&key) {
-                    self.by_address
-                        .remove(&(Arc::as_ptr(&entry.object) as usize));
                     changes.removed.push(entry);
                 }
             }
