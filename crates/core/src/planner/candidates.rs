@@ -262,6 +262,9 @@ pub(crate) struct SiteCandidate {
     guided: Guided,
     site: u32,
     node: u32,
+    /// Ties go to the lowest node id, as in the node-by-node construction: the site's
+    /// first eligible node, or the peer's node.
+    tie: u32,
 }
 
 /// The construction's choice for `u` (which [`judged_by_site`]): the candidate the best by
@@ -329,6 +332,7 @@ pub(crate) fn choose_by_site(
                 guided: g,
                 site: *s,
                 node: NONE,
+                tie: class.by_site[*s as usize][0],
             });
         }
     }
@@ -340,6 +344,7 @@ pub(crate) fn choose_by_site(
                     guided: g,
                     site: p.node_site[*x as usize],
                     node: *x,
+                    tie: *x,
                 });
             }
         }
@@ -348,7 +353,7 @@ pub(crate) fn choose_by_site(
     let order = |a: &SiteCandidate, b: &SiteCandidate| {
         a.guided
             .order(&b.guided)
-            .then(a.site.cmp(&b.site))
+            .then(a.tie.cmp(&b.tie))
             .then(a.node.cmp(&b.node))
     };
     while !cands.is_empty() {
@@ -430,6 +435,14 @@ fn site_node(st: &State<'_, '_>, u: u32, nodes: &[u32], peers: &[u32]) -> Option
     keys.into_iter().map(|k| k.1).find(|x| st.allowed(u, *x))
 }
 
+/// The sites of a class by their first eligible node: the order in which the node-by-node
+/// search meets them (ties between equal moves go to the lowest node id).
+pub(crate) fn sites_by_first_node(class: &super::compile::Class) -> Vec<u32> {
+    let mut sites = class.sites.clone();
+    sites.sort_by_key(|s| class.by_site[*s as usize][0]);
+    sites
+}
+
 /// The nodes of `u`'s placed peers and of the running pods its bindings target, sorted.
 fn peer_nodes(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
     let p = st.p;
@@ -458,9 +471,13 @@ fn peer_nodes(st: &State<'_, '_>, u: u32, out: &mut Vec<u32>) {
 /// link paths depend on sites, and `u` takes part in no rule between pods), so one floor
 /// per site says whether the site can win, and only then is a node chosen there by
 /// capacity and the move scored. The peers' nodes are tried one by one.
+///
+/// `sites` are the sites of `u`'s class in the order their moves are tried (the first of
+/// equally good moves wins): [`sites_by_first_node`].
 pub(crate) fn best_move_by_site(
     st: &State<'_, '_>,
     u: u32,
+    sites: &[u32],
     best: &mut (super::objective::Score, u32),
     peers: &mut Vec<u32>,
 ) {
@@ -479,7 +496,7 @@ pub(crate) fn best_move_by_site(
             *best = (s, x);
         }
     };
-    for s in &class.sites {
+    for s in sites {
         let nodes = &class.by_site[*s as usize];
         let Some(any) = nodes.iter().find(|x| peers.binary_search(x).is_err()) else {
             continue;
@@ -605,7 +622,8 @@ mod tests {
                 }
                 let here = st.node_of[u as usize];
                 let mut by_site = (st.score, here);
-                best_move_by_site(&st, u, &mut by_site, &mut peers);
+                let sites = sites_by_first_node(&p.classes[p.pods[u as usize].class as usize]);
+                best_move_by_site(&st, u, &sites, &mut by_site, &mut peers);
                 candidates(&st, u, &mut cands);
                 let mut reference = st.score;
                 for x in &cands {

@@ -10,7 +10,7 @@ use std::collections::{HashSet, VecDeque};
 
 use super::candidates::{
     Guided, best_move_by_site, candidates, choose_by_site, first_without_overbooking, guided,
-    guided_rules, judged_by_site,
+    guided_rules, judged_by_site, sites_by_first_node,
 };
 use super::compile::{NONE, Problem};
 use super::exact;
@@ -69,6 +69,7 @@ pub(crate) fn improve(st: &mut State<'_, '_>, seed: u64, budget: &mut Budget) {
     let mut rng = Rng::new(seed);
     let mut cands = Vec::new();
     let mut peers = Vec::new();
+    let site_order: Vec<Vec<u32>> = p.classes.iter().map(sites_by_first_node).collect();
     let mut order: Vec<u32> = (0..p.pods.len() as u32).collect();
     let mut tried: HashSet<Vec<u32>> = HashSet::new();
     // Neighbourhoods are drawn at random: small groups may try a few rounds in vain.
@@ -85,7 +86,8 @@ pub(crate) fn improve(st: &mut State<'_, '_>, seed: u64, budget: &mut Budget) {
             let mut best = (st.score, here);
             if judged_by_site(p, *u) && st.floor_applies(*u) {
                 budget.spend(p.classes[p.pods[*u as usize].class as usize].sites.len() as u64 + 1);
-                best_move_by_site(st, *u, &mut best, &mut peers);
+                let class = p.pods[*u as usize].class as usize;
+                best_move_by_site(st, *u, &site_order[class], &mut best, &mut peers);
                 if best.1 != here {
                     st.relocate(*u, best.1);
                     improved = true;
