@@ -152,6 +152,22 @@ pub struct MemberClusterStatus {
     /// that is not Ready receives no component.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Direct mode: the kinds of the objects the hub has applied to the cluster (those it
+    /// found there with its label, and those it just applied). The hub looks for its
+    /// objects by kind, so it keeps looking at these after no application has the kind
+    /// any more, and removes what is left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied_kinds: Vec<AppliedKind>,
+}
+
+/// A kind of object, as a manifest names it.
+#[derive(
+    Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedKind {
+    pub api_version: String,
+    pub kind: String,
 }
 
 /// A cluster's resources as quantities by resource name (`cpu`, `memory`, `pods`,

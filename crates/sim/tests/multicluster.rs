@@ -455,3 +455,39 @@ fn karmada_policy_mode_writes_weights_that_karmadas_scheduler_divides_as_planned
     );
     assert!(r.expectations.iter().all(|e| e.met), "{:?}", r.expectations);
 }
+
+/// An application deleted from the hub: in direct mode the hub keeps looking in the
+/// members for the kinds it applied there (`status.appliedKinds`), so its copies are
+/// removed in the next round, though no application has a Deployment any more.
+#[test]
+fn a_deleted_application_is_removed_from_the_members_it_ran_in() {
+    let mut s = example("multicluster-outage");
+    s.duration = std::time::Duration::from_secs(240);
+    s.expect.clear();
+    s.events = vec![scenario::Event {
+        at: std::time::Duration::from_secs(120),
+        index: 0,
+        note: Some("the application is deleted".into()),
+        action: scenario::Action::Delete(vec![scenario::ObjectRef {
+            api_version: "multicluster.edgeplane.io/v1alpha1".into(),
+            kind: "MecApplication".into(),
+            namespace: Some("ar".into()),
+            name: "ar-game".into(),
+        }]),
+        cluster: None,
+    }];
+    let r = edgeplane_sim::run(
+        &s,
+        RunOptions {
+            components: controllers::components(&Options::default()),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = mc(&r);
+    let east = workload(m, "edge-east", "ar-render");
+    assert_eq!(ready_at(east, 4), 3.5, "{east:?}");
+    // Deleted at 2:00; the hub's round at 2:00 (or the next, at 2:10) removes the copies.
+    let gone = gone_at(east).unwrap_or_else(|| panic!("never removed: {east:?}"));
+    assert!(gone > 120.0 && gone <= 130.5, "{east:?}");
+}

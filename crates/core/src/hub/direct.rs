@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use edgeplane_api::ConstraintPolicy;
-use edgeplane_api::multicluster::MecApplication;
+use edgeplane_api::multicluster::{AppliedKind, MecApplication};
 use serde_json::{Value as Json, json};
 
 use super::AppPlan;
@@ -224,6 +224,28 @@ pub struct MemberChanges {
     pub waiting: Vec<ObjectKey>,
 }
 
+/// The kinds of the hub's objects in a member after this round: those found there (a
+/// removal may fail; the next round lists the kind again and finds it gone) and those
+/// applied now. Kept in the member's status (`appliedKinds`) so the hub goes on finding
+/// its objects of a kind no application has any more, and removes them.
+pub fn applied_kinds(observed: &[Observed], changes: &MemberChanges) -> Vec<AppliedKind> {
+    let found = observed
+        .iter()
+        .map(|o| (o.key.api_version.clone(), o.key.kind.clone()));
+    let applied = changes.apply.iter().filter_map(|o| {
+        Some((
+            o.get("apiVersion")?.as_str()?.to_string(),
+            o.get("kind")?.as_str()?.to_string(),
+        ))
+    });
+    found
+        .chain(applied)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|(api_version, kind)| AppliedKind { api_version, kind })
+        .collect()
+}
+
 /// The changes that bring a member from `observed` (the hub's objects there) to
 /// `desired`, holding removals and shrinks of the applications in `starting`.
 pub fn member_changes(
@@ -331,7 +353,12 @@ mod tests {
 
     fn key(kind: &str, name: &str) -> ObjectKey {
         ObjectKey {
-            api_version: if kind == "Service" { "v1" } else { "apps/v1" }.into(),
+            api_version: if matches!(kind, "Service" | "ConfigMap") {
+                "v1"
+            } else {
+                "apps/v1"
+            }
+            .into(),
             kind: kind.into(),
             namespace: Some("ar".into()),
             name: name.into(),
@@ -353,6 +380,50 @@ mod tests {
         // The same plan gives the same digests.
         let again = desired_here(&app(), &plan(&[("east", 4), ("west", 2)]));
         assert_eq!(again, out);
+    }
+
+    #[test]
+    fn the_kinds_the_hub_leaves_in_a_member_are_those_found_there_and_those_applied() {
+        let out = desired_here(&app(), &plan(&[("east", 6)]));
+        let stray = Observed {
+            key: key("ConfigMap", "old"),
+            application: "ar.gone".into(),
+            applied: None,
+            replicas: None,
+            ready_replicas: None,
+        };
+        let kind = |api_version: &str, kind: &str| AppliedKind {
+            api_version: api_version.into(),
+            kind: kind.into(),
+        };
+        // First round: nothing there yet; the Service and the Deployment are applied.
+        let first = member_changes(&out["east"], &[], &BTreeSet::new());
+        assert_eq!(
+            applied_kinds(&[], &first),
+            [kind("apps/v1", "Deployment"), kind("v1", "Service")]
+        );
+        // A ConfigMap of an application that is gone is found (its kind was kept) and
+        // removed; its kind stays until a round finds none.
+        let mut there = observe(&out["east"], 6);
+        there.push(stray);
+        let changes = member_changes(&out["east"], &there, &BTreeSet::new());
+        assert_eq!(changes.delete, [key("ConfigMap", "old")]);
+        assert_eq!(
+            applied_kinds(&there, &changes),
+            [
+                kind("apps/v1", "Deployment"),
+                kind("v1", "ConfigMap"),
+                kind("v1", "Service")
+            ]
+        );
+        // The application gone too: nothing wanted, everything found is removed.
+        let there = observe(&out["east"], 6);
+        let changes = member_changes(&[], &there, &BTreeSet::new());
+        assert_eq!(changes.delete.len(), 2);
+        assert_eq!(
+            applied_kinds(&[], &member_changes(&[], &[], &BTreeSet::new())),
+            []
+        );
     }
 
     #[test]

@@ -93,6 +93,7 @@ pub fn member_status(
     };
     MemberClusterStatus {
         capacity,
+        applied_kinds: previous.applied_kinds.clone(),
         conditions: vec![condition(
             &previous.conditions,
             CONDITION_READY,

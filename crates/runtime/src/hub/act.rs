@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use edgeplane_api::multicluster::{MecApplication, MemberClusterStatus};
+use edgeplane_api::multicluster::{AppliedKind, MecApplication, MemberClusterStatus};
 use edgeplane_core::hub::closed_loop::{Decision, Round, build_tolerant, round};
 use edgeplane_core::hub::direct::{self, APPLICATION_LABEL, ObjectKey, application_key};
 use edgeplane_core::hub::karmada::{self, FIELD_MANAGER};
@@ -337,11 +337,37 @@ async fn direct_mode(
         for key in &changes.delete {
             delete(&mctx, member, key).await;
         }
+        applied_kinds(
+            ctx,
+            observed,
+            member,
+            direct::applied_kinds(there, &changes),
+        )
+        .await;
     }
     for member in desired.keys() {
         if !observed.in_members.contains_key(member) {
             tracing::warn!(%member, "hub: the member did not answer; its share waits");
         }
+    }
+}
+
+/// Notes in the member's status the kinds the hub has objects of there, when they changed.
+async fn applied_kinds(ctx: &Context, observed: &Observed, member: &str, kinds: Vec<AppliedKind>) {
+    let Some(mut status) = observed
+        .members
+        .iter()
+        .find(|m| m.name_any() == member)
+        .and_then(|m| m.status.clone())
+    else {
+        return;
+    };
+    if status.applied_kinds == kinds {
+        return;
+    }
+    status.applied_kinds = kinds;
+    if let Err(error) = ctx.apply_status(None, member, &status).await {
+        tracing::warn!(%member, %error, "hub: noting the kinds applied failed");
     }
 }
 

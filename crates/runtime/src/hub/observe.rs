@@ -185,6 +185,20 @@ pub async fn observe(
             if edgeplane.contains(name) {
                 kinds.extend(member_offer_kinds());
             }
+            // And the kinds the hub left there before: of applications deleted or changed
+            // since, or offers of a member no longer labelled.
+            if let Some(status) = members
+                .iter()
+                .find(|m| m.name_any() == *name)
+                .and_then(|m| m.status.as_ref())
+            {
+                kinds.extend(
+                    status
+                        .applied_kinds
+                        .iter()
+                        .map(|k| (k.api_version.clone(), k.kind.clone())),
+                );
+            }
             match hub_objects(client.clone(), &kinds, config.probe_timeout).await {
                 Ok(objects) => {
                     in_members.insert(name.clone(), objects);
@@ -347,8 +361,8 @@ async fn client_from(text: &str, timeout: Duration) -> Result<Client, String> {
 }
 
 /// The kinds the applications' resources have: where the hub looks for its objects in
-/// the members. (An object of a kind no application has any more is not found; see
-/// docs/multicluster.md.)
+/// the members, besides the kinds it applied there before (the member's
+/// `status.appliedKinds`).
 pub fn kinds(applications: &[MecApplication]) -> BTreeSet<(String, String)> {
     applications
         .iter()
