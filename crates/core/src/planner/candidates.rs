@@ -256,15 +256,12 @@ struct SiteTerm<'p> {
 }
 
 /// A candidate of [`choose_by_site`]: the score, then a site (`node` NONE: the site's
-/// best node hosting no peer, found when the site comes first) or a peer's node.
+/// node is found when the site's score comes first) or a peer's node.
 #[derive(Clone, Copy)]
 pub(crate) struct SiteCandidate {
     guided: Guided,
     site: u32,
     node: u32,
-    /// Ties go to the lowest node id, as in the node-by-node construction: the site's
-    /// first eligible node, or the peer's node.
-    tie: u32,
 }
 
 /// The construction's choice for `u` (which [`judged_by_site`]): the candidate the best by
@@ -272,8 +269,11 @@ pub(crate) struct SiteCandidate {
 /// over-subscribed. A pairwise cost depends only on the sites of the two ends, unless they
 /// share a node, so the score is computed once per site (for the nodes of the site that
 /// host none of `u`'s peers) instead of once per node; the site's node is chosen by
-/// capacity (tightest cpu fit) only for the sites taken best first until one has a node.
-/// The peers' nodes are candidates of their own, scored with their same-node costs.
+/// capacity (tightest cpu fit) only for the sites whose score comes first. The peers'
+/// nodes are candidates of their own, scored with their same-node costs. The choice is
+/// the node-by-node construction's: a site's node is its tightest fit, and when that hosts
+/// a peer the site offers no other node (the peer's candidate stands for it); of equally
+/// scored candidates the lowest node id wins.
 pub(crate) fn choose_by_site(
     st: &State<'_, '_>,
     u: u32,
@@ -332,7 +332,6 @@ pub(crate) fn choose_by_site(
                 guided: g,
                 site: *s,
                 node: NONE,
-                tie: class.by_site[*s as usize][0],
             });
         }
     }
@@ -344,34 +343,38 @@ pub(crate) fn choose_by_site(
                     guided: g,
                     site: p.node_site[*x as usize],
                     node: *x,
-                    tie: *x,
                 });
             }
         }
     }
-    // Best first, taken one at a time: most pods take the first.
-    let order = |a: &SiteCandidate, b: &SiteCandidate| {
-        a.guided
-            .order(&b.guided)
-            .then(a.tie.cmp(&b.tie))
-            .then(a.node.cmp(&b.node))
-    };
-    while !cands.is_empty() {
-        let mut best = 0;
-        for (i, c) in cands.iter().enumerate().skip(1) {
-            if order(c, &cands[best]).is_lt() {
-                best = i;
+    // The best score first; most pods take a candidate of it. Its candidates' nodes are
+    // found (a site's only now), and the lowest id not over-subscribing a link wins.
+    let mut tied: Vec<u32> = Vec::new();
+    while let Some(first) = cands.first().copied() {
+        let best = cands.iter().skip(1).fold(first.guided, |b, c| {
+            if c.guided.order(&b).is_lt() {
+                c.guided
+            } else {
+                b
             }
-        }
-        let c = cands.swap_remove(best);
-        let node = if c.node != NONE {
-            Some(c.node)
-        } else {
-            site_node(st, u, &class.by_site[c.site as usize], &peers)
-        };
-        if let Some(x) = node
-            && !st.overbooks(u, x)
-        {
+        });
+        tied.clear();
+        cands.retain(|c| {
+            if c.guided.order(&best).is_ne() {
+                return true;
+            }
+            if c.node != NONE {
+                tied.push(c.node);
+            } else if let Some(x) = site_node(st, u, &class.by_site[c.site as usize], &[])
+                && peers.binary_search(&x).is_err()
+            {
+                tied.push(x);
+            }
+            false
+        });
+        tied.sort_unstable();
+        tied.dedup();
+        if let Some(x) = tied.iter().copied().find(|x| !st.overbooks(u, *x)) {
             return Some(x);
         }
     }
@@ -540,8 +543,8 @@ mod tests {
     }
 
     /// The candidate the node-by-node construction picks (every site's best node and the
-    /// peers' nodes, each scored): its score, `None` when none is allowed.
-    fn node_by_node(st: &State<'_, '_>, u: u32) -> Option<Guided> {
+    /// peers' nodes, each scored): its score and node, `None` when none is allowed.
+    fn node_by_node(st: &State<'_, '_>, u: u32) -> Option<(Guided, u32)> {
         let mut cands = Vec::new();
         candidates(st, u, &mut cands);
         let mut scored: Vec<(Guided, u32)> = cands
@@ -549,13 +552,13 @@ mod tests {
             .map(|x| (guided_rules(st, u, *x, true), *x))
             .filter(|(g, _)| g.actual_violations == 0)
             .collect();
-        first_without_overbooking(st, u, &mut scored, Guided::order).map(|(g, _)| g)
+        first_without_overbooking(st, u, &mut scored, Guided::order)
     }
 
-    /// Judging a pod site by site picks a node that is a valid candidate (it fits, breaks
-    /// no rule between pods, no actual Violation, no link over-subscribed) scored at least
-    /// as well as the node-by-node construction's choice, and finds one whenever that
-    /// does, at every step of constructions over generated instances.
+    /// Judging a pod site by site picks the node the node-by-node construction picks (a
+    /// valid candidate: it fits, breaks no rule between pods, no actual Violation, no link
+    /// over-subscribed), and finds one whenever that does, at every step of constructions
+    /// over generated instances.
     #[test]
     fn judging_by_site_picks_as_well_as_node_by_node() {
         let mut steps = 0;
@@ -573,12 +576,12 @@ mod tests {
                 let chosen = choose_by_site(&st, u, &mut scratch);
                 match (reference, chosen) {
                     (None, None) => {}
-                    (Some(r), Some(x)) => {
+                    (Some((r, node)), Some(x)) => {
                         assert!(st.fits(u, x) && st.allowed(u, x) && !st.overbooks(u, x));
                         let g = guided_rules(&st, u, x, true);
                         assert_eq!(g.actual_violations, 0);
-                        assert!(
-                            g.order(&r).is_le(),
+                        assert_eq!(
+                            x, node,
                             "seed {seed} pod {u}: by site {g:?}, node by node {r:?}"
                         );
                         st.place(u, x);
