@@ -15,11 +15,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use edgeplane_api::{ConstraintPolicyOffer, NetworkTopology};
+use edgeplane_api::{ConstraintPolicy, ConstraintPolicyOffer, NetworkTopology};
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use super::Mode;
-use super::input::{Observed, hostnames, is_pending};
+use super::pod_state::{hostnames, is_pending};
 use crate::offers::{Candidate, CompiledOffer, KeptInventory, OfferError};
 use crate::planner::convert::{pending_pod, placed_pod, pod_key};
 use crate::planner::{PendingPod, PlacedPod, PlanNode, PodKey};
@@ -27,6 +27,20 @@ use crate::planner::{PendingPod, PlacedPod, PlanNode, PodKey};
 /// Namespace and name as the objects carry them: the caches' objects in this order are
 /// what the planner sees (it breaks ties by input order).
 pub(crate) type Id = (Option<String>, Option<String>);
+
+/// What the caches hold, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Observed<'a> {
+    pub nodes: &'a [Arc<Node>],
+    pub pods: &'a [Arc<Pod>],
+    pub policies: &'a [Arc<ConstraintPolicy>],
+    pub offers: &'a [Arc<ConstraintPolicyOffer>],
+    /// The NetworkTopology named `default`.
+    pub topology: Option<&'a NetworkTopology>,
+    /// Network functions and service chains, for offers that target them (empty when
+    /// the scheduler does not watch them).
+    pub functions: &'a crate::nf::targets::FunctionInventory,
+}
 
 /// The compiled objects, by [`Id`].
 #[derive(Clone, Debug)]

@@ -17,6 +17,7 @@ pub mod decide;
 pub mod input;
 pub mod notes;
 pub mod patches;
+pub mod pod_state;
 pub mod queue;
 
 /// How pods are placed.
