@@ -158,58 +158,111 @@ impl PodSelectors {
 /// The pods of an inventory by namespace and by label, so that an offer's Pod roles are
 /// matched only against the pods that can fill them: expanding every offer against every
 /// pod is what made the planner's input quadratic (hundreds of offers, tens of thousands
-/// of pods). Build it once per inventory and expand every offer with [`expand_indexed`].
+/// of pods). Build it once per inventory and expand every offer with [`expand_indexed`],
+/// or keep it with the inventory and update both pod by pod ([`KeptInventory`]).
 #[derive(Clone, Debug, Default)]
 pub struct PodIndex {
     namespaces: HashMap<String, NamespacePods>,
 }
 
-/// Positions in `Inventory::pods`, ascending.
+/// Positions in `Inventory::pods`, in no particular order (expansions sort their
+/// bindings by name).
 #[derive(Clone, Debug, Default)]
 struct NamespacePods {
     all: Vec<usize>,
-    by_label: HashMap<(String, String), Vec<usize>>,
+    /// Label key -> value -> positions (nested so a lookup borrows, never allocates).
+    by_label: HashMap<String, HashMap<String, Vec<usize>>>,
 }
 
 impl PodIndex {
     pub fn new(inventory: &Inventory) -> PodIndex {
-        let mut namespaces: HashMap<String, NamespacePods> = HashMap::new();
+        let mut index = PodIndex::default();
         for (i, pod) in inventory.pods.iter().enumerate() {
-            let Some(namespace) = pod.reference.namespace.as_deref() else {
-                continue;
-            };
-            let entry = namespaces.entry(namespace.to_string()).or_default();
-            entry.all.push(i);
-            for (k, v) in &pod.labels {
-                entry
-                    .by_label
-                    .entry((k.clone(), v.clone()))
-                    .or_default()
-                    .push(i);
-            }
+            index.insert(i, pod);
         }
-        PodIndex { namespaces }
+        index
     }
 
-    /// Positions of the pods of `namespace` that may match `selector`, ascending: those
-    /// carrying one of its required label values (the fewest of its `Equals`/`In`
-    /// requirements), or every pod of the namespace when it requires no value. The
-    /// caller still checks the whole selector.
+    /// Indexes the pod at `position`.
+    fn insert(&mut self, position: usize, pod: &Candidate) {
+        let Some(namespace) = pod.reference.namespace.as_deref() else {
+            return;
+        };
+        if !self.namespaces.contains_key(namespace) {
+            self.namespaces
+                .insert(namespace.to_string(), NamespacePods::default());
+        }
+        let Some(entry) = self.namespaces.get_mut(namespace) else {
+            return;
+        };
+        entry.all.push(position);
+        for (k, v) in &pod.labels {
+            if !entry.by_label.contains_key(k) {
+                entry.by_label.insert(k.clone(), HashMap::new());
+            }
+            if let Some(values) = entry.by_label.get_mut(k) {
+                values.entry(v.clone()).or_default().push(position);
+            }
+        }
+    }
+
+    /// Replaces `from` by `to` in the entries of `pod` (`to = None`: removes them).
+    fn relocate(&mut self, from: usize, to: Option<usize>, pod: &Candidate) {
+        let Some(namespace) = pod.reference.namespace.as_deref() else {
+            return;
+        };
+        let Some(entry) = self.namespaces.get_mut(namespace) else {
+            return;
+        };
+        let replace = |list: &mut Vec<usize>| {
+            if let Some(at) = list.iter().position(|p| *p == from) {
+                match to {
+                    Some(to) => list[at] = to,
+                    None => {
+                        list.swap_remove(at);
+                    }
+                }
+            }
+        };
+        replace(&mut entry.all);
+        for (k, v) in &pod.labels {
+            let Some(values) = entry.by_label.get_mut(k) else {
+                continue;
+            };
+            if let Some(list) = values.get_mut(v) {
+                replace(list);
+                if list.is_empty() {
+                    values.remove(v);
+                }
+            }
+            if values.is_empty() {
+                entry.by_label.remove(k);
+            }
+        }
+        if entry.all.is_empty() {
+            self.namespaces.remove(namespace);
+        }
+    }
+
+    /// Positions of the pods of `namespace` that may match `selector`: those carrying
+    /// one of its required label values (the fewest of its `Equals`/`In` requirements),
+    /// or every pod of the namespace when it requires no value. The caller still checks
+    /// the whole selector.
     fn candidates(&self, namespace: &str, selector: &Selector) -> Vec<usize> {
         let Some(pods) = self.namespaces.get(namespace) else {
             return Vec::new();
         };
         let mut best: Option<Vec<usize>> = None;
         for requirement in selector.requirements() {
-            let values: Vec<&str> = match requirement {
-                Requirement::Equals(_, v) => vec![v.as_str()],
-                Requirement::In(_, vs) => vs.iter().map(String::as_str).collect(),
+            let values: &[String] = match requirement {
+                Requirement::Equals(_, v) => std::slice::from_ref(v),
+                Requirement::In(_, vs) => vs,
                 _ => continue,
             };
-            let key = requirement.key();
+            let by_value = pods.by_label.get(requirement.key());
             let mut positions: Vec<usize> = values
                 .iter()
-                .filter_map(|v| pods.by_label.get(&(key.to_string(), v.to_string())))
+                .filter_map(|v| by_value.and_then(|m| m.get(v)))
                 .flatten()
                 .copied()
                 .collect();
@@ -223,6 +276,80 @@ impl PodIndex {
         }
         best.unwrap_or_else(|| pods.all.clone())
     }
+}
+
+/// An inventory and its [`PodIndex`] kept together and updated pod by pod, for a caller
+/// that expands offers again and again while few pods change (the scheduler's plan
+/// runs). Pods are identified by namespace and name.
+#[derive(Clone, Debug, Default)]
+pub struct KeptInventory {
+    inventory: Inventory,
+    index: PodIndex,
+    position: HashMap<(String, String), usize>,
+}
+
+impl KeptInventory {
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    pub fn index(&self) -> &PodIndex {
+        &self.index
+    }
+
+    /// Sets the sites and network functions (not indexed).
+    pub fn set_targets(&mut self, sites: Vec<Candidate>, functions: FunctionInventory) {
+        self.inventory.sites = sites;
+        self.inventory.functions = functions;
+    }
+
+    pub fn set_functions(&mut self, functions: FunctionInventory) {
+        self.inventory.functions = functions;
+    }
+
+    /// Adds a pod, or replaces the pod of the same namespace and name.
+    pub fn set(&mut self, pod: Candidate) {
+        let id = candidate_id(&pod);
+        if let Some(&at) = self.position.get(&id) {
+            let old = std::mem::replace(&mut self.inventory.pods[at], pod);
+            if old.labels != self.inventory.pods[at].labels {
+                self.index.relocate(at, None, &old);
+                self.index.insert(at, &self.inventory.pods[at]);
+            }
+            return;
+        }
+        let at = self.inventory.pods.len();
+        self.index.insert(at, &pod);
+        self.inventory.pods.push(pod);
+        self.position.insert(id, at);
+    }
+
+    /// Removes the pod of `namespace` and `name`, if there is one.
+    pub fn remove(&mut self, namespace: &str, name: &str) {
+        let Some(at) = self
+            .position
+            .remove(&(namespace.to_string(), name.to_string()))
+        else {
+            return;
+        };
+        let last = self.inventory.pods.len() - 1;
+        self.index.relocate(at, None, &self.inventory.pods[at]);
+        if at != last {
+            // The last pod moves into the hole.
+            self.index
+                .relocate(last, Some(at), &self.inventory.pods[last]);
+            self.position
+                .insert(candidate_id(&self.inventory.pods[last]), at);
+        }
+        self.inventory.pods.swap_remove(at);
+    }
+}
+
+fn candidate_id(pod: &Candidate) -> (String, String) {
+    (
+        pod.reference.namespace.clone().unwrap_or_default(),
+        pod.reference.name.clone(),
+    )
 }
 
 /// Computes the bindings an offer should have given the objects that exist. Expanding
@@ -246,29 +373,30 @@ pub fn expand_indexed(
 /// An offer whose targets are checked and whose selectors are compiled: everything about
 /// it that does not depend on the objects that exist.
 #[derive(Clone, Debug)]
-pub struct CompiledOffer<'a> {
-    name: &'a str,
-    namespace: &'a str,
-    roles: Vec<CompiledRole<'a>>,
+pub struct CompiledOffer {
+    name: String,
+    namespace: String,
+    roles: Vec<CompiledRole>,
 }
 
 #[derive(Clone, Debug)]
-struct CompiledRole<'a> {
+struct CompiledRole {
     name: String,
     kind: TargetKind,
     /// ServiceChain targets: which end of the chain.
     mode: Option<TargetMode>,
     selector: Selector,
     /// Site targets: the sites listed by name.
-    sites: Option<&'a Vec<String>>,
+    sites: Option<Vec<String>>,
     /// Site targets: whether the selector selects too (listing sites narrows the
     /// selection; a bare list selects exactly those).
     by_selector: bool,
 }
 
-impl<'a> CompiledOffer<'a> {
-    /// Checks the offer's name and targets; the first problem is the error.
-    pub fn of(offer: &'a ConstraintPolicyOffer) -> Result<CompiledOffer<'a>, OfferError> {
+impl CompiledOffer {
+    /// Checks the offer's name and targets; the first problem is the error. Owned, so
+    /// the scheduler can keep it while the offer does not change.
+    pub fn of(offer: &ConstraintPolicyOffer) -> Result<CompiledOffer, OfferError> {
         let name = offer.metadata.name.as_deref().unwrap_or_default();
         let namespace = offer.metadata.namespace.as_deref().unwrap_or("default");
         if name.len() > 63 {
@@ -342,25 +470,25 @@ impl<'a> CompiledOffer<'a> {
                 kind: target.kind,
                 mode: target.mode,
                 selector,
-                sites: target.sites.as_ref(),
+                sites: target.sites.clone(),
                 by_selector: target.label_selector.is_some() || target.sites.is_none(),
             });
         }
         Ok(CompiledOffer {
-            name,
-            namespace,
+            name: name.to_string(),
+            namespace: namespace.to_string(),
             roles,
         })
     }
 
     /// The pods of the offer's namespace in `inventory` that fill `role`.
     fn pods<'i>(
-        &self,
-        role: &'i CompiledRole<'_>,
+        &'i self,
+        role: &'i CompiledRole,
         inventory: &'i Inventory,
         index: &PodIndex,
     ) -> impl Iterator<Item = &'i Candidate> {
-        let namespace = self.namespace;
+        let namespace = self.namespace.as_str();
         let selector = &role.selector;
         index
             .candidates(namespace, &role.selector)
@@ -375,14 +503,14 @@ impl<'a> CompiledOffer<'a> {
     /// stands for.
     fn function_pods<'i>(
         &self,
-        role: &CompiledRole<'_>,
+        role: &CompiledRole,
         inventory: &'i Inventory,
     ) -> Vec<&'i Candidate> {
         let functions =
             inventory
                 .functions
-                .selected(role.kind, role.mode, &role.selector, self.namespace);
-        let namespace = self.namespace;
+                .selected(role.kind, role.mode, &role.selector, &self.namespace);
+        let namespace = self.namespace.as_str();
         inventory
             .pods
             .iter()
@@ -427,7 +555,9 @@ impl<'a> CompiledOffer<'a> {
                     .sites
                     .iter()
                     .filter(|c| {
-                        role.sites.is_some_and(|n| n.contains(&c.reference.name))
+                        role.sites
+                            .as_ref()
+                            .is_some_and(|n| n.contains(&c.reference.name))
                             || (role.by_selector && role.selector.matches(&c.labels))
                     })
                     .map(|c| &c.reference)
@@ -448,7 +578,7 @@ impl<'a> CompiledOffer<'a> {
             }
             let targets: BTreeMap<String, TargetRef> = targets.iter().cloned().collect();
             bindings.push(DesiredBinding {
-                name: binding_name(self.name, &targets),
+                name: binding_name(&self.name, &targets),
                 targets,
             });
             Ok(())
@@ -823,6 +953,92 @@ mod tests {
             assert_eq!(got, scanned, "{selector:?}");
             assert_eq!(indexed, expand_ok(&o, &inv));
         }
+    }
+
+    #[test]
+    fn a_kept_inventory_expands_as_one_built_from_scratch() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+        let pod = |ns: &str, name: &str, labels: &[(&str, &str)]| Candidate {
+            reference: TargetRef::pod(ns, name),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let selectors = [
+            LabelSelector::default(),
+            LabelSelector {
+                match_labels: Some(BTreeMap::from([("app".into(), "render".into())])),
+                match_expressions: None,
+            },
+            LabelSelector {
+                match_labels: None,
+                match_expressions: Some(vec![LabelSelectorRequirement {
+                    key: "tier".into(),
+                    operator: "In".into(),
+                    values: Some(vec!["edge".into(), "core".into()]),
+                }]),
+            },
+        ];
+        let mut kept = KeptInventory::default();
+        kept.set_targets(inventory().sites, FunctionInventory::default());
+        // The model: pods by (namespace, name), as a fresh inventory would list them.
+        let mut model: BTreeMap<(String, String), Candidate> = BTreeMap::new();
+        let steps: Vec<(bool, Candidate)> = vec![
+            (
+                true,
+                pod("default", "a", &[("app", "render"), ("tier", "edge")]),
+            ),
+            (
+                true,
+                pod("default", "b", &[("app", "state"), ("tier", "core")]),
+            ),
+            (true, pod("default", "c", &[("tier", "edge")])),
+            (true, pod("other", "d", &[("app", "render")])),
+            // Relabelled, removed from the middle (the last pod moves), added again.
+            (true, pod("default", "a", &[("app", "state")])),
+            (false, pod("default", "b", &[])),
+            (
+                true,
+                pod("default", "e", &[("app", "render"), ("tier", "core")]),
+            ),
+            (false, pod("default", "a", &[])),
+            (false, pod("default", "missing", &[])),
+            (true, pod("default", "b", &[("app", "render")])),
+            (false, pod("other", "d", &[])),
+        ];
+        for (step, (set, candidate)) in steps.into_iter().enumerate() {
+            let id = candidate_id(&candidate);
+            if set {
+                kept.set(candidate.clone());
+                model.insert(id, candidate);
+            } else {
+                kept.remove(&id.0, &id.1);
+                model.remove(&id);
+            }
+            let mut fresh = inventory();
+            fresh.pods = model.values().cloned().collect();
+            assert_eq!(kept.inventory().pods.len(), fresh.pods.len(), "step {step}");
+            for selector in &selectors {
+                let mut t = target("r", TargetKind::Pod, None);
+                t.label_selector = Some(selector.clone());
+                let mut users = target("users", TargetKind::Site, None);
+                users.sites = Some(vec!["stadium".into()]);
+                let o = offer("s", vec![t, users]);
+                let got = expand_indexed(&o, kept.inventory(), kept.index())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(got, expand_ok(&o, &fresh), "step {step}, {selector:?}");
+            }
+        }
+        // What is left: e (render, core) and c (edge), b (render).
+        let mut left: Vec<&str> = kept
+            .inventory()
+            .pods
+            .iter()
+            .map(|c| c.reference.name.as_str())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["b", "c", "e"]);
     }
 
     #[test]

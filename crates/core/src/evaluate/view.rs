@@ -52,11 +52,14 @@ enum Placement {
 
 /// Everything evaluation needs: the network graph, node facts by [`NodeId`], and where
 /// every pod runs. Controllers build one from their caches, offline commands from
-/// manifests; nothing here reads files or the API.
+/// manifests; nothing here reads files or the API. The graph and the node facts are
+/// shared between clones: a view with pods moved is a clone of one without (the
+/// scheduler's view cache places pods into a copy on every change), and copying the
+/// graph and thousands of nodes' facts each time cost milliseconds.
 #[derive(Clone, Debug)]
 pub struct ClusterView {
-    graph: NetworkGraph,
-    facts: Vec<NodeFacts>,
+    graph: Arc<NetworkGraph>,
+    facts: Arc<Vec<NodeFacts>>,
     pods: HashMap<(String, String), Placement>,
     /// What the bandwidth rules of placed bindings reserve (docs/network.md): the one
     /// shared view every provider of the bandwidth rule reads.
@@ -95,8 +98,8 @@ impl ClusterView {
         let graph = NetworkGraph::build(topology, &infos, now)?;
         let facts = named.iter().map(|n| NodeFacts::from_node(n)).collect();
         let mut view = ClusterView {
-            graph,
-            facts,
+            graph: Arc::new(graph),
+            facts: Arc::new(facts),
             pods: HashMap::new(),
             reservations: Arc::default(),
         };
@@ -115,8 +118,8 @@ impl ClusterView {
     pub fn from_parts(graph: NetworkGraph, mut facts: Vec<NodeFacts>) -> ClusterView {
         facts.resize(graph.node_count(), NodeFacts::default());
         ClusterView {
-            graph,
-            facts,
+            graph: Arc::new(graph),
+            facts: Arc::new(facts),
             pods: HashMap::new(),
             reservations: Arc::default(),
         }

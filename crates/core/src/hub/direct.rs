@@ -17,9 +17,9 @@ use edgeplane_api::ConstraintPolicy;
 use edgeplane_api::multicluster::{AppliedKind, MecApplication};
 use serde_json::{Value as Json, json};
 
-use super::AppPlan;
 use super::member_offers::member_offers;
 use super::render::render;
+use super::{AppPlan, digest};
 
 /// On every object the hub applies to a member: the application it belongs to.
 pub const APPLICATION_LABEL: &str = "multicluster.edgeplane.io/application";
@@ -101,17 +101,6 @@ impl Observed {
                 .and_then(Json::as_i64),
         })
     }
-}
-
-/// 64-bit FNV-1a: a digest that is the same in every process and release (the standard
-/// library's hasher is not).
-pub(crate) fn digest(text: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
 }
 
 /// `manifest` with the hub's label (`key`, from [`application_key`]) and the digest of

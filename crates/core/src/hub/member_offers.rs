@@ -27,7 +27,7 @@ use edgeplane_api::names::CONSTRAINT_API_VERSION;
 use serde_json::{Map, Value as Json, json};
 
 use super::AppPlan;
-use super::direct::digest;
+use super::digest;
 
 /// The longest offer name: offers are named in their bindings' label
 /// (`constraint.edgeplane.io/offer`), and a label value has at most 63 characters.

@@ -251,3 +251,14 @@ pub fn plan(input: &HubInput<'_>, options: &HubOptions) -> HubPlan {
         .collect();
     HubPlan { applications }
 }
+
+/// 64-bit FNV-1a: a digest that is the same in every process and release (the standard
+/// library's hasher is not).
+pub(crate) fn digest(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}

@@ -220,14 +220,23 @@ pub fn decode(doc: &Document) -> Result<Object, ManifestError> {
 
 /// Deserializes a document into a typed object, naming the field on failure.
 pub fn typed<T: DeserializeOwned>(doc: &Document, namespaced: bool) -> Result<T, ManifestError> {
-    let mut value = doc.value.clone();
-    if namespaced
-        && let Some(meta) = value.get_mut("metadata").and_then(Json::as_object_mut)
-        && !meta.contains_key("namespace")
-    {
-        meta.insert("namespace".into(), Json::String("default".into()));
-    }
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+    let needs_namespace = namespaced
+        && doc
+            .value
+            .get("metadata")
+            .and_then(Json::as_object)
+            .is_some_and(|meta| !meta.contains_key("namespace"));
+    // Read from the document itself, copying it only to add the namespace.
+    let decoded = if needs_namespace {
+        let mut value = doc.value.clone();
+        if let Some(meta) = value.get_mut("metadata").and_then(Json::as_object_mut) {
+            meta.insert("namespace".into(), Json::String("default".into()));
+        }
+        serde_path_to_error::deserialize::<_, T>(value)
+    } else {
+        serde_path_to_error::deserialize::<_, T>(&doc.value)
+    };
+    decoded.map_err(|e| {
         let path = e.path().to_string();
         let field = (path != "." && !path.is_empty()).then_some(path);
         ManifestError::at(doc, field, e.into_inner().to_string())

@@ -558,12 +558,12 @@ impl PairTable {
             let s = graph.site_count();
             let mut sites = vec![0.0; s * s];
             for a in 0..s {
-                for b in 0..s {
-                    sites[a * s + b] = if a == b {
-                        table.intra_site
-                    } else {
-                        table.between_sites(graph, SiteId(a as u32), SiteId(b as u32))
-                    };
+                sites[a * s + a] = table.intra_site;
+                // Symmetric (the worse direction): each pair judged once.
+                for b in a + 1..s {
+                    let cost = table.between_sites(graph, SiteId(a as u32), SiteId(b as u32));
+                    sites[a * s + b] = cost;
+                    sites[b * s + a] = cost;
                 }
             }
             table.sites = Some(sites);

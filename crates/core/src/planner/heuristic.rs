@@ -8,7 +8,10 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use super::candidates::{Guided, candidates, first_without_overbooking, guided, guided_rules};
+use super::candidates::{
+    Guided, best_move_by_site, candidates, choose_by_site, first_without_overbooking, guided,
+    guided_rules, judged_by_site, sites_by_first_node,
+};
 use super::compile::{NONE, Problem};
 use super::exact;
 use super::instances::Rng;
@@ -33,7 +36,15 @@ fn construct(st: &mut State<'_, '_>, budget: &mut Budget) {
     let p = st.p;
     let mut cands = Vec::new();
     let mut scored: Vec<(Guided, u32)> = Vec::new();
+    let mut by_site = Vec::new();
     for u in construction_order(p) {
+        if judged_by_site(p, u) {
+            budget.spend(p.classes[p.pods[u as usize].class as usize].sites.len() as u64 + 1);
+            if let Some(x) = choose_by_site(st, u, &mut by_site) {
+                st.place(u, x);
+            }
+            continue;
+        }
         candidates(st, u, &mut cands);
         budget.spend(cands.len() as u64 + 1);
         // The best candidate with no actual Violation (a link over-subscribed is one, asked
@@ -57,6 +68,8 @@ pub(crate) fn improve(st: &mut State<'_, '_>, seed: u64, budget: &mut Budget) {
     let p = st.p;
     let mut rng = Rng::new(seed);
     let mut cands = Vec::new();
+    let mut peers = Vec::new();
+    let site_order: Vec<Vec<u32>> = p.classes.iter().map(sites_by_first_node).collect();
     let mut order: Vec<u32> = (0..p.pods.len() as u32).collect();
     let mut tried: HashSet<Vec<u32>> = HashSet::new();
     // Neighbourhoods are drawn at random: small groups may try a few rounds in vain.
@@ -69,10 +82,20 @@ pub(crate) fn improve(st: &mut State<'_, '_>, seed: u64, budget: &mut Budget) {
             if budget.exhausted() {
                 return;
             }
-            candidates(st, *u, &mut cands);
-            budget.spend(cands.len() as u64 + 1);
             let here = st.node_of[*u as usize];
             let mut best = (st.score, here);
+            if judged_by_site(p, *u) && st.floor_applies(*u) {
+                budget.spend(p.classes[p.pods[*u as usize].class as usize].sites.len() as u64 + 1);
+                let class = p.pods[*u as usize].class as usize;
+                best_move_by_site(st, *u, &site_order[class], &mut best, &mut peers);
+                if best.1 != here {
+                    st.relocate(*u, best.1);
+                    improved = true;
+                }
+                continue;
+            }
+            candidates(st, *u, &mut cands);
+            budget.spend(cands.len() as u64 + 1);
             for x in &cands {
                 if *x == here {
                     continue;

@@ -1,7 +1,7 @@
 //! From an assignment to a [`Plan`]: assignments, unplaced pods with specific reasons, and
 //! the predicted compliance of every binding and rule.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use edgeplane_api::Compliance;
 
@@ -32,10 +32,21 @@ pub(crate) fn build(input: &PlanInput<'_>, p: &Problem<'_>, assignment: &[u32]) 
         }
     }
 
-    // The view with the plan applied, for the built-in providers' own evaluation.
+    // The view with the plan applied, for the built-in providers' own evaluation. An
+    // evaluation locates the targets of its binding only: the placed pods that are none
+    // (thousands on a large cluster) need not be placed again.
+    let targets: HashSet<(&str, &str)> = input
+        .bindings
+        .iter()
+        .flat_map(|b| b.targets.values())
+        .filter(|t| t.kind == edgeplane_api::TargetKind::Pod)
+        .map(|t| (t.namespace.as_deref().unwrap_or("default"), t.name.as_str()))
+        .collect();
     let mut view = input.view.clone();
     for pod in &input.placed {
-        view.place(&pod.key.namespace, &pod.key.name, Some(&pod.node));
+        if targets.contains(&(pod.key.namespace.as_str(), pod.key.name.as_str())) {
+            view.place(&pod.key.namespace, &pod.key.name, Some(&pod.node));
+        }
     }
     for (u, pod) in p.pods.iter().enumerate() {
         let key = &input.pending[pod.input].key;

@@ -269,6 +269,12 @@ impl<'p, 'a> State<'p, 'a> {
         }
     }
 
+    /// Whether [`State::score_floor_if`] gives `pod`'s moves a floor.
+    #[inline]
+    pub fn floor_applies(&self, pod: u32) -> bool {
+        self.over == 0 && !self.p.rules.pods[pod as usize].involved
+    }
+
     /// A score no better than [`State::score_if`]'s, from the pod count and the rules of
     /// its bindings alone, when the move can change neither the pod rules (the pod takes
     /// part in none) nor take a link off over-subscription (none is over): then a move
@@ -276,7 +282,7 @@ impl<'p, 'a> State<'p, 'a> {
     /// reservations need not be asked. `None` otherwise.
     #[inline]
     pub fn score_floor_if(&self, pod: u32, node: u32) -> Option<Score> {
-        if self.over > 0 || self.p.rules.pods[pod as usize].involved {
+        if !self.floor_applies(pod) {
             return None;
         }
         let mut score = self.score;

@@ -28,39 +28,21 @@
 //!   Error, not constraining).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
-use crate::offers::{Candidate, CompiledOffer, Inventory, PodIndex};
+use crate::offers::{Candidate, Inventory, PodIndex};
 use crate::placement::RulesContext;
-use crate::planner::convert::{pod_key, running_rules};
+use crate::planner::convert::running_rules;
 use crate::planner::{
-    PendingPod, PlacedPod, PlanBinding, PlanNode, PlanRule, PodKey, RuleProvider, pending_pod,
-    placed_pod, plan_node, pod_requests,
+    PendingPod, PlacedPod, PlanBinding, PlanNode, PlanRule, PodKey, RuleProvider, pod_requests,
 };
-use edgeplane_api::names::{PLANNER_GATE, SCHEDULER_NAME};
-use edgeplane_api::{
-    ConstraintPolicy, ConstraintPolicyOffer, ConstraintPolicyRule, NetworkTopology, TargetKind,
-};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use edgeplane_api::{ConstraintPolicy, ConstraintPolicyOffer, ConstraintPolicyRule, TargetKind};
 
 use super::Mode;
-
-/// The label kubelets put on their Node with the host's name.
-pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
-
-/// What the caches hold, borrowed.
-#[derive(Clone, Copy, Debug)]
-pub struct Observed<'a> {
-    pub nodes: &'a [Arc<Node>],
-    pub pods: &'a [Arc<Pod>],
-    pub policies: &'a [Arc<ConstraintPolicy>],
-    pub offers: &'a [Arc<ConstraintPolicyOffer>],
-    /// The NetworkTopology named `default`.
-    pub topology: Option<&'a NetworkTopology>,
-    /// Network functions and service chains, for offers that target them (empty when
-    /// the scheduler does not watch them).
-    pub functions: &'a crate::nf::targets::FunctionInventory,
-}
+pub use super::compiled::Observed;
+use super::compiled::{CompiledCluster, PodRole};
+pub use super::pod_state::{
+    HOSTNAME_LABEL, hostnames, is_finished_or_terminating, is_pending, is_running, pinned_node,
+};
 
 /// The planner's input, owned (the planner borrows the cluster view separately).
 #[derive(Clone, Debug, Default)]
@@ -75,135 +57,54 @@ pub struct Built {
     pub warnings: Vec<String>,
 }
 
-/// Whether `pod` finished (Succeeded, Failed) or is being deleted.
-pub fn is_finished_or_terminating(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_some()
-        || matches!(
-            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
-            Some("Succeeded" | "Failed")
-        )
-}
-
-fn is_bound(pod: &Pod) -> bool {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.node_name.as_deref())
-        .is_some_and(|n| !n.is_empty())
-}
-
-/// Whether `pod` waits for this scheduler: not bound, not finished or terminating, and
-/// gated by the planner's gate (gate mode) or of the `edgeplane` scheduler without any
-/// gate (bind mode: gated pods are not ready for any scheduler).
-pub fn is_pending(mode: Mode, pod: &Pod) -> bool {
-    let Some(spec) = pod.spec.as_ref() else {
-        return false;
-    };
-    if is_bound(pod) || is_finished_or_terminating(pod) {
-        return false;
-    }
-    let gates = spec.scheduling_gates.as_deref().unwrap_or_default();
-    match mode {
-        Mode::Gate => gates.iter().any(|g| g.name == PLANNER_GATE),
-        Mode::Bind => spec.scheduler_name.as_deref() == Some(SCHEDULER_NAME) && gates.is_empty(),
-    }
-}
-
-/// Whether `pod` holds capacity on a node (bound, not finished, not terminating).
-pub fn is_running(pod: &Pod) -> bool {
-    is_bound(pod) && !is_finished_or_terminating(pod)
-}
-
-/// The one node an unbound pod's required node affinity pins it to: every term requires
-/// `metadata.name In [node]`, or `kubernetes.io/hostname In [host]` of a known node, for
-/// the same single node. `hosts` maps hostname labels to node names.
-pub fn pinned_node(pod: &Pod, hosts: &HashMap<String, String>) -> Option<String> {
-    let terms = &pod
-        .spec
-        .as_ref()?
-        .affinity
-        .as_ref()?
-        .node_affinity
-        .as_ref()?
-        .required_during_scheduling_ignored_during_execution
-        .as_ref()?
-        .node_selector_terms;
-    let mut node: Option<String> = None;
-    for term in terms {
-        let by_name = term.match_fields.iter().flatten().find_map(|r| {
-            (r.key == "metadata.name" && r.operator == "In")
-                .then(|| single(r.values.as_deref()))
-                .flatten()
-        });
-        let by_host = term.match_expressions.iter().flatten().find_map(|r| {
-            (r.key == HOSTNAME_LABEL && r.operator == "In")
-                .then(|| single(r.values.as_deref()).and_then(|h| hosts.get(&h).cloned()))
-                .flatten()
-        });
-        let here = by_name.or(by_host)?;
-        if node.as_ref().is_some_and(|n| *n != here) {
-            return None;
-        }
-        node = Some(here);
-    }
-    node
-}
-
-fn single(values: Option<&[String]>) -> Option<String> {
-    match values {
-        Some([one]) => Some(one.clone()),
-        _ => None,
-    }
-}
-
-/// Hostname label -> node name, for [`pinned_node`].
-pub fn hostnames(nodes: &[Arc<Node>]) -> HashMap<String, String> {
-    nodes
-        .iter()
-        .filter_map(|n| {
-            let host = n.metadata.labels.as_ref()?.get(HOSTNAME_LABEL)?;
-            Some((host.clone(), n.metadata.name.clone()?))
-        })
-        .collect()
-}
-
 /// Builds the planner's input. `in_flight` holds pods this scheduler has written a
 /// placement for, with the node, that the cache may still show waiting; `external` the
-/// rules an external provider serves.
+/// rules an external provider serves. Compiles every object: a caller that plans again
+/// and again keeps a [`CompiledCluster`] and calls [`build_kept`].
 pub fn build(
     mode: Mode,
     observed: Observed<'_>,
     in_flight: &BTreeMap<PodKey, String>,
     external: &BTreeSet<String>,
 ) -> Built {
+    let mut compiled = CompiledCluster::new(mode);
+    build_kept(&mut compiled, observed, in_flight, external)
+}
+
+/// [`build`] with the objects compiled in earlier runs kept in `compiled` (brought up to
+/// date with `observed` first): the same input, compiling only what changed.
+pub fn build_kept(
+    compiled: &mut CompiledCluster,
+    observed: Observed<'_>,
+    in_flight: &BTreeMap<PodKey, String>,
+    external: &BTreeSet<String>,
+) -> Built {
+    compiled.update(observed);
+    let compiled = &*compiled;
     let mut built = Built::default();
-    // The caches list in no particular order; the planner breaks ties by input order, so
-    // nodes and pods go in by name and the same cluster always gets the same plan.
-    let mut nodes: Vec<&Arc<Node>> = observed.nodes.iter().collect();
-    nodes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    let mut pods: Vec<&Arc<Pod>> = observed.pods.iter().collect();
-    pods.sort_by(|a, b| {
-        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
-    });
-    for node in nodes.iter().copied() {
-        match plan_node(node) {
-            Ok(n) => built.nodes.push(n),
+    // The planner breaks ties by input order: nodes and pods go in by name (the kept
+    // entries are ordered so), and the same cluster always gets the same plan.
+    for entry in compiled.nodes.values() {
+        match &entry.value {
+            Ok(n) => built.nodes.push(n.clone()),
             Err(e) => built.warnings.push(format!(
                 "node {}: {e}; it receives no pod",
-                node.metadata.name.as_deref().unwrap_or_default()
+                entry.object.metadata.name.as_deref().unwrap_or_default()
             )),
         }
     }
-    let hosts = hostnames(observed.nodes);
     let mut pending_keys: BTreeSet<PodKey> = BTreeSet::new();
-    for pod in pods.iter().copied() {
-        let key = pod_key(pod);
-        if let Some(node) = in_flight.get(&key)
+    let mut waiting: Vec<Candidate> = Vec::new();
+    for entry in compiled.pods.values() {
+        let pod = &*entry.object;
+        let key = &entry.value.key;
+        if let Some(node) = in_flight.get(key)
             && !is_running(pod)
             && !is_finished_or_terminating(pod)
         {
             // Written, not yet seen: it holds the planned node.
             built.placed.push(PlacedPod {
-                key,
+                key: key.clone(),
                 node: node.clone(),
                 requests: pod
                     .spec
@@ -215,61 +116,40 @@ pub fn build(
             });
             continue;
         }
-        if is_pending(mode, pod) {
-            let Some(spec) = pod.spec.as_ref() else {
-                continue;
-            };
-            let labels = pod.metadata.labels.clone().unwrap_or_default();
-            match pending_pod(key.clone(), labels, spec) {
-                Ok(p) => {
-                    pending_keys.insert(key);
-                    built.pending.push(p);
-                }
-                Err(e) => built.invalid.push((key, format!("spec.{e}"))),
+        match &entry.value.role {
+            PodRole::Pending(Ok(p)) => {
+                pending_keys.insert(key.clone());
+                waiting.extend(Candidate::from_pod(pod));
+                built.pending.push(p.clone());
             }
-            continue;
-        }
-        if let Some(p) = placed_pod(pod) {
-            built.placed.push(p);
-            continue;
-        }
-        if !is_finished_or_terminating(pod)
-            && let Some(node) = pinned_node(pod, &hosts)
-        {
-            built.placed.push(PlacedPod {
-                key,
-                node,
-                requests: pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| pod_requests(s).ok())
-                    .unwrap_or_default(),
-                labels: pod.metadata.labels.clone().unwrap_or_default(),
-                pod_rules: running_rules(pod, &RulesContext::default()),
-            });
+            PodRole::Pending(Err(e)) => built.invalid.push((key.clone(), e.clone())),
+            PodRole::Placed(p) => built.placed.push(p.clone()),
+            PodRole::Other => {
+                if !is_finished_or_terminating(pod)
+                    && let Some(node) = pinned_node(pod, &compiled.hosts)
+                {
+                    built.placed.push(PlacedPod {
+                        key: key.clone(),
+                        node,
+                        requests: pod
+                            .spec
+                            .as_ref()
+                            .and_then(|s| pod_requests(s).ok())
+                            .unwrap_or_default(),
+                        labels: pod.metadata.labels.clone().unwrap_or_default(),
+                        pod_rules: running_rules(pod, &RulesContext::default()),
+                    });
+                }
+            }
         }
     }
     if pending_keys.is_empty() {
         return built;
     }
-    let inventory = Inventory {
-        pods: pods.iter().filter_map(|p| Candidate::from_pod(p)).collect(),
-        sites: crate::sites::site_candidates(observed.topology, observed.nodes),
-        functions: observed.functions.clone(),
-    };
-    let index = PodIndex::new(&inventory);
+    let inventory = compiled.inventory.inventory();
+    let index = compiled.inventory.index();
     let waiting = Inventory {
-        pods: inventory
-            .pods
-            .iter()
-            .filter(|c| {
-                pending_keys.contains(&PodKey::new(
-                    c.reference.namespace.as_deref().unwrap_or("default"),
-                    &c.reference.name,
-                ))
-            })
-            .cloned()
-            .collect(),
+        pods: waiting,
         sites: Vec::new(),
         // NF and chain roles stand for pods: the waiting ones among them count.
         functions: inventory.functions.clone(),
@@ -288,21 +168,20 @@ pub fn build(
             ))
         })
         .collect();
-    let mut offers: Vec<&Arc<ConstraintPolicyOffer>> = observed.offers.iter().collect();
-    offers.sort_by_key(|o| (o.metadata.namespace.clone(), o.metadata.name.clone()));
-    for offer in offers {
+    for entry in compiled.offers.values() {
+        let offer = &*entry.object;
         let namespace = offer.metadata.namespace.as_deref().unwrap_or("default");
+        let desired = match &entry.value {
+            // Only bindings with a waiting pod take part: an offer that selects none of
+            // them is not expanded (with thousands of running pods, that is most offers).
+            Ok(compiled) if !compiled.selects_a_pod(&waiting, &waiting_index) => continue,
+            Ok(compiled) => compiled.expand(inventory, index),
+            Err(e) => Err(e.clone()),
+        };
         let offer_key = format!(
             "{namespace}/{}",
             offer.metadata.name.as_deref().unwrap_or_default()
         );
-        let desired = match CompiledOffer::of(offer) {
-            // Only bindings with a waiting pod take part: an offer that selects none of
-            // them is not expanded (with thousands of running pods, that is most offers).
-            Ok(compiled) if !compiled.selects_a_pod(&waiting, &waiting_index) => continue,
-            Ok(compiled) => compiled.expand(&inventory, &index),
-            Err(e) => Err(e),
-        };
         let desired = match desired {
             Ok(d) => d,
             Err(e) => {
@@ -382,6 +261,11 @@ fn offer_rules(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use edgeplane_api::NetworkTopology;
+    use k8s_openapi::api::core::v1::{Node, Pod};
+
     use super::*;
     use crate::manifests::{Object, decode, parse_documents};
 
@@ -518,6 +402,74 @@ spec:
   schedulerName: edgeplane
   containers: [{name: c, image: i}]
 "#;
+
+    /// The kept input and a build from scratch, compared whole (`Debug`: the rules'
+    /// compiled providers have no `PartialEq`).
+    fn same_input(kept: &mut CompiledCluster, w: &World, in_flight: &BTreeMap<PodKey, String>) {
+        let external = BTreeSet::from(["gpu-temperature".to_string()]);
+        let incremental = build_kept(kept, w.observed(), in_flight, &external);
+        let scratch = build(kept.mode(), w.observed(), in_flight, &external);
+        assert_eq!(format!("{incremental:?}"), format!("{scratch:?}"));
+    }
+
+    fn object<T: serde::de::DeserializeOwned>(yaml: &str) -> Arc<T> {
+        let docs = parse_documents("t.yaml", yaml).unwrap_or_else(|e| panic!("{e}"));
+        Arc::new(serde_json::from_value(docs[0].value.clone()).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    #[test]
+    fn a_kept_compiled_cluster_gives_the_input_a_build_from_scratch_gives() {
+        let mut w = world(WORLD);
+        let mut kept = CompiledCluster::new(Mode::Gate);
+        let none = BTreeMap::new();
+        same_input(&mut kept, &w, &none);
+        same_input(&mut kept, &w, &none);
+
+        // render-0 is bound; a new renderer waits; the web pod goes; a node grows; the
+        // broken offer is fixed; the topology gains a site.
+        w.pods[0] = object(
+            "{apiVersion: v1, kind: Pod, metadata: {name: render-0, namespace: ar, labels: {app: render}},
+              spec: {nodeName: edge-1-a, containers: [{name: c, image: i, resources: {requests: {cpu: '2'}}}]}}",
+        );
+        w.pods.push(object(
+            "{apiVersion: v1, kind: Pod, metadata: {name: render-4, namespace: ar, labels: {app: render}},
+              spec: {schedulingGates: [{name: constraint.edgeplane.io/planner}], containers: [{name: c, image: i}]}}",
+        ));
+        w.pods.retain(|p| p.metadata.name.as_deref() != Some("web"));
+        w.nodes[1] = object(
+            "{apiVersion: v1, kind: Node, metadata: {name: metro-1-a, labels: {topology.kubernetes.io/zone: metro-1}},
+              status: {allocatable: {cpu: '64', memory: 256Gi}}}",
+        );
+        w.offers[1] = object(
+            "{apiVersion: constraint.edgeplane.io/v1alpha1, kind: ConstraintPolicyOffer,
+              metadata: {name: broken, namespace: ar},
+              spec: {targets: [{name: x, kind: Pod, labelSelector: {matchLabels: {app: render}}},
+                               {name: place, kind: Site, sites: [campus]}], policies: [near-users]}}",
+        );
+        if let Some(t) = w.topology.as_mut() {
+            let mut campus = t.spec.sites[0].clone();
+            campus.name = "campus".into();
+            t.spec.sites.push(campus);
+        }
+        same_input(&mut kept, &w, &none);
+        let built = build_kept(&mut kept, w.observed(), &none, &BTreeSet::new());
+        let pending: Vec<String> = built.pending.iter().map(|p| p.key.to_string()).collect();
+        assert_eq!(pending, ["ar/render-4"]);
+        let mut offers: Vec<&str> = built.bindings.iter().map(|b| b.offer.as_str()).collect();
+        offers.sort();
+        assert_eq!(offers, ["ar/ar-latency", "ar/broken"]);
+
+        // A placement written but not seen yet; then the renderer is deleted.
+        let in_flight = BTreeMap::from([(PodKey::new("ar", "render-4"), "edge-1-a".to_string())]);
+        same_input(&mut kept, &w, &in_flight);
+        w.pods
+            .retain(|p| p.metadata.name.as_deref() != Some("render-4"));
+        same_input(&mut kept, &w, &none);
+        // Everything listed anew (a relist): the same input again.
+        w.pods = w.pods.iter().map(|p| Arc::new((**p).clone())).collect();
+        w.nodes = w.nodes.iter().map(|n| Arc::new((**n).clone())).collect();
+        same_input(&mut kept, &w, &none);
+    }
 
     #[test]
     fn gate_mode_plans_gated_pods_with_the_bindings_of_their_offers() {

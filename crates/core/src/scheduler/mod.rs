@@ -4,16 +4,20 @@
 //! - [`queue`]: when to plan (quiet period, maximum wait, retries with backoff);
 //! - [`input`]: what the planner sees (nodes, placed and pending pods, bindings from the
 //!   offers) from what the caches hold;
+//! - [`compiled`]: the caches' objects compiled for [`input`] and kept between plan runs
+//!   (compiled again only when they change);
 //! - [`decide`]: from a plan to the writes (one per placed pod), and from the answers to
 //!   those writes to what is retried, which pods stay unplaced and why, and the Events;
 //! - [`patches`]: the bodies of those writes (node affinity + gate removal, pods/binding,
 //!   the unplaced-reason annotation);
 //! - [`notes`]: the sentences of the `Planned` and `PlanRun` Events.
 
+pub mod compiled;
 pub mod decide;
 pub mod input;
 pub mod notes;
 pub mod patches;
+pub mod pod_state;
 pub mod queue;
 
 /// How pods are placed.

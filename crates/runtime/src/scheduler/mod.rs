@@ -59,6 +59,7 @@ use edgeplane_api::{NetworkFunction, ServiceChain};
 use edgeplane_core::evaluate::ClusterView;
 use edgeplane_core::planner::convert::pod_key;
 use edgeplane_core::planner::{self, Plan, PlanInput, PlanOptions, PodKey};
+use edgeplane_core::scheduler::compiled::CompiledCluster;
 use edgeplane_core::scheduler::decide::{CHANGED_RETRY, Requeue, Settlement};
 use edgeplane_core::scheduler::input::{Built, is_pending};
 use edgeplane_core::scheduler::notes::run_note;
@@ -199,6 +200,9 @@ struct RunState {
     in_flight: BTreeMap<PodKey, String>,
     runs: u64,
     backoff: Backoff<()>,
+    /// The caches' objects compiled for the planner, kept between runs (compiled again
+    /// only when they change).
+    compiled: CompiledCluster,
 }
 
 impl RunState {
@@ -338,6 +342,7 @@ impl Scheduler {
             in_flight: BTreeMap::new(),
             runs: 0,
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
+            compiled: CompiledCluster::new(self.config.mode),
         };
         self.resync(&mut state);
         let mut was_leader = false;
@@ -493,7 +498,7 @@ impl Scheduler {
             self.chains.as_ref(),
             self.nfs.as_ref(),
         );
-        let built = facts.input(self.config.mode, &state.in_flight);
+        let built = facts.input(&mut state.compiled, &state.in_flight);
         for warning in &built.warnings {
             tracing::debug!(%warning, "plan input");
         }
@@ -531,7 +536,14 @@ impl Scheduler {
         };
 
         // Ask the network before giving up on pods no node satisfies.
-        let pods = facts.pods_by_key();
+        // The pods this run writes to: placed, unplaced, or unreadable.
+        let pods = state.compiled.pods_by_key(
+            plan.assignments
+                .iter()
+                .map(|a| &a.pod)
+                .chain(plan.unplaced.iter().map(|u| &u.pod))
+                .chain(invalid.iter().map(|(k, _)| k)),
+        );
         self.discover(&facts, &pods, &plan, &input).await;
 
         let settlement = self.write(&facts, &pods, &plan, &view, &invalid).await;

@@ -8,8 +8,7 @@ use edgeplane_api::{
 };
 use edgeplane_core::nf::targets::FunctionInventory;
 use edgeplane_core::planner::PodKey;
-use edgeplane_core::planner::convert::pod_key;
-use edgeplane_core::scheduler::Mode;
+use edgeplane_core::scheduler::compiled::CompiledCluster;
 use edgeplane_core::scheduler::input::{self, Built, HOSTNAME_LABEL, Observed};
 use edgeplane_providers::Provider;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
@@ -61,11 +60,16 @@ impl Facts {
     }
 
     /// The planner's input (`in_flight`: pods whose placement was written, with the node,
-    /// that the cache may still show waiting).
-    pub fn input(&self, mode: Mode, in_flight: &BTreeMap<PodKey, String>) -> Built {
+    /// that the cache may still show waiting), compiling only the objects that changed
+    /// since `compiled` last saw the caches.
+    pub fn input(
+        &self,
+        compiled: &mut CompiledCluster,
+        in_flight: &BTreeMap<PodKey, String>,
+    ) -> Built {
         let external_rules: BTreeSet<String> = self.providers.keys().cloned().collect();
-        let mut built = input::build(
-            mode,
+        let mut built = input::build_kept(
+            compiled,
             Observed {
                 nodes: &self.nodes,
                 pods: &self.pods,
@@ -88,10 +92,6 @@ impl Facts {
             built.bindings.extend(lanes.bindings);
         }
         built
-    }
-
-    pub fn pods_by_key(&self) -> HashMap<PodKey, Arc<Pod>> {
-        self.pods.iter().map(|p| (pod_key(p), p.clone())).collect()
     }
 
     /// Node name -> its `kubernetes.io/hostname` label.
