@@ -135,6 +135,24 @@ pub(crate) struct Guided {
 }
 
 impl Guided {
+    /// Counts one rule whose cost is `actual` where the pod would go, and at least
+    /// `ahead` once its unplaced peers are placed (the look-ahead).
+    #[inline(always)]
+    fn add(&mut self, actual: f64, ahead: f64) {
+        if actual.is_infinite() {
+            self.actual_violations += 1;
+        }
+        let v = actual.max(ahead);
+        if v.is_infinite() {
+            self.violations += 1;
+        } else {
+            if v > 0.0 {
+                self.limit += 1;
+            }
+            self.cost += v;
+        }
+    }
+
     pub(crate) fn order(&self, o: &Guided) -> std::cmp::Ordering {
         (self.actual_violations, self.violations, self.limit)
             .cmp(&(o.actual_violations, o.violations, o.limit))
@@ -220,18 +238,7 @@ pub(crate) fn guided_rules(st: &State<'_, '_>, u: u32, x: u32, lookahead: bool) 
                 }
             }
         }
-        if actual.is_infinite() {
-            g.actual_violations += 1;
-        }
-        let v = actual.max(ahead);
-        if v.is_infinite() {
-            g.violations += 1;
-        } else {
-            if v > 0.0 {
-                g.limit += 1;
-            }
-            g.cost += v;
-        }
+        g.add(actual, ahead);
     }
     g
 }
@@ -404,18 +411,7 @@ fn site_guided(p: &super::compile::Problem<'_>, terms: &[SiteTerm<'_>], s: u32) 
             .ahead
             .iter()
             .fold(0.0f64, |a, reach| a.max(reach[s as usize]));
-        if actual.is_infinite() {
-            g.actual_violations += 1;
-        }
-        let v = actual.max(ahead);
-        if v.is_infinite() {
-            g.violations += 1;
-        } else {
-            if v > 0.0 {
-                g.limit += 1;
-            }
-            g.cost += v;
-        }
+        g.add(actual, ahead);
     }
     g
 }

@@ -36,6 +36,7 @@ use crate::planner::{
     PendingPod, PlacedPod, PlanBinding, PlanNode, PlanRule, PodKey, RuleProvider, pod_requests,
 };
 use edgeplane_api::{ConstraintPolicy, ConstraintPolicyOffer, ConstraintPolicyRule, TargetKind};
+use k8s_openapi::api::core::v1::Pod;
 
 use super::Mode;
 pub use super::compiled::Observed;
@@ -55,6 +56,22 @@ pub struct Built {
     pub invalid: Vec<(PodKey, String)>,
     /// Input problems that did not stop planning.
     pub warnings: Vec<String>,
+}
+
+/// `pod` holding capacity on `node`, which its spec does not name yet (a placement
+/// written but not seen, or a node its affinity pins it to).
+fn placed_on(key: &PodKey, node: String, pod: &Pod) -> PlacedPod {
+    PlacedPod {
+        key: key.clone(),
+        node,
+        requests: pod
+            .spec
+            .as_ref()
+            .and_then(|s| pod_requests(s).ok())
+            .unwrap_or_default(),
+        labels: pod.metadata.labels.clone().unwrap_or_default(),
+        pod_rules: running_rules(pod, &RulesContext::default()),
+    }
 }
 
 /// Builds the planner's input. `in_flight` holds pods this scheduler has written a
@@ -103,17 +120,7 @@ pub fn build_kept(
             && !is_finished_or_terminating(pod)
         {
             // Written, not yet seen: it holds the planned node.
-            built.placed.push(PlacedPod {
-                key: key.clone(),
-                node: node.clone(),
-                requests: pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| pod_requests(s).ok())
-                    .unwrap_or_default(),
-                labels: pod.metadata.labels.clone().unwrap_or_default(),
-                pod_rules: running_rules(pod, &RulesContext::default()),
-            });
+            built.placed.push(placed_on(key, node.clone(), pod));
             continue;
         }
         match &entry.value.role {
@@ -128,17 +135,7 @@ pub fn build_kept(
                 if !is_finished_or_terminating(pod)
                     && let Some(node) = pinned_node(pod, &compiled.hosts)
                 {
-                    built.placed.push(PlacedPod {
-                        key: key.clone(),
-                        node,
-                        requests: pod
-                            .spec
-                            .as_ref()
-                            .and_then(|s| pod_requests(s).ok())
-                            .unwrap_or_default(),
-                        labels: pod.metadata.labels.clone().unwrap_or_default(),
-                        pod_rules: running_rules(pod, &RulesContext::default()),
-                    });
+                    built.placed.push(placed_on(key, node, pod));
                 }
             }
         }
@@ -264,7 +261,7 @@ mod tests {
     use std::sync::Arc;
 
     use edgeplane_api::NetworkTopology;
-    use k8s_openapi::api::core::v1::{Node, Pod};
+    use k8s_openapi::api::core::v1::Node;
 
     use super::*;
     use crate::manifests::{Object, decode, parse_documents};
