@@ -30,15 +30,19 @@ fn example(name: &str) -> Scenario {
 }
 
 fn run(name: &str) -> Report {
-    let s = example(name);
+    run_scenario(&example(name))
+}
+
+/// Runs `s` with every edgeplane component.
+fn run_scenario(s: &Scenario) -> Report {
     edgeplane_sim::run(
-        &s,
+        s,
         RunOptions {
             components: controllers::components(&Options::default()),
             ..RunOptions::default()
         },
     )
-    .unwrap_or_else(|e| panic!("{name}: {e}"))
+    .unwrap_or_else(|e| panic!("{}: {e}", s.name))
 }
 
 fn mc(r: &Report) -> &MultiClusterReport {
@@ -476,14 +480,7 @@ fn a_deleted_application_is_removed_from_the_members_it_ran_in() {
         }]),
         cluster: None,
     }];
-    let r = edgeplane_sim::run(
-        &s,
-        RunOptions {
-            components: controllers::components(&Options::default()),
-            ..RunOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let r = run_scenario(&s);
     let m = mc(&r);
     let east = workload(m, "edge-east", "ar-render");
     assert_eq!(ready_at(east, 4), 3.5, "{east:?}");

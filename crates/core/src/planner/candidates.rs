@@ -290,7 +290,6 @@ pub(crate) fn choose_by_site(
     let graph = p.graph;
     let pod = &p.pods[u as usize];
     let class = &p.classes[pod.class as usize];
-    let mut peers: Vec<u32> = Vec::new();
     let mut terms: Vec<SiteTerm<'_>> = Vec::with_capacity(pod.cons.len());
     for c in &pod.cons {
         let con = &p.cons[*c as usize];
@@ -305,10 +304,7 @@ pub(crate) fn choose_by_site(
         };
         for f in &con.fixed {
             match f {
-                Location::Node(n) => {
-                    term.others.push(graph.site_of(*n).0);
-                    peers.push(n.0);
-                }
+                Location::Node(n) => term.others.push(graph.site_of(*n).0),
                 Location::Site(s) => term.others.push(s.0),
             }
         }
@@ -319,7 +315,6 @@ pub(crate) fn choose_by_site(
             let node = st.node_of[*q as usize];
             if node != NONE {
                 term.others.push(p.node_site[node as usize]);
-                peers.push(node);
             } else if let Some(reach) = p.reach.get(&(t, p.pods[*q as usize].class)) {
                 term.ahead.push(reach);
             }
@@ -328,8 +323,8 @@ pub(crate) fn choose_by_site(
         term.others.dedup();
         terms.push(term);
     }
-    peers.sort_unstable();
-    peers.dedup();
+    let mut peers = Vec::new();
+    peer_nodes(st, u, &mut peers);
 
     cands.clear();
     for s in &class.sites {

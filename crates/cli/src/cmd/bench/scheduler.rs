@@ -135,14 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // starts compiled (the first compile is timed apart).
     let mut compiled = CompiledCluster::new(Mode::Gate);
     let first_compile = Instant::now();
-    compiled.update(Observed {
-        nodes: &nodes,
-        pods: &pods,
-        policies: &policies,
-        offers: &offers,
-        topology: Some(&topology),
-        functions: edgeplane_core::nf::targets::FunctionInventory::none(),
-    });
+    compiled.update(observed(&nodes, &pods, &policies, &offers, &topology));
     println!(
         "first compile of the cluster (once, at the scheduler's first run): {:.1} ms",
         first_compile.elapsed().as_secs_f64() * 1000.0
@@ -166,14 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let t1 = Instant::now();
         let built = input::build_kept(
             &mut compiled,
-            Observed {
-                nodes: &nodes,
-                pods: &pods,
-                policies: &policies,
-                offers: &offers,
-                topology: Some(&topology),
-                functions: edgeplane_core::nf::targets::FunctionInventory::none(),
-            },
+            observed(&nodes, &pods, &policies, &offers, &topology),
             &BTreeMap::new(),
             &BTreeSet::new(),
         );
@@ -262,6 +248,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Binds a pod to a node, running, with no scheduling gate left.
+/// What the scheduler's caches would hold: the cluster's objects, no network functions.
+fn observed<'a>(
+    nodes: &'a [Arc<Node>],
+    pods: &'a [Arc<Pod>],
+    policies: &'a [Arc<ConstraintPolicy>],
+    offers: &'a [Arc<ConstraintPolicyOffer>],
+    topology: &'a NetworkTopology,
+) -> Observed<'a> {
+    Observed {
+        nodes,
+        pods,
+        policies,
+        offers,
+        topology: Some(topology),
+        functions: edgeplane_core::nf::targets::FunctionInventory::none(),
+    }
+}
+
 fn bind(pod: &mut Pod, node: &str) {
     if let Some(spec) = pod.spec.as_mut() {
         spec.node_name = Some(node.to_string());
